@@ -1,0 +1,47 @@
+# libxla — the two commands of the README, and a few helpers.
+#   make demo   set up this machine (Debian 12), build, run the main job
+#   make test   set up this machine, build, run every test (ctest)
+# Both are idempotent: packages already present are not reinstalled, builds are incremental.
+
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
+                libeigen3-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev \
+                libopenblas-dev abigail-tools
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps configure build demo test bench clean
+
+all: build
+
+# Installs only what is missing (dpkg-query), so a second run touches nothing.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+configure: deps
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/xla_demo
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	./$(BUILD)/benchmarks/bench_tensor
+
+clean:
+	rm -rf $(BUILD)

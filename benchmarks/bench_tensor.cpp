@@ -1,0 +1,81 @@
+// bench_tensor.cpp — the tensor layer's speed: matmul in GFLOP/s on square and LLM shapes
+// (weights stored [out, in] as Hugging Face stores them, used transposed as x @ Wᵀ), and
+// broadcast add / softmax in GB/s. OpenBLAS runs the same shapes when it is installed.
+#include <benchmark/benchmark.h>
+
+#include "xla/ops.hpp"
+
+#ifdef XLA_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+void set_flops(benchmark::State& st, double flops) {
+  st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::kIs1000);
+}
+
+// x [M, K] @ W[N, K]ᵀ — a transposed view, consumed without a copy.
+void BM_Matmul(benchmark::State& st) {
+  const int64_t M = st.range(0), K = st.range(1), N = st.range(2);
+  const bool weight_layout = st.range(3) != 0;
+  xla::Generator g(1);
+  xla::Tensor a = xla::randn({M, K}, g);
+  xla::Tensor b = weight_layout ? xla::randn({N, K}, g).transpose(0, 1) : xla::randn({K, N}, g);
+  for (auto _ : st) benchmark::DoNotOptimize(xla::matmul(a, b));
+  set_flops(st, 2.0 * double(M) * double(N) * double(K));
+}
+
+#ifdef XLA_BENCH_OPENBLAS
+void BM_OpenBLAS(benchmark::State& st) {
+  const int64_t M = st.range(0), K = st.range(1), N = st.range(2);
+  const bool weight_layout = st.range(3) != 0;
+  xla::Generator g(1);
+  xla::Tensor a = xla::randn({M, K}, g), b = weight_layout ? xla::randn({N, K}, g) : xla::randn({K, N}, g);
+  xla::Tensor c = xla::Tensor::empty({M, N});
+  for (auto _ : st) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, weight_layout ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.f,
+                a.data<float>(), int(K), b.data<float>(), weight_layout ? int(K) : int(N), 0.f, c.data<float>(), int(N));
+    benchmark::ClobberMemory();
+  }
+  set_flops(st, 2.0 * double(M) * double(N) * double(K));
+}
+#endif
+
+// {M, K, N, weight layout}
+void Shapes(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {512, 1024, 2048, 4096}) b->Args({n, n, n, 0});
+  for (int64_t m : {1, 512}) {
+    b->Args({m, 640, 2048, 1});    // q/gate/up projections of Gemma 3 270M
+    b->Args({m, 2048, 640, 1});    // down projection
+    b->Args({m, 640, 262144, 1});  // tied LM head
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_Matmul)->Apply(Shapes);
+#ifdef XLA_BENCH_OPENBLAS
+BENCHMARK(BM_OpenBLAS)->Apply(Shapes);
+#endif
+
+// [rows, cols] + [cols]: reads the matrix once, writes the result once.
+void BM_BroadcastAdd(benchmark::State& st) {
+  const int64_t rows = st.range(0), cols = st.range(1);
+  xla::Generator g(2);
+  xla::Tensor x = xla::randn({rows, cols}, g), bias = xla::randn({cols}, g);
+  for (auto _ : st) benchmark::DoNotOptimize(xla::add(x, bias));
+  st.SetBytesProcessed(int64_t(st.iterations()) * rows * cols * 8);
+}
+BENCHMARK(BM_BroadcastAdd)->Args({4096, 4096})->Args({512, 640})->UseRealTime();
+
+void BM_Softmax(benchmark::State& st) {
+  const int64_t rows = st.range(0), cols = st.range(1);
+  xla::Generator g(3);
+  xla::Tensor x = xla::randn({rows, cols}, g);
+  for (auto _ : st) benchmark::DoNotOptimize(xla::softmax(x, -1));
+  st.SetBytesProcessed(int64_t(st.iterations()) * rows * cols * 8);
+}
+BENCHMARK(BM_Softmax)->Args({4096, 4096})->Args({8, 262144})->UseRealTime();
+
+}  // namespace

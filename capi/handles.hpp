@@ -1,0 +1,86 @@
+// handles.hpp — what the C handles are, and the guard every C entry point runs in.
+// The guard turns any exception into an xla_status plus a thread-local message, so no
+// C++ exception ever crosses the C boundary (capi.md rule 4).
+#pragma once
+#include <new>
+#include <string>
+
+#include "xla/error.hpp"
+#include "xla/tensor.hpp"
+#include "xla/xla.h"
+
+struct xla_tensor {
+  xla::Tensor t;
+};
+
+namespace xla::capi {
+
+void set_last_error(std::string message);
+
+// "fn: message", without the op's own name when the message already starts with it
+// ("xla_add: add: shapes …" reads "xla_add: shapes …").
+inline std::string error_message(const char* fn, const char* what) {
+  std::string op = std::string(fn).substr(4) + ": ", msg = what;
+  if (msg.rfind(op, 0) == 0) msg.erase(0, op.size());
+  return std::string(fn) + ": " + msg;
+}
+
+// Thrown for bad arguments detected in capi itself.
+[[noreturn]] inline void invalid(const std::string& msg) { fail(Status::InvalidArg, msg); }
+
+template <typename T>
+inline void require_ptr(const T* p, const char* name) {
+  if (!p) invalid(std::string(name) + " is NULL");
+}
+
+// Unwraps a handle, checking for NULL (`name` is the argument's name in the message).
+inline const Tensor& tensor_of(const xla_tensor* h, const char* name) {
+  require_ptr(h, name);
+  return h->t;
+}
+
+inline DType dtype_arg(int32_t dt) {
+  if (!dtype_valid(dt)) invalid("dtype " + std::to_string(dt) + " is not one of XLA_F32 .. XLA_U8");
+  return DType(dt);
+}
+
+inline Shape shape_arg(int32_t ndim, const int64_t* shape) {
+  if (ndim < 0 || ndim > kMaxDims) invalid("ndim " + std::to_string(ndim) + " is outside [0, 8]");
+  if (ndim > 0) require_ptr(shape, "shape");
+  return Shape(std::span<const int64_t>(shape, size_t(ndim)));
+}
+
+inline xla_tensor* wrap(Tensor t) { return new xla_tensor{std::move(t)}; }
+
+// Runs body(); on an exception records "fn: message" and returns its status.
+template <typename F>
+xla_status guard(const char* fn, F&& body) noexcept {
+  try {
+    body();
+    return XLA_OK;
+  } catch (const Error& e) {
+    set_last_error(error_message(fn, e.what()));
+    return xla_status(e.status());
+  } catch (const std::bad_alloc&) {
+    set_last_error(std::string(fn) + ": out of memory");
+    return XLA_ERR_OOM;
+  } catch (const std::exception& e) {
+    set_last_error(std::string(fn) + ": internal error: " + e.what());
+    return XLA_ERR_INTERNAL;
+  } catch (...) {
+    set_last_error(std::string(fn) + ": internal error");
+    return XLA_ERR_INTERNAL;
+  }
+}
+
+// The common shape of an op entry point: check `out`, compute, hand out a new handle.
+template <typename F>
+xla_status make(const char* fn, xla_tensor** out, F&& compute) noexcept {
+  return guard(fn, [&] {
+    require_ptr(out, "out");
+    Tensor r = compute();
+    *out = wrap(std::move(r));
+  });
+}
+
+}  // namespace xla::capi

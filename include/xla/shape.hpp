@@ -1,0 +1,89 @@
+// shape.hpp — Dims: a small inline vector of up to 8 int64 extents or strides.
+// Tensors are created and viewed millions of times in a training step, so shapes live
+// inline (no heap) — the same choice ggml makes with its fixed ne[4]/nb[4] arrays.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+
+#include "xla/error.hpp"
+
+namespace xla {
+
+constexpr int kMaxDims = 8;
+
+class Dims {
+ public:
+  Dims() = default;
+  Dims(std::initializer_list<int64_t> v) { assign(v.begin(), v.size()); }
+  explicit Dims(std::span<const int64_t> v) { assign(v.data(), v.size()); }
+  static Dims filled(int n, int64_t value) {
+    Dims d;
+    d.resize(n);
+    for (int i = 0; i < n; ++i) d.v_[i] = value;
+    return d;
+  }
+
+  int size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  int64_t& operator[](int i) { return v_[i]; }
+  int64_t operator[](int i) const { return v_[i]; }
+  const int64_t* data() const { return v_.data(); }
+  int64_t* data() { return v_.data(); }
+  const int64_t* begin() const { return v_.data(); }
+  const int64_t* end() const { return v_.data() + n_; }
+  int64_t back() const { return v_[n_ - 1]; }
+  std::span<const int64_t> span() const { return {v_.data(), size_t(n_)}; }
+
+  void resize(int n) {
+    if (n < 0 || n > kMaxDims) fail(Status::Shape, "a tensor has at most 8 dimensions, asked for " + std::to_string(n));
+    for (int i = n_; i < n; ++i) v_[i] = 0;
+    n_ = n;
+  }
+  void push_back(int64_t x) { resize(n_ + 1); v_[n_ - 1] = x; }
+  void insert(int pos, int64_t x) {
+    resize(n_ + 1);
+    for (int i = n_ - 1; i > pos; --i) v_[i] = v_[i - 1];
+    v_[pos] = x;
+  }
+  void erase(int pos) {
+    for (int i = pos; i + 1 < n_; ++i) v_[i] = v_[i + 1];
+    --n_;
+  }
+
+  int64_t numel() const {
+    int64_t p = 1;
+    for (int i = 0; i < n_; ++i) p *= v_[i];
+    return p;
+  }
+  friend bool operator==(const Dims& a, const Dims& b) {
+    return a.n_ == b.n_ && std::equal(a.begin(), a.end(), b.begin());
+  }
+  std::string str() const {
+    std::string s = "[";
+    for (int i = 0; i < n_; ++i) s += (i ? ", " : "") + std::to_string(v_[i]);
+    return s + "]";
+  }
+
+ private:
+  void assign(const int64_t* p, size_t n) {
+    resize(int(std::min<size_t>(n, size_t(kMaxDims) + 1)));
+    std::copy(p, p + n, v_.begin());
+  }
+  std::array<int64_t, kMaxDims> v_{};
+  int n_ = 0;
+};
+
+using Shape = Dims;
+
+// Row-major (C-order) strides, in elements.
+inline Dims contiguous_strides(const Dims& shape) {
+  Dims s = Dims::filled(shape.size(), 1);
+  for (int i = shape.size() - 2; i >= 0; --i) s[i] = s[i + 1] * std::max<int64_t>(shape[i + 1], 1);
+  return s;
+}
+
+}  // namespace xla

@@ -1,0 +1,109 @@
+// tensor.hpp — the N-d tensor: a strided view (shape, strides, offset) over shared,
+// reference-counted storage. Views (reshape, permute, slice, expand …) never copy;
+// contiguous() and clone() are the only ways data gets copied, so costs stay visible.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "xla/dtype.hpp"
+#include "xla/error.hpp"
+#include "xla/shape.hpp"
+
+namespace xla {
+
+// A flat, 64-byte aligned byte buffer. Owned by shared_ptr: every view of it keeps it alive.
+struct Storage {
+  explicit Storage(size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data = nullptr;
+  size_t nbytes = 0;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an undefined tensor (defined() is false)
+
+  // ---- creation ----
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32);  // uninitialised
+  static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
+  static Tensor from_data(const void* data, const Shape& shape, DType dtype);  // copies
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape);  // f32
+  static Tensor scalar(float value);  // 0-d f32
+
+  // ---- metadata ----
+  bool defined() const { return storage_ != nullptr; }
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  const Dims& strides() const { return strides_; }  // in elements
+  int64_t offset() const { return offset_; }        // in elements
+  int ndim() const { return shape_.size(); }
+  int64_t numel() const { return shape_.numel(); }
+  int64_t size(int axis) const;  // negative axes count from the end
+  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype_); }
+  bool is_contiguous() const;
+  bool shares_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+
+  // Pointer to element [0, 0, …] (the view's offset applied). Checks the dtype.
+  template <typename T> T* data();
+  template <typename T> const T* data() const;
+  void* raw_data() { return static_cast<char*>(storage_->data) + offset_ * int64_t(dtype_size(dtype_)); }
+  const void* raw_data() const { return static_cast<const char*>(storage_->data) + offset_ * int64_t(dtype_size(dtype_)); }
+
+  // ---- copies ----
+  Tensor contiguous() const;  // *this when already contiguous, else a packed copy
+  Tensor clone() const;       // always a fresh packed copy
+  Tensor to(DType dtype) const;  // cast (a copy, even to the same dtype: see clone)
+  void copy_to(void* dst) const;  // row-major bytes of numel() * dtype_size
+  std::vector<float> to_vector() const;  // values as f32, row-major, any dtype
+  float item() const;  // the single element as f32
+
+  // ---- views (no copy) ----
+  Tensor view(const Shape& shape) const;     // -1 allowed once; must be expressible as a view
+  Tensor reshape(const Shape& shape) const;  // a view when possible, else a contiguous copy
+  Tensor permute(const Dims& order) const;
+  Tensor transpose(int a, int b) const;
+  Tensor slice(int axis, int64_t start, int64_t stop, int64_t step = 1) const;  // Python rules, step > 0
+  Tensor select(int axis, int64_t index) const;  // removes the axis
+  Tensor expand(const Shape& shape) const;  // broadcast_to: -1 keeps a size
+  Tensor squeeze() const;                   // all size-1 axes
+  Tensor squeeze(int axis) const;
+  Tensor unsqueeze(int axis) const;
+  Tensor flatten() const { return reshape({numel()}); }
+
+  // Low level: a view with explicit geometry over the same storage (bounds are checked).
+  Tensor as_strided(const Shape& shape, const Dims& strides, int64_t offset) const;
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  Shape shape_;
+  Dims strides_;
+  int64_t offset_ = 0;
+  DType dtype_ = DType::F32;
+};
+
+// Normalises a possibly negative axis against ndim; throws naming `op` when out of range.
+int normalize_axis(int axis, int ndim, const char* op);
+
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::F32; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
+template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+template <> constexpr DType dtype_of<uint16_t>() { return DType::BF16; }  // bf16 or f16: checked by size
+
+template <typename T> T* Tensor::data() {
+  if (dtype_size(dtype_) != sizeof(T) || (sizeof(T) != 2 && dtype_of<T>() != dtype_))
+    fail(Status::DType, std::string("tensor data: tensor is ") + dtype_name(dtype_));
+  return static_cast<T*>(raw_data());
+}
+template <typename T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }
+
+// Threads used by libxla's own parallel loops (it never touches the host's OpenMP settings).
+void set_num_threads(int n);  // <= 0: all cores
+int num_threads();
+
+}  // namespace xla

@@ -1,0 +1,221 @@
+/*
+ * xla.h — the libxla C API: the product's one stable surface.
+ *
+ * Plain C99. Every fallible call returns an xla_status (0 = XLA_OK, errors negative);
+ * results go to trailing `out` pointers, which are left untouched on failure, and
+ * xla_last_error() then explains what went wrong. No C++ exception, abort or exit ever
+ * crosses this boundary. Handles returned by *_create / ops belong to the caller and are
+ * released once with their *_free, which accepts NULL.
+ *
+ * Threads: tensors are immutable through this API, so one tensor may be read by many
+ * threads at once; the error message and the grad mode are per thread. libxla never
+ * changes the host's global OpenMP settings.
+ *
+ * The rules are in docs/capi.md (and the contract it extends).
+ */
+#ifndef XLA_XLA_H
+#define XLA_XLA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define XLA_API
+#elif defined(__GNUC__)
+#define XLA_API __attribute__((visibility("default")))
+#else
+#define XLA_API
+#endif
+
+/* ---------------------------------------------------------------- versions */
+#define XLA_VERSION_MAJOR 0
+#define XLA_VERSION_MINOR 1
+#define XLA_VERSION_PATCH 0
+#define XLA_ABI_VERSION 0 /* the N of the SONAME libxla.so.N */
+
+/* ---------------------------------------------------------------- statuses */
+typedef int32_t xla_status;
+#define XLA_OK 0
+#define XLA_ERR_INVALID_ARG (-1)     /* NULL pointer, value out of range, undefined axis */
+#define XLA_ERR_SHAPE (-2)           /* shapes that do not fit the operation */
+#define XLA_ERR_DTYPE (-3)           /* a dtype the operation does not take */
+#define XLA_ERR_IO (-4)              /* a file could not be read or written */
+#define XLA_ERR_FORMAT (-5)          /* a corrupt or unsupported file */
+#define XLA_ERR_OOM (-6)             /* out of memory */
+#define XLA_ERR_BUFFER_TOO_SMALL (-7) /* a caller buffer is too small; the size needed is reported */
+#define XLA_ERR_UNSUPPORTED (-8)
+#define XLA_ERR_ABORTED (-9)         /* a callback asked to stop */
+#define XLA_ERR_INTERNAL (-10)       /* a bug in libxla: please report it */
+
+/* ---------------------------------------------------------------- data types */
+#define XLA_F32 0  /* the compute type */
+#define XLA_BF16 1 /* storage: converted to/from f32 exactly, round to nearest even */
+#define XLA_F16 2  /* storage, as bf16 */
+#define XLA_I32 3  /* token ids, indices */
+#define XLA_I64 4  /* indices (argmax results) */
+#define XLA_U8 5   /* masks (comparison results) */
+#define XLA_MAX_DIMS 8
+
+/* ================================================================ library */
+
+/* "MAJOR.MINOR.PATCH"; a static string. */
+XLA_API const char* xla_version_string(void);
+/* XLA_ABI_VERSION of the loaded library (compare with the header's to detect a mismatch). */
+XLA_API uint32_t xla_abi_version(void);
+/* The calling thread's message for its last failed call: never NULL, "" if none failed yet.
+   Valid until the thread's next failing call. */
+XLA_API const char* xla_last_error(void);
+/* Threads libxla's own parallel loops use (n <= 0: all cores). Affects only libxla. */
+XLA_API xla_status xla_set_num_threads(int32_t n);
+/* The thread count libxla's loops use now. */
+XLA_API int32_t xla_get_num_threads(void);
+
+/* ================================================================ tensors
+ * N-d arrays, row-major when read or written through this API. A tensor returned by an op
+ * may be a view sharing memory with its input (reshape, permute, slice, ...): tensors are
+ * immutable here, so this is never visible, only cheaper. Each handle is freed on its own.
+ */
+typedef struct xla_tensor xla_tensor;
+
+/* A new tensor of `dtype` and `shape` (ndim in [0, XLA_MAX_DIMS], extents >= 0), filled from
+   `data` (numel * element size bytes, row-major) or with zeros when data is NULL. */
+XLA_API xla_status xla_tensor_create(int32_t dtype, int32_t ndim, const int64_t* shape,
+                                     const void* data /* NULL = zeros */, xla_tensor** out);
+/* Releases the handle (NULL is fine). Views made from it stay valid. */
+XLA_API void xla_tensor_free(xla_tensor* t);
+/* dtype, ndim and shape (shape_out has room for XLA_MAX_DIMS entries); any out may be NULL. */
+XLA_API xla_status xla_tensor_shape(const xla_tensor* t, int32_t* dtype_out, int32_t* ndim_out,
+                                    int64_t* shape_out /* XLA_MAX_DIMS entries */);
+/* Copies the elements, row-major, into dst; nbytes must equal numel * element size exactly
+   (XLA_ERR_INVALID_ARG otherwise, naming both sizes). */
+XLA_API xla_status xla_tensor_read(const xla_tensor* t, void* dst, size_t nbytes);
+/* Number of elements and bytes (numel * element size) of t; either out may be NULL. */
+XLA_API xla_status xla_tensor_numel(const xla_tensor* t, int64_t* numel_out, size_t* nbytes_out);
+/* A packed copy with its own memory. */
+XLA_API xla_status xla_tensor_clone(const xla_tensor* t, xla_tensor** out);
+
+/* ---------------------------------------------------------------- factories */
+/* [start, stop) in steps of step (nonzero, may be negative), as `dtype`. */
+XLA_API xla_status xla_arange(double start, double stop, double step, int32_t dtype, xla_tensor** out);
+/* A tensor of `shape` with every element `value` (converted to dtype). */
+XLA_API xla_status xla_full(int32_t dtype, int32_t ndim, const int64_t* shape, double value, xla_tensor** out);
+/* f32 samples from N(mean, stddev²) / U[low, high): the same for a seed whatever the thread count. */
+XLA_API xla_status xla_randn(int32_t ndim, const int64_t* shape, uint64_t seed, float mean, float stddev,
+                             xla_tensor** out);
+XLA_API xla_status xla_rand(int32_t ndim, const int64_t* shape, uint64_t seed, float low, float high,
+                            xla_tensor** out);
+/* Converts to dtype (floats to integers truncate toward zero and saturate; NaN gives 0). */
+XLA_API xla_status xla_cast(const xla_tensor* t, int32_t dtype, xla_tensor** out);
+
+/* ---------------------------------------------------------------- elementwise
+ * Floating ops compute in f32: inputs of other dtypes are converted and the result is f32.
+ * Binary ops and xla_where broadcast as NumPy does (XLA_ERR_SHAPE when they cannot).
+ */
+XLA_API xla_status xla_neg(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_abs(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_exp(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_log(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_sqrt(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_rsqrt(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_tanh(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_sigmoid(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_relu(const xla_tensor* t, xla_tensor** out);
+XLA_API xla_status xla_gelu(const xla_tensor* t, xla_tensor** out);      /* exact (erf) */
+XLA_API xla_status xla_gelu_tanh(const xla_tensor* t, xla_tensor** out); /* tanh approximation */
+XLA_API xla_status xla_silu(const xla_tensor* t, xla_tensor** out);
+
+XLA_API xla_status xla_add(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_sub(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_mul(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_div(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_maximum(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_minimum(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_pow(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+/* Comparisons give XLA_U8 masks (1 where true); two integer inputs compare exactly. */
+XLA_API xla_status xla_eq(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_ne(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_lt(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_le(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_gt(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+XLA_API xla_status xla_ge(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+/* cond ? a : b elementwise (cond nonzero = true), all three broadcast. */
+XLA_API xla_status xla_where(const xla_tensor* cond, const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+
+/* ---------------------------------------------------------------- reductions
+ * Over the n_axes axes listed in `axes` (negative counts from the end; n_axes = 0: all
+ * axes); keepdims nonzero keeps them with size 1. Results are f32.
+ */
+XLA_API xla_status xla_sum(const xla_tensor* t, const int32_t* axes, int32_t n_axes /* 0 = all */,
+                           int32_t keepdims, xla_tensor** out);
+XLA_API xla_status xla_mean(const xla_tensor* t, const int32_t* axes, int32_t n_axes, int32_t keepdims,
+                            xla_tensor** out);
+XLA_API xla_status xla_max(const xla_tensor* t, const int32_t* axes, int32_t n_axes, int32_t keepdims,
+                           xla_tensor** out);
+XLA_API xla_status xla_min(const xla_tensor* t, const int32_t* axes, int32_t n_axes, int32_t keepdims,
+                           xla_tensor** out);
+XLA_API xla_status xla_logsumexp(const xla_tensor* t, const int32_t* axes, int32_t n_axes, int32_t keepdims,
+                                 xla_tensor** out);
+/* Variance with `correction` subtracted from the count (1 = unbiased, as torch.var; 0 = NumPy). */
+XLA_API xla_status xla_var(const xla_tensor* t, const int32_t* axes, int32_t n_axes, int32_t keepdims,
+                           int32_t correction, xla_tensor** out);
+/* XLA_I64 index of the first maximum along `axis`. */
+XLA_API xla_status xla_argmax(const xla_tensor* t, int32_t axis, int32_t keepdims, xla_tensor** out);
+/* Numerically stable softmax / log-softmax along `axis`. */
+XLA_API xla_status xla_softmax(const xla_tensor* t, int32_t axis, xla_tensor** out);
+XLA_API xla_status xla_log_softmax(const xla_tensor* t, int32_t axis, xla_tensor** out);
+
+/* ---------------------------------------------------------------- linear algebra */
+/* NumPy matmul: 1-D operands are promoted (and the added axis removed), batch dims broadcast. */
+XLA_API xla_status xla_matmul(const xla_tensor* a, const xla_tensor* b, xla_tensor** out);
+
+/* ---------------------------------------------------------------- shape and views
+ * These return views (no copy) except xla_reshape of a tensor whose strides forbid it,
+ * and xla_contiguous of a non-packed tensor.
+ */
+/* New shape with the same numel; one entry may be -1 (inferred). */
+XLA_API xla_status xla_reshape(const xla_tensor* t, int32_t ndim, const int64_t* shape, xla_tensor** out);
+/* Reorders axes: order is a permutation of 0..ndim-1 (n must equal ndim). */
+XLA_API xla_status xla_permute(const xla_tensor* t, const int32_t* order, int32_t n, xla_tensor** out);
+XLA_API xla_status xla_transpose(const xla_tensor* t, int32_t axis0, int32_t axis1, xla_tensor** out);
+/* Elements start, start+step, ... < stop along axis (Python slice rules; step > 0). */
+XLA_API xla_status xla_slice(const xla_tensor* t, int32_t axis, int64_t start, int64_t stop, int64_t step,
+                             xla_tensor** out);
+/* Broadcasts to `shape` (size-1 axes stretch; -1 keeps a size; new axes go in front). */
+XLA_API xla_status xla_expand(const xla_tensor* t, int32_t ndim, const int64_t* shape, xla_tensor** out);
+/* Removes axis `axis` (which must have size 1). */
+XLA_API xla_status xla_squeeze(const xla_tensor* t, int32_t axis, xla_tensor** out);
+/* Inserts a size-1 axis at position `axis` (in [-(ndim+1), ndim]). */
+XLA_API xla_status xla_unsqueeze(const xla_tensor* t, int32_t axis, xla_tensor** out);
+/* t itself (a new handle) when packed, else a packed copy. */
+XLA_API xla_status xla_contiguous(const xla_tensor* t, xla_tensor** out);
+
+/* ---------------------------------------------------------------- indexing and joining */
+/* Picks entries of `axis` listed by the 1-D XLA_I32/XLA_I64 `index` (each in range). */
+XLA_API xla_status xla_index_select(const xla_tensor* t, int32_t axis, const xla_tensor* index, xla_tensor** out);
+/* torch.gather: out[i][j] = t[index[i][j]][j] for axis 0, and so on; out has index's shape. */
+XLA_API xla_status xla_gather(const xla_tensor* t, int32_t axis, const xla_tensor* index, xla_tensor** out);
+/* Rows of weight [vocab, dim] for every id in `ids` (any shape) -> [..., dim]. */
+XLA_API xla_status xla_embedding(const xla_tensor* weight, const xla_tensor* ids, xla_tensor** out);
+/* Joins n tensors (same dtype, same shape outside `axis`) along an existing axis. */
+XLA_API xla_status xla_concat(const xla_tensor* const* ts, int32_t n, int32_t axis, xla_tensor** out);
+/* Joins n tensors of one shape along a new axis. */
+XLA_API xla_status xla_stack(const xla_tensor* const* ts, int32_t n, int32_t axis, xla_tensor** out);
+/* Cuts t along axis into pieces of sizes[0..n_sizes) (summing to the axis' extent), or, when
+   n_sizes is 1, into pieces of sizes[0] (the last may be smaller). The pieces (views) go to
+   outs[0..*n_out); if cap is too small nothing is written but *n_out, and the status is
+   XLA_ERR_BUFFER_TOO_SMALL. */
+XLA_API xla_status xla_split(const xla_tensor* t, const int64_t* sizes, int32_t n_sizes, int32_t axis,
+                             xla_tensor** outs, size_t cap, size_t* n_out);
+/* Zeroes elements above (tril: col - row > k) or below (triu: col - row < k) diagonal k of
+   the last two axes. */
+XLA_API xla_status xla_tril(const xla_tensor* t, int64_t k, xla_tensor** out);
+XLA_API xla_status xla_triu(const xla_tensor* t, int64_t k, xla_tensor** out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XLA_XLA_H */

@@ -1,0 +1,14 @@
+// copy.hpp — strided copy with dtype conversion: the one routine behind contiguous(),
+// clone(), to(dtype), copy_to() and every "widen this input to f32" in the kernels.
+#pragma once
+#include "xla/tensor.hpp"
+
+namespace xla::detail {
+
+// Writes src's elements in row-major order to dst as `dst_dtype`.
+void copy_strided(const Tensor& src, void* dst, DType dst_dtype);
+
+// src as a contiguous f32 tensor (src itself when it already is one).
+Tensor as_f32_contiguous(const Tensor& src);
+
+}  // namespace xla::detail

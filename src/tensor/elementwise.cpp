@@ -1,0 +1,187 @@
+// elementwise.cpp — unary and broadcasting binary/ternary ops, f32 compute.
+// Unary ops run Eigen's vectorised array functions over packed chunks; binary ops walk
+// the broadcast shape in runs and specialise the inner loop for the common stride pairs
+// (both packed, one side a broadcast scalar) so that the compiler vectorises it.
+#include <Eigen/Core>
+#include <cmath>
+
+#include "copy.hpp"
+#include "strided.hpp"
+#include "xla/ops.hpp"
+
+namespace xla {
+namespace {
+
+using detail::as_f32_contiguous;
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
+
+void require(const Tensor& t, const char* op) {
+  if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+}
+
+// Applies fn(ConstArrayMap in, ArrayMap out) over packed chunks, in parallel when large.
+template <typename F>
+Tensor unary(const Tensor& x, const char* op, F fn) {
+  require(x, op);
+  Tensor in = as_f32_contiguous(x);
+  Tensor out = Tensor::empty(x.shape(), DType::F32);
+  const float* src = in.data<float>();
+  float* dst = out.data<float>();
+  detail::parallel_for(in.numel(), detail::kElementwiseGrain, [&](int64_t b, int64_t e) {
+    ConstArrayMap a(src + b, e - b);
+    ArrayMap o(dst + b, e - b);
+    fn(a, o);
+  });
+  return out;
+}
+
+// Strides of `t` seen through broadcasting to `shape` (0 on broadcast dims).
+Dims broadcast_strides(const Tensor& t, const Shape& shape) {
+  Dims s = Dims::filled(shape.size(), 0);
+  int lead = shape.size() - t.ndim();
+  for (int i = 0; i < t.ndim(); ++i)
+    if (t.shape()[i] != 1) s[i + lead] = t.strides()[i];
+  return s;
+}
+
+// out[i] = f(a[i], b[i]) with broadcasting; In is the compute type of the inputs.
+template <typename In, typename Out, typename F>
+Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f) {
+  DType in_dt = dtype_of<In>();
+  Tensor ac = a.dtype() == in_dt ? a : a.to(in_dt);
+  Tensor bc = b.dtype() == in_dt ? b : b.to(in_dt);
+  Tensor out = Tensor::empty(shape, dtype_of<Out>());
+  if (out.numel() == 0) return out;
+  const In* pa = ac.template data<In>();
+  const In* pb = bc.template data<In>();
+  Out* po = out.template data<Out>();
+  detail::Walk<3> w(shape, {contiguous_strides(shape), broadcast_strides(ac, shape), broadcast_strides(bc, shape)});
+  const int64_t sa = w.inner_stride(1), sb = w.inner_stride(2);
+  w.parallel_runs([&](const int64_t* off, int64_t n) {
+    Out* o = po + off[0];
+    const In* x = pa + off[1];
+    const In* y = pb + off[2];
+    if (sa == 1 && sb == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+    } else if (sa == 1 && sb == 0) {
+      const In yv = *y;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+    } else if (sa == 0 && sb == 1) {
+      const In xv = *x;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * sa], y[i * sb]);
+    }
+  });
+  return out;
+}
+
+template <typename F>
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+  require(a, op);
+  require(b, op);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  return binary_typed<float, float>(a, b, shape, f);
+}
+
+bool is_integer(DType t) { return t == DType::I32 || t == DType::I64 || t == DType::U8; }
+
+// Comparisons run on int64 when both sides are integers (ids above 2^24 stay exact).
+template <typename F>
+Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
+  require(a, op);
+  require(b, op);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  if (is_integer(a.dtype()) && is_integer(b.dtype()))
+    return binary_typed<int64_t, uint8_t>(a, b, shape, [f](int64_t x, int64_t y) { return uint8_t(f(x, y)); });
+  return binary_typed<float, uint8_t>(a, b, shape, [f](float x, float y) { return uint8_t(f(x, y)); });
+}
+
+}  // namespace
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  int n = std::max(a.size(), b.size());
+  Shape s = Dims::filled(n, 1);
+  for (int i = 0; i < n; ++i) {
+    int ia = i - (n - a.size()), ib = i - (n - b.size());
+    int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      fail(Status::Shape, std::string(op) + ": shapes " + a.str() + " and " + b.str() + " cannot be broadcast together");
+    s[i] = da == 1 ? db : da;
+  }
+  return s;
+}
+
+Tensor neg(const Tensor& x) { return unary(x, "neg", [](auto a, auto o) { o = -a; }); }
+Tensor abs(const Tensor& x) { return unary(x, "abs", [](auto a, auto o) { o = a.abs(); }); }
+Tensor exp(const Tensor& x) { return unary(x, "exp", [](auto a, auto o) { o = a.exp(); }); }
+Tensor log(const Tensor& x) { return unary(x, "log", [](auto a, auto o) { o = a.log(); }); }
+Tensor sqrt(const Tensor& x) { return unary(x, "sqrt", [](auto a, auto o) { o = a.sqrt(); }); }
+Tensor rsqrt(const Tensor& x) { return unary(x, "rsqrt", [](auto a, auto o) { o = a.sqrt().inverse(); }); }
+Tensor tanh(const Tensor& x) { return unary(x, "tanh", [](auto a, auto o) { o = a.tanh(); }); }
+Tensor sigmoid(const Tensor& x) { return unary(x, "sigmoid", [](auto a, auto o) { o = a.logistic(); }); }
+Tensor relu(const Tensor& x) { return unary(x, "relu", [](auto a, auto o) { o = a.max(0.f); }); }
+Tensor silu(const Tensor& x) { return unary(x, "silu", [](auto a, auto o) { o = a * a.logistic(); }); }
+Tensor gelu(const Tensor& x) {
+  return unary(x, "gelu", [](auto a, auto o) {
+    for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = 0.5f * a[i] * (1.f + std::erf(a[i] * float(M_SQRT1_2)));
+  });
+}
+Tensor gelu_tanh(const Tensor& x) {
+  // 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+  return unary(x, "gelu_tanh", [](auto a, auto o) {
+    const float k = 0.7978845608028654f;
+    o = 0.5f * a * (1.f + (k * (a + 0.044715f * a * a * a)).tanh());
+  });
+}
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, "add", [](float x, float y) { return x + y; }); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, "sub", [](float x, float y) { return x - y; }); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, "mul", [](float x, float y) { return x * y; }); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, "div", [](float x, float y) { return x / y; }); }
+// NaN propagates from either side, as in NumPy/PyTorch.
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "maximum", [](float x, float y) { return (x != x || x > y) ? x : y; });
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "minimum", [](float x, float y) { return (x != x || x < y) ? x : y; });
+}
+Tensor pow(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "pow", [](float x, float y) { return std::pow(x, y); });
+}
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, "eq", [](auto x, auto y) { return x == y; }); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(a, b, "ne", [](auto x, auto y) { return x != y; }); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(a, b, "lt", [](auto x, auto y) { return x < y; }); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(a, b, "le", [](auto x, auto y) { return x <= y; }); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(a, b, "gt", [](auto x, auto y) { return x > y; }); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, "ge", [](auto x, auto y) { return x >= y; }); }
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  require(cond, "where");
+  require(a, "where");
+  require(b, "where");
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor c = cond.dtype() == DType::U8 ? cond : ne(cond, Tensor::zeros({}, cond.dtype()));
+  Tensor ac = as_f32_contiguous(a), bc = as_f32_contiguous(b);
+  Tensor out = Tensor::empty(shape, DType::F32);
+  if (out.numel() == 0) return out;
+  const uint8_t* pc = c.data<uint8_t>();
+  const float* pa = ac.data<float>();
+  const float* pb = bc.data<float>();
+  float* po = out.data<float>();
+  detail::Walk<4> w(shape, {contiguous_strides(shape), broadcast_strides(c, shape), broadcast_strides(ac, shape),
+                            broadcast_strides(bc, shape)});
+  const int64_t sc = w.inner_stride(1), sa = w.inner_stride(2), sb = w.inner_stride(3);
+  w.parallel_runs([&](const int64_t* off, int64_t n) {
+    float* o = po + off[0];
+    const uint8_t* m = pc + off[1];
+    const float* x = pa + off[2];
+    const float* y = pb + off[3];
+    for (int64_t i = 0; i < n; ++i) o[i] = m[i * sc] ? x[i * sa] : y[i * sb];
+  });
+  return out;
+}
+
+}  // namespace xla

@@ -1,0 +1,22 @@
+// gemm.hpp — C[M, N] = A[M, K] · B[K, N] over raw f32 buffers, each operand row-major or
+// column-major with a leading dimension (so transposed views need no copy).
+// Eigen's single-threaded GEMM does the blocking and vector work; the split of C across
+// cores is ours (Eigen's own threading falls short of OpenBLAS and uses its own pool).
+#pragma once
+#include <cstdint>
+
+namespace xla::detail {
+
+struct MatRef {
+  const float* ptr;
+  int64_t ld;       // leading dimension: distance between rows (row-major) or columns
+  bool col_major;   // true: element (i, j) is at ptr[i + j * ld]
+};
+
+// C is row-major with leading dimension ldc; it is overwritten. `threads` <= 1 stays serial.
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads);
+
+// Threads worth using for an M×N×K product (1 below a couple of MFLOP per thread).
+int gemm_threads(int64_t M, int64_t N, int64_t K);
+
+}  // namespace xla::detail

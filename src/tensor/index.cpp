@@ -1,0 +1,209 @@
+// index.cpp — index_select, gather, embedding, concat, stack, split, tril and triu.
+// These move elements without arithmetic, so they keep the input's dtype and copy bytes.
+#include <cstring>
+
+#include "copy.hpp"
+#include "strided.hpp"
+#include "xla/ops.hpp"
+
+namespace xla {
+namespace {
+
+void require(const Tensor& t, const char* op) {
+  if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+}
+
+// Index values as int64, checked against [0, n).
+std::vector<int64_t> read_indices(const Tensor& index, int64_t n, const char* op) {
+  if (index.dtype() != DType::I32 && index.dtype() != DType::I64)
+    fail(Status::DType, std::string(op) + ": index must be i32 or i64, got " + dtype_name(index.dtype()));
+  std::vector<int64_t> idx(static_cast<size_t>(index.numel()));
+  detail::copy_strided(index, idx.data(), DType::I64);
+  for (int64_t v : idx)
+    if (v < 0 || v >= n)
+      fail(Status::InvalidArg, std::string(op) + ": index " + std::to_string(v) + " is out of range [0, " +
+                                   std::to_string(n) + ")");
+  return idx;
+}
+
+int64_t prod(const Shape& s, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; ++i) p *= s[i];
+  return p;
+}
+
+template <typename E>
+void gather_typed(const Tensor& x, const Tensor& index, int axis, const std::vector<int64_t>& idx, Tensor& out) {
+  Dims xs = x.strides();
+  const int64_t axis_stride = xs[axis];
+  xs[axis] = 0;
+  // walk the index's shape: operand 0 = out (packed), 1 = positions in idx (packed), 2 = x
+  Shape shape = index.shape();
+  Dims packed = contiguous_strides(shape);
+  detail::Walk<3> w(shape, {packed, packed, xs});
+  const E* src = static_cast<const E*>(x.raw_data());
+  E* dst = static_cast<E*>(out.raw_data());
+  const int64_t sx = w.inner_stride(2);
+  w.runs(0, w.numel(), [&](const int64_t* off, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[off[0] + i] = src[off[2] + i * sx + idx[off[1] + i] * axis_stride];
+  });
+}
+
+}  // namespace
+
+Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
+  require(x, "index_select");
+  require(index, "index_select");
+  if (index.ndim() != 1) fail(Status::Shape, "index_select: index must be 1-D, got " + index.shape().str());
+  if (x.ndim() == 0) fail(Status::Shape, "index_select: input is 0-d");
+  axis = normalize_axis(axis, x.ndim(), "index_select");
+  std::vector<int64_t> idx = read_indices(index, x.shape()[axis], "index_select");
+  Shape shape = x.shape();
+  shape[axis] = int64_t(idx.size());
+  Tensor out = Tensor::empty(shape, x.dtype());
+  Tensor xc = x.contiguous();
+  const int64_t outer = prod(x.shape(), 0, axis), inner = prod(x.shape(), axis + 1, x.ndim());
+  const int64_t n = x.shape()[axis], L = int64_t(idx.size());
+  const size_t row = size_t(inner) * dtype_size(x.dtype());
+  const char* src = static_cast<const char*>(xc.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  detail::parallel_for(outer * L, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      int64_t o = k / L, j = k % L;
+      std::memcpy(dst + size_t(k) * row, src + size_t(o * n + idx[size_t(j)]) * row, row);
+    }
+  });
+  return out;
+}
+
+Tensor gather(const Tensor& x, int axis, const Tensor& index) {
+  require(x, "gather");
+  require(index, "gather");
+  if (index.ndim() != x.ndim())
+    fail(Status::Shape, "gather: index " + index.shape().str() + " must have as many dimensions as input " + x.shape().str());
+  if (x.ndim() == 0) fail(Status::Shape, "gather: input is 0-d");
+  axis = normalize_axis(axis, x.ndim(), "gather");
+  for (int d = 0; d < x.ndim(); ++d)
+    if (d != axis && index.shape()[d] > x.shape()[d])
+      fail(Status::Shape, "gather: index " + index.shape().str() + " is larger than input " + x.shape().str() +
+                              " in dimension " + std::to_string(d));
+  std::vector<int64_t> idx = read_indices(index, x.shape()[axis], "gather");
+  Tensor out = Tensor::empty(index.shape(), x.dtype());
+  if (out.numel() == 0) return out;
+  switch (dtype_size(x.dtype())) {
+    case 1: gather_typed<uint8_t>(x, index, axis, idx, out); break;
+    case 2: gather_typed<uint16_t>(x, index, axis, idx, out); break;
+    case 4: gather_typed<uint32_t>(x, index, axis, idx, out); break;
+    default: gather_typed<uint64_t>(x, index, axis, idx, out); break;
+  }
+  return out;
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  require(weight, "embedding");
+  require(ids, "embedding");
+  if (weight.ndim() != 2) fail(Status::Shape, "embedding: weight must be [vocab, dim], got " + weight.shape().str());
+  Shape shape = ids.shape();
+  shape.push_back(weight.shape()[1]);
+  return index_select(weight, 0, ids.reshape({ids.numel()})).view(shape);
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int axis) {
+  if (xs.empty()) fail(Status::InvalidArg, "concat: no tensors");
+  for (const Tensor& t : xs) require(t, "concat");
+  const Tensor& first = xs[0];
+  if (first.ndim() == 0) fail(Status::Shape, "concat: 0-d tensors cannot be concatenated; use stack");
+  axis = normalize_axis(axis, first.ndim(), "concat");
+  Shape shape = first.shape();
+  shape[axis] = 0;
+  for (const Tensor& t : xs) {
+    if (t.dtype() != first.dtype())
+      fail(Status::DType, std::string("concat: dtypes differ: ") + dtype_name(first.dtype()) + " and " + dtype_name(t.dtype()));
+    bool ok = t.ndim() == first.ndim();
+    for (int d = 0; ok && d < t.ndim(); ++d) ok = d == axis || t.shape()[d] == first.shape()[d];
+    if (!ok) fail(Status::Shape, "concat: shapes " + first.shape().str() + " and " + t.shape().str() +
+                                     " differ outside axis " + std::to_string(axis));
+    shape[axis] += t.shape()[axis];
+  }
+  Tensor out = Tensor::empty(shape, first.dtype());
+  const size_t es = dtype_size(first.dtype());
+  const int64_t outer = prod(shape, 0, axis), inner = prod(shape, axis + 1, shape.size());
+  const size_t out_row = size_t(shape[axis] * inner) * es;
+  char* dst = static_cast<char*>(out.raw_data());
+  size_t col = 0;
+  for (const Tensor& t : xs) {
+    Tensor c = t.contiguous();
+    const size_t chunk = size_t(t.shape()[axis] * inner) * es;
+    const char* src = static_cast<const char*>(c.raw_data());
+    for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + size_t(o) * out_row + col, src + size_t(o) * chunk, chunk);
+    col += chunk;
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& xs, int axis) {
+  if (xs.empty()) fail(Status::InvalidArg, "stack: no tensors");
+  for (const Tensor& t : xs) {
+    require(t, "stack");
+    if (!(t.shape() == xs[0].shape()))
+      fail(Status::Shape, "stack: shapes " + xs[0].shape().str() + " and " + t.shape().str() + " differ");
+  }
+  axis = normalize_axis(axis, xs[0].ndim() + 1, "stack");
+  std::vector<Tensor> us;
+  us.reserve(xs.size());
+  for (const Tensor& t : xs) us.push_back(t.unsqueeze(axis));
+  return concat(us, axis);
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int axis) {
+  require(x, "split");
+  if (x.ndim() == 0) fail(Status::Shape, "split: input is 0-d");
+  axis = normalize_axis(axis, x.ndim(), "split");
+  const int64_t n = x.shape()[axis];
+  std::vector<int64_t> parts = sizes;
+  if (sizes.size() == 1) {  // one size: equal pieces, the last may be smaller
+    if (sizes[0] <= 0) fail(Status::InvalidArg, "split: piece size must be positive, got " + std::to_string(sizes[0]));
+    parts.clear();
+    for (int64_t s = 0; s < n; s += sizes[0]) parts.push_back(std::min(sizes[0], n - s));
+    if (n == 0) parts.push_back(0);
+  }
+  int64_t total = 0;
+  for (int64_t s : parts) {
+    if (s < 0) fail(Status::InvalidArg, "split: negative piece size " + std::to_string(s));
+    total += s;
+  }
+  if (total != n)
+    fail(Status::Shape, "split: sizes sum to " + std::to_string(total) + " but axis " + std::to_string(axis) + " of " +
+                            x.shape().str() + " has " + std::to_string(n));
+  std::vector<Tensor> out;
+  int64_t start = 0;
+  for (int64_t s : parts) {
+    out.push_back(x.slice(axis, start, start + s));
+    start += s;
+  }
+  return out;
+}
+
+static Tensor triangle(const Tensor& x, int64_t k, bool lower, const char* op) {
+  require(x, op);
+  if (x.ndim() < 2) fail(Status::Shape, std::string(op) + ": needs at least 2 dimensions, got " + x.shape().str());
+  Tensor out = x.clone();
+  const int64_t R = x.shape()[x.ndim() - 2], C = x.shape().back();
+  const int64_t mats = (R > 0 && C > 0) ? out.numel() / (R * C) : 0;
+  const size_t es = dtype_size(x.dtype());
+  char* p = static_cast<char*>(out.raw_data());
+  for (int64_t m = 0; m < mats; ++m)
+    for (int64_t r = 0; r < R; ++r) {
+      // tril keeps c - r <= k: zero columns [r + k + 1, C); triu keeps c - r >= k: zero [0, r + k)
+      int64_t lo = lower ? std::clamp<int64_t>(r + k + 1, 0, C) : 0;
+      int64_t hi = lower ? C : std::clamp<int64_t>(r + k, 0, C);
+      char* row = p + size_t((m * R + r) * C) * es;
+      if (hi > lo) std::memset(row + size_t(lo) * es, 0, size_t(hi - lo) * es);
+    }
+  return out;
+}
+
+Tensor tril(const Tensor& x, int64_t k) { return triangle(x, k, true, "tril"); }
+Tensor triu(const Tensor& x, int64_t k) { return triangle(x, k, false, "triu"); }
+
+}  // namespace xla

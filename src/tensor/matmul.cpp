@@ -1,0 +1,118 @@
+// matmul.cpp — NumPy matmul on top of detail::gemm: 1-D promotion, broadcast batch
+// dimensions, and operands consumed in place when their last two axes are row- or
+// column-major (a transposed weight is a column-major view: no copy).
+#include "copy.hpp"
+#include "gemm.hpp"
+#include "parallel.hpp"
+#include "xla/ops.hpp"
+
+namespace xla {
+namespace {
+
+// The inner matrix of t (last two axes) as a MatRef, or false when neither axis is unit-stride.
+bool as_matref(const Tensor& t, detail::MatRef& m) {
+  int n = t.ndim();
+  int64_t rows = t.shape()[n - 2], cols = t.shape()[n - 1];
+  int64_t rs = t.strides()[n - 2], cs = t.strides()[n - 1];
+  m.ptr = t.data<float>();
+  if (cols == 1 || cs == 1) {
+    if (rows == 1 || rs >= cols) {
+      m.col_major = false;
+      m.ld = rows == 1 ? cols : rs;
+      return m.ld >= std::max<int64_t>(cols, 1);
+    }
+  }
+  if (rows == 1 || rs == 1) {
+    if (cols == 1 || cs >= rows) {
+      m.col_major = true;
+      m.ld = cols == 1 ? rows : cs;
+      return m.ld >= std::max<int64_t>(rows, 1);
+    }
+  }
+  return false;
+}
+
+// Element offset of batch index `flat` (over batch shape `bshape`) in t, broadcasting.
+int64_t batch_offset(const Tensor& t, const Shape& bshape, int64_t flat) {
+  int64_t off = 0;
+  int tb = t.ndim() - 2, lead = bshape.size() - tb;
+  for (int d = bshape.size() - 1; d >= 0; --d) {
+    int64_t i = flat % bshape[d];
+    flat /= bshape[d];
+    int td = d - lead;
+    if (td >= 0 && t.shape()[td] != 1) off += i * t.strides()[td];
+  }
+  return off;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  if (!a_in.defined() || !b_in.defined()) fail(Status::InvalidArg, "matmul: undefined tensor");
+  if (a_in.ndim() == 0 || b_in.ndim() == 0)
+    fail(Status::Shape, "matmul: operands must have at least 1 dimension, got " + a_in.shape().str() + " and " +
+                            b_in.shape().str());
+  Tensor a = a_in.dtype() == DType::F32 ? a_in : a_in.to(DType::F32);
+  Tensor b = b_in.dtype() == DType::F32 ? b_in : b_in.to(DType::F32);
+  const bool a_vec = a.ndim() == 1, b_vec = b.ndim() == 1;
+  if (a_vec) a = a.unsqueeze(0);
+  if (b_vec) b = b.unsqueeze(1);
+  const int64_t M = a.shape()[a.ndim() - 2], K = a.shape().back(), N = b.shape().back();
+  if (b.shape()[b.ndim() - 2] != K)
+    fail(Status::Shape, "matmul: inner dimensions differ: " + a_in.shape().str() + " @ " + b_in.shape().str());
+
+  Shape ab, bb;
+  for (int i = 0; i + 2 < a.ndim(); ++i) ab.push_back(a.shape()[i]);
+  for (int i = 0; i + 2 < b.ndim(); ++i) bb.push_back(b.shape()[i]);
+  Shape batch = broadcast_shapes(ab, bb, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor out = Tensor::empty(out_shape, DType::F32);
+
+  if (out.numel() > 0) {
+    detail::MatRef A, B;
+    if (!as_matref(a, A)) { a = a.contiguous(); as_matref(a, A); }
+    if (!as_matref(b, B)) { b = b.contiguous(); as_matref(b, B); }
+    const int64_t nbatch = batch.numel();
+    bool b_shared = true;  // b is the same matrix for every batch entry
+    for (int i = 0; i + 2 < b.ndim(); ++i) b_shared &= b.shape()[i] == 1 || b.strides()[i] == 0;
+    // One tall GEMM when a's batch entries are row-major matrices spaced evenly, one after
+    // another, and b is shared: x @ W for a [B, T, C] input is one [B·T, C] product.
+    bool a_flat = !A.col_major && b_shared && a.ndim() - 2 == batch.size();
+    int64_t expected = A.ld * M;
+    for (int i = a.ndim() - 3; a_flat && i >= 0; --i) {
+      a_flat = a.shape()[i] == batch[i] && (a.shape()[i] == 1 || a.strides()[i] == expected);
+      expected *= a.shape()[i];
+    }
+    float* C = out.data<float>();
+    if (a_flat) {
+      int64_t rows = nbatch * M;
+      detail::gemm(rows, N, K, A, B, C, N, detail::gemm_threads(rows, N, K));
+    } else if (nbatch >= num_threads() && detail::gemm_threads(M, N, K) < num_threads()) {
+      // many small products (attention heads): one serial GEMM per batch entry, in parallel
+      detail::parallel_for(nbatch, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t i = b0; i < b1; ++i) {
+          detail::MatRef Ai = A, Bi = B;
+          Ai.ptr += batch_offset(a, batch, i);
+          Bi.ptr += batch_offset(b, batch, i);
+          detail::gemm(M, N, K, Ai, Bi, C + i * M * N, N, 1);
+        }
+      });
+    } else {
+      int threads = detail::gemm_threads(M, N, K);
+      for (int64_t i = 0; i < nbatch; ++i) {
+        detail::MatRef Ai = A, Bi = B;
+        Ai.ptr += batch_offset(a, batch, i);
+        Bi.ptr += batch_offset(b, batch, i);
+        detail::gemm(M, N, K, Ai, Bi, C + i * M * N, N, threads);
+      }
+    }
+  }
+  if (a_vec && b_vec) return out.reshape(batch);
+  if (a_vec) return out.squeeze(out.ndim() - 2);
+  if (b_vec) return out.squeeze(out.ndim() - 1);
+  return out;
+}
+
+}  // namespace xla

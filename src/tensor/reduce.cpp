@@ -1,0 +1,208 @@
+// reduce.cpp — reductions over any set of axes, argmax, softmax and log_softmax.
+// Every reduction is brought to one shape, [outer, inner] with the reduced axes packed
+// last (a permuted view, copied only when it is not already packed), then each row is
+// reduced by Eigen. Sums over leading axes of a packed tensor skip the copy instead.
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+
+#include "copy.hpp"
+#include "parallel.hpp"
+#include "xla/ops.hpp"
+
+namespace xla {
+namespace {
+
+using Row = Eigen::Map<const Eigen::ArrayXf>;
+using RowOut = Eigen::Map<Eigen::ArrayXf>;
+
+struct Rows {
+  Tensor data;       // f32, packed [outer, inner]
+  int64_t outer = 0, inner = 0;
+  Shape out_shape;
+};
+
+// Which axes are reduced (empty list = all), as a mask.
+uint32_t axis_mask(const Tensor& x, const std::vector<int>& axes, const char* op) {
+  if (!x.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (axes.empty()) return (1u << x.ndim()) - 1;
+  uint32_t mask = 0;
+  for (int a : axes) {
+    int n = normalize_axis(a, x.ndim(), op);
+    if (mask & (1u << n)) fail(Status::InvalidArg, std::string(op) + ": axis " + std::to_string(a) + " repeated");
+    mask |= 1u << n;
+  }
+  return mask;
+}
+
+Shape reduced_shape(const Shape& s, uint32_t mask, bool keepdims) {
+  Shape out;
+  for (int i = 0; i < s.size(); ++i) {
+    if (!(mask & (1u << i))) out.push_back(s[i]);
+    else if (keepdims) out.push_back(1);
+  }
+  return out;
+}
+
+Rows to_rows(const Tensor& x, uint32_t mask, bool keepdims) {
+  Dims order;
+  Rows r;
+  r.outer = r.inner = 1;
+  for (int i = 0; i < x.ndim(); ++i)
+    if (!(mask & (1u << i))) { order.push_back(i); r.outer *= x.shape()[i]; }
+  for (int i = 0; i < x.ndim(); ++i)
+    if (mask & (1u << i)) { order.push_back(i); r.inner *= x.shape()[i]; }
+  r.data = detail::as_f32_contiguous(x.permute(order));
+  r.out_shape = reduced_shape(x.shape(), mask, keepdims);
+  return r;
+}
+
+// fn(Row row) -> float, for each of the outer rows.
+template <typename F>
+Tensor reduce_rows(const Tensor& x, const std::vector<int>& axes, bool keepdims, const char* op, F fn) {
+  uint32_t mask = axis_mask(x, axes, op);
+  Rows r = to_rows(x, mask, keepdims);
+  Tensor out = Tensor::empty(r.out_shape, DType::F32);
+  const float* src = r.data.data<float>();
+  float* dst = out.data<float>();
+  const int64_t inner = r.inner;
+  detail::parallel_for(r.outer, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(inner, 1)),
+                       [&](int64_t b, int64_t e) {
+                         for (int64_t i = b; i < e; ++i) dst[i] = fn(Row(src + i * inner, inner));
+                       });
+  return out;
+}
+
+// True when the reduced axes are exactly the leading ones of a packed tensor.
+bool leading_reduction(const Tensor& x, uint32_t mask) {
+  if (!x.is_contiguous() || x.dtype() != DType::F32 || mask == 0) return false;
+  int n = 0;
+  while (n < x.ndim() && (mask & (1u << n))) ++n;
+  return mask == (1u << n) - 1 && n < x.ndim();
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  uint32_t mask = axis_mask(x, axes, "sum");
+  if (leading_reduction(x, mask)) {  // out[c] = Σ_r x[r, c], streaming over rows
+    Shape out_shape = reduced_shape(x.shape(), mask, keepdims);
+    int64_t cols = out_shape.numel(), rows = cols ? x.numel() / cols : 0;
+    Tensor out = Tensor::zeros(out_shape, DType::F32);
+    const float* src = x.data<float>();
+    float* dst = out.data<float>();
+    detail::parallel_for(cols, 4096, [&](int64_t b, int64_t e) {
+      RowOut acc(dst + b, e - b);
+      for (int64_t r = 0; r < rows; ++r) acc += Row(src + r * cols + b, e - b);
+    });
+    return out;
+  }
+  return reduce_rows(x, axes, keepdims, "sum", [](Row r) { return r.sum(); });
+}
+
+Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  uint32_t mask = axis_mask(x, axes, "mean");
+  int64_t count = 1;
+  for (int i = 0; i < x.ndim(); ++i)
+    if (mask & (1u << i)) count *= x.shape()[i];
+  Tensor s = sum(x, axes, keepdims);
+  float* p = s.data<float>();
+  float inv = count ? 1.f / float(count) : std::numeric_limits<float>::quiet_NaN();
+  for (int64_t i = 0; i < s.numel(); ++i) p[i] = count ? p[i] * inv : inv;
+  return s;
+}
+
+static void require_nonempty(const Tensor& x, const std::vector<int>& axes, const char* op) {
+  uint32_t mask = axis_mask(x, axes, op);
+  for (int i = 0; i < x.ndim(); ++i)
+    if ((mask & (1u << i)) && x.shape()[i] == 0)
+      fail(Status::Shape, std::string(op) + ": cannot reduce over an empty axis of " + x.shape().str());
+}
+
+Tensor max(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  require_nonempty(x, axes, "max");
+  return reduce_rows(x, axes, keepdims, "max", [](Row r) { return r.hasNaN() ? NAN : r.maxCoeff(); });
+}
+
+Tensor min(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  require_nonempty(x, axes, "min");
+  return reduce_rows(x, axes, keepdims, "min", [](Row r) { return r.hasNaN() ? NAN : r.minCoeff(); });
+}
+
+static float row_logsumexp(Row r) {
+  if (r.size() == 0) return -INFINITY;
+  float m = r.maxCoeff();
+  if (std::isinf(m)) return m;  // all -inf (or a +inf present)
+  return m + std::log((r - m).exp().sum());
+}
+
+Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  return reduce_rows(x, axes, keepdims, "logsumexp", row_logsumexp);
+}
+
+Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int correction) {
+  if (correction < 0) fail(Status::InvalidArg, "var: correction must be >= 0");
+  return reduce_rows(x, axes, keepdims, "var", [correction](Row r) {
+    int64_t dof = r.size() - correction;
+    if (dof <= 0) return NAN;
+    // two-pass in double: no catastrophic cancellation for large means
+    double m = r.cast<double>().mean();
+    return float((r.cast<double>() - m).square().sum() / double(dof));
+  });
+}
+
+Tensor argmax(const Tensor& x, int axis, bool keepdims) {
+  if (!x.defined()) fail(Status::InvalidArg, "argmax: undefined tensor");
+  Tensor src = x.ndim() == 0 ? x.reshape({1}) : x;
+  int a = normalize_axis(axis, src.ndim(), "argmax");
+  if (src.shape()[a] == 0) fail(Status::Shape, "argmax: cannot reduce over an empty axis of " + x.shape().str());
+  Rows r = to_rows(src, 1u << a, keepdims);
+  if (x.ndim() == 0) r.out_shape = Shape{};
+  Tensor out = Tensor::empty(r.out_shape, DType::I64);
+  const float* p = r.data.data<float>();
+  int64_t* dst = out.data<int64_t>();
+  for (int64_t i = 0; i < r.outer; ++i) {
+    const float* row = p + i * r.inner;
+    int64_t best = 0;
+    for (int64_t j = 1; j < r.inner && row[best] == row[best]; ++j)  // the first NaN wins
+      if (row[j] > row[best] || row[j] != row[j]) best = j;
+    dst[i] = best;
+  }
+  return out;
+}
+
+// ---- softmax family: rows along `axis`, moved last when needed ----
+
+template <typename F>
+static Tensor along_axis(const Tensor& x, int axis, const char* op, F row_fn) {
+  if (!x.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (x.ndim() == 0) return along_axis(x.reshape({1}), 0, op, row_fn).reshape({});
+  int a = normalize_axis(axis, x.ndim(), op);
+  Tensor moved = x.transpose(a, x.ndim() - 1);
+  Tensor in = detail::as_f32_contiguous(moved);
+  Tensor out = Tensor::empty(in.shape(), DType::F32);
+  const int64_t inner = in.shape().back(), outer = inner ? in.numel() / inner : 0;
+  const float* src = in.data<float>();
+  float* dst = out.data<float>();
+  detail::parallel_for(outer, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(inner, 1)),
+                       [&](int64_t b, int64_t e) {
+                         for (int64_t i = b; i < e; ++i) row_fn(Row(src + i * inner, inner), RowOut(dst + i * inner, inner));
+                       });
+  if (a == x.ndim() - 1) return out;
+  return out.transpose(a, x.ndim() - 1).contiguous();
+}
+
+Tensor softmax(const Tensor& x, int axis) {
+  return along_axis(x, axis, "softmax", [](Row r, RowOut o) {
+    float m = r.maxCoeff();
+    if (std::isinf(m) && m < 0) { o = NAN; return; }  // every entry -inf: 0/0, as PyTorch
+    o = (r - m).exp();
+    o *= 1.f / o.sum();
+  });
+}
+
+Tensor log_softmax(const Tensor& x, int axis) {
+  return along_axis(x, axis, "log_softmax", [](Row r, RowOut o) { o = r - row_logsumexp(r); });
+}
+
+}  // namespace xla

@@ -1,0 +1,339 @@
+// tensor.cpp — storage, tensor creation, copies and views. Views only compute new
+// (shape, strides, offset) triples; data moves only in contiguous()/clone()/to().
+#include "xla/tensor.hpp"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "copy.hpp"
+#include "parallel.hpp"
+
+namespace xla {
+
+Storage::Storage(size_t n) : nbytes(n) {
+  size_t rounded = (n + 63) / 64 * 64;
+  data = std::aligned_alloc(64, rounded ? rounded : 64);
+  if (!data) fail(Status::OOM, "out of memory allocating " + std::to_string(n) + " bytes");
+}
+Storage::~Storage() { std::free(data); }
+
+static std::atomic<int> g_num_threads{0};
+
+void set_num_threads(int n) { g_num_threads = n <= 0 ? 0 : n; }
+int num_threads() {
+  int n = g_num_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_num_procs();
+}
+
+int normalize_axis(int axis, int ndim, const char* op) {
+  int a = axis < 0 ? axis + ndim : axis;
+  if (a < 0 || a >= ndim)
+    fail(Status::InvalidArg, std::string(op) + ": axis " + std::to_string(axis) + " is out of range for a " +
+                                 std::to_string(ndim) + "-d tensor");
+  return a;
+}
+
+static void check_shape(const Shape& shape, const char* op) {
+  for (int i = 0; i < shape.size(); ++i)
+    if (shape[i] < 0) fail(Status::Shape, std::string(op) + ": negative dimension in shape " + shape.str());
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  check_shape(shape, "empty");
+  Tensor t;
+  t.storage_ = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(dtype));
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.storage_->data, 0, t.storage_->nbytes);
+  return t;
+}
+
+Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  if (t.nbytes()) std::memcpy(t.storage_->data, data, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
+  if (int64_t(values.size()) != shape.numel())
+    fail(Status::Shape, "from_vector: " + std::to_string(values.size()) + " values for shape " + shape.str());
+  return from_data(values.data(), shape, DType::F32);
+}
+
+Tensor Tensor::scalar(float value) { return from_data(&value, Shape{}, DType::F32); }
+
+int64_t Tensor::size(int axis) const { return shape_[normalize_axis(axis, ndim(), "size")]; }
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (int i = ndim() - 1; i >= 0; --i) {
+    if (shape_[i] != 1 && strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape_, dtype_);
+  detail::copy_strided(*this, out.raw_data(), dtype_);
+  return out;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  Tensor out = empty(shape_, dtype);
+  detail::copy_strided(*this, out.raw_data(), dtype);
+  return out;
+}
+
+void Tensor::copy_to(void* dst) const { detail::copy_strided(*this, dst, dtype_); }
+
+std::vector<float> Tensor::to_vector() const {
+  std::vector<float> v(static_cast<size_t>(numel()));
+  detail::copy_strided(*this, v.data(), DType::F32);
+  return v;
+}
+
+float Tensor::item() const {
+  if (numel() != 1) fail(Status::Shape, "item: tensor of shape " + shape_.str() + " does not hold one element");
+  return to_vector()[0];
+}
+
+// ---- views ----
+
+Tensor Tensor::as_strided(const Shape& shape, const Dims& strides, int64_t offset) const {
+  if (shape.size() != strides.size()) fail(Status::Shape, "as_strided: shape and strides differ in length");
+  check_shape(shape, "as_strided");
+  int64_t lo = offset, hi = offset;
+  if (shape.numel() > 0)
+    for (int i = 0; i < shape.size(); ++i) {
+      int64_t span = (shape[i] - 1) * strides[i];
+      (span < 0 ? lo : hi) += span;
+    }
+  int64_t capacity = int64_t(storage_->nbytes / dtype_size(dtype_));
+  if (offset < 0 || (shape.numel() > 0 && (lo < 0 || hi >= capacity)))
+    fail(Status::Shape, "as_strided: view " + shape.str() + " with strides " + strides.str() + " at offset " +
+                            std::to_string(offset) + " leaves a storage of " + std::to_string(capacity) + " elements");
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.strides_ = strides;
+  t.offset_ = offset;
+  return t;
+}
+
+// Resolves a single -1 and checks the element count.
+static Shape infer_shape(const Shape& want, int64_t numel, const Shape& have, const char* op) {
+  Shape s = want;
+  int infer = -1;
+  int64_t known = 1;
+  for (int i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      if (infer >= 0) fail(Status::Shape, std::string(op) + ": more than one -1 in " + want.str());
+      infer = i;
+    } else if (s[i] < 0) {
+      fail(Status::Shape, std::string(op) + ": negative dimension in " + want.str());
+    } else {
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || numel % known != 0)
+      fail(Status::Shape, std::string(op) + ": cannot reshape " + have.str() + " into " + want.str());
+    s[infer] = numel / known;
+  }
+  if (s.numel() != numel) fail(Status::Shape, std::string(op) + ": cannot reshape " + have.str() + " into " + want.str());
+  return s;
+}
+
+// Strides that express `shape` over this view's memory without a copy, if any exist
+// (the NumPy/PyTorch "compute stride" walk: match groups of old dims to groups of new dims).
+static bool view_strides(const Shape& old_shape, const Dims& old_strides, const Shape& shape, Dims& out) {
+  out = Dims::filled(shape.size(), 0);
+  if (old_shape.numel() == 0) {
+    out = contiguous_strides(shape);
+    return true;
+  }
+  int oi = 0, ni = 0;
+  const int on = old_shape.size(), nn = shape.size();
+  while (ni < nn || oi < on) {
+    // skip size-1 dims on either side
+    if (ni < nn && shape[ni] == 1) { out[ni] = 1; ++ni; continue; }
+    if (oi < on && old_shape[oi] == 1) { ++oi; continue; }
+    if (ni >= nn || oi >= on) return false;
+    // take a chunk of old dims that is contiguous among itself and matches a chunk of new dims
+    int64_t old_prod = old_shape[oi], new_prod = shape[ni];
+    int o_end = oi, n_end = ni;
+    while (old_prod != new_prod) {
+      if (old_prod < new_prod) {
+        ++o_end;
+        if (o_end >= on) return false;
+        if (old_shape[o_end] == 1) continue;
+        // old dims in one chunk must be laid out contiguously relative to each other
+        int prev = o_end - 1;
+        while (old_shape[prev] == 1) --prev;
+        if (old_strides[prev] != old_strides[o_end] * old_shape[o_end]) return false;
+        old_prod *= old_shape[o_end];
+      } else {
+        ++n_end;
+        if (n_end >= nn) return false;
+        new_prod *= shape[n_end];
+      }
+    }
+    // the last old dim of the chunk gives the innermost stride
+    int last = o_end;
+    while (old_shape[last] == 1) --last;
+    int64_t stride = old_strides[last];
+    for (int k = n_end; k >= ni; --k) {
+      out[k] = stride;
+      stride *= shape[k];
+    }
+    oi = o_end + 1;
+    ni = n_end + 1;
+  }
+  return true;
+}
+
+Tensor Tensor::view(const Shape& want) const {
+  Shape s = infer_shape(want, numel(), shape_, "view");
+  Dims st;
+  if (!view_strides(shape_, strides_, s, st))
+    fail(Status::Shape, "view: shape " + s.str() + " cannot view strided tensor " + shape_.str() + " (strides " +
+                            strides_.str() + ") without a copy; use reshape");
+  Tensor t = *this;
+  t.shape_ = s;
+  t.strides_ = st;
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& want) const {
+  Shape s = infer_shape(want, numel(), shape_, "reshape");
+  Dims st;
+  if (view_strides(shape_, strides_, s, st)) {
+    Tensor t = *this;
+    t.shape_ = s;
+    t.strides_ = st;
+    return t;
+  }
+  return clone().view(s);
+}
+
+Tensor Tensor::permute(const Dims& order) const {
+  if (order.size() != ndim())
+    fail(Status::Shape, "permute: order " + order.str() + " does not match a " + std::to_string(ndim()) + "-d tensor");
+  Tensor t = *this;
+  bool seen[kMaxDims] = {};
+  for (int i = 0; i < ndim(); ++i) {
+    int a = normalize_axis(int(order[i]), ndim(), "permute");
+    if (seen[a]) fail(Status::InvalidArg, "permute: axis " + std::to_string(a) + " repeated in " + order.str());
+    seen[a] = true;
+    t.shape_[i] = shape_[a];
+    t.strides_[i] = strides_[a];
+  }
+  return t;
+}
+
+Tensor Tensor::transpose(int a, int b) const {
+  a = normalize_axis(a, ndim(), "transpose");
+  b = normalize_axis(b, ndim(), "transpose");
+  Tensor t = *this;
+  std::swap(t.shape_[a], t.shape_[b]);
+  std::swap(t.strides_[a], t.strides_[b]);
+  return t;
+}
+
+Tensor Tensor::slice(int axis, int64_t start, int64_t stop, int64_t step) const {
+  axis = normalize_axis(axis, ndim(), "slice");
+  if (step <= 0) fail(Status::InvalidArg, "slice: step must be positive, got " + std::to_string(step));
+  int64_t n = shape_[axis];
+  auto clamp = [n](int64_t i) { return i < 0 ? std::max<int64_t>(i + n, 0) : std::min(i, n); };
+  start = clamp(start);
+  stop = clamp(stop);
+  int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+  Tensor t = *this;
+  if (len > 0) t.offset_ += start * strides_[axis];
+  t.shape_[axis] = len;
+  t.strides_[axis] = strides_[axis] * step;
+  return t;
+}
+
+Tensor Tensor::select(int axis, int64_t index) const {
+  axis = normalize_axis(axis, ndim(), "select");
+  int64_t n = shape_[axis];
+  if (index < -n || index >= n)
+    fail(Status::InvalidArg, "select: index " + std::to_string(index) + " out of range for axis of size " + std::to_string(n));
+  if (index < 0) index += n;
+  Tensor t = *this;
+  t.offset_ += index * strides_[axis];
+  t.shape_.erase(axis);
+  t.strides_.erase(axis);
+  return t;
+}
+
+Tensor Tensor::expand(const Shape& want) const {
+  if (want.size() < ndim())
+    fail(Status::Shape, "expand: cannot expand " + shape_.str() + " to fewer dimensions " + want.str());
+  Tensor t = *this;
+  t.shape_ = want;
+  t.strides_ = Dims::filled(want.size(), 0);
+  int lead = want.size() - ndim();
+  for (int i = 0; i < want.size(); ++i) {
+    if (i < lead) {
+      if (want[i] < 0) fail(Status::Shape, "expand: -1 not allowed in new leading dimension of " + want.str());
+      continue;
+    }
+    int64_t have = shape_[i - lead];
+    int64_t w = want[i] == -1 ? have : want[i];
+    t.shape_[i] = w;
+    if (have == w) {
+      t.strides_[i] = strides_[i - lead];
+    } else if (have != 1) {
+      fail(Status::Shape, "expand: cannot broadcast " + shape_.str() + " to " + want.str());
+    }
+  }
+  return t;
+}
+
+Tensor Tensor::squeeze() const {
+  Tensor t = *this;
+  for (int i = t.ndim() - 1; i >= 0; --i)
+    if (t.shape_[i] == 1) {
+      t.shape_.erase(i);
+      t.strides_.erase(i);
+    }
+  return t;
+}
+
+Tensor Tensor::squeeze(int axis) const {
+  axis = normalize_axis(axis, ndim(), "squeeze");
+  if (shape_[axis] != 1)
+    fail(Status::Shape, "squeeze: axis " + std::to_string(axis) + " of " + shape_.str() + " is not of size 1");
+  Tensor t = *this;
+  t.shape_.erase(axis);
+  t.strides_.erase(axis);
+  return t;
+}
+
+Tensor Tensor::unsqueeze(int axis) const {
+  axis = normalize_axis(axis, ndim() + 1, "unsqueeze");
+  Tensor t = *this;
+  int64_t stride = axis < ndim() ? strides_[axis] * shape_[axis] : 1;
+  t.shape_.insert(axis, 1);
+  t.strides_.insert(axis, stride);
+  return t;
+}
+
+}  // namespace xla
