@@ -51,13 +51,14 @@ void gather_typed(const Tensor& x, const Tensor& index, int axis, const std::vec
 
 }  // namespace
 
-Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
-  require(x, "index_select");
-  require(index, "index_select");
-  if (index.ndim() != 1) fail(Status::Shape, "index_select: index must be 1-D, got " + index.shape().str());
-  if (x.ndim() == 0) fail(Status::Shape, "index_select: input is 0-d");
-  axis = normalize_axis(axis, x.ndim(), "index_select");
-  std::vector<int64_t> idx = read_indices(index, x.shape()[axis], "index_select");
+// index_select under the name of the op that called it (embedding errors say "embedding").
+static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const char* op) {
+  require(x, op);
+  require(index, op);
+  if (index.ndim() != 1) fail(Status::Shape, std::string(op) + ": index must be 1-D, got " + index.shape().str());
+  if (x.ndim() == 0) fail(Status::Shape, std::string(op) + ": input is 0-d");
+  axis = normalize_axis(axis, x.ndim(), op);
+  std::vector<int64_t> idx = read_indices(index, x.shape()[axis], op);
   Shape shape = x.shape();
   shape[axis] = int64_t(idx.size());
   Tensor out = Tensor::empty(shape, x.dtype());
@@ -75,6 +76,8 @@ Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
   });
   return out;
 }
+
+Tensor index_select(const Tensor& x, int axis, const Tensor& index) { return select_rows(x, axis, index, "index_select"); }
 
 Tensor gather(const Tensor& x, int axis, const Tensor& index) {
   require(x, "gather");
@@ -105,7 +108,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   if (weight.ndim() != 2) fail(Status::Shape, "embedding: weight must be [vocab, dim], got " + weight.shape().str());
   Shape shape = ids.shape();
   shape.push_back(weight.shape()[1]);
-  return index_select(weight, 0, ids.reshape({ids.numel()})).view(shape);
+  return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding").view(shape);
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int axis) {

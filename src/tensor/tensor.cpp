@@ -116,7 +116,7 @@ float Tensor::item() const {
 // ---- views ----
 
 Tensor Tensor::as_strided(const Shape& shape, const Dims& strides, int64_t offset) const {
-  if (shape.size() != strides.size()) fail(Status::Shape, "as_strided: shape and strides differ in length");
+  if (shape.size() != strides.size()) fail(Status::InvalidArg, "as_strided: shape and strides differ in length");
   check_shape(shape, "as_strided");
   int64_t lo = offset, hi = offset;
   if (shape.numel() > 0)
@@ -126,7 +126,7 @@ Tensor Tensor::as_strided(const Shape& shape, const Dims& strides, int64_t offse
     }
   int64_t capacity = int64_t(storage_->nbytes / dtype_size(dtype_));
   if (offset < 0 || (shape.numel() > 0 && (lo < 0 || hi >= capacity)))
-    fail(Status::Shape, "as_strided: view " + shape.str() + " with strides " + strides.str() + " at offset " +
+    fail(Status::InvalidArg, "as_strided: view " + shape.str() + " with strides " + strides.str() + " at offset " +
                             std::to_string(offset) + " leaves a storage of " + std::to_string(capacity) + " elements");
   Tensor t = *this;
   t.shape_ = shape;
@@ -233,7 +233,7 @@ Tensor Tensor::reshape(const Shape& want) const {
 
 Tensor Tensor::permute(const Dims& order) const {
   if (order.size() != ndim())
-    fail(Status::Shape, "permute: order " + order.str() + " does not match a " + std::to_string(ndim()) + "-d tensor");
+    fail(Status::InvalidArg, "permute: order " + order.str() + " does not match a " + std::to_string(ndim()) + "-d tensor");
   Tensor t = *this;
   bool seen[kMaxDims] = {};
   for (int i = 0; i < ndim(); ++i) {
