@@ -13,14 +13,19 @@
 namespace xla {
 
 // A flat, 64-byte aligned byte buffer. Owned by shared_ptr: every view of it keeps it alive.
+// Large buffers are recycled through a cache (src/tensor/block_cache.hpp).
 struct Storage {
   explicit Storage(size_t nbytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data = nullptr;
-  size_t nbytes = 0;
+  size_t nbytes = 0;    // what the tensor asked for
+  size_t capacity = 0;  // what was allocated (>= nbytes)
 };
+
+// Returns the storage blocks kept for reuse to the system; the bytes freed.
+size_t release_cached_memory();
 
 class Tensor {
  public:

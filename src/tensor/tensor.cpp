@@ -9,17 +9,14 @@
 #include <cstring>
 #include <new>
 
+#include "block_cache.hpp"
 #include "copy.hpp"
 #include "parallel.hpp"
 
 namespace xla {
 
-Storage::Storage(size_t n) : nbytes(n) {
-  size_t rounded = (n + 63) / 64 * 64;
-  data = std::aligned_alloc(64, rounded ? rounded : 64);
-  if (!data) fail(Status::OOM, "out of memory allocating " + std::to_string(n) + " bytes");
-}
-Storage::~Storage() { std::free(data); }
+Storage::Storage(size_t n) : nbytes(n) { data = detail::acquire_block(n, &capacity); }
+Storage::~Storage() { detail::release_block(data, capacity); }
 
 static std::atomic<int> g_num_threads{0};
 

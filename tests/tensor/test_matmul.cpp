@@ -284,3 +284,34 @@ TEST(Matmul, ResultsDoNotDependOnThreadCount) {
   expect_bitwise_equal(z1, z2);
   EXPECT_TRUE(y1.is_contiguous());
 }
+
+// The packed kernel blocks K by 256, M by 120 and N by 3072 and tiles C by 6 × 16/32: these
+// sizes cross every block edge (K = 600 accumulates three K blocks, N = 3100 spills one
+// panel, M = 130 leaves partial row tiles), with each operand row- and column-major.
+TEST(Matmul, BlockEdgesOfThePackedKernelInEveryLayout) {
+  const int64_t M = 130, K = 600, N = 3100;
+  Tensor a = rnd({M, K}, 90), b = rnd({K, N}, 91);
+  Tensor a_cm = a.transpose(0, 1).contiguous().transpose(0, 1);  // same values, column-major
+  Tensor b_cm = b.transpose(0, 1).contiguous().transpose(0, 1);
+  expect_matmul(a, b, {M, N});
+  expect_matmul(a_cm, b, {M, N});
+  expect_matmul(a, b_cm, {M, N});
+  expect_matmul(a_cm, b_cm, {M, N});
+  // and the split across threads does not change a bit (the K order is fixed by the blocks)
+  Tensor y1, y2;
+  {
+    ThreadCount t(1);
+    y1 = xla::matmul(a_cm, b);
+  }
+  {
+    ThreadCount t(2);
+    y2 = xla::matmul(a_cm, b);
+  }
+  expect_bitwise_equal(y1, y2);
+}
+
+// Tall-and-thin (split along M) and a few rows against a wide weight (split along N).
+TEST(Matmul, BothSplitDirectionsMatchNaiveLoop) {
+  expect_matmul(rnd({517, 70}, 92), rnd({70, 9}, 93), {517, 9});
+  expect_matmul(rnd({3, 300}, 94), rnd({4099, 300}, 95).transpose(0, 1), {3, 4099});
+}

@@ -1,0 +1,98 @@
+// block_cache.cpp — a size-keyed cache of large, freed storage blocks (see block_cache.hpp).
+// Bounded: at most kMaxCachedBytes are kept; past that the largest cached blocks go back
+// to the system first. Thread-safe with one mutex (taken only for blocks >= 1 MiB).
+#include "block_cache.hpp"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "xla/error.hpp"
+
+namespace xla::detail {
+namespace {
+
+constexpr size_t kCacheFrom = size_t(1) << 20;       // blocks below this are not cached
+constexpr size_t kHugeFrom = size_t(16) << 20;        // from here: 2 MiB granules and huge pages
+constexpr size_t kMaxCachedBytes = size_t(2) << 30;  // memory kept for reuse, at most
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+struct Cache {
+  std::mutex mu;
+  std::multimap<size_t, void*> blocks;  // capacity -> block
+  size_t bytes = 0;
+};
+
+// Never destroyed: tensors held in static objects may be freed after main returns.
+Cache& cache() {
+  static Cache* c = new Cache;
+  return *c;
+}
+
+void* system_alloc(size_t capacity, size_t align) {
+  void* p = std::aligned_alloc(align, capacity);
+  if (!p) fail(Status::OOM, "out of memory allocating " + std::to_string(capacity) + " bytes");
+  if (align >= (size_t(2) << 20)) madvise(p, capacity, MADV_HUGEPAGE);  // a hint: failure is fine
+  return p;
+}
+
+}  // namespace
+
+void* acquire_block(size_t n, size_t* capacity) {
+  if (n < kCacheFrom) {
+    *capacity = round_up(n ? n : 1, 64);
+    return system_alloc(*capacity, 64);
+  }
+  const bool huge = n >= kHugeFrom;
+  *capacity = round_up(n, huge ? size_t(2) << 20 : size_t(256) << 10);
+  {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.blocks.find(*capacity);
+    if (it != c.blocks.end()) {
+      void* p = it->second;
+      c.blocks.erase(it);
+      c.bytes -= *capacity;
+      return p;
+    }
+  }
+  return system_alloc(*capacity, huge ? size_t(2) << 20 : 64);
+}
+
+void release_block(void* p, size_t capacity) {
+  if (!p) return;
+  if (capacity < kCacheFrom || capacity > kMaxCachedBytes) {
+    std::free(p);
+    return;
+  }
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  while (c.bytes + capacity > kMaxCachedBytes && !c.blocks.empty()) {  // evict the largest
+    auto last = std::prev(c.blocks.end());
+    std::free(last->second);
+    c.bytes -= last->first;
+    c.blocks.erase(last);
+  }
+  c.blocks.emplace(capacity, p);
+  c.bytes += capacity;
+}
+
+}  // namespace xla::detail
+
+namespace xla {
+
+size_t release_cached_memory() {
+  detail::Cache& c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  size_t freed = c.bytes;
+  for (auto& [size, p] : c.blocks) std::free(p);
+  c.blocks.clear();
+  c.bytes = 0;
+  return freed;
+}
+
+}  // namespace xla
