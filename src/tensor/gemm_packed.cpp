@@ -42,14 +42,20 @@ inline Vec vadd(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 
 constexpr int MR = 6;       // rows of C per micro-tile
 constexpr int NR = 2 * W;   // columns of C per micro-tile (two vectors)
-// Block sizes for 32 KB L1 / 512 KB L2 / shared L3 (KC 192–512 and MC 72–144 measured
-// alike within this machine's noise).
-constexpr int64_t KC = 256;   // depth of a packed panel: B micro-panel 256×NR floats stays in L1
+// Block sizes for 32 KB L1 / 512 KB L2 / shared L3 (KC 192–768 and MC 72–144 measured
+// alike within this machine's noise; prefetching C was what mattered).
+constexpr int64_t KC = 384;   // deepest packed panel; K is cut into equal blocks up to this
 constexpr int64_t MC = 120;   // rows of A per packed block (~120 KB: in L2)
 constexpr int64_t NC = 3072; // columns of B per packed panel (~3 MB: in L3)
 
 // The micro-kernel: C[6, NR] (+)= A-panel[6, kc] · B-panel[kc, NR], twelve accumulators.
 inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  // C's rows are far apart (ldc floats): no hardware prefetcher guesses them, so ask for
+  // them now and let the k loop hide the misses.
+  for (int r = 0; r < MR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
+  }
   Vec c00 = vzero(), c01 = vzero(), c10 = vzero(), c11 = vzero(), c20 = vzero(), c21 = vzero();
   Vec c30 = vzero(), c31 = vzero(), c40 = vzero(), c41 = vzero(), c50 = vzero(), c51 = vzero();
 #pragma GCC unroll 4
@@ -145,13 +151,16 @@ float* scratch(size_t floats, int which) {
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
                  int64_t b_rs, int64_t b_cs, float* C, int64_t ldc) {
-  float* Bp = scratch(size_t(KC) * size_t((std::min(NC, N) + NR - 1) / NR * NR), 0);
-  float* Ap = scratch(size_t(KC) * size_t((std::min(MC, M) + MR - 1) / MR * MR), 1);
+  // Equal K blocks (640 = 2 × 320, not 384 + 256): every pass over C does the same work.
+  const int64_t k_blocks = (K + KC - 1) / KC;
+  const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
+  float* Bp = scratch(size_t(kc_max) * size_t((std::min(NC, N) + NR - 1) / NR * NR), 0);
+  float* Ap = scratch(size_t(kc_max) * size_t((std::min(MC, M) + MR - 1) / MR * MR), 1);
   alignas(64) float tile[MR * NR];
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, K - pc);
       const bool accumulate = pc > 0;
       pack_b(B + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, Bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
