@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "handles.hpp"
-#include "xla/ops.hpp"
+#include "xla/autograd.hpp"
 
 using namespace xla;
 using namespace xla::capi;
@@ -82,13 +82,13 @@ xla_status xla_rand(int32_t ndim, const int64_t* shape, uint64_t seed, float low
 }
 
 xla_status xla_cast(const xla_tensor* t, int32_t dtype, xla_tensor** out) {
-  return make("xla_cast", out, [&] { return cast(tensor_of(t, "t"), dtype_arg(dtype)); });
+  return make("xla_cast", out, [&] { return ag::cast(tensor_of(t, "t"), dtype_arg(dtype)); });
 }
 
 // ---- shape and views ----
 
 xla_status xla_reshape(const xla_tensor* t, int32_t ndim, const int64_t* shape, xla_tensor** out) {
-  return make("xla_reshape", out, [&] { return tensor_of(t, "t").reshape(shape_arg(ndim, shape)); });
+  return make("xla_reshape", out, [&] { return ag::reshape(tensor_of(t, "t"), shape_arg(ndim, shape)); });
 }
 
 xla_status xla_permute(const xla_tensor* t, const int32_t* order, int32_t n, xla_tensor** out) {
@@ -98,32 +98,32 @@ xla_status xla_permute(const xla_tensor* t, const int32_t* order, int32_t n, xla
     if (n > 0) require_ptr(order, "order");
     Dims d;
     for (int32_t i = 0; i < n; ++i) d.push_back(order[i]);
-    return x.permute(d);
+    return ag::permute(x, d);
   });
 }
 
 xla_status xla_transpose(const xla_tensor* t, int32_t axis0, int32_t axis1, xla_tensor** out) {
-  return make("xla_transpose", out, [&] { return tensor_of(t, "t").transpose(axis0, axis1); });
+  return make("xla_transpose", out, [&] { return ag::transpose(tensor_of(t, "t"), axis0, axis1); });
 }
 
 xla_status xla_slice(const xla_tensor* t, int32_t axis, int64_t start, int64_t stop, int64_t step, xla_tensor** out) {
-  return make("xla_slice", out, [&] { return tensor_of(t, "t").slice(axis, start, stop, step); });
+  return make("xla_slice", out, [&] { return ag::slice(tensor_of(t, "t"), axis, start, stop, step); });
 }
 
 xla_status xla_expand(const xla_tensor* t, int32_t ndim, const int64_t* shape, xla_tensor** out) {
-  return make("xla_expand", out, [&] { return tensor_of(t, "t").expand(shape_arg(ndim, shape)); });
+  return make("xla_expand", out, [&] { return ag::expand(tensor_of(t, "t"), shape_arg(ndim, shape)); });
 }
 
 xla_status xla_squeeze(const xla_tensor* t, int32_t axis, xla_tensor** out) {
-  return make("xla_squeeze", out, [&] { return tensor_of(t, "t").squeeze(axis); });
+  return make("xla_squeeze", out, [&] { return ag::squeeze(tensor_of(t, "t"), axis); });
 }
 
 xla_status xla_unsqueeze(const xla_tensor* t, int32_t axis, xla_tensor** out) {
-  return make("xla_unsqueeze", out, [&] { return tensor_of(t, "t").unsqueeze(axis); });
+  return make("xla_unsqueeze", out, [&] { return ag::unsqueeze(tensor_of(t, "t"), axis); });
 }
 
 xla_status xla_contiguous(const xla_tensor* t, xla_tensor** out) {
-  return make("xla_contiguous", out, [&] { return tensor_of(t, "t").contiguous(); });
+  return make("xla_contiguous", out, [&] { return ag::contiguous(tensor_of(t, "t")); });
 }
 
 }  // extern "C"

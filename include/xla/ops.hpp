@@ -69,6 +69,15 @@ Tensor index_select(const Tensor& x, int axis, const Tensor& index);  // index: 
 Tensor gather(const Tensor& x, int axis, const Tensor& index);        // torch.gather
 Tensor embedding(const Tensor& weight, const Tensor& ids);            // weight [V, D], ids any shape → [..., D]
 
+// out = zeros of `shape`, then out[index[i]] += src[i] along axis (index 1-D, src's axis
+// extent = len(index)): the backward of index_select / embedding.
+Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src);
+// out = zeros of `shape`, then out[..., index[...], ...] += src[...] (torch.scatter_add with
+// src of index's shape): the backward of gather.
+Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src);
+// Sums x down to `shape` (which x's shape broadcasts from): the gradient of a broadcast.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
 // ---- joining and splitting ----
 Tensor concat(const std::vector<Tensor>& xs, int axis);
 Tensor stack(const std::vector<Tensor>& xs, int axis);

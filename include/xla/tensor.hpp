@@ -22,7 +22,13 @@ struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;    // what the tensor asked for
   size_t capacity = 0;  // what was allocated (>= nbytes)
+  // Bumped by every in-place write to any view of this storage. Autograd records it when it
+  // saves a tensor for backward and refuses to use the tensor if it moved (see autograd.hpp).
+  uint64_t version = 0;
 };
+
+// Defined by the autograd layer (src/autograd/); the tensor layer only carries the pointer.
+struct AutogradMeta;
 
 // Returns the storage blocks kept for reuse to the system; the bytes freed.
 size_t release_cached_memory();
@@ -82,12 +88,30 @@ class Tensor {
   // Low level: a view with explicit geometry over the same storage (bounds are checked).
   Tensor as_strided(const Shape& shape, const Dims& strides, int64_t offset) const;
 
+  // A new tensor object over the same elements, without autograd history: views start
+  // from this, so a view of a tensor that requires grad is, at this layer, plain data.
+  Tensor alias() const;
+
+  // ---- in place (each bumps the storage version) ----
+  Tensor& copy_(const Tensor& src);  // src broadcast to this shape, converted to this dtype
+  Tensor& fill_(double value);
+  Tensor& zero_() { return fill_(0.0); }
+  Tensor& add_(const Tensor& other, float alpha = 1.f);  // this += alpha * other (f32 only)
+  Tensor& mul_(float factor);                            // f32 only
+  uint64_t version() const { return storage_ ? storage_->version : 0; }
+  void bump_version() { if (storage_) ++storage_->version; }
+
+  // The autograd layer's record for this tensor (null for plain data).
+  const std::shared_ptr<AutogradMeta>& autograd_meta() const { return autograd_; }
+  void set_autograd_meta(std::shared_ptr<AutogradMeta> m) { autograd_ = std::move(m); }
+
  private:
   std::shared_ptr<Storage> storage_;
   Shape shape_;
   Dims strides_;
   int64_t offset_ = 0;
   DType dtype_ = DType::F32;
+  std::shared_ptr<AutogradMeta> autograd_;
 };
 
 // Normalises a possibly negative axis against ndim; throws naming `op` when out of range.

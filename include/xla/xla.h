@@ -215,6 +215,42 @@ XLA_API xla_status xla_split(const xla_tensor* t, const int64_t* sizes, int32_t 
 XLA_API xla_status xla_tril(const xla_tensor* t, int64_t k, xla_tensor** out);
 XLA_API xla_status xla_triu(const xla_tensor* t, int64_t k, xla_tensor** out);
 
+/* ---------------------------------------------------------------- losses */
+/* Mean cross-entropy of logits [..., C] against integer targets [...] (XLA_I32/XLA_I64):
+   rows whose target equals ignore_index (PyTorch uses -100) are left out of the sum and the
+   count; label_smoothing in [0, 1] mixes the one-hot target with the uniform distribution.
+   Returns a 0-d f32 tensor (NaN when every row is ignored). Differentiable w.r.t. logits. */
+XLA_API xla_status xla_cross_entropy(const xla_tensor* logits, const xla_tensor* targets, int64_t ignore_index,
+                                     float label_smoothing, xla_tensor** out);
+
+/* ================================================================ autograd
+ * Every op above records what backward needs when grad mode is on (the default, per
+ * thread) and one of its inputs requires grad. Gradients accumulate into the leaves'
+ * .grad across backward calls until xla_tensor_zero_grad.
+ */
+/* Marks a leaf (a tensor made by xla_tensor_create or a factory, not by an op) as wanting
+   gradients (on = 1) or not. Only floating tensors (XLA_F32, XLA_BF16, XLA_F16); changing the
+   flag of an op's output is XLA_ERR_INVALID_ARG (detach it first). */
+XLA_API xla_status xla_tensor_set_requires_grad(xla_tensor* t, int32_t on);
+/* *out = 1 when t requires grad (a marked leaf, or computed from one with grad mode on). */
+XLA_API xla_status xla_tensor_requires_grad(const xla_tensor* t, int32_t* out);
+/* Backpropagates from root, which must hold one element and require grad. The graph's saved
+   tensors are freed afterwards: a second backward through it is XLA_ERR_INVALID_ARG. A tensor
+   that backward needs and that was modified in place since gives XLA_ERR_INVALID_ARG too. */
+XLA_API xla_status xla_backward(xla_tensor* root);
+/* As xla_backward, with d(loss)/d(root) given as `seed` (root's shape; NULL = 1 for a
+   one-element root) and retain_graph nonzero to allow another backward through the graph. */
+XLA_API xla_status xla_backward_seeded(xla_tensor* root, const xla_tensor* seed, int32_t retain_graph);
+/* The accumulated gradient of t as a new handle (f32, t's shape), or *out = NULL if none. */
+XLA_API xla_status xla_tensor_grad(const xla_tensor* t, xla_tensor** out);
+/* Forgets t's accumulated gradient. */
+XLA_API xla_status xla_tensor_zero_grad(xla_tensor* t);
+/* The same values without history: never requires grad, gradients stop there. */
+XLA_API xla_status xla_tensor_detach(const xla_tensor* t, xla_tensor** out);
+/* Turns recording on or off for the calling thread; returns the previous setting (1 or 0). */
+XLA_API int32_t xla_set_grad_enabled(int32_t on);
+XLA_API int32_t xla_is_grad_enabled(void);
+
 #ifdef __cplusplus
 }
 #endif

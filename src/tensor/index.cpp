@@ -111,6 +111,63 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding").view(shape);
 }
 
+Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+  require(index, "index_add");
+  require(src, "index_add");
+  if (index.ndim() != 1) fail(Status::Shape, "index_add: index must be 1-D, got " + index.shape().str());
+  axis = normalize_axis(axis, shape.size(), "index_add");
+  Shape want = shape;
+  want[axis] = index.numel();
+  if (!(src.shape() == want))
+    fail(Status::Shape, "index_add: source " + src.shape().str() + " should be " + want.str());
+  std::vector<int64_t> idx = read_indices(index, shape[axis], "index_add");
+  Tensor out = Tensor::zeros(shape, DType::F32);
+  Tensor s = detail::as_f32_contiguous(src);
+  const int64_t outer = prod(shape, 0, axis), inner = prod(shape, axis + 1, shape.size());
+  const int64_t n = shape[axis], L = int64_t(idx.size());
+  const float* ps = s.data<float>();
+  float* po = out.data<float>();
+  // Parallel over the outer/inner extent only: two rows of one index never race.
+  detail::parallel_for(inner, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < L; ++j) {
+        float* dst = po + (o * n + idx[size_t(j)]) * inner;
+        const float* x = ps + (o * L + j) * inner;
+        for (int64_t i = b; i < e; ++i) dst[i] += x[i];
+      }
+  });
+  return out;
+}
+
+Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+  require(index, "scatter_add");
+  require(src, "scatter_add");
+  if (!(index.shape() == src.shape()))
+    fail(Status::Shape, "scatter_add: index " + index.shape().str() + " and source " + src.shape().str() + " differ");
+  if (index.ndim() != shape.size())
+    fail(Status::Shape, "scatter_add: index " + index.shape().str() + " does not match the rank of " + shape.str());
+  axis = normalize_axis(axis, shape.size(), "scatter_add");
+  for (int d = 0; d < shape.size(); ++d)
+    if (d != axis && index.shape()[d] > shape[d])
+      fail(Status::Shape, "scatter_add: index " + index.shape().str() + " is larger than " + shape.str());
+  std::vector<int64_t> idx = read_indices(index, shape[axis], "scatter_add");
+  Tensor out = Tensor::zeros(shape, DType::F32);
+  if (index.numel() == 0) return out;
+  Tensor s = detail::as_f32_contiguous(src);
+  Dims os = out.strides();
+  const int64_t axis_stride = os[axis];
+  os[axis] = 0;
+  Dims packed = contiguous_strides(index.shape());
+  detail::Walk<2> w(index.shape(), {packed, os});  // serial: several sources may hit one element
+  const float* ps = s.data<float>();
+  float* po = out.data<float>();
+  w.runs(0, w.numel(), [&](const int64_t* off, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      po[off[1] + i * w.inner_stride(1) + idx[size_t(off[0] + i)] * axis_stride] += ps[off[0] + i];
+  });
+  return out;
+}
+
 Tensor concat(const std::vector<Tensor>& xs, int axis) {
   if (xs.empty()) fail(Status::InvalidArg, "concat: no tensors");
   for (const Tensor& t : xs) require(t, "concat");

@@ -111,6 +111,25 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   return reduce_rows(x, axes, keepdims, "sum", [](Row r) { return row_sum(r); });
 }
 
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (!x.defined()) fail(Status::InvalidArg, "sum_to: undefined tensor");
+  if (x.shape() == shape) return x;
+  const int lead = x.ndim() - shape.size();
+  if (lead < 0) fail(Status::Shape, "sum_to: cannot sum " + x.shape().str() + " to the larger " + shape.str());
+  std::vector<int> axes;
+  for (int i = 0; i < x.ndim(); ++i) {
+    if (i < lead) {
+      axes.push_back(i);
+    } else if (shape[i - lead] == 1 && x.shape()[i] != 1) {
+      axes.push_back(i);
+    } else if (shape[i - lead] != x.shape()[i]) {
+      fail(Status::Shape, "sum_to: " + shape.str() + " does not broadcast to " + x.shape().str());
+    }
+  }
+  if (axes.empty()) return x.reshape(shape);
+  return sum(x, axes, true).reshape(shape);
+}
+
 Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   uint32_t mask = axis_mask(x, axes, "mean");
   int64_t count = 1;

@@ -81,7 +81,7 @@ bool Tensor::is_contiguous() const {
 }
 
 Tensor Tensor::contiguous() const {
-  if (is_contiguous()) return *this;
+  if (is_contiguous()) return alias();
   return clone();
 }
 
@@ -112,6 +112,16 @@ float Tensor::item() const {
 
 // ---- views ----
 
+Tensor Tensor::alias() const {
+  Tensor t;
+  t.storage_ = storage_;
+  t.shape_ = shape_;
+  t.strides_ = strides_;
+  t.offset_ = offset_;
+  t.dtype_ = dtype_;
+  return t;
+}
+
 Tensor Tensor::as_strided(const Shape& shape, const Dims& strides, int64_t offset) const {
   if (shape.size() != strides.size()) fail(Status::InvalidArg, "as_strided: shape and strides differ in length");
   check_shape(shape, "as_strided");
@@ -125,7 +135,7 @@ Tensor Tensor::as_strided(const Shape& shape, const Dims& strides, int64_t offse
   if (offset < 0 || (shape.numel() > 0 && (lo < 0 || hi >= capacity)))
     fail(Status::InvalidArg, "as_strided: view " + shape.str() + " with strides " + strides.str() + " at offset " +
                             std::to_string(offset) + " leaves a storage of " + std::to_string(capacity) + " elements");
-  Tensor t = *this;
+  Tensor t = alias();
   t.shape_ = shape;
   t.strides_ = strides;
   t.offset_ = offset;
@@ -210,7 +220,7 @@ Tensor Tensor::view(const Shape& want) const {
   if (!view_strides(shape_, strides_, s, st))
     fail(Status::Shape, "view: shape " + s.str() + " cannot view strided tensor " + shape_.str() + " (strides " +
                             strides_.str() + ") without a copy; use reshape");
-  Tensor t = *this;
+  Tensor t = alias();
   t.shape_ = s;
   t.strides_ = st;
   return t;
@@ -220,7 +230,7 @@ Tensor Tensor::reshape(const Shape& want) const {
   Shape s = infer_shape(want, numel(), shape_, "reshape");
   Dims st;
   if (view_strides(shape_, strides_, s, st)) {
-    Tensor t = *this;
+    Tensor t = alias();
     t.shape_ = s;
     t.strides_ = st;
     return t;
@@ -231,7 +241,7 @@ Tensor Tensor::reshape(const Shape& want) const {
 Tensor Tensor::permute(const Dims& order) const {
   if (order.size() != ndim())
     fail(Status::InvalidArg, "permute: order " + order.str() + " does not match a " + std::to_string(ndim()) + "-d tensor");
-  Tensor t = *this;
+  Tensor t = alias();
   bool seen[kMaxDims] = {};
   for (int i = 0; i < ndim(); ++i) {
     int a = normalize_axis(int(order[i]), ndim(), "permute");
@@ -246,7 +256,7 @@ Tensor Tensor::permute(const Dims& order) const {
 Tensor Tensor::transpose(int a, int b) const {
   a = normalize_axis(a, ndim(), "transpose");
   b = normalize_axis(b, ndim(), "transpose");
-  Tensor t = *this;
+  Tensor t = alias();
   std::swap(t.shape_[a], t.shape_[b]);
   std::swap(t.strides_[a], t.strides_[b]);
   return t;
@@ -260,7 +270,7 @@ Tensor Tensor::slice(int axis, int64_t start, int64_t stop, int64_t step) const 
   start = clamp(start);
   stop = clamp(stop);
   int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
-  Tensor t = *this;
+  Tensor t = alias();
   if (len > 0) t.offset_ += start * strides_[axis];
   t.shape_[axis] = len;
   t.strides_[axis] = strides_[axis] * step;
@@ -273,7 +283,7 @@ Tensor Tensor::select(int axis, int64_t index) const {
   if (index < -n || index >= n)
     fail(Status::InvalidArg, "select: index " + std::to_string(index) + " out of range for axis of size " + std::to_string(n));
   if (index < 0) index += n;
-  Tensor t = *this;
+  Tensor t = alias();
   t.offset_ += index * strides_[axis];
   t.shape_.erase(axis);
   t.strides_.erase(axis);
@@ -283,7 +293,7 @@ Tensor Tensor::select(int axis, int64_t index) const {
 Tensor Tensor::expand(const Shape& want) const {
   if (want.size() < ndim())
     fail(Status::Shape, "expand: cannot expand " + shape_.str() + " to fewer dimensions " + want.str());
-  Tensor t = *this;
+  Tensor t = alias();
   t.shape_ = want;
   t.strides_ = Dims::filled(want.size(), 0);
   int lead = want.size() - ndim();
@@ -305,7 +315,7 @@ Tensor Tensor::expand(const Shape& want) const {
 }
 
 Tensor Tensor::squeeze() const {
-  Tensor t = *this;
+  Tensor t = alias();
   for (int i = t.ndim() - 1; i >= 0; --i)
     if (t.shape_[i] == 1) {
       t.shape_.erase(i);
@@ -318,7 +328,7 @@ Tensor Tensor::squeeze(int axis) const {
   axis = normalize_axis(axis, ndim(), "squeeze");
   if (shape_[axis] != 1)
     fail(Status::Shape, "squeeze: axis " + std::to_string(axis) + " of " + shape_.str() + " is not of size 1");
-  Tensor t = *this;
+  Tensor t = alias();
   t.shape_.erase(axis);
   t.strides_.erase(axis);
   return t;
@@ -326,7 +336,7 @@ Tensor Tensor::squeeze(int axis) const {
 
 Tensor Tensor::unsqueeze(int axis) const {
   axis = normalize_axis(axis, ndim() + 1, "unsqueeze");
-  Tensor t = *this;
+  Tensor t = alias();
   int64_t stride = axis < ndim() ? strides_[axis] * shape_[axis] : 1;
   t.shape_.insert(axis, 1);
   t.strides_.insert(axis, stride);

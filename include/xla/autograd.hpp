@@ -1,0 +1,132 @@
+// autograd.hpp — define-by-run reverse-mode autodiff over xla::Tensor, PyTorch style.
+// The ops in xla::ag compute exactly what their xla:: counterparts compute and, when grad
+// mode is on and an input requires grad, record a node that knows how to send gradients
+// back. xla::backward walks those nodes in reverse topological order (iteratively — a chain
+// of 100,000 ops is fine) and accumulates into the .grad of the leaves.
+//
+// Invariants (the "autograd note" other files refer to):
+// - A tensor requires grad if it is a leaf marked so, or the output of a recorded op.
+// - Saved tensors remember their storage version; an in-place write after saving makes
+//   backward fail with Status::InvalidArg instead of giving a wrong gradient.
+// - Without retain_graph, backward frees what the nodes saved; a second backward through
+//   the same nodes is an error.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "xla/ops.hpp"
+
+namespace xla {
+
+// ---- grad mode (per thread, on by default) ----
+bool is_grad_enabled();
+bool set_grad_enabled(bool on);  // returns the previous value
+struct NoGradGuard {
+  NoGradGuard() : prev(set_grad_enabled(false)) {}
+  ~NoGradGuard() { set_grad_enabled(prev); }
+  bool prev;
+};
+struct EnableGradGuard {
+  EnableGradGuard() : prev(set_grad_enabled(true)) {}
+  ~EnableGradGuard() { set_grad_enabled(prev); }
+  bool prev;
+};
+
+// ---- per-tensor state ----
+bool requires_grad(const Tensor& t);
+// Marks a leaf (a tensor no recorded op produced) as a parameter whose .grad is wanted.
+// Only floating tensors can require grad. Changing the flag of an op's output is an error.
+void set_requires_grad(Tensor& t, bool on);
+bool is_leaf(const Tensor& t);
+Tensor grad(const Tensor& t);      // the accumulated gradient (undefined if none)
+void zero_grad(Tensor& t);         // forgets the accumulated gradient
+Tensor detach(const Tensor& t);    // same data, no history, does not require grad
+std::string grad_fn_name(const Tensor& t);  // "mul", "matmul", … ("" for leaves)
+
+// Accumulates d(root)/d(leaf) into every leaf that requires grad. `seed` is d(loss)/d(root):
+// optional when root holds one element (then 1), required otherwise.
+void backward(const Tensor& root, const Tensor& seed = Tensor(), bool retain_graph = false);
+
+// Central finite differences against backward for f at `inputs` (the ones that require grad
+// are checked). Perturbs each element by ±eps; passes when |analytic - numeric| <= atol +
+// rtol * |numeric| everywhere. Returns "" on success, else a report naming the worst entry.
+// Our compute type is f32, so eps ~1e-2..1e-3 and tolerances ~1e-2 are the right scale.
+std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                      double eps = 1e-3, double atol = 1e-2, double rtol = 1e-2);
+
+// ---- differentiable ops: the same semantics as the xla:: ops of ops.hpp ----
+namespace ag {
+
+Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);
+Tensor gelu_tanh(const Tensor& x);
+Tensor silu(const Tensor& x);
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);  // ties send half the gradient each way
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// Comparisons are not differentiable; these return masks that never require grad.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+
+Tensor sum(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+Tensor mean(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+Tensor max(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);  // ties share
+Tensor min(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+Tensor logsumexp(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+Tensor var(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false, int correction = 1);
+Tensor argmax(const Tensor& x, int axis, bool keepdims = false);  // not differentiable
+Tensor softmax(const Tensor& x, int axis);
+Tensor log_softmax(const Tensor& x, int axis);
+
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor permute(const Tensor& x, const Dims& order);
+Tensor transpose(const Tensor& x, int a, int b);
+Tensor slice(const Tensor& x, int axis, int64_t start, int64_t stop, int64_t step = 1);
+Tensor select(const Tensor& x, int axis, int64_t index);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor squeeze(const Tensor& x, int axis);
+Tensor unsqueeze(const Tensor& x, int axis);
+Tensor contiguous(const Tensor& x);
+Tensor cast(const Tensor& x, DType dtype);  // differentiable between floating dtypes
+
+Tensor index_select(const Tensor& x, int axis, const Tensor& index);
+Tensor gather(const Tensor& x, int axis, const Tensor& index);
+// Backward adds into the used rows only (index_add): no one-hot, no per-row loop over V.
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+Tensor concat(const std::vector<Tensor>& xs, int axis);
+Tensor stack(const std::vector<Tensor>& xs, int axis);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int axis);
+Tensor tril(const Tensor& x, int64_t k = 0);
+Tensor triu(const Tensor& x, int64_t k = 0);
+
+// Mean cross-entropy of logits [..., C] against integer targets [...]: rows whose target
+// is ignore_index count for nothing (and not in the mean); label_smoothing ε mixes the
+// one-hot target with the uniform distribution (PyTorch's semantics). The backward is
+// fused: softmax per row minus the smoothed target, never a one-hot or a [N, C] copy
+// beyond the gradient itself. A batch where every row is ignored gives NaN (0/0), as PyTorch.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
+                     float label_smoothing = 0.f);
+
+}  // namespace ag
+}  // namespace xla

@@ -1,0 +1,223 @@
+// engine.cpp — grad mode, per-tensor autograd state, recording, and backward.
+// Backward is Kahn's algorithm over the nodes reachable from the root: count how many
+// consumers each node has, then run a node once all of them have sent their gradient.
+// No recursion anywhere (discovery, execution and destruction use explicit stacks).
+#include <atomic>
+
+#include "node.hpp"
+
+namespace xla {
+
+using autograd::Edge;
+
+// ---- grad mode ----
+static thread_local bool t_grad_enabled = true;
+bool is_grad_enabled() { return t_grad_enabled; }
+bool set_grad_enabled(bool on) {
+  bool prev = t_grad_enabled;
+  t_grad_enabled = on;
+  return prev;
+}
+
+// ---- per-tensor state ----
+bool requires_grad(const Tensor& t) { return t.autograd_meta() && t.autograd_meta()->requires_grad; }
+bool is_leaf(const Tensor& t) { return !t.autograd_meta() || !t.autograd_meta()->grad_fn; }
+
+void set_requires_grad(Tensor& t, bool on) {
+  if (!t.defined()) fail(Status::InvalidArg, "set_requires_grad: undefined tensor");
+  if (!is_leaf(t))
+    fail(Status::InvalidArg, std::string("set_requires_grad: only leaves can change it; this tensor is the output of ") +
+                                 t.autograd_meta()->grad_fn->name + " (use detach())");
+  if (on && !is_floating(t.dtype()))
+    fail(Status::DType, std::string("set_requires_grad: only floating tensors can require grad, got ") + dtype_name(t.dtype()));
+  if (!t.autograd_meta()) {
+    if (!on) return;
+    t.set_autograd_meta(std::make_shared<AutogradMeta>());
+  }
+  t.autograd_meta()->requires_grad = on;
+}
+
+Tensor grad(const Tensor& t) { return t.autograd_meta() ? t.autograd_meta()->grad : Tensor(); }
+void zero_grad(Tensor& t) {
+  if (t.autograd_meta()) t.autograd_meta()->grad = Tensor();
+}
+Tensor detach(const Tensor& t) {
+  if (!t.defined()) fail(Status::InvalidArg, "detach: undefined tensor");
+  return t.alias();
+}
+std::string grad_fn_name(const Tensor& t) {
+  return t.autograd_meta() && t.autograd_meta()->grad_fn ? t.autograd_meta()->grad_fn->name : "";
+}
+
+// ---- nodes ----
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> stack;
+  auto take_unique = [&stack](std::vector<Edge>& edges) {
+    for (Edge& e : edges)
+      if (e.node && e.node.use_count() == 1) stack.push_back(std::move(e.node));
+  };
+  take_unique(next);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    take_unique(n->next);  // n is destroyed at the end of this iteration, childless
+  }
+}
+
+const Tensor& Node::get(size_t i) const {
+  if (released)
+    fail(Status::InvalidArg, std::string("backward: the graph through ") + name +
+                                 " was already freed by an earlier backward; pass retain_graph to backward twice");
+  const autograd::SavedTensor& s = saved[i];
+  if (s.data.version() != s.version)
+    fail(Status::InvalidArg, std::string("backward of ") + name + ": a tensor it saved was modified in place (version " +
+                                 std::to_string(s.data.version()) + ", saved at " + std::to_string(s.version) + ")");
+  return s.data;
+}
+
+namespace autograd {
+
+static Edge edge_of(const Tensor& t) {
+  const auto& m = t.autograd_meta();
+  if (!m || !m->requires_grad) return {};
+  if (m->grad_fn) return {m->grad_fn, nullptr};
+  return {nullptr, m};
+}
+
+static Node* attach(Tensor& out, std::shared_ptr<Node> node) {
+  auto meta = std::make_shared<AutogradMeta>();
+  meta->requires_grad = true;
+  meta->grad_fn = std::move(node);
+  Node* raw = meta->grad_fn.get();
+  out.set_autograd_meta(std::move(meta));
+  return raw;
+}
+
+Node* record(Tensor& out, const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_enabled) return nullptr;
+  bool any = false;
+  for (const Tensor* t : inputs) any |= requires_grad(*t);
+  if (!any) return nullptr;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->backward = fn;
+  node->next.reserve(inputs.size());
+  for (const Tensor* t : inputs) node->next.push_back(edge_of(*t));
+  return attach(out, std::move(node));
+}
+
+Node* record(Tensor& out, const char* name, BackwardFn fn, const std::vector<Tensor>& inputs) {
+  if (!t_grad_enabled) return nullptr;
+  bool any = false;
+  for (const Tensor& t : inputs) any |= requires_grad(t);
+  if (!any) return nullptr;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->backward = fn;
+  node->next.reserve(inputs.size());
+  for (const Tensor& t : inputs) node->next.push_back(edge_of(t));
+  return attach(out, std::move(node));
+}
+
+}  // namespace autograd
+
+// ---- backward ----
+
+// Adds g into a leaf's .grad. A gradient still referenced elsewhere (add sends one tensor
+// to both inputs) or not packed is copied, so a .grad never aliases another tensor.
+// Backward formulas already reduce every gradient to its input's shape.
+static void accumulate(AutogradMeta& leaf, Tensor g) {
+  if (leaf.grad.defined()) {
+    leaf.grad = add(leaf.grad, g);
+  } else {
+    leaf.grad = (g.is_contiguous() && g.storage().use_count() == 1 && g.offset() == 0) ? g.alias() : g.clone();
+  }
+}
+
+static std::atomic<uint64_t> g_epoch{0};
+
+void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
+  if (!root.defined()) fail(Status::InvalidArg, "backward: undefined tensor");
+  if (!requires_grad(root))
+    fail(Status::InvalidArg, "backward: the root does not require grad (no input of the computation requires grad, "
+                             "or it ran under no_grad)");
+  Tensor g0;
+  if (seed.defined()) {
+    if (!(seed.shape() == root.shape()))
+      fail(Status::Shape, "backward: seed " + seed.shape().str() + " does not match root " + root.shape().str());
+    g0 = seed.dtype() == DType::F32 ? seed.alias() : seed.to(DType::F32);
+  } else {
+    if (root.numel() != 1)
+      fail(Status::InvalidArg, "backward: root of shape " + root.shape().str() +
+                                   " is not a single element; pass a seed gradient of its shape");
+    g0 = full(root.shape(), 1.0);
+  }
+  NoGradGuard no_grad;  // backward formulas use the plain ops: nothing is recorded
+  AutogradMeta& rm = *root.autograd_meta();
+  if (!rm.grad_fn) {
+    accumulate(rm, std::move(g0));
+    return;
+  }
+
+  // 1. discover reachable nodes and count each one's consumers
+  const uint64_t epoch = ++g_epoch;
+  std::vector<Node*> order, stack{rm.grad_fn.get()};
+  rm.grad_fn->epoch = epoch;
+  rm.grad_fn->pending = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (n->released)
+      fail(Status::InvalidArg, std::string("backward: the graph through ") + n->name +
+                                   " was already freed by an earlier backward; pass retain_graph to backward twice");
+    order.push_back(n);
+    for (Edge& e : n->next) {
+      if (!e.node) continue;
+      Node* c = e.node.get();
+      if (c->epoch != epoch) {
+        c->epoch = epoch;
+        c->pending = 0;
+        c->grad_in = Tensor();
+        stack.push_back(c);
+      }
+      ++c->pending;
+    }
+  }
+
+  // 2. run each node once every consumer has delivered its gradient
+  Node* first = rm.grad_fn.get();
+  first->grad_in = g0;
+  std::vector<Node*> ready{first};
+  std::vector<Tensor> gi;
+  try {
+    while (!ready.empty()) {
+      Node* n = ready.back();
+      ready.pop_back();
+      Tensor g = std::move(n->grad_in);
+      n->grad_in = Tensor();
+      gi.assign(n->next.size(), Tensor());
+      if (g.defined()) n->backward(*n, g, gi.data());
+      g = Tensor();
+      for (size_t i = 0; i < n->next.size(); ++i) {
+        Edge& e = n->next[i];
+        if (e.leaf) {
+          if (gi[i].defined()) accumulate(*e.leaf, std::move(gi[i]));
+        } else if (e.node) {
+          Node* c = e.node.get();
+          if (gi[i].defined()) c->grad_in = c->grad_in.defined() ? add(c->grad_in, gi[i]) : std::move(gi[i]);
+          if (--c->pending == 0) ready.push_back(c);
+        }
+      }
+    }
+  } catch (...) {
+    for (Node* n : order) n->grad_in = Tensor();
+    throw;
+  }
+  if (!retain_graph)
+    for (Node* n : order) {
+      n->saved.clear();
+      n->released = true;
+    }
+}
+
+}  // namespace xla

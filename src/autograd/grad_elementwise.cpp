@@ -1,0 +1,181 @@
+// grad_elementwise.cpp — differentiable unary, binary and ternary elementwise ops.
+// Each op: compute with the tensor layer, then record a node whose backward sits beside it.
+// Binary gradients are reduced back to each input's shape (sum_to) to undo broadcasting.
+#include <cmath>
+
+#include "map.hpp"
+#include "node.hpp"
+
+namespace xla::ag {
+
+using autograd::map2;
+using autograd::map3;
+using autograd::record;
+
+// ---- unary: backward from the saved input x (or output y) ----
+#define XLA_UNARY_GRAD(op, saves_output, formula)                                                  \
+  Tensor op(const Tensor& x) {                                                                     \
+    Tensor y = xla::op(x);                                                                         \
+    if (Node* n = record(y, #op, [](Node& n, const Tensor& g, Tensor* gi) {                        \
+          gi[0] = map2(g, n.get(0), [](float g, [[maybe_unused]] float v) { return formula; });    \
+        }, {&x}))                                                                                  \
+      n->save(saves_output ? y : x);                                                               \
+    return y;                                                                                      \
+  }
+
+// v is the saved value: x (input) or y (output) as the second macro argument says.
+XLA_UNARY_GRAD(neg, false, -g)
+XLA_UNARY_GRAD(abs, false, v > 0 ? g : (v < 0 ? -g : 0.f))
+XLA_UNARY_GRAD(exp, true, g * v)                         // d e^x = e^x
+XLA_UNARY_GRAD(log, false, g / v)                        // d ln x = 1/x
+XLA_UNARY_GRAD(sqrt, true, g * 0.5f / v)                 // d √x = 1 / (2√x)
+XLA_UNARY_GRAD(rsqrt, true, g * -0.5f * v * v * v)       // d x^-½ = -½ x^-3/2 = -½ y³
+XLA_UNARY_GRAD(tanh, true, g * (1.f - v * v))            // d tanh = 1 - tanh²
+XLA_UNARY_GRAD(sigmoid, true, g * v * (1.f - v))         // d σ = σ (1 - σ)
+XLA_UNARY_GRAD(relu, false, v > 0 ? g : 0.f)
+// d [x Φ(x)] = Φ(x) + x φ(x)
+XLA_UNARY_GRAD(gelu, false,
+               g * (0.5f * (1.f + std::erf(v * float(M_SQRT1_2))) + v * 0.3989422804014327f * std::exp(-0.5f * v * v)))
+// y = ½x(1 + t), t = tanh(k(x + c x³)):  dy = ½(1 + t) + ½x (1 - t²) k (1 + 3c x²)
+XLA_UNARY_GRAD(gelu_tanh, false, [&] {
+  const float k = 0.7978845608028654f;
+  const float c = 0.044715f;
+  float t = std::tanh(k * (v + c * v * v * v));
+  return g * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * k * (1.f + 3.f * c * v * v));
+}())
+// d [x σ(x)] = σ(x) (1 + x (1 - σ(x)))
+XLA_UNARY_GRAD(silu, false, [&] {
+  float s = 1.f / (1.f + std::exp(-v));
+  return g * s * (1.f + v * (1.f - s));
+}())
+#undef XLA_UNARY_GRAD
+
+// ---- binary ----
+
+static Node* record2(Tensor& y, const char* name, autograd::BackwardFn fn, const Tensor& a, const Tensor& b) {
+  Node* n = record(y, name, fn, {&a, &b});
+  if (n) {
+    n->shape_a = a.shape();
+    n->shape_b = b.shape();
+  }
+  return n;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::add(a, b);
+  record2(y, "add", [](Node& n, const Tensor& g, Tensor* gi) {
+    if (n.needs(0)) gi[0] = sum_to(g, n.shape_a);
+    if (n.needs(1)) gi[1] = sum_to(g, n.shape_b);
+  }, a, b);
+  return y;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::sub(a, b);
+  record2(y, "sub", [](Node& n, const Tensor& g, Tensor* gi) {
+    if (n.needs(0)) gi[0] = sum_to(g, n.shape_a);
+    if (n.needs(1)) gi[1] = xla::neg(sum_to(g, n.shape_b));
+  }, a, b);
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::mul(a, b);
+  if (Node* n = record2(y, "mul", [](Node& n, const Tensor& g, Tensor* gi) {
+        if (n.needs(0)) gi[0] = sum_to(xla::mul(g, n.get(1)), n.shape_a);  // d(ab)/da = b
+        if (n.needs(1)) gi[1] = sum_to(xla::mul(g, n.get(0)), n.shape_b);  // d(ab)/db = a
+      }, a, b)) {
+    n->save(a);
+    n->save(b);
+  }
+  return y;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::div(a, b);
+  if (Node* n = record2(y, "div", [](Node& n, const Tensor& g, Tensor* gi) {
+        const Tensor& b = n.get(1);
+        if (n.needs(0)) gi[0] = sum_to(xla::div(g, b), n.shape_a);  // d(a/b)/da = 1/b
+        if (n.needs(1))                                              // d(a/b)/db = -a/b² = -y/b
+          gi[1] = sum_to(xla::neg(xla::mul(g, xla::div(n.get(2), b))), n.shape_b);
+      }, a, b)) {
+    n->save(a);
+    n->save(b);
+    n->save(y);
+  }
+  return y;
+}
+
+// Share of the gradient that goes to a: 1 where a wins, ½ on ties, 0 where b wins.
+static Tensor winner_share(const Tensor& a, const Tensor& b, bool max) {
+  Tensor wins = max ? xla::gt(a, b) : xla::lt(a, b);
+  return xla::add(wins, xla::mul(xla::eq(a, b), Tensor::scalar(0.5f)));
+}
+
+template <bool Max>
+static void extremum_backward(Node& n, const Tensor& g, Tensor* gi) {
+  Tensor share = winner_share(n.get(0), n.get(1), Max);
+  if (n.needs(0)) gi[0] = sum_to(xla::mul(g, share), n.shape_a);
+  if (n.needs(1)) gi[1] = sum_to(xla::mul(g, xla::sub(Tensor::scalar(1.f), share)), n.shape_b);
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::maximum(a, b);
+  if (Node* n = record2(y, "maximum", extremum_backward<true>, a, b)) {
+    n->save(a);
+    n->save(b);
+  }
+  return y;
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::minimum(a, b);
+  if (Node* n = record2(y, "minimum", extremum_backward<false>, a, b)) {
+    n->save(a);
+    n->save(b);
+  }
+  return y;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor y = xla::pow(a, b);
+  if (Node* n = record2(y, "pow", [](Node& n, const Tensor& g, Tensor* gi) {
+        const Tensor &a = n.get(0), &b = n.get(1), &y = n.get(2);
+        if (n.needs(0)) {  // d a^b / da = b a^(b-1)
+          Tensor d = xla::mul(b, xla::pow(a, xla::sub(b, Tensor::scalar(1.f))));
+          gi[0] = sum_to(xla::mul(g, d), n.shape_a);
+        }
+        if (n.needs(1))  // d a^b / db = a^b ln a
+          gi[1] = sum_to(xla::mul(g, xla::mul(y, xla::log(a))), n.shape_b);
+      }, a, b)) {
+    n->save(a);
+    n->save(b);
+    n->save(y);
+  }
+  return y;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  Tensor y = xla::where(cond, a, b);
+  if (Node* n = record(y, "where", [](Node& n, const Tensor& g, Tensor* gi) {
+        const Tensor& c = n.get(0);
+        Tensor zero = Tensor::scalar(0.f);
+        if (n.needs(1)) gi[1] = sum_to(xla::where(c, g, zero), n.shape_a);
+        if (n.needs(2)) gi[2] = sum_to(xla::where(c, zero, g), n.shape_b);
+      }, {&cond, &a, &b})) {
+    n->shape_a = a.shape();
+    n->shape_b = b.shape();
+    n->save(cond);
+  }
+  return y;
+}
+
+// Comparisons: masks, never recorded.
+Tensor eq(const Tensor& a, const Tensor& b) { return xla::eq(a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return xla::ne(a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return xla::lt(a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return xla::le(a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return xla::gt(a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return xla::ge(a, b); }
+
+}  // namespace xla::ag

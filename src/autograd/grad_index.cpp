@@ -1,0 +1,218 @@
+// grad_index.cpp — differentiable indexing (index_select, gather, embedding), joining
+// (concat, stack, split), triangles, and the fused cross-entropy loss.
+#include <cmath>
+
+#include "map.hpp"
+#include "node.hpp"
+
+namespace xla::ag {
+
+using autograd::record;
+
+Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
+  Tensor y = xla::index_select(x, axis, index);
+  if (Node* n = record(y, "index_select", [](Node& n, const Tensor& g, Tensor* gi) {
+        gi[0] = index_add(n.shape_a, int(n.ints[0]), n.get(0), g);
+      }, {&x})) {
+    n->shape_a = x.shape();
+    n->ints.push_back(normalize_axis(axis, x.ndim(), "index_select"));
+    n->save(index);
+  }
+  return y;
+}
+
+Tensor gather(const Tensor& x, int axis, const Tensor& index) {
+  Tensor y = xla::gather(x, axis, index);
+  if (Node* n = record(y, "gather", [](Node& n, const Tensor& g, Tensor* gi) {
+        gi[0] = scatter_add(n.shape_a, int(n.ints[0]), n.get(0), g);
+      }, {&x})) {
+    n->shape_a = x.shape();
+    n->ints.push_back(normalize_axis(axis, x.ndim(), "gather"));
+    n->save(index);
+  }
+  return y;
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  Tensor y = xla::embedding(weight, ids);
+  if (Node* n = record(y, "embedding", [](Node& n, const Tensor& g, Tensor* gi) {
+        // rows of g land on the rows their ids picked; unused rows stay zero
+        const Tensor& ids = n.get(0);
+        gi[0] = index_add(n.shape_a, 0, ids.reshape({ids.numel()}), g.reshape({ids.numel(), n.shape_a[1]}));
+      }, {&weight})) {
+    n->shape_a = weight.shape();
+    n->save(ids);
+  }
+  return y;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int axis) {
+  Tensor y = xla::concat(xs, axis);
+  if (Node* n = record(y, "concat", [](Node& n, const Tensor& g, Tensor* gi) {
+        // each input gets its stretch of g along the axis
+        int64_t start = 0;
+        for (size_t i = 0; i < n.next.size(); ++i) {
+          if (n.needs(int(i))) gi[i] = g.slice(int(n.ints[0]), start, start + n.sizes[i]);
+          start += n.sizes[i];
+        }
+      }, xs)) {
+    int a = normalize_axis(axis, xs[0].ndim(), "concat");
+    n->ints.push_back(a);
+    for (const Tensor& t : xs) n->sizes.push_back(t.shape()[a]);
+  }
+  return y;
+}
+
+Tensor stack(const std::vector<Tensor>& xs, int axis) {
+  if (xs.empty()) fail(Status::InvalidArg, "stack: no tensors");
+  for (const Tensor& t : xs)
+    if (!t.defined()) fail(Status::InvalidArg, "stack: undefined tensor");
+  int a = normalize_axis(axis, xs[0].ndim() + 1, "stack");
+  for (const Tensor& t : xs)
+    if (!(t.shape() == xs[0].shape()))
+      fail(Status::Shape, "stack: shapes " + xs[0].shape().str() + " and " + t.shape().str() + " differ");
+  std::vector<Tensor> us;
+  us.reserve(xs.size());
+  for (const Tensor& t : xs) us.push_back(ag::unsqueeze(t, a));
+  return ag::concat(us, a);
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int axis) {
+  std::vector<Tensor> views = xla::split(x, sizes, axis);  // validates and gives the extents
+  int a = normalize_axis(axis, x.ndim(), "split");
+  std::vector<Tensor> out;
+  out.reserve(views.size());
+  int64_t start = 0;
+  for (const Tensor& v : views) {
+    out.push_back(ag::slice(x, a, start, start + v.shape()[a]));
+    start += v.shape()[a];
+  }
+  return out;
+}
+
+template <bool Lower>
+static Tensor triangle(const Tensor& x, int64_t k) {
+  Tensor y = Lower ? xla::tril(x, k) : xla::triu(x, k);
+  if (Node* n = record(y, Lower ? "tril" : "triu", [](Node& n, const Tensor& g, Tensor* gi) {
+        gi[0] = Lower ? xla::tril(g, n.ints[0]) : xla::triu(g, n.ints[0]);
+      }, {&x}))
+    n->ints.push_back(k);
+  return y;
+}
+Tensor tril(const Tensor& x, int64_t k) { return triangle<true>(x, k); }
+Tensor triu(const Tensor& x, int64_t k) { return triangle<false>(x, k); }
+
+// ---- cross-entropy ----
+// Row i with target t and log-partition lse = logsumexp(x_i):
+//   loss_i = (1 - ε)(lse - x_it) + ε (lse - mean_c x_ic)
+//   dloss_i/dx_ic = softmax(x_i)_c - (1 - ε)[c = t] - ε / C
+// and the mean divides by the number of rows whose target is not ignore_index.
+namespace {
+
+struct CrossEntropyRows {
+  Tensor logits;                 // f32, packed [N, C]
+  std::vector<int64_t> targets;  // N
+  int64_t rows = 0, classes = 0, counted = 0;
+};
+
+CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  if (!logits.defined() || !targets.defined()) fail(Status::InvalidArg, "cross_entropy: undefined tensor");
+  if (logits.ndim() < 1) fail(Status::Shape, "cross_entropy: logits must be [..., classes], got 0-d");
+  if (targets.dtype() != DType::I32 && targets.dtype() != DType::I64)
+    fail(Status::DType, std::string("cross_entropy: targets must be i32 or i64, got ") + dtype_name(targets.dtype()));
+  Shape lead;
+  for (int i = 0; i + 1 < logits.ndim(); ++i) lead.push_back(logits.shape()[i]);
+  if (!(targets.shape() == lead))
+    fail(Status::Shape, "cross_entropy: targets " + targets.shape().str() + " should be " + lead.str() + " for logits " +
+                            logits.shape().str());
+  CrossEntropyRows r;
+  r.classes = logits.shape().back();
+  r.rows = lead.numel();
+  r.logits = autograd::packed_f32(logits);
+  r.targets.resize(size_t(r.rows));
+  targets.to(DType::I64).copy_to(r.targets.data());
+  for (int64_t t : r.targets) {
+    if (t == ignore_index) continue;
+    if (t < 0 || t >= r.classes)
+      fail(Status::InvalidArg, "cross_entropy: target " + std::to_string(t) + " is out of range [0, " +
+                                   std::to_string(r.classes) + ")");
+    ++r.counted;
+  }
+  return r;
+}
+
+float row_lse(const float* x, int64_t C) {
+  float m = -INFINITY;
+  for (int64_t c = 0; c < C; ++c) m = std::max(m, x[c]);
+  if (std::isinf(m)) return m;
+  double s = 0;
+  for (int64_t c = 0; c < C; ++c) s += std::exp(double(x[c] - m));
+  return m + float(std::log(s));
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, float label_smoothing) {
+  if (!(label_smoothing >= 0.f && label_smoothing <= 1.f))
+    fail(Status::InvalidArg, "cross_entropy: label_smoothing must be in [0, 1]");
+  CrossEntropyRows r = ce_rows(logits, targets, ignore_index);
+  const float eps = label_smoothing;
+  const float* x = r.logits.data<float>();
+  std::vector<float> lse(size_t(r.rows));
+  double total = 0;
+#pragma omp parallel for reduction(+ : total) num_threads(num_threads()) if (r.rows * r.classes > (1 << 16))
+  for (int64_t i = 0; i < r.rows; ++i) {
+    const int64_t t = r.targets[size_t(i)];
+    if (t == ignore_index) continue;
+    const float* row = x + i * r.classes;
+    const float l = row_lse(row, r.classes);
+    lse[size_t(i)] = l;
+    double loss = (1.0 - eps) * (double(l) - row[t]);
+    if (eps > 0) {
+      double mean = 0;
+      for (int64_t c = 0; c < r.classes; ++c) mean += row[c];
+      loss += eps * (double(l) - mean / double(r.classes));
+    }
+    total += loss;
+  }
+  Tensor y = Tensor::scalar(float(total / double(r.counted)));  // 0/0 = NaN when all ignored
+  if (Node* n = record(y, "cross_entropy", [](Node& n, const Tensor& g, Tensor* gi) {
+        const Tensor& logits = n.get(0);
+        const Tensor& targets = n.get(1);
+        const Tensor& lse_t = n.get(2);
+        const int64_t C = logits.shape().back(), N = C ? logits.numel() / C : 0;
+        const int64_t ignore = n.ints[0];
+        const float eps = float(n.scalar);
+        std::vector<int64_t> t(static_cast<size_t>(N));
+        targets.to(DType::I64).copy_to(t.data());
+        int64_t counted = 0;
+        for (int64_t v : t) counted += v != ignore;
+        const float scale = g.item() / float(counted);
+        Tensor out = Tensor::empty(logits.shape(), DType::F32);
+        const float* x = logits.data<float>();
+        const float* l = lse_t.data<float>();
+        float* d = out.data<float>();
+#pragma omp parallel for num_threads(num_threads()) if (N * C > (1 << 16))
+        for (int64_t i = 0; i < N; ++i) {
+          float* di = d + i * C;
+          if (t[size_t(i)] == ignore) {
+            std::fill(di, di + C, 0.f);
+            continue;
+          }
+          const float* xi = x + i * C;
+          for (int64_t c = 0; c < C; ++c) di[c] = scale * (std::exp(xi[c] - l[i]) - eps / float(C));
+          di[t[size_t(i)]] -= scale * (1.f - eps);
+        }
+        gi[0] = out.reshape(n.shape_a);
+      }, {&logits})) {
+    n->shape_a = logits.shape();
+    n->ints.push_back(ignore_index);
+    n->scalar = eps;
+    n->save(r.logits);
+    n->save(targets);
+    n->save(Tensor::from_vector(lse, {r.rows}));
+  }
+  return y;
+}
+
+}  // namespace xla::ag

@@ -1,0 +1,39 @@
+// map.hpp — elementwise loops for backward formulas: out[i] = f(g[i], x[i] …) over tensors
+// of one shape, packed to f32 first. One pass, in parallel when large; this keeps a
+// gradient like gelu's from costing five separate tensor ops.
+#pragma once
+#include "xla/ops.hpp"
+#include "../tensor/parallel.hpp"
+
+namespace xla::autograd {
+
+inline Tensor packed_f32(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous() ? t : t.to(DType::F32); }
+
+template <typename F>
+Tensor map2(const Tensor& g, const Tensor& x, F f) {
+  Tensor a = packed_f32(g), b = packed_f32(x);
+  Tensor out = Tensor::empty(a.shape(), DType::F32);
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* po = out.data<float>();
+  detail::parallel_for(out.numel(), detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+  });
+  return out;
+}
+
+template <typename F>
+Tensor map3(const Tensor& g, const Tensor& x, const Tensor& y, F f) {
+  Tensor a = packed_f32(g), b = packed_f32(x), c = packed_f32(y);
+  Tensor out = Tensor::empty(a.shape(), DType::F32);
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  const float* pc = c.data<float>();
+  float* po = out.data<float>();
+  detail::parallel_for(out.numel(), detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i], pc[i]);
+  });
+  return out;
+}
+
+}  // namespace xla::autograd

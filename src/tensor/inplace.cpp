@@ -1,0 +1,73 @@
+// inplace.cpp — the few operations that write into an existing tensor (optimizer updates,
+// gradient accumulation, zeroing). Each bumps the storage version, which is how autograd
+// notices that a tensor it saved for backward has changed underneath it.
+#include <cstring>
+
+#include "copy.hpp"
+#include "strided.hpp"
+#include "xla/ops.hpp"
+
+namespace xla {
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  if (!defined() || !src.defined()) fail(Status::InvalidArg, "copy_: undefined tensor");
+  // a source overlapping this storage is packed first, so no element is read after it is written
+  Tensor from = (src.shares_storage(*this) ? src.clone() : src).expand(shape_);
+  if (is_contiguous()) {
+    detail::copy_strided(from, raw_data(), dtype_);
+  } else {
+    Tensor packed = from.to(dtype_);  // convert first, then scatter into this view's strides
+    const size_t es = dtype_size(dtype_);
+    detail::Walk<2> w(shape_, {strides_, contiguous_strides(shape_)});
+    char* dst = static_cast<char*>(raw_data());
+    const char* s = static_cast<const char*>(packed.raw_data());
+    w.runs(0, w.numel(), [&](const int64_t* off, int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(dst + (off[0] + i * w.inner_stride(0)) * int64_t(es), s + (off[1] + i) * int64_t(es), es);
+    });
+  }
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) { return copy_(full({}, value, dtype_)); }
+
+static void require_f32(const Tensor& t, const char* op) {
+  if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (t.dtype() != DType::F32) fail(Status::DType, std::string(op) + ": needs an f32 tensor, got " + dtype_name(t.dtype()));
+}
+
+Tensor& Tensor::add_(const Tensor& other, float alpha) {
+  require_f32(*this, "add_");
+  if (!other.defined()) fail(Status::InvalidArg, "add_: undefined tensor");
+  Tensor o = other.dtype() == DType::F32 ? other.expand(shape_) : other.to(DType::F32).expand(shape_);
+  float* dst = data<float>();
+  const float* src = o.data<float>();
+  detail::Walk<2> w(shape_, {strides_, o.strides()});
+  const int64_t sd = w.inner_stride(0), ss = w.inner_stride(1);
+  w.parallel_runs([&](const int64_t* off, int64_t n) {
+    float* d = dst + off[0];
+    const float* x = src + off[1];
+    if (sd == 1 && ss == 1)
+      for (int64_t i = 0; i < n; ++i) d[i] += alpha * x[i];
+    else
+      for (int64_t i = 0; i < n; ++i) d[i * sd] += alpha * x[i * ss];
+  });
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::mul_(float factor) {
+  require_f32(*this, "mul_");
+  float* dst = data<float>();
+  detail::Walk<1> w(shape_, {strides_});
+  const int64_t sd = w.inner_stride(0);
+  w.parallel_runs([&](const int64_t* off, int64_t n) {
+    float* d = dst + off[0];
+    for (int64_t i = 0; i < n; ++i) d[i * sd] *= factor;
+  });
+  bump_version();
+  return *this;
+}
+
+}  // namespace xla
