@@ -12,7 +12,7 @@
 
 namespace xla {
 
-// A flat, 64-byte aligned byte buffer. Owned by shared_ptr: every view of it keeps it alive.
+// A flat byte buffer (16-byte aligned; 64 from 1 MiB). Owned by shared_ptr: every view of it keeps it alive.
 // Large buffers are recycled through a cache (src/tensor/block_cache.hpp).
 struct Storage {
   explicit Storage(size_t nbytes);
@@ -125,8 +125,9 @@ template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
 template <> constexpr DType dtype_of<uint16_t>() { return DType::BF16; }  // bf16 or f16: checked by size
 
 template <typename T> T* Tensor::data() {
-  if (dtype_size(dtype_) != sizeof(T) || (sizeof(T) != 2 && dtype_of<T>() != dtype_))
-    fail(Status::DType, std::string("tensor data: tensor is ") + dtype_name(dtype_));
+  constexpr DType want = dtype_of<T>();
+  const bool ok = sizeof(T) == 2 ? (dtype_ == DType::BF16 || dtype_ == DType::F16) : dtype_ == want;
+  if (!ok) fail(Status::DType, std::string("tensor data: tensor is ") + dtype_name(dtype_));
   return static_cast<T*>(raw_data());
 }
 template <typename T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }

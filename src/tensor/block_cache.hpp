@@ -9,7 +9,8 @@
 
 namespace xla::detail {
 
-// Returns 64-byte aligned memory of at least n bytes (never null: throws Status::OOM);
+// Returns memory of at least n bytes, 16-byte aligned below 1 MiB and 64-byte aligned
+// above (never null: throws Status::OOM);
 // *capacity receives the size to pass back to release_block.
 void* acquire_block(size_t n, size_t* capacity);
 void release_block(void* p, size_t capacity);

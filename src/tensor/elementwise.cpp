@@ -48,14 +48,25 @@ Dims broadcast_strides(const Tensor& t, const Shape& shape) {
 // out[i] = f(a[i], b[i]) with broadcasting; In is the compute type of the inputs.
 template <typename In, typename Out, typename F>
 Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f) {
-  DType in_dt = dtype_of<In>();
-  Tensor ac = a.dtype() == in_dt ? a : a.to(in_dt);
-  Tensor bc = b.dtype() == in_dt ? b : b.to(in_dt);
+  constexpr DType in_dt = dtype_of<In>();
+  Tensor a_conv, b_conv;  // converted copies, only when needed (no refcount traffic otherwise)
+  if (a.dtype() != in_dt) a_conv = a.to(in_dt);
+  if (b.dtype() != in_dt) b_conv = b.to(in_dt);
+  const Tensor& ac = a_conv.defined() ? a_conv : a;
+  const Tensor& bc = b_conv.defined() ? b_conv : b;
   Tensor out = Tensor::empty(shape, dtype_of<Out>());
-  if (out.numel() == 0) return out;
+  const int64_t numel = out.numel();
+  if (numel == 0) return out;
   const In* pa = ac.template data<In>();
   const In* pb = bc.template data<In>();
   Out* po = out.template data<Out>();
+  if (ac.shape() == shape && bc.shape() == shape && ac.is_contiguous() && bc.is_contiguous()) {
+    // same shape, both packed: one flat loop, no walk to set up
+    detail::parallel_for(numel, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+    });
+    return out;
+  }
   detail::Walk<3> w(shape, {contiguous_strides(shape), broadcast_strides(ac, shape), broadcast_strides(bc, shape)});
   const int64_t sa = w.inner_stride(1), sb = w.inner_stride(2);
   w.parallel_runs([&](const int64_t* off, int64_t n) {

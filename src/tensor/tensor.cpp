@@ -22,8 +22,9 @@ static std::atomic<int> g_num_threads{0};
 
 void set_num_threads(int n) { g_num_threads = n <= 0 ? 0 : n; }
 int num_threads() {
+  static const int all_cores = omp_get_num_procs();  // asked once: it is not free
   int n = g_num_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : omp_get_num_procs();
+  return n > 0 ? n : all_cores;
 }
 
 int normalize_axis(int axis, int ndim, const char* op) {

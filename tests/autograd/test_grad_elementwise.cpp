@@ -123,6 +123,13 @@ void check_binary_views(BinaryOp agop, const Gen& ga, const Gen& gb) {
     check_grad(f, {a, leaf(gb, {2, 3}, 210)});
   }
   {
+    // A stride-0 leaf that requires grad: its .grad is per logical element (shape [2,3]);
+    // gradcheck's numeric side perturbs logical elements one at a time too.
+    SCOPED_TRACE("expanded leaf [2,3] (stride 0, requiring grad) op leaf [3]");
+    Tensor a = req(T(ga(2, 213), {2, 1}).expand({2, 3}));
+    check_grad(f, {a, leaf(gb, {3}, 214)});
+  }
+  {
     SCOPED_TRACE("ag::expand of [1,3] and of [2,1] leaves, then op");
     check_grad(
         [agop](const std::vector<Tensor>& in) { return agop(ag::expand(in[0], {2, 3}), ag::expand(in[1], {2, 3})); },
@@ -431,6 +438,21 @@ TEST(GradOps, RecordNamesAndRequiresGrad) {
     xla::NoGradGuard ng;
     EXPECT_FALSE(xla::requires_grad(ag::mul(a, c)));
   }
+}
+
+TEST(GradGraph, IntermediateUsedTwiceAndExpandedLeaf) {
+  // t = tanh(x) feeds three consumers: gradients from all three paths add up at t.
+  check_grad(
+      [](const std::vector<Tensor>& in) {
+        Tensor t = ag::tanh(in[0]);
+        return ag::add(ag::mul(t, t), ag::add(ag::sigmoid(t), ag::exp(in[1])));
+      },
+      {param({2, 3}, 81), param({3}, 82)});
+  // Exact: e = expand(c [2,1] data) as a leaf of shape [2,3]; loss = sum(e * w) → grad = w,
+  // one entry per logical element (not summed over the aliased copies).
+  Tensor e = req(T({1, 2}, {2, 1}).expand({2, 3}));
+  Tensor w = T({1, 2, 3, 4, 5, 6}, {2, 3});
+  expect_grad(grads_of(ag::sum(ag::mul(e, w)), {e})[0], {2, 3}, {1, 2, 3, 4, 5, 6});
 }
 
 // ---------------------------------------------------------------------------------------
