@@ -141,12 +141,16 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = xla::pow(a, b);
   if (Node* n = record2(y, "pow", [](Node& n, const Tensor& g, Tensor* gi) {
         const Tensor &a = n.get(0), &b = n.get(1), &y = n.get(2);
-        if (n.needs(0)) {  // d a^b / da = b a^(b-1)
+        Tensor zero = Tensor::scalar(0.f);
+        if (n.needs(0)) {  // d a^b / da = b a^(b-1), and 0 where b = 0 (a^0 is constant, even at a = 0)
           Tensor d = xla::mul(b, xla::pow(a, xla::sub(b, Tensor::scalar(1.f))));
-          gi[0] = sum_to(xla::mul(g, d), n.shape_a);
+          gi[0] = sum_to(xla::mul(g, xla::where(xla::eq(b, zero), zero, d)), n.shape_a);
         }
-        if (n.needs(1))  // d a^b / db = a^b ln a
-          gi[1] = sum_to(xla::mul(g, xla::mul(y, xla::log(a))), n.shape_b);
+        if (n.needs(1)) {  // d a^b / db = a^b ln a, and 0 at a = 0 with b >= 0 (as PyTorch)
+          Tensor d = xla::mul(y, xla::log(a));
+          Tensor flat = xla::mul(xla::eq(a, zero), xla::ge(b, zero));
+          gi[1] = sum_to(xla::mul(g, xla::where(flat, zero, d)), n.shape_b);
+        }
       }, a, b)) {
     n->save(a);
     n->save(b);

@@ -128,8 +128,12 @@ Tensor argmax(const Tensor& x, int axis, bool keepdims) { return xla::argmax(x, 
 Tensor softmax(const Tensor& x, int axis) {
   Tensor y = xla::softmax(x, axis);
   if (Node* n = record(y, "softmax", [](Node& n, const Tensor& g, Tensor* gi) {
-        // dx = y ⊙ (g - Σ_axis g ⊙ y)
+        // dx = y ⊙ (g - Σ_axis g ⊙ y); a 0-d softmax is the constant 1
         const Tensor& y = n.get(0);
+        if (y.ndim() == 0) {
+          gi[0] = Tensor::zeros({});
+          return;
+        }
         int axis = int(n.ints[0]);
         Tensor gy = xla::mul(g, y);
         gi[0] = xla::sub(gy, xla::mul(y, xla::sum(gy, {axis}, true)));
@@ -143,8 +147,12 @@ Tensor softmax(const Tensor& x, int axis) {
 Tensor log_softmax(const Tensor& x, int axis) {
   Tensor y = xla::log_softmax(x, axis);
   if (Node* n = record(y, "log_softmax", [](Node& n, const Tensor& g, Tensor* gi) {
-        // dx = g - exp(y) Σ_axis g
+        // dx = g - exp(y) Σ_axis g; a 0-d log_softmax is the constant 0
         const Tensor& y = n.get(0);
+        if (y.ndim() == 0) {
+          gi[0] = Tensor::zeros({});
+          return;
+        }
         Tensor total = xla::sum(g, {int(n.ints[0])}, true);
         gi[0] = xla::sub(g, xla::mul(xla::exp(y), total));
       }, {&x})) {

@@ -227,3 +227,19 @@ TEST(Memory, ResidentSizeStaysFlatOverManyIterations) {
   EXPECT_LT(after - before, 1024) << "resident memory grew from " << before << " KiB to " << after << " KiB";
   EXPECT_LT(last, first);  // and it is really training
 }
+
+TEST(EdgeCases, PowAtZeroFollowsPyTorch) {
+  // d/da a^b at a = 0, b = 0 is 0 (a^0 = 1 is flat), not 0 · 0^-1 = NaN;
+  // d/db a^b at a = 0, b = 2 is 0 (0^b = 0 for b > 0), not 0 · ln 0 = NaN
+  Tensor a = leaf({0.f, 0.f}, {2}), b = leaf({0.f, 2.f}, {2});
+  xla::backward(ag::sum(ag::pow(a, b)));
+  expect_near_all(xla::grad(a), {0.f, 0.f});
+  expect_near_all(xla::grad(b), {0.f, 0.f});
+}
+
+TEST(EdgeCases, SoftmaxOfAScalarIsConstant) {
+  // softmax of one element is 1 whatever x, log_softmax is 0: both gradients vanish
+  Tensor x = leaf({3.f}, {});
+  xla::backward(ag::add(ag::softmax(x, 0), ag::log_softmax(x, 0)));
+  EXPECT_EQ(xla::grad(x).item(), 0.f);
+}
