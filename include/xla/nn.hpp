@@ -1,0 +1,42 @@
+// nn.hpp — the neural-network building blocks of Gemma, as functions of tensors (weights
+// are passed in, so a model is just its tensors — no module hierarchy). All differentiable:
+// they are built from the xla::ag ops, and run as plain ops under NoGradGuard.
+#pragma once
+#include <cstdint>
+
+#include "xla/autograd.hpp"
+
+namespace xla::nn {
+
+// x [..., in] · w[out, in]ᵀ  → [..., out]  (Hugging Face's weight layout, used in place)
+Tensor linear(const Tensor& x, const Tensor& w);
+
+// Gemma's RMSNorm over the last axis: x · rsqrt(mean(x²) + eps) · (1 + w), in f32.
+Tensor rms_norm(const Tensor& x, const Tensor& w, float eps);
+
+// Rotary position embedding, Hugging Face's rotate-half convention.
+struct RopeTables {
+  Tensor cos, sin;  // [T, head_dim], f32: angle(t, i) = pos_t / scaling · base^(-2(i mod D/2)/D)
+};
+// positions: i32/i64 [T] absolute positions; scaling: linear rope_scaling factor (1 = none).
+RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, double scaling = 1.0);
+// x [B, H, T, D] → x·cos + rotate_half(x)·sin, rotate_half(x) = [-x₂, x₁] of the two halves.
+Tensor apply_rope(const Tensor& x, const RopeTables& rope);
+
+// Which keys each query may see: u8 [T, S], 1 where k_pos ≤ q_pos and, when window > 0,
+// q_pos - k_pos < window (a token sees itself and the window - 1 before it).
+Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window);
+
+// Grouped-query attention. q [B, H, T, D]; k, v [B, KVH, S, D] with H a multiple of KVH:
+// head h reads kv head h / (H / KVH), by viewing q as [B, KVH, (H/KVH)·T, D] — the K/V heads
+// are never repeated in memory. scores = q·kᵀ·scale, soft-capped (cap·tanh(s / cap)) when
+// softcap > 0, masked by `allowed` [T, S], softmax over S. Returns [B, H, T, D].
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap);
+
+// Gemma's gated MLP: down(gelu_tanh(gate(x)) ⊙ up(x)).
+Tensor geglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down);
+
+// cap · tanh(x / cap)
+Tensor softcap(const Tensor& x, float cap);
+
+}  // namespace xla::nn

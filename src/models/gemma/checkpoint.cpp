@@ -1,0 +1,68 @@
+// checkpoint.cpp — Gemma from and to Hugging Face folders (config.json + safetensors,
+// sharded or not). Every weight is checked against the config before it is used: a wrong
+// shape or a missing tensor is an error naming the tensor, never a silently wrong model.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "weights.hpp"
+#include "xla/safetensors.hpp"
+
+namespace xla {
+
+static std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(Status::IO, "cannot read " + path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16)
+    fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
+  GemmaModel m;
+  m.config = GemmaConfig::from_json(read_text(dir + "/config.json"));
+  m.layers.resize(size_t(m.config.num_layers));
+  io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  // a multimodal Gemma 3 checkpoint keeps the text model under a prefix
+  std::string prefix;
+  for (const char* p : {"", "language_model.", "model.language_model.", "language_model.model."}) {
+    std::string probe = std::string(p) + (std::string(p).ends_with("model.") ? "embed_tokens.weight" : "model.embed_tokens.weight");
+    if (ckpt.contains(probe)) {
+      prefix = p;
+      break;
+    }
+  }
+  for (auto& [name, t] : m.named_parameters()) {
+    std::string stored = name;
+    if (!prefix.empty()) stored = prefix.ends_with("model.") ? prefix + name.substr(6) : prefix + name;
+    if (!ckpt.contains(stored)) fail(Status::Format, "xla_model_load: tensor '" + stored + "' is missing from " + dir);
+    const io::TensorInfo& info = ckpt.info(stored);
+    Shape want = expected_shape(m.config, name);
+    if (!(info.shape == want))
+      fail(Status::Format, "xla_model_load: tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
+    *t = ckpt.tensor(stored, dtype);
+  }
+  return m;
+}
+
+void GemmaModel::save(const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) fail(Status::IO, "cannot create folder " + dir + ": " + ec.message());
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (auto& [name, t] : const_cast<GemmaModel*>(this)->named_parameters()) tensors.emplace_back(name, detach(*t));
+  io::save_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  // config last, through a temporary file: a folder with a config always has its weights
+  const std::string tmp = dir + "/config.json.tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << config.to_json();
+    if (!f) fail(Status::IO, "cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, dir + "/config.json", ec);
+  if (ec) fail(Status::IO, "cannot write " + dir + "/config.json: " + ec.message());
+}
+
+}  // namespace xla

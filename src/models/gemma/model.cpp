@@ -1,0 +1,164 @@
+// model.cpp — the Gemma decoder: embedding × √C, then per layer
+//   h += [post_attn_norm](attention(rope(q), rope(k), v))        (pre-norm: input_layernorm)
+//   h += [post_ffn_norm](mlp(pre_ffn_norm(h)))                    (Gemma 1: post_attention_layernorm)
+// then the final norm, the (tied) head, and Gemma 2's final soft-cap. Gemma 3 adds q/k norms
+// and a separate RoPE base for sliding-window layers. Bracketed norms are Gemma 2/3 only.
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "weights.hpp"
+
+namespace xla {
+
+std::vector<std::pair<std::string, Tensor*>> GemmaModel::named_parameters() {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  out.emplace_back("model.embed_tokens.weight", &embed_tokens);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    GemmaLayer& L = layers[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    out.emplace_back(p + "self_attn.q_proj.weight", &L.q_proj);
+    out.emplace_back(p + "self_attn.k_proj.weight", &L.k_proj);
+    out.emplace_back(p + "self_attn.v_proj.weight", &L.v_proj);
+    out.emplace_back(p + "self_attn.o_proj.weight", &L.o_proj);
+    if (config.version == 3) {
+      out.emplace_back(p + "self_attn.q_norm.weight", &L.q_norm);
+      out.emplace_back(p + "self_attn.k_norm.weight", &L.k_norm);
+    }
+    out.emplace_back(p + "mlp.gate_proj.weight", &L.gate_proj);
+    out.emplace_back(p + "mlp.up_proj.weight", &L.up_proj);
+    out.emplace_back(p + "mlp.down_proj.weight", &L.down_proj);
+    out.emplace_back(p + "input_layernorm.weight", &L.input_layernorm);
+    out.emplace_back(p + "post_attention_layernorm.weight", &L.post_attention_layernorm);
+    if (config.version >= 2) {
+      out.emplace_back(p + "pre_feedforward_layernorm.weight", &L.pre_feedforward_layernorm);
+      out.emplace_back(p + "post_feedforward_layernorm.weight", &L.post_feedforward_layernorm);
+    }
+  }
+  out.emplace_back("model.norm.weight", &norm);
+  if (!config.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head);
+  return out;
+}
+
+// The shape every named weight must have under `c`.
+Shape expected_shape(const GemmaConfig& c, const std::string& name) {
+  const int64_t C = c.hidden_size, D = c.head_dim, H = c.num_heads, KVH = c.num_kv_heads, I = c.intermediate_size;
+  auto ends = [&](const char* s) { return name.size() >= strlen(s) && name.compare(name.size() - strlen(s), strlen(s), s) == 0; };
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return {c.vocab_size, C};
+  if (ends("q_proj.weight")) return {H * D, C};
+  if (ends("k_proj.weight") || ends("v_proj.weight")) return {KVH * D, C};
+  if (ends("o_proj.weight")) return {C, H * D};
+  if (ends("gate_proj.weight") || ends("up_proj.weight")) return {I, C};
+  if (ends("down_proj.weight")) return {C, I};
+  if (ends("q_norm.weight") || ends("k_norm.weight")) return {D};
+  return {C};  // the layer norms and model.norm
+}
+
+GemmaModel GemmaModel::create(const GemmaConfig& config, uint64_t seed, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16)
+    fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
+  GemmaModel m;
+  m.config = config;
+  m.layers.resize(size_t(config.num_layers));
+  Generator gen(seed);
+  for (auto& [name, t] : m.named_parameters()) {
+    Shape s = expected_shape(config, name);
+    // matrices ~ N(0, 0.02²) as HF's initializer_range; norms start at w = 0, i.e. scale 1 + w = 1
+    Tensor w = s.size() == 2 ? randn(s, gen, 0.f, 0.02f) : Tensor::zeros(s);
+    *t = dtype == DType::F32 ? w : w.to(dtype);
+  }
+  return m;
+}
+
+KVCache GemmaModel::new_cache() const {
+  KVCache c;
+  c.k.resize(layers.size());
+  c.v.resize(layers.size());
+  c.pos.resize(layers.size());
+  return c;
+}
+
+// f32 view of a weight (bf16 weights are widened per use: memory stays halved).
+static Tensor f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
+
+Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden) const {
+  const GemmaConfig& c = config;
+  if (!tokens.defined() || tokens.ndim() != 2)
+    fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
+  if (tokens.dtype() != DType::I32 && tokens.dtype() != DType::I64)
+    fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
+  const int64_t B = tokens.shape()[0], T = tokens.shape()[1], C = c.hidden_size;
+  const int64_t H = c.num_heads, KVH = c.num_kv_heads, D = c.head_dim;
+  const int64_t start = cache ? cache->length : 0;
+  if (cache && cache->k.size() != layers.size()) fail(Status::InvalidArg, "forward: the cache belongs to another model");
+
+  // embedding × √C, with √C rounded to the weights' dtype as the reference does
+  Tensor h = f32(ag::embedding(embed_tokens, tokens));
+  float normalizer = std::sqrt(float(C));
+  if (embed_tokens.dtype() == DType::BF16) normalizer = bf16_to_f32(f32_to_bf16(normalizer));
+  h = ag::mul(h, Tensor::scalar(normalizer));
+  if (hidden) hidden->assign(1, h);
+
+  Tensor positions = arange(double(start), double(start + T), 1.0, DType::I64);
+  std::map<std::pair<double, double>, nn::RopeTables> ropes;  // one table per (base, scaling)
+  auto rope_for = [&](double base, double scaling) -> const nn::RopeTables& {
+    auto key = std::make_pair(base, scaling);
+    auto it = ropes.find(key);
+    if (it == ropes.end()) it = ropes.emplace(key, nn::rope_tables(positions, D, base, scaling)).first;
+    return it->second;
+  };
+  const float scale = 1.f / std::sqrt(c.query_pre_attn_scalar);
+  const bool exact_gelu = c.hidden_activation == "gelu";
+
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const GemmaLayer& L = layers[l];
+    const bool local = c.sliding[l] != 0;
+    // ---- attention ----
+    Tensor x = nn::rms_norm(h, L.input_layernorm, c.rms_norm_eps);
+    auto heads = [&](const Tensor& w, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
+      return ag::permute(ag::reshape(nn::linear(x, f32(w)), {B, T, n, D}), {0, 2, 1, 3});
+    };
+    Tensor q = heads(L.q_proj, H), k = heads(L.k_proj, KVH), v = heads(L.v_proj, KVH);
+    if (c.version == 3) {
+      q = nn::rms_norm(q, L.q_norm, c.rms_norm_eps);
+      k = nn::rms_norm(k, L.k_norm, c.rms_norm_eps);
+    }
+    const bool local_rope = c.version == 3 && local;
+    const nn::RopeTables& rope = rope_for(local_rope ? c.rope_local_base : c.rope_theta, local_rope ? 1.0 : c.rope_scaling);
+    q = nn::apply_rope(q, rope);
+    k = nn::apply_rope(k, rope);
+    Tensor k_all = k, v_all = v, k_pos = positions;
+    if (cache && cache->k[l].defined()) {
+      k_all = ag::concat({cache->k[l], k}, 2);
+      v_all = ag::concat({cache->v[l], v}, 2);
+      k_pos = concat({cache->pos[l], positions}, 0);
+    }
+    const int64_t window = local ? c.sliding_window : 0;
+    Tensor attn = nn::attention(q, k_all, v_all, nn::attention_mask(positions, k_pos, window), scale, c.attn_softcap);
+    attn = nn::linear(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), f32(L.o_proj));
+    if (c.version >= 2) attn = nn::rms_norm(attn, L.post_attention_layernorm, c.rms_norm_eps);
+    h = ag::add(h, attn);
+    if (cache) {  // keep what later tokens can see: everything, or the last window - 1 for local layers
+      const int64_t S = k_all.shape()[2], keep = local ? std::min<int64_t>(S, c.sliding_window - 1) : S;
+      cache->k[l] = detach(k_all.slice(2, S - keep, S)).contiguous();
+      cache->v[l] = detach(v_all.slice(2, S - keep, S)).contiguous();
+      cache->pos[l] = k_pos.slice(0, S - keep, S).contiguous();
+    }
+    // ---- feed-forward ----
+    Tensor y = nn::rms_norm(h, c.version == 1 ? L.post_attention_layernorm : L.pre_feedforward_layernorm, c.rms_norm_eps);
+    Tensor m = exact_gelu ? nn::linear(ag::mul(ag::gelu(nn::linear(y, f32(L.gate_proj))), nn::linear(y, f32(L.up_proj))),
+                                       f32(L.down_proj))
+                          : nn::geglu_mlp(y, f32(L.gate_proj), f32(L.up_proj), f32(L.down_proj));
+    if (c.version >= 2) m = nn::rms_norm(m, L.post_feedforward_layernorm, c.rms_norm_eps);
+    h = ag::add(h, m);
+    if (hidden) hidden->push_back(h);
+  }
+  h = nn::rms_norm(h, norm, c.rms_norm_eps);
+  if (hidden) hidden->push_back(h);
+  Tensor logits = nn::linear(h, f32(c.tie_word_embeddings ? embed_tokens : lm_head));
+  if (c.final_softcap > 0) logits = nn::softcap(logits, c.final_softcap);
+  if (cache) cache->length += T;
+  return logits;
+}
+
+}  // namespace xla

@@ -1,0 +1,72 @@
+// attention.cpp — RoPE and grouped-query attention with causal / sliding-window masks.
+#include <cmath>
+
+#include "xla/nn.hpp"
+
+namespace xla::nn {
+
+RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, double scaling) {
+  if (positions.ndim() != 1) fail(Status::Shape, "rope: positions must be 1-D, got " + positions.shape().str());
+  if (head_dim <= 0 || head_dim % 2) fail(Status::InvalidArg, "rope: head_dim must be even, got " + std::to_string(head_dim));
+  const int64_t T = positions.numel(), half = head_dim / 2;
+  std::vector<int64_t> pos(static_cast<size_t>(T));
+  positions.to(DType::I64).copy_to(pos.data());
+  // inverse frequencies and angles in f32, as the reference computes them
+  std::vector<float> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i)
+    inv[size_t(i)] = 1.f / std::pow(float(base), float(2 * i) / float(head_dim));
+  Tensor cos = Tensor::empty({T, head_dim}), sin = Tensor::empty({T, head_dim});
+  float* pc = cos.data<float>();
+  float* ps = sin.data<float>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      float angle = (float(pos[size_t(t)]) / float(scaling)) * inv[size_t(i)];
+      pc[t * head_dim + i] = pc[t * head_dim + i + half] = std::cos(angle);
+      ps[t * head_dim + i] = ps[t * head_dim + i + half] = std::sin(angle);
+    }
+  return {cos, sin};
+}
+
+Tensor apply_rope(const Tensor& x, const RopeTables& rope) {
+  const int64_t D = x.shape().back(), half = D / 2;
+  Tensor x1 = ag::slice(x, -1, 0, half), x2 = ag::slice(x, -1, half, D);
+  Tensor rotated = ag::concat({ag::neg(x2), x1}, -1);
+  return ag::add(ag::mul(x, rope.cos), ag::mul(rotated, rope.sin));
+}
+
+Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window) {
+  Tensor q = q_pos.to(DType::I64).unsqueeze(1), k = k_pos.to(DType::I64).unsqueeze(0);  // [T, 1], [1, S]
+  Tensor allowed = le(k, q);
+  if (window > 0) {
+    // q - k < window  ⇔  k > q - window
+    Tensor lo = sub(q, full({}, double(window), DType::I64));  // f32 result: positions stay exact below 2^24
+    allowed = mul(allowed, gt(k, lo));
+  }
+  return allowed.to(DType::U8);
+}
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap_value) {
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4)
+    fail(Status::Shape, "attention: q, k, v must be [B, heads, T, D], got " + q.shape().str() + ", " + k.shape().str() +
+                            ", " + v.shape().str());
+  const int64_t B = q.shape()[0], H = q.shape()[1], T = q.shape()[2], D = q.shape()[3];
+  const int64_t KVH = k.shape()[1], S = k.shape()[2];
+  if (KVH == 0 || H % KVH || !(k.shape() == v.shape()) || k.shape()[0] != B || k.shape()[3] != D)
+    fail(Status::Shape, "attention: k/v " + k.shape().str() + " do not fit q " + q.shape().str());
+  if (!(allowed.shape() == Shape{T, S}))
+    fail(Status::Shape, "attention: mask " + allowed.shape().str() + " should be " + Shape{T, S}.str());
+  const int64_t G = H / KVH;
+  // [B, H, T, D] → [B, KVH, G·T, D]: the G query heads of one kv head side by side
+  Tensor qg = ag::reshape(q, {B, KVH, G * T, D});
+  Tensor scores = ag::matmul(qg, ag::transpose(k, -1, -2));  // [B, KVH, G·T, S]
+  scores = ag::mul(scores, Tensor::scalar(scale));
+  if (softcap_value > 0) scores = softcap(scores, softcap_value);
+  // mask [T, S] repeated over the G heads: [G·T, S]
+  Tensor mask = G == 1 ? allowed : allowed.unsqueeze(0).expand({G, T, S}).reshape({G * T, S});
+  scores = ag::where(mask, scores, Tensor::scalar(-INFINITY));
+  Tensor probs = ag::softmax(scores, -1);
+  Tensor out = ag::matmul(probs, v);  // [B, KVH, G·T, D]
+  return ag::reshape(out, {B, H, T, D});
+}
+
+}  // namespace xla::nn

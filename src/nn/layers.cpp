@@ -1,0 +1,32 @@
+// layers.cpp — linear, Gemma RMSNorm, the gated MLP and soft-capping, composed from ag ops.
+#include "xla/nn.hpp"
+
+namespace xla::nn {
+
+Tensor linear(const Tensor& x, const Tensor& w) {
+  if (w.ndim() != 2) fail(Status::Shape, "linear: weight must be [out, in], got " + w.shape().str());
+  if (x.ndim() == 0 || x.shape().back() != w.shape()[1])
+    fail(Status::Shape, "linear: input " + x.shape().str() + " does not end in the weight's in-features " +
+                            std::to_string(w.shape()[1]));
+  return ag::matmul(x, ag::transpose(w, 0, 1));
+}
+
+Tensor rms_norm(const Tensor& x, const Tensor& w, float eps) {
+  if (w.ndim() != 1 || x.ndim() == 0 || x.shape().back() != w.shape()[0])
+    fail(Status::Shape, "rms_norm: weight " + w.shape().str() + " does not match input " + x.shape().str());
+  Tensor xf = x.dtype() == DType::F32 ? x : ag::cast(x, DType::F32);
+  Tensor ms = ag::mean(ag::mul(xf, xf), {-1}, true);
+  Tensor normed = ag::mul(xf, ag::rsqrt(ag::add(ms, Tensor::scalar(eps))));
+  Tensor scale = ag::add(w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32), Tensor::scalar(1.f));
+  return ag::mul(normed, scale);
+}
+
+Tensor softcap(const Tensor& x, float cap) {
+  return ag::mul(ag::tanh(ag::mul(x, Tensor::scalar(1.f / cap))), Tensor::scalar(cap));
+}
+
+Tensor geglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
+  return linear(ag::mul(ag::gelu_tanh(linear(x, gate)), linear(x, up)), down);
+}
+
+}  // namespace xla::nn
