@@ -31,10 +31,10 @@ void validate(const SamplerParams& p);
 //     logit = logit > 0 ? logit / penalty : logit * penalty (duplicates count once);
 //  2. temperature == 0: return the first index of the maximum (NaN never wins; all -inf -> 0);
 //     top_k / top_p / min_p are ignored, as with do_sample=False. No RNG draw is consumed.
-//  3. temperature: probabilities are softmax(logit / T), computed in double with the maximum
-//     subtracted first, so huge logits and tiny temperatures do not overflow. NaN and -inf
-//     logits are masked (never sampled); if any logit is +inf, the +inf tokens share all the
-//     mass equally.
+//  3. temperature: probabilities are softmax(logit / T), computed in float32 as
+//     exp((logit - max) / T) (max subtracted first, so huge logits and tiny temperatures do not
+//     overflow; as PyTorch), with all sums in double. NaN and -inf logits are masked (never
+//     sampled); if any logit is +inf, the +inf tokens share all the mass equally.
 //  4. top_k: keeps every token whose logit >= the k-th largest logit (ties at the boundary are
 //     all kept, like transformers' `scores < topk(...)[-1]` removal rule).
 //  5. top_p: in order of probability descending (ties: lower index first), keeps the smallest
@@ -59,13 +59,14 @@ class Sampler {
 
  private:
   struct Cand {
-    double w;  // the logit during top_k, then the unnormalised probability
+    float w;  // the logit, then the unnormalised probability exp((logit - max) / T)
     int32_t id;
   };
   SamplerParams params_;
   std::mt19937_64 rng_;
   std::vector<float> scratch_;
   std::vector<Cand> cands_;
+  std::vector<float> heap_;  // top_k selection
 };
 
 }  // namespace xla

@@ -251,6 +251,88 @@ XLA_API xla_status xla_tensor_detach(const xla_tensor* t, xla_tensor** out);
 XLA_API int32_t xla_set_grad_enabled(int32_t on);
 XLA_API int32_t xla_is_grad_enabled(void);
 
+/* ================================================================ models
+ * Gemma 1, 2 and 3 text models from Hugging Face folders (config.json + *.safetensors,
+ * sharded through model.safetensors.index.json or not). A loaded model is immutable for
+ * inference and may be shared by threads (each with its own session).
+ */
+typedef struct xla_model xla_model;
+
+typedef struct xla_model_options {
+  uint32_t struct_size;  /* sizeof(xla_model_options) */
+  int32_t weight_dtype;  /* XLA_F32 (default) or XLA_BF16: halves the memory, compute stays f32 */
+} xla_model_options;
+XLA_API void xla_model_options_init(xla_model_options* o);
+
+/* Loads the model in folder `dir`. Errors: XLA_ERR_IO (missing files), XLA_ERR_FORMAT (corrupt
+   files, unknown model_type or config key, a tensor missing or of the wrong shape; the message
+   names it). */
+XLA_API xla_status xla_model_load(const char* dir, xla_model** out);
+XLA_API xla_status xla_model_load_ex(const char* dir, const xla_model_options* opts /* NULL = defaults */,
+                                     xla_model** out);
+/* A model with random weights (N(0, 0.02²) matrices, unit norms) from config.json text. */
+XLA_API xla_status xla_model_create(const char* config_json /* text */, uint64_t seed, xla_model** out);
+XLA_API xla_status xla_model_create_ex(const char* config_json, uint64_t seed, const xla_model_options* opts,
+                                       xla_model** out);
+/* Writes config.json and model.safetensors into `dir` (created if needed), loadable by
+   xla_model_load; the weights file is written to a temporary name and renamed into place. */
+XLA_API xla_status xla_model_save(const xla_model* m, const char* dir);
+XLA_API void xla_model_free(xla_model* m);
+/* The vocabulary size, or -1 when m is NULL. */
+XLA_API int64_t xla_model_vocab_size(const xla_model* m);
+/* Logits for every position: tokens row-major [batch, seq_len] (every row the same length)
+   -> logits_out row-major [batch, seq_len, vocab], float32. An id outside the vocabulary is
+   XLA_ERR_INVALID_ARG; logits_cap (in floats) below batch*seq_len*vocab is
+   XLA_ERR_BUFFER_TOO_SMALL. */
+XLA_API xla_status xla_model_forward(xla_model* m, const int32_t* tokens, int64_t batch, int64_t seq_len,
+                                     float* logits_out, size_t logits_cap /* elements */);
+/* Sum of log p(tokens[i] | tokens[<i]) over i in [start, n), 1 <= start <= n: what DPO and
+   evaluation need (computed in double from the f32 logits). */
+XLA_API xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_t n, int64_t start,
+                                     double* logprob_out);
+
+/* ================================================================ generation */
+typedef struct xla_sampler_params {
+  uint32_t struct_size;
+  uint64_t seed;
+  float temperature;        /* 0 = greedy */
+  int32_t top_k;            /* 0 = off */
+  float top_p;              /* 1 = off */
+  float min_p;              /* 0 = off */
+  float repetition_penalty; /* 1 = off */
+  int32_t max_new_tokens;
+  int32_t n_stop_ids;
+  const int32_t* stop_ids;  /* generation ends after emitting one of these */
+} xla_sampler_params;
+/* Defaults: greedy, no filters, max_new_tokens 256, no stop ids. */
+XLA_API void xla_sampler_params_init(xla_sampler_params* p);
+/* Called synchronously with each new token; a nonzero return stops generation. */
+typedef int32_t (*xla_token_fn)(int32_t token, void* user_data);
+/* Generates up to p->max_new_tokens after `prompt` (greedy when p is NULL). out receives the
+   new tokens only and must hold max_new_tokens of them (else XLA_ERR_BUFFER_TOO_SMALL with
+   *n_out = max_new_tokens, before any work). If on_token asks to stop, the status is
+   XLA_ERR_ABORTED and out / *n_out still hold the tokens produced, the refused one last. */
+XLA_API xla_status xla_generate(xla_model* m, const int32_t* prompt, size_t n_prompt, const xla_sampler_params* p,
+                                xla_token_fn on_token /* nullable */, void* user_data, int32_t* out, size_t cap,
+                                size_t* n_out);
+
+/* A session: a model plus its own KV cache, for multi-turn use (chat). One thread at a time;
+   the model must outlive it. */
+typedef struct xla_session xla_session;
+XLA_API xla_status xla_session_create(xla_model* m, xla_session** out);
+XLA_API void xla_session_free(xla_session* s);
+/* Tokens of context held (fed and generated). */
+XLA_API int64_t xla_session_length(const xla_session* s);
+XLA_API xla_status xla_session_reset(xla_session* s);
+/* Appends n tokens to the context; logits_out (nullable, cap >= vocab floats) receives the
+   logits that predict the next token. On error the session is unchanged. */
+XLA_API xla_status xla_session_feed(xla_session* s, const int32_t* ids, size_t n, float* logits_out, size_t cap);
+/* As xla_generate, continuing the session's context (prompt may be empty when the session
+   already has context); the generated tokens stay in the context for the next turn. */
+XLA_API xla_status xla_session_generate(xla_session* s, const int32_t* prompt, size_t n_prompt,
+                                        const xla_sampler_params* p, xla_token_fn on_token, void* user_data,
+                                        int32_t* out, size_t cap, size_t* n_out);
+
 #ifdef __cplusplus
 }
 #endif

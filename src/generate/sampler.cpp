@@ -1,12 +1,13 @@
 // sampler.cpp — the token sampler of sampler.hpp (transformers' generate() semantics).
-// One pass copies and penalises the logits; greedy is an argmax over that copy. Sampling keeps
-// the unmasked tokens as candidates, selects top_k with nth_element (no full sort), and for
-// top_p sorts only growing chunks of the most likely candidates until the nucleus is covered.
+// One pass copies and penalises the logits; greedy is an argmax over that copy. Sampling finds
+// the top_k threshold with a k-sized heap (no sort), keeps the unmasked tokens above it as
+// candidates, and for top_p sorts only growing chunks of the most likely candidates.
 #include "xla/sampler.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -24,6 +25,34 @@ std::string num(double v) {
 
 [[noreturn]] void bad_param(const char* field, const char* rule, double got) {
   fail(Status::InvalidArg, std::string("SamplerParams: ") + field + " " + rule + ", got " + num(got));
+}
+
+// The k-th largest of the unmasked values of s[0, n) (duplicates counted), or -inf if fewer
+// than k are unmasked. Small k: one pass with a min-heap of the k best (most values lose a
+// single compare against its top). Large k: nth_element over a copy.
+float kth_largest(const float* s, size_t n, size_t k, std::vector<float>& buf) {
+  constexpr float ninf = -std::numeric_limits<float>::infinity();
+  buf.clear();
+  if (k <= 1024) {
+    for (size_t i = 0; i < n; ++i) {
+      const float v = s[i];
+      if (!(v > ninf)) continue;
+      if (buf.size() < k) {
+        buf.push_back(v);
+        std::push_heap(buf.begin(), buf.end(), std::greater<float>());
+      } else if (v > buf.front()) {
+        std::pop_heap(buf.begin(), buf.end(), std::greater<float>());
+        buf.back() = v;
+        std::push_heap(buf.begin(), buf.end(), std::greater<float>());
+      }
+    }
+    return buf.size() < k ? ninf : buf.front();
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (s[i] > ninf) buf.push_back(s[i]);
+  if (buf.size() < k) return ninf;
+  std::nth_element(buf.begin(), buf.begin() + ptrdiff_t(k - 1), buf.end(), std::greater<float>());
+  return buf[k - 1];
 }
 
 }  // namespace
@@ -70,44 +99,55 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
     return int32_t(best);
   }
 
-  // Candidates: every token with a logit that is neither NaN nor -inf.
+  // (4, done before the softmax since it needs only the order, which temperature keeps)
+  // top_k: the k-th largest logit, counting duplicates; every token >= it is kept (ties too).
+  const size_t k = size_t(params_.top_k);
+  float kth = -std::numeric_limits<float>::infinity();
+  if (k > 0 && k < V) kth = kth_largest(s, V, k, heap_);
+
+  // Candidates: unmasked tokens (not NaN, not -inf) that survive top_k; mx = their maximum.
   std::vector<Cand>& c = cands_;
   c.clear();
-  for (size_t i = 0; i < V; ++i)
-    if (s[i] > -std::numeric_limits<float>::infinity()) c.push_back({double(s[i]), int32_t(i)});
+  float mx = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < V; ++i) {
+    if (s[i] > -std::numeric_limits<float>::infinity() && s[i] >= kth) {
+      c.push_back({s[i], int32_t(i)});
+      mx = std::max(mx, s[i]);
+    }
+  }
   if (c.empty()) fail(Status::InvalidArg, "Sampler::sample: every logit is -inf or NaN; nothing to sample");
 
+  // (3) Temperature softmax, unnormalised, in float32 with the maximum subtracted first (as
+  // PyTorch does): w = exp((logit - max) / T), so the top token has w = 1 and nothing can
+  // overflow (x - max <= 0; it may round to -inf, giving w = 0). +inf logits take all the mass.
+  double total = 0.0;  // sum of w over c, in double
+  if (std::isinf(mx)) {
+    for (Cand& x : c) total += (x.w = std::isinf(x.w) ? 1.f : 0.f);
+  } else {
+    const float T = params_.temperature;
+    for (Cand& x : c) {
+      const float z = (x.w - mx) / T;
+      total += (x.w = z > -104.f ? std::exp(z) : 0.f);  // expf underflows to 0 below -103.97
+    }
+  }
+  auto sum_w = [&c] {
+    double t = 0.0;
+    for (const Cand& x : c) t += double(x.w);
+    return t;
+  };
   // A strict total order: larger w first, then lower id (makes every selection deterministic).
   auto before = [](const Cand& a, const Cand& b) { return a.w > b.w || (a.w == b.w && a.id < b.id); };
 
-  // (4, done before the softmax since it only needs the order, which temperature preserves)
-  // top_k: the k largest logits, plus any candidate tied with the k-th.
-  const size_t k = size_t(params_.top_k);
-  if (k > 0 && k < c.size()) {
-    std::nth_element(c.begin(), c.begin() + ptrdiff_t(k - 1), c.end(), before);
-    const double kth = c[k - 1].w;
-    auto tail_end = std::partition(c.begin() + ptrdiff_t(k), c.end(), [kth](const Cand& x) { return x.w >= kth; });
-    c.erase(tail_end, c.end());
-  }
-
-  // (3) Temperature softmax, unnormalised: w = exp((logit - max) / T), so the top token has
-  // w = 1. Differences are taken in double (cannot overflow). +inf logits take all the mass.
-  double mx = c[0].w;
-  for (const Cand& x : c) mx = std::max(mx, x.w);
-  if (std::isinf(mx)) {
-    for (Cand& x : c) x.w = std::isinf(x.w) ? 1.0 : 0.0;
-  } else {
-    const double T = double(params_.temperature);
-    for (Cand& x : c) x.w = std::exp((x.w - mx) / T);
-  }
-
-  // (5) top_p. The nucleus is a prefix of the candidates in `before` order. Bring the next
-  // chunk of most likely candidates to the front with nth_element, sort only that chunk, and
-  // scan it; double the chunk until the cumulative mass reaches top_p of the total.
+  // (5) top_p. The nucleus is the shortest prefix, in `before` order, holding top_p of the
+  // mass. Tokens with w < tau = (1 - top_p) * total / n hold at most (1 - top_p) of it
+  // together, so the nucleus lies within {w >= tau}: drop the rest first. Then bring the next
+  // chunk of most likely candidates to the front with nth_element, sort only that chunk, scan
+  // it, and grow the chunk until the cumulative mass reaches the target.
   if (params_.top_p < 1.f && c.size() > 1) {
-    double total = 0.0;
-    for (const Cand& x : c) total += x.w;
     const double target = double(params_.top_p) * total;
+    // (max w is 1: the cap only matters when 1 - top_p rounds to 1 over equal weights)
+    const double tau = std::min(1.0, (1.0 - double(params_.top_p)) * total / double(c.size()));
+    c.erase(std::partition(c.begin(), c.end(), [tau](const Cand& x) { return double(x.w) >= tau; }), c.end());
     double cum = 0.0;
     size_t lo = 0, chunk = 256, keep = c.size();
     while (lo < c.size()) {
@@ -115,39 +155,35 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
       if (hi < c.size()) std::nth_element(c.begin() + ptrdiff_t(lo), c.begin() + ptrdiff_t(hi), c.end(), before);
       std::sort(c.begin() + ptrdiff_t(lo), c.begin() + ptrdiff_t(hi), before);
       size_t i = lo;
-      for (; i < hi; ++i) {
-        cum += c[i].w;
-        if (cum >= target) break;
-      }
+      while (i < hi && (cum += c[i].w) < target) ++i;
       if (i < hi) {
         keep = i + 1;
         break;
       }
       lo = hi;
-      chunk *= 2;
+      chunk *= 4;
     }
-    c.resize(keep);  // rounding may leave cum a hair short of target: then everything is kept
+    c.resize(keep);  // if rounding leaves cum a hair short of target, all of {w >= tau} stays
+    total = sum_w();
   }
 
-  // (6) min_p: p_i >= min_p * p_max  <=>  w_i >= min_p * w_max (the normaliser cancels).
+  // (6) min_p: p_i >= min_p * p_max  <=>  w_i >= min_p * w_max (the normaliser cancels;
+  // w_max is still 1, as the most likely token survives top_k and top_p).
   if (params_.min_p > 0.f) {
-    double wmax = 0.0;
-    for (const Cand& x : c) wmax = std::max(wmax, x.w);
-    const double thr = double(params_.min_p) * wmax;
+    const float thr = params_.min_p;
     c.erase(std::remove_if(c.begin(), c.end(), [thr](const Cand& x) { return x.w < thr; }), c.end());
+    total = sum_w();
   }
 
   // (7) One draw: u uniform in [0, total); the first candidate whose cumulative weight
   // exceeds u. Zero-weight candidates (exp underflow) can never be picked.
-  double total = 0.0;
-  for (const Cand& x : c) total += x.w;
   const double u = double(rng_() >> 11) * 0x1.0p-53 * total;
   double cum = 0.0;
   int32_t last_positive = c[0].id;
   for (const Cand& x : c) {
-    if (x.w <= 0.0) continue;
+    if (x.w <= 0.f) continue;
     last_positive = x.id;
-    cum += x.w;
+    cum += double(x.w);
     if (u < cum) return x.id;
   }
   return last_positive;  // u rounded onto the total

@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "blocked.hpp"
 #include "copy.hpp"
 #include "strided.hpp"
 #include "xla/ops.hpp"
@@ -13,14 +14,12 @@ namespace xla {
 namespace {
 
 using detail::as_f32_contiguous;
-using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
-using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
 void require(const Tensor& t, const char* op) {
   if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
 }
 
-// Applies fn(ConstArrayMap in, ArrayMap out) over packed chunks, in parallel when large.
+// Applies fn(in, out) (Eigen array maps) over packed chunks, in parallel when large.
 template <typename F>
 Tensor unary(const Tensor& x, const char* op, F fn) {
   require(x, op);
@@ -29,9 +28,7 @@ Tensor unary(const Tensor& x, const char* op, F fn) {
   const float* src = in.data<float>();
   float* dst = out.data<float>();
   detail::parallel_for(in.numel(), detail::kElementwiseGrain, [&](int64_t b, int64_t e) {
-    ConstArrayMap a(src + b, e - b);
-    ArrayMap o(dst + b, e - b);
-    fn(a, o);
+    detail::apply_blocked(src + b, dst + b, e - b, fn);
   });
   return out;
 }
@@ -126,10 +123,20 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 
 Tensor neg(const Tensor& x) { return unary(x, "neg", [](auto a, auto o) { o = -a; }); }
 Tensor abs(const Tensor& x) { return unary(x, "abs", [](auto a, auto o) { o = a.abs(); }); }
-Tensor exp(const Tensor& x) { return unary(x, "exp", [](auto a, auto o) { o = a.exp(); }); }
+Tensor exp(const Tensor& x) { return unary(x, "exp", [](auto a, auto o) { o = detail::exp_ftz(a); }); }
 Tensor log(const Tensor& x) { return unary(x, "log", [](auto a, auto o) { o = a.log(); }); }
-Tensor sqrt(const Tensor& x) { return unary(x, "sqrt", [](auto a, auto o) { o = a.sqrt(); }); }
-Tensor rsqrt(const Tensor& x) { return unary(x, "rsqrt", [](auto a, auto o) { o = a.sqrt().inverse(); }); }
+// Plain loops, not Eigen's fast-math packets (which turn sqrt(inf) and rsqrt(0) into NaN):
+// with -fno-math-errno these compile to the exact vsqrtps / vdivps.
+Tensor sqrt(const Tensor& x) {
+  return unary(x, "sqrt", [](auto a, auto o) {
+    for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = std::sqrt(a[i]);
+  });
+}
+Tensor rsqrt(const Tensor& x) {
+  return unary(x, "rsqrt", [](auto a, auto o) {
+    for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = 1.f / std::sqrt(a[i]);
+  });
+}
 Tensor tanh(const Tensor& x) { return unary(x, "tanh", [](auto a, auto o) { o = a.tanh(); }); }
 Tensor sigmoid(const Tensor& x) { return unary(x, "sigmoid", [](auto a, auto o) { o = a.logistic(); }); }
 Tensor relu(const Tensor& x) { return unary(x, "relu", [](auto a, auto o) { o = a.max(0.f); }); }

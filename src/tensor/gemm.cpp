@@ -1,12 +1,13 @@
 // gemm.cpp — the f32 matrix-multiply entry: picks the kernel and splits C across cores.
 // Split rule: cut the larger of M and N into one aligned block per thread (every thread
 // then packs its own panels; nobody waits). Kernels: our packed SIMD GEMM (gemm_packed.cpp)
-// where the CPU has AVX2/AVX-512, Eigen's serial GEMM elsewhere; M == 1 is a GEMV —
-// memory-bound, so Eigen's GEMV streams each half of B on its own core.
+// where the CPU has AVX2/AVX-512, Eigen's serial GEMM elsewhere; M == 1 is our GEMV —
+// memory-bound, so each core streams its half of B.
 #include "gemm.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <vector>
 
 #include "gemm_packed.hpp"
 #include "parallel.hpp"
@@ -46,6 +47,50 @@ void gemm_eigen(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, i
     split(M, 8, threads, [&](int64_t m0, int64_t m1) { c.middleRows(m0, m1 - m0).noalias() = a.middleRows(m0, m1 - m0) * b; });
 }
 
+// Σ a[i]·b[i] with element i in lane i mod 16: the same bits wherever a and b sit.
+inline float dot(const float* a, const float* b, int64_t n) {
+  constexpr int64_t L = 16;
+  float acc[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int64_t j = 0; j < L; ++j) acc[j] += a[i + j] * b[i + j];
+  for (; i < n; ++i) acc[i % L] += a[i] * b[i];
+  for (int64_t w = L / 2; w > 0; w /= 2)
+    for (int64_t j = 0; j < w; ++j) acc[j] += acc[j + w];
+  return acc[0];
+}
+
+// y[N] = x[K] · B[K, N] (M = 1: decode, the LM head). Memory-bound: each thread streams its
+// own columns of B once. Our loop rather than Eigen's GEMV, which is serial and whose
+// rounding depends on the buffers' alignment.
+void gemv(int64_t N, int64_t K, MatRef A, MatRef B, float* y, int threads) {
+  std::vector<float> packed;
+  const float* x = A.ptr;
+  if (A.col_major && A.ld != 1) {  // (0, k) at ptr[k·ld]: gather the row
+    packed.resize(size_t(K));
+    for (int64_t k = 0; k < K; ++k) packed[size_t(k)] = A.ptr[k * A.ld];
+    x = packed.data();
+  }
+  if (B.col_major) {  // column n of B is contiguous (a transposed weight row): one dot each
+    split(N, 8, threads, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) y[n] = dot(x, B.ptr + n * B.ld, K);
+    });
+  } else {  // rows of B are contiguous: y += x[k] · B[k, :], in column blocks that stay in L1
+    split(N, 64, threads, [&](int64_t n0, int64_t n1) {
+      constexpr int64_t kCols = 2048;
+      for (int64_t c0 = n0; c0 < n1; c0 += kCols) {
+        const int64_t c1 = std::min(n1, c0 + kCols);
+        std::fill(y + c0, y + c1, 0.f);
+        for (int64_t k = 0; k < K; ++k) {
+          const float xk = x[k];
+          const float* row = B.ptr + k * B.ld;
+          for (int64_t n = c0; n < c1; ++n) y[n] += xk * row[n];
+        }
+      }
+    });
+  }
+}
+
 }  // namespace
 
 int gemm_threads(int64_t M, int64_t N, int64_t K) {
@@ -61,6 +106,7 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     return;
   }
   if (omp_in_parallel()) threads = 1;
+  if (M == 1) return gemv(N, K, A, B, C, threads);
 #if XLA_HAVE_PACKED_GEMM
   if (M > 1) {
     const int64_t a_rs = A.col_major ? 1 : A.ld, a_cs = A.col_major ? A.ld : 1;

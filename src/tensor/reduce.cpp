@@ -5,7 +5,9 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "blocked.hpp"
 #include "copy.hpp"
 #include "parallel.hpp"
 #include "xla/ops.hpp"
@@ -73,14 +75,30 @@ Tensor reduce_rows(const Tensor& x, const std::vector<int>& axes, bool keepdims,
   return out;
 }
 
-// Vectorised f32 sums of 4096-element blocks, added in f64: accurate for long rows
-// (10⁶ × 0.1f sums to 100000, where one f32 accumulator drifts by ~0.1%).
+// Sum of a row, the same bits wherever the row sits in memory: Eigen's own reductions
+// start their vector lanes at the first aligned address, so their rounding would depend on
+// the allocation (we saw forward passes differ in the 7th digit). Here element i always goes
+// to lane i mod 16; 4096-element blocks are then added in f64, which also keeps long rows
+// accurate (10⁶ × 0.1f sums to 100000, where one f32 accumulator drifts by ~0.1%).
+float lane_sum(const float* p, int64_t n) {
+  constexpr int64_t kLanes = 16, kBlock = 4096;
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    float acc[kLanes] = {};
+    int64_t i = b;
+    for (; i + kLanes <= e; i += kLanes)
+      for (int64_t j = 0; j < kLanes; ++j) acc[j] += p[i + j];
+    for (; i < e; ++i) acc[i % kLanes] += p[i];
+    for (int64_t w = kLanes / 2; w > 0; w /= 2)  // pairwise across lanes
+      for (int64_t j = 0; j < w; ++j) acc[j] += acc[j + w];
+    total += acc[0];
+  }
+  return float(total);
+}
 template <typename R>
 float row_sum(const R& r) {
-  constexpr Eigen::Index kBlock = 4096;
-  double total = 0;
-  for (Eigen::Index i = 0; i < r.size(); i += kBlock) total += r.segment(i, std::min(kBlock, r.size() - i)).sum();
-  return float(total);
+  return lane_sum(r.data(), r.size());
 }
 
 // True when the reduced axes are exactly the leading ones of a packed tensor.
@@ -163,7 +181,10 @@ static float row_logsumexp(Row r) {
   if (r.size() == 0) return -INFINITY;
   float m = r.maxCoeff();
   if (std::isinf(m)) return m;  // all -inf (or a +inf present)
-  return m + std::log((r - m).exp().sum());
+  thread_local std::vector<float> scratch;
+  scratch.resize(size_t(r.size()));
+  detail::apply_blocked(r.data(), scratch.data(), r.size(), [m](auto a, auto o) { o = detail::exp_ftz(a - m); });
+  return m + std::log(lane_sum(scratch.data(), r.size()));
 }
 
 Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
@@ -175,9 +196,12 @@ Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int cor
   return reduce_rows(x, axes, keepdims, "var", [correction](Row r) {
     int64_t dof = r.size() - correction;
     if (dof <= 0) return NAN;
-    // two-pass in double: no catastrophic cancellation for large means
-    double m = r.cast<double>().mean();
-    return float((r.cast<double>() - m).square().sum() / double(dof));
+    // two passes in double, in index order: no cancellation for large means, same bits anywhere
+    double m = 0, ss = 0;
+    for (Eigen::Index i = 0; i < r.size(); ++i) m += r[i];
+    m /= double(r.size());
+    for (Eigen::Index i = 0; i < r.size(); ++i) ss += (r[i] - m) * (r[i] - m);
+    return float(ss / double(dof));
   });
 }
 
@@ -226,7 +250,7 @@ Tensor softmax(const Tensor& x, int axis) {
   return along_axis(x, axis, "softmax", [](Row r, RowOut o) {
     float m = r.maxCoeff();
     if (std::isinf(m) && m < 0) { o = NAN; return; }  // every entry -inf: 0/0, as PyTorch
-    o = (r - m).exp();
+    detail::apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { e = detail::exp_ftz(a - m); });
     o *= 1.f / row_sum(o);
   });
 }

@@ -184,6 +184,9 @@ TEST(Sampler, TopPNucleus) {
   // 0.75: 0.4, 0.7, 0.9 -> keep {3, 2, 1}: 4/9, 3/9, 2/9.
   p.top_p = 0.75f;
   expect_freqs(frequencies(p, kL1234), {0.0, 2.0 / 9, 3.0 / 9, 4.0 / 9});
+  // Exact boundary, equal logits: sorted (ties: lower index first) 0.25, 0.5 >= 0.5 -> keep {0, 1}.
+  p.top_p = 0.5f;
+  expect_freqs(frequencies(p, {3.f, 3.f, 3.f, 3.f}), {0.5, 0.5, 0.0, 0.0});
   // Tiny top_p still keeps the most likely token.
   p.top_p = 1e-6f;
   expect_freqs(frequencies(p, kL1234), {0.0, 0.0, 0.0, 1.0}, 0.0);

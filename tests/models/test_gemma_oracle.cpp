@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -72,7 +73,9 @@ TEST_P(GemmaOracle, LogitsOfEachSequence) {
     std::vector<int32_t> ids = oracle->ids(s);
     std::vector<float> got = model.forward(tokens(ids)).to_vector();
     ASSERT_EQ(got.size(), ids.size() * size_t(V));
-    EXPECT_LT(max_diff(got.data(), oracle->seq_logits(s), got.size()), 1e-3) << "sequence " << s;
+    const double d = max_diff(got.data(), oracle->seq_logits(s), got.size());
+    EXPECT_LT(d, 1e-3) << "sequence " << s;
+    RecordProperty("max_abs_diff_seq" + std::to_string(s), std::to_string(d));
   }
 }
 
@@ -143,5 +146,98 @@ TEST_P(GemmaOracle, GreedyDecodeThroughTheKVCache) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, GemmaOracle, ::testing::Values("gemma1", "gemma2", "gemma3"));
+
+}  // namespace
+
+namespace {
+
+// The same tokens give the same bits: on every call, and with one thread or two (reductions
+// and transcendental functions must not depend on buffer alignment or the thread split).
+TEST(GemmaDeterminism, SameBitsEveryRunAndThreadCount) {
+  xla::GemmaModel model = xla::GemmaModel::load(kOracle + "gemma3");
+  xla::NoGradGuard no_grad;
+  std::vector<int32_t> ids = {2, 179, 143, 205, 399, 77, 465, 219, 7, 405, 121, 52};
+  std::vector<float> first = model.forward(tokens(ids)).to_vector();
+  std::vector<float> again = model.forward(tokens(ids)).to_vector();
+  xla::set_num_threads(1);
+  std::vector<float> serial = model.forward(tokens(ids)).to_vector();
+  xla::set_num_threads(0);
+  EXPECT_EQ(first, again);
+  EXPECT_EQ(first, serial);
+}
+
+TEST(GemmaCheckpoint, CreateSaveLoadGivesTheSameLogits) {
+  xla::GemmaConfig cfg = xla::GemmaConfig::from_json(R"({"model_type": "gemma3_text", "vocab_size": 64,
+      "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
+      "num_key_value_heads": 1, "head_dim": 8, "sliding_window": 4, "sliding_window_pattern": 3})");
+  EXPECT_EQ(cfg.sliding, (std::vector<uint8_t>{1, 1, 0}));  // every third layer is global
+  xla::GemmaModel a = xla::GemmaModel::create(cfg, 7);
+  const std::string dir = ::testing::TempDir() + "/gemma_roundtrip";
+  a.save(dir);
+  xla::GemmaModel b = xla::GemmaModel::load(dir);
+  xla::NoGradGuard no_grad;
+  Tensor t = tokens({1, 5, 9, 63, 0, 2, 2, 7});
+  EXPECT_EQ(a.forward(t).to_vector(), b.forward(t).to_vector());
+  // bf16 weights: within bf16 rounding of the f32 model, not equal to it
+  xla::GemmaModel h = xla::GemmaModel::load(dir, xla::DType::BF16);
+  EXPECT_EQ(h.embed_tokens.dtype(), xla::DType::BF16);
+  std::vector<float> fa = a.forward(t).to_vector(), fh = h.forward(t).to_vector();
+  EXPECT_LT(max_diff(fa.data(), fh.data(), fa.size()), 0.05);
+  EXPECT_GT(max_diff(fa.data(), fh.data(), fa.size()), 0.0);
+}
+
+// Bad checkpoints: each is an error naming the problem, never a crash.
+TEST(GemmaCheckpoint, BadFoldersGiveClearErrors) {
+  namespace fs = std::filesystem;
+  const std::string base = ::testing::TempDir() + "/gemma_bad";
+  fs::remove_all(base);
+  auto copy_model = [&](const std::string& name) {
+    fs::create_directories(base + "/" + name);
+    fs::copy_file(kOracle + "gemma1/config.json", base + "/" + name + "/config.json");
+    fs::copy_file(kOracle + "gemma1/model.safetensors", base + "/" + name + "/model.safetensors");
+    return base + "/" + name;
+  };
+  auto expect_error = [](const std::string& dir, xla::Status st, const std::string& needle) {
+    try {
+      xla::GemmaModel::load(dir);
+      ADD_FAILURE() << dir << " loaded";
+    } catch (const xla::Error& e) {
+      EXPECT_EQ(int(e.status()), int(st)) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(base + "/absent", xla::Status::IO, "absent");
+  // a truncated weights file
+  std::string d = copy_model("truncated");
+  fs::resize_file(d + "/model.safetensors", fs::file_size(d + "/model.safetensors") / 2);
+  expect_error(d, xla::Status::Format, "model.safetensors");
+  // bad JSON in the config
+  d = copy_model("badjson");
+  std::ofstream(d + "/config.json") << "{\"model_type\": \"gemma\", ";
+  expect_error(d, xla::Status::Format, "config.json");
+  // a config whose hidden size disagrees with the weights: the tensor is named with both shapes
+  d = copy_model("wrongshape");
+  {
+    std::ifstream in(kOracle + "gemma1/config.json");
+    json j = json::parse(in);
+    j["intermediate_size"] = 96;
+    std::ofstream(d + "/config.json") << j.dump();
+  }
+  expect_error(d, xla::Status::Format, "mlp.gate_proj.weight' has shape [128, 64], config says [96, 64]");
+  // a missing tensor
+  d = copy_model("missing");
+  {
+    std::ifstream in(kOracle + "gemma1/config.json");
+    json j = json::parse(in);
+    j["num_hidden_layers"] = 3;  // layer 2 is not in the file
+    std::ofstream(d + "/config.json") << j.dump();
+  }
+  expect_error(d, xla::Status::Format, "model.layers.2.");
+  // a missing shard
+  d = copy_model("missingshard");
+  fs::remove(d + "/model.safetensors");
+  std::ofstream(d + "/model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}})";
+  expect_error(d, xla::Status::IO, "model-00001-of-00002.safetensors");
+}
 
 }  // namespace

@@ -1,0 +1,51 @@
+// generate.hpp — text generation over a Gemma model: a Session owns a KV cache (prefill,
+// then one token per step, continuing across calls for chat), and generate() runs the
+// sample loop with stop ids, a token budget and a streaming callback that can stop it.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "xla/gemma.hpp"
+#include "xla/sampler.hpp"
+
+namespace xla {
+
+struct GenerateOptions {
+  SamplerParams sampler;        // temperature 0 = greedy
+  int32_t max_new_tokens = 256;
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
+};
+
+// Called with each new token; returning true stops generation (the token is kept).
+using TokenCallback = std::function<bool(int32_t token)>;
+
+class Session {
+ public:
+  explicit Session(const GemmaModel& model);  // the model must outlive the session
+  // Appends tokens to the context (one forward over all of them); returns the logits [V]
+  // that predict the next token.
+  std::vector<float> feed(const std::vector<int32_t>& ids);
+  // Feeds `prompt` (may be empty when the session already has context), then samples up to
+  // max_new_tokens. Returns the new tokens; *stopped_by_callback tells whether on_token
+  // asked to stop.
+  std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const GenerateOptions& opts,
+                                const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
+  int64_t length() const { return cache_.length + int64_t(pending_.size()); }  // tokens of context
+  void reset();
+
+ private:
+  const GemmaModel& model_;
+  KVCache cache_;
+  std::vector<int32_t> history_;   // every token of the context (for the repetition penalty)
+  std::vector<int32_t> pending_;   // generated last, not yet run through the model
+  std::vector<float> last_logits_;
+};
+
+// One-shot generation from a fresh session.
+std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
+                              const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
+
+// Σ log p(tokens[i] | tokens[<i]) for i in [start, n), in double (1 <= start <= n).
+double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start);
+
+}  // namespace xla

@@ -1,0 +1,88 @@
+// generate.cpp — sessions and the sampling loop. Inference runs under NoGradGuard: nothing is
+// recorded, whatever the caller's grad mode, so a shared model is only ever read.
+#include "xla/generate.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace xla {
+
+static Tensor row_tokens(const std::vector<int32_t>& ids) {
+  return Tensor::from_data(ids.data(), {1, int64_t(ids.size())}, DType::I32);
+}
+
+Session::Session(const GemmaModel& model) : model_(model), cache_(model.new_cache()) {}
+
+void Session::reset() {
+  cache_ = model_.new_cache();
+  history_.clear();
+  pending_.clear();
+  last_logits_.clear();
+}
+
+std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
+  std::vector<int32_t> all = pending_;  // the last generated token, not yet in the cache
+  all.insert(all.end(), ids.begin(), ids.end());
+  if (all.empty()) fail(Status::InvalidArg, "session feed: no tokens");
+  NoGradGuard no_grad;
+  KVCache next = cache_;  // a failed forward (a bad id) leaves the session as it was
+  Tensor logits = model_.forward(row_tokens(all), &next);  // [1, n, V]
+  cache_ = std::move(next);
+  history_.insert(history_.end(), ids.begin(), ids.end());
+  pending_.clear();
+  last_logits_ = logits.select(1, int64_t(all.size()) - 1).to_vector();
+  return last_logits_;
+}
+
+std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const GenerateOptions& opts,
+                                       const TokenCallback& on_token, bool* stopped_by_callback) {
+  if (opts.max_new_tokens < 0) fail(Status::InvalidArg, "generate: max_new_tokens is negative");
+  if (stopped_by_callback) *stopped_by_callback = false;
+  Sampler sampler(opts.sampler);  // validates the parameters before any work
+  if (!prompt.empty() || !pending_.empty()) feed(prompt);
+  if (last_logits_.empty()) fail(Status::InvalidArg, "generate: empty prompt and no context in the session");
+  std::vector<int32_t> out;
+  const int64_t V = model_.vocab_size();
+  for (int32_t i = 0; i < opts.max_new_tokens; ++i) {
+    int32_t token = sampler.sample(last_logits_.data(), V, history_.data(), history_.size());
+    out.push_back(token);
+    bool stop = std::find(opts.stop_ids.begin(), opts.stop_ids.end(), token) != opts.stop_ids.end();
+    if (on_token && on_token(token)) {
+      if (stopped_by_callback) *stopped_by_callback = true;
+      stop = true;
+    }
+    if (stop || i + 1 == opts.max_new_tokens) {
+      pending_ = {token};  // joins the cache with the next feed, so a chat continues from here
+      history_.push_back(token);
+      break;
+    }
+    feed({token});
+  }
+  return out;
+}
+
+std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
+                              const TokenCallback& on_token, bool* stopped_by_callback) {
+  if (prompt.empty()) fail(Status::InvalidArg, "generate: empty prompt");
+  Session s(model);
+  return s.generate(prompt, opts, on_token, stopped_by_callback);
+}
+
+double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start) {
+  const int64_t n = int64_t(tokens.size());
+  if (start < 1 || start > n)
+    fail(Status::InvalidArg, "logprob: start " + std::to_string(start) + " must be in [1, " + std::to_string(n) + "]");
+  NoGradGuard no_grad;
+  Tensor logits = model.forward(row_tokens(tokens)).select(0, 0);  // [n, V]
+  double total = 0;
+  for (int64_t i = start; i < n; ++i) {
+    std::vector<float> row = logits.select(0, i - 1).to_vector();
+    double m = -INFINITY, z = 0;
+    for (float v : row) m = std::max(m, double(v));
+    for (float v : row) z += std::exp(double(v) - m);
+    total += double(row[size_t(tokens[size_t(i)])]) - m - std::log(z);
+  }
+  return total;
+}
+
+}  // namespace xla
