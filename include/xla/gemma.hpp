@@ -69,8 +69,11 @@ class GemmaModel {
   // tokens: i32/i64 [B, T] → logits f32 [B, T, V]. With a cache, the tokens continue it
   // (positions cache->length …) and the cache is extended. hidden (optional) receives the
   // residual stream: embedding, after each layer, after the final norm ([B, T, C] each).
-  // Differentiable when grad mode is on and weights require grad.
-  Tensor forward(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr) const;
+  // Differentiable when grad mode is on and weights require grad. last_only: logits of the
+  // last position only ([B, 1, V]) — what generation needs; the LM head is most of the
+  // FLOPs of a prefill (262,144 × 640 per token for Gemma 3 270M).
+  Tensor forward(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr,
+                 bool last_only = false) const;
   KVCache new_cache() const;
   int64_t vocab_size() const { return config.vocab_size; }
 };

@@ -26,11 +26,11 @@ std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
   if (all.empty()) fail(Status::InvalidArg, "session feed: no tokens");
   NoGradGuard no_grad;
   KVCache next = cache_;  // a failed forward (a bad id) leaves the session as it was
-  Tensor logits = model_.forward(row_tokens(all), &next);  // [1, n, V]
+  Tensor logits = model_.forward(row_tokens(all), &next, nullptr, /*last_only=*/true);  // [1, 1, V]
   cache_ = std::move(next);
   history_.insert(history_.end(), ids.begin(), ids.end());
   pending_.clear();
-  last_logits_ = logits.select(1, int64_t(all.size()) - 1).to_vector();
+  last_logits_ = logits.to_vector();
   return last_logits_;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gemm_packed.hpp"
+#include "xla/dtype.hpp"
 #include "parallel.hpp"
 
 namespace xla::detail {
@@ -47,14 +48,18 @@ void gemm_eigen(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, i
     split(M, 8, threads, [&](int64_t m0, int64_t m1) { c.middleRows(m0, m1 - m0).noalias() = a.middleRows(m0, m1 - m0) * b; });
 }
 
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) { return bf16_to_f32(v); }
+
 // Σ a[i]·b[i] with element i in lane i mod 16: the same bits wherever a and b sit.
-inline float dot(const float* a, const float* b, int64_t n) {
+template <typename T>
+inline float dot(const float* a, const T* b, int64_t n) {
   constexpr int64_t L = 16;
   float acc[L] = {};
   int64_t i = 0;
   for (; i + L <= n; i += L)
-    for (int64_t j = 0; j < L; ++j) acc[j] += a[i + j] * b[i + j];
-  for (; i < n; ++i) acc[i % L] += a[i] * b[i];
+    for (int64_t j = 0; j < L; ++j) acc[j] += a[i + j] * widen(b[i + j]);
+  for (; i < n; ++i) acc[i % L] += a[i] * widen(b[i]);
   for (int64_t w = L / 2; w > 0; w /= 2)
     for (int64_t j = 0; j < w; ++j) acc[j] += acc[j + w];
   return acc[0];
@@ -63,7 +68,8 @@ inline float dot(const float* a, const float* b, int64_t n) {
 // y[N] = x[K] · B[K, N] (M = 1: decode, the LM head). Memory-bound: each thread streams its
 // own columns of B once. Our loop rather than Eigen's GEMV, which is serial and whose
 // rounding depends on the buffers' alignment.
-void gemv(int64_t N, int64_t K, MatRef A, MatRef B, float* y, int threads) {
+template <typename T>
+void gemv(int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* y, int threads) {
   std::vector<float> packed;
   const float* x = A.ptr;
   if (A.col_major && A.ld != 1) {  // (0, k) at ptr[k·ld]: gather the row
@@ -73,7 +79,7 @@ void gemv(int64_t N, int64_t K, MatRef A, MatRef B, float* y, int threads) {
   }
   if (B.col_major) {  // column n of B is contiguous (a transposed weight row): one dot each
     split(N, 8, threads, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) y[n] = dot(x, B.ptr + n * B.ld, K);
+      for (int64_t n = n0; n < n1; ++n) y[n] = dot(x, Bp + n * B.ld, K);
     });
   } else {  // rows of B are contiguous: y += x[k] · B[k, :], in column blocks that stay in L1
     split(N, 64, threads, [&](int64_t n0, int64_t n1) {
@@ -83,8 +89,8 @@ void gemv(int64_t N, int64_t K, MatRef A, MatRef B, float* y, int threads) {
         std::fill(y + c0, y + c1, 0.f);
         for (int64_t k = 0; k < K; ++k) {
           const float xk = x[k];
-          const float* row = B.ptr + k * B.ld;
-          for (int64_t n = c0; n < c1; ++n) y[n] += xk * row[n];
+          const T* row = Bp + k * B.ld;
+          for (int64_t n = c0; n < c1; ++n) y[n] += xk * widen(row[n]);
         }
       }
     });
@@ -94,6 +100,8 @@ void gemv(int64_t N, int64_t K, MatRef A, MatRef B, float* y, int threads) {
 }  // namespace
 
 int gemm_threads(int64_t M, int64_t N, int64_t K) {
+  // a GEMV is bound by memory, not FLOPs: one core cannot stream B at the machine's bandwidth
+  if (M == 1) return int(std::clamp<int64_t>(N * K / (64 * 1024) + 1, 1, num_threads()));
   double flops = 2.0 * double(M) * double(N) * double(K);
   int64_t by_work = int64_t(flops / 4e6) + 1;  // ~4 MFLOP a thread before a split pays
   return int(std::clamp<int64_t>(by_work, 1, num_threads()));
@@ -106,22 +114,31 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     return;
   }
   if (omp_in_parallel()) threads = 1;
-  if (M == 1) return gemv(N, K, A, B, C, threads);
+  if (M == 1) return B.bf16 ? gemv(N, K, A, B, B.bf16, C, threads) : gemv(N, K, A, B, B.ptr, C, threads);
 #if XLA_HAVE_PACKED_GEMM
   if (M > 1) {
     const int64_t a_rs = A.col_major ? 1 : A.ld, a_cs = A.col_major ? A.ld : 1;
     const int64_t b_rs = B.col_major ? 1 : B.ld, b_cs = B.col_major ? B.ld : 1;
     if (N >= M)
       split(N, 32, threads, [&](int64_t n0, int64_t n1) {
-        gemm_packed(M, n1 - n0, K, A.ptr, a_rs, a_cs, B.ptr + n0 * b_cs, b_rs, b_cs, C + n0, ldc);
+        gemm_packed(M, n1 - n0, K, A.ptr, a_rs, a_cs, B.ptr ? B.ptr + n0 * b_cs : nullptr, b_rs, b_cs, C + n0, ldc,
+                    B.bf16 ? B.bf16 + n0 * b_cs : nullptr);
       });
     else
       split(M, 6, threads, [&](int64_t m0, int64_t m1) {
-        gemm_packed(m1 - m0, N, K, A.ptr + m0 * a_rs, a_rs, a_cs, B.ptr, b_rs, b_cs, C + m0 * ldc, ldc);
+        gemm_packed(m1 - m0, N, K, A.ptr + m0 * a_rs, a_rs, a_cs, B.ptr, b_rs, b_cs, C + m0 * ldc, ldc, B.bf16);
       });
     return;
   }
 #endif
+  std::vector<float> widened;
+  if (B.bf16) {  // Eigen reads f32 only: widen B (K × N as laid out) once
+    const int64_t span = B.col_major ? (N - 1) * B.ld + K : (K - 1) * B.ld + N;
+    widened.resize(size_t(span));
+    for (int64_t i = 0; i < span; ++i) widened[size_t(i)] = bf16_to_f32(B.bf16[i]);
+    B.ptr = widened.data();
+    B.bf16 = nullptr;
+  }
   if (!A.col_major && !B.col_major) return gemm_eigen<RowMat, RowMat>(M, N, K, A, B, C, ldc, threads);
   if (!A.col_major && B.col_major) return gemm_eigen<RowMat, ColMat>(M, N, K, A, B, C, ldc, threads);
   if (A.col_major && !B.col_major) return gemm_eigen<ColMat, RowMat>(M, N, K, A, B, C, ldc, threads);

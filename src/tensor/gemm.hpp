@@ -8,9 +8,16 @@
 namespace xla::detail {
 
 struct MatRef {
-  const float* ptr;
-  int64_t ld;       // leading dimension: distance between rows (row-major) or columns
-  bool col_major;   // true: element (i, j) is at ptr[i + j * ld]
+  const float* ptr = nullptr;
+  int64_t ld = 0;          // leading dimension: distance between rows (row-major) or columns
+  bool col_major = false;  // true: element (i, j) is at ptr[i + j * ld]
+  // B only: the matrix is stored as bf16 here instead of ptr (weights kept in bf16 are
+  // widened while packing, or on the fly in the GEMV: half the bytes to stream).
+  const uint16_t* bf16 = nullptr;
+  void advance(int64_t elements) {
+    if (bf16) bf16 += elements;
+    else ptr += elements;
+  }
 };
 
 // C is row-major with leading dimension ldc; it is overwritten. `threads` <= 1 stays serial.

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <memory>
 
+#include "xla/dtype.hpp"
+
 namespace xla::detail {
 
 #if XLA_HAVE_PACKED_GEMM
@@ -112,20 +114,25 @@ void pack_a(const float* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, floa
   }
 }
 
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) { return bf16_to_f32(v); }
+
 // B panel [kc, nc] (element (k, j) at B[k*rs + j*cs]) → micro-panels of NR columns,
-// k-major, zero-padded to a multiple of NR columns.
-void pack_b(const float* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float* out) {
+// k-major, zero-padded to a multiple of NR columns. T = float, or uint16_t for bf16.
+template <typename T>
+void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, float* out) {
   for (int64_t q = 0; q < nc; q += NR) {
     const int64_t cols = std::min<int64_t>(NR, nc - q);
-    const float* src = B + q * cs;
+    const T* src = B + q * cs;
     if (cs == 1 && cols == NR) {  // row-major B: one contiguous run per k
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * NR, src + k * rs, sizeof(float) * NR);
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = 0; j < NR; ++j) out[k * NR + j] = widen(src[k * rs + j]);
     } else if (rs == 1) {  // column-major B (a transposed weight): read each column along k
       for (int64_t j = 0; j < NR; ++j)
-        for (int64_t k = 0; k < kc; ++k) out[k * NR + j] = j < cols ? src[j * cs + k] : 0.f;
+        for (int64_t k = 0; k < kc; ++k) out[k * NR + j] = j < cols ? widen(src[j * cs + k]) : 0.f;
     } else {
       for (int64_t k = 0; k < kc; ++k)
-        for (int64_t j = 0; j < NR; ++j) out[k * NR + j] = j < cols ? src[k * rs + j * cs] : 0.f;
+        for (int64_t j = 0; j < NR; ++j) out[k * NR + j] = j < cols ? widen(src[k * rs + j * cs]) : 0.f;
     }
     out += NR * kc;
   }
@@ -150,7 +157,7 @@ float* scratch(size_t floats, int which) {
 }  // namespace
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
-                 int64_t b_rs, int64_t b_cs, float* C, int64_t ldc) {
+                 int64_t b_rs, int64_t b_cs, float* C, int64_t ldc, const uint16_t* B_bf16) {
   // Equal K blocks (640 = 2 × 320, not 384 + 256): every pass over C does the same work.
   const int64_t k_blocks = (K + KC - 1) / KC;
   const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
@@ -162,7 +169,10 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, 
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min(kc_max, K - pc);
       const bool accumulate = pc > 0;
-      pack_b(B + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, Bp);
+      if (B_bf16)
+        pack_b(B_bf16 + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, Bp);
+      else
+        pack_b(B + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, Bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
         pack_a(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, Ap);

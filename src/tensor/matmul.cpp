@@ -14,7 +14,8 @@ bool as_matref(const Tensor& t, detail::MatRef& m) {
   int n = t.ndim();
   int64_t rows = t.shape()[n - 2], cols = t.shape()[n - 1];
   int64_t rs = t.strides()[n - 2], cs = t.strides()[n - 1];
-  m.ptr = t.data<float>();
+  if (t.dtype() == DType::BF16) m.bf16 = t.data<uint16_t>();
+  else m.ptr = t.data<float>();
   if (cols == 1 || cs == 1) {
     if (rows == 1 || rs >= cols) {
       m.col_major = false;
@@ -53,7 +54,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     fail(Status::Shape, "matmul: operands must have at least 1 dimension, got " + a_in.shape().str() + " and " +
                             b_in.shape().str());
   Tensor a = a_in.dtype() == DType::F32 ? a_in : a_in.to(DType::F32);
-  Tensor b = b_in.dtype() == DType::F32 ? b_in : b_in.to(DType::F32);
+  // a bf16 right operand (a weight kept in bf16) is read as it is by the kernels
+  Tensor b = b_in.dtype() == DType::F32 || b_in.dtype() == DType::BF16 ? b_in : b_in.to(DType::F32);
   const bool a_vec = a.ndim() == 1, b_vec = b.ndim() == 1;
   if (a_vec) a = a.unsqueeze(0);
   if (b_vec) b = b.unsqueeze(1);
@@ -94,8 +96,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       detail::parallel_for(nbatch, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t i = b0; i < b1; ++i) {
           detail::MatRef Ai = A, Bi = B;
-          Ai.ptr += batch_offset(a, batch, i);
-          Bi.ptr += batch_offset(b, batch, i);
+          Ai.advance(batch_offset(a, batch, i));
+          Bi.advance(batch_offset(b, batch, i));
           detail::gemm(M, N, K, Ai, Bi, C + i * M * N, N, 1);
         }
       });
@@ -103,8 +105,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       int threads = detail::gemm_threads(M, N, K);
       for (int64_t i = 0; i < nbatch; ++i) {
         detail::MatRef Ai = A, Bi = B;
-        Ai.ptr += batch_offset(a, batch, i);
-        Bi.ptr += batch_offset(b, batch, i);
+        Ai.advance(batch_offset(a, batch, i));
+        Bi.advance(batch_offset(b, batch, i));
         detail::gemm(M, N, K, Ai, Bi, C + i * M * N, N, threads);
       }
     }

@@ -315,3 +315,15 @@ TEST(Matmul, BothSplitDirectionsMatchNaiveLoop) {
   expect_matmul(rnd({517, 70}, 92), rnd({70, 9}, 93), {517, 9});
   expect_matmul(rnd({3, 300}, 94), rnd({4099, 300}, 95).transpose(0, 1), {3, 4099});
 }
+
+// A bf16 right operand (a weight kept in bf16) is read as it is: the same bits as widening
+// it to f32 first, in the packed GEMM (both layouts, across block edges) and in the GEMV.
+TEST(Matmul, Bf16RightOperandEqualsItsF32Widening) {
+  for (int64_t M : {1, 7, 130}) {
+    Tensor a = rnd({M, 300}, 96);
+    Tensor w = rnd({3100, 300}, 97).to(DType::BF16);  // [N, K], used transposed
+    Tensor wt = rnd({300, 70}, 98).to(DType::BF16);   // [K, N], row-major
+    expect_bitwise_equal(xla::matmul(a, w.transpose(0, 1)), xla::matmul(a, w.to(DType::F32).transpose(0, 1)));
+    expect_bitwise_equal(xla::matmul(a, wt), xla::matmul(a, wt.to(DType::F32)));
+  }
+}

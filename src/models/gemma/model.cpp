@@ -81,7 +81,7 @@ KVCache GemmaModel::new_cache() const {
 // f32 view of a weight (bf16 weights are widened per use: memory stays halved).
 static Tensor f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
 
-Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden) const {
+Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
   const GemmaConfig& c = config;
   if (!tokens.defined() || tokens.ndim() != 2)
     fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
@@ -116,7 +116,7 @@ Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Ten
     // ---- attention ----
     Tensor x = nn::rms_norm(h, L.input_layernorm, c.rms_norm_eps);
     auto heads = [&](const Tensor& w, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
-      return ag::permute(ag::reshape(nn::linear(x, f32(w)), {B, T, n, D}), {0, 2, 1, 3});
+      return ag::permute(ag::reshape(nn::linear(x, w), {B, T, n, D}), {0, 2, 1, 3});
     };
     Tensor q = heads(L.q_proj, H), k = heads(L.k_proj, KVH), v = heads(L.v_proj, KVH);
     if (c.version == 3) {
@@ -135,7 +135,7 @@ Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Ten
     }
     const int64_t window = local ? c.sliding_window : 0;
     Tensor attn = nn::attention(q, k_all, v_all, nn::attention_mask(positions, k_pos, window), scale, c.attn_softcap);
-    attn = nn::linear(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), f32(L.o_proj));
+    attn = nn::linear(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), L.o_proj);
     if (c.version >= 2) attn = nn::rms_norm(attn, L.post_attention_layernorm, c.rms_norm_eps);
     h = ag::add(h, attn);
     if (cache) {  // keep what later tokens can see: everything, or the last window - 1 for local layers
@@ -146,16 +146,18 @@ Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Ten
     }
     // ---- feed-forward ----
     Tensor y = nn::rms_norm(h, c.version == 1 ? L.post_attention_layernorm : L.pre_feedforward_layernorm, c.rms_norm_eps);
-    Tensor m = exact_gelu ? nn::linear(ag::mul(ag::gelu(nn::linear(y, f32(L.gate_proj))), nn::linear(y, f32(L.up_proj))),
-                                       f32(L.down_proj))
-                          : nn::geglu_mlp(y, f32(L.gate_proj), f32(L.up_proj), f32(L.down_proj));
+    Tensor m = exact_gelu ? nn::linear(ag::mul(ag::gelu(nn::linear(y, L.gate_proj)), nn::linear(y, L.up_proj)),
+                                       L.down_proj)
+                          : nn::geglu_mlp(y, L.gate_proj, L.up_proj, L.down_proj);
     if (c.version >= 2) m = nn::rms_norm(m, L.post_feedforward_layernorm, c.rms_norm_eps);
     h = ag::add(h, m);
     if (hidden) hidden->push_back(h);
   }
+  if (last_only && !hidden) h = ag::slice(h, 1, T - 1, T);
   h = nn::rms_norm(h, norm, c.rms_norm_eps);
   if (hidden) hidden->push_back(h);
-  Tensor logits = nn::linear(h, f32(c.tie_word_embeddings ? embed_tokens : lm_head));
+  if (last_only && hidden) h = ag::slice(h, 1, T - 1, T);
+  Tensor logits = nn::linear(h, c.tie_word_embeddings ? embed_tokens : lm_head);
   if (c.final_softcap > 0) logits = nn::softcap(logits, c.final_softcap);
   if (cache) cache->length += T;
   return logits;

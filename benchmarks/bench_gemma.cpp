@@ -1,0 +1,66 @@
+// bench_gemma.cpp — Gemma 3 270M (../shared/bench/gemma3-270m.config.json, random weights):
+// prefill of 512 tokens and decode of 64 tokens after a 128-token prompt, f32 and bf16
+// weights, in tokens/s. PyTorch 1.13 here: prefill ~240–480, decode ~11 (f32) / ~17–22 (bf16);
+// llama.cpp: prefill ~555 / ~950, decode ~25–33 / ~50–60 (../shared/bench/README.md).
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "xla/generate.hpp"
+
+#ifndef XLA_SHARED_DIR
+#define XLA_SHARED_DIR "../shared"
+#endif
+
+namespace {
+
+const xla::GemmaModel& model(xla::DType dtype) {
+  static std::map<int, xla::GemmaModel> models;
+  auto it = models.find(int(dtype));
+  if (it == models.end()) {
+    std::ifstream f(std::string(XLA_SHARED_DIR) + "/bench/gemma3-270m.config.json");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    it = models.emplace(int(dtype), xla::GemmaModel::create(xla::GemmaConfig::from_json(ss.str()), 1, dtype)).first;
+  }
+  return it->second;
+}
+
+std::vector<int32_t> prompt(int64_t n) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 7919 + 2) % 262144);
+  return ids;
+}
+
+void BM_Prefill512(benchmark::State& st) {
+  const xla::GemmaModel& m = model(xla::DType(st.range(0)));
+  std::vector<int32_t> ids = prompt(512);
+  xla::NoGradGuard no_grad;
+  for (auto _ : st) {
+    xla::KVCache cache = m.new_cache();
+    // as a generator prefills: the cache filled, logits of the last position only
+    benchmark::DoNotOptimize(m.forward(xla::Tensor::from_data(ids.data(), {1, 512}, xla::DType::I32), &cache, nullptr, true));
+  }
+  st.counters["tokens/s"] = benchmark::Counter(512.0 * double(st.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Prefill512)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+
+// 64 greedy tokens after a 128-token prompt; the prefill is outside the timed region.
+void BM_Decode64(benchmark::State& st) {
+  const xla::GemmaModel& m = model(xla::DType(st.range(0)));
+  xla::GenerateOptions opts;
+  opts.max_new_tokens = 64;
+  for (auto _ : st) {
+    st.PauseTiming();
+    xla::Session s(m);
+    s.feed(prompt(128));
+    st.ResumeTiming();
+    benchmark::DoNotOptimize(s.generate({}, opts));
+  }
+  st.counters["tokens/s"] = benchmark::Counter(64.0 * double(st.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Decode64)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
