@@ -8,8 +8,9 @@
 
 namespace xla::nn {
 
-// x [..., in] · w[out, in]ᵀ  → [..., out]  (Hugging Face's weight layout, used in place)
-Tensor linear(const Tensor& x, const Tensor& w);
+// x [..., in] · w[out, in]ᵀ (+ b[out])  → [..., out]  (Hugging Face's weight layout, used in
+// place; an undefined b means no bias)
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
 // Gemma's RMSNorm over the last axis: x · rsqrt(mean(x²) + eps) · (1 + w), in f32.
 Tensor rms_norm(const Tensor& x, const Tensor& w, float eps);

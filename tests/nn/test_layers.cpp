@@ -1,0 +1,103 @@
+// test_layers.cpp — linear (with and without bias), Gemma's RMSNorm, RoPE, the attention
+// mask and GQA attention: values derived by hand or by a naive loop in the test, plus
+// gradchecks through the composed layers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "xla/nn.hpp"
+
+using xla::Tensor;
+namespace nn = xla::nn;
+
+namespace {
+Tensor T(std::vector<float> v, xla::Shape s) { return Tensor::from_vector(v, s); }
+void expect_near_all(const Tensor& t, const std::vector<float>& want, float tol = 1e-5f) {
+  std::vector<float> got = t.to_vector();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
+}  // namespace
+
+TEST(Linear, WeightLayoutAndBias) {
+  // x [1, 2] · W[3, 2]ᵀ: rows of W are the output features; + b
+  Tensor x = T({1, 2}, {1, 2}), w = T({1, 0, 0, 1, 1, 1}, {3, 2}), b = T({10, 20, 30}, {3});
+  expect_near_all(nn::linear(x, w), {1, 2, 3});
+  expect_near_all(nn::linear(x, w, b), {11, 22, 33});
+  EXPECT_THROW(nn::linear(x, w, T({1, 2}, {2})), xla::Error);
+  EXPECT_THROW(nn::linear(T({1, 2, 3}, {1, 3}), w), xla::Error);
+  std::string report = xla::gradcheck([](const std::vector<Tensor>& in) { return nn::linear(in[0], in[1], in[2]); },
+                                      [&] {
+                                        Tensor a = x.clone(), c = w.clone(), d = b.clone();
+                                        xla::set_requires_grad(a, true);
+                                        xla::set_requires_grad(c, true);
+                                        xla::set_requires_grad(d, true);
+                                        return std::vector<Tensor>{a, c, d};
+                                      }());
+  EXPECT_EQ(report, "");
+}
+
+TEST(RmsNorm, GemmaScalesByOnePlusW) {
+  // x = [3, 4]: mean(x²) = 12.5, x / √12.5 = [0.8485, 1.1314]; w = [0, 1] → × [1, 2]
+  Tensor y = nn::rms_norm(T({3, 4}, {1, 2}), T({0, 1}, {2}), 0.f);
+  expect_near_all(y, {float(3 / std::sqrt(12.5)), float(2 * 4 / std::sqrt(12.5))});
+}
+
+TEST(Rope, RotatesPairsByPositionTimesFrequency) {
+  // D = 4: frequencies base^(-0/4) = 1 and base^(-2/4) = 1/100 for base 10⁴; position 2
+  Tensor pos = xla::arange(2, 3, 1, xla::DType::I64);
+  nn::RopeTables r = nn::rope_tables(pos, 4, 10000.0);
+  expect_near_all(r.cos, {std::cos(2.f), std::cos(0.02f), std::cos(2.f), std::cos(0.02f)});
+  // x = [1, 0, 0, 0] (x₁ = [1, 0], x₂ = [0, 0]): out = x·cos + [-x₂, x₁]·sin = [cos 2, 0, sin 2, 0]
+  Tensor y = nn::apply_rope(T({1, 0, 0, 0}, {1, 1, 1, 4}), r);
+  expect_near_all(y, {std::cos(2.f), 0, std::sin(2.f), 0});
+  // linear scaling divides positions: scaling 2 at position 2 equals position 1
+  nn::RopeTables s = nn::rope_tables(pos, 4, 10000.0, 2.0);
+  expect_near_all(s.sin, {std::sin(1.f), std::sin(0.01f), std::sin(1.f), std::sin(0.01f)});
+}
+
+TEST(AttentionMask, CausalAndSlidingWindow) {
+  // queries at 3, 4; keys at 0..4; window 2: a query sees itself and one before it
+  Tensor q = xla::arange(3, 5, 1, xla::DType::I64), k = xla::arange(0, 5, 1, xla::DType::I64);
+  expect_near_all(nn::attention_mask(q, k, 0), {1, 1, 1, 1, 0, 1, 1, 1, 1, 1});
+  expect_near_all(nn::attention_mask(q, k, 2), {0, 0, 1, 1, 0, 0, 0, 0, 1, 1});
+}
+
+TEST(Attention, GroupedQueryMatchesNaiveLoop) {
+  // H = 4 query heads over KVH = 2 kv heads: head h reads kv head h / 2
+  const int64_t H = 4, KVH = 2, T = 3, D = 2;
+  xla::Generator g(5);
+  Tensor q = xla::randn({1, H, T, D}, g), k = xla::randn({1, KVH, T, D}, g), v = xla::randn({1, KVH, T, D}, g);
+  Tensor pos = xla::arange(0, T, 1, xla::DType::I64);
+  Tensor out = nn::attention(q, k, v, nn::attention_mask(pos, pos, 0), 0.5f, 0.f);
+  std::vector<float> qv = q.to_vector(), kv = k.to_vector(), vv = v.to_vector(), got = out.to_vector();
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t kh = h / (H / KVH);
+      std::vector<double> p(size_t(t + 1));
+      double z = 0, m = -1e30;
+      for (int64_t s = 0; s <= t; ++s) {
+        double dot = 0;
+        for (int64_t d = 0; d < D; ++d) dot += qv[size_t((h * T + t) * D + d)] * kv[size_t((kh * T + s) * D + d)];
+        p[size_t(s)] = 0.5 * dot;
+        m = std::max(m, p[size_t(s)]);
+      }
+      for (double& x : p) z += (x = std::exp(x - m));
+      for (int64_t d = 0; d < D; ++d) {
+        double want = 0;
+        for (int64_t s = 0; s <= t; ++s) want += p[size_t(s)] / z * vv[size_t((kh * T + s) * D + d)];
+        EXPECT_NEAR(got[size_t((h * T + t) * D + d)], want, 1e-5) << "head " << h << " t " << t;
+      }
+    }
+  // and it is differentiable end to end
+  std::string report = xla::gradcheck(
+      [&](const std::vector<Tensor>& in) { return nn::attention(in[0], in[1], in[2], nn::attention_mask(pos, pos, 2), 0.5f, 5.f); },
+      [&] {
+        Tensor a = q.clone(), b = k.clone(), c = v.clone();
+        xla::set_requires_grad(a, true);
+        xla::set_requires_grad(b, true);
+        xla::set_requires_grad(c, true);
+        return std::vector<Tensor>{a, b, c};
+      }());
+  EXPECT_EQ(report, "");
+}
