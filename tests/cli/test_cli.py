@@ -1,0 +1,114 @@
+"""test_cli.py — the `xla` command-line tool end to end: exit codes, `info` against the
+checkpoint's own header, `tokenize` against the oracle's ids, `create` + `generate` on a tiny
+model agreeing with the C API's generate, `chat` over two turns, and clear errors.
+Usage: test_cli.py XLA_BINARY LIBXLA SHARED_DIR TOKENIZER_JSON WORK_DIR"""
+import ctypes, json, os, struct, subprocess, sys
+
+xla, libxla, shared, tokenizer, work = sys.argv[1:6]
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, stdin=None):
+    p = subprocess.run([xla, *args], input=stdin, capture_output=True, text=True, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+if not os.path.exists(tokenizer):
+    print(f"FAILED: {tokenizer} is missing; run `make tokenizer-data`")
+    sys.exit(1)
+
+# usage and exit codes
+rc, out, err = run("--help")
+check(rc == 0 and "generate" in out and "chat" in out, "xla --help")
+rc, out, err = run("frobnicate")
+check(rc == 2 and "unknown command 'frobnicate'" in err, "unknown command exits 2")
+rc, out, err = run("generate", "--prompt", "hi")
+check(rc == 2 and "--model is required" in err, "missing --model exits 2")
+rc, out, err = run("generate", "--model", "/nonexistent/m", "--tokenizer", tokenizer, "--prompt", "hi")
+check(rc == 1 and "/nonexistent/m" in err, "missing model folder exits 1 naming it")
+rc, out, err = run("generate", "--help")
+check(rc == 0 and "--temperature" in out, "generate --help")
+
+# info: the parameter count is the sum over the safetensors header
+model2 = os.path.join(shared, "oracle/gemma/gemma2")
+with open(os.path.join(model2, "model.safetensors"), "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+params = 0
+for name, t in header.items():
+    if name != "__metadata__":
+        p = 1
+        for d in t["shape"]:
+            p *= d
+        params += p
+rc, out, err = run("info", model2)
+check(rc == 0 and f"parameters     {params}" in out and "Gemma 2" in out, f"info reports {params} parameters: {out}")
+check("(2 sliding-window, 2 global)" in out, "info counts layer types")
+
+# tokenize: the oracle's first case
+with open(os.path.join(shared, "oracle/tokenizer/cases.jsonl")) as f:
+    case = json.loads(f.readline())
+rc, out, err = run("tokenize", "--tokenizer", tokenizer, case["text"])
+ids = [int(line.split("\t")[0]) for line in out.strip().splitlines()]
+check(rc == 0 and ids == case["ids"], f"tokenize ids {ids} vs {case['ids']}")
+
+# create a tiny model with the real vocabulary, then generate from it
+config = {"model_type": "gemma3_text", "vocab_size": 262144, "hidden_size": 16, "intermediate_size": 32,
+          "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+          "sliding_window": 4, "sliding_window_pattern": 2}
+os.makedirs(work, exist_ok=True)
+cfg_path, tiny = os.path.join(work, "tiny.json"), os.path.join(work, "tiny")
+with open(cfg_path, "w") as f:
+    json.dump(config, f)
+rc, out, err = run("create", "--config", cfg_path, "--out", tiny, "--seed", "3")
+check(rc == 0 and os.path.exists(os.path.join(tiny, "model.safetensors")), f"create: {err}")
+rc, out, err = run("generate", "--model", tiny, "--tokenizer", tokenizer, "--prompt", case["text"],
+                   "--max-new-tokens", "6", "--ids")
+cli_ids = [int(x) for x in out.split()]
+check(rc == 0 and (len(cli_ids) == 6 or cli_ids[-1] == 1), f"generate --ids printed {cli_ids} ({err})")
+
+# the same generation through the C API (prompt = the oracle's ids, which include <bos>)
+lib = ctypes.CDLL(libxla)
+P = ctypes.c_void_p
+lib.xla_model_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(P)]
+lib.xla_generate.argtypes = [P, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, P, P, P,
+                             ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+lib.xla_model_free.argtypes = [P]
+m = P()
+check(lib.xla_model_load(tiny.encode(), ctypes.byref(m)) == 0, "C API loads the tiny model")
+
+
+class Params(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("seed", ctypes.c_uint64), ("temperature", ctypes.c_float),
+                ("top_k", ctypes.c_int32), ("top_p", ctypes.c_float), ("min_p", ctypes.c_float),
+                ("repetition_penalty", ctypes.c_float), ("max_new_tokens", ctypes.c_int32),
+                ("n_stop_ids", ctypes.c_int32), ("stop_ids", P)]
+
+
+params = Params()
+lib.xla_sampler_params_init(ctypes.byref(params))
+params.max_new_tokens = 6
+prompt = (ctypes.c_int32 * len(case["ids"]))(*case["ids"])
+out_ids = (ctypes.c_int32 * 6)()
+n_out = ctypes.c_size_t()
+st = lib.xla_generate(m, prompt, len(case["ids"]), ctypes.cast(ctypes.pointer(params), P), None, None, out_ids, 6,
+                      ctypes.byref(n_out))
+check(st == 0 and len(cli_ids) > 0 and list(out_ids)[: len(cli_ids)] == cli_ids, f"CLI {cli_ids} vs C API {list(out_ids)}")
+lib.xla_model_free(m)
+
+# chat: two turns from standard input, one reply line each
+rc, out, err = run("chat", "--model", tiny, "--tokenizer", tokenizer, "--max-new-tokens", "3", stdin="Hi\nAgain\n")
+check(rc == 0 and out.count("\n") == 2, f"chat answered two turns: {out!r} {err}")
+
+print(f"cli: {checks - len(failures)} passed, {len(failures)} failed")
+for f in failures:
+    print("FAILED:", f)
+sys.exit(1 if failures else 0)

@@ -1,0 +1,73 @@
+// args.hpp — a small command-line parser for the `xla` tool: --flag value, --switch, and
+// positional arguments, with errors that say what was wrong (exit code 2).
+#pragma once
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace xla::cli {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Args {
+ public:
+  // `with_value`: flags that take a value; `switches`: flags that do not.
+  Args(int argc, char** argv, int first, const std::set<std::string>& with_value, const std::set<std::string>& switches) {
+    for (int i = first; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.rfind("--", 0) == 0) {
+        std::string name = a.substr(2), value;
+        size_t eq = name.find('=');
+        if (eq != std::string::npos) {
+          value = name.substr(eq + 1);
+          name = name.substr(0, eq);
+        }
+        if (switches.count(name)) {
+          if (eq != std::string::npos) throw UsageError("--" + name + " takes no value");
+          flags_[name] = "1";
+        } else if (with_value.count(name)) {
+          if (eq == std::string::npos) {
+            if (i + 1 >= argc) throw UsageError("--" + name + " needs a value");
+            value = argv[++i];
+          }
+          flags_[name] = value;
+        } else {
+          throw UsageError("unknown option --" + name);
+        }
+      } else {
+        positional_.push_back(a);
+      }
+    }
+  }
+  bool has(const std::string& name) const { return flags_.count(name) != 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const {
+    auto it = flags_.find(name);
+    return it == flags_.end() ? fallback : it->second;
+  }
+  std::string required(const std::string& name) const {
+    if (!has(name)) throw UsageError("--" + name + " is required");
+    return get(name);
+  }
+  double number(const std::string& name, double fallback) const {
+    if (!has(name)) return fallback;
+    try {
+      size_t used = 0;
+      double v = std::stod(get(name), &used);
+      if (used != get(name).size()) throw std::invalid_argument("trailing");
+      return v;
+    } catch (const std::exception&) {
+      throw UsageError("--" + name + " expects a number, got '" + get(name) + "'");
+    }
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::map<std::string, std::string> flags_;
+  std::vector<std::string> positional_;
+};
+
+}  // namespace xla::cli

@@ -1,0 +1,214 @@
+// commands.cpp — the `xla` subcommands over the C++ API: load a model folder and its
+// tokenizer, sample with the flags given, stream text as tokens arrive.
+#include "commands.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <unistd.h>
+
+#include "args.hpp"
+#include "xla/generate.hpp"
+#include "xla/safetensors.hpp"
+#include "xla/tokenizer.hpp"
+
+namespace xla::cli {
+namespace {
+
+const std::set<std::string> kSamplingFlags = {"max-new-tokens", "temperature", "top-k", "top-p", "min-p",
+                                              "repetition-penalty", "seed", "tokenizer", "model"};
+const char* kSamplingHelp =
+    "  --model DIR               Hugging Face folder (config.json, *.safetensors)\n"
+    "  --tokenizer FILE          tokenizer.json (default: DIR/tokenizer.json)\n"
+    "  --max-new-tokens N        default 256\n"
+    "  --temperature T           0 = greedy (default)\n"
+    "  --top-k K  --top-p P  --min-p P  --repetition-penalty R  --seed S\n"
+    "  --bf16                    keep the weights in bf16 (half the memory)\n";
+
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+
+GenerateOptions sampling(const Args& a) {
+  GenerateOptions o;
+  o.max_new_tokens = int32_t(a.number("max-new-tokens", 256));
+  o.sampler.temperature = float(a.number("temperature", 0));
+  o.sampler.top_k = int32_t(a.number("top-k", 0));
+  o.sampler.top_p = float(a.number("top-p", 1));
+  o.sampler.min_p = float(a.number("min-p", 0));
+  o.sampler.repetition_penalty = float(a.number("repetition-penalty", 1));
+  o.sampler.seed = uint64_t(a.number("seed", 0));
+  validate(o.sampler);
+  return o;
+}
+
+std::string tokenizer_path(const Args& a, const std::string& model_dir) {
+  if (a.has("tokenizer")) return a.get("tokenizer");
+  std::string p = model_dir + "/tokenizer.json";
+  if (!std::filesystem::exists(p))
+    throw std::runtime_error("no tokenizer: " + p + " does not exist (pass --tokenizer FILE)");
+  return p;
+}
+
+// Prints the text of the tokens generated so far as it becomes final: a token that ends
+// inside a multi-byte character is held back until the character is complete.
+class Streamer {
+ public:
+  explicit Streamer(const Tokenizer& tok) : tok_(tok) {}
+  void push(int32_t id) {
+    ids_.push_back(id);
+    std::string text = tok_.decode(ids_.data(), ids_.size(), /*skip_special=*/true);
+    if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;  // incomplete
+    if (text.size() > printed_) {
+      std::fwrite(text.data() + printed_, 1, text.size() - printed_, stdout);
+      std::fflush(stdout);
+      printed_ = text.size();
+    }
+  }
+
+ private:
+  const Tokenizer& tok_;
+  std::vector<int32_t> ids_;
+  size_t printed_ = 0;
+};
+
+}  // namespace
+
+int cmd_generate(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::printf("usage: xla generate --model DIR --prompt TEXT [options]\n%s  --chat                    wrap the prompt in Gemma's chat format\n  --ids                     print token ids instead of text\n", kSamplingHelp);
+    return 0;
+  }
+  Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("prompt"); return s; }(), {"bf16", "chat", "ids"});
+  const std::string dir = a.required("model"), prompt_text = a.required("prompt");
+  GenerateOptions opts = sampling(a);
+  Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
+  GemmaModel model = GemmaModel::load(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  std::vector<int32_t> prompt;
+  if (a.has("chat")) {
+    prompt = tok.encode(render_chat({{"user", prompt_text}}, true), false);  // the rendering has <bos>
+    opts.stop_ids = {tok.end_of_turn_id(), tok.eos_id()};
+  } else {
+    prompt = tok.encode(prompt_text, true);
+    opts.stop_ids = {tok.eos_id()};
+  }
+  Streamer out(tok);
+  std::vector<int32_t> ids = generate(model, prompt, opts, [&](int32_t t) {
+    if (a.has("ids")) std::printf("%d\n", t);
+    else out.push(t);
+    return false;
+  });
+  if (!a.has("ids")) std::printf("\n");
+  return 0;
+}
+
+int cmd_chat(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::printf("usage: xla chat --model DIR [options]\n%s  --system TEXT             a system prompt\n"
+                "Type a message and press Enter; an empty line or end of input ends the chat.\n", kSamplingHelp);
+    return 0;
+  }
+  Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("system"); return s; }(), {"bf16"});
+  const std::string dir = a.required("model");
+  GenerateOptions opts = sampling(a);
+  Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
+  GemmaModel model = GemmaModel::load(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  opts.stop_ids = {tok.end_of_turn_id(), tok.eos_id()};
+  Session session(model);
+  std::string system = a.get("system"), line;
+  bool first = true;
+  const bool tty = isatty(fileno(stdin));
+  while (true) {
+    if (tty) std::printf("> "), std::fflush(stdout);
+    if (!std::getline(std::cin, line) || line.empty()) break;
+    // the first turn carries <bos> (and the system prompt); later turns continue the cache
+    std::vector<ChatMessage> turn;
+    if (first && !system.empty()) turn.push_back({"system", system});
+    turn.push_back({"user", line});
+    std::string text = render_chat(turn, true);
+    if (!first) {
+      const std::string bos = tok.piece(tok.bos_id());
+      if (text.rfind(bos, 0) == 0) text.erase(0, bos.size());
+      text = "\n" + text;  // closes the previous model turn: "<end_of_turn>\n"
+    }
+    first = false;
+    Streamer out(tok);
+    session.generate(tok.encode(text, false), opts, [&](int32_t t) {
+      if (t != tok.end_of_turn_id() && t != tok.eos_id()) out.push(t);
+      return false;
+    });
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int cmd_tokenize(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::printf("usage: xla tokenize --tokenizer FILE [--no-bos] TEXT\nPrints one line per token: id<TAB>piece.\n");
+    return 0;
+  }
+  Args a(argc, argv, 2, {"tokenizer"}, {"no-bos"});
+  if (a.positional().size() != 1) throw UsageError("give exactly one TEXT to tokenize");
+  Tokenizer tok = Tokenizer::load(a.required("tokenizer"));
+  for (int32_t id : tok.encode(a.positional()[0], !a.has("no-bos"))) std::printf("%d\t%s\n", id, tok.piece(id).c_str());
+  return 0;
+}
+
+int cmd_info(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::printf("usage: xla info DIR\nDescribes the model in a Hugging Face folder.\n");
+    return 0;
+  }
+  Args a(argc, argv, 2, {}, {});
+  if (a.positional().size() != 1) throw UsageError("give the model folder");
+  const std::string dir = a.positional()[0];
+  // headers only: a 10 GB model is described without reading its weights
+  std::ifstream f(dir + "/config.json");
+  if (!f) throw std::runtime_error("cannot read " + dir + "/config.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  GemmaConfig c = GemmaConfig::from_json(ss.str());
+  io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  int64_t params = 0;
+  std::map<std::string, int64_t> by_dtype;
+  for (const std::string& name : ckpt.names()) {
+    const io::TensorInfo& t = ckpt.info(name);
+    params += t.shape.numel();
+    by_dtype[dtype_name(t.dtype)] += t.shape.numel();
+  }
+  int64_t sliding = 0;
+  for (uint8_t s : c.sliding) sliding += s;
+  std::printf("architecture   Gemma %d\n", c.version);
+  std::printf("parameters     %lld\n", (long long)params);
+  std::printf("layers         %lld (%lld sliding-window, %lld global)\n", (long long)c.num_layers, (long long)sliding,
+              (long long)(c.num_layers - sliding));
+  std::printf("hidden         %lld, intermediate %lld, vocabulary %lld\n", (long long)c.hidden_size,
+              (long long)c.intermediate_size, (long long)c.vocab_size);
+  std::printf("attention      %lld heads, %lld kv heads, head_dim %lld\n", (long long)c.num_heads,
+              (long long)c.num_kv_heads, (long long)c.head_dim);
+  for (auto& [dt, n] : by_dtype) std::printf("dtype          %s: %lld parameters\n", dt.c_str(), (long long)n);
+  return 0;
+}
+
+int cmd_create(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::printf("usage: xla create --config FILE --out DIR [--seed N]\nWrites a randomly initialised model folder.\n");
+    return 0;
+  }
+  Args a(argc, argv, 2, {"config", "out", "seed"}, {});
+  std::ifstream f(a.required("config"));
+  if (!f) throw std::runtime_error("cannot read " + a.get("config"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  GemmaModel m = GemmaModel::create(GemmaConfig::from_json(ss.str()), uint64_t(a.number("seed", 0)));
+  m.save(a.required("out"));
+  std::printf("wrote %s\n", a.get("out").c_str());
+  return 0;
+}
+
+}  // namespace xla::cli

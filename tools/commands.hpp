@@ -1,0 +1,10 @@
+// commands.hpp — one function per `xla` subcommand (tools/commands.cpp).
+#pragma once
+
+namespace xla::cli {
+int cmd_generate(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_create(int argc, char** argv);
+}  // namespace xla::cli
