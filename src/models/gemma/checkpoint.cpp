@@ -43,6 +43,7 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
     if (!(info.shape == want))
       fail(Status::Format, "xla_model_load: tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
     *t = ckpt.tensor(stored, dtype);
+    if (info.dtype != dtype) release_cached_memory();  // the conversion's temporary is garbage
   }
   return m;
 }

@@ -65,7 +65,13 @@ GemmaModel GemmaModel::create(const GemmaConfig& config, uint64_t seed, DType dt
     Shape s = expected_shape(config, name);
     // matrices ~ N(0, 0.02²) as HF's initializer_range; norms start at w = 0, i.e. scale 1 + w = 1
     Tensor w = s.size() == 2 ? randn(s, gen, 0.f, 0.02f) : Tensor::zeros(s);
-    *t = dtype == DType::F32 ? w : w.to(dtype);
+    if (dtype != DType::F32) {
+      *t = w.to(dtype);
+      w = Tensor();
+      release_cached_memory();  // the f32 draw is garbage: give it back before the next one
+    } else {
+      *t = w;
+    }
   }
   return m;
 }
