@@ -4,20 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "xla/xla.h"
+#include "expect.h"
 
-static int g_failed = 0, g_passed = 0;
-#define EXPECT(cond)                                                                \
-  do {                                                                              \
-    if (cond) {                                                                     \
-      ++g_passed;                                                                   \
-    } else {                                                                        \
-      ++g_failed;                                                                   \
-      fprintf(stderr, "%s:%d: EXPECT(%s) failed (%s)\n", __FILE__, __LINE__, #cond, \
-              xla_last_error());                                                    \
-    }                                                                               \
-  } while (0)
-#define EXPECT_OK(call) EXPECT((call) == XLA_OK)
 
 static xla_tensor* f32(int32_t ndim, const int64_t* shape, const float* data) {
   xla_tensor* t = NULL;
@@ -156,6 +144,5 @@ int main(void) {
   test_cross_entropy();
   test_grad_mode_and_detach();
   test_errors();
-  printf("capi autograd: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return finish("capi autograd");
 }

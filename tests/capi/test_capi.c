@@ -5,20 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "xla/xla.h"
+#include "expect.h"
 
-static int g_failed = 0, g_passed = 0;
-
-#define EXPECT(cond)                                                  \
-  do {                                                                \
-    if (cond) {                                                       \
-      ++g_passed;                                                     \
-    } else {                                                          \
-      ++g_failed;                                                     \
-      fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-    }                                                                 \
-  } while (0)
-#define EXPECT_OK(call) EXPECT((call) == XLA_OK)
 
 static xla_tensor* make_f32(int32_t ndim, const int64_t* shape, const float* data) {
   xla_tensor* t = NULL;
@@ -208,6 +196,5 @@ int main(void) {
   test_reductions_softmax();
   test_views_and_split();
   test_bad_input();
-  printf("capi: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return finish("capi");
 }

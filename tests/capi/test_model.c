@@ -6,23 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xla/xla.h"
+#include "expect.h"
 
 #ifndef XLA_SHARED_DIR
 #define XLA_SHARED_DIR "/work/shared"
 #endif
 
-static int g_failed = 0, g_passed = 0;
-#define EXPECT(cond)                                                                                        \
-  do {                                                                                                      \
-    if (cond) {                                                                                             \
-      ++g_passed;                                                                                           \
-    } else {                                                                                                \
-      ++g_failed;                                                                                           \
-      fprintf(stderr, "%s:%d: EXPECT(%s) failed (last error: %s)\n", __FILE__, __LINE__, #cond, xla_last_error()); \
-    }                                                                                                       \
-  } while (0)
-#define EXPECT_OK(call) EXPECT((call) == XLA_OK)
 
 static char* read_file(const char* path, long* size) {
   FILE* f = fopen(path, "rb");
@@ -174,6 +163,5 @@ int main(void) {
   free(logits);
   free(ref);
   free(want_logits);
-  printf("capi model: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return finish("capi model");
 }

@@ -3,23 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "xla/xla.h"
+#include "expect.h"
 
 #ifndef XLA_TOKENIZER_JSON
 #define XLA_TOKENIZER_JSON "tokenizer.json"
 #endif
 
-static int g_failed = 0, g_passed = 0;
-#define EXPECT(cond)                                                                                        \
-  do {                                                                                                      \
-    if (cond) {                                                                                             \
-      ++g_passed;                                                                                           \
-    } else {                                                                                                \
-      ++g_failed;                                                                                           \
-      fprintf(stderr, "%s:%d: EXPECT(%s) failed (last error: %s)\n", __FILE__, __LINE__, #cond, xla_last_error()); \
-    }                                                                                                       \
-  } while (0)
-#define EXPECT_OK(call) EXPECT((call) == XLA_OK)
 
 int main(void) {
   /* ../shared/oracle/tokenizer/cases.jsonl, case en_hello */
@@ -66,6 +55,5 @@ int main(void) {
   EXPECT(xla_tokenizer_encode(tok, NULL, 3, 1, ids, 8, &n) == XLA_ERR_INVALID_ARG);
   xla_tokenizer_free(tok);
   xla_tokenizer_free(NULL);
-  printf("capi tokenizer: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed ? 1 : 0;
+  return finish("capi tokenizer");
 }
