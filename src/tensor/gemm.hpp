@@ -1,7 +1,7 @@
 // gemm.hpp — C[M, N] = A[M, K] · B[K, N] over raw f32 buffers, each operand row-major or
 // column-major with a leading dimension (so transposed views need no copy).
-// Eigen's single-threaded GEMM does the blocking and vector work; the split of C across
-// cores is ours (Eigen's own threading falls short of OpenBLAS and uses its own pool).
+// Kernels: our packed SIMD GEMM (gemm_packed.cpp) on AVX2/AVX-512, Eigen's serial GEMM
+// elsewhere, our GEMV for M = 1; the split of C across cores is always ours.
 #pragma once
 #include <cstdint>
 
