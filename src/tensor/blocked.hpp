@@ -33,9 +33,12 @@ void apply_blocked(const float* in, float* out, int64_t n, F&& fn) {
 // e^a with results below FLT_MIN flushed to 0: Eigen's vector exp clamps its input at
 // -88.38, so exp(-inf) would come out as 3e-39 instead of 0 — and a masked attention score
 // must get exactly zero weight.
-template <typename A>
-auto exp_ftz(const A& a) {
-  return (a < -87.33654f).select(Eigen::ArrayXf::Zero(a.size()), a.exp());
+// (Eigen 3.4's select() is not vectorised, so the flush is a plain loop after the vector exp.)
+template <typename X, typename O>
+void exp_ftz(const X& x, O& o) {
+  o = x.exp();
+  float* out = o.data();
+  for (Eigen::Index i = 0; i < o.size(); ++i) out[i] = x[i] < -87.33654f ? 0.f : out[i];  // a blend
 }
 
 }  // namespace xla::detail

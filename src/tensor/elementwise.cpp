@@ -123,7 +123,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 
 Tensor neg(const Tensor& x) { return unary(x, "neg", [](auto a, auto o) { o = -a; }); }
 Tensor abs(const Tensor& x) { return unary(x, "abs", [](auto a, auto o) { o = a.abs(); }); }
-Tensor exp(const Tensor& x) { return unary(x, "exp", [](auto a, auto o) { o = detail::exp_ftz(a); }); }
+Tensor exp(const Tensor& x) { return unary(x, "exp", [](auto a, auto o) { detail::exp_ftz(a, o); }); }
 Tensor log(const Tensor& x) { return unary(x, "log", [](auto a, auto o) { o = a.log(); }); }
 // Plain loops, not Eigen's fast-math packets (which turn sqrt(inf) and rsqrt(0) into NaN):
 // with -fno-math-errno these compile to the exact vsqrtps / vdivps.

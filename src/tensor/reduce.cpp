@@ -183,7 +183,7 @@ static float row_logsumexp(Row r) {
   if (std::isinf(m)) return m;  // all -inf (or a +inf present)
   thread_local std::vector<float> scratch;
   scratch.resize(size_t(r.size()));
-  detail::apply_blocked(r.data(), scratch.data(), r.size(), [m](auto a, auto o) { o = detail::exp_ftz(a - m); });
+  detail::apply_blocked(r.data(), scratch.data(), r.size(), [m](auto a, auto o) { detail::exp_ftz(a - m, o); });
   return m + std::log(lane_sum(scratch.data(), r.size()));
 }
 
@@ -250,7 +250,7 @@ Tensor softmax(const Tensor& x, int axis) {
   return along_axis(x, axis, "softmax", [](Row r, RowOut o) {
     float m = r.maxCoeff();
     if (std::isinf(m) && m < 0) { o = NAN; return; }  // every entry -inf: 0/0, as PyTorch
-    detail::apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { e = detail::exp_ftz(a - m); });
+    detail::apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { detail::exp_ftz(a - m, e); });
     o *= 1.f / row_sum(o);
   });
 }
