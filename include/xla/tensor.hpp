@@ -12,7 +12,7 @@
 
 namespace xla {
 
-// A flat byte buffer (16-byte aligned; 64 from 1 MiB). Owned by shared_ptr: every view of it keeps it alive.
+// A flat byte buffer (16-byte aligned; 64 from 256 KiB). Owned by shared_ptr: every view of it keeps it alive.
 // Large buffers are recycled through a cache (src/tensor/block_cache.hpp).
 struct Storage {
   explicit Storage(size_t nbytes);

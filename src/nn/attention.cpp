@@ -45,17 +45,11 @@ Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window) 
   return allowed.to(DType::U8);
 }
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap_value) {
-  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4)
-    fail(Status::Shape, "attention: q, k, v must be [B, heads, T, D], got " + q.shape().str() + ", " + k.shape().str() +
-                            ", " + v.shape().str());
+// Scores → probabilities → output for one block of queries against keys [k0, k1).
+static Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale,
+                     float softcap_value) {
   const int64_t B = q.shape()[0], H = q.shape()[1], T = q.shape()[2], D = q.shape()[3];
-  const int64_t KVH = k.shape()[1], S = k.shape()[2];
-  if (KVH == 0 || H % KVH || !(k.shape() == v.shape()) || k.shape()[0] != B || k.shape()[3] != D)
-    fail(Status::Shape, "attention: k/v " + k.shape().str() + " do not fit q " + q.shape().str());
-  if (!(allowed.shape() == Shape{T, S}))
-    fail(Status::Shape, "attention: mask " + allowed.shape().str() + " should be " + Shape{T, S}.str());
-  const int64_t G = H / KVH;
+  const int64_t KVH = k.shape()[1], S = k.shape()[2], G = H / KVH;
   // [B, H, T, D] → [B, KVH, G·T, D]: the G query heads of one kv head side by side
   Tensor qg = ag::reshape(q, {B, KVH, G * T, D});
   Tensor scores = ag::matmul(qg, ag::transpose(k, -1, -2));  // [B, KVH, G·T, S]
@@ -67,6 +61,39 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   Tensor probs = ag::softmax(scores, -1);
   Tensor out = ag::matmul(probs, v);  // [B, KVH, G·T, D]
   return ag::reshape(out, {B, H, T, D});
+}
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap_value) {
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4)
+    fail(Status::Shape, "attention: q, k, v must be [B, heads, T, D], got " + q.shape().str() + ", " + k.shape().str() +
+                            ", " + v.shape().str());
+  const int64_t B = q.shape()[0], H = q.shape()[1], T = q.shape()[2], D = q.shape()[3];
+  const int64_t KVH = k.shape()[1], S = k.shape()[2];
+  if (KVH == 0 || H % KVH || !(k.shape() == v.shape()) || k.shape()[0] != B || k.shape()[3] != D)
+    fail(Status::Shape, "attention: k/v " + k.shape().str() + " do not fit q " + q.shape().str());
+  if (!(allowed.shape() == Shape{T, S}))
+    fail(Status::Shape, "attention: mask " + allowed.shape().str() + " should be " + Shape{T, S}.str());
+  constexpr int64_t kBlock = 128;
+  if (T < 2 * kBlock) return attend(q, k, v, allowed, scale, softcap_value);
+  // Long prompts: blocks of queries, each against only the keys its mask allows somewhere
+  // (causal: the first block needs a quarter of the keys of the last) — about half the work.
+  std::vector<uint8_t> m(static_cast<size_t>(T * S));
+  allowed.to(DType::U8).copy_to(m.data());
+  std::vector<Tensor> outs;
+  for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
+    const int64_t t1 = std::min(T, t0 + kBlock);
+    int64_t k0 = S, k1 = 0;
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t s = 0; s < S; ++s)
+        if (m[size_t(t * S + s)]) {
+          k0 = std::min(k0, s);
+          k1 = std::max(k1, s + 1);
+        }
+    if (k1 <= k0) k0 = 0, k1 = S;  // a fully masked block: keep softmax's NaN as without blocks
+    outs.push_back(attend(ag::slice(q, 2, t0, t1), ag::slice(k, 2, k0, k1), ag::slice(v, 2, k0, k1),
+                          allowed.slice(0, t0, t1).slice(1, k0, k1), scale, softcap_value));
+  }
+  return ag::concat(outs, 2);
 }
 
 }  // namespace xla::nn

@@ -1,6 +1,6 @@
 // block_cache.cpp — a size-keyed cache of large, freed storage blocks (see block_cache.hpp).
 // Bounded: at most kMaxCachedBytes are kept; past that the largest cached blocks go back
-// to the system first. Thread-safe with one mutex (taken only for blocks >= 1 MiB).
+// to the system first. Thread-safe with one mutex (taken only for blocks >= 256 KiB).
 #include "block_cache.hpp"
 
 #include <sys/mman.h>
@@ -15,7 +15,7 @@
 namespace xla::detail {
 namespace {
 
-constexpr size_t kCacheFrom = size_t(1) << 20;       // blocks below this are not cached
+constexpr size_t kCacheFrom = size_t(256) << 10;     // blocks below this are not cached
 constexpr size_t kHugeFrom = size_t(16) << 20;        // from here: 2 MiB granules and huge pages
 constexpr size_t kMaxCachedBytes = size_t(1) << 30;  // memory kept for reuse, at most
 
@@ -52,7 +52,7 @@ void* acquire_block(size_t n, size_t* capacity) {
     return p;
   }
   const bool huge = n >= kHugeFrom;
-  *capacity = round_up(n, huge ? size_t(2) << 20 : size_t(256) << 10);
+  *capacity = round_up(n, huge ? size_t(2) << 20 : size_t(64) << 10);
   {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);

@@ -267,7 +267,7 @@ TEST(Create, EmptyIsWritableAndAligned) {
   for (int i = 0; i < 15; ++i) p[i] = float(i * i);
   EXPECT_EQ(e.to_vector()[14], 196.f);  // 14^2
   EXPECT_GE(e.storage()->nbytes, 15 * sizeof(float));
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(e.storage()->data) % 16, 0u);  // 16-byte aligned (64 from 1 MiB)
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(e.storage()->data) % 16, 0u);  // 16-byte aligned (64 from 256 KiB)
   Tensor big = Tensor::empty({1 << 18});                                  // 1 MiB
   EXPECT_EQ(reinterpret_cast<uintptr_t>(big.storage()->data) % 64, 0u);
   EXPECT_FALSE(Tensor().defined());
