@@ -98,7 +98,7 @@ int cmd_generate(int argc, char** argv) {
     opts.stop_ids = {tok.eos_id()};
   }
   Streamer out(tok);
-  std::vector<int32_t> ids = generate(model, prompt, opts, [&](int32_t t) {
+  generate(model, prompt, opts, [&](int32_t t) {
     if (a.has("ids")) std::printf("%d\n", t);
     else out.push(t);
     return false;

@@ -93,30 +93,27 @@ static Node* attach(Tensor& out, std::shared_ptr<Node> node) {
   return raw;
 }
 
-Node* record(Tensor& out, const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs) {
+// One body for both argument forms; `get` turns an element into the tensor it stands for.
+template <typename Range, typename Get>
+static Node* record_range(Tensor& out, const char* name, BackwardFn fn, const Range& inputs, Get get) {
   if (!t_grad_enabled) return nullptr;
   bool any = false;
-  for (const Tensor* t : inputs) any |= requires_grad(*t);
+  for (const auto& t : inputs) any |= requires_grad(get(t));
   if (!any) return nullptr;
   auto node = std::make_shared<Node>();
   node->name = name;
   node->backward = fn;
   node->next.reserve(inputs.size());
-  for (const Tensor* t : inputs) node->next.push_back(edge_of(*t));
+  for (const auto& t : inputs) node->next.push_back(edge_of(get(t)));
   return attach(out, std::move(node));
 }
 
+Node* record(Tensor& out, const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs) {
+  return record_range(out, name, fn, inputs, [](const Tensor* t) -> const Tensor& { return *t; });
+}
+
 Node* record(Tensor& out, const char* name, BackwardFn fn, const std::vector<Tensor>& inputs) {
-  if (!t_grad_enabled) return nullptr;
-  bool any = false;
-  for (const Tensor& t : inputs) any |= requires_grad(t);
-  if (!any) return nullptr;
-  auto node = std::make_shared<Node>();
-  node->name = name;
-  node->backward = fn;
-  node->next.reserve(inputs.size());
-  for (const Tensor& t : inputs) node->next.push_back(edge_of(t));
-  return attach(out, std::move(node));
+  return record_range(out, name, fn, inputs, [](const Tensor& t) -> const Tensor& { return t; });
 }
 
 }  // namespace autograd

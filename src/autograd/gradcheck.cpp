@@ -12,23 +12,20 @@ namespace xla {
 std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
                       double eps, double atol, double rtol) {
   EnableGradGuard grad_on;
-  // fixed weights w, and loss = Σ f(x) ⊙ w computed in double on the numeric side
-  Tensor probe = f(inputs);
-  Generator gen(1234);
-  Tensor w = rand(probe.shape(), gen, 0.5f, 1.5f);
-  const std::vector<float> wv = w.to_vector();
-  auto weighted = [&](const Tensor& out) {
-    std::vector<float> v = out.to_vector();
-    double s = 0;
-    for (size_t i = 0; i < v.size(); ++i) s += double(v[i]) * double(wv[i]);
-    return s;
-  };
-
-  // analytic: backward of Σ f(x) ⊙ w, i.e. seed w
+  // analytic: backward of Σ f(x) ⊙ w with fixed weights w, i.e. seed w
   std::vector<Tensor> xs = inputs;
   for (Tensor& x : xs) zero_grad(x);
   Tensor out = f(xs);
   if (!requires_grad(out)) return "gradcheck: the output does not require grad";
+  Generator gen(1234);
+  Tensor w = rand(out.shape(), gen, 0.5f, 1.5f);
+  const std::vector<float> wv = w.to_vector();
+  auto weighted = [&](const Tensor& y) {  // the same loss on the numeric side, in double
+    std::vector<float> v = y.to_vector();
+    double s = 0;
+    for (size_t i = 0; i < v.size(); ++i) s += double(v[i]) * double(wv[i]);
+    return s;
+  };
   backward(out, w);
 
   std::ostringstream report;

@@ -73,14 +73,15 @@ double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tok
   if (start < 1 || start > n)
     fail(Status::InvalidArg, "logprob: start " + std::to_string(start) + " must be in [1, " + std::to_string(n) + "]");
   NoGradGuard no_grad;
-  Tensor logits = model.forward(row_tokens(tokens)).select(0, 0);  // [n, V]
+  const int64_t V = model.vocab_size();
+  const std::vector<float> logits = model.forward(row_tokens(tokens)).to_vector();  // [n, V], one copy
   double total = 0;
   for (int64_t i = start; i < n; ++i) {
-    std::vector<float> row = logits.select(0, i - 1).to_vector();
+    const float* row = logits.data() + (i - 1) * V;
     double m = -INFINITY, z = 0;
-    for (float v : row) m = std::max(m, double(v));
-    for (float v : row) z += std::exp(double(v) - m);
-    total += double(row[size_t(tokens[size_t(i)])]) - m - std::log(z);
+    for (int64_t c = 0; c < V; ++c) m = std::max(m, double(row[c]));
+    for (int64_t c = 0; c < V; ++c) z += std::exp(double(row[c]) - m);
+    total += double(row[tokens[size_t(i)]]) - m - std::log(z);
   }
   return total;
 }
