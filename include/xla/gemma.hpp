@@ -74,6 +74,12 @@ class GemmaModel {
   // FLOPs of a prefill (262,144 × 640 per token for Gemma 3 270M).
   Tensor forward(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr,
                  bool last_only = false) const;
+  // forward without the LM head: the residual stream after the final norm, [B, T, C]
+  // (what a chunked loss multiplies by head_weight() itself, never holding all the logits).
+  Tensor final_hidden(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr,
+                      bool last_only = false) const;
+  // The LM head's weight [V, C]: embed_tokens when tied.
+  const Tensor& head_weight() const { return config.tie_word_embeddings ? embed_tokens : lm_head; }
   KVCache new_cache() const;
   int64_t vocab_size() const { return config.vocab_size; }
 };

@@ -63,6 +63,9 @@ Tensor log_softmax(const Tensor& x, int axis);
 // NumPy matmul: 1-D operands are promoted and the added axis removed; batch dims broadcast.
 // Transposed views are consumed in place (no copy) when one of their last two strides is 1.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// c += a @ b in place, 2-D only, c contiguous f32 (torch.addmm_): sums products over chunks
+// without a temporary the size of c.
+void addmm_(Tensor& c, const Tensor& a, const Tensor& b);
 
 // ---- indexing ----
 Tensor index_select(const Tensor& x, int axis, const Tensor& index);  // index: 1-D i32/i64

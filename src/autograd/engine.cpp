@@ -125,7 +125,12 @@ Node* record(Tensor& out, const char* name, BackwardFn fn, const std::vector<Ten
 // Backward formulas already reduce every gradient to its input's shape.
 static void accumulate(AutogradMeta& leaf, Tensor g) {
   if (leaf.grad.defined()) {
-    leaf.grad = add(leaf.grad, g);
+    // In place when nobody else holds the .grad (as PyTorch does): no second buffer the size
+    // of a 262,144-row embedding while a tied head and its embedding both send gradient.
+    const bool in_place = leaf.grad.storage().use_count() == 1 && leaf.grad.is_contiguous() &&
+                          leaf.grad.dtype() == DType::F32 && g.shape() == leaf.grad.shape();
+    if (in_place) leaf.grad.add_(g);
+    else leaf.grad = add(leaf.grad, g);
   } else {
     leaf.grad = (g.is_contiguous() && g.storage().use_count() == 1 && g.offset() == 0) ? g.alias() : g.clone();
   }

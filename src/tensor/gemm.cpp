@@ -107,8 +107,15 @@ int gemm_threads(int64_t M, int64_t N, int64_t K) {
   return int(std::clamp<int64_t>(by_work, 1, num_threads()));
 }
 
-void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads) {
-  if (M == 0 || N == 0) return;
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads, bool accumulate) {
+  if (M == 0 || N == 0 || (K == 0 && accumulate)) return;
+  if (accumulate && (M == 1 || !XLA_HAVE_PACKED_GEMM)) {  // kernels that only overwrite: via a temporary
+    std::vector<float> tmp(size_t(M * N));
+    gemm(M, N, K, A, B, tmp.data(), N, threads, false);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += tmp[size_t(i * N + j)];
+    return;
+  }
   if (K == 0) {
     for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
     return;
@@ -122,11 +129,11 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     if (N >= M)
       split(N, 32, threads, [&](int64_t n0, int64_t n1) {
         gemm_packed(M, n1 - n0, K, A.ptr, a_rs, a_cs, B.ptr ? B.ptr + n0 * b_cs : nullptr, b_rs, b_cs, C + n0, ldc,
-                    B.bf16 ? B.bf16 + n0 * b_cs : nullptr);
+                    B.bf16 ? B.bf16 + n0 * b_cs : nullptr, accumulate);
       });
     else
       split(M, 6, threads, [&](int64_t m0, int64_t m1) {
-        gemm_packed(m1 - m0, N, K, A.ptr + m0 * a_rs, a_rs, a_cs, B.ptr, b_rs, b_cs, C + m0 * ldc, ldc, B.bf16);
+        gemm_packed(m1 - m0, N, K, A.ptr + m0 * a_rs, a_rs, a_cs, B.ptr, b_rs, b_cs, C + m0 * ldc, ldc, B.bf16, accumulate);
       });
     return;
   }

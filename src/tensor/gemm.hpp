@@ -20,8 +20,10 @@ struct MatRef {
   }
 };
 
-// C is row-major with leading dimension ldc; it is overwritten. `threads` <= 1 stays serial.
-void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads);
+// C is row-major with leading dimension ldc; it is overwritten, or added to when accumulate
+// (C += A·B: a weight gradient summed over chunks needs no temporary). `threads` <= 1 stays serial.
+void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads,
+          bool accumulate = false);
 
 // Threads worth using for an M×N×K product (1 below a couple of MFLOP per thread).
 int gemm_threads(int64_t M, int64_t N, int64_t K);

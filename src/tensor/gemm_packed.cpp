@@ -157,7 +157,7 @@ float* scratch(size_t floats, int which) {
 }  // namespace
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
-                 int64_t b_rs, int64_t b_cs, float* C, int64_t ldc, const uint16_t* B_bf16) {
+                 int64_t b_rs, int64_t b_cs, float* C, int64_t ldc, const uint16_t* B_bf16, bool accumulate_c) {
   // Equal K blocks (640 = 2 × 320, not 384 + 256): every pass over C does the same work.
   const int64_t k_blocks = (K + KC - 1) / KC;
   const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
@@ -168,7 +168,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, 
     const int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min(kc_max, K - pc);
-      const bool accumulate = pc > 0;
+      const bool accumulate = accumulate_c || pc > 0;
       if (B_bf16)
         pack_b(B_bf16 + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, Bp);
       else

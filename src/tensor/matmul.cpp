@@ -118,3 +118,27 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 }
 
 }  // namespace xla
+
+namespace xla {
+
+void addmm_(Tensor& c, const Tensor& a_in, const Tensor& b_in) {
+  if (!c.defined() || !a_in.defined() || !b_in.defined()) fail(Status::InvalidArg, "addmm_: undefined tensor");
+  if (c.ndim() != 2 || a_in.ndim() != 2 || b_in.ndim() != 2)
+    fail(Status::Shape, "addmm_: c, a, b must be 2-D, got " + c.shape().str() + ", " + a_in.shape().str() + ", " +
+                            b_in.shape().str());
+  const int64_t M = a_in.shape()[0], K = a_in.shape()[1], N = b_in.shape()[1];
+  if (b_in.shape()[0] != K || c.shape()[0] != M || c.shape()[1] != N)
+    fail(Status::Shape, "addmm_: " + c.shape().str() + " += " + a_in.shape().str() + " @ " + b_in.shape().str() +
+                            " does not fit");
+  if (c.dtype() != DType::F32 || !c.is_contiguous()) fail(Status::DType, "addmm_: c must be a contiguous f32 tensor");
+  Tensor a = a_in.dtype() == DType::F32 ? a_in : a_in.to(DType::F32);
+  Tensor b = b_in.dtype() == DType::F32 || b_in.dtype() == DType::BF16 ? b_in : b_in.to(DType::F32);
+  if (c.numel() == 0 || K == 0) return;
+  detail::MatRef A, B;
+  if (!as_matref(a, A)) { a = a.contiguous(); as_matref(a, A); }
+  if (!as_matref(b, B)) { b = b.contiguous(); as_matref(b, B); }
+  detail::gemm(M, N, K, A, B, c.data<float>(), N, detail::gemm_threads(M, N, K), true);
+  c.bump_version();
+}
+
+}  // namespace xla

@@ -87,7 +87,7 @@ KVCache GemmaModel::new_cache() const {
 // f32 view of a weight (bf16 weights are widened per use: memory stays halved).
 static Tensor f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
 
-Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
+Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
   const GemmaConfig& c = config;
   if (!tokens.defined() || tokens.ndim() != 2)
     fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
@@ -163,9 +163,13 @@ Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Ten
   h = nn::rms_norm(h, norm, c.rms_norm_eps);
   if (hidden) hidden->push_back(h);
   if (last_only && hidden) h = ag::slice(h, 1, T - 1, T);
-  Tensor logits = nn::linear(h, c.tie_word_embeddings ? embed_tokens : lm_head);
-  if (c.final_softcap > 0) logits = nn::softcap(logits, c.final_softcap);
   if (cache) cache->length += T;
+  return h;
+}
+
+Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
+  Tensor logits = nn::linear(final_hidden(tokens, cache, hidden, last_only), head_weight());
+  if (config.final_softcap > 0) logits = nn::softcap(logits, config.final_softcap);
   return logits;
 }
 

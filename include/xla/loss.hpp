@@ -1,0 +1,51 @@
+// loss.hpp — language-model losses that never hold the whole [tokens, vocabulary] logits.
+// The LM head (hidden · Wᵀ) and the cross-entropy are fused and computed a chunk of tokens
+// at a time: with Gemma's 262,144-word vocabulary, 1,024 tokens of f32 logits would be
+// 1 GiB; a chunk is at most LossOptions::chunk_bytes. See docs/training.md.
+#pragma once
+#include <cstdint>
+
+#include "xla/gemma.hpp"
+
+namespace xla::train {
+
+struct LossOptions {
+  int64_t ignore_index = -100;  // targets equal to this count nowhere (prompt tokens, padding)
+  float label_smoothing = 0;    // in [0, 1]: PyTorch's cross_entropy(label_smoothing=…)
+  float z_loss = 0;             // coefficient of mean(logsumexp²) (PaLM's z-loss); 0 = off
+  float softcap = 0;            // final logit soft-capping cap·tanh(x/cap) (Gemma 2); 0 = off
+  int64_t chunk_bytes = 256 << 20;  // f32 logits held at once (at least one token's row)
+};
+
+// What the loss is made of, for metrics (means over the counted tokens).
+struct LossParts {
+  double cross_entropy = 0, z_loss = 0;
+  int64_t tokens = 0;  // targets that are not ignore_index
+};
+
+// mean over counted tokens of CE(hidden · weightᵀ, targets) + z_loss·lse².
+// hidden [..., C] f32, weight [V, C] (f32 or bf16), targets [...] i32/i64 in [0, V) or
+// ignore_index. Differentiable in hidden and weight. When a gradient will be needed (grad
+// mode on, an input requires grad), the gradient is formed during this call, chunk by
+// chunk, while the logits are at hand — backward then only scales it: one GEMM pass fewer
+// than recomputing the logits. No counted token gives NaN, as PyTorch's mean does.
+Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                            const LossOptions& options = {}, LossParts* parts = nullptr);
+
+// log p(target) per position, [...] f32 (0 where the target is ignore_index), from the same
+// fused head. Differentiable (backward recomputes the logits chunk by chunk): what DPO and
+// sequence scoring need.
+Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const Tensor& targets, float softcap = 0,
+                             int64_t ignore_index = -100, int64_t chunk_bytes = 256 << 20);
+
+// The causal language-model loss of a Gemma: inputs [B, T] token ids; targets [B, T] the
+// token each position should predict (inputs shifted by one, ignore_index where no loss is
+// wanted: prompts, padding). The model's final soft-cap is applied.
+Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, LossOptions options = {},
+               LossParts* parts = nullptr);
+
+// Summed log-probability of each row's counted targets: [B] f32, differentiable.
+Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
+                         int64_t ignore_index = -100);
+
+}  // namespace xla::train

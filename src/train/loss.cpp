@@ -1,0 +1,310 @@
+// loss.cpp — the fused LM head + cross-entropy, a chunk of tokens at a time.
+// Per chunk: logits = h·Wᵀ (one GEMM), then each row is turned in place into its loss and,
+// when training, into dloss/dlogits, which two more GEMMs turn into the gradients of h
+// (dlogits·W) and of W (dlogitsᵀ·h, accumulated over chunks without a temporary).
+#include <cmath>
+#include <vector>
+
+#include "../autograd/node.hpp"
+#include "../tensor/blocked.hpp"
+#include "../tensor/parallel.hpp"
+#include "xla/loss.hpp"
+#include "xla/ops.hpp"
+
+namespace xla::train {
+namespace {
+
+// Sum of n floats in 16 fixed lanes (by index, not address): the same bits on every call.
+double lane_sum(const float* x, int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += x[i + j];
+  double s = 0;
+  for (; i < n; ++i) s += x[i];
+  for (float a : acc) s += a;
+  return s;
+}
+
+float row_max(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+// The inputs of one fused-head call, checked and flattened to rows.
+struct HeadInputs {
+  Tensor h;       // [N, C] f32 contiguous
+  Tensor weight;  // [V, C]
+  std::vector<int64_t> targets;
+  int64_t N = 0, C = 0, V = 0, counted = 0, chunk = 1;
+};
+
+HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                       int64_t ignore_index, int64_t chunk_bytes) {
+  const std::string name = op;
+  if (!hidden.defined() || !weight.defined() || !targets.defined()) fail(Status::InvalidArg, name + ": undefined tensor");
+  if (hidden.ndim() < 1 || weight.ndim() != 2 || hidden.shape().back() != weight.shape()[1])
+    fail(Status::Shape, name + ": hidden " + hidden.shape().str() + " and weight " + weight.shape().str() +
+                            " do not fit ([..., C] and [V, C])");
+  if (targets.dtype() != DType::I32 && targets.dtype() != DType::I64)
+    fail(Status::DType, name + ": targets must be i32 or i64, got " + dtype_name(targets.dtype()));
+  Shape lead;
+  for (int i = 0; i + 1 < hidden.ndim(); ++i) lead.push_back(hidden.shape()[i]);
+  if (!(targets.shape() == lead))
+    fail(Status::Shape, name + ": targets " + targets.shape().str() + " should be " + lead.str() + " for hidden " +
+                            hidden.shape().str());
+  if (weight.dtype() != DType::F32 && weight.dtype() != DType::BF16)
+    fail(Status::DType, name + ": weight must be f32 or bf16, got " + dtype_name(weight.dtype()));
+  if (chunk_bytes <= 0) fail(Status::InvalidArg, name + ": chunk_bytes must be positive");
+  HeadInputs in;
+  in.C = weight.shape()[1];
+  in.V = weight.shape()[0];
+  in.N = lead.numel();
+  in.h = detach(hidden).to(DType::F32).contiguous().reshape({in.N, in.C});
+  in.weight = detach(weight);
+  in.targets.resize(size_t(in.N));
+  if (in.N) targets.to(DType::I64).contiguous().copy_to(in.targets.data());
+  for (int64_t t : in.targets) {
+    if (t == ignore_index) continue;
+    if (t < 0 || t >= in.V)
+      fail(Status::InvalidArg, name + ": target " + std::to_string(t) + " is out of range [0, " + std::to_string(in.V) + ")");
+    ++in.counted;
+  }
+  in.chunk = std::clamp<int64_t>(chunk_bytes / (4 * std::max<int64_t>(in.V, 1)), 1, std::max<int64_t>(in.N, 1));
+  return in;
+}
+
+// Logits of rows [r0, r1): [rows, V], soft-capped.
+Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap) {
+  Tensor logits = matmul(in.h.slice(0, r0, r1), in.weight.transpose(0, 1));
+  if (softcap > 0) {
+    float* x = logits.data<float>();
+    detail::parallel_for(r1 - r0, 1, [&](int64_t b, int64_t e) {
+      detail::apply_blocked(x + b * in.V, x + b * in.V, (e - b) * in.V,
+                            [softcap](auto a, auto o) { o = (a * (1.f / softcap)).tanh() * softcap; });
+    });
+  }
+  return logits;
+}
+
+// Row statistics of a logits row x: logsumexp, and e = exp(x - max) into `e`.
+struct RowStats {
+  float lse = 0, max = 0;
+  double sum_e = 0;
+};
+RowStats row_stats(const float* x, float* e, int64_t V) {
+  RowStats s;
+  s.max = row_max(x, V);
+  const float m = s.max;
+  detail::apply_blocked(x, e, V, [m](auto a, auto o) { detail::exp_ftz(a - m, o); });
+  s.sum_e = lane_sum(e, V);
+  s.lse = m + float(std::log(s.sum_e));
+  return s;
+}
+
+// After the forward: the gradients were formed then; backward scales them by the seed.
+// With the usual seed 1 the precomputed gradient is handed over as it is (moved out, so
+// the engine can keep it as .grad without a copy); a second backward then has nothing.
+void fused_ce_backward(Node& n, const Tensor& g, Tensor* gi) {
+  const float s = g.item();
+  for (int i = 0; i < 2; ++i) {
+    if (!n.needs(i)) continue;
+    if (n.flag && !n.saved[size_t(i)].data.defined())
+      fail(Status::InvalidArg, "linear_cross_entropy: backward through this loss twice is not supported");
+    if (!n.saved[size_t(i)].data.defined()) continue;
+    const Tensor& grad = n.get(size_t(i));
+    if (s == 1.f) {
+      gi[i] = std::move(n.saved[size_t(i)].data);
+      n.saved[size_t(i)].data = Tensor();
+    } else {
+      gi[i] = mul(grad, Tensor::scalar(s));
+    }
+    gi[i] = gi[i].reshape(i == 0 ? n.shape_a : n.shape_b);
+  }
+  n.flag = true;
+}
+
+}  // namespace
+
+Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                            const LossOptions& o, LossParts* parts) {
+  const char* op = "linear_cross_entropy";
+  if (!(o.label_smoothing >= 0.f && o.label_smoothing <= 1.f))
+    fail(Status::InvalidArg, std::string(op) + ": label_smoothing must be in [0, 1]");
+  if (!(o.z_loss >= 0.f && std::isfinite(o.z_loss))) fail(Status::InvalidArg, std::string(op) + ": z_loss must be >= 0");
+  if (!(o.softcap >= 0.f && std::isfinite(o.softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
+  HeadInputs in = head_inputs(op, hidden, weight, targets, o.ignore_index, o.chunk_bytes);
+  const bool need_h = is_grad_enabled() && requires_grad(hidden);
+  const bool need_w = is_grad_enabled() && requires_grad(weight);
+  const int64_t N = in.N, V = in.V, C = in.C;
+  const float eps = o.label_smoothing, z = o.z_loss, cap = o.softcap;
+  const float scale = in.counted ? 1.f / float(in.counted) : 0.f;
+
+  Tensor grad_h = need_h ? Tensor::zeros({N, C}, DType::F32) : Tensor();
+  Tensor grad_w = need_w ? Tensor::zeros({V, C}, DType::F32) : Tensor();
+  std::vector<double> ce(size_t(N), 0.0), zl(size_t(N), 0.0);
+  for (int64_t r0 = 0; r0 < N; r0 += in.chunk) {
+    const int64_t r1 = std::min(N, r0 + in.chunk), rows = r1 - r0;
+    Tensor logits = chunk_logits(in, r0, r1, cap);
+    float* x = logits.data<float>();
+    detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+      std::vector<float> ebuf(static_cast<size_t>(V));
+      for (int64_t r = b; r < e; ++r) {
+        float* row = x + r * V;
+        const int64_t t = in.targets[size_t(r0 + r)];
+        if (t == o.ignore_index) {
+          if (need_h || need_w) std::fill(row, row + V, 0.f);
+          continue;
+        }
+        RowStats s = row_stats(row, ebuf.data(), V);
+        double loss = (1.0 - eps) * (double(s.lse) - row[t]);
+        if (eps > 0) loss += eps * (double(s.lse) - lane_sum(row, V) / double(V));
+        ce[size_t(r0 + r)] = loss;
+        zl[size_t(r0 + r)] = double(z) * double(s.lse) * double(s.lse);
+        if (!(need_h || need_w)) continue;
+        // dloss/dlogit_j = scale·(p_j·(1 + 2z·lse) − ε/V − (1−ε)[j = t]), through the cap
+        const float pmul = scale * float((1.0 + 2.0 * double(z) * s.lse) / s.sum_e), off = scale * eps / float(V);
+        const float xt = row[t];
+        if (cap > 0) {
+          const float inv = 1.f / cap;
+          for (int64_t j = 0; j < V; ++j) {
+            const float y = row[j] * inv;
+            row[j] = (ebuf[size_t(j)] * pmul - off) * (1.f - y * y);
+          }
+          const float y = xt * inv;
+          row[t] -= scale * (1.f - eps) * (1.f - y * y);
+        } else {
+          for (int64_t j = 0; j < V; ++j) row[j] = ebuf[size_t(j)] * pmul - off;
+          row[t] -= scale * (1.f - eps);
+        }
+      }
+    });
+    if (need_h) {
+      Tensor gh = grad_h.slice(0, r0, r1);
+      addmm_(gh, logits, in.weight);
+    }
+    if (need_w) addmm_(grad_w, logits.transpose(0, 1), in.h.slice(0, r0, r1));
+  }
+  double ce_sum = 0, z_sum = 0;
+  for (int64_t i = 0; i < N; ++i) ce_sum += ce[size_t(i)], z_sum += zl[size_t(i)];
+  const double denom = double(in.counted);  // 0 counted: 0/0 = NaN, as PyTorch's mean
+  if (parts) *parts = LossParts{ce_sum / denom, z_sum / denom, in.counted};
+  Tensor y = Tensor::scalar(float((ce_sum + z_sum) / denom));
+  if (Node* n = autograd::record(y, "linear_cross_entropy", fused_ce_backward, {&hidden, &weight})) {
+    n->shape_a = hidden.shape();
+    n->shape_b = weight.shape();
+    n->save(grad_h);
+    n->save(grad_w);
+  }
+  return y;
+}
+
+namespace {
+
+// log p(target) rows need the logits again in backward: recompute them chunk by chunk.
+void token_logprobs_backward(Node& n, const Tensor& g, Tensor* gi) {
+  const Tensor& h = n.get(0);
+  const Tensor& w = n.get(1);
+  const Tensor& tg = n.get(2);
+  HeadInputs in;
+  in.h = h;
+  in.weight = w;
+  in.N = h.shape()[0];
+  in.C = h.shape()[1];
+  in.V = w.shape()[0];
+  in.targets.resize(size_t(in.N));
+  if (in.N) tg.copy_to(in.targets.data());
+  in.chunk = n.sizes[0];
+  const int64_t ignore = n.ints[0], V = in.V;
+  const float cap = float(n.scalar);
+  Tensor gc = g.to(DType::F32).contiguous().reshape({in.N});
+  const float* gp = gc.data<float>();
+  Tensor grad_h = n.needs(0) ? Tensor::zeros({in.N, in.C}, DType::F32) : Tensor();
+  Tensor grad_w = n.needs(1) ? Tensor::zeros({V, in.C}, DType::F32) : Tensor();
+  for (int64_t r0 = 0; r0 < in.N; r0 += in.chunk) {
+    const int64_t r1 = std::min(in.N, r0 + in.chunk), rows = r1 - r0;
+    Tensor logits = chunk_logits(in, r0, r1, cap);
+    float* x = logits.data<float>();
+    detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+      std::vector<float> ebuf(static_cast<size_t>(V));
+      for (int64_t r = b; r < e; ++r) {
+        float* row = x + r * V;
+        const int64_t t = in.targets[size_t(r0 + r)];
+        const float gr = gp[r0 + r];
+        if (t == ignore || gr == 0.f) {
+          std::fill(row, row + V, 0.f);
+          continue;
+        }
+        RowStats s = row_stats(row, ebuf.data(), V);
+        // d log p_t / d logit_j = [j = t] − p_j
+        const float pmul = -gr / float(s.sum_e), xt = row[t];
+        for (int64_t j = 0; j < V; ++j) {
+          const float y = cap > 0 ? row[j] / cap : 0.f;
+          row[j] = ebuf[size_t(j)] * pmul * (1.f - y * y);
+        }
+        const float y = cap > 0 ? xt / cap : 0.f;
+        row[t] += gr * (1.f - y * y);
+      }
+    });
+    if (grad_h.defined()) {
+      Tensor gh = grad_h.slice(0, r0, r1);
+      addmm_(gh, logits, in.weight);
+    }
+    if (grad_w.defined()) addmm_(grad_w, logits.transpose(0, 1), in.h.slice(0, r0, r1));
+  }
+  if (grad_h.defined()) gi[0] = grad_h.reshape(n.shape_a);
+  if (grad_w.defined()) gi[1] = grad_w;
+}
+
+}  // namespace
+
+Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const Tensor& targets, float softcap,
+                             int64_t ignore_index, int64_t chunk_bytes) {
+  const char* op = "linear_token_logprobs";
+  if (!(softcap >= 0.f && std::isfinite(softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
+  HeadInputs in = head_inputs(op, hidden, weight, targets, ignore_index, chunk_bytes);
+  const int64_t N = in.N, V = in.V;
+  std::vector<float> lp(size_t(N), 0.f);
+  for (int64_t r0 = 0; r0 < N; r0 += in.chunk) {
+    const int64_t r1 = std::min(N, r0 + in.chunk), rows = r1 - r0;
+    Tensor logits = chunk_logits(in, r0, r1, softcap);
+    const float* x = logits.data<float>();
+    detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+      std::vector<float> ebuf(static_cast<size_t>(V));
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t t = in.targets[size_t(r0 + r)];
+        if (t == ignore_index) continue;
+        RowStats s = row_stats(x + r * V, ebuf.data(), V);
+        lp[size_t(r0 + r)] = x[r * V + t] - s.lse;
+      }
+    });
+  }
+  Shape lead;
+  for (int i = 0; i + 1 < hidden.ndim(); ++i) lead.push_back(hidden.shape()[i]);
+  Tensor y = Tensor::from_vector(lp, lead);
+  if (Node* n = autograd::record(y, "linear_token_logprobs", token_logprobs_backward, {&hidden, &weight})) {
+    n->shape_a = hidden.shape();
+    n->ints.push_back(ignore_index);
+    n->sizes.push_back(in.chunk);
+    n->scalar = softcap;
+    n->save(in.h);
+    n->save(in.weight);
+    n->save(Tensor::from_data(in.targets.data(), {N}, DType::I64));
+  }
+  return y;
+}
+
+Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, LossOptions options,
+               LossParts* parts) {
+  if (model.config.final_softcap > 0) options.softcap = model.config.final_softcap;
+  return linear_cross_entropy(model.final_hidden(inputs), model.head_weight(), targets, options, parts);
+}
+
+Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index) {
+  Tensor lp = linear_token_logprobs(model.final_hidden(inputs), model.head_weight(), targets, model.config.final_softcap,
+                                    ignore_index);
+  return ag::sum(lp, {1});
+}
+
+}  // namespace xla::train
