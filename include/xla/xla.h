@@ -373,6 +373,52 @@ typedef struct xla_chat_message {
 XLA_API xla_status xla_chat_render(const xla_chat_message* messages, size_t n, int32_t add_generation_prompt,
                                    char* buf, size_t cap, size_t* len_out);
 
+/* ================================================================ DPO
+ * The DPO loss (Rafailov et al. 2023) and its metrics from the log-probs of a policy and a
+ * frozen reference, with Hugging Face TRL 0.x semantics, in double. Per pair,
+ * m = (policy_chosen - policy_rejected) - (ref_chosen - ref_rejected), and
+ *   XLA_DPO_SIGMOID  -(1 - ls) log sigmoid(beta m) - ls log sigmoid(-beta m)   (ls = label_smoothing)
+ *   XLA_DPO_IPO      (m - 1 / (2 beta))^2
+ *   XLA_DPO_HINGE    max(0, 1 - beta m)
+ * averaged over the batch. Stable for any finite beta m. See docs/dpo.md.
+ */
+#define XLA_DPO_SIGMOID 0
+#define XLA_DPO_IPO 1
+#define XLA_DPO_HINGE 2
+
+typedef struct xla_dpo_params {
+  uint32_t struct_size;  /* sizeof(xla_dpo_params) */
+  float beta;            /* default 0.1; > 0 and finite */
+  float label_smoothing; /* default 0 (cDPO / robust when > 0); in [0, 0.5), sigmoid only */
+  int32_t loss_type;     /* default XLA_DPO_SIGMOID */
+} xla_dpo_params;
+/* Defaults: beta 0.1, label_smoothing 0, XLA_DPO_SIGMOID. */
+XLA_API void xla_dpo_params_init(xla_dpo_params* p);
+
+/* A result struct: set struct_size to sizeof(xla_dpo_metrics) before the call; the library
+   writes only the fields that fit in it. Each value is a mean over the batch (TRL's metric in
+   brackets). */
+typedef struct xla_dpo_metrics {
+  uint32_t struct_size;
+  double loss;
+  double reward_chosen;   /* [rewards/chosen]     beta (policy_chosen - ref_chosen) */
+  double reward_rejected; /* [rewards/rejected]   beta (policy_rejected - ref_rejected) */
+  double reward_accuracy; /* [rewards/accuracies] fraction of pairs with reward_chosen > reward_rejected */
+  double reward_margin;   /* [rewards/margins]    reward_chosen - reward_rejected */
+  double logp_chosen, logp_rejected; /* [logps/chosen], [logps/rejected]: policy, mean over the batch */
+} xla_dpo_metrics;
+
+/* The loss and metrics of a batch of n >= 1 pairs: four arrays of length n holding the summed
+   completion log-probs of the policy and the reference (xla_model_logprob gives them). For
+   XLA_DPO_IPO pass per-token averages (each sum divided by its completion length) as TRL 0.x
+   does; the rewards are then per token too. p = NULL means the defaults. Errors
+   (XLA_ERR_INVALID_ARG, *out untouched): a NULL array or out, n < 1, a struct_size out of
+   range, beta not > 0, label_smoothing outside [0, 0.5) or nonzero for ipo / hinge, an
+   unknown loss_type, a NaN or infinite log-prob (the message names the array and index). */
+XLA_API xla_status xla_dpo_loss(const xla_dpo_params* p /* NULL = defaults */, const double* policy_chosen,
+                                const double* policy_rejected, const double* ref_chosen, const double* ref_rejected,
+                                int64_t n, xla_dpo_metrics* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,8 @@
 """test_ctypes.py — loads the built libxla.so from Python with ctypes (standard library only)
-and checks real values through it: creation, broadcasting add, matmul, softmax, errors."""
+and checks real values through it: creation, broadcasting add, matmul, softmax, errors, and
+the DPO loss against TRL's numbers (../shared/oracle/dpo/dpo_formulas.json)."""
 import ctypes
+import json
 import math
 import os
 import sys
@@ -18,9 +20,12 @@ lib.xla_softmax.argtypes = [P, ctypes.c_int32, ctypes.POINTER(P)]
 
 XLA_F32, XLA_ERR_SHAPE = 0, -2
 failures = []
+n_checks = 0
 
 
 def check(cond, what):
+    global n_checks
+    n_checks += 1
     if not cond:
         failures.append(what)
 
@@ -61,7 +66,51 @@ check(b"inner dimensions" in lib.xla_last_error(), "error message")
 for t in (a, b, s, w, m, sm):
     lib.xla_tensor_free(t)
 
-print(f"python.ctypes: {8 - len(failures)} passed, {len(failures)} failed")
+
+# ---- DPO: the C structs as ctypes sees them, every TRL 0.x case of dpo_formulas.json ----
+class DpoParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("beta", ctypes.c_float), ("label_smoothing", ctypes.c_float),
+                ("loss_type", ctypes.c_int32)]
+
+
+class DpoMetrics(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32)] + [(f, ctypes.c_double) for f in (
+        "loss", "reward_chosen", "reward_rejected", "reward_accuracy", "reward_margin", "logp_chosen",
+        "logp_rejected")]
+
+
+D = ctypes.POINTER(ctypes.c_double)
+lib.xla_dpo_params_init.argtypes = [ctypes.POINTER(DpoParams)]
+lib.xla_dpo_loss.argtypes = [ctypes.POINTER(DpoParams), D, D, D, D, ctypes.c_int64, ctypes.POINTER(DpoMetrics)]
+shared = os.environ.get("XLA_SHARED_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared"))
+with open(os.path.join(shared, "oracle/dpo/dpo_formulas.json")) as f:
+    formulas = json.load(f)
+inp = formulas["inputs"]
+metric_names = {"rewards/chosen": "reward_chosen", "rewards/rejected": "reward_rejected",
+                "rewards/accuracies": "reward_accuracy", "rewards/margins": "reward_margin",
+                "logps/chosen": "logp_chosen", "logps/rejected": "logp_rejected"}
+for case in (c for c in formulas["cases"] if c["trl"] == "0.x"):
+    params = DpoParams()
+    lib.xla_dpo_params_init(ctypes.byref(params))
+    params.beta, params.label_smoothing = case["beta"], case["label_smoothing"]
+    params.loss_type = {"sigmoid": 0, "ipo": 1, "hinge": 2}[case["loss_type"]]
+    ipo = case["loss_type"] == "ipo"  # TRL 0.x: per-token averages
+    arrays = []
+    for key, lens in (("chosen_logps", "chosen_lengths"), ("rejected_logps", "rejected_lengths"),
+                      ("ref_chosen_logps", "chosen_lengths"), ("ref_rejected_logps", "rejected_lengths")):
+        vals = [v / n if ipo else v for v, n in zip(inp[key], inp[lens])]
+        arrays.append((ctypes.c_double * len(vals))(*vals))
+    out = DpoMetrics(struct_size=ctypes.sizeof(DpoMetrics))
+    st = lib.xla_dpo_loss(ctypes.byref(params), *arrays, len(inp["chosen_logps"]), ctypes.byref(out))
+    want = dict(case["metrics"], loss=case["loss"])
+    got = {metric_names.get(k, k): getattr(out, metric_names.get(k, k)) for k in want}
+    check(st == 0 and all(math.isclose(got[metric_names.get(k, k)], v, rel_tol=1e-12, abs_tol=1e-15)
+                          for k, v in want.items()), f"dpo {case['loss_type']} beta {case['beta']}")
+bad = DpoMetrics(struct_size=ctypes.sizeof(DpoMetrics), loss=-7.0)
+check(lib.xla_dpo_loss(None, *arrays, 0, ctypes.byref(bad)) == -1 and bad.loss == -7.0, "dpo n = 0 refused")
+check(b"n must be at least 1" in lib.xla_last_error(), "dpo error message")
+
+print(f"python.ctypes: {n_checks - len(failures)} passed, {len(failures)} failed")
 for f in failures:
     print("FAILED:", f)
 sys.exit(1 if failures else 0)
