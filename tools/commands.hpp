@@ -7,4 +7,5 @@ int cmd_chat(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_create(int argc, char** argv);
+int cmd_plot(int argc, char** argv);  // tools/plot.cpp
 }  // namespace xla::cli

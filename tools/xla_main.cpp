@@ -1,4 +1,4 @@
-// xla_main.cpp — the `xla` command-line tool: generate, chat, tokenize, info, create.
+// xla_main.cpp — the `xla` command-line tool: generate, chat, tokenize, info, create, plot.
 // Exit codes scripts can rely on: 0 success, 1 a runtime error (missing or corrupt file,
 // bad model), 2 a usage error (unknown command or option, missing argument).
 #include <cstdio>
@@ -19,6 +19,7 @@ const char* kUsage =
     "  tokenize  --tokenizer FILE TEXT       print the token ids and pieces of TEXT\n"
     "  info      DIR                         architecture, parameter count, dtypes of a model folder\n"
     "  create    --config FILE --out DIR     a model with random weights, saved as a Hugging Face folder\n"
+    "  plot      FILE.jsonl... -o OUT.svg    training metrics (loss, lr, ...) drawn as an SVG\n"
     "\n"
     "`xla <command> --help` describes a command's options.\n";
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return xla::cli::cmd_tokenize(argc, argv);
     if (cmd == "info") return xla::cli::cmd_info(argc, argv);
     if (cmd == "create") return xla::cli::cmd_create(argc, argv);
+    if (cmd == "plot") return xla::cli::cmd_plot(argc, argv);
     throw xla::cli::UsageError("unknown command '" + cmd + "'");
   } catch (const xla::cli::UsageError& e) {
     std::fprintf(stderr, "xla %s: %s\n\n%s", cmd.c_str(), e.what(), kUsage);

@@ -1,8 +1,10 @@
 """test_cli.py — the `xla` command-line tool end to end: exit codes, `info` against the
 checkpoint's own header, `tokenize` against the oracle's ids, `create` + `generate` on a tiny
-model agreeing with the C API's generate, `chat` over two turns, and clear errors.
+model agreeing with the C API's generate, `chat` over two turns, `plot` read back from its SVG,
+and clear errors.
 Usage: test_cli.py XLA_BINARY LIBXLA SHARED_DIR TOKENIZER_JSON WORK_DIR"""
-import ctypes, json, os, struct, subprocess, sys
+import ctypes, json, math, os, struct, subprocess, sys
+import xml.etree.ElementTree as ET
 
 xla, libxla, shared, tokenizer, work = sys.argv[1:6]
 failures = []
@@ -36,6 +38,88 @@ rc, out, err = run("generate", "--model", "/nonexistent/m", "--tokenizer", token
 check(rc == 1 and "/nonexistent/m" in err, "missing model folder exits 1 naming it")
 rc, out, err = run("generate", "--help")
 check(rc == 0 and "--temperature" in out, "generate --help")
+
+# plot: metrics .jsonl -> SVG, read back with ElementTree. Lines out of step order, a blank
+# line, NaN and Infinity (as Python's json writes them) among 12 finite losses.
+SVG = "{http://www.w3.org/2000/svg}"
+os.makedirs(work, exist_ok=True)
+steps = [10 * (i + 1) for i in range(12)]
+loss = {s: 3.0 * math.exp(-s / 60) + 0.5 for s in steps}  # strictly decreasing in step
+run1 = os.path.join(work, "run1.jsonl")
+with open(run1, "w") as f:
+    for s in steps[6:] + steps[:6]:
+        f.write(json.dumps({"step": s, "loss": loss[s], "lr": 3e-4, "grad_norm": 1.0 + s / 100}) + "\n")
+        if s % 40 == 0:
+            f.write(json.dumps({"step": s, "val_loss": loss[s] + 0.2, "val_ppl": math.exp(loss[s] + 0.2)}) + "\n")
+    f.write("\n")
+    f.write(json.dumps({"step": 130, "loss": float("nan"), "rewards/margins": 0.5}) + "\n")
+    f.write(json.dumps({"step": 140, "loss": float("inf"), "rewards/margins": 0.7}) + "\n")
+run2 = os.path.join(work, "run2.jsonl")
+with open(run2, "w") as f:
+    for s in steps[:5]:
+        f.write(json.dumps({"step": s, "loss": loss[s] + 0.3, "lr": 1e-4}) + "\n")
+
+
+def plot(*args):
+    svg_path = os.path.join(work, "plot.svg")
+    if os.path.exists(svg_path):
+        os.remove(svg_path)
+    rc, out, err = run("plot", *args, "-o", svg_path)
+    root = ET.parse(svg_path).getroot() if rc == 0 and os.path.exists(svg_path) else None
+    return rc, err, root
+
+
+def series(root, metric, run_name="run1"):
+    for p in root.iter(SVG + "polyline"):
+        if p.get("data-metric") == metric and p.get("data-run") == run_name:
+            return [tuple(float(c) for c in xy.split(",")) for xy in p.get("points").split()]
+    return None
+
+
+def affine(us, vs):  # v = a·u + b for every point, within rounding to 0.01
+    a = (vs[-1] - vs[0]) / (us[-1] - us[0])
+    return all(abs(vs[0] + a * (u - us[0]) - v) < 0.02 for u, v in zip(us, vs))
+
+
+rc, err, root = plot(run1, "--title", "tiny <run>")
+check(root is not None, f"plot writes a readable SVG: rc {rc} {err}")
+if root is not None:
+    titles = [t.text for t in root.iter(SVG + "text") if t.get("class") == "title"]
+    check(titles == ["tiny <run>"], f"plot title {titles}")
+    panels = [g.get("data-metrics") for g in root.iter(SVG + "g") if g.get("class") == "panel"]
+    check(panels == ["loss,val_loss", "lr", "grad_norm", "val_ppl", "rewards/margins"], f"plot panels {panels}")
+    pts = series(root, "loss")
+    check(pts is not None and len(pts) == 12, f"loss polyline has the 12 finite points, NaN and inf dropped: {pts}")
+    if pts and len(pts) == 12:
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        check(all(a < b for a, b in zip(xs, xs[1:])), f"loss x grows with step: {xs}")
+        check(all(a < b for a, b in zip(ys, ys[1:])), f"loss y grows down the page as loss falls: {ys}")
+        check(affine(steps, xs) and affine([loss[s] for s in steps], ys), "loss points are affine in step and loss")
+    val = series(root, "val_loss")
+    check(val is not None and len(val) == 3 and pts and val[0][0] == pts[3][0], f"val_loss at steps 40, 80, 120: {val}")
+    margins = series(root, "rewards/margins")
+    check(margins is not None and len(margins) == 2, f"rewards/margins has its 2 points: {margins}")
+
+rc, err, root = plot(run1, run2, "--metrics", "loss", "--log-y")
+check(root is not None, f"plot of two runs: rc {rc} {err}")
+if root is not None:
+    a, b = series(root, "loss", "run1"), series(root, "loss", "run2")
+    lines = {p.get("data-run"): p.get("stroke") for p in root.iter(SVG + "polyline")}
+    check(sorted(lines) == ["run1", "run2"] and lines["run1"] != lines["run2"], f"two runs, two colours: {lines}")
+    check(a and b and len(b) == 5 and [p[0] for p in b] == [p[0] for p in a[:5]], "runs share the step axis")
+    check(a and affine([math.log10(loss[s]) for s in steps], [p[1] for p in a]), "--log-y: y affine in log10(loss)")
+
+with open(os.path.join(work, "bad.jsonl"), "w") as f:
+    f.write('{"step": 1, "loss": 2.0}\n\n{"step": 2, "loss": 1.9\n')
+rc, err, root = plot(os.path.join(work, "bad.jsonl"))
+check(rc == 1 and "bad.jsonl:3:" in err and not os.path.exists(os.path.join(work, "plot.svg")),
+      f"a malformed line exits 1 naming file and line, writing nothing: {rc} {err}")
+rc, err, root = plot(run1, "--metrics", "loss,nope")
+check(rc == 1 and "'nope'" in err, f"an absent metric exits 1 naming it: {rc} {err}")
+rc, out, err = run("plot", run1)
+check(rc == 2 and "-o" in err, f"plot without -o exits 2: {rc} {err}")
+rc, err, root = plot(os.path.join(work, "missing.jsonl"))
+check(rc == 1 and "missing.jsonl" in err, f"a missing input exits 1 naming it: {rc} {err}")
 
 # info: the parameter count is the sum over the safetensors header
 model2 = os.path.join(shared, "oracle/gemma/gemma2")
