@@ -1,0 +1,186 @@
+// checkpoint.cpp — resumable training checkpoints, written so that a kill at any moment
+// leaves the previous one loadable: temporary folder → rename → `latest` replaced by rename.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "xla/safetensors.hpp"
+#include "xla/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace xla::train {
+namespace {
+
+constexpr const char* kFormat = "libxla-train-1";
+
+void fsync_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail(Status::IO, "checkpoint: cannot open " + path + " to sync it");
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void write_synced(const std::string& path, const std::string& text) {
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f) fail(Status::IO, "checkpoint: cannot write " + path);
+    f << text;
+    f.flush();
+    if (!f) fail(Status::IO, "checkpoint: cannot write " + path);
+  }
+  fsync_path(path);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(Status::IO, "checkpoint: cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+const char* kind_name(OptimizerKind k) {
+  return k == OptimizerKind::SGD ? "sgd" : k == OptimizerKind::Adam ? "adam" : "adamw";
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
+                            const TrainState& state, int keep_last) {
+  if (root.empty()) fail(Status::InvalidArg, "checkpoint: empty folder name");
+  if (keep_last < 1) fail(Status::InvalidArg, "checkpoint: keep_last must be >= 1");
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) fail(Status::IO, "checkpoint: cannot create " + root + ": " + ec.message());
+  const std::string name = step_name(state.step);
+  const std::string tmp = root + "/.tmp-" + name + "-" + std::to_string(::getpid());
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) fail(Status::IO, "checkpoint: cannot create " + tmp + ": " + ec.message());
+
+  model.save(tmp);  // config.json + model.safetensors
+  nlohmann::json st = {{"format", kFormat},
+                       {"step", state.step},
+                       {"data", {{"seed", state.data.seed}, {"epoch", state.data.epoch}, {"position", state.data.position}}}};
+  if (optimizer) {
+    io::save_safetensors(tmp + "/optimizer.safetensors", optimizer->state(), {{"format", "libxla-optimizer"}});
+    st["optimizer"] = {{"kind", kind_name(optimizer->options().kind)}, {"steps", optimizer->steps()}, {"lr", optimizer->lr()}};
+  }
+  write_synced(tmp + "/state.json", st.dump(2) + "\n");
+  fsync_path(tmp + "/config.json");
+  fsync_path(tmp);
+
+  // The same step saved again gets a new folder name: renaming the old one away first would
+  // leave `latest` naming nothing for a moment.
+  std::string final_name = name;
+  for (int r = 1; fs::exists(root + "/" + final_name); ++r) final_name = name + "-r" + std::to_string(r);
+  const std::string final_dir = root + "/" + final_name;
+  fs::rename(tmp, final_dir, ec);
+  if (ec) fail(Status::IO, "checkpoint: cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
+  fsync_path(root);
+  // the commit point: `latest` is replaced atomically
+  write_synced(root + "/latest.tmp", final_name + "\n");
+  fs::rename(root + "/latest.tmp", root + "/latest", ec);
+  if (ec) fail(Status::IO, "checkpoint: cannot update " + root + "/latest: " + ec.message());
+  fsync_path(root);
+
+  // clean up: temporaries of killed saves, and checkpoints beyond keep_last
+  std::vector<std::string> steps;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(".tmp-", 0) == 0) fs::remove_all(e.path(), ec);
+    else if (n.rfind("step-", 0) == 0 && e.is_directory()) steps.push_back(n);
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + size_t(keep_last) < steps.size(); ++i)
+    if (steps[i] != final_name) fs::remove_all(root + "/" + steps[i], ec);
+  return final_dir;
+}
+
+std::string latest_checkpoint(const std::string& root) {
+  std::ifstream f(root + "/latest");
+  if (!f) return "";
+  std::string name;
+  std::getline(f, name);
+  if (name.empty() || name.find('/') != std::string::npos)
+    fail(Status::Format, "checkpoint: " + root + "/latest does not name a checkpoint folder");
+  return root + "/" + name;
+}
+
+TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer* optimizer) {
+  std::string dir = path;
+  if (!fs::exists(dir + "/state.json")) {
+    dir = latest_checkpoint(path);
+    if (dir.empty()) fail(Status::IO, "checkpoint: no checkpoint in " + path + " (no state.json, no latest)");
+  }
+  nlohmann::json st;
+  try {
+    st = nlohmann::json::parse(read_text(dir + "/state.json"));
+  } catch (const nlohmann::json::exception& e) {
+    fail(Status::Format, "checkpoint: " + dir + "/state.json is not valid JSON: " + e.what());
+  }
+  TrainState s;
+  try {
+    if (st.at("format").get<std::string>() != kFormat)
+      fail(Status::Format, "checkpoint: " + dir + " has format " + st.at("format").dump() + ", expected " + kFormat);
+    s.step = st.at("step").get<int64_t>();
+    s.data.seed = st.at("data").at("seed").get<uint64_t>();
+    s.data.epoch = st.at("data").at("epoch").get<int64_t>();
+    s.data.position = st.at("data").at("position").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(Status::Format, "checkpoint: " + dir + "/state.json: " + e.what());
+  }
+
+  // the weights, copied into the model's own tensors
+  GemmaConfig saved = GemmaConfig::from_json(read_text(dir + "/config.json"));
+  if (saved.to_json() != model.config.to_json())
+    fail(Status::Format, "checkpoint: " + dir + " holds a model of another configuration");
+  io::SafetensorsFile weights = io::SafetensorsFile::open(dir + "/model.safetensors");
+  std::vector<std::pair<std::string, Tensor>> loaded;
+  for (auto& [name, p] : model.named_parameters()) {
+    if (!p->defined()) continue;
+    if (!weights.contains(name)) fail(Status::Format, "checkpoint: tensor " + name + " is missing from " + dir);
+    Tensor t = weights.tensor(name, p->dtype());
+    if (!(t.shape() == p->shape()))
+      fail(Status::Format, "checkpoint: tensor " + name + " has shape " + t.shape().str() + ", the model " + p->shape().str());
+    loaded.emplace_back(name, std::move(t));
+  }
+  // optimizer state, read in full before anything is changed
+  std::map<std::string, Tensor> moments;
+  int64_t opt_steps = 0;
+  double opt_lr = 0;
+  if (optimizer) {
+    if (!st.contains("optimizer")) fail(Status::Format, "checkpoint: " + dir + " has no optimizer state");
+    const std::string kind = st["optimizer"].value("kind", "");
+    if (kind != kind_name(optimizer->options().kind))
+      fail(Status::Format, "checkpoint: " + dir + " holds " + kind + " state, the optimizer is " +
+                               kind_name(optimizer->options().kind));
+    opt_steps = st["optimizer"].value("steps", int64_t(0));
+    opt_lr = st["optimizer"].value("lr", optimizer->lr());
+    io::SafetensorsFile f = io::SafetensorsFile::open(dir + "/optimizer.safetensors");
+    for (const std::string& n : f.names()) moments[n] = f.tensor(n);
+  }
+  // every check passed: apply
+  if (optimizer) {
+    optimizer->load_state(moments, opt_steps);
+    optimizer->set_lr(opt_lr);
+  }
+  size_t i = 0;
+  for (auto& [name, p] : model.named_parameters())
+    if (p->defined()) p->copy_(loaded[i++].second);
+  return s;
+}
+
+}  // namespace xla::train

@@ -1,0 +1,223 @@
+// trainer.cpp — the loop: micro-batches → loss → backward, clip, schedule, optimizer step;
+// validation, metrics JSONL, progress display, checkpoints.
+#include "xla/trainer.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "xla/autograd.hpp"
+
+namespace xla::train {
+namespace {
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double resident_mb() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  if (f >> pages >> resident) return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1 << 20);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+std::string duration_text(double s) {
+  char buf[32];
+  if (!(s >= 0) || !std::isfinite(s)) return "?";
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
+  return buf;
+}
+
+// Drops the lines of a metrics file whose step is after `step` (a resumed run redoes them).
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::ostringstream kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      nlohmann::json j = nlohmann::json::parse(line);
+      if (j.value("step", int64_t(0)) > step) continue;
+    } catch (const nlohmann::json::exception&) {
+      continue;  // a line cut short by the kill
+    }
+    kept << line << "\n";
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  out << kept.str();
+}
+
+}  // namespace
+
+Trainer::Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions o)
+    : model_(model),
+      opt_(optimizer),
+      train_(train),
+      val_(val),
+      o_(std::move(o)),
+      batcher_(train, o_.batch_size, o_.seed),
+      base_lr_(optimizer.lr()) {
+  if (o_.grad_accum < 1) fail(Status::InvalidArg, "trainer: grad_accum must be >= 1");
+  if (o_.steps < 0) fail(Status::InvalidArg, "trainer: steps must be >= 0");
+  if (!(o_.max_grad_norm >= 0)) fail(Status::InvalidArg, "trainer: max_grad_norm must be >= 0");
+  if (o_.schedule.total_steps == 0) o_.schedule.total_steps = o_.steps;
+  if (o_.schedule.warmup_steps < 0 || o_.schedule.min_ratio < 0 || o_.schedule.min_ratio > 1)
+    fail(Status::InvalidArg, "trainer: schedule warmup_steps must be >= 0 and min_ratio in [0, 1]");
+  if (o_.checkpoint_every < 0 || o_.eval_every < 0) fail(Status::InvalidArg, "trainer: intervals must be >= 0");
+  if (o_.checkpoint_every > 0 && o_.checkpoint_dir.empty())
+    fail(Status::InvalidArg, "trainer: checkpoint_every needs a checkpoint_dir");
+  if (train.seq_len() == 0) fail(Status::InvalidArg, "trainer: the training set is empty");
+  state_.data = batcher_.state();
+  bar_ = o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO));
+  if (!o_.metrics_path.empty()) {
+    metrics_ = std::fopen(o_.metrics_path.c_str(), "a");
+    if (!metrics_) fail(Status::IO, "trainer: cannot open " + o_.metrics_path);
+  }
+}
+
+Trainer::~Trainer() {
+  if (metrics_) std::fclose(metrics_);
+}
+
+bool Trainer::resume() {
+  if (o_.checkpoint_dir.empty() || latest_checkpoint(o_.checkpoint_dir).empty()) return false;
+  state_ = load_checkpoint(o_.checkpoint_dir, model_, &opt_);
+  batcher_.set_state(state_.data);
+  if (metrics_) {
+    std::fclose(metrics_);
+    truncate_metrics(o_.metrics_path, state_.step);
+    metrics_ = std::fopen(o_.metrics_path.c_str(), "a");
+    if (!metrics_) fail(Status::IO, "trainer: cannot open " + o_.metrics_path);
+  }
+  return true;
+}
+
+double Trainer::evaluate() {
+  if (!val_ || val_->size() == 0) return NAN;
+  NoGradGuard no_grad;
+  double total = 0;
+  int64_t tokens = 0;
+  for (auto& [in, tg] : eval_batches(*val_, o_.batch_size, o_.eval_batches)) {
+    LossParts parts;
+    LossOptions lo = o_.loss;
+    lo.z_loss = 0;
+    lm_loss(model_, in, tg, lo, &parts);
+    if (parts.tokens == 0) continue;
+    total += parts.cross_entropy * double(parts.tokens);
+    tokens += parts.tokens;
+  }
+  return tokens ? total / double(tokens) : NAN;
+}
+
+StepMetrics Trainer::step() {
+  const double t0 = now_s();
+  StepMetrics m;
+  const double lr = base_lr_ * o_.schedule.factor(state_.step);
+  opt_.set_lr(lr);
+  opt_.zero_grad();
+  const Tensor seed = Tensor::scalar(1.f / float(o_.grad_accum));
+  double loss_sum = 0;
+  for (int64_t a = 0; a < o_.grad_accum; ++a) {
+    Tensor in, tg;
+    batcher_.next(in, tg);
+    Tensor loss = lm_loss(model_, in, tg, o_.loss);
+    loss_sum += loss.item();
+    backward(loss, seed);  // mean over micro-batches without another node
+    tokens_ += in.numel();
+  }
+  m.loss = loss_sum / double(o_.grad_accum);
+  const std::vector<Tensor> params = opt_.parameters();
+  m.grad_norm = clip_grad_norm(params, o_.max_grad_norm);
+  m.skipped = !std::isfinite(m.loss) || !std::isfinite(m.grad_norm);
+  if (!m.skipped) opt_.step();
+  opt_.zero_grad();
+  ++state_.step;
+  state_.data = batcher_.state();
+  const double dt = now_s() - t0;
+  seconds_ += dt;
+  m.step = state_.step;
+  m.lr = lr;
+  m.tokens = tokens_;
+  m.tokens_per_s = double(o_.grad_accum * o_.batch_size * train_.seq_len()) / dt;
+  m.elapsed_s = seconds_;
+  m.mem_mb = resident_mb();
+  if (o_.eval_every > 0 && state_.step % o_.eval_every == 0) {
+    m.val_loss = evaluate();
+    m.val_ppl = std::exp(m.val_loss);
+  }
+  return m;
+}
+
+void Trainer::log(const StepMetrics& m) {
+  if (metrics_) {
+    nlohmann::json j = {{"step", m.step},         {"loss", m.loss},   {"lr", m.lr},
+                        {"grad_norm", m.grad_norm}, {"tokens_per_s", m.tokens_per_s}, {"tokens", m.tokens},
+                        {"elapsed_s", m.elapsed_s}, {"mem_mb", m.mem_mb}};
+    if (m.skipped) j["skipped"] = true;
+    if (std::isfinite(m.val_loss)) j["val_loss"] = m.val_loss, j["val_ppl"] = m.val_ppl;
+    if (!std::isfinite(m.loss)) j["loss"] = nullptr;
+    if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
+    std::fprintf(metrics_, "%s\n", j.dump().c_str());
+    std::fflush(metrics_);
+  }
+  if (o_.progress == 0) return;
+  const int64_t total = o_.steps;
+  const double per_step = seconds_ / double(std::max<int64_t>(1, m.step - run_start_step_));
+  const std::string eta = duration_text(per_step * double(total - m.step));
+  char val[64] = "";
+  if (std::isfinite(m.val_loss)) std::snprintf(val, sizeof val, " | val %.4f ppl %.2f", m.val_loss, m.val_ppl);
+  if (bar_) {
+    constexpr int kWidth = 24;
+    const int filled = total > 0 ? int(kWidth * std::min<int64_t>(m.step, total) / total) : kWidth;
+    std::string bar(size_t(filled), '#');
+    bar.append(size_t(kWidth - filled), '.');
+    std::fprintf(stderr, "\r\033[K%6lld/%lld [%s] loss %.4f  lr %.2e  %.0f tok/s  eta %s%s",
+                 static_cast<long long>(m.step), static_cast<long long>(total), bar.c_str(), m.loss, m.lr,
+                 m.tokens_per_s, eta.c_str(), val);
+    if (m.step >= total || std::isfinite(m.val_loss)) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  } else {
+    const int64_t every = std::max<int64_t>(1, total / 20);
+    if (m.step % every == 0 || m.step == total || std::isfinite(m.val_loss))
+      std::fprintf(stderr, "step %lld/%lld loss %.4f lr %.2e grad_norm %.3f %.0f tok/s eta %s%s\n",
+                   static_cast<long long>(m.step), static_cast<long long>(total), m.loss, m.lr, m.grad_norm,
+                   m.tokens_per_s, eta.c_str(), val);
+  }
+}
+
+int64_t Trainer::run() {
+  run_start_step_ = state_.step;
+  seconds_ = 0;
+  int64_t done = 0;
+  while (state_.step < o_.steps) {
+    StepMetrics m = step();
+    ++done;
+    log(m);
+    const bool stop = o_.on_step && !o_.on_step(m);
+    if (o_.checkpoint_every > 0 && state_.step % o_.checkpoint_every == 0) save();
+    if (stop) return done;
+  }
+  if (!o_.checkpoint_dir.empty() && done > 0 && (o_.checkpoint_every == 0 || state_.step % o_.checkpoint_every != 0))
+    save();
+  return done;
+}
+
+void Trainer::save() {
+  if (o_.checkpoint_dir.empty()) fail(Status::InvalidArg, "trainer: no checkpoint_dir to save into");
+  save_checkpoint(o_.checkpoint_dir, model_, &opt_, state_, o_.keep_checkpoints);
+}
+
+}  // namespace xla::train

@@ -1,0 +1,223 @@
+// The trainer and checkpoints: a tiny Gemma overfits one batch; N steps equal N/2 + save
+// + load + N/2 bit for bit; a save killed at any moment leaves the last good checkpoint;
+// gradient accumulation equals the large batch; metrics JSONL and stopping.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tiny.hpp"
+#include "xla/trainer.hpp"
+
+using namespace xla;
+namespace fs = std::filesystem;
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+  std::string d = ::testing::TempDir() + "xla_trainer_" + name + "_" + std::to_string(::getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+train::Dataset corpus(int64_t seq_len) {
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "the quick brown fox " + std::to_string(i % 7) + " jumps\n\n";
+  return train::Dataset::from_text(text, train::TextCodec{}, seq_len);
+}
+
+std::vector<std::vector<float>> weights(GemmaModel& m) {
+  std::vector<std::vector<float>> out;
+  for (auto& [n, p] : m.named_parameters()) out.push_back(p->to_vector());
+  return out;
+}
+
+train::TrainerOptions quiet(int64_t steps) {
+  train::TrainerOptions o;
+  o.batch_size = 4;
+  o.steps = steps;
+  o.progress = 0;
+  o.seed = 3;
+  o.schedule = {train::ScheduleKind::Cosine, 2, 0, 0.1};
+  return o;
+}
+
+TEST(Trainer, TinyGemmaOverfitsOneBatch) {
+  GemmaModel m = GemmaModel::create(tiny_config(), 1);
+  train::Dataset one = train::Dataset::supervised({{"2+3=", "5"}, {"4+4=", "8"}, {"1+6=", "7"}, {"9+0=", "9"}},
+                                                  train::TextCodec{}, 8);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
+  train::TrainerOptions o = quiet(150);
+  o.schedule = {};
+  train::Trainer t(m, opt, one, nullptr, o);
+  double first = 0, last = 0;
+  o.on_step = nullptr;
+  for (int i = 0; i < 150; ++i) {
+    train::StepMetrics s = t.step();
+    if (i == 0) first = s.loss;
+    last = s.loss;
+  }
+  EXPECT_GT(first, 4.0);   // ~ln 259 at random init
+  EXPECT_LT(last, 0.02);   // memorised: 2 answer tokens a row
+}
+
+TEST(Trainer, HalfSaveLoadHalfIsBitIdentical) {
+  const std::string dir = fresh_dir("resume");
+  train::Dataset data = corpus(16);
+  auto [tr, va] = data.split(0.2, 1);
+  // straight through: 6 steps
+  GemmaModel a = GemmaModel::create(tiny_config(2), 7);
+  train::Optimizer oa(a, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 3e-3));
+  train::Trainer ta(a, oa, tr, &va, quiet(6));
+  ta.run();
+  // 3 steps, checkpoint, then a new process's worth of objects continues for 3
+  {
+    GemmaModel b = GemmaModel::create(tiny_config(2), 7);
+    train::Optimizer ob(b, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 3e-3));
+    train::TrainerOptions o = quiet(3);
+    o.schedule.total_steps = 6;  // the same schedule as the straight run
+    o.checkpoint_dir = dir;
+    train::Trainer tb(b, ob, tr, &va, o);
+    EXPECT_FALSE(tb.resume());
+    EXPECT_EQ(tb.run(), 3);
+  }
+  GemmaModel c = GemmaModel::create(tiny_config(2), 99);  // other weights: the checkpoint must overwrite them
+  train::Optimizer oc(c, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 3e-3));
+  train::TrainerOptions o = quiet(6);
+  o.checkpoint_dir = dir;
+  train::Trainer tc(c, oc, tr, &va, o);
+  ASSERT_TRUE(tc.resume());
+  EXPECT_EQ(tc.current_step(), 3);
+  EXPECT_EQ(tc.run(), 3);
+  EXPECT_EQ(weights(c), weights(a));
+  EXPECT_EQ(oc.steps(), 6);
+  EXPECT_EQ(tc.evaluate(), ta.evaluate());
+}
+
+TEST(Trainer, GradientAccumulationEqualsTheLargeBatch) {
+  train::Dataset data = corpus(12);
+  GemmaModel a = GemmaModel::create(tiny_config(), 5), b = GemmaModel::create(tiny_config(), 5);
+  train::Optimizer oa(a, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.5));
+  train::Optimizer ob(b, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.5));
+  train::TrainerOptions big = quiet(1), small = quiet(1);
+  big.schedule = small.schedule = {};
+  big.batch_size = 4;
+  small.batch_size = 2;
+  small.grad_accum = 2;
+  train::Trainer ta(a, oa, data, nullptr, big), tb(b, ob, data, nullptr, small);
+  train::StepMetrics ma = ta.step(), mb = tb.step();  // the same 4 rows: one shuffled order
+  EXPECT_NEAR(ma.loss, mb.loss, 1e-6);
+  EXPECT_NEAR(ma.grad_norm, mb.grad_norm, 1e-5 * ma.grad_norm);
+  std::vector<std::vector<float>> wa = weights(a), wb = weights(b);
+  double worst = 0;
+  for (size_t i = 0; i < wa.size(); ++i)
+    for (size_t j = 0; j < wa[i].size(); ++j) worst = std::max(worst, double(std::fabs(wa[i][j] - wb[i][j])));
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_GT(ma.grad_norm, 0.0);
+}
+
+TEST(Trainer, MetricsLinesValidationAndStop) {
+  const std::string dir = fresh_dir("metrics");
+  train::Dataset data = corpus(16);
+  auto [tr, va] = data.split(0.2, 2);
+  GemmaModel m = GemmaModel::create(tiny_config(), 2);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  train::TrainerOptions o = quiet(10);
+  o.metrics_path = dir + "/metrics.jsonl";
+  o.eval_every = 2;
+  o.on_step = [](const train::StepMetrics& s) { return s.step < 5; };
+  train::Trainer t(m, opt, tr, &va, o);
+  EXPECT_EQ(t.run(), 5);
+  std::ifstream f(o.metrics_path);
+  std::string line;
+  int lines = 0, vals = 0;
+  while (std::getline(f, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    ++lines;
+    EXPECT_EQ(j["step"].get<int>(), lines);
+    EXPECT_GT(j["loss"].get<double>(), 0.0);
+    EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_EQ(j["tokens"].get<int>(), lines * 4 * 16);
+    if (j.contains("val_loss")) {
+      ++vals;
+      EXPECT_NEAR(j["val_ppl"].get<double>(), std::exp(j["val_loss"].get<double>()), 1e-9);
+    }
+  }
+  EXPECT_EQ(lines, 5);
+  EXPECT_EQ(vals, 2);  // steps 2 and 4
+}
+
+TEST(Checkpoint, KilledSaveLeavesTheLastGoodOne) {
+  // a model large enough that a save takes a while, killed at various moments
+  GemmaConfig c = tiny_config();
+  c.hidden_size = 256;
+  c.intermediate_size = 1024;
+  c.num_layers = 4;
+  c.head_dim = 64;
+  c.query_pre_attn_scalar = 64;
+  c.num_heads = 4;
+  c.sliding = {1, 0, 1, 0};
+  GemmaModel good = GemmaModel::create(c, 1);
+  const std::string dir = fresh_dir("kill");
+  train::TrainState s1;
+  s1.step = 1;
+  train::save_checkpoint(dir, good, nullptr, s1);
+  const std::vector<std::vector<float>> want = weights(good);
+  GemmaModel other = GemmaModel::create(c, 2);  // made before fork: the child only writes files
+  const std::vector<std::vector<float>> other_w = weights(other);
+  int completed = 0, interrupted = 0;
+  for (int delay_us : {0, 500, 2000, 5000, 10000, 20000, 40000}) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      train::TrainState s2;
+      s2.step = 2;
+      for (;;) train::save_checkpoint(dir, other, nullptr, s2, 1);  // until killed
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    GemmaModel loaded = GemmaModel::create(c, 3);
+    train::TrainState got = train::load_checkpoint(dir, loaded, nullptr);
+    if (got.step == 1) {
+      EXPECT_EQ(weights(loaded), want) << "delay " << delay_us;
+    } else {
+      ASSERT_EQ(got.step, 2);
+      EXPECT_EQ(weights(loaded), other_w) << "delay " << delay_us;
+      ++completed;
+    }
+    for (const auto& e : fs::directory_iterator(dir)) interrupted += e.path().filename().string().rfind(".tmp-", 0) == 0;
+  }
+  std::printf("saves killed mid-way: %d, loads that found step 2: %d\n", interrupted, completed);
+  // the writer kept saving step 2 over and over: once one completed, later kills always
+  // leave a complete step 2 — what matters is that every load above succeeded and matched
+  RecordProperty("completed_saves_seen", completed);
+}
+
+TEST(Checkpoint, MismatchesAreNamed) {
+  const std::string dir = fresh_dir("mismatch");
+  GemmaModel m = GemmaModel::create(tiny_config(), 1);
+  train::Optimizer sgd(m, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.1));
+  train::save_checkpoint(dir, m, &sgd, {});
+  train::Optimizer adam(m, train::OptimizerOptions::defaults(train::OptimizerKind::Adam, 0.1));
+  try {
+    train::load_checkpoint(dir, m, &adam);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds sgd state, the optimizer is adam"), std::string::npos) << e.what();
+  }
+  GemmaModel bigger = GemmaModel::create(tiny_config(2), 1);
+  EXPECT_THROW(train::load_checkpoint(dir, bigger, nullptr), Error);
+  EXPECT_THROW(train::load_checkpoint(dir + "/nothing-here", m, nullptr), Error);
+  std::ofstream(train::latest_checkpoint(dir) + "/state.json") << "{not json";
+  EXPECT_THROW(train::load_checkpoint(dir, m, nullptr), Error);
+}
+
+}  // namespace
