@@ -18,14 +18,7 @@ namespace {
 // The caller's params over the defaults, as far as its struct_size reaches (capi.md rule 7:
 // a struct from an older header is shorter; NULL means the defaults).
 train::DpoOptions options_of(const xla_dpo_params* user) {
-  xla_dpo_params p;
-  xla_dpo_params_init(&p);
-  if (user) {
-    if (user->struct_size < sizeof(uint32_t) || user->struct_size > sizeof(p))
-      invalid("xla_dpo_params.struct_size is " + std::to_string(user->struct_size) +
-              "; set it to sizeof(xla_dpo_params) or call xla_dpo_params_init");
-    std::memcpy(&p, user, user->struct_size);
-  }
+  const xla_dpo_params p = read_options(user, xla_dpo_params_init, "xla_dpo_params");
   return {p.beta, p.label_smoothing, train::DpoLoss(p.loss_type)};
 }
 
@@ -36,12 +29,6 @@ void check_metrics_size(const xla_dpo_metrics* out) {
   if (out->struct_size < least || out->struct_size > sizeof(xla_dpo_metrics))
     invalid("xla_dpo_metrics.struct_size is " + std::to_string(out->struct_size) +
             "; set it to sizeof(xla_dpo_metrics)");
-}
-
-template <typename F>
-void put(xla_dpo_metrics* out, F xla_dpo_metrics::*field, F value) {
-  const size_t end = size_t(reinterpret_cast<const char*>(&(out->*field)) - reinterpret_cast<const char*>(out)) + sizeof(F);
-  if (end <= out->struct_size) out->*field = value;
 }
 
 }  // namespace

@@ -2,15 +2,25 @@
 // The guard turns any exception into an xla_status plus a thread-local message, so no
 // C++ exception ever crosses the C boundary (capi.md rule 4).
 #pragma once
+#include <cstddef>
+#include <cstring>
 #include <new>
 #include <string>
 
 #include "xla/error.hpp"
+#include "xla/gemma.hpp"
+#include "xla/tokenizer.hpp"
 #include "xla/tensor.hpp"
 #include "xla/xla.h"
 
 struct xla_tensor {
   xla::Tensor t;
+};
+struct xla_model {
+  xla::GemmaModel m;
+};
+struct xla_tokenizer {
+  xla::Tokenizer t;
 };
 
 namespace xla::capi {
@@ -51,6 +61,28 @@ inline Shape shape_arg(int32_t ndim, const int64_t* shape) {
 }
 
 inline xla_tensor* wrap(Tensor t) { return new xla_tensor{std::move(t)}; }
+
+// Options structs may come from an older header: copy the fields the caller's size covers
+// over the defaults (capi.md rule 7). NULL means the defaults.
+template <typename T>
+T read_options(const T* user, void (*init)(T*), const char* name) {
+  T opts;
+  init(&opts);
+  if (!user) return opts;
+  if (user->struct_size < sizeof(uint32_t) || user->struct_size > sizeof(T))
+    invalid(std::string(name) + ".struct_size is " + std::to_string(user->struct_size) + "; set it to sizeof(" + name +
+            ") or call its _init function");
+  std::memcpy(&opts, user, user->struct_size);
+  opts.struct_size = sizeof(T);
+  return opts;
+}
+
+// Result structs take the fields their struct_size covers (capi.md rule 7): writes one.
+template <typename S, typename F>
+void put(S* out, F S::*field, F value) {
+  const size_t end = size_t(reinterpret_cast<const char*>(&(out->*field)) - reinterpret_cast<const char*>(out)) + sizeof(F);
+  if (end <= out->struct_size) out->*field = value;
+}
 
 // Runs body(); on an exception records "fn: message" and returns its status.
 template <typename F>

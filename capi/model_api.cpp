@@ -5,9 +5,6 @@
 #include "handles.hpp"
 #include "xla/generate.hpp"
 
-struct xla_model {
-  xla::GemmaModel m;
-};
 struct xla_session {
   explicit xla_session(const xla::GemmaModel& m) : s(m), vocab(m.vocab_size()) {}
   xla::Session s;
@@ -18,20 +15,6 @@ using namespace xla;
 using namespace xla::capi;
 
 namespace {
-
-// Options structs may come from an older header: copy the fields the caller's size covers
-// over the defaults (capi.md rule 7).
-template <typename T>
-T read_options(const T* user, void (*init)(T*), const char* name) {
-  T opts;
-  init(&opts);
-  if (!user) return opts;
-  if (user->struct_size < sizeof(uint32_t) || user->struct_size > sizeof(T))
-    invalid(std::string(name) + ".struct_size is " + std::to_string(user->struct_size) + "; set it to sizeof(" + name + ")");
-  std::memcpy(&opts, user, user->struct_size);
-  opts.struct_size = sizeof(T);
-  return opts;
-}
 
 DType weight_dtype(const xla_model_options& o) {
   if (o.weight_dtype != XLA_F32 && o.weight_dtype != XLA_BF16)

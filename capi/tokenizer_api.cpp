@@ -6,10 +6,6 @@
 #include "handles.hpp"
 #include "xla/tokenizer.hpp"
 
-struct xla_tokenizer {
-  xla::Tokenizer t;
-};
-
 using namespace xla;
 using namespace xla::capi;
 

@@ -73,8 +73,9 @@ class Trainer {
   // whether it did. Metrics lines after the resumed step are dropped from metrics_path.
   bool resume();
   StepMetrics step();    // one optimizer step (grad_accum micro-batches)
-  // Steps until options.steps are done or on_step says stop; returns the steps done now.
-  int64_t run();
+  // Steps until options.steps are done or on_step (or `also`) says stop; returns the steps
+  // done by this call.
+  int64_t run(const std::function<bool(const StepMetrics&)>& also = nullptr);
   double evaluate();     // mean validation loss (token-weighted), NaN without a validation set
   void save();           // a checkpoint now (needs checkpoint_dir)
   int64_t current_step() const { return state_.step; }

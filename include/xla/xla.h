@@ -373,6 +373,142 @@ typedef struct xla_chat_message {
 XLA_API xla_status xla_chat_render(const xla_chat_message* messages, size_t n, int32_t add_generation_prompt,
                                    char* buf, size_t cap, size_t* len_out);
 
+/* ================================================================ training
+ * Train a model in place: an optimizer over its weights, a loss whose backward fills their
+ * gradients, or a trainer that runs the whole loop (docs/training.md). Training changes the
+ * model: do not share it with other threads while it trains. Weights must be XLA_F32. */
+
+#define XLA_OPT_SGD 0
+#define XLA_OPT_ADAM 1
+#define XLA_OPT_ADAMW 2
+typedef struct xla_optimizer_params {
+  uint32_t struct_size;
+  int32_t kind;                 /* XLA_OPT_ADAMW (default), XLA_OPT_ADAM, XLA_OPT_SGD */
+  double lr;                    /* 1e-3 */
+  double beta1, beta2, eps;     /* Adam(W): 0.9, 0.999, 1e-8 */
+  double weight_decay;          /* 0.01 for AdamW, 0 otherwise (PyTorch's defaults); Adam and
+                                   SGD add it to the gradient (L2), AdamW decays the weights */
+  double momentum, dampening;   /* SGD: 0, 0 */
+  int32_t nesterov;             /* SGD: 0 */
+  int32_t decay_all;            /* 0 (default): no weight decay on norms and embeddings */
+} xla_optimizer_params;
+/* Defaults of kind XLA_OPT_ADAMW; set kind and call xla_optimizer_params_defaults for another. */
+XLA_API void xla_optimizer_params_init(xla_optimizer_params* p);
+/* PyTorch's defaults for `kind` (weight_decay included) with learning rate lr. */
+XLA_API xla_status xla_optimizer_params_defaults(xla_optimizer_params* p, int32_t kind, double lr);
+
+typedef struct xla_optimizer xla_optimizer;
+/* An optimizer over every weight of m (marked as requiring grad). m must outlive it. */
+XLA_API xla_status xla_optimizer_create(xla_model* m, const xla_optimizer_params* p /* NULL = defaults */,
+                                        xla_optimizer** out);
+XLA_API void xla_optimizer_free(xla_optimizer* o);
+/* One update from the accumulated gradients (weights without one are skipped). */
+XLA_API xla_status xla_optimizer_step(xla_optimizer* o);
+/* Forgets every gradient (call before the next backward). */
+XLA_API xla_status xla_optimizer_zero_grad(xla_optimizer* o);
+XLA_API xla_status xla_optimizer_set_lr(xla_optimizer* o, double lr);
+XLA_API xla_status xla_optimizer_get_lr(const xla_optimizer* o, double* lr_out);
+/* Scales the gradients so that their global L2 norm is at most max_norm (max_norm <= 0:
+   measure only); *norm_out (nullable) = the norm before. */
+XLA_API xla_status xla_optimizer_clip_grad_norm(xla_optimizer* o, double max_norm, double* norm_out);
+
+typedef struct xla_loss_params {
+  uint32_t struct_size;
+  int32_t ignore_index;         /* -100: targets equal to it count nowhere */
+  float label_smoothing;        /* 0 */
+  float z_loss;                 /* 0: coefficient of mean(logsumexp^2) */
+} xla_loss_params;
+XLA_API void xla_loss_params_init(xla_loss_params* p);
+/* The mean cross-entropy of m on a batch, as a 0-d tensor for xla_backward: inputs and
+   targets row-major [batch, seq_len], targets[t] = the token position t should predict (or
+   ignore_index). The LM head and the loss are computed a chunk of tokens at a time, so the
+   [tokens, vocab] logits are never held. */
+XLA_API xla_status xla_model_loss(xla_model* m, const int32_t* inputs, const int32_t* targets, int64_t batch,
+                                  int64_t seq_len, const xla_loss_params* p /* NULL = defaults */,
+                                  xla_tensor** loss_out);
+
+/* Datasets: rows of seq_len token ids. Text through a tokenizer, or byte-level when tok is
+   NULL (ids = byte + 3, after <pad> 0, <eos> 1, <bos> 2: a 259-word model). */
+typedef struct xla_dataset xla_dataset;
+/* Documents separated by blank lines, each <bos> text <eos>, packed into rows. */
+XLA_API xla_status xla_dataset_from_text(const char* text, size_t len, const xla_tokenizer* tok /* nullable */,
+                                         int64_t seq_len, xla_dataset** out);
+XLA_API xla_status xla_dataset_from_text_file(const char* path, const xla_tokenizer* tok, int64_t seq_len,
+                                              xla_dataset** out);
+/* Prompt/response pairs, loss on the response only: from arrays, or from JSONL lines
+   {"prompt": ..., "response": ...} (chat != 0: through Gemma's chat template). */
+XLA_API xla_status xla_dataset_from_pairs(const char* const* prompts, const char* const* responses, size_t n,
+                                          const xla_tokenizer* tok, int64_t seq_len, xla_dataset** out);
+XLA_API xla_status xla_dataset_from_jsonl(const char* path, const xla_tokenizer* tok, int64_t seq_len, int32_t chat,
+                                          xla_dataset** out);
+/* A seeded random val_fraction of the rows into *val_out, the rest into *train_out. */
+XLA_API xla_status xla_dataset_split(const xla_dataset* d, double val_fraction, uint64_t seed,
+                                     xla_dataset** train_out, xla_dataset** val_out);
+/* Rows, or -1 when d is NULL. */
+XLA_API int64_t xla_dataset_size(const xla_dataset* d);
+XLA_API void xla_dataset_free(xla_dataset* d);
+
+#define XLA_SCHEDULE_CONSTANT 0
+#define XLA_SCHEDULE_LINEAR 1
+#define XLA_SCHEDULE_COSINE 2
+typedef struct xla_trainer_params {
+  uint32_t struct_size;
+  int64_t batch_size;           /* 8 */
+  int64_t grad_accum;           /* 1: micro-batches per optimizer step */
+  int64_t steps;                /* 100 */
+  int32_t schedule;             /* XLA_SCHEDULE_CONSTANT; LINEAR and COSINE decay to min_lr_ratio */
+  int64_t warmup_steps;         /* 0: linear warm-up length */
+  double min_lr_ratio;          /* 0: the floor, as a fraction of the optimizer's lr */
+  double max_grad_norm;         /* 1.0; 0 = no clipping */
+  xla_loss_params loss;         /* defaults of xla_loss_params_init */
+  uint64_t seed;                /* 0: batch order */
+  int64_t eval_every;           /* 0 = never: validation loss every N steps */
+  int64_t eval_batches;         /* 0 = the whole validation set */
+  const char* metrics_path;     /* NULL: JSONL, one line per step */
+  const char* checkpoint_dir;   /* NULL: no checkpoints */
+  int64_t checkpoint_every;     /* 0: only at the end (when checkpoint_dir is set) */
+  int32_t keep_checkpoints;     /* 2 */
+  int32_t progress;             /* -1: a bar on a terminal (stderr), plain lines otherwise; 0 off */
+} xla_trainer_params;
+XLA_API void xla_trainer_params_init(xla_trainer_params* p);
+
+typedef struct xla_train_metrics {
+  uint32_t struct_size;         /* set by the caller: fields beyond it are not written */
+  int64_t step;                 /* optimizer steps done */
+  double loss, lr, grad_norm;   /* grad_norm before clipping */
+  double tokens_per_s, elapsed_s;
+  int64_t tokens;               /* input tokens consumed */
+  double mem_mb;                /* resident memory */
+  double val_loss, val_ppl;     /* NaN when the step ran no validation */
+  int32_t skipped;              /* 1: non-finite loss or gradient, no update applied */
+} xla_train_metrics;
+/* Called after every step on the caller's thread; nonzero stops the run (XLA_ERR_ABORTED). */
+typedef int32_t (*xla_train_fn)(const xla_train_metrics* m, void* user_data);
+
+typedef struct xla_trainer xla_trainer;
+/* m, o and the datasets must outlive the trainer; val may be NULL. */
+XLA_API xla_status xla_trainer_create(xla_model* m, xla_optimizer* o, const xla_dataset* train,
+                                      const xla_dataset* val, const xla_trainer_params* p, xla_trainer** out);
+XLA_API void xla_trainer_free(xla_trainer* t);
+/* Continues from checkpoint_dir's latest checkpoint when there is one (*resumed_out = 1). */
+XLA_API xla_status xla_trainer_resume(xla_trainer* t, int32_t* resumed_out /* nullable */);
+XLA_API xla_status xla_trainer_step(xla_trainer* t, xla_train_metrics* out /* nullable */);
+/* Steps until p->steps are done; *steps_out (nullable) = steps run by this call. */
+XLA_API xla_status xla_trainer_run(xla_trainer* t, xla_train_fn on_step /* nullable */, void* user_data,
+                                   int64_t* steps_out);
+/* Mean validation loss; NaN without a validation set. */
+XLA_API xla_status xla_trainer_evaluate(xla_trainer* t, double* loss_out);
+XLA_API xla_status xla_trainer_save(xla_trainer* t);
+
+/* Checkpoints: root/step-N/ (weights, optimizer state, step, data position) and root/latest,
+   replaced atomically — a process killed mid-save leaves the previous checkpoint loadable.
+   Load reads a checkpoint folder or a root's latest into an existing model (and optimizer)
+   in place; names, shapes and kinds are checked (XLA_ERR_FORMAT naming the mismatch). */
+XLA_API xla_status xla_checkpoint_save(const char* root, const xla_model* m, const xla_optimizer* o /* nullable */,
+                                       int64_t step);
+XLA_API xla_status xla_checkpoint_load(const char* path, xla_model* m, xla_optimizer* o /* nullable */,
+                                       int64_t* step_out /* nullable */);
+
 /* ================================================================ DPO
  * The DPO loss (Rafailov et al. 2023) and its metrics from the log-probs of a policy and a
  * frozen reference, with Hugging Face TRL 0.x semantics, in double. Per pair,

@@ -198,7 +198,7 @@ void Trainer::log(const StepMetrics& m) {
   }
 }
 
-int64_t Trainer::run() {
+int64_t Trainer::run(const std::function<bool(const StepMetrics&)>& also) {
   run_start_step_ = state_.step;
   seconds_ = 0;
   int64_t done = 0;
@@ -206,7 +206,8 @@ int64_t Trainer::run() {
     StepMetrics m = step();
     ++done;
     log(m);
-    const bool stop = o_.on_step && !o_.on_step(m);
+    bool stop = o_.on_step && !o_.on_step(m);
+    if (!stop && also) stop = !also(m);
     if (o_.checkpoint_every > 0 && state_.step % o_.checkpoint_every == 0) save();
     if (stop) return done;
   }
