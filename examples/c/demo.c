@@ -1,41 +1,174 @@
-/* demo.c — libxla's C API in a few lines: a tiny linear layer and a softmax.
- * Builds x [2, 3] and W [3, 4], computes softmax(x @ W) row by row, and prints it. */
+/* demo.c — the main job: train a small Gemma from scratch to add numbers, through the C API.
+ *
+ * The task is generated here: "a+b=" → "c" for a, b in [0, 100). A fifth of the sums are
+ * held out and never trained on; exact-match accuracy on them is the measure of success.
+ * The model is a Gemma 3 (sliding-window and global layers, q/k norms) over bytes, ~0.8M
+ * weights. Loss only on the answer (a completion mask). Runs ~3 minutes on 2 cores.
+ *
+ *   xla_demo [out_dir] [steps]      (out_dir default demo_out, steps default 900)
+ * writes out_dir/metrics.jsonl (plot it: xla plot out_dir/metrics.jsonl -o loss.svg) and a
+ * checkpoint in out_dir/checkpoints (a second run resumes from it). */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "xla/xla.h"
 
-#define CHECK(call)                                                        \
-  do {                                                                     \
-    if ((call) != XLA_OK) {                                                \
-      fprintf(stderr, "%s failed: %s\n", #call, xla_last_error());         \
-      return 1;                                                            \
-    }                                                                      \
+#define CHECK(call)                                                \
+  do {                                                             \
+    if ((call) != XLA_OK) {                                        \
+      fprintf(stderr, "%s failed: %s\n", #call, xla_last_error()); \
+      exit(1);                                                     \
+    }                                                              \
   } while (0)
 
-int main(void) {
-  const float x_data[6] = {1, 2, 3, 4, 5, 6};
-  const float w_data[12] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 1.0f, 1.1f, 1.2f};
-  const int64_t x_shape[2] = {2, 3}, w_shape[2] = {3, 4};
-  xla_tensor *x = NULL, *w = NULL, *y = NULL, *p = NULL;
-  float probs[8];
-  int i, j;
+static const char* kConfig =
+    "{\"model_type\": \"gemma3_text\", \"vocab_size\": 259, \"hidden_size\": 128, \"intermediate_size\": 384,"
+    " \"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 1, \"head_dim\": 32,"
+    " \"query_pre_attn_scalar\": 32, \"sliding_window\": 8, \"rope_local_base_freq\": 10000.0,"
+    " \"rope_theta\": 1000000.0,"
+    " \"layer_types\": [\"sliding_attention\", \"full_attention\", \"sliding_attention\", \"full_attention\"]}";
 
-  printf("libxla %s (ABI %u)\n", xla_version_string(), (unsigned)xla_abi_version());
-  CHECK(xla_tensor_create(XLA_F32, 2, x_shape, x_data, &x));
-  CHECK(xla_tensor_create(XLA_F32, 2, w_shape, w_data, &w));
-  CHECK(xla_matmul(x, w, &y));   /* [2, 3] @ [3, 4] -> [2, 4] */
-  CHECK(xla_softmax(y, -1, &p)); /* each row sums to 1 */
-  CHECK(xla_tensor_read(p, probs, sizeof probs));
-  for (i = 0; i < 2; ++i) {
-    printf("softmax(x @ W)[%d] =", i);
-    for (j = 0; j < 4; ++j) printf(" %.4f", probs[i * 4 + j]);
-    printf("\n");
+#define N 100     /* operands in [0, N) */
+#define SEQ 12    /* <bos> "99+99=" "198" <eos> = 11 tokens: rows of 12 */
+#define EOS 1
+#define BYTE(c) ((int32_t)(unsigned char)(c) + 3) /* the byte-level ids (tokenizer NULL) */
+
+/* Held out: a fixed pseudo-random fifth of the (a, b) pairs. */
+static int held_out(int a, int b) { return ((a * 7919 + b * 104729) % 1000) < 200; }
+
+/* The model's answer to "a+b=" (greedy, up to 4 bytes, stops at <eos>). */
+static void answer(xla_model* m, int a, int b, char* out, size_t cap) {
+  char prompt[16];
+  int32_t ids[16], gen[8];
+  size_t n = 0, i, got = 0;
+  xla_sampler_params sp;
+  int32_t stop = EOS;
+  snprintf(prompt, sizeof prompt, "%d+%d=", a, b);
+  ids[n++] = 2; /* <bos> */
+  for (i = 0; prompt[i]; ++i) ids[n++] = BYTE(prompt[i]);
+  xla_sampler_params_init(&sp);
+  sp.max_new_tokens = 5;
+  sp.n_stop_ids = 1;
+  sp.stop_ids = &stop;
+  CHECK(xla_generate(m, ids, n, &sp, NULL, NULL, gen, 8, &got));
+  for (i = 0; i < got && i + 1 < cap && gen[i] >= 3; ++i) {
+    const int c = gen[i] - 3;
+    out[i] = c >= 32 && c < 127 ? (char)c : '?'; /* an untrained model emits any byte */
   }
-  /* errors are values: a shape mismatch comes back as a status and a message */
-  if (xla_matmul(w, w, &y) == XLA_ERR_SHAPE) printf("as expected: %s\n", xla_last_error());
-  xla_tensor_free(p);
-  xla_tensor_free(y);
-  xla_tensor_free(w);
-  xla_tensor_free(x);
+  out[i] = 0;
+}
+
+/* Exact-match accuracy on up to `limit` held-out problems. */
+static double accuracy(xla_model* m, int limit) {
+  int a, b, right = 0, total = 0;
+  char got[8], want[8];
+  for (a = 0; a < N && total < limit; a += 3)
+    for (b = 1; b < N && total < limit; b += 7) {
+      if (!held_out(a, b)) continue;
+      answer(m, a, b, got, sizeof got);
+      snprintf(want, sizeof want, "%d", a + b);
+      right += strcmp(got, want) == 0;
+      ++total;
+    }
+  return total ? (double)right / total : 0;
+}
+
+/* Five held-out problems, answered by the model. */
+static void samples(xla_model* m, const char* when) {
+  int a, b, shown = 0;
+  char got[8];
+  printf("samples %s training (held-out sums):\n", when);
+  for (a = 17; a < N && shown < 5; a += 13)
+    for (b = 88; b >= 0 && shown < 5; b -= 23) {
+      if (!held_out(a, b)) continue;
+      answer(m, a, b, got, sizeof got);
+      printf("  %2d+%2d = %-5s %s\n", a, b, got, atoi(got) == a + b && got[0] ? "right" : "wrong");
+      ++shown;
+      break;
+    }
+  fflush(stdout);
+}
+
+int main(int argc, char** argv) {
+  const char* out_dir = argc > 1 ? argv[1] : "demo_out";
+  const int64_t steps = argc > 2 ? atoll(argv[2]) : 900;
+  static char prompts[N * N][8], responses[N * N][8];
+  static const char* pp[N * N];
+  static const char* rp[N * N];
+  char metrics[512], ckpt[512];
+  size_t n = 0;
+  int a, b;
+  xla_model* m = NULL;
+  xla_optimizer* opt = NULL;
+  xla_optimizer_params op;
+  xla_dataset *all = NULL, *train = NULL, *val = NULL;
+  xla_trainer* t = NULL;
+  xla_trainer_params tp;
+  int32_t resumed = 0;
+  double before, after, val_loss;
+
+  for (a = 0; a < N; ++a)
+    for (b = 0; b < N; ++b) {
+      if (held_out(a, b)) continue;
+      snprintf(prompts[n], sizeof prompts[n], "%d+%d=", a, b);
+      snprintf(responses[n], sizeof responses[n], "%d", a + b);
+      pp[n] = prompts[n];
+      rp[n] = responses[n];
+      ++n;
+    }
+  printf("libxla %s — training a Gemma 3 from scratch to add two numbers below %d\n", xla_version_string(), N);
+  printf("%zu training sums; the held-out ones are never seen\n", n);
+
+  mkdir(out_dir, 0755);
+  snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", out_dir);
+  snprintf(ckpt, sizeof ckpt, "%s/checkpoints", out_dir);
+
+  CHECK(xla_model_create(kConfig, 1234, &m));
+  CHECK(xla_optimizer_params_defaults(&op, XLA_OPT_ADAMW, 3e-3));
+  op.weight_decay = 0.01;
+  CHECK(xla_optimizer_create(m, &op, &opt));
+  CHECK(xla_dataset_from_pairs(pp, rp, n, NULL, SEQ, &all));
+  CHECK(xla_dataset_split(all, 0.05, 7, &train, &val));
+
+  before = accuracy(m, 300);
+  samples(m, "before");
+  printf("held-out accuracy before training: %.1f%%\n\n", 100 * before);
+  fflush(stdout); /* the progress bar goes to stderr */
+
+  xla_trainer_params_init(&tp);
+  tp.batch_size = 64;
+  tp.steps = steps;
+  tp.schedule = XLA_SCHEDULE_COSINE;
+  tp.warmup_steps = 30;
+  tp.min_lr_ratio = 0.05;
+  tp.max_grad_norm = 1.0;
+  tp.eval_every = 100;
+  tp.eval_batches = 4;
+  tp.seed = 1;
+  tp.metrics_path = metrics;
+  tp.checkpoint_dir = ckpt;
+  tp.checkpoint_every = 300;
+  CHECK(xla_trainer_create(m, opt, train, val, &tp, &t));
+  CHECK(xla_trainer_resume(t, &resumed));
+  if (resumed) printf("resumed from %s\n", ckpt);
+  CHECK(xla_trainer_run(t, NULL, NULL, NULL));
+  CHECK(xla_trainer_evaluate(t, &val_loss));
+
+  printf("\n");
+  samples(m, "after");
+  after = accuracy(m, 300);
+  printf("validation loss %.4f (answer tokens only)\n", val_loss);
+  printf("held-out accuracy: %.1f%% before → %.1f%% after %lld steps\n", 100 * before, 100 * after, (long long)steps);
+  printf("metrics: %s   checkpoint: %s\n", metrics, ckpt);
+
+  xla_trainer_free(t);
+  xla_dataset_free(all);
+  xla_dataset_free(train);
+  xla_dataset_free(val);
+  xla_optimizer_free(opt);
+  xla_model_free(m);
   return 0;
 }

@@ -1,6 +1,7 @@
 // nn.hpp — the neural-network building blocks of Gemma, as functions of tensors (weights
 // are passed in, so a model is just its tensors — no module hierarchy). All differentiable:
-// they are built from the xla::ag ops, and run as plain ops under NoGradGuard.
+// built from the xla::ag ops, or (RMSNorm, RoPE, the GeGLU gate) single fused nodes; all
+// run as plain ops under NoGradGuard.
 #pragma once
 #include <cstdint>
 
@@ -33,6 +34,9 @@ Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window);
 // are never repeated in memory. scores = q·kᵀ·scale, soft-capped (cap·tanh(s / cap)) when
 // softcap > 0, masked by `allowed` [T, S], softmax over S. Returns [B, H, T, D].
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap);
+
+// gelu_tanh(a) ⊙ b as one node (saves a and b only).
+Tensor gelu_tanh_mul(const Tensor& a, const Tensor& b);
 
 // Gemma's gated MLP: down(gelu_tanh(gate(x)) ⊙ up(x)).
 Tensor geglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down);

@@ -75,6 +75,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids);            // weight 
 // out = zeros of `shape`, then out[index[i]] += src[i] along axis (index 1-D, src's axis
 // extent = len(index)): the backward of index_select / embedding.
 Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src);
+// The same into an existing contiguous f32 tensor (out += …), in place.
+void index_add_(Tensor& out, int axis, const Tensor& index, const Tensor& src);
 // out = zeros of `shape`, then out[..., index[...], ...] += src[...] (torch.scatter_add with
 // src of index's shape): the backward of gather.
 Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src);

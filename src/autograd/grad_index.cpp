@@ -38,7 +38,18 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   if (Node* n = record(y, "embedding", [](Node& n, const Tensor& g, Tensor* gi) {
         // rows of g land on the rows their ids picked; unused rows stay zero
         const Tensor& ids = n.get(0);
-        gi[0] = index_add(n.shape_a, 0, ids.reshape({ids.numel()}), g.reshape({ids.numel(), n.shape_a[1]}));
+        const Tensor rows = g.reshape({ids.numel(), n.shape_a[1]}), flat = ids.reshape({ids.numel()});
+        // A leaf weight whose .grad already exists and is ours alone (a tied LM head sent its
+        // gradient first) takes the rows in place: no second [vocab, dim] buffer.
+        if (const auto& leaf = n.next[0].leaf) {
+          Tensor& acc = leaf->grad;
+          if (acc.defined() && acc.storage().use_count() == 1 && acc.is_contiguous() && acc.dtype() == DType::F32 &&
+              acc.shape() == n.shape_a) {
+            index_add_(acc, 0, flat, rows);
+            return;
+          }
+        }
+        gi[0] = index_add(n.shape_a, 0, flat, rows);
       }, {&weight})) {
     n->shape_a = weight.shape();
     n->save(ids);

@@ -27,13 +27,6 @@ RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, d
   return {cos, sin};
 }
 
-Tensor apply_rope(const Tensor& x, const RopeTables& rope) {
-  const int64_t D = x.shape().back(), half = D / 2;
-  Tensor x1 = ag::slice(x, -1, 0, half), x2 = ag::slice(x, -1, half, D);
-  Tensor rotated = ag::concat({ag::neg(x2), x1}, -1);
-  return ag::add(ag::mul(x, rope.cos), ag::mul(rotated, rope.sin));
-}
-
 Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window) {
   Tensor q = q_pos.to(DType::I64).unsqueeze(1), k = k_pos.to(DType::I64).unsqueeze(0);  // [T, 1], [1, S]
   Tensor allowed = le(k, q);

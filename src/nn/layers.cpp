@@ -1,4 +1,5 @@
-// layers.cpp — linear, Gemma RMSNorm, the gated MLP and soft-capping, composed from ag ops.
+// layers.cpp — linear, the gated MLP and soft-capping, composed from ag ops (RMSNorm,
+// RoPE and the GeGLU gate are fused nodes: fused.cpp).
 #include "xla/nn.hpp"
 
 namespace xla::nn {
@@ -15,22 +16,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return ag::add(y, b);
 }
 
-Tensor rms_norm(const Tensor& x, const Tensor& w, float eps) {
-  if (w.ndim() != 1 || x.ndim() == 0 || x.shape().back() != w.shape()[0])
-    fail(Status::Shape, "rms_norm: weight " + w.shape().str() + " does not match input " + x.shape().str());
-  Tensor xf = x.dtype() == DType::F32 ? x : ag::cast(x, DType::F32);
-  Tensor ms = ag::mean(ag::mul(xf, xf), {-1}, true);
-  Tensor normed = ag::mul(xf, ag::rsqrt(ag::add(ms, Tensor::scalar(eps))));
-  Tensor scale = ag::add(w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32), Tensor::scalar(1.f));
-  return ag::mul(normed, scale);
-}
-
 Tensor softcap(const Tensor& x, float cap) {
   return ag::mul(ag::tanh(ag::mul(x, Tensor::scalar(1.f / cap))), Tensor::scalar(cap));
 }
 
 Tensor geglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
-  return linear(ag::mul(ag::gelu_tanh(linear(x, gate)), linear(x, up)), down);
+  return linear(gelu_tanh_mul(linear(x, gate), linear(x, up)), down);
 }
 
 }  // namespace xla::nn

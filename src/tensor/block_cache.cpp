@@ -17,7 +17,7 @@ namespace {
 
 constexpr size_t kCacheFrom = size_t(256) << 10;     // blocks below this are not cached
 constexpr size_t kHugeFrom = size_t(16) << 20;        // from here: 2 MiB granules and huge pages
-constexpr size_t kMaxCachedBytes = size_t(1) << 30;  // memory kept for reuse, at most
+constexpr size_t kMaxCachedBytes = size_t(1) << 28;  // memory kept for reuse, at most
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 

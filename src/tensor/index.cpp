@@ -111,9 +111,12 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding").view(shape);
 }
 
-Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+void index_add_(Tensor& out, int axis, const Tensor& index, const Tensor& src) {
+  require(out, "index_add_");
   require(index, "index_add");
   require(src, "index_add");
+  if (out.dtype() != DType::F32 || !out.is_contiguous()) fail(Status::DType, "index_add_: out must be contiguous f32");
+  const Shape& shape = out.shape();
   if (index.ndim() != 1) fail(Status::Shape, "index_add: index must be 1-D, got " + index.shape().str());
   axis = normalize_axis(axis, shape.size(), "index_add");
   Shape want = shape;
@@ -121,7 +124,6 @@ Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor
   if (!(src.shape() == want))
     fail(Status::Shape, "index_add: source " + src.shape().str() + " should be " + want.str());
   std::vector<int64_t> idx = read_indices(index, shape[axis], "index_add");
-  Tensor out = Tensor::zeros(shape, DType::F32);
   Tensor s = detail::as_f32_contiguous(src);
   const int64_t outer = prod(shape, 0, axis), inner = prod(shape, axis + 1, shape.size());
   const int64_t n = shape[axis], L = int64_t(idx.size());
@@ -136,6 +138,12 @@ Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor
         for (int64_t i = b; i < e; ++i) dst[i] += x[i];
       }
   });
+  out.bump_version();
+}
+
+Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+  Tensor out = Tensor::zeros(shape, DType::F32);
+  index_add_(out, axis, index, src);
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include "../autograd/node.hpp"
 #include "../tensor/blocked.hpp"
+#include "../tensor/gemm.hpp"
 #include "../tensor/parallel.hpp"
 #include "xla/loss.hpp"
 #include "xla/ops.hpp"
@@ -62,7 +63,7 @@ HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weigh
   in.V = weight.shape()[0];
   in.N = lead.numel();
   in.h = detach(hidden).to(DType::F32).contiguous().reshape({in.N, in.C});
-  in.weight = detach(weight);
+  in.weight = detach(weight).contiguous();
   in.targets.resize(size_t(in.N));
   if (in.N) targets.to(DType::I64).contiguous().copy_to(in.targets.data());
   for (int64_t t : in.targets) {
@@ -75,17 +76,32 @@ HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weigh
   return in;
 }
 
-// Logits of rows [r0, r1): [rows, V], soft-capped.
-Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap) {
-  Tensor logits = matmul(in.h.slice(0, r0, r1), in.weight.transpose(0, 1));
+// Rows of logits are padded to V + 16 floats: with V a power of two (262,144), rows 1 MiB
+// apart would all fall into the same cache sets and the GEMM writing them would thrash.
+int64_t padded_ld(int64_t V) { return V + 16; }
+
+// Logits of rows [r0, r1) into buf ([chunk, padded_ld(V)]): a [rows, V] view, soft-capped.
+Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap, Tensor& buf) {
+  const int64_t V = in.V, C = in.C, ld = padded_ld(V), rows = r1 - r0;
+  if (!buf.defined()) buf = Tensor::empty({in.chunk, ld}, DType::F32);
+  float* x = buf.data<float>();
+  detail::MatRef A, B;
+  A.ptr = in.h.data<float>() + r0 * C;
+  A.ld = C;
+  B.col_major = true;  // Wᵀ: element (k, j) is W[j, k]
+  B.ld = C;
+  if (in.weight.dtype() == DType::BF16) B.bf16 = in.weight.data<uint16_t>();
+  else B.ptr = in.weight.data<float>();
+  detail::gemm(rows, V, C, A, B, x, ld, detail::gemm_threads(rows, V, C));
   if (softcap > 0) {
-    float* x = logits.data<float>();
-    detail::parallel_for(r1 - r0, 1, [&](int64_t b, int64_t e) {
-      detail::apply_blocked(x + b * in.V, x + b * in.V, (e - b) * in.V,
-                            [softcap](auto a, auto o) { o = (a * (1.f / softcap)).tanh() * softcap; });
+    detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        detail::apply_blocked(x + r * ld, x + r * ld, V,
+                              [softcap](auto a, auto o) { o = (a * (1.f / softcap)).tanh() * softcap; });
     });
   }
-  return logits;
+  buf.bump_version();
+  return buf.slice(0, 0, rows).slice(1, 0, V);
 }
 
 // Row statistics of a logits row x: logsumexp, and e = exp(x - max) into `e`.
@@ -144,14 +160,16 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   Tensor grad_h = need_h ? Tensor::zeros({N, C}, DType::F32) : Tensor();
   Tensor grad_w = need_w ? Tensor::zeros({V, C}, DType::F32) : Tensor();
   std::vector<double> ce(size_t(N), 0.0), zl(size_t(N), 0.0);
+  Tensor buf;
   for (int64_t r0 = 0; r0 < N; r0 += in.chunk) {
     const int64_t r1 = std::min(N, r0 + in.chunk), rows = r1 - r0;
-    Tensor logits = chunk_logits(in, r0, r1, cap);
+    Tensor logits = chunk_logits(in, r0, r1, cap, buf);
     float* x = logits.data<float>();
+    const int64_t ld = logits.strides()[0];
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       std::vector<float> ebuf(static_cast<size_t>(V));
       for (int64_t r = b; r < e; ++r) {
-        float* row = x + r * V;
+        float* row = x + r * ld;
         const int64_t t = in.targets[size_t(r0 + r)];
         if (t == o.ignore_index) {
           if (need_h || need_w) std::fill(row, row + V, 0.f);
@@ -222,14 +240,16 @@ void token_logprobs_backward(Node& n, const Tensor& g, Tensor* gi) {
   const float* gp = gc.data<float>();
   Tensor grad_h = n.needs(0) ? Tensor::zeros({in.N, in.C}, DType::F32) : Tensor();
   Tensor grad_w = n.needs(1) ? Tensor::zeros({V, in.C}, DType::F32) : Tensor();
+  Tensor buf;
   for (int64_t r0 = 0; r0 < in.N; r0 += in.chunk) {
     const int64_t r1 = std::min(in.N, r0 + in.chunk), rows = r1 - r0;
-    Tensor logits = chunk_logits(in, r0, r1, cap);
+    Tensor logits = chunk_logits(in, r0, r1, cap, buf);
     float* x = logits.data<float>();
+    const int64_t ld = logits.strides()[0];
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       std::vector<float> ebuf(static_cast<size_t>(V));
       for (int64_t r = b; r < e; ++r) {
-        float* row = x + r * V;
+        float* row = x + r * ld;
         const int64_t t = in.targets[size_t(r0 + r)];
         const float gr = gp[r0 + r];
         if (t == ignore || gr == 0.f) {
@@ -266,17 +286,19 @@ Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const T
   HeadInputs in = head_inputs(op, hidden, weight, targets, ignore_index, chunk_bytes);
   const int64_t N = in.N, V = in.V;
   std::vector<float> lp(size_t(N), 0.f);
+  Tensor buf;
   for (int64_t r0 = 0; r0 < N; r0 += in.chunk) {
     const int64_t r1 = std::min(N, r0 + in.chunk), rows = r1 - r0;
-    Tensor logits = chunk_logits(in, r0, r1, softcap);
+    Tensor logits = chunk_logits(in, r0, r1, softcap, buf);
     const float* x = logits.data<float>();
+    const int64_t ld = logits.strides()[0];
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       std::vector<float> ebuf(static_cast<size_t>(V));
       for (int64_t r = b; r < e; ++r) {
         const int64_t t = in.targets[size_t(r0 + r)];
         if (t == ignore_index) continue;
-        RowStats s = row_stats(x + r * V, ebuf.data(), V);
-        lp[size_t(r0 + r)] = x[r * V + t] - s.lse;
+        RowStats s = row_stats(x + r * ld, ebuf.data(), V);
+        lp[size_t(r0 + r)] = x[r * ld + t] - s.lse;
       }
     });
   }
