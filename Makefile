@@ -46,14 +46,19 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+DEMO_OUT ?= demo_out
+
 demo: build
-	./$(BUILD)/xla_demo
+	./$(BUILD)/xla_demo $(DEMO_OUT)
+	./$(BUILD)/xla plot $(DEMO_OUT)/metrics.jsonl -o $(DEMO_OUT)/loss.svg --title "libxla demo: Gemma 3 learns to add"
+	@echo "loss curves: $(DEMO_OUT)/loss.svg" 
 
 test: tokenizer-data build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	./$(BUILD)/benchmarks/bench_tensor
+	./$(BUILD)/benchmarks/bench_train
 
 clean:
 	rm -rf $(BUILD)

@@ -5,9 +5,10 @@
  * The model is a Gemma 3 (sliding-window and global layers, q/k norms) over bytes, ~0.8M
  * weights. Loss only on the answer (a completion mask). Runs ~3 minutes on 2 cores.
  *
- *   xla_demo [out_dir] [steps]      (out_dir default demo_out, steps default 900)
- * writes out_dir/metrics.jsonl (plot it: xla plot out_dir/metrics.jsonl -o loss.svg) and a
- * checkpoint in out_dir/checkpoints (a second run resumes from it). */
+ *   xla_demo [--resume] [out_dir] [steps]      (defaults: demo_out, 1500 steps)
+ * writes out_dir/metrics.jsonl (plot it: xla plot out_dir/metrics.jsonl -o loss.svg) and
+ * checkpoints in out_dir/checkpoints. Each run starts afresh unless --resume is given:
+ * then it continues from the latest checkpoint (kill it mid-run and try). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,8 +94,9 @@ static void samples(xla_model* m, const char* when) {
 }
 
 int main(int argc, char** argv) {
-  const char* out_dir = argc > 1 ? argv[1] : "demo_out";
-  const int64_t steps = argc > 2 ? atoll(argv[2]) : 900;
+  const int resume = argc > 1 && strcmp(argv[1], "--resume") == 0;
+  const char* out_dir = argc > 1 + resume ? argv[1 + resume] : "demo_out";
+  const int64_t steps = argc > 2 + resume ? atoll(argv[2 + resume]) : 1500;
   static char prompts[N * N][8], responses[N * N][8];
   static const char* pp[N * N];
   static const char* rp[N * N];
@@ -125,6 +127,12 @@ int main(int argc, char** argv) {
   mkdir(out_dir, 0755);
   snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", out_dir);
   snprintf(ckpt, sizeof ckpt, "%s/checkpoints", out_dir);
+  if (!resume) {
+    char latest[600];
+    remove(metrics);
+    snprintf(latest, sizeof latest, "%s/latest", ckpt);
+    remove(latest); /* without `latest` the old checkpoints are not resumed (and get replaced) */
+  }
 
   CHECK(xla_model_create(kConfig, 1234, &m));
   CHECK(xla_optimizer_params_defaults(&op, XLA_OPT_ADAMW, 3e-3));
@@ -152,8 +160,11 @@ int main(int argc, char** argv) {
   tp.checkpoint_dir = ckpt;
   tp.checkpoint_every = 300;
   CHECK(xla_trainer_create(m, opt, train, val, &tp, &t));
-  CHECK(xla_trainer_resume(t, &resumed));
-  if (resumed) printf("resumed from %s\n", ckpt);
+  if (resume) {
+    CHECK(xla_trainer_resume(t, &resumed));
+    printf(resumed ? "resumed from %s\n" : "no checkpoint in %s: starting afresh\n", ckpt);
+    fflush(stdout);
+  }
   CHECK(xla_trainer_run(t, NULL, NULL, NULL));
   CHECK(xla_trainer_evaluate(t, &val_loss));
 
