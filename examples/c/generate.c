@@ -1,9 +1,9 @@
 /* generate.c — load a Hugging Face Gemma folder and generate, streaming tokens as they come.
- *   generate MODEL_DIR [TOKENIZER_JSON "prompt"]
- * With a tokenizer, the prompt is text (Gemma's chat format) and the answer is printed as
- * text; without, a fixed prompt of ids is used and ids are printed. */
+ *   generate MODEL_DIR TOKENIZER_JSON "prompt"    text in (Gemma's chat format), text out
+ *   generate MODEL_DIR --ids 2,17,99              token ids in, ids out */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "xla/xla.h"
 
@@ -36,15 +36,21 @@ static int32_t on_token(int32_t id, void* user) {
 int main(int argc, char** argv) {
   xla_model* m = NULL;
   struct stream s = {NULL, 0};
-  int32_t prompt[512] = {2, 17, 99, 4, 250, 31}, out[64];
-  size_t n_prompt = 6, n_out = 0;
+  int32_t prompt[512], out[64];
+  size_t n_prompt = 0, n_out = 0;
   xla_sampler_params p;
-  if (argc < 2) {
-    fprintf(stderr, "usage: generate MODEL_DIR [TOKENIZER_JSON \"prompt\"]\n");
+  if (argc < 4) {
+    fprintf(stderr, "usage: generate MODEL_DIR TOKENIZER_JSON \"prompt\" | generate MODEL_DIR --ids 2,17,99\n");
     return 2;
   }
   CHECK(xla_model_load(argv[1], &m));
-  if (argc >= 4) {
+  if (strcmp(argv[2], "--ids") == 0) {
+    char* p_ids = argv[3];
+    while (*p_ids && n_prompt < 512) {
+      prompt[n_prompt++] = (int32_t)strtol(p_ids, &p_ids, 10);
+      if (*p_ids == ',') ++p_ids;
+    }
+  } else {
     xla_chat_message msg = {"user", argv[3]};
     char text[4096];
     size_t len = 0;
