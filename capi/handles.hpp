@@ -60,6 +60,14 @@ inline Shape shape_arg(int32_t ndim, const int64_t* shape) {
   return Shape(std::span<const int64_t>(shape, size_t(ndim)));
 }
 
+// A shape for a new tensor: as shape_arg, and every extent >= 0 (Status::Shape otherwise).
+inline Shape new_shape_arg(int32_t ndim, const int64_t* shape) {
+  Shape s = shape_arg(ndim, shape);
+  for (int32_t i = 0; i < ndim; ++i)
+    if (shape[i] < 0) fail(Status::Shape, "negative extent in shape " + s.str());
+  return s;
+}
+
 inline xla_tensor* wrap(Tensor t) { return new xla_tensor{std::move(t)}; }
 
 // Options structs may come from an older header: copy the fields the caller's size covers

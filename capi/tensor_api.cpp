@@ -64,20 +64,20 @@ xla_status xla_arange(double start, double stop, double step, int32_t dtype, xla
 }
 
 xla_status xla_full(int32_t dtype, int32_t ndim, const int64_t* shape, double value, xla_tensor** out) {
-  return make("xla_full", out, [&] { return full(shape_arg(ndim, shape), value, dtype_arg(dtype)); });
+  return make("xla_full", out, [&] { return full(new_shape_arg(ndim, shape), value, dtype_arg(dtype)); });
 }
 
 xla_status xla_randn(int32_t ndim, const int64_t* shape, uint64_t seed, float mean, float stddev, xla_tensor** out) {
   return make("xla_randn", out, [&] {
     Generator g(seed);
-    return randn(shape_arg(ndim, shape), g, mean, stddev);
+    return randn(new_shape_arg(ndim, shape), g, mean, stddev);
   });
 }
 
 xla_status xla_rand(int32_t ndim, const int64_t* shape, uint64_t seed, float low, float high, xla_tensor** out) {
   return make("xla_rand", out, [&] {
     Generator g(seed);
-    return rand(shape_arg(ndim, shape), g, low, high);
+    return rand(new_shape_arg(ndim, shape), g, low, high);
   });
 }
 

@@ -1,0 +1,253 @@
+/* test_sweep.c — every function of xla.h called with NULL and invalid arguments: each must
+ * return the documented status, leave its out-pointers untouched, and leave a message that
+ * names the function and the problem. Never a crash: make test also runs this under
+ * AddressSanitizer + UndefinedBehaviorSanitizer. capi.sweep_complete checks that every
+ * exported symbol is named in this file. */
+#include <math.h>
+#include <string.h>
+
+#include "expect.h"
+
+static int has(const char* word) { return strstr(xla_last_error(), word) != NULL; }
+
+/* call returns `status`, and the message names `fn` and `word` */
+#define BAD(call, status, fn, word) \
+  do {                              \
+    EXPECT((call) == (status));     \
+    EXPECT(has(fn));                \
+    EXPECT(has(word));              \
+  } while (0)
+
+static const char* kConfig =
+    "{\"model_type\": \"gemma\", \"vocab_size\": 16, \"hidden_size\": 8, \"intermediate_size\": 16,"
+    " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 4}";
+
+static int32_t no_stop(int32_t t, void* u) { (void)t; (void)u; return 0; }
+
+int main(void) {
+  void* const S = (void*)&g_failed; /* a sentinel: out-pointers must keep it */
+  xla_tensor *a = NULL, *i32 = NULL, *out = (xla_tensor*)S, *outs[2] = {(xla_tensor*)S, (xla_tensor*)S};
+  xla_model *m = NULL, *mo = (xla_model*)S;
+  const int64_t shape[2] = {2, 3}, bad_shape[2] = {2, -1}, ishape[1] = {2}, shape4[2] = {4, 3};
+  const int32_t ids[2] = {1, 99}, axes[1] = {5}, order[2] = {0, 0};
+  const float data[6] = {1, 2, 3, 4, 5, 6};
+  int32_t i32v[4] = {0, 0, 0, 0};
+  int64_t i64v = -7;
+  double dv = -7;
+  size_t n = 77;
+  float logits[64];
+  char buf[8];
+
+  /* library */
+  EXPECT(xla_version_string() != NULL && xla_abi_version() == XLA_ABI_VERSION && xla_last_error() != NULL);
+  EXPECT(xla_set_num_threads(-3) == XLA_OK && xla_get_num_threads() >= 1);
+
+  /* tensors */
+  EXPECT_OK(xla_tensor_create(XLA_F32, 2, shape, data, &a));
+  EXPECT_OK(xla_tensor_create(XLA_I32, 1, ishape, ids, &i32));
+  BAD(xla_tensor_create(99, 2, shape, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "dtype 99");
+  BAD(xla_tensor_create(XLA_F32, 9, shape, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "ndim");
+  BAD(xla_tensor_create(XLA_F32, 2, bad_shape, data, &out), XLA_ERR_SHAPE, "xla_tensor_create", "negative extent");
+  BAD(xla_tensor_create(XLA_F32, 2, NULL, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "shape");
+  BAD(xla_tensor_create(XLA_F32, 2, shape, data, NULL), XLA_ERR_INVALID_ARG, "xla_tensor_create", "out");
+  xla_tensor_free(NULL);
+  BAD(xla_tensor_shape(NULL, i32v, i32v, &i64v), XLA_ERR_INVALID_ARG, "xla_tensor_shape", "NULL");
+  BAD(xla_tensor_read(a, buf, 3), XLA_ERR_INVALID_ARG, "xla_tensor_read", "24");
+  BAD(xla_tensor_read(NULL, buf, 3), XLA_ERR_INVALID_ARG, "xla_tensor_read", "NULL");
+  BAD(xla_tensor_numel(NULL, &i64v, &n), XLA_ERR_INVALID_ARG, "xla_tensor_numel", "NULL");
+  BAD(xla_tensor_clone(NULL, &out), XLA_ERR_INVALID_ARG, "xla_tensor_clone", "NULL");
+  BAD(xla_arange(0, 10, 0, XLA_F32, &out), XLA_ERR_INVALID_ARG, "xla_arange", "step");
+  BAD(xla_full(XLA_F32, 2, bad_shape, 1.0, &out), XLA_ERR_SHAPE, "xla_full", "negative extent in shape [2, -1]");
+  BAD(xla_randn(2, NULL, 1, 0, 1, &out), XLA_ERR_INVALID_ARG, "xla_randn", "shape");
+  BAD(xla_rand(2, shape, 1, 1, 0, &out), XLA_ERR_INVALID_ARG, "xla_rand", "");
+  BAD(xla_cast(a, 42, &out), XLA_ERR_INVALID_ARG, "xla_cast", "42");
+  BAD(xla_neg(NULL, &out), XLA_ERR_INVALID_ARG, "xla_neg", "NULL");
+  BAD(xla_abs(NULL, &out), XLA_ERR_INVALID_ARG, "xla_abs", "NULL");
+  BAD(xla_exp(NULL, &out), XLA_ERR_INVALID_ARG, "xla_exp", "NULL");
+  BAD(xla_log(NULL, &out), XLA_ERR_INVALID_ARG, "xla_log", "NULL");
+  BAD(xla_sqrt(NULL, &out), XLA_ERR_INVALID_ARG, "xla_sqrt", "NULL");
+  BAD(xla_rsqrt(NULL, &out), XLA_ERR_INVALID_ARG, "xla_rsqrt", "NULL");
+  BAD(xla_tanh(NULL, &out), XLA_ERR_INVALID_ARG, "xla_tanh", "NULL");
+  BAD(xla_sigmoid(NULL, &out), XLA_ERR_INVALID_ARG, "xla_sigmoid", "NULL");
+  BAD(xla_relu(a, NULL), XLA_ERR_INVALID_ARG, "xla_relu", "out");
+  BAD(xla_gelu(NULL, &out), XLA_ERR_INVALID_ARG, "xla_gelu", "NULL");
+  BAD(xla_gelu_tanh(NULL, &out), XLA_ERR_INVALID_ARG, "xla_gelu_tanh", "NULL");
+  BAD(xla_silu(NULL, &out), XLA_ERR_INVALID_ARG, "xla_silu", "NULL");
+  BAD(xla_add(a, i32, &out), XLA_ERR_SHAPE, "xla_add", "[2, 3]");
+  BAD(xla_sub(NULL, a, &out), XLA_ERR_INVALID_ARG, "xla_sub", "NULL");
+  BAD(xla_mul(a, NULL, &out), XLA_ERR_INVALID_ARG, "xla_mul", "NULL");
+  BAD(xla_div(a, i32, &out), XLA_ERR_SHAPE, "xla_div", "[2]");
+  BAD(xla_maximum(a, i32, &out), XLA_ERR_SHAPE, "xla_maximum", "[2]");
+  BAD(xla_minimum(NULL, NULL, &out), XLA_ERR_INVALID_ARG, "xla_minimum", "NULL");
+  BAD(xla_pow(a, i32, &out), XLA_ERR_SHAPE, "xla_pow", "[2]");
+  BAD(xla_eq(a, i32, &out), XLA_ERR_SHAPE, "xla_eq", "[2]");
+  BAD(xla_ne(a, i32, &out), XLA_ERR_SHAPE, "xla_ne", "[2]");
+  BAD(xla_lt(a, i32, &out), XLA_ERR_SHAPE, "xla_lt", "[2]");
+  BAD(xla_le(a, i32, &out), XLA_ERR_SHAPE, "xla_le", "[2]");
+  BAD(xla_gt(a, i32, &out), XLA_ERR_SHAPE, "xla_gt", "[2]");
+  BAD(xla_ge(a, i32, &out), XLA_ERR_SHAPE, "xla_ge", "[2]");
+  BAD(xla_where(NULL, a, a, &out), XLA_ERR_INVALID_ARG, "xla_where", "NULL");
+  BAD(xla_sum(a, axes, 1, 0, &out), XLA_ERR_INVALID_ARG, "xla_sum", "5");
+  BAD(xla_mean(a, NULL, 1, 0, &out), XLA_ERR_INVALID_ARG, "xla_mean", "axes");
+  BAD(xla_max(a, axes, 1, 0, &out), XLA_ERR_INVALID_ARG, "xla_max", "5");
+  BAD(xla_min(a, axes, 1, 0, &out), XLA_ERR_INVALID_ARG, "xla_min", "5");
+  BAD(xla_logsumexp(a, axes, 1, 0, &out), XLA_ERR_INVALID_ARG, "xla_logsumexp", "5");
+  BAD(xla_var(a, axes, 1, 0, 1, &out), XLA_ERR_INVALID_ARG, "xla_var", "5");
+  BAD(xla_argmax(a, 7, 0, &out), XLA_ERR_INVALID_ARG, "xla_argmax", "7");
+  BAD(xla_softmax(a, 7, &out), XLA_ERR_INVALID_ARG, "xla_softmax", "7");
+  BAD(xla_log_softmax(NULL, 0, &out), XLA_ERR_INVALID_ARG, "xla_log_softmax", "NULL");
+  BAD(xla_matmul(a, a, &out), XLA_ERR_SHAPE, "xla_matmul", "[2, 3]");
+  BAD(xla_reshape(a, 1, ishape, &out), XLA_ERR_SHAPE, "xla_reshape", "[2, 3]");
+  BAD(xla_permute(a, order, 2, &out), XLA_ERR_INVALID_ARG, "xla_permute", "");
+  BAD(xla_transpose(a, 0, 9, &out), XLA_ERR_INVALID_ARG, "xla_transpose", "9");
+  BAD(xla_slice(a, 1, 0, 2, 0, &out), XLA_ERR_INVALID_ARG, "xla_slice", "step");
+  BAD(xla_expand(a, 2, shape4, &out), XLA_ERR_SHAPE, "xla_expand", "[4, 3]");
+  BAD(xla_squeeze(a, 0, &out), XLA_ERR_SHAPE, "xla_squeeze", "");
+  BAD(xla_unsqueeze(a, 9, &out), XLA_ERR_INVALID_ARG, "xla_unsqueeze", "9");
+  BAD(xla_contiguous(NULL, &out), XLA_ERR_INVALID_ARG, "xla_contiguous", "NULL");
+  BAD(xla_index_select(a, 1, i32, &out), XLA_ERR_INVALID_ARG, "xla_index_select", "99");
+  BAD(xla_gather(a, 0, NULL, &out), XLA_ERR_INVALID_ARG, "xla_gather", "NULL");
+  BAD(xla_embedding(a, i32, &out), XLA_ERR_INVALID_ARG, "xla_embedding", "99");
+  BAD(xla_concat(NULL, 2, 0, &out), XLA_ERR_INVALID_ARG, "xla_concat", "NULL");
+  BAD(xla_stack(NULL, 0, 0, &out), XLA_ERR_INVALID_ARG, "xla_stack", "");
+  {
+    const int64_t sizes[2] = {1, 1};
+    BAD(xla_split(a, sizes, 2, 1, outs, 2, &n), XLA_ERR_SHAPE, "xla_split", "");
+    EXPECT(outs[0] == (xla_tensor*)S && outs[1] == (xla_tensor*)S);
+  }
+  BAD(xla_tril(NULL, 0, &out), XLA_ERR_INVALID_ARG, "xla_tril", "NULL");
+  BAD(xla_triu(i32, 0, &out), XLA_ERR_SHAPE, "xla_triu", "");
+  BAD(xla_cross_entropy(a, i32, -100, 2.f, &out), XLA_ERR_INVALID_ARG, "xla_cross_entropy", "label_smoothing");
+  EXPECT(out == (xla_tensor*)S);
+
+  /* autograd */
+  BAD(xla_tensor_set_requires_grad(NULL, 1), XLA_ERR_INVALID_ARG, "xla_tensor_set_requires_grad", "NULL");
+  BAD(xla_tensor_set_requires_grad(i32, 1), XLA_ERR_DTYPE, "xla_tensor_set_requires_grad", "i32");
+  BAD(xla_tensor_requires_grad(a, NULL), XLA_ERR_INVALID_ARG, "xla_tensor_requires_grad", "out");
+  BAD(xla_backward(a), XLA_ERR_INVALID_ARG, "xla_backward", "require");
+  BAD(xla_backward_seeded(NULL, NULL, 0), XLA_ERR_INVALID_ARG, "xla_backward_seeded", "NULL");
+  BAD(xla_tensor_grad(NULL, &out), XLA_ERR_INVALID_ARG, "xla_tensor_grad", "NULL");
+  BAD(xla_tensor_zero_grad(NULL), XLA_ERR_INVALID_ARG, "xla_tensor_zero_grad", "NULL");
+  BAD(xla_tensor_detach(NULL, &out), XLA_ERR_INVALID_ARG, "xla_tensor_detach", "NULL");
+  EXPECT(xla_set_grad_enabled(1) == 1 && xla_is_grad_enabled() == 1);
+
+  /* models */
+  xla_model_options_init(NULL);
+  BAD(xla_model_load(NULL, &mo), XLA_ERR_INVALID_ARG, "xla_model_load", "NULL");
+  BAD(xla_model_load("/nonexistent", &mo), XLA_ERR_IO, "xla_model_load", "/nonexistent");
+  {
+    xla_model_options o;
+    xla_model_options_init(&o);
+    o.weight_dtype = XLA_I32;
+    BAD(xla_model_load_ex("/nonexistent", &o, &mo), XLA_ERR_DTYPE, "xla_model_load", "weight_dtype"); /* load_ex reports as xla_model_load */
+    BAD(xla_model_create_ex(kConfig, 1, &o, &mo), XLA_ERR_DTYPE, "xla_model_create", "weight_dtype");
+  }
+  BAD(xla_model_create("{\"model_type\": \"gemma\", \"bogus_key\": 1}", 1, &mo), XLA_ERR_FORMAT, "xla_model_create", "bogus_key");
+  EXPECT(mo == (xla_model*)S);
+  EXPECT_OK(xla_model_create(kConfig, 1, &m));
+  BAD(xla_model_save(NULL, "x"), XLA_ERR_INVALID_ARG, "xla_model_save", "NULL");
+  xla_model_free(NULL);
+  EXPECT(xla_model_vocab_size(NULL) == -1);
+  BAD(xla_model_forward(m, ids, 1, 2, logits, 64), XLA_ERR_INVALID_ARG, "xla_model_forward", "99");
+  BAD(xla_model_forward(m, i32v, 1, 2, logits, 3), XLA_ERR_BUFFER_TOO_SMALL, "xla_model_forward", "32");
+  BAD(xla_model_logprob(m, i32v, 2, 0, &dv), XLA_ERR_INVALID_ARG, "xla_model_logprob", "start");
+  EXPECT(dv == -7);
+  xla_sampler_params_init(NULL);
+  {
+    xla_sampler_params p;
+    xla_session* s = (xla_session*)S;
+    xla_sampler_params_init(&p);
+    p.top_p = 2.f;
+    BAD(xla_generate(m, i32v, 2, &p, no_stop, NULL, i32v, 4, &n), XLA_ERR_INVALID_ARG, "xla_generate", "top_p");
+    BAD(xla_generate(NULL, i32v, 2, NULL, NULL, NULL, i32v, 4, &n), XLA_ERR_INVALID_ARG, "xla_generate", "NULL");
+    BAD(xla_session_create(NULL, &s), XLA_ERR_INVALID_ARG, "xla_session_create", "NULL");
+    EXPECT(s == (xla_session*)S);
+    xla_session_free(NULL);
+    EXPECT(xla_session_length(NULL) == -1);
+    BAD(xla_session_reset(NULL), XLA_ERR_INVALID_ARG, "xla_session_reset", "NULL");
+    BAD(xla_session_feed(NULL, i32v, 1, NULL, 0), XLA_ERR_INVALID_ARG, "xla_session_feed", "NULL");
+    BAD(xla_session_generate(NULL, i32v, 1, NULL, NULL, NULL, i32v, 4, &n), XLA_ERR_INVALID_ARG, "xla_session_generate", "NULL");
+  }
+
+  /* tokenizer */
+  {
+    xla_tokenizer* t = (xla_tokenizer*)S;
+    xla_chat_message msg = {"wizard", "hi"};
+    BAD(xla_tokenizer_load("/nonexistent.json", &t), XLA_ERR_IO, "xla_tokenizer_load", "/nonexistent.json");
+    EXPECT(t == (xla_tokenizer*)S);
+    xla_tokenizer_free(NULL);
+    BAD(xla_tokenizer_encode(NULL, "a", 1, 0, i32v, 4, &n), XLA_ERR_INVALID_ARG, "xla_tokenizer_encode", "NULL");
+    BAD(xla_tokenizer_decode(NULL, i32v, 1, 0, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_tokenizer_decode", "NULL");
+    EXPECT(xla_tokenizer_vocab_size(NULL) == -1);
+    BAD(xla_tokenizer_token_id(NULL, "a", i32v), XLA_ERR_INVALID_ARG, "xla_tokenizer_token_id", "NULL");
+    BAD(xla_tokenizer_special_ids(NULL, NULL, NULL, NULL, NULL, NULL), XLA_ERR_INVALID_ARG, "xla_tokenizer_special_ids", "NULL");
+    BAD(xla_chat_render(&msg, 1, 1, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_chat_render", "wizard");
+  }
+
+  /* training */
+  {
+    xla_optimizer_params op;
+    xla_optimizer* o = (xla_optimizer*)S;
+    xla_dataset *d = (xla_dataset*)S, *d2 = (xla_dataset*)S;
+    xla_trainer* tr = (xla_trainer*)S;
+    xla_trainer_params tp;
+    const char* pr[1] = {NULL};
+    xla_optimizer_params_init(NULL);
+    xla_optimizer_params_init(&op);
+    BAD(xla_optimizer_params_defaults(&op, 9, 0.1), XLA_ERR_INVALID_ARG, "xla_optimizer_params_defaults", "kind 9");
+    op.beta1 = 1.5;
+    BAD(xla_optimizer_create(m, &op, &o), XLA_ERR_INVALID_ARG, "xla_optimizer_create", "beta1");
+    EXPECT(o == (xla_optimizer*)S);
+    xla_optimizer_free(NULL);
+    BAD(xla_optimizer_step(NULL), XLA_ERR_INVALID_ARG, "xla_optimizer_step", "NULL");
+    BAD(xla_optimizer_zero_grad(NULL), XLA_ERR_INVALID_ARG, "xla_optimizer_zero_grad", "NULL");
+    BAD(xla_optimizer_set_lr(NULL, 0.1), XLA_ERR_INVALID_ARG, "xla_optimizer_set_lr", "NULL");
+    BAD(xla_optimizer_get_lr(NULL, &dv), XLA_ERR_INVALID_ARG, "xla_optimizer_get_lr", "NULL");
+    BAD(xla_optimizer_clip_grad_norm(NULL, 1, &dv), XLA_ERR_INVALID_ARG, "xla_optimizer_clip_grad_norm", "NULL");
+    xla_loss_params_init(NULL);
+    BAD(xla_model_loss(m, i32v, ids, 1, 2, NULL, &out), XLA_ERR_INVALID_ARG, "xla_model_loss", "99");
+    BAD(xla_dataset_from_text(NULL, 5, NULL, 8, &d), XLA_ERR_INVALID_ARG, "xla_dataset_from_text", "NULL");
+    BAD(xla_dataset_from_text_file("/nonexistent.txt", NULL, 8, &d), XLA_ERR_IO, "xla_dataset_from_text_file", "/nonexistent.txt");
+    BAD(xla_dataset_from_pairs(pr, pr, 1, NULL, 8, &d), XLA_ERR_INVALID_ARG, "xla_dataset_from_pairs", "NULL");
+    BAD(xla_dataset_from_jsonl(NULL, NULL, 8, 0, &d), XLA_ERR_INVALID_ARG, "xla_dataset_from_jsonl", "NULL");
+    BAD(xla_dataset_split(NULL, 0.1, 1, &d, &d2), XLA_ERR_INVALID_ARG, "xla_dataset_split", "NULL");
+    EXPECT(d == (xla_dataset*)S && d2 == (xla_dataset*)S);
+    EXPECT(xla_dataset_size(NULL) == -1);
+    xla_dataset_free(NULL);
+    xla_trainer_params_init(NULL);
+    xla_trainer_params_init(&tp);
+    BAD(xla_trainer_create(m, NULL, NULL, NULL, &tp, &tr), XLA_ERR_INVALID_ARG, "xla_trainer_create", "NULL");
+    EXPECT(tr == (xla_trainer*)S);
+    xla_trainer_free(NULL);
+    BAD(xla_trainer_resume(NULL, NULL), XLA_ERR_INVALID_ARG, "xla_trainer_resume", "NULL");
+    BAD(xla_trainer_step(NULL, NULL), XLA_ERR_INVALID_ARG, "xla_trainer_step", "NULL");
+    BAD(xla_trainer_run(NULL, NULL, NULL, &i64v), XLA_ERR_INVALID_ARG, "xla_trainer_run", "NULL");
+    EXPECT(i64v == -7);
+    BAD(xla_trainer_evaluate(NULL, &dv), XLA_ERR_INVALID_ARG, "xla_trainer_evaluate", "NULL");
+    BAD(xla_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_trainer_save", "NULL");
+    BAD(xla_checkpoint_save(NULL, m, NULL, 0), XLA_ERR_INVALID_ARG, "xla_checkpoint_save", "NULL");
+    BAD(xla_checkpoint_save("ckpt_sweep", m, NULL, -1), XLA_ERR_INVALID_ARG, "xla_checkpoint_save", "negative");
+    BAD(xla_checkpoint_load("/nonexistent", m, NULL, &i64v), XLA_ERR_IO, "xla_checkpoint_load", "/nonexistent");
+  }
+
+  /* DPO */
+  {
+    const double x[1] = {0.0}, inf[1] = {INFINITY};
+    xla_dpo_metrics dm;
+    xla_dpo_params dp;
+    xla_dpo_params_init(NULL);
+    xla_dpo_params_init(&dp);
+    dm.struct_size = sizeof dm;
+    dm.loss = -7;
+    BAD(xla_dpo_loss(&dp, NULL, x, x, x, 1, &dm), XLA_ERR_INVALID_ARG, "xla_dpo_loss", "NULL");
+    BAD(xla_dpo_loss(&dp, inf, x, x, x, 1, &dm), XLA_ERR_INVALID_ARG, "xla_dpo_loss", "finite");
+    dp.beta = -1;
+    BAD(xla_dpo_loss(&dp, x, x, x, x, 1, &dm), XLA_ERR_INVALID_ARG, "xla_dpo_loss", "beta");
+    EXPECT(dm.loss == -7);
+  }
+
+  xla_model_free(m);
+  xla_tensor_free(i32);
+  xla_tensor_free(a);
+  return finish("capi.sweep");
+}
