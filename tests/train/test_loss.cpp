@@ -201,3 +201,19 @@ TEST_P(OracleLoss, ModelGradientMatchesUnfusedPath) {
 INSTANTIATE_TEST_SUITE_P(Gemma, OracleLoss, ::testing::Values("gemma1", "gemma2", "gemma3"));
 
 }  // namespace
+
+namespace {
+// bf16 weights (kept bf16, widened while the head's GEMM packs them): the fused loss equals
+// cross_entropy over the same model's logits.
+TEST(LinearCrossEntropy, Bf16WeightsMatchTheUnfusedPath) {
+  GemmaModel model = GemmaModel::load(kOracle + "gemma2", DType::BF16);
+  std::vector<int32_t> tok = {2, 17, 99, 4, 250, 31, 8, 77};
+  std::vector<int32_t> tgt(tok.begin() + 1, tok.end());
+  tgt.push_back(-100);
+  Tensor in = ids(tok, {1, 8}), tg = ids(tgt, {1, 8});
+  NoGradGuard no_grad;
+  const float fused = train::lm_loss(model, in, tg).item();
+  const float ref = ag::cross_entropy(model.forward(in), tg).item();
+  EXPECT_NEAR(fused, ref, 1e-5f * std::fabs(ref));
+}
+}  // namespace
