@@ -68,29 +68,49 @@ class Dataset {
   int64_t seq_len_ = 0;
 };
 
-// Batches of rows in a seeded random order, reshuffled each epoch; wraps around forever.
-class Batcher {
+// The order behind Batcher, over any n items (rows, preference pairs): full batches of
+// indices in a seeded random order, reshuffled each epoch, wrapping around forever. Its
+// whole position is a State, so a run can be resumed exactly.
+class BatchOrder {
  public:
   struct State {
     uint64_t seed = 0;
     int64_t epoch = 0, position = 0;  // the next batch starts at `position` of epoch `epoch`
   };
-  Batcher(const Dataset& data, int64_t batch_size, uint64_t seed, bool shuffle = true);
-  // inputs and targets: i32 [batch_size, seq_len]. A last partial batch of an epoch is
+  // Throws Status::InvalidArg for batch_size < 1 or n < batch_size.
+  BatchOrder(size_t n, int64_t batch_size, uint64_t seed, bool shuffle = true);
+  // The indices of the next batch (batch_size of them). A last partial batch of an epoch is
   // skipped (every batch is full).
-  void next(Tensor& inputs, Tensor& targets);
+  std::vector<size_t> next();
   State state() const { return state_; }
   void set_state(const State& s);
-  int64_t batches_per_epoch() const;
+  int64_t batches_per_epoch() const { return int64_t(n_) / batch_; }
 
  private:
   void shuffle_epoch();
-  const Dataset* data_;
+  size_t n_;
   int64_t batch_;
   bool shuffle_;
   State state_;
   std::vector<size_t> order_;
   int64_t order_epoch_ = -1;
+};
+
+// Batches of rows in a seeded random order, reshuffled each epoch; wraps around forever.
+class Batcher {
+ public:
+  using State = BatchOrder::State;
+  Batcher(const Dataset& data, int64_t batch_size, uint64_t seed, bool shuffle = true);
+  // inputs and targets: i32 [batch_size, seq_len]. A last partial batch of an epoch is
+  // skipped (every batch is full).
+  void next(Tensor& inputs, Tensor& targets);
+  State state() const { return order_.state(); }
+  void set_state(const State& s) { order_.set_state(s); }
+  int64_t batches_per_epoch() const { return order_.batches_per_epoch(); }
+
+ private:
+  const Dataset* data_;
+  BatchOrder order_;
 };
 
 // All rows of a dataset as batches, in order (the last one may be partial): for evaluation.

@@ -33,6 +33,14 @@ struct GemmaConfig {
   std::string to_json() const;  // config.json text that from_json reads back
 };
 
+// A LoRA adapter on one projection (see GemmaModel::add_lora): the projection computes
+// x·Wᵀ + scaling · (x·Aᵀ)·Bᵀ, W frozen. Undefined tensors mean no adapter on that projection.
+struct LoraAdapter {
+  Tensor a;  // lora_A [r, in], f32: Kaiming-uniform U(-1/√in, 1/√in), as nn::LoraLinear
+  Tensor b;  // lora_B [out, r], f32: zeros at creation, so the model starts equal to its base
+  bool defined() const { return a.defined(); }
+};
+
 // One decoder layer's weights, named as Hugging Face names them (model.layers.N.<field>).
 struct GemmaLayer {
   Tensor q_proj, k_proj, v_proj, o_proj;          // [H·D, C], [KVH·D, C], [KVH·D, C], [C, H·D]
@@ -40,6 +48,9 @@ struct GemmaLayer {
   Tensor input_layernorm, post_attention_layernorm;  // [C]
   Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // [C], Gemma 2/3
   Tensor q_norm, k_norm;                            // [D], Gemma 3
+  // LoRA adapters, empty unless GemmaModel::add_lora made them (PEFT names:
+  // model.layers.N.self_attn.q_proj.lora_A.weight, model.layers.N.mlp.gate_proj.lora_B.weight, …)
+  LoraAdapter q_lora, k_lora, v_lora, o_lora, gate_lora, up_lora, down_lora;
 };
 
 // Keys and values of past positions, per layer. Sliding-window layers keep only their
@@ -50,6 +61,7 @@ struct KVCache {
   int64_t length = 0;          // tokens seen so far (the next position)
 };
 
+// Copying a GemmaModel copies tensor handles: the copy shares the weights (see clone()).
 class GemmaModel {
  public:
   GemmaConfig config;
@@ -58,13 +70,45 @@ class GemmaModel {
   Tensor norm;          // [C]
   Tensor lm_head;       // [V, C]; undefined when tied to embed_tokens
 
+  // LoRA (see docs/dpo.md, "LoRA inside the model"). A model has adapters once add_lora was
+  // called (lora_rank > 0); forward then adds them to the projections they target while
+  // lora_enabled is true. Switching lora_enabled off gives the base model exactly — the same
+  // operations as a model without adapters — which is how DPO scores its reference without
+  // holding a second model (LoraDisabledGuard). Not thread-safe: one flag for the model.
+  int64_t lora_rank = 0;    // 0 = no adapters
+  float lora_alpha = 0;     // scaling = lora_alpha / lora_rank
+  bool lora_enabled = true;
+
   // dtype: the dtype weights are kept in (F32, or BF16 to halve memory: compute stays f32).
   static GemmaModel load(const std::string& dir, DType dtype = DType::F32);
   static GemmaModel create(const GemmaConfig& config, uint64_t seed, DType dtype = DType::F32);
+  // config.json + model.safetensors: the base weights (LoRA adapters are saved by training
+  // checkpoints, adapters.safetensors — see trainer.hpp).
   void save(const std::string& dir) const;
 
-  // Every weight with its Hugging Face name, for optimizers and checkpoints.
+  // Every base weight with its Hugging Face name, for optimizers and checkpoints. LoRA
+  // adapters are not among them (see lora_parameters): a base model's files never change.
   std::vector<std::pair<std::string, Tensor*>> named_parameters();
+
+  // A deep copy: every tensor (adapters included) copied into fresh storage, none requiring
+  // grad. What DPO's frozen reference is made of.
+  GemmaModel clone() const;
+
+  // Adds a LoRA adapter to the projections named in `targets` (any of q_proj k_proj v_proj
+  // o_proj gate_proj up_proj down_proj) in every layer: A [rank, in] Kaiming-uniform as
+  // nn::LoraLinear draws it (from a generator seeded by seed, layer and target), B [out, rank]
+  // zeros; f32, requiring grad. The model is unchanged until B moves. Throws
+  // Status::InvalidArg for rank < 1, alpha <= 0, an unknown or repeated target, or a model
+  // that already has adapters.
+  void add_lora(int64_t rank, float alpha,
+                const std::vector<std::string>& targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                           "up_proj", "down_proj"},
+                uint64_t seed = 0);
+  bool has_lora() const { return lora_rank > 0; }
+  float lora_scaling() const { return lora_rank > 0 ? lora_alpha / float(lora_rank) : 0.f; }
+  // The adapters with PEFT-style names ("model.layers.N.self_attn.q_proj.lora_A.weight",
+  // "….lora_B.weight"), layer by layer, A before B; empty without adapters.
+  std::vector<std::pair<std::string, Tensor*>> lora_parameters();
 
   // tokens: i32/i64 [B, T] → logits f32 [B, T, V]. With a cache, the tokens continue it
   // (positions cache->length …) and the cache is extended. hidden (optional) receives the
@@ -82,6 +126,20 @@ class GemmaModel {
   const Tensor& head_weight() const { return config.tie_word_embeddings ? embed_tokens : lm_head; }
   KVCache new_cache() const;
   int64_t vocab_size() const { return config.vocab_size; }
+};
+
+// Switches a model's LoRA adapters off for a scope (the base model), and back to what they
+// were when the scope ends.
+class LoraDisabledGuard {
+ public:
+  explicit LoraDisabledGuard(GemmaModel& model) : model_(model), prev_(model.lora_enabled) { model.lora_enabled = false; }
+  ~LoraDisabledGuard() { model_.lora_enabled = prev_; }
+  LoraDisabledGuard(const LoraDisabledGuard&) = delete;
+  LoraDisabledGuard& operator=(const LoraDisabledGuard&) = delete;
+
+ private:
+  GemmaModel& model_;
+  bool prev_;
 };
 
 }  // namespace xla

@@ -35,7 +35,9 @@ struct ParamGroup {
 
 // The usual grouping: weight decay on matrices, none on norms (1-D) nor on embeddings
 // (names containing "embed"), as most Gemma fine-tuning recipes do. Marks every parameter
-// as requiring grad.
+// as requiring grad. A model with LoRA adapters (GemmaModel::add_lora) trains the adapters
+// only: one group of every lora_parameters() tensor with weight_decay, and the base weights
+// are marked as not requiring grad (frozen: no gradient is formed for them).
 std::vector<ParamGroup> default_param_groups(GemmaModel& model, double weight_decay);
 
 class Optimizer {

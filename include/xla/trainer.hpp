@@ -3,6 +3,7 @@
 //
 // A checkpoint is a folder under a root:
 //   root/step-00000100/  config.json  model.safetensors  optimizer.safetensors  state.json
+//                        [adapters.safetensors: the LoRA adapters, when the model has them]
 //   root/latest          the name of the newest complete checkpoint folder
 // Saving writes a temporary folder, renames it into place, then replaces `latest` by
 // rename: a process killed at any moment leaves `latest` naming a complete checkpoint.
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "xla/data.hpp"
@@ -19,10 +21,19 @@
 
 namespace xla::train {
 
+namespace detail {  // src/train/progress.hpp
+class MetricsFile;
+class ProgressPrinter;
+}  // namespace detail
+
 // Everything besides weights and optimizer moments that a bit-identical resume needs.
 struct TrainState {
   int64_t step = 0;       // optimizer steps done
   Batcher::State data;    // where the batches continue (includes the shuffling seed)
+  // Optional fields: left out of state.json when empty, and empty when read from a
+  // checkpoint that has none (the format stays libxla-train-1).
+  std::string trainer;    // the loop that wrote it: "" the language-model Trainer, "dpo" the DpoTrainer
+  std::string reference;  // DpoTrainer: fingerprint of the reference model, checked on resume
 };
 
 // Saves model, optimizer and state as root/step-<step>/ and points root/latest at it; keeps
@@ -34,7 +45,9 @@ std::string save_checkpoint(const std::string& root, const GemmaModel& model, co
 std::string latest_checkpoint(const std::string& root);
 // Loads a checkpoint folder (or a root: its latest) into an existing model and optimizer —
 // in place, so handles to their tensors stay valid. Shapes, names and kinds are checked
-// (Status::Format naming the mismatch). optimizer may be null (weights only).
+// (Status::Format naming the mismatch). optimizer may be null (weights only). A model with
+// LoRA adapters needs a checkpoint with adapters of the same rank, alpha and names (add_lora
+// before loading), and a checkpoint with adapters needs such a model.
 TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer* optimizer);
 
 struct StepMetrics {
@@ -93,8 +106,8 @@ class Trainer {
   double base_lr_;
   double started_ = 0, seconds_ = 0;
   int64_t tokens_ = 0;
-  std::FILE* metrics_ = nullptr;
-  bool bar_ = false;
+  std::unique_ptr<detail::MetricsFile> metrics_;
+  std::unique_ptr<detail::ProgressPrinter> progress_;
   int64_t run_start_step_ = 0;
 };
 

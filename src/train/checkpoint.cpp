@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -74,6 +75,16 @@ std::string save_checkpoint(const std::string& root, const GemmaModel& model, co
   nlohmann::json st = {{"format", kFormat},
                        {"step", state.step},
                        {"data", {{"seed", state.data.seed}, {"epoch", state.data.epoch}, {"position", state.data.position}}}};
+  if (!state.trainer.empty()) st["trainer"] = state.trainer;
+  if (!state.reference.empty()) st["reference"] = state.reference;
+  if (model.has_lora()) {
+    std::vector<std::pair<std::string, Tensor>> adapters;
+    for (auto& [name, p] : const_cast<GemmaModel&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
+    char alpha[32];
+    std::snprintf(alpha, sizeof alpha, "%.9g", double(model.lora_alpha));
+    io::save_safetensors(tmp + "/adapters.safetensors", adapters,
+                         {{"format", "libxla-lora"}, {"rank", std::to_string(model.lora_rank)}, {"alpha", alpha}});
+  }
   if (optimizer) {
     io::save_safetensors(tmp + "/optimizer.safetensors", optimizer->state(), {{"format", "libxla-optimizer"}});
     st["optimizer"] = {{"kind", kind_name(optimizer->options().kind)}, {"steps", optimizer->steps()}, {"lr", optimizer->lr()}};
@@ -139,6 +150,8 @@ TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer
     s.data.seed = st.at("data").at("seed").get<uint64_t>();
     s.data.epoch = st.at("data").at("epoch").get<int64_t>();
     s.data.position = st.at("data").at("position").get<int64_t>();
+    s.trainer = st.value("trainer", std::string());
+    s.reference = st.value("reference", std::string());
   } catch (const nlohmann::json::exception& e) {
     fail(Status::Format, "checkpoint: " + dir + "/state.json: " + e.what());
   }
@@ -156,6 +169,34 @@ TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer
     if (!(t.shape() == p->shape()))
       fail(Status::Format, "checkpoint: tensor " + name + " has shape " + t.shape().str() + ", the model " + p->shape().str());
     loaded.emplace_back(name, std::move(t));
+  }
+  // LoRA adapters: present in the checkpoint exactly when the model has them, same rank and names
+  const bool has_adapters = fs::exists(dir + "/adapters.safetensors");
+  if (has_adapters != model.has_lora())
+    fail(Status::Format, "checkpoint: " + dir + (has_adapters ? " holds LoRA adapters, the model has none (add_lora first)"
+                                                              : " holds no LoRA adapters, the model has some"));
+  std::vector<Tensor> adapters;
+  if (has_adapters) {
+    io::SafetensorsFile f = io::SafetensorsFile::open(dir + "/adapters.safetensors");
+    const auto& meta = f.metadata();
+    const std::string rank = meta.count("rank") ? meta.at("rank") : "?", alpha = meta.count("alpha") ? meta.at("alpha") : "?";
+    char* end = nullptr;
+    const float a = std::strtof(alpha.c_str(), &end);
+    if (rank != std::to_string(model.lora_rank) || alpha.empty() || *end != '\0' || a != model.lora_alpha)
+      fail(Status::Format, "checkpoint: " + dir + " holds LoRA adapters of rank " + rank + " and alpha " + alpha +
+                               ", the model's are " + std::to_string(model.lora_rank) + " and " +
+                               std::to_string(model.lora_alpha));
+    auto params = model.lora_parameters();
+    if (f.names().size() != params.size())
+      fail(Status::Format, "checkpoint: " + dir + " holds " + std::to_string(f.names().size()) + " adapter tensors, the model " +
+                               std::to_string(params.size()));
+    for (auto& [name, p] : params) {
+      if (!f.contains(name)) fail(Status::Format, "checkpoint: adapter " + name + " is missing from " + dir);
+      Tensor t = f.tensor(name, DType::F32);
+      if (!(t.shape() == p->shape()))
+        fail(Status::Format, "checkpoint: adapter " + name + " has shape " + t.shape().str() + ", the model " + p->shape().str());
+      adapters.push_back(std::move(t));
+    }
   }
   // optimizer state, read in full before anything is changed
   std::map<std::string, Tensor> moments;
@@ -180,6 +221,8 @@ TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer
   size_t i = 0;
   for (auto& [name, p] : model.named_parameters())
     if (p->defined()) p->copy_(loaded[i++].second);
+  i = 0;
+  for (auto& [name, p] : model.lora_parameters()) p->copy_(adapters[i++]);
   return s;
 }
 

@@ -209,49 +209,55 @@ uint64_t Dataset::fingerprint() const {
   return h;
 }
 
-// ---- Batcher ----
+// ---- BatchOrder and Batcher ----
 
-Batcher::Batcher(const Dataset& data, int64_t batch_size, uint64_t seed, bool shuffle)
-    : data_(&data), batch_(batch_size), shuffle_(shuffle) {
+BatchOrder::BatchOrder(size_t n, int64_t batch_size, uint64_t seed, bool shuffle)
+    : n_(n), batch_(batch_size), shuffle_(shuffle) {
   if (batch_size < 1) fail(Status::InvalidArg, "batcher: batch_size must be >= 1");
-  if (int64_t(data.size()) < batch_size)
-    fail(Status::InvalidArg, "batcher: " + std::to_string(data.size()) + " rows cannot fill a batch of " +
-                                 std::to_string(batch_size));
+  if (int64_t(n) < batch_size)
+    fail(Status::InvalidArg, "batcher: " + std::to_string(n) + " rows cannot fill a batch of " + std::to_string(batch_size));
   state_.seed = seed;
 }
 
-int64_t Batcher::batches_per_epoch() const { return int64_t(data_->size()) / batch_; }
-
-void Batcher::set_state(const State& s) {
-  if (s.epoch < 0 || s.position < 0 || s.position > int64_t(data_->size()))
+void BatchOrder::set_state(const State& s) {
+  if (s.epoch < 0 || s.position < 0 || s.position > int64_t(n_))
     fail(Status::InvalidArg, "batcher: state out of range for this dataset");
   state_ = s;
   order_epoch_ = -1;
 }
 
-void Batcher::shuffle_epoch() {
-  order_.resize(data_->size());
+void BatchOrder::shuffle_epoch() {
+  order_.resize(n_);
   std::iota(order_.begin(), order_.end(), size_t(0));
   if (shuffle_) seeded_shuffle(order_, state_.seed ^ (0x5851F42D4C957F2Dull * uint64_t(state_.epoch + 1)));
   order_epoch_ = state_.epoch;
 }
 
-void Batcher::next(Tensor& inputs, Tensor& targets) {
-  if (state_.position + batch_ > int64_t(data_->size())) {
+std::vector<size_t> BatchOrder::next() {
+  if (state_.position + batch_ > int64_t(n_)) {
     ++state_.epoch;
     state_.position = 0;
   }
   if (order_epoch_ != state_.epoch) shuffle_epoch();
-  const int64_t L = data_->seq_len();
-  std::vector<int32_t> in(size_t(batch_ * L)), tg(size_t(batch_ * L));
-  for (int64_t b = 0; b < batch_; ++b) {
-    const Example& e = (*data_)[order_[size_t(state_.position + b)]];
+  std::vector<size_t> idx(order_.begin() + state_.position, order_.begin() + state_.position + batch_);
+  state_.position += batch_;
+  return idx;
+}
+
+Batcher::Batcher(const Dataset& data, int64_t batch_size, uint64_t seed, bool shuffle)
+    : data_(&data), order_(data.size(), batch_size, seed, shuffle) {}
+
+void Batcher::next(Tensor& inputs, Tensor& targets) {
+  const std::vector<size_t> rows = order_.next();
+  const int64_t L = data_->seq_len(), batch = int64_t(rows.size());
+  std::vector<int32_t> in(size_t(batch * L)), tg(size_t(batch * L));
+  for (int64_t b = 0; b < batch; ++b) {
+    const Example& e = (*data_)[rows[size_t(b)]];
     std::copy(e.inputs.begin(), e.inputs.end(), in.begin() + b * L);
     std::copy(e.targets.begin(), e.targets.end(), tg.begin() + b * L);
   }
-  state_.position += batch_;
-  inputs = Tensor::from_data(in.data(), {batch_, L}, DType::I32);
-  targets = Tensor::from_data(tg.data(), {batch_, L}, DType::I32);
+  inputs = Tensor::from_data(in.data(), {batch, L}, DType::I32);
+  targets = Tensor::from_data(tg.data(), {batch, L}, DType::I32);
 }
 
 std::vector<std::pair<Tensor, Tensor>> eval_batches(const Dataset& data, int64_t batch_size, int64_t max_batches) {

@@ -19,6 +19,18 @@ OptimizerOptions OptimizerOptions::defaults(OptimizerKind kind, double lr) {
 }
 
 std::vector<ParamGroup> default_param_groups(GemmaModel& model, double weight_decay) {
+  if (model.has_lora()) {  // LoRA: the adapters alone learn, the base stays frozen
+    for (auto& [name, p] : model.named_parameters())
+      if (p->defined()) set_requires_grad(*p, false);
+    ParamGroup adapters;
+    adapters.weight_decay = weight_decay;
+    for (auto& [name, p] : model.lora_parameters()) {
+      set_requires_grad(*p, true);
+      adapters.names.push_back(name);
+      adapters.params.push_back(*p);
+    }
+    return {std::move(adapters)};
+  }
   ParamGroup decay, no_decay;
   decay.weight_decay = weight_decay;
   for (auto& [name, p] : model.named_parameters()) {

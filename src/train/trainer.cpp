@@ -2,65 +2,16 @@
 // validation, metrics JSONL, progress display, checkpoints.
 #include "xla/trainer.hpp"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "progress.hpp"
 #include "xla/autograd.hpp"
 
 namespace xla::train {
-namespace {
 
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double resident_mb() {
-  std::ifstream f("/proc/self/statm");
-  long pages = 0, resident = 0;
-  if (f >> pages >> resident) return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1 << 20);
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_maxrss) / 1024.0;
-}
-
-std::string duration_text(double s) {
-  char buf[32];
-  if (!(s >= 0) || !std::isfinite(s)) return "?";
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
-  return buf;
-}
-
-// Drops the lines of a metrics file whose step is after `step` (a resumed run redoes them).
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::ostringstream kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      nlohmann::json j = nlohmann::json::parse(line);
-      if (j.value("step", int64_t(0)) > step) continue;
-    } catch (const nlohmann::json::exception&) {
-      continue;  // a line cut short by the kill
-    }
-    kept << line << "\n";
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << kept.str();
-}
-
-}  // namespace
+using detail::now_s;
+using detail::resident_mb;
 
 Trainer::Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions o)
     : model_(model),
@@ -81,27 +32,17 @@ Trainer::Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, 
     fail(Status::InvalidArg, "trainer: checkpoint_every needs a checkpoint_dir");
   if (train.seq_len() == 0) fail(Status::InvalidArg, "trainer: the training set is empty");
   state_.data = batcher_.state();
-  bar_ = o_.progress == 1 || (o_.progress < 0 && isatty(STDERR_FILENO));
-  if (!o_.metrics_path.empty()) {
-    metrics_ = std::fopen(o_.metrics_path.c_str(), "a");
-    if (!metrics_) fail(Status::IO, "trainer: cannot open " + o_.metrics_path);
-  }
+  metrics_ = std::make_unique<detail::MetricsFile>(o_.metrics_path, "trainer");
+  progress_ = std::make_unique<detail::ProgressPrinter>(o_.progress);
 }
 
-Trainer::~Trainer() {
-  if (metrics_) std::fclose(metrics_);
-}
+Trainer::~Trainer() = default;
 
 bool Trainer::resume() {
   if (o_.checkpoint_dir.empty() || latest_checkpoint(o_.checkpoint_dir).empty()) return false;
   state_ = load_checkpoint(o_.checkpoint_dir, model_, &opt_);
   batcher_.set_state(state_.data);
-  if (metrics_) {
-    std::fclose(metrics_);
-    truncate_metrics(o_.metrics_path, state_.step);
-    metrics_ = std::fopen(o_.metrics_path.c_str(), "a");
-    if (!metrics_) fail(Status::IO, "trainer: cannot open " + o_.metrics_path);
-  }
+  metrics_->reopen_at(state_.step);
   return true;
 }
 
@@ -162,7 +103,7 @@ StepMetrics Trainer::step() {
 }
 
 void Trainer::log(const StepMetrics& m) {
-  if (metrics_) {
+  if (metrics_->open()) {
     nlohmann::json j = {{"step", m.step},         {"loss", m.loss},   {"lr", m.lr},
                         {"grad_norm", m.grad_norm}, {"tokens_per_s", m.tokens_per_s}, {"tokens", m.tokens},
                         {"elapsed_s", m.elapsed_s}, {"mem_mb", m.mem_mb}};
@@ -170,32 +111,15 @@ void Trainer::log(const StepMetrics& m) {
     if (std::isfinite(m.val_loss)) j["val_loss"] = m.val_loss, j["val_ppl"] = m.val_ppl;
     if (!std::isfinite(m.loss)) j["loss"] = nullptr;
     if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
-    std::fprintf(metrics_, "%s\n", j.dump().c_str());
-    std::fflush(metrics_);
+    metrics_->write(j.dump());
   }
-  if (o_.progress == 0) return;
-  const int64_t total = o_.steps;
   const double per_step = seconds_ / double(std::max<int64_t>(1, m.step - run_start_step_));
-  const std::string eta = duration_text(per_step * double(total - m.step));
-  char val[64] = "";
+  char val[64] = "", bar[160], line[160];
   if (std::isfinite(m.val_loss)) std::snprintf(val, sizeof val, " | val %.4f ppl %.2f", m.val_loss, m.val_ppl);
-  if (bar_) {
-    constexpr int kWidth = 24;
-    const int filled = total > 0 ? int(kWidth * std::min<int64_t>(m.step, total) / total) : kWidth;
-    std::string bar(size_t(filled), '#');
-    bar.append(size_t(kWidth - filled), '.');
-    std::fprintf(stderr, "\r\033[K%6lld/%lld [%s] loss %.4f  lr %.2e  %.0f tok/s  eta %s%s",
-                 static_cast<long long>(m.step), static_cast<long long>(total), bar.c_str(), m.loss, m.lr,
-                 m.tokens_per_s, eta.c_str(), val);
-    if (m.step >= total || std::isfinite(m.val_loss)) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  } else {
-    const int64_t every = std::max<int64_t>(1, total / 20);
-    if (m.step % every == 0 || m.step == total || std::isfinite(m.val_loss))
-      std::fprintf(stderr, "step %lld/%lld loss %.4f lr %.2e grad_norm %.3f %.0f tok/s eta %s%s\n",
-                   static_cast<long long>(m.step), static_cast<long long>(total), m.loss, m.lr, m.grad_norm,
-                   m.tokens_per_s, eta.c_str(), val);
-  }
+  std::snprintf(bar, sizeof bar, "loss %.4f  lr %.2e  %.0f tok/s", m.loss, m.lr, m.tokens_per_s);
+  std::snprintf(line, sizeof line, "loss %.4f lr %.2e grad_norm %.3f %.0f tok/s", m.loss, m.lr, m.grad_norm,
+                m.tokens_per_s);
+  progress_->print(m.step, o_.steps, per_step, bar, line, val, std::isfinite(m.val_loss));
 }
 
 int64_t Trainer::run(const std::function<bool(const StepMetrics&)>& also) {

@@ -3,6 +3,7 @@
 //   h += [post_ffn_norm](mlp(pre_ffn_norm(h)))                    (Gemma 1: post_attention_layernorm)
 // then the final norm, the (tied) head, and Gemma 2's final soft-cap. Gemma 3 adds q/k norms
 // and a separate RoPE base for sliding-window layers. Bracketed norms are Gemma 2/3 only.
+// LoRA adapters (lora.cpp) join the projections they target through project().
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -87,6 +88,15 @@ KVCache GemmaModel::new_cache() const {
 // f32 view of a weight (bf16 weights are widened per use: memory stays halved).
 static Tensor f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
 
+// x [..., in] → [..., out]: x·wᵀ, plus the LoRA path scaling · (x·Aᵀ)·Bᵀ when the adapter
+// exists and is on (the same ops as nn::LoraLinear::forward). Off, it is exactly nn::linear.
+static Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora, bool on, float scaling) {
+  Tensor y = nn::linear(x, w);
+  if (!on || !lora.defined()) return y;
+  Tensor low = nn::linear(nn::linear(x, lora.a), lora.b);  // [..., r] → [..., out]
+  return ag::add(y, ag::mul(low, Tensor::scalar(scaling)));
+}
+
 Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
   const GemmaConfig& c = config;
   if (!tokens.defined() || tokens.ndim() != 2)
@@ -115,16 +125,18 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
   };
   const float scale = 1.f / std::sqrt(c.query_pre_attn_scalar);
   const bool exact_gelu = c.hidden_activation == "gelu";
+  const bool lora_on = lora_enabled && has_lora();
+  const float lora_s = lora_scaling();
 
   for (size_t l = 0; l < layers.size(); ++l) {
     const GemmaLayer& L = layers[l];
     const bool local = c.sliding[l] != 0;
     // ---- attention ----
     Tensor x = nn::rms_norm(h, L.input_layernorm, c.rms_norm_eps);
-    auto heads = [&](const Tensor& w, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
-      return ag::permute(ag::reshape(nn::linear(x, w), {B, T, n, D}), {0, 2, 1, 3});
+    auto heads = [&](const Tensor& w, const LoraAdapter& a, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
+      return ag::permute(ag::reshape(project(x, w, a, lora_on, lora_s), {B, T, n, D}), {0, 2, 1, 3});
     };
-    Tensor q = heads(L.q_proj, H), k = heads(L.k_proj, KVH), v = heads(L.v_proj, KVH);
+    Tensor q = heads(L.q_proj, L.q_lora, H), k = heads(L.k_proj, L.k_lora, KVH), v = heads(L.v_proj, L.v_lora, KVH);
     if (c.version == 3) {
       q = nn::rms_norm(q, L.q_norm, c.rms_norm_eps);
       k = nn::rms_norm(k, L.k_norm, c.rms_norm_eps);
@@ -141,7 +153,7 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     }
     const int64_t window = local ? c.sliding_window : 0;
     Tensor attn = nn::attention(q, k_all, v_all, nn::attention_mask(positions, k_pos, window), scale, c.attn_softcap);
-    attn = nn::linear(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), L.o_proj);
+    attn = project(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), L.o_proj, L.o_lora, lora_on, lora_s);
     if (c.version >= 2) attn = nn::rms_norm(attn, L.post_attention_layernorm, c.rms_norm_eps);
     h = ag::add(h, attn);
     if (cache) {  // keep what later tokens can see: everything, or the last window - 1 for local layers
@@ -152,9 +164,14 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     }
     // ---- feed-forward ----
     Tensor y = nn::rms_norm(h, c.version == 1 ? L.post_attention_layernorm : L.pre_feedforward_layernorm, c.rms_norm_eps);
-    Tensor m = exact_gelu ? nn::linear(ag::mul(ag::gelu(nn::linear(y, L.gate_proj)), nn::linear(y, L.up_proj)),
-                                       L.down_proj)
-                          : nn::geglu_mlp(y, L.gate_proj, L.up_proj, L.down_proj);
+    Tensor m;
+    if (lora_on && (L.gate_lora.defined() || L.up_lora.defined() || L.down_lora.defined())) {
+      Tensor g = project(y, L.gate_proj, L.gate_lora, true, lora_s), u = project(y, L.up_proj, L.up_lora, true, lora_s);
+      m = project(exact_gelu ? ag::mul(ag::gelu(g), u) : nn::gelu_tanh_mul(g, u), L.down_proj, L.down_lora, true, lora_s);
+    } else {
+      m = exact_gelu ? nn::linear(ag::mul(ag::gelu(nn::linear(y, L.gate_proj)), nn::linear(y, L.up_proj)), L.down_proj)
+                     : nn::geglu_mlp(y, L.gate_proj, L.up_proj, L.down_proj);
+    }
     if (c.version >= 2) m = nn::rms_norm(m, L.post_feedforward_layernorm, c.rms_norm_eps);
     h = ag::add(h, m);
     if (hidden) hidden->push_back(h);

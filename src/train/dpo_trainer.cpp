@@ -1,0 +1,469 @@
+// dpo_trainer.cpp — the DPO loop: the reference in its four forms (frozen copy, another
+// model, precomputed and cached log-probs, the policy with its LoRA off), micro-batches of
+// pairs → dpo_loss → backward, clipping, schedule, optimizer step; evaluation, TRL-named
+// metrics, progress, checkpoints. The data side is preference_data.cpp.
+#include "xla/dpo_trainer.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "progress.hpp"
+#include "xla/autograd.hpp"
+#include "xla/safetensors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace xla::train {
+namespace {
+
+using detail::now_s;
+
+// A 64-bit hash over bytes, eight at a time (keys caches and checkpoints: not cryptographic).
+struct Hasher {
+  uint64_t h = 0x243F6A8885A308D3ull;
+  void word(uint64_t w) {
+    h ^= w * 0x9E3779B97F4A7C15ull;
+    h = ((h << 27) | (h >> 37)) * 0x94D049BB133111EBull + 0x2545F4914F6CDD1Dull;
+  }
+  void bytes(const void* p, size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    word(n);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, c + i, 8);
+      word(w);
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, c + i, n - i);
+    word(tail);
+  }
+  void text(const std::string& s) { bytes(s.data(), s.size()); }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+};
+
+// What a model computes: its config, and every weight's name, dtype, shape and bytes — the
+// adapters too when they take part (with_lora).
+std::string model_fingerprint(const GemmaModel& model, bool with_lora) {
+  GemmaModel& m = const_cast<GemmaModel&>(model);  // named_parameters is not const; nothing is changed
+  Hasher h;
+  h.text(m.config.to_json());
+  auto add = [&](const std::string& name, const Tensor& t) {
+    if (!t.defined()) return;
+    h.text(name);
+    h.text(dtype_name(t.dtype()));
+    h.text(t.shape().str());
+    const Tensor c = t.contiguous();
+    h.bytes(c.raw_data(), c.nbytes());
+  };
+  for (auto& [name, p] : m.named_parameters()) add(name, *p);
+  if (with_lora && m.has_lora()) {
+    h.text("lora " + std::to_string(m.lora_rank) + " " + std::to_string(m.lora_alpha));
+    for (auto& [name, p] : m.lora_parameters()) add(name, *p);
+  }
+  return h.hex();
+}
+
+const char* reference_name(ReferenceKind k) {
+  switch (k) {
+    case ReferenceKind::FrozenCopy: return "frozen-copy";
+    case ReferenceKind::Model: return "model";
+    case ReferenceKind::Precomputed: return "precomputed";
+    case ReferenceKind::LoraDisabled: return "lora-disabled";
+  }
+  return "?";
+}
+
+void check_ids(const PreferenceDataset& data, const char* which, int64_t vocab) {
+  for (size_t i = 0; i < data.size(); ++i)
+    for (const auto* ids : {&data[i].prompt, &data[i].chosen, &data[i].rejected})
+      for (int32_t id : *ids)
+        if (id >= vocab)
+          fail(Status::InvalidArg, std::string("dpo: pair ") + std::to_string(i) + " of the " + which + " set has token id " +
+                                       std::to_string(id) + ", outside the policy's vocabulary of " + std::to_string(vocab));
+}
+
+// Checks everything that does not need the reference built; returns the options with
+// schedule.total_steps filled in.
+DpoTrainerOptions checked(DpoTrainerOptions o, const GemmaModel& policy, const PreferenceDataset* train,
+                          const PreferenceDataset* eval) {
+  validate(o.dpo);
+  auto bad = [](const std::string& m) { fail(Status::InvalidArg, "dpo: " + m); };
+  if (o.batch_size < 1) bad("batch_size must be >= 1");
+  if (o.grad_accum < 1) bad("grad_accum must be >= 1");
+  if (o.steps < 0) bad("steps must be >= 0");
+  if (!(o.max_grad_norm >= 0)) bad("max_grad_norm must be >= 0");
+  if (o.schedule.total_steps == 0) o.schedule.total_steps = o.steps;
+  if (o.schedule.warmup_steps < 0 || o.schedule.min_ratio < 0 || o.schedule.min_ratio > 1)
+    bad("schedule warmup_steps must be >= 0 and min_ratio in [0, 1]");
+  if (o.checkpoint_every < 0 || o.eval_every < 0) bad("intervals must be >= 0");
+  if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) bad("checkpoint_every needs a checkpoint_dir");
+  if (train && int64_t(train->size()) < o.batch_size)
+    bad("the training set has " + std::to_string(train->size()) + " pairs, fewer than a batch of " +
+        std::to_string(o.batch_size));
+  if (train) check_ids(*train, "training", policy.vocab_size());
+  if (eval) check_ids(*eval, "eval", policy.vocab_size());
+  const DpoReference& r = o.reference;
+  switch (r.kind) {
+    case ReferenceKind::FrozenCopy: break;
+    case ReferenceKind::Model:
+      if (!r.model) bad("the Model reference needs reference.model");
+      if (r.model == &policy) bad("the reference model is the policy itself (use FrozenCopy or LoraDisabled)");
+      break;
+    case ReferenceKind::Precomputed:
+      if (!train) bad("the Precomputed reference needs the training set (nothing to precompute without data)");
+      break;
+    case ReferenceKind::LoraDisabled:
+      if (!policy.has_lora())
+        bad("the LoraDisabled reference needs a policy with LoRA adapters (GemmaModel::add_lora); this one has none");
+      break;
+    default: bad("unknown reference kind " + std::to_string(int(r.kind)));
+  }
+  if (r.model && r.model->vocab_size() != policy.vocab_size())
+    bad("the reference's vocabulary (" + std::to_string(r.model->vocab_size()) + ") differs from the policy's (" +
+        std::to_string(policy.vocab_size()) + ")");
+  return o;
+}
+
+void add(DpoMetrics& sum, const DpoMetrics& m) {
+  sum.loss += m.loss;
+  sum.reward_chosen += m.reward_chosen;
+  sum.reward_rejected += m.reward_rejected;
+  sum.reward_accuracy += m.reward_accuracy;
+  sum.reward_margin += m.reward_margin;
+  sum.logp_chosen += m.logp_chosen;
+  sum.logp_rejected += m.logp_rejected;
+}
+
+// TRL's names for the metrics, with a prefix ("" or "eval_"); a non-finite value is null.
+void put(nlohmann::json& j, const std::string& prefix, const DpoMetrics& m) {
+  const std::pair<const char*, double> fields[] = {
+      {"loss", m.loss},
+      {"rewards/chosen", m.reward_chosen},
+      {"rewards/rejected", m.reward_rejected},
+      {"rewards/accuracies", m.reward_accuracy},
+      {"rewards/margins", m.reward_margin},
+      {"logps/chosen", m.logp_chosen},
+      {"logps/rejected", m.logp_rejected}};
+  for (const auto& [name, v] : fields) j[prefix + name] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json read_state_json(const std::string& dir) {
+  std::ifstream f(dir + "/state.json", std::ios::binary);
+  if (!f) fail(Status::IO, "dpo: cannot read " + dir + "/state.json");
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    fail(Status::Format, "dpo: " + dir + "/state.json is not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset& train,
+                       const PreferenceDataset* eval, DpoTrainerOptions options)
+    : DpoTrainer(policy, optimizer, &train, eval, std::move(options), 0) {}
+
+DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, DpoTrainerOptions options)
+    : DpoTrainer(policy, optimizer, nullptr, nullptr, std::move(options), 0) {}
+
+DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset* train,
+                       const PreferenceDataset* eval, DpoTrainerOptions options, int)
+    : policy_(policy),
+      opt_(optimizer),
+      train_(train),
+      eval_(eval),
+      o_(checked(std::move(options), policy, train, eval)),
+      base_lr_(optimizer.lr()) {
+  if (train) order_.emplace(train->size(), o_.batch_size, o_.seed);
+  const DpoReference& r = o_.reference;
+  switch (r.kind) {
+    case ReferenceKind::FrozenCopy:
+      frozen_ = std::make_unique<GemmaModel>(policy.clone());
+      ref_model_ = frozen_.get();
+      reference_id_ = model_fingerprint(*frozen_, frozen_->lora_enabled);
+      break;
+    case ReferenceKind::Model:
+      ref_model_ = r.model;
+      reference_id_ = model_fingerprint(*r.model, r.model->lora_enabled);
+      break;
+    case ReferenceKind::LoraDisabled: reference_id_ = model_fingerprint(policy, false); break;
+    case ReferenceKind::Precomputed: {
+      const GemmaModel& scorer = r.model ? *r.model : policy;
+      const bool lora_off = !r.model;  // the policy as a reference: its base, as TRL's null_ref_context
+      ref_train_ = precompute(scorer, lora_off, *train, &cache_path_, &cache_loaded_);
+      if (eval && eval->size() > 0) {
+        std::string path;
+        bool loaded = false;
+        ref_eval_ = precompute(scorer, lora_off, *eval, &path, &loaded);
+      }
+      reference_id_ = model_fingerprint(scorer, !lora_off && scorer.lora_enabled);
+      break;
+    }
+  }
+  reference_id_ = std::string(reference_name(r.kind)) + ":" + reference_id_;
+  if (order_) state_.data = order_->state();
+  state_.trainer = "dpo";
+  state_.reference = reference_id_;
+  metrics_ = std::make_unique<detail::MetricsFile>(o_.metrics_path, "dpo");
+  progress_ = std::make_unique<detail::ProgressPrinter>(o_.progress);
+}
+
+DpoTrainer::~DpoTrainer() = default;
+
+DpoTrainer::Precomputed DpoTrainer::precompute(const GemmaModel& ref, bool lora_off, const PreferenceDataset& data,
+                                               std::string* path, bool* loaded) {
+  const size_t n = data.size();
+  Precomputed out;
+  *loaded = false;
+  path->clear();
+  Hasher key;
+  key.text("libxla-dpo-reference-1");  // what the file holds: summed completion log-probs per pair, f32
+  key.word(data.fingerprint());
+  key.text(model_fingerprint(ref, !lora_off && ref.lora_enabled));
+  const std::string& dir = o_.reference.cache_dir;
+  if (!dir.empty()) {
+    *path = dir + "/dpo-ref-" + key.hex() + ".safetensors";
+    if (fs::exists(*path)) {
+      try {  // a cache that cannot be read is computed again, never trusted
+        io::SafetensorsFile f = io::SafetensorsFile::open(*path);
+        const auto& meta = f.metadata();
+        const Shape want{int64_t(n)};
+        if (meta.count("key") && meta.at("key") == key.hex() && f.contains("chosen") && f.contains("rejected") &&
+            f.info("chosen").shape == want && f.info("rejected").shape == want) {
+          out.chosen = f.tensor("chosen", DType::F32).to_vector();
+          out.rejected = f.tensor("rejected", DType::F32).to_vector();
+          *loaded = true;
+          return out;
+        }
+      } catch (const Error&) {
+      }
+    }
+  }
+  // score the pairs in order, batch_size at a time, as the trainer's forward does
+  NoGradGuard no_grad;
+  std::optional<LoraDisabledGuard> base_only;
+  if (lora_off && ref.has_lora()) base_only.emplace(policy_);  // ref is the policy here
+  out.chosen.resize(n);
+  out.rejected.resize(n);
+  const int32_t pad = ref.config.pad_token_id;
+  for (size_t start = 0; start < n; start += size_t(o_.batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t i = start; i < std::min(n, start + size_t(o_.batch_size)); ++i) idx.push_back(i);
+    const std::vector<float> lp = completion_logprobs(ref, make_preference_batch(data, idx, pad), false).to_vector();
+    const size_t B = idx.size();
+    for (size_t b = 0; b < B; ++b) {
+      out.chosen[idx[b]] = lp[b];
+      out.rejected[idx[b]] = lp[B + b];
+    }
+  }
+  if (!dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) fail(Status::IO, "dpo: cannot create the cache folder " + dir + ": " + ec.message());
+    io::save_safetensors(*path,
+                         {{"chosen", Tensor::from_vector(out.chosen, {int64_t(n)})},
+                          {"rejected", Tensor::from_vector(out.rejected, {int64_t(n)})}},
+                         {{"format", "libxla-dpo-reference"}, {"key", key.hex()}, {"pairs", std::to_string(n)}});
+  }
+  return out;
+}
+
+Tensor DpoTrainer::reference_logprobs(const PreferenceBatch& batch, bool from_eval) {
+  NoGradGuard no_grad;
+  const bool average = o_.dpo.loss == DpoLoss::Ipo;
+  switch (o_.reference.kind) {
+    case ReferenceKind::FrozenCopy:
+    case ReferenceKind::Model: return completion_logprobs(*ref_model_, batch, average);
+    case ReferenceKind::LoraDisabled: {
+      LoraDisabledGuard base_only(policy_);
+      return completion_logprobs(policy_, batch, average);
+    }
+    case ReferenceKind::Precomputed: break;
+  }
+  const Precomputed& p = from_eval ? ref_eval_ : ref_train_;
+  const size_t B = batch.index.size();
+  std::vector<float> sums(2 * B);
+  for (size_t b = 0; b < B; ++b) {
+    if (batch.index[b] >= p.chosen.size())
+      fail(Status::InvalidArg, "dpo: pair " + std::to_string(batch.index[b]) + " has no precomputed reference log-probs");
+    sums[b] = p.chosen[batch.index[b]];
+    sums[B + b] = p.rejected[batch.index[b]];
+  }
+  Tensor s = Tensor::from_vector(sums, {int64_t(2 * B)});
+  if (!average) return s;
+  std::vector<float> n(batch.tokens.begin(), batch.tokens.end());  // the same division as completion_logprobs
+  return ag::div(s, Tensor::from_vector(n, {int64_t(n.size())}));
+}
+
+Tensor DpoTrainer::loss(const PreferenceBatch& batch, DpoMetrics* metrics, bool from_eval) {
+  const int64_t B = batch.pairs();
+  if (int64_t(batch.tokens.size()) != 2 * B) fail(Status::InvalidArg, "dpo: a batch needs 2 rows per pair");
+  const Tensor ref = reference_logprobs(batch, from_eval);                              // [2B], no history
+  const Tensor pol = completion_logprobs(policy_, batch, o_.dpo.loss == DpoLoss::Ipo);  // [2B]
+  return dpo_loss(o_.dpo, ag::slice(pol, 0, 0, B), ag::slice(pol, 0, B, 2 * B), ref.slice(0, 0, B),
+                  ref.slice(0, B, 2 * B), metrics);
+}
+
+DpoMetrics DpoTrainer::evaluate() {
+  DpoMetrics m;
+  if (!eval_ || eval_->size() == 0) {
+    m.loss = m.reward_chosen = m.reward_rejected = m.reward_accuracy = m.reward_margin = m.logp_chosen =
+        m.logp_rejected = NAN;
+    return m;
+  }
+  NoGradGuard no_grad;
+  const bool average = o_.dpo.loss == DpoLoss::Ipo;
+  std::vector<double> pc, pr, rc, rr;
+  const size_t n = eval_->size();
+  for (size_t start = 0; start < n; start += size_t(o_.batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t i = start; i < std::min(n, start + size_t(o_.batch_size)); ++i) idx.push_back(i);
+    const PreferenceBatch batch = make_preference_batch(*eval_, idx, policy_.config.pad_token_id);
+    const std::vector<float> pol = completion_logprobs(policy_, batch, average).to_vector();
+    const std::vector<float> ref = reference_logprobs(batch, true).to_vector();
+    const size_t B = idx.size();
+    for (size_t b = 0; b < B; ++b) {
+      pc.push_back(pol[b]);
+      pr.push_back(pol[B + b]);
+      rc.push_back(ref[b]);
+      rr.push_back(ref[B + b]);
+    }
+  }
+  return dpo_loss(o_.dpo, pc, pr, rc, rr);  // means over every eval pair
+}
+
+DpoStepMetrics DpoTrainer::step() {
+  if (!train_) fail(Status::InvalidArg, "dpo: this trainer has no training set (step(batch) takes a batch)");
+  return do_step(o_.grad_accum, [&] {
+    return make_preference_batch(*train_, order_->next(), policy_.config.pad_token_id);
+  });
+}
+
+DpoStepMetrics DpoTrainer::step(const PreferenceBatch& batch) {
+  return do_step(1, [&] { return batch; });
+}
+
+DpoStepMetrics DpoTrainer::do_step(int64_t micro_batches, const std::function<PreferenceBatch()>& next_batch) {
+  const double t0 = now_s();
+  DpoStepMetrics m;
+  const double lr = base_lr_ * o_.schedule.factor(state_.step);
+  opt_.set_lr(lr);
+  opt_.zero_grad();
+  const Tensor seed = Tensor::scalar(1.f / float(micro_batches));
+  DpoMetrics sum;
+  int64_t pairs = 0;
+  for (int64_t a = 0; a < micro_batches; ++a) {
+    const PreferenceBatch batch = next_batch();
+    DpoMetrics mb;
+    Tensor l = loss(batch, &mb);
+    backward(l, seed);  // the mean over micro-batches without another node
+    add(sum, mb);
+    pairs += batch.pairs();
+  }
+  const double k = 1.0 / double(micro_batches);
+  static_cast<DpoMetrics&>(m) = {sum.loss * k,          sum.reward_chosen * k, sum.reward_rejected * k,
+                                 sum.reward_accuracy * k, sum.reward_margin * k, sum.logp_chosen * k,
+                                 sum.logp_rejected * k};
+  m.grad_norm = clip_grad_norm(opt_.parameters(), o_.max_grad_norm);
+  m.skipped = !std::isfinite(m.loss) || !std::isfinite(m.grad_norm);
+  if (!m.skipped) opt_.step();
+  opt_.zero_grad();
+  ++state_.step;
+  const double dt = now_s() - t0;
+  seconds_ += dt;
+  m.step = state_.step;
+  m.lr = lr;
+  if (order_) {
+    state_.data = order_->state();
+    m.epoch = double(state_.data.epoch) +
+              double(state_.data.position) / double(order_->batches_per_epoch() * o_.batch_size);
+  }
+  m.elapsed_s = seconds_;
+  m.pairs_per_s = double(pairs) / dt;
+  m.mem_mb = detail::resident_mb();
+  if (o_.eval_every > 0 && state_.step % o_.eval_every == 0 && eval_ && eval_->size() > 0) {
+    m.eval = evaluate();
+    m.evaluated = true;
+  }
+  return m;
+}
+
+void DpoTrainer::log(const DpoStepMetrics& m) {
+  if (metrics_->open()) {
+    nlohmann::json j = {{"step", m.step}, {"epoch", m.epoch}};
+    put(j, "", m);
+    j["grad_norm"] = std::isfinite(m.grad_norm) ? nlohmann::json(m.grad_norm) : nlohmann::json(nullptr);
+    j["learning_rate"] = m.lr;
+    j["elapsed_s"] = m.elapsed_s;
+    j["pairs_per_s"] = m.pairs_per_s;
+    j["mem_mb"] = m.mem_mb;
+    if (m.skipped) j["skipped"] = true;
+    if (m.evaluated) put(j, "eval_", m.eval);
+    metrics_->write(j.dump());
+  }
+  const double per_step = seconds_ / double(std::max<int64_t>(1, m.step - run_start_step_));
+  char eval[96] = "", bar[160], line[192];
+  if (m.evaluated)
+    std::snprintf(eval, sizeof eval, " | eval loss %.4f acc %.2f margin %+.3f", m.eval.loss, m.eval.reward_accuracy,
+                  m.eval.reward_margin);
+  std::snprintf(bar, sizeof bar, "loss %.4f  acc %.2f  margin %+.3f  lr %.2e", m.loss, m.reward_accuracy,
+                m.reward_margin, m.lr);
+  std::snprintf(line, sizeof line, "loss %.4f acc %.2f margin %+.3f lr %.2e grad_norm %.3f %.1f pairs/s", m.loss,
+                m.reward_accuracy, m.reward_margin, m.lr, m.grad_norm, m.pairs_per_s);
+  progress_->print(m.step, o_.steps, per_step, bar, line, eval, m.evaluated);
+}
+
+int64_t DpoTrainer::run(const std::function<bool(const DpoStepMetrics&)>& also) {
+  run_start_step_ = state_.step;
+  seconds_ = 0;
+  int64_t done = 0;
+  while (state_.step < o_.steps) {
+    DpoStepMetrics m = step();
+    ++done;
+    log(m);
+    bool stop = o_.on_step && !o_.on_step(m);
+    if (!stop && also) stop = !also(m);
+    if (o_.checkpoint_every > 0 && state_.step % o_.checkpoint_every == 0) save();
+    if (stop) return done;
+  }
+  if (!o_.checkpoint_dir.empty() && done > 0 && (o_.checkpoint_every == 0 || state_.step % o_.checkpoint_every != 0))
+    save();
+  return done;
+}
+
+void DpoTrainer::save() {
+  if (o_.checkpoint_dir.empty()) fail(Status::InvalidArg, "dpo: no checkpoint_dir to save into");
+  save_checkpoint(o_.checkpoint_dir, policy_, &opt_, state_, o_.keep_checkpoints);
+}
+
+bool DpoTrainer::resume() {
+  if (o_.checkpoint_dir.empty()) return false;
+  const std::string dir = latest_checkpoint(o_.checkpoint_dir);
+  if (dir.empty()) return false;
+  // check what the run was before anything is loaded
+  const nlohmann::json st = read_state_json(dir);
+  const std::string trainer = st.value("trainer", std::string()), reference = st.value("reference", std::string());
+  if (trainer != "dpo")
+    fail(Status::Format, "dpo: " + dir + " is a checkpoint of " + (trainer.empty() ? std::string("the language-model Trainer") : trainer) +
+                             ", not of a DPO run");
+  if (reference != reference_id_)
+    fail(Status::InvalidArg, "dpo: " + dir + " was trained against reference " + reference + ", this trainer's is " +
+                                 reference_id_ + " (construct the trainer from the run's starting policy and reference)");
+  TrainState s = load_checkpoint(dir, policy_, &opt_);
+  if (order_) order_->set_state(s.data);
+  state_ = s;
+  metrics_->reopen_at(state_.step);
+  return true;
+}
+
+}  // namespace xla::train

@@ -1,0 +1,110 @@
+// progress.cpp — the clock, memory, metrics file and progress display shared by the
+// training loops (see progress.hpp).
+#include "progress.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "xla/error.hpp"
+
+namespace xla::train::detail {
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double resident_mb() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  if (f >> pages >> resident) return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1 << 20);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+std::string duration_text(double s) {
+  char buf[32];
+  if (!(s >= 0) || !std::isfinite(s)) return "?";
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
+  return buf;
+}
+
+MetricsFile::MetricsFile(const std::string& path, const char* who) : path_(path), who_(who) {
+  if (path_.empty()) return;
+  f_ = std::fopen(path_.c_str(), "a");
+  if (!f_) fail(Status::IO, who_ + ": cannot open " + path_);
+}
+
+MetricsFile::~MetricsFile() {
+  if (f_) std::fclose(f_);
+}
+
+void MetricsFile::write(const std::string& json_line) {
+  if (!f_) return;
+  std::fprintf(f_, "%s\n", json_line.c_str());
+  std::fflush(f_);
+}
+
+void MetricsFile::reopen_at(int64_t step) {
+  if (!f_) return;
+  std::fclose(f_);
+  f_ = nullptr;
+  std::ostringstream kept;
+  bool read = false;
+  {
+    std::ifstream in(path_);
+    read = bool(in);
+    std::string line;
+    while (read && std::getline(in, line)) {
+      try {
+        nlohmann::json j = nlohmann::json::parse(line);
+        if (j.value("step", int64_t(0)) > step) continue;
+      } catch (const nlohmann::json::exception&) {
+        continue;  // a line cut short by the kill
+      }
+      kept << line << "\n";
+    }
+  }
+  if (read) {
+    std::ofstream out(path_, std::ios::trunc);
+    out << kept.str();
+  }
+  f_ = std::fopen(path_.c_str(), "a");
+  if (!f_) fail(Status::IO, who_ + ": cannot open " + path_);
+}
+
+ProgressPrinter::ProgressPrinter(int progress)
+    : mode_(progress), bar_(progress == 1 || (progress < 0 && isatty(STDERR_FILENO))) {}
+
+void ProgressPrinter::print(int64_t step, int64_t total, double seconds_per_step, const std::string& bar_fields,
+                            const std::string& line_fields, const std::string& extra, bool keep) const {
+  if (mode_ == 0) return;
+  const std::string eta = duration_text(seconds_per_step * double(total - step));
+  if (bar_) {
+    constexpr int kWidth = 24;
+    const int filled = total > 0 ? int(kWidth * std::min<int64_t>(step, total) / total) : kWidth;
+    std::string bar(size_t(filled), '#');
+    bar.append(size_t(kWidth - filled), '.');
+    std::fprintf(stderr, "\r\033[K%6lld/%lld [%s] %s  eta %s%s", static_cast<long long>(step),
+                 static_cast<long long>(total), bar.c_str(), bar_fields.c_str(), eta.c_str(), extra.c_str());
+    if (step >= total || keep) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  } else {
+    const int64_t every = std::max<int64_t>(1, total / 20);
+    if (step % every == 0 || step == total || keep)
+      std::fprintf(stderr, "step %lld/%lld %s eta %s%s\n", static_cast<long long>(step), static_cast<long long>(total),
+                   line_fields.c_str(), eta.c_str(), extra.c_str());
+  }
+}
+
+}  // namespace xla::train::detail
