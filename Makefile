@@ -60,7 +60,7 @@ test: tokenizer-data build
 # The C API under sanitizers: every C test under AddressSanitizer + UndefinedBehaviorSanitizer
 # (the bad-input sweep among them), and two threads sharing one model under ThreadSanitizer
 # (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
-CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo \
+CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo test_capi_dpo_trainer \
               test_capi_threads test_capi_sweep
 SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
 sanitize: tokenizer-data

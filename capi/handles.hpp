@@ -4,11 +4,13 @@
 #pragma once
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
+#include "xla/optim.hpp"
 #include "xla/tokenizer.hpp"
 #include "xla/tensor.hpp"
 #include "xla/xla.h"
@@ -21,6 +23,9 @@ struct xla_model {
 };
 struct xla_tokenizer {
   xla::Tokenizer t;
+};
+struct xla_optimizer {
+  std::unique_ptr<xla::train::Optimizer> o;
 };
 
 namespace xla::capi {

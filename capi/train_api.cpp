@@ -11,9 +11,6 @@
 using namespace xla;
 using namespace xla::capi;
 
-struct xla_optimizer {
-  std::unique_ptr<train::Optimizer> o;
-};
 struct xla_dataset {
   train::Dataset d;
 };
@@ -45,9 +42,13 @@ train::LossOptions loss_options(const xla_loss_params& p) {
 
 const Tokenizer* tokenizer_of(const xla_tokenizer* tok) { return tok ? &tok->t : nullptr; }
 
-void write_metrics(const train::StepMetrics& m, xla_train_metrics* out) {
+// Checked before any work, so that a bad size leaves *out untouched.
+void check_metrics_size(const xla_train_metrics* out) {
   if (out->struct_size < offsetof(xla_train_metrics, step) + sizeof(int64_t) || out->struct_size > sizeof(*out))
     invalid("xla_train_metrics.struct_size is " + std::to_string(out->struct_size) + "; set it to sizeof(xla_train_metrics)");
+}
+
+void write_metrics(const train::StepMetrics& m, xla_train_metrics* out) {
   put(out, &xla_train_metrics::step, m.step);
   put(out, &xla_train_metrics::loss, m.loss);
   put(out, &xla_train_metrics::lr, m.lr);
@@ -306,7 +307,7 @@ xla_status xla_trainer_resume(xla_trainer* t, int32_t* resumed_out) {
 xla_status xla_trainer_step(xla_trainer* t, xla_train_metrics* out) {
   return guard("xla_trainer_step", [&] {
     train::Trainer& tr = *handle(t, "t").t;
-    if (out) write_metrics(train::StepMetrics{}, out);  // checks struct_size before any work
+    if (out) check_metrics_size(out);
     const train::StepMetrics m = tr.step();
     if (out) write_metrics(m, out);
   });

@@ -555,6 +555,96 @@ XLA_API xla_status xla_dpo_loss(const xla_dpo_params* p /* NULL = defaults */, c
                                 const double* policy_rejected, const double* ref_chosen, const double* ref_rejected,
                                 int64_t n, xla_dpo_metrics* out);
 
+/* ---------------------------------------------------------------- LoRA
+ * Low-rank adapters inside a model: each targeted projection W of every layer computes
+ * x Wᵀ + (alpha / rank) · x Aᵀ Bᵀ, with A [rank, in] random and B [out, rank] zeros (so the
+ * model starts unchanged). Once a model has adapters, xla_optimizer_create trains only them.
+ * Training checkpoints save them; xla_model_save writes the base weights only. */
+/* Adds adapters to q/k/v/o and gate/up/down of every layer. XLA_ERR_INVALID_ARG for rank < 1,
+   alpha <= 0, or a model that has adapters already. */
+XLA_API xla_status xla_model_add_lora(xla_model* m, int64_t rank, float alpha, uint64_t seed);
+/* Switches the adapters on (1) or off (0: exactly the base model). XLA_ERR_INVALID_ARG when m
+   has no adapters. Not thread-safe: the flag belongs to the model. */
+XLA_API xla_status xla_model_set_lora_enabled(xla_model* m, int32_t on);
+
+/* ---------------------------------------------------------------- the DPO trainer
+ * Hugging Face TRL 0.x's DPOTrainer: preference pairs, a policy trained against a reference
+ * (four kinds, below), the loss above, TRL's metric names in the metrics JSONL
+ * ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+ * "logps/chosen", "logps/rejected", "grad_norm", "learning_rate", "step", "epoch").
+ * A pair's log-probs are summed over its completion tokens only (averaged per token for ipo). */
+typedef struct xla_preference_dataset xla_preference_dataset;
+/* JSONL, one pair per line: {"prompt", "chosen", "rejected"} as text (through tok, or bytes
+   when tok is NULL; the prompt gets <bos>, each completion <eos>; chat != 0 renders the prompt
+   as a user turn of Gemma's chat template), or {"prompt_ids", "chosen_ids", "rejected_ids"}
+   as token ids. max_len > 0: a pair longer than that (prompt + completion) is an error naming
+   its line (never silently truncated). Errors: XLA_ERR_IO, XLA_ERR_FORMAT with file:line. */
+XLA_API xla_status xla_preference_dataset_from_jsonl(const char* path, const xla_tokenizer* tok /* nullable */,
+                                                     int64_t max_len, int32_t chat, xla_preference_dataset** out);
+/* n pairs from C strings, as the JSONL text form (without chat). */
+XLA_API xla_status xla_preference_dataset_from_text(const char* const* prompts, const char* const* chosen,
+                                                    const char* const* rejected, size_t n,
+                                                    const xla_tokenizer* tok /* nullable */, int64_t max_len,
+                                                    xla_preference_dataset** out);
+/* A seeded random val_fraction of the pairs into *val_out, the rest into *train_out. */
+XLA_API xla_status xla_preference_dataset_split(const xla_preference_dataset* d, double val_fraction, uint64_t seed,
+                                                xla_preference_dataset** train_out, xla_preference_dataset** val_out);
+/* Pairs, or -1 when d is NULL. */
+XLA_API int64_t xla_preference_dataset_size(const xla_preference_dataset* d);
+XLA_API void xla_preference_dataset_free(xla_preference_dataset* d);
+
+#define XLA_DPO_REF_FROZEN_COPY 0   /* a copy of the policy made at creation (TRL's default) */
+#define XLA_DPO_REF_MODEL 1         /* another model: reference_model */
+#define XLA_DPO_REF_PRECOMPUTED 2   /* reference log-probs computed once at creation, cached */
+#define XLA_DPO_REF_LORA_DISABLED 3 /* the policy with its adapters off: no second model */
+typedef struct xla_dpo_trainer_params {
+  uint32_t struct_size;
+  xla_dpo_params dpo;              /* beta, loss type, label smoothing (xla_dpo_params_init) */
+  int32_t reference;               /* XLA_DPO_REF_FROZEN_COPY */
+  const xla_model* reference_model; /* XLA_DPO_REF_MODEL: required, must outlive the trainer;
+                                       XLA_DPO_REF_PRECOMPUTED: the scorer (NULL = the policy) */
+  const char* cache_dir;           /* XLA_DPO_REF_PRECOMPUTED: NULL = no cache on disk; a file
+                                      keyed by the data and the reference's weights */
+  int64_t batch_size;              /* 8 pairs (2 × 8 rows through the model) */
+  int64_t grad_accum;              /* 1 */
+  int64_t steps;                   /* 100 */
+  int32_t schedule;                /* XLA_SCHEDULE_CONSTANT */
+  int64_t warmup_steps;            /* 0 */
+  double min_lr_ratio;             /* 0 */
+  double max_grad_norm;            /* 1.0; 0 = no clipping */
+  uint64_t seed;                   /* 0: pair order */
+  int64_t eval_every;              /* 0 = never */
+  const char* metrics_path;        /* NULL: none */
+  const char* checkpoint_dir;      /* NULL: none */
+  int64_t checkpoint_every;        /* 0: only at the end when checkpoint_dir is set */
+  int32_t keep_checkpoints;        /* 2 */
+  int32_t progress;                /* -1: a bar on a terminal, plain lines otherwise; 0 off */
+} xla_dpo_trainer_params;
+XLA_API void xla_dpo_trainer_params_init(xla_dpo_trainer_params* p);
+
+typedef struct xla_dpo_trainer xla_dpo_trainer;
+/* The policy, the optimizer (made from the policy: its adapters when it has them), the
+   datasets and a reference model must outlive the trainer; eval may be NULL. Creating it
+   makes the reference (copies the policy, or scores the data for PRECOMPUTED). */
+XLA_API xla_status xla_dpo_trainer_create(xla_model* policy, xla_optimizer* o, const xla_preference_dataset* train,
+                                          const xla_preference_dataset* eval, const xla_dpo_trainer_params* p,
+                                          xla_dpo_trainer** out);
+XLA_API void xla_dpo_trainer_free(xla_dpo_trainer* t);
+/* One optimizer step on the next batch of pairs; *out (nullable; set its struct_size) gets the
+   step's loss and metrics. */
+XLA_API xla_status xla_dpo_trainer_step(xla_dpo_trainer* t, xla_dpo_metrics* out);
+/* Called after every step on the caller's thread with the step index and its metrics;
+   nonzero stops the run (XLA_ERR_ABORTED). */
+typedef int32_t (*xla_dpo_fn)(int64_t step, const xla_dpo_metrics* m, void* user_data);
+/* Steps until p->steps are done; *steps_out (nullable) = steps run by this call. */
+XLA_API xla_status xla_dpo_trainer_run(xla_dpo_trainer* t, xla_dpo_fn on_step /* nullable */, void* user_data,
+                                       int64_t* steps_out);
+/* The loss and metrics over every eval pair (no update). XLA_ERR_INVALID_ARG without eval set. */
+XLA_API xla_status xla_dpo_trainer_evaluate(xla_dpo_trainer* t, xla_dpo_metrics* out);
+/* Continues from checkpoint_dir's latest checkpoint when there is one (*resumed_out = 1). */
+XLA_API xla_status xla_dpo_trainer_resume(xla_dpo_trainer* t, int32_t* resumed_out /* nullable */);
+XLA_API xla_status xla_dpo_trainer_save(xla_dpo_trainer* t);
+
 #ifdef __cplusplus
 }
 #endif

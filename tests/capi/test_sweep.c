@@ -246,6 +246,39 @@ int main(void) {
     EXPECT(dm.loss == -7);
   }
 
+  /* LoRA and the DPO trainer */
+  {
+    xla_preference_dataset *pd = (xla_preference_dataset*)S, *pd2 = (xla_preference_dataset*)S;
+    xla_dpo_trainer* dt = (xla_dpo_trainer*)S;
+    xla_dpo_trainer_params tp;
+    xla_dpo_metrics dm;
+    const char* p1[1] = {"1+1="};
+    const char* c1[1] = {NULL};
+    BAD(xla_model_set_lora_enabled(m, 0), XLA_ERR_INVALID_ARG, "xla_model_set_lora_enabled", "no LoRA");
+    BAD(xla_model_add_lora(m, 0, 16.f, 1), XLA_ERR_INVALID_ARG, "xla_model_add_lora", "rank");
+    BAD(xla_model_add_lora(NULL, 4, 16.f, 1), XLA_ERR_INVALID_ARG, "xla_model_add_lora", "NULL");
+    BAD(xla_preference_dataset_from_jsonl("/nonexistent.jsonl", NULL, 0, 0, &pd), XLA_ERR_IO,
+        "xla_preference_dataset_from_jsonl", "/nonexistent.jsonl");
+    BAD(xla_preference_dataset_from_text(p1, c1, c1, 1, NULL, 0, &pd), XLA_ERR_INVALID_ARG,
+        "xla_preference_dataset_from_text", "pair 0");
+    BAD(xla_preference_dataset_split(NULL, 0.5, 1, &pd, &pd2), XLA_ERR_INVALID_ARG, "xla_preference_dataset_split", "NULL");
+    EXPECT(pd == (xla_preference_dataset*)S && pd2 == (xla_preference_dataset*)S);
+    EXPECT(xla_preference_dataset_size(NULL) == -1);
+    xla_preference_dataset_free(NULL);
+    xla_dpo_trainer_params_init(NULL);
+    xla_dpo_trainer_params_init(&tp);
+    tp.reference = 9;
+    BAD(xla_dpo_trainer_create(m, NULL, NULL, NULL, &tp, &dt), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_create", "NULL");
+    EXPECT(dt == (xla_dpo_trainer*)S);
+    xla_dpo_trainer_free(NULL);
+    dm.struct_size = sizeof dm;
+    BAD(xla_dpo_trainer_step(NULL, &dm), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_step", "NULL");
+    BAD(xla_dpo_trainer_run(NULL, NULL, NULL, &i64v), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_run", "NULL");
+    BAD(xla_dpo_trainer_evaluate(NULL, &dm), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_evaluate", "NULL");
+    BAD(xla_dpo_trainer_resume(NULL, NULL), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_resume", "NULL");
+    BAD(xla_dpo_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_save", "NULL");
+  }
+
   xla_model_free(m);
   xla_tensor_free(i32);
   xla_tensor_free(a);
