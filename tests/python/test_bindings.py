@@ -1,8 +1,9 @@
 """test_bindings.py — the Python package bindings/python/xla against real values: tensors
 (softmax and matmul by hand, buffers, dtypes), autograd, errors, the Gemma 1 oracle model
 (log-prob, greedy generation, a stopping callback), the tokenizer against its oracle cases,
-training (an optimizer loop, the trainer stopped by its callback) and the DPO loss against
-TRL's numbers.
+training (an optimizer loop, the trainer stopped by its callback), the DPO loss against
+TRL's numbers, LoRA adapters and the DPO trainer (the first step against dpo_loss of the base
+model's log-probs, the margin rising, a stopping callback, checkpoints, bad input).
 
 Standard library only (unittest). Environment: LIBXLA (the library; else the package's own
 search), XLA_SHARED_DIR (default: ../shared beside the checkout), XLA_TOKENIZER_JSON (default:
@@ -296,6 +297,183 @@ class DpoTest(unittest.TestCase):
             xla.dpo_loss([1.0], [float("nan")], [0.0], [0.0])
         with self.assertRaisesRegex(xla.InvalidArgumentError, "label_smoothing"):
             xla.dpo_loss(1.0, 2.0, 3.0, 4.0, loss_type="ipo", label_smoothing=0.1)
+
+
+def _pref_row(prompt, completion):
+    """Byte-level ids of <bos> prompt, and of completion <eos> (as PreferenceDataset makes them)."""
+    return [2] + [b + 3 for b in prompt.encode()], [b + 3 for b in completion.encode()] + [1]
+
+
+class DpoTrainerTest(unittest.TestCase):
+    PROMPTS = ["2+2=", "3+4=", "1+5=", "6+2="]
+    CHOSEN = ["4.", "7.", "6.", "8."]
+    REJECTED = ["4", "7", "6", "8"]
+
+    def base_logprobs(self, model):
+        """Summed completion log-probs of the chosen and of the rejected answers."""
+        pc, pr = [], []
+        for p, c, r in zip(self.PROMPTS, self.CHOSEN, self.REJECTED):
+            prompt, comp = _pref_row(p, c)
+            pc.append(model.logprob(prompt + comp, start=len(prompt)))
+            prompt, comp = _pref_row(p, r)
+            pr.append(model.logprob(prompt + comp, start=len(prompt)))
+        return pc, pr
+
+    def test_lora_leaves_the_model_unchanged(self):
+        model = xla.Model.create(TINY_CONFIG, seed=7)
+        self.assertFalse(model.has_lora)
+        self.assertIsNone(model.lora_enabled)
+        prompt, comp = _pref_row("2+2=", "4.")
+        before = model.forward(prompt + comp).to_bytes()
+        model.add_lora(4, 8.0, seed=1)
+        self.assertTrue(model.has_lora)
+        self.assertIs(model.lora_enabled, True)
+        self.assertEqual(model.forward(prompt + comp).to_bytes(), before)  # B = 0: bit for bit
+        with model.lora_disabled():
+            self.assertIs(model.lora_enabled, False)
+            self.assertEqual(model.forward(prompt + comp).to_bytes(), before)
+        self.assertIs(model.lora_enabled, True)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "xla_model_add_lora"):
+            model.add_lora(4, 8.0)  # adapters already
+        with self.assertRaises(xla.InvalidArgumentError):
+            xla.Model.create(TINY_CONFIG, seed=7).add_lora(0, 8.0)
+        plain = xla.Model.create(TINY_CONFIG, seed=7)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "LoRA"):
+            plain.lora_enabled = False
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "LoRA"):
+            with plain.lora_disabled():
+                pass
+        self.assertIsNone(plain.lora_enabled)
+
+    def test_lora_disabled_reference(self):
+        model = xla.Model.create(TINY_CONFIG, seed=7)
+        pc, pr = self.base_logprobs(model)  # the reference: the base model, before any adapter
+        model.add_lora(4, 8.0, seed=1)
+        opt = xla.Optimizer(model, "adamw", lr=1e-2)  # the adapters only
+        data = xla.PreferenceDataset.from_text(self.PROMPTS, self.CHOSEN, self.REJECTED, max_len=16)
+        self.assertEqual(len(data), 4)
+        trainer = xla.DpoTrainer(model, opt, data, reference="lora_disabled", batch_size=4, steps=10, progress=0)
+        del model, opt, data  # the trainer keeps them alive
+
+        first = trainer.step()
+        self.assertEqual(set(first), {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                                      "rewards/margins", "logps/chosen", "logps/rejected"})
+        want = xla.dpo_loss(pc, pr, pc, pr)
+        self.assertAlmostEqual(first["loss"], math.log(2.0), delta=1e-6)
+        self.assertAlmostEqual(first["loss"], want["loss"], delta=1e-6)
+        self.assertAlmostEqual(first["logps/chosen"], want["logp_chosen"], delta=1e-3)
+        self.assertAlmostEqual(first["logps/rejected"], want["logp_rejected"], delta=1e-3)
+        self.assertAlmostEqual(first["logps/chosen"], sum(pc) / 4, delta=1e-3)
+        self.assertEqual(first["rewards/margins"], 0.0)
+        self.assertIs(trainer.policy.lora_enabled, True)  # the reference pass restores the flag
+
+        seen = []
+        ran = trainer.run(on_step=lambda step, m: seen.append((step, m)) or step >= 4)
+        self.assertEqual(ran, 3)
+        self.assertTrue(trainer.stopped)
+        self.assertEqual([step for step, _ in seen], [2, 3, 4])
+        margins = [m["rewards/margins"] for _, m in seen]
+        self.assertTrue(all(b > a for a, b in zip(margins, margins[1:])), margins)
+        later = trainer.step()
+        self.assertGreater(later["rewards/margins"], 0.05)
+        self.assertLess(later["loss"], first["loss"])
+        self.assertEqual(later["rewards/accuracies"], 1.0)
+        self.assertAlmostEqual(later["rewards/margins"], later["rewards/chosen"] - later["rewards/rejected"],
+                               delta=1e-9)
+        self.assertIsNone(trainer.evaluate())  # no eval set
+        self.assertEqual(trainer.run(), 5)  # steps 6..10
+        self.assertFalse(trainer.stopped)
+
+        def boom(step, m):
+            raise KeyError("from the callback")
+        trainer2 = xla.DpoTrainer(trainer.policy, trainer.optimizer, trainer.train, reference="lora_disabled",
+                                  batch_size=4, steps=3, progress=0)
+        with self.assertRaises(KeyError):
+            trainer2.run(on_step=boom)
+        self.assertTrue(trainer2.stopped)
+
+    def test_jsonl_split_eval_and_checkpoints(self):
+        pairs = [{"prompt": "%d+%d=" % (a, b), "chosen": "%d." % (a + b), "rejected": "%d" % (a + b + 1)}
+                 for a in range(3) for b in range(4)]
+        with tempfile.TemporaryDirectory() as root:
+            path = os.path.join(root, "prefs.jsonl")
+            with open(path, "w") as f:
+                f.writelines(json.dumps(p) + "\n" for p in pairs)
+            data = xla.PreferenceDataset.from_jsonl(path, max_len=16)
+            self.assertEqual(len(data), 12)
+            self.assertEqual(len(xla.PreferenceDataset.from_text(pairs)), 12)
+            train, val = data.split(0.25, seed=0)
+            self.assertEqual((len(train), len(val)), (9, 3))
+            with self.assertRaisesRegex(xla.FormatError, "prefs.jsonl:1"):
+                xla.PreferenceDataset.from_jsonl(path, max_len=4)  # never truncated
+            with self.assertRaises(xla.FileError):
+                xla.PreferenceDataset.from_jsonl(os.path.join(root, "missing.jsonl"))
+
+            model = xla.Model.create(TINY_CONFIG, seed=5)
+            ref = xla.Model.create(TINY_CONFIG, seed=5)
+            opt = xla.Optimizer(model, "adamw", lr=1e-2)
+            ckpt = os.path.join(root, "ckpt")
+            trainer = xla.DpoTrainer(model, opt, train, val, reference="model", reference_model=ref, beta=0.2,
+                                     batch_size=3, steps=4, seed=1, progress=0, checkpoint_dir=ckpt,
+                                     schedule="linear", warmup_steps=1)
+            del ref
+            self.assertIsNotNone(trainer.reference_model)
+            ev = trainer.evaluate()
+            self.assertAlmostEqual(ev["loss"], math.log(2.0), delta=1e-6)  # the same weights
+            self.assertEqual(trainer.run(), 4)
+            self.assertLess(trainer.evaluate()["loss"], ev["loss"])
+            trainer.save()
+            self.assertTrue(os.path.exists(os.path.join(ckpt, "latest")))
+            trained = trainer.evaluate()
+
+            def fresh(reference, **kw):  # the run's starting policy, as a new process would build it
+                m = xla.Model.create(TINY_CONFIG, seed=5)
+                return xla.DpoTrainer(m, xla.Optimizer(m, "adamw", lr=1e-2), train, val, reference=reference,
+                                      beta=0.2, batch_size=3, steps=4, seed=1, progress=0, checkpoint_dir=ckpt,
+                                      schedule="linear", warmup_steps=1, **kw)
+            again = fresh("model", reference_model=xla.Model.create(TINY_CONFIG, seed=5))
+            self.assertEqual(again.evaluate()["loss"], ev["loss"])
+            self.assertTrue(again.resume())
+            self.assertEqual(again.evaluate(), trained)  # the trained weights are back
+            self.assertEqual(again.run(), 0)  # all 4 steps were done
+            with self.assertRaisesRegex(xla.InvalidArgumentError, "trained against reference model"):
+                fresh("frozen_copy").resume()
+
+            # precomputed reference log-probs, cached on disk, scored by the policy itself
+            cache = os.path.join(root, "cache")
+            m = xla.Model.create(TINY_CONFIG, seed=5)
+            pre = xla.DpoTrainer(m, xla.Optimizer(m), train, val, reference="precomputed", cache_dir=cache,
+                                 batch_size=3, steps=2, progress=0)
+            self.assertTrue(os.listdir(cache))
+            self.assertAlmostEqual(pre.evaluate()["loss"], math.log(2.0), delta=1e-6)
+            self.assertAlmostEqual(pre.step()["loss"], math.log(2.0), delta=1e-6)
+
+    def test_errors(self):
+        data = xla.PreferenceDataset.from_text([("2+2=", "4.", "4"), ("3+4=", "7.", "7")])
+        plain = xla.Model.create(TINY_CONFIG, seed=8)
+        opt = xla.Optimizer(plain)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "LoRA") as cm:
+            xla.DpoTrainer(plain, opt, data, reference="lora_disabled", batch_size=2)
+        self.assertEqual(cm.exception.status, -1)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "reference"):
+            xla.DpoTrainer(plain, opt, data, reference="model", batch_size=2)  # no reference_model
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "fewer than a batch"):
+            xla.DpoTrainer(plain, opt, data)  # batch_size 8
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "unknown reference"):
+            xla.DpoTrainer(plain, opt, data, reference="lora")
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "unknown loss_type"):
+            xla.DpoTrainer(plain, opt, data, loss_type="kto")
+        with self.assertRaises(TypeError):
+            xla.DpoTrainer(plain, opt, data, no_such_option=1)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "differ in length"):
+            xla.PreferenceDataset.from_text(["a", "b"], ["c"], ["d", "e"])
+        trainer = xla.DpoTrainer(plain, opt, data, batch_size=2, steps=1, progress=0)
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "checkpoint_dir"):
+            trainer.save()
+        self.assertFalse(trainer.resume())  # nothing to resume from
+        trainer.close()
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "NULL"):
+            trainer.step()
 
 
 if __name__ == "__main__":

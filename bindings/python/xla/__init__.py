@@ -22,7 +22,7 @@ from .tensor import (Tensor, DTYPES, tensor, zeros, ones, full, arange, randn, r
 from .model import Model, Session
 from .tokenizer import Tokenizer, SpecialIds, chat_render
 from .train import Optimizer, Dataset, Trainer, model_loss, checkpoint_save, checkpoint_load
-from .dpo import dpo_loss
+from .dpo import dpo_loss, PreferenceDataset, DpoTrainer
 
 __version__ = _c.xla_version_string().decode()
 ABI_VERSION = _c.xla_abi_version()
@@ -47,4 +47,5 @@ __all__ = [
     "split", "embedding", "cross_entropy", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "Model", "Session", "Tokenizer", "SpecialIds", "chat_render",
     "Optimizer", "Dataset", "Trainer", "model_loss", "checkpoint_save", "checkpoint_load", "dpo_loss",
+    "PreferenceDataset", "DpoTrainer",
 ]

@@ -178,8 +178,18 @@ class DpoMetrics(ctypes.Structure):
         "logp_rejected")]
 
 
+class DpoTrainerParams(ctypes.Structure):
+    _fields_ = [("struct_size", u32), ("dpo", DpoParams), ("reference", i32), ("reference_model", P),
+                ("cache_dir", ctypes.c_char_p), ("batch_size", i64), ("grad_accum", i64), ("steps", i64),
+                ("schedule", i32), ("warmup_steps", i64), ("min_lr_ratio", f64), ("max_grad_norm", f64),
+                ("seed", u64), ("eval_every", i64), ("metrics_path", ctypes.c_char_p),
+                ("checkpoint_dir", ctypes.c_char_p), ("checkpoint_every", i64), ("keep_checkpoints", i32),
+                ("progress", i32)]
+
+
 TOKEN_FN = ctypes.CFUNCTYPE(i32, i32, P)  # xla_token_fn
 TRAIN_FN = ctypes.CFUNCTYPE(i32, ctypes.POINTER(TrainMetrics), P)  # xla_train_fn
+DPO_FN = ctypes.CFUNCTYPE(i32, i64, ctypes.POINTER(DpoMetrics), P)  # xla_dpo_fn
 
 # ---------------------------------------------------------------- declarations
 
@@ -299,6 +309,24 @@ _DECLS = {
     # DPO
     "xla_dpo_params_init": (None, [P]),
     "xla_dpo_loss": (STATUS, [ctypes.POINTER(DpoParams), F64P, F64P, F64P, F64P, i64, ctypes.POINTER(DpoMetrics)]),
+    # LoRA
+    "xla_model_add_lora": (STATUS, [P, i64, f32, u64]),
+    "xla_model_set_lora_enabled": (STATUS, [P, i32]),
+    # the DPO trainer
+    "xla_preference_dataset_from_jsonl": (STATUS, [ctypes.c_char_p, P, i64, i32, PP]),
+    "xla_preference_dataset_from_text": (STATUS, [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
+                                                  ctypes.POINTER(ctypes.c_char_p), size_t, P, i64, PP]),
+    "xla_preference_dataset_split": (STATUS, [P, f64, u64, PP, PP]),
+    "xla_preference_dataset_size": (i64, [P]),
+    "xla_preference_dataset_free": (None, [P]),
+    "xla_dpo_trainer_params_init": (None, [P]),
+    "xla_dpo_trainer_create": (STATUS, [P, P, P, P, ctypes.POINTER(DpoTrainerParams), PP]),
+    "xla_dpo_trainer_free": (None, [P]),
+    "xla_dpo_trainer_step": (STATUS, [P, ctypes.POINTER(DpoMetrics)]),
+    "xla_dpo_trainer_run": (STATUS, [P, DPO_FN, P, I64P]),
+    "xla_dpo_trainer_evaluate": (STATUS, [P, ctypes.POINTER(DpoMetrics)]),
+    "xla_dpo_trainer_resume": (STATUS, [P, I32P]),
+    "xla_dpo_trainer_save": (STATUS, [P]),
 }
 for _op in _UNARY:
     _DECLS["xla_" + _op] = (STATUS, [P, PP])

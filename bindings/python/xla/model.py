@@ -3,6 +3,7 @@
 A loaded model is immutable for inference and may be shared by threads (each with its own
 Session); training changes it in place (see train.py).
 """
+import contextlib
 import ctypes
 import json
 import os
@@ -102,6 +103,7 @@ class Model:
     def __init__(self, handle):
         """Internal: wraps an xla_model* handle (use load or create)."""
         self._handle = handle
+        self._lora_enabled = None  # None: no adapters; else the flag last set through this object
 
     @classmethod
     def load(cls, path, weight_dtype="float32"):
@@ -193,6 +195,46 @@ class Model:
     def session(self):
         """A new Session (its own KV cache) over this model."""
         return Session(self)
+
+    # ---- LoRA
+
+    def add_lora(self, rank, alpha, seed=0):
+        """Adds low-rank adapters to q/k/v/o and gate/up/down of every layer: each projection
+        W computes x Wᵀ + (alpha / rank) · x Aᵀ Bᵀ with A random (seeded) and B zeros, so the
+        model's outputs are unchanged until it trains. An Optimizer made afterwards trains the
+        adapters only; training checkpoints hold them, save() writes the base weights only.
+        The adapters start enabled. InvalidArgumentError for rank < 1, alpha <= 0 or a model
+        that has adapters already."""
+        check(lib.xla_model_add_lora(self._handle, int(rank), float(alpha), int(seed)))
+        self._lora_enabled = True
+
+    @property
+    def has_lora(self):
+        """True once add_lora() has been called on this model."""
+        return self._lora_enabled is not None
+
+    @property
+    def lora_enabled(self):
+        """Whether the adapters are on (settable; off gives exactly the base model), or None
+        for a model without adapters. Setting it on a model without adapters raises
+        InvalidArgumentError. One flag for the model: not thread-safe."""
+        return self._lora_enabled
+
+    @lora_enabled.setter
+    def lora_enabled(self, on):
+        check(lib.xla_model_set_lora_enabled(self._handle, 1 if on else 0))
+        self._lora_enabled = bool(on)
+
+    @contextlib.contextmanager
+    def lora_disabled(self):
+        """`with model.lora_disabled():` runs the block on the base model (adapters off), then
+        restores the previous setting, also on an exception."""
+        prev = self._lora_enabled
+        self.lora_enabled = False
+        try:
+            yield self
+        finally:
+            self.lora_enabled = prev
 
 
 class Session:
