@@ -51,7 +51,8 @@ DEMO_OUT ?= demo_out
 demo: build
 	./$(BUILD)/xla_demo $(DEMO_OUT)
 	./$(BUILD)/xla plot $(DEMO_OUT)/metrics.jsonl -o $(DEMO_OUT)/loss.svg --title "libxla demo: Gemma 3 learns to add"
-	@echo "loss curves: $(DEMO_OUT)/loss.svg" 
+	./$(BUILD)/xla plot $(DEMO_OUT)/dpo_metrics.jsonl -o $(DEMO_OUT)/dpo.svg --metrics loss,rewards/margins,rewards/accuracies --title "libxla demo: DPO"
+	@echo "plots: $(DEMO_OUT)/loss.svg $(DEMO_OUT)/dpo.svg" 
 
 test: tokenizer-data build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
