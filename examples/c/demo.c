@@ -1,9 +1,11 @@
-/* demo.c — the main job: train a small Gemma from scratch to add numbers, through the C API.
+/* demo.c — the main job, through the C API: train a small Gemma from scratch to add numbers,
+ * then align it with DPO.
  *
- * The task is generated here: "a+b=" → "c" for a, b in [0, 100). A fifth of the sums are
- * held out and never trained on; exact-match accuracy on them is the measure of success.
- * The model is a Gemma 3 (sliding-window and global layers, q/k norms) over bytes, ~0.8M
- * weights. Loss only on the answer (a completion mask). Runs ~3 minutes on 2 cores.
+ * The task is generated here: "a+b=" → "c" for a, b in [0, 100), the answer written "42" or
+ * "42." (half and half). A fifth of the sums are held out and never trained on; exact-match
+ * accuracy on them is the measure of success. The model is a Gemma 3 (sliding-window and
+ * global layers, q/k norms) over bytes, ~0.8M weights; loss only on the answer (a completion
+ * mask). Then DPO makes the period the preferred style (see align()). ~3 minutes on 2 cores.
  *
  *   xla_demo [--resume] [out_dir] [steps]      (defaults: demo_out, 1500 steps)
  * writes out_dir/metrics.jsonl (plot it: xla plot out_dir/metrics.jsonl -o loss.svg) and
@@ -62,16 +64,23 @@ static void answer(xla_model* m, int a, int b, char* out, size_t cap) {
   out[i] = 0;
 }
 
-/* Exact-match accuracy on up to `limit` held-out problems. */
+/* The answer is the right sum, in either style the data uses: "42" or "42.". */
+static int is_right(const char* got, int sum) {
+  char plain[8], period[12];
+  snprintf(plain, sizeof plain, "%d", sum);
+  snprintf(period, sizeof period, "%d.", sum);
+  return strcmp(got, plain) == 0 || strcmp(got, period) == 0;
+}
+
+/* Exact-match accuracy (greedy) on up to `limit` held-out problems. */
 static double accuracy(xla_model* m, int limit) {
   int a, b, right = 0, total = 0;
-  char got[8], want[8];
+  char got[8];
   for (a = 0; a < N && total < limit; a += 3)
     for (b = 1; b < N && total < limit; b += 7) {
       if (!held_out(a, b)) continue;
       answer(m, a, b, got, sizeof got);
-      snprintf(want, sizeof want, "%d", a + b);
-      right += strcmp(got, want) == 0;
+      right += is_right(got, a + b);
       ++total;
     }
   return total ? (double)right / total : 0;
@@ -86,11 +95,112 @@ static void samples(xla_model* m, const char* when) {
     for (b = 88; b >= 0 && shown < 5; b -= 23) {
       if (!held_out(a, b)) continue;
       answer(m, a, b, got, sizeof got);
-      printf("  %2d+%2d = %-5s %s\n", a, b, got, atoi(got) == a + b && got[0] ? "right" : "wrong");
+      printf("  %2d+%2d = %-5s %s\n", a, b, got, is_right(got, a + b) ? "right" : "wrong");
       ++shown;
       break;
     }
   fflush(stdout);
+}
+
+/* Stage 2, alignment. The training data wrote half the answers as "42" and half as "42.";
+   DPO is asked to prefer the period ("42." chosen over "42", on training sums). LoRA
+   adapters are added and trained alone; the reference is the same model with its adapters
+   switched off, so no second model is held. Measured on held-out sums, sampling at
+   temperature 1: how often an answer ends with a period, and how often it is right. */
+static int log_dpo(int64_t step, const xla_dpo_metrics* m, void* user) {
+  (void)user;
+  if (step % 20 == 0)
+    printf("  dpo step %3lld  loss %.4f  reward margin %+.3f  reward accuracy %.2f\n", (long long)step, m->loss,
+           m->reward_margin, m->reward_accuracy);
+  fflush(stdout);
+  return 0;
+}
+
+/* Over held-out sums, 4 samples each at temperature 1: the fractions right and with a period. */
+static void sampled(xla_model* m, int limit, double* right_out, double* period_out) {
+  int a, b, s, right = 0, dots = 0, total = 0;
+  xla_sampler_params sp;
+  int32_t stop = EOS;
+  xla_sampler_params_init(&sp);
+  sp.temperature = 1.f;
+  sp.max_new_tokens = 5;
+  sp.n_stop_ids = 1;
+  sp.stop_ids = &stop;
+  for (a = 1; a < N && total < limit; a += 3)
+    for (b = 2; b < N && total < limit; b += 7) {
+      char prompt[16], got[8];
+      int32_t ids[16], gen[8];
+      size_t n = 0, i, k;
+      if (!held_out(a, b)) continue;
+      snprintf(prompt, sizeof prompt, "%d+%d=", a, b);
+      ids[n++] = 2;
+      for (i = 0; prompt[i]; ++i) ids[n++] = BYTE(prompt[i]);
+      for (s = 0; s < 4; ++s) {
+        sp.seed = (uint64_t)(a * 1000 + b * 10 + s);
+        CHECK(xla_generate(m, ids, n, &sp, NULL, NULL, gen, 8, &k));
+        for (i = 0; i < k && i < 7 && gen[i] >= 3; ++i) got[i] = (char)(gen[i] - 3);
+        got[i] = 0;
+        right += is_right(got, a + b);
+        dots += i > 1 && got[i - 1] == '.';
+        ++total;
+      }
+    }
+  *right_out = total ? (double)right / total : 0;
+  *period_out = total ? (double)dots / total : 0;
+}
+
+static void align(xla_model* m, const char** prompts, const char** answers, size_t n, const char* out_dir) {
+  static char plain[N * N][12], period[N * N][12];
+  static const char *pp[N * N], *cp[N * N], *rp[N * N];
+  size_t i, pairs = 0;
+  char metrics[512];
+  double right0, right1, dots0, dots1;
+  xla_preference_dataset* prefs = NULL;
+  xla_optimizer* opt = NULL;
+  xla_optimizer_params op;
+  xla_dpo_trainer* t = NULL;
+  xla_dpo_trainer_params dp;
+  xla_dpo_metrics first;
+
+  for (i = 0; i < n; i += 4) { /* every fourth training sum: ~2,000 pairs */
+    const int sum = atoi(answers[i]);
+    snprintf(plain[pairs], sizeof plain[pairs], "%d", sum);
+    snprintf(period[pairs], sizeof period[pairs], "%d.", sum);
+    pp[pairs] = prompts[i];
+    cp[pairs] = period[pairs];
+    rp[pairs] = plain[pairs];
+    ++pairs;
+  }
+  printf("DPO: %zu preference pairs, e.g. \"%s%s\" chosen over \"%s%s\"\n", pairs, pp[1], cp[1], pp[1], rp[1]);
+  sampled(m, 400, &right0, &dots0);
+  CHECK(xla_preference_dataset_from_text(pp, cp, rp, pairs, NULL, SEQ, &prefs));
+  CHECK(xla_model_add_lora(m, 8, 16.f, 5));
+  CHECK(xla_optimizer_params_defaults(&op, XLA_OPT_ADAMW, 2e-4));
+  CHECK(xla_optimizer_create(m, &op, &opt)); /* the adapters only: the model has LoRA now */
+  snprintf(metrics, sizeof metrics, "%s/dpo_metrics.jsonl", out_dir);
+  remove(metrics);
+  xla_dpo_trainer_params_init(&dp);
+  dp.dpo.beta = 1.f; /* a strong pull to the reference: the sums must stay right */
+  dp.reference = XLA_DPO_REF_LORA_DISABLED;
+  dp.batch_size = 32;
+  dp.steps = 60;
+  dp.seed = 3;
+  dp.metrics_path = metrics;
+  dp.progress = 0;
+  CHECK(xla_dpo_trainer_create(m, opt, prefs, NULL, &dp, &t));
+  first.struct_size = sizeof first;
+  CHECK(xla_dpo_trainer_step(t, &first));
+  printf("  dpo step   1  loss %.4f  reward margin %+.3f  reward accuracy %.2f\n", first.loss, first.reward_margin,
+         first.reward_accuracy);
+  CHECK(xla_dpo_trainer_run(t, log_dpo, NULL, NULL));
+  sampled(m, 400, &right1, &dots1);
+  samples(m, "after DPO");
+  printf("held-out answers sampled at temperature 1: ending with a period %.1f%% → %.1f%%, right %.1f%% → %.1f%%\n",
+         100 * dots0, 100 * dots1, 100 * right0, 100 * right1);
+  printf("DPO metrics: %s\n", metrics);
+  xla_dpo_trainer_free(t);
+  xla_optimizer_free(opt);
+  xla_preference_dataset_free(prefs);
 }
 
 int main(int argc, char** argv) {
@@ -116,7 +226,8 @@ int main(int argc, char** argv) {
     for (b = 0; b < N; ++b) {
       if (held_out(a, b)) continue;
       snprintf(prompts[n], sizeof prompts[n], "%d+%d=", a, b);
-      snprintf(responses[n], sizeof responses[n], "%d", a + b);
+      /* two styles in the data, half and half: "42" and "42." — DPO will pick one below */
+      snprintf(responses[n], sizeof responses[n], (a * 31 + b * 17) % 2 ? "%d." : "%d", a + b);
       pp[n] = prompts[n];
       rp[n] = responses[n];
       ++n;
@@ -173,8 +284,9 @@ int main(int argc, char** argv) {
   after = accuracy(m, 300);
   printf("validation loss %.4f (answer tokens only)\n", val_loss);
   printf("held-out accuracy: %.1f%% before → %.1f%% after %lld steps\n", 100 * before, 100 * after, (long long)steps);
-  printf("metrics: %s   checkpoint: %s\n", metrics, ckpt);
-
+  printf("metrics: %s   checkpoint: %s\n\n", metrics, ckpt);
+  fflush(stdout);
+  align(m, pp, rp, n, out_dir);
   xla_trainer_free(t);
   xla_dataset_free(all);
   xla_dataset_free(train);
