@@ -22,15 +22,6 @@ train::DpoOptions options_of(const xla_dpo_params* user) {
   return {p.beta, p.label_smoothing, train::DpoLoss(p.loss_type)};
 }
 
-// A result struct takes the fields its struct_size covers; one too short to hold the loss
-// (an unset size, most likely) or longer than this library knows is an error.
-void check_metrics_size(const xla_dpo_metrics* out) {
-  constexpr size_t least = offsetof(xla_dpo_metrics, loss) + sizeof(double);
-  if (out->struct_size < least || out->struct_size > sizeof(xla_dpo_metrics))
-    invalid("xla_dpo_metrics.struct_size is " + std::to_string(out->struct_size) +
-            "; set it to sizeof(xla_dpo_metrics)");
-}
-
 }  // namespace
 
 extern "C" {
@@ -48,7 +39,7 @@ xla_status xla_dpo_loss(const xla_dpo_params* p, const double* policy_chosen, co
                         const double* ref_chosen, const double* ref_rejected, int64_t n, xla_dpo_metrics* out) {
   return guard("xla_dpo_loss", [&] {
     require_ptr(out, "out");
-    check_metrics_size(out);
+    check_result_size(out, &xla_dpo_metrics::loss, "xla_dpo_metrics");
     require_ptr(policy_chosen, "policy_chosen");
     require_ptr(policy_rejected, "policy_rejected");
     require_ptr(ref_chosen, "ref_chosen");

@@ -25,14 +25,6 @@ namespace {
 
 const Tokenizer* tokenizer_of(const xla_tokenizer* tok) { return tok ? &tok->t : nullptr; }
 
-// A result struct too short to hold the loss (an unset size) or longer than this library
-// knows is an error, found before any work so that *out stays untouched.
-void check_metrics_size(const xla_dpo_metrics* out) {
-  constexpr size_t least = offsetof(xla_dpo_metrics, loss) + sizeof(double);
-  if (out->struct_size < least || out->struct_size > sizeof(xla_dpo_metrics))
-    invalid("xla_dpo_metrics.struct_size is " + std::to_string(out->struct_size) + "; set it to sizeof(xla_dpo_metrics)");
-}
-
 void write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out) {
   put(out, &xla_dpo_metrics::loss, m.loss);
   put(out, &xla_dpo_metrics::reward_chosen, m.reward_chosen);
@@ -193,7 +185,7 @@ void xla_dpo_trainer_free(xla_dpo_trainer* t) { delete t; }
 xla_status xla_dpo_trainer_step(xla_dpo_trainer* t, xla_dpo_metrics* out) {
   return guard("xla_dpo_trainer_step", [&] {
     train::DpoTrainer& tr = trainer_of(t);
-    if (out) check_metrics_size(out);
+    if (out) check_result_size(out, &xla_dpo_metrics::loss, "xla_dpo_metrics");
     const train::DpoStepMetrics m = tr.step();
     if (out) write_dpo_metrics(m, out);
   });
@@ -226,7 +218,7 @@ xla_status xla_dpo_trainer_evaluate(xla_dpo_trainer* t, xla_dpo_metrics* out) {
   return guard("xla_dpo_trainer_evaluate", [&] {
     train::DpoTrainer& tr = trainer_of(t);
     require_ptr(out, "out");
-    check_metrics_size(out);
+    check_result_size(out, &xla_dpo_metrics::loss, "xla_dpo_metrics");
     const train::DpoMetrics m = tr.evaluate();
     if (std::isnan(m.loss)) invalid("the trainer has no eval set");
     write_dpo_metrics(m, out);

@@ -90,6 +90,17 @@ T read_options(const T* user, void (*init)(T*), const char* name) {
   return opts;
 }
 
+// A result struct's struct_size must cover at least its first result field and at most the
+// struct this library knows (an unset size, most likely): checked before any work, so that
+// *out stays untouched on failure.
+template <typename S, typename F>
+void check_result_size(const S* out, F S::*first, const char* name) {
+  const size_t least =
+      size_t(reinterpret_cast<const char*>(&(out->*first)) - reinterpret_cast<const char*>(out)) + sizeof(F);
+  if (out->struct_size < least || out->struct_size > sizeof(S))
+    invalid(std::string(name) + ".struct_size is " + std::to_string(out->struct_size) + "; set it to sizeof(" + name + ")");
+}
+
 // Result structs take the fields their struct_size covers (capi.md rule 7): writes one.
 template <typename S, typename F>
 void put(S* out, F S::*field, F value) {

@@ -42,12 +42,6 @@ train::LossOptions loss_options(const xla_loss_params& p) {
 
 const Tokenizer* tokenizer_of(const xla_tokenizer* tok) { return tok ? &tok->t : nullptr; }
 
-// Checked before any work, so that a bad size leaves *out untouched.
-void check_metrics_size(const xla_train_metrics* out) {
-  if (out->struct_size < offsetof(xla_train_metrics, step) + sizeof(int64_t) || out->struct_size > sizeof(*out))
-    invalid("xla_train_metrics.struct_size is " + std::to_string(out->struct_size) + "; set it to sizeof(xla_train_metrics)");
-}
-
 void write_metrics(const train::StepMetrics& m, xla_train_metrics* out) {
   put(out, &xla_train_metrics::step, m.step);
   put(out, &xla_train_metrics::loss, m.loss);
@@ -307,7 +301,7 @@ xla_status xla_trainer_resume(xla_trainer* t, int32_t* resumed_out) {
 xla_status xla_trainer_step(xla_trainer* t, xla_train_metrics* out) {
   return guard("xla_trainer_step", [&] {
     train::Trainer& tr = *handle(t, "t").t;
-    if (out) check_metrics_size(out);
+    if (out) check_result_size(out, &xla_train_metrics::step, "xla_train_metrics");
     const train::StepMetrics m = tr.step();
     if (out) write_metrics(m, out);
   });
