@@ -426,19 +426,9 @@ void DpoTrainer::log(const DpoStepMetrics& m) {
 int64_t DpoTrainer::run(const std::function<bool(const DpoStepMetrics&)>& also) {
   run_start_step_ = state_.step;
   seconds_ = 0;
-  int64_t done = 0;
-  while (state_.step < o_.steps) {
-    DpoStepMetrics m = step();
-    ++done;
-    log(m);
-    bool stop = o_.on_step && !o_.on_step(m);
-    if (!stop && also) stop = !also(m);
-    if (o_.checkpoint_every > 0 && state_.step % o_.checkpoint_every == 0) save();
-    if (stop) return done;
-  }
-  if (!o_.checkpoint_dir.empty() && done > 0 && (o_.checkpoint_every == 0 || state_.step % o_.checkpoint_every != 0))
-    save();
-  return done;
+  return detail::run_steps<DpoStepMetrics>(
+      [&] { return state_.step; }, o_.steps, [&] { return step(); }, [&](const DpoStepMetrics& m) { log(m); }, o_.on_step,
+      also, o_.checkpoint_every, !o_.checkpoint_dir.empty(), [&] { save(); });
 }
 
 void DpoTrainer::save() {
