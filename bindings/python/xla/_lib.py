@@ -393,3 +393,34 @@ def encode_str(s):
     if isinstance(s, bytes):
         return s
     return os.fsencode(s) if isinstance(s, os.PathLike) else str(s).encode("utf-8")
+
+
+# ---------------------------------------------------------------- owned handles
+
+
+class Owned:
+    """A C handle this object owns (self._handle), freed once: by close() (idempotent), at the
+    end of a `with` block, or by garbage collection. Subclasses name their C free function in
+    _free ("xla_model_free", …)."""
+
+    __slots__ = ()  # subclasses choose: Tensor keeps slots, the others a __dict__
+    _free = None
+    _handle = None
+
+    def close(self):
+        """Frees the C object now (idempotent)."""
+        h, self._handle = self._handle, None
+        if h:
+            getattr(lib, self._free)(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

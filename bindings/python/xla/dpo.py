@@ -7,7 +7,7 @@ import numbers
 import os
 
 from . import _lib
-from ._lib import check, lib, new_handle, encode_str, InvalidArgumentError
+from ._lib import Owned, check, lib, new_handle, encode_str, InvalidArgumentError
 
 LOSS_TYPES = {"sigmoid": 0, "ipo": 1, "hinge": 2}
 METRICS = ("loss", "reward_chosen", "reward_rejected", "reward_accuracy", "reward_margin", "logp_chosen",
@@ -53,12 +53,14 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta=0.1,
 # ---------------------------------------------------------------- preference data
 
 
-class PreferenceDataset:
+class PreferenceDataset(Owned):
     """Preference pairs (prompt, chosen, rejected) for DpoTrainer. Text goes through a
     Tokenizer, or byte-level when tokenizer is None (id = byte + 3: a 259-word model); the
     prompt gets <bos>, each completion <eos>. max_len > 0 makes a pair longer than that
     (prompt + completion) an error naming it — pairs are never truncated. len() is the
     number of pairs."""
+
+    _free = "xla_preference_dataset_free"
 
     def __init__(self, handle, keep=()):
         """Internal: wraps an xla_preference_dataset* (use from_jsonl or from_text)."""
@@ -112,17 +114,7 @@ class PreferenceDataset:
             raise InvalidArgumentError("the preference dataset is closed")
         return n
 
-    def close(self):
-        """Frees the dataset now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_preference_dataset_free(h)
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ---------------------------------------------------------------- the DPO trainer
@@ -146,7 +138,7 @@ def _new_metrics():
     return _lib.DpoMetrics(struct_size=ctypes.sizeof(_lib.DpoMetrics))
 
 
-class DpoTrainer:
+class DpoTrainer(Owned):
     """Hugging Face TRL 0.x's DPOTrainer: trains `policy` with `optimizer` on the preference
     pairs of `train` against a reference:
       "frozen_copy"   a copy of the policy made at creation (TRL's default);
@@ -164,6 +156,8 @@ class DpoTrainer:
     the policy, the optimizer, the datasets and the reference model alive. Metrics are dicts
     with TRL's keys: loss, rewards/chosen, rewards/rejected, rewards/accuracies,
     rewards/margins, logps/chosen, logps/rejected (batch means)."""
+
+    _free = "xla_dpo_trainer_free"
 
     def __init__(self, policy, optimizer, train, eval=None, reference="frozen_copy", reference_model=None,
                  cache_dir=None, beta=0.1, loss_type="sigmoid", label_smoothing=0.0, **params):
@@ -199,24 +193,6 @@ class DpoTrainer:
         self.stopped = False
         self._handle = new_handle(lib.xla_dpo_trainer_create, policy._handle, optimizer._handle, train._handle,
                                   None if eval is None else eval._handle, ctypes.byref(p))
-
-    def close(self):
-        """Frees the trainer now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_dpo_trainer_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def step(self):
         """One optimizer step on the next batch of pairs; returns its metrics (TRL's keys)."""

@@ -9,7 +9,7 @@ import json
 import os
 
 from . import _lib
-from ._lib import check, lib, new_handle, int32_array, encode_str, InvalidArgumentError
+from ._lib import Owned, check, lib, new_handle, int32_array, encode_str, InvalidArgumentError
 from .tensor import Tensor, _code, tensor as _tensor
 
 
@@ -96,9 +96,11 @@ _GENERATE_DOC = """Generates up to max_new_tokens (default 256) token ids after 
         last. An exception raised by on_token stops generation and propagates."""
 
 
-class Model:
+class Model(Owned):
     """A Gemma 1, 2 or 3 text model (the xla_model* is freed by close(), `with`, or collection).
     Build one with Model.load(folder) or Model.create(config)."""
+
+    _free = "xla_model_free"
 
     def __init__(self, handle):
         """Internal: wraps an xla_model* handle (use load or create)."""
@@ -128,21 +130,7 @@ class Model:
         """Frees the model now (idempotent). Sessions, optimizers and trainers made from it
         hold a reference, so garbage collection never frees it under them — but close() does:
         call it only once they are done (or just let collection free it)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_model_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().close()
 
     @property
     def vocab_size(self):
@@ -237,31 +225,15 @@ class Model:
             self.lora_enabled = prev
 
 
-class Session:
+class Session(Owned):
     """A model plus its own KV cache, for multi-turn use: what was fed and generated stays in
     the context. One thread at a time; it keeps its model alive."""
+
+    _free = "xla_session_free"
 
     def __init__(self, model):
         self.model = model
         self._handle = new_handle(lib.xla_session_create, model._handle)
-
-    def close(self):
-        """Frees the session now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_session_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __len__(self):
         """Tokens of context held."""

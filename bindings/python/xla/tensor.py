@@ -12,7 +12,7 @@ import contextlib
 import ctypes
 import numbers
 
-from ._lib import check, lib, new_handle, InvalidArgumentError, DTypeError
+from ._lib import Owned, check, lib, new_handle, InvalidArgumentError, DTypeError
 
 # ---------------------------------------------------------------- dtypes
 
@@ -318,7 +318,7 @@ def _as_ids(x):
 # ---------------------------------------------------------------- Tensor
 
 
-class Tensor:
+class Tensor(Owned):
     """An N-d array owned by Python: the xla_tensor* is freed when the object is collected,
     or at once by close() (or a `with` block). A closed tensor holds NULL; using it raises
     InvalidArgumentError with libxla's message ("... is NULL").
@@ -328,6 +328,8 @@ class Tensor:
 
     Operators: + - * / ** @, unary -, abs(), and < <= > >= (uint8 masks; == and != keep
     Python's identity semantics — use eq()/ne()). Python numbers broadcast as 0-d tensors."""
+
+    _free = "xla_tensor_free"
 
     __slots__ = ("_handle", "__weakref__")
 
@@ -345,21 +347,7 @@ class Tensor:
 
     def close(self):
         """Frees the C tensor now (idempotent). Views made from it stay valid."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_tensor_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().close()
 
     @property
     def closed(self):

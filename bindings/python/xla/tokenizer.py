@@ -6,7 +6,7 @@ import collections
 import ctypes
 
 from . import _lib
-from ._lib import check, lib, new_handle, int32_array, encode_str
+from ._lib import Owned, check, lib, new_handle, int32_array, encode_str
 
 _TOO_SMALL = _lib.BufferTooSmallError.status
 
@@ -54,8 +54,10 @@ def chat_render(messages, add_generation_prompt=True):
                                                                 buf, cap, out), guess)
 
 
-class Tokenizer:
+class Tokenizer(Owned):
     """Gemma's BPE tokenizer with byte fallback, reproduced exactly. Tokenizer.load(path)."""
+
+    _free = "xla_tokenizer_free"
 
     def __init__(self, handle):
         """Internal: wraps an xla_tokenizer* (use Tokenizer.load)."""
@@ -66,24 +68,6 @@ class Tokenizer:
         """Loads a tokenizer.json: FileError if it cannot be read, FormatError if it is not a
         valid one, UnsupportedError for features Gemma's never uses."""
         return cls(new_handle(lib.xla_tokenizer_load, encode_str(path)))
-
-    def close(self):
-        """Frees the tokenizer now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_tokenizer_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def encode(self, text, add_bos=True):
         """Token ids of text (special tokens written in it are recognised), <bos> first when

@@ -9,7 +9,7 @@ import math
 import os
 
 from . import _lib
-from ._lib import check, lib, new_handle, int32_array, encode_str, InvalidArgumentError
+from ._lib import Owned, check, lib, new_handle, int32_array, encode_str, InvalidArgumentError
 from .model import _rows as _batch  # (flat ids, batch, seq_len) of rows
 from .tensor import Tensor
 
@@ -37,12 +37,14 @@ def model_loss(model, inputs, targets, ignore_index=-100, label_smoothing=0.0, z
                                    batch, seq, ctypes.byref(params)))
 
 
-class Optimizer:
+class Optimizer(Owned):
     """SGD, Adam or AdamW over every weight of a model, with PyTorch's semantics and defaults:
     Optimizer(model, kind="adamw", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=
     0.01 for AdamW / 0 otherwise, momentum=0, dampening=0, nesterov=False, decay_all=False).
     Arguments left None keep PyTorch's default for the kind. The optimizer keeps the model
     alive."""
+
+    _free = "xla_optimizer_free"
 
     def __init__(self, model, kind="adamw", lr=None, betas=None, eps=None, weight_decay=None, momentum=None,
                  dampening=None, nesterov=None, decay_all=None):
@@ -63,18 +65,6 @@ class Optimizer:
         self.kind = kind
         self.model = model
         self._handle = new_handle(lib.xla_optimizer_create, model._handle, ctypes.byref(p))
-
-    def close(self):
-        """Frees the optimizer now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_optimizer_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def step(self):
         """One update from the accumulated gradients."""
@@ -103,10 +93,12 @@ class Optimizer:
         return out.value
 
 
-class Dataset:
+class Dataset(Owned):
     """Rows of seq_len token ids for training. Text goes through a Tokenizer, or byte-level
     when tokenizer is None (id = byte + 3, after <pad> 0, <eos> 1, <bos> 2: a 259-word model).
     len(dataset) is the number of rows."""
+
+    _free = "xla_dataset_free"
 
     def __init__(self, handle, keep=()):
         """Internal: wraps an xla_dataset* (use the from_* constructors)."""
@@ -163,17 +155,7 @@ class Dataset:
             raise InvalidArgumentError("the dataset is closed")
         return n
 
-    def close(self):
-        """Frees the dataset now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_dataset_free(h)
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _metrics_dict(m):
@@ -191,7 +173,7 @@ _TRAINER_FIELDS = {name for name, _ in _lib.TrainerParams._fields_} - {"struct_s
 _LOSS_FIELDS = {"ignore_index", "label_smoothing", "z_loss"}
 
 
-class Trainer:
+class Trainer(Owned):
     """The whole training loop: micro-batches (grad_accum), clipping (max_grad_norm), the lr
     schedule ("constant", "linear" or "cosine", warmup_steps, min_lr_ratio), periodic
     validation (eval_every, eval_batches), a metrics JSONL (metrics_path), checkpoints
@@ -199,6 +181,8 @@ class Trainer:
     -1 auto, 0 off). Keyword parameters are xla_trainer_params' fields (batch_size=8,
     steps=100, seed=0, ...) plus the loss options ignore_index, label_smoothing and z_loss.
     Trainer(model, optimizer, train, val=None, **params); it keeps them all alive."""
+
+    _free = "xla_trainer_free"
 
     def __init__(self, model, optimizer, train, val=None, **params):
         p = _lib.init_struct(_lib.TrainerParams, lib.xla_trainer_params_init)
@@ -222,18 +206,6 @@ class Trainer:
         self.stopped = False
         self._handle = new_handle(lib.xla_trainer_create, model._handle, optimizer._handle, train._handle,
                                   None if val is None else val._handle, ctypes.byref(p))
-
-    def close(self):
-        """Frees the trainer now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h:
-            lib.xla_trainer_free(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def resume(self):
         """Continues from checkpoint_dir's latest checkpoint if there is one; True if it did."""
