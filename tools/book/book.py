@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""The book's examples: pull them out of the Markdown, compile them against the built
+library, run them and compare what they print with the book.
+
+Conventions (docs/book/README.md explains them to readers):
+  * every ```c or ```cpp block is a complete program;
+  * a line starting with `//~` is compiled but not shown (hidden boilerplate: includes,
+    main(), error checks); the marker and one following space are removed;
+  * the block right after it, ```output, is exactly what the program prints on stdout.
+
+    book.py check docs/book/02-tensors.md [--toolchain build/book/toolchain.json]
+    book.py extract docs/book/02-tensors.md OUTDIR
+
+The playground server (serve.py) compiles and runs with the same functions.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+HIDDEN = "//~"
+LANGS = {"c": ".c", "cpp": ".cpp"}
+FENCE = re.compile(r"^(```+|~~~+)\s*([\w+-]*)")
+
+
+@dataclass
+class Example:
+    chapter: str      # file name of the chapter
+    index: int        # 1-based, in the chapter
+    line: int         # 1-based line of the opening fence
+    lang: str         # "c" or "cpp"
+    source: str       # the whole program, hidden lines included
+    expected: str
+    block_lines: list  # the block as written, hidden lines included
+
+    @property
+    def name(self):
+        return f"{os.path.splitext(self.chapter)[0]}-{self.index:02d}"
+
+
+def compiled_source(block_lines):
+    out = []
+    for l in block_lines:
+        s = l.lstrip()
+        if s.startswith(HIDDEN):
+            rest = s[len(HIDDEN):]
+            out.append(rest[1:] if rest.startswith(" ") else rest)
+        else:
+            out.append(l)
+    return "\n".join(out) + "\n"
+
+
+def parse_blocks(text):
+    """Yields (line, lang, lines) for every fenced block."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, lang, start = m.group(1), m.group(2).lower(), i
+        body = []
+        i += 1
+        while i < len(lines) and not lines[i].startswith(fence[0] * len(fence)):
+            body.append(lines[i])
+            i += 1
+        if i >= len(lines):
+            raise ValueError(f"line {start + 1}: code block is never closed")
+        yield start + 1, lang, body, i + 1
+        i += 1
+
+
+def parse_chapter(path):
+    """The chapter's examples, each with its expected output. Raises ValueError on a
+    broken convention (an example without its output block, an output block alone)."""
+    text = open(path, encoding="utf-8").read()
+    chapter = os.path.basename(path)
+    blocks = list(parse_blocks(text))
+    lines = text.split("\n")
+    examples, used = [], set()
+    for k, (line, lang, body, end) in enumerate(blocks):
+        if lang not in LANGS:
+            continue
+        if k + 1 >= len(blocks) or blocks[k + 1][1] != "output":
+            raise ValueError(f"{chapter}:{line}: a ```{lang} example must be followed by an ```output block")
+        nline, _, out_body, _ = blocks[k + 1]
+        between = lines[end:nline - 1]
+        if any(l.strip() for l in between):
+            raise ValueError(f"{chapter}:{line}: only blank lines may stand between an example and its ```output block")
+        used.add(k + 1)
+        examples.append(Example(chapter, len(examples) + 1, line, lang, compiled_source(body),
+                                "\n".join(out_body), body))
+    for k, (line, lang, _, _) in enumerate(blocks):
+        if lang == "output" and k not in used:
+            raise ValueError(f"{chapter}:{line}: an ```output block without an example before it")
+    return examples
+
+
+def shown_lines(block_lines):
+    """What the reader sees: the block without its hidden lines."""
+    return [l for l in block_lines if not l.lstrip().startswith(HIDDEN)]
+
+
+# ---- compile and run -------------------------------------------------------------------
+
+def load_toolchain(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def compile_command(tc, lang, src, exe):
+    defines = [f'-DBOOK_SHARED="{tc["shared"]}"', f'-DBOOK_TOKENIZER="{tc["tokenizer"]}"']
+    warn = ["-Wall", "-Wextra", "-Werror"]
+    if lang == "c":
+        return ([tc["cc"], "-std=c11", "-O2", *warn, *defines, "-I", tc["include"], src, "-o", exe,
+                 tc["libxla"], f'-Wl,-rpath,{tc["libdir"]}', "-lm"])
+    # C++ programs use the C++ API, which libxla.so does not export: they link the layers'
+    # static archives (grouped: they refer to each other).
+    return ([tc["cxx"], "-std=c++20", "-O2", *tc.get("cxx_flags", []), *warn, *defines, "-I", tc["include"],
+             src, "-o", exe, "-Wl,--start-group", *tc["archives"], "-Wl,--end-group", "-fopenmp", "-lm"])
+
+
+@dataclass
+class RunResult:
+    stage: str          # "compile" or "run": where it stopped
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    truncated: bool = False
+
+
+def _limited(cmd, memory_bytes, cpu_seconds, file_bytes):
+    """cmd under prlimit (util-linux): limits set in the child, never in this process, and
+    without preexec_fn, which is unsafe in a threaded server."""
+    lim = ["--core=0"]
+    if memory_bytes:
+        lim.append(f"--as={memory_bytes}")
+    if cpu_seconds:
+        lim.append(f"--cpu={cpu_seconds}")
+    if file_bytes:
+        lim.append(f"--fsize={file_bytes}")
+    return ["prlimit", *lim, "--", *cmd]
+
+
+def _run_limited(cmd, cwd, env, timeout, memory_bytes, cpu_seconds, file_bytes, max_output):
+    """Runs cmd in its own session; stdout/stderr go to files capped by RLIMIT_FSIZE, so
+    a program that prints forever cannot fill memory. Kills the whole group on timeout."""
+    out_path, err_path = os.path.join(cwd, ".stdout"), os.path.join(cwd, ".stderr")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        p = subprocess.Popen(_limited(cmd, memory_bytes, cpu_seconds, file_bytes), cwd=cwd, env=env,
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        timed_out = False
+        try:
+            code = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            code = p.wait()
+    truncated = False
+    texts = []
+    for path in (out_path, err_path):
+        with open(path, "rb") as f:
+            data = f.read(max_output + 1)
+        if len(data) > max_output:
+            data, truncated = data[:max_output], True
+        texts.append(data.decode("utf-8", "replace"))
+    return code, texts[0], texts[1], timed_out, truncated
+
+
+def compile_and_run(tc, lang, source, workdir, run_timeout=60, compile_timeout=120,
+                    memory_bytes=None, cpu_seconds=None, file_bytes=64 << 20, max_output=1 << 20):
+    if lang not in LANGS:
+        return RunResult("compile", None, "", f"unknown language '{lang}': use c or cpp\n")
+    src = os.path.join(workdir, "main" + LANGS[lang])
+    exe = os.path.join(workdir, "main")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write(source)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir,
+           "LANG": "C.UTF-8"}
+    if "CCACHE_DIR" in os.environ:
+        env["CCACHE_DIR"] = os.environ["CCACHE_DIR"]
+    code, out, err, to, tr = _run_limited(compile_command(tc, lang, src, exe), workdir, env, compile_timeout,
+                                          None, None, file_bytes, max_output)
+    if code != 0 or to:
+        return RunResult("compile", code, out, err, to, tr)
+    env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "2")
+    code, out, err, to, tr = _run_limited([exe], workdir, env, run_timeout, memory_bytes, cpu_seconds,
+                                          file_bytes, max_output)
+    return RunResult("run", code, out, err, to, tr)
+
+
+def normalize(text):
+    return "\n".join(l.rstrip() for l in text.strip("\n").split("\n"))
+
+
+# ---- commands --------------------------------------------------------------------------
+
+def cmd_check(args):
+    tc = load_toolchain(args.toolchain)
+    failed = 0
+    for path in args.chapters:
+        try:
+            examples = parse_chapter(path)
+        except ValueError as e:
+            print(f"FAIL {e}")
+            failed += 1
+            continue
+        for ex in examples:
+            if args.only and ex.index not in args.only:
+                continue
+            with tempfile.TemporaryDirectory(prefix="xla-book-") as d:
+                r = compile_and_run(tc, ex.lang, ex.source, d)
+            where = f"{ex.chapter}:{ex.line} (example {ex.index})"
+            if r.stage == "compile" or r.exit_code != 0 or r.timed_out:
+                failed += 1
+                what = "timed out" if r.timed_out else f"{r.stage} failed (exit {r.exit_code})"
+                print(f"FAIL {where}: {what}\n{r.stderr}{r.stdout}")
+            elif normalize(r.stdout) != normalize(ex.expected):
+                failed += 1
+                print(f"FAIL {where}: the output differs from the book")
+                print("--- book\n" + normalize(ex.expected) + "\n--- program\n" + normalize(r.stdout))
+            else:
+                print(f"ok   {where}")
+        if not examples:
+            print(f"note {path}: no examples")
+    return 1 if failed else 0
+
+
+def cmd_extract(args):
+    os.makedirs(args.outdir, exist_ok=True)
+    for ex in parse_chapter(args.chapter):
+        base = os.path.join(args.outdir, ex.name)
+        with open(base + LANGS[ex.lang], "w", encoding="utf-8") as f:
+            f.write(ex.source)
+        with open(base + ".expected", "w", encoding="utf-8") as f:
+            f.write(normalize(ex.expected) + "\n")
+        print(base + LANGS[ex.lang])
+    return 0
+
+
+def cmd_json(args):
+    """Every chapter's examples as JSON: the renderer reads this (one parser, not two)."""
+    out = {}
+    for path in args.chapters:
+        out[os.path.basename(path)] = [
+            {"index": ex.index, "line": ex.line, "lang": ex.lang, "source": ex.source,
+             "raw": "\n".join(ex.block_lines),
+             "shown": "\n".join(shown_lines(ex.block_lines)), "expected": normalize(ex.expected)}
+            for ex in parse_chapter(path)]
+    json.dump(out, sys.stdout, indent=1)
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="compile, run and compare every example of the chapters")
+    c.add_argument("chapters", nargs="+")
+    c.add_argument("--toolchain", default="build/book/toolchain.json")
+    c.add_argument("--only", type=int, action="append", help="only example N (repeatable)")
+    e = sub.add_parser("extract", help="write a chapter's programs and expected outputs to a folder")
+    e.add_argument("chapter")
+    e.add_argument("outdir")
+    j = sub.add_parser("json", help="print the chapters' examples as JSON")
+    j.add_argument("chapters", nargs="+")
+    args = ap.parse_args()
+    try:
+        return {"check": cmd_check, "extract": cmd_extract, "json": cmd_json}[args.cmd](args)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

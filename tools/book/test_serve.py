@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""ctest book.playground: the playground server (serve.py) against its promises — it
+compiles and runs a posted program, listens on 127.0.0.1 only, refuses other origins,
+bad requests and oversized programs, stops programs at the time, memory and output
+limits, and gives every request a fresh folder.
+
+    test_serve.py TOOLCHAIN_JSON
+"""
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def post(port, body, headers=None, raw=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    conn.request("POST", "/api/run", body=raw if raw is not None else json.dumps(body), headers=h)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    try:
+        return r.status, json.loads(data)
+    except ValueError:
+        return r.status, {}
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, data
+
+
+def main():
+    toolchain = sys.argv[1]
+    with tempfile.TemporaryDirectory() as html:
+        with open(os.path.join(html, "index.html"), "w") as f:
+            f.write("<p>the book</p>")
+        server = subprocess.Popen([sys.executable, os.path.join(HERE, "serve.py"), "--html", html,
+                                   "--toolchain", toolchain, "--port", "0", "--timeout", "3",
+                                   "--memory-mb", "1024", "--max-output", "4096", "--max-source", "8192"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = server.stdout.readline()
+            check(line.startswith("serving the book at http://127.0.0.1:"), f"it announces a 127.0.0.1 URL: {line.strip()}")
+            port = int(line.split("127.0.0.1:")[1].split("/")[0])
+            run_tests(port)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+PROGRAM = """#include <stdio.h>
+#include "xla/xla.h"
+int main(void) {
+  xla_tensor* t = NULL;
+  float s = 0;
+  xla_arange(1, 11, 1, XLA_F32, &t);
+  xla_tensor* u = NULL;
+  xla_sum(t, NULL, 0, 0, &u);
+  xla_tensor_read(u, &s, sizeof s);
+  printf("sum 1..10 = %g\\n", s);
+  fprintf(stderr, "to stderr\\n");
+  xla_tensor_free(u); xla_tensor_free(t);
+  return 3;
+}
+"""
+
+
+def run_tests(port):
+    # Listens on loopback only: another address of this machine does not answer.
+    import socket
+    others = [a for a in {i[4][0] for i in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+              if not a.startswith("127.")]
+    for addr in others[:1]:
+        s = socket.socket()
+        s.settimeout(2)
+        refused = s.connect_ex((addr, port)) != 0
+        s.close()
+        check(refused, f"nothing answers on {addr}:{port}")
+
+    status, r = post(port, {"lang": "c", "source": PROGRAM})
+    check(status == 200 and r.get("stdout") == "sum 1..10 = 55\n", f"a C program against libxla runs: {r.get('stdout')!r}")
+    check(r.get("stderr") == "to stderr\n" and r.get("exit_code") == 3, "its stderr and exit status come back")
+
+    cpp = '#include <cstdio>\n#include "xla/tensor.hpp"\n#include "xla/ops.hpp"\nint main() {\n' \
+          '  auto a = xla::Tensor::from_vector({1, 2, 3, 4}, {2, 2});\n' \
+          '  std::printf("%g\\n", xla::sum(xla::matmul(a, a)).item());\n}\n'
+    status, r = post(port, {"lang": "cpp", "source": cpp})
+    check(status == 200 and r.get("stdout") == "54\n", f"a C++ program against the C++ API runs: {r.get('stdout')!r} {r.get('stderr', '')[:300]}")
+
+    status, r = post(port, {"lang": "c", "source": "int main(void) { return undefined_name; }\n"})
+    check(status == 200 and r.get("stage") == "compile" and "undefined_name" in r.get("stderr", ""),
+          "a compile error comes back as the compiler's message")
+
+    t0 = time.time()
+    status, r = post(port, {"lang": "c", "source": "int main(void) { for (;;) {} }\n"})
+    took = time.time() - t0
+    check(status == 200 and r.get("timed_out") is True, f"an endless loop is stopped (after {took:.1f} s, limit 3 s)")
+
+    sleeper = '#include <unistd.h>\nint main(void) { if (fork() == 0) { for (;;) pause(); } for (;;) pause(); }\n'
+    status, r = post(port, {"lang": "c", "source": sleeper})
+    check(status == 200 and r.get("timed_out") is True, "a program that sleeps with a child is stopped at the wall-clock limit")
+
+    hog = ('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) {\n'
+           '  size_t n = (size_t)3 << 30; char* p = malloc(n);\n'
+           '  if (!p) { printf("no memory\\n"); return 1; }\n  memset(p, 1, n); printf("got it\\n"); return 0;\n}\n')
+    status, r = post(port, {"lang": "c", "source": hog})
+    check(status == 200 and r.get("stdout") == "no memory\n", f"3 GiB is refused under a 1 GiB limit: {r.get('stdout')!r}")
+
+    chatty = '#include <stdio.h>\nint main(void) { for (;;) puts("spam spam spam"); }\n'
+    status, r = post(port, {"lang": "c", "source": chatty})
+    check(status == 200 and r.get("truncated") is True and len(r.get("stdout", "")) <= 4096,
+          f"endless output is cut at the limit ({len(r.get('stdout', ''))} bytes sent back)")
+
+    marker = ('#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n'
+              '  char cwd[512]; getcwd(cwd, sizeof cwd);\n'
+              '  printf("%s\\n", access("mark", F_OK) == 0 ? "seen before" : "fresh");\n'
+              '  FILE* f = fopen("mark", "w"); fputs("x", f); fclose(f);\n'
+              '  fprintf(stderr, "%s", cwd); return 0;\n}\n')
+    _, r1 = post(port, {"lang": "c", "source": marker})
+    _, r2 = post(port, {"lang": "c", "source": marker})
+    check(r1.get("stdout") == "fresh\n" and r2.get("stdout") == "fresh\n", "each request runs in a fresh folder")
+    check(r1.get("stderr") and not os.path.exists(r1["stderr"]), "the folder is deleted afterwards")
+
+    status, _ = post(port, {"lang": "c", "source": PROGRAM}, headers={"Origin": "http://example.com"})
+    check(status == 403, f"a post from another origin is refused ({status})")
+    status, _ = post(port, {"lang": "c", "source": PROGRAM}, headers={"Host": "attacker.example:80"})
+    check(status == 403, f"a post under another Host name (DNS rebinding) is refused ({status})")
+    status, _ = post(port, None, headers={"Content-Type": "text/plain"}, raw="x")
+    check(status == 415, f"a non-JSON post is refused ({status})")
+    status, r = post(port, None, raw="{not json")
+    check(status == 400 and "bad request" in r.get("error", ""), f"broken JSON gets 400 and a message ({status})")
+    status, r = post(port, {"lang": "rust", "source": "fn main() {}"})
+    check(status == 400 and "unknown language" in r.get("error", ""), f"an unknown language gets 400 ({status})")
+    status, r = post(port, {"lang": "c", "source": "/*" + "x" * 20000 + "*/ int main(void){return 0;}"})
+    check(status == 413, f"a program over the size limit gets 413 ({status})")
+    status, _ = get(port, "/../../etc/passwd")
+    check(status == 404, f"no file outside the book is served ({status})")
+    status, body = get(port, "/index.html")
+    check(status == 200 and b"the book" in body, "the book's pages are served")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
