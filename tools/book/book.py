@@ -3,9 +3,11 @@
 library, run them and compare what they print with the book.
 
 Conventions (docs/book/README.md explains them to readers):
-  * every ```c or ```cpp block is a complete program;
-  * a line starting with `//~` is compiled but not shown (hidden boilerplate: includes,
-    main(), error checks); the marker and one following space are removed;
+  * every ```c, ```cpp or ```python block is a complete program (Python through the
+    ctypes bindings in bindings/python);
+  * a line starting with `//~` (`#~` in Python) is compiled but not shown (hidden
+    boilerplate: includes, main(), error checks); the marker and one following space are
+    removed;
   * the block right after it, ```output, is exactly what the program prints on stdout.
 
     book.py check docs/book/02-tensors.md [--toolchain build/book/toolchain.json]
@@ -24,8 +26,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-HIDDEN = "//~"
-LANGS = {"c": ".c", "cpp": ".cpp"}
+LANGS = {"c": ".c", "cpp": ".cpp", "python": ".py"}
+HIDDEN = {"c": "//~", "cpp": "//~", "python": "#~"}
 FENCE = re.compile(r"^(```+|~~~+)\s*([\w+-]*)")
 
 
@@ -44,12 +46,12 @@ class Example:
         return f"{os.path.splitext(self.chapter)[0]}-{self.index:02d}"
 
 
-def compiled_source(block_lines):
+def compiled_source(lang, block_lines):
     out = []
     for l in block_lines:
         s = l.lstrip()
-        if s.startswith(HIDDEN):
-            rest = s[len(HIDDEN):]
+        if s.startswith(HIDDEN[lang]):
+            rest = s[len(HIDDEN[lang]):]
             out.append(rest[1:] if rest.startswith(" ") else rest)
         else:
             out.append(l)
@@ -95,7 +97,7 @@ def parse_chapter(path):
         if any(l.strip() for l in between):
             raise ValueError(f"{chapter}:{line}: only blank lines may stand between an example and its ```output block")
         used.add(k + 1)
-        examples.append(Example(chapter, len(examples) + 1, line, lang, compiled_source(body),
+        examples.append(Example(chapter, len(examples) + 1, line, lang, compiled_source(lang, body),
                                 "\n".join(out_body), body))
     for k, (line, lang, _, _) in enumerate(blocks):
         if lang == "output" and k not in used:
@@ -103,9 +105,9 @@ def parse_chapter(path):
     return examples
 
 
-def shown_lines(block_lines):
+def shown_lines(lang, block_lines):
     """What the reader sees: the block without its hidden lines."""
-    return [l for l in block_lines if not l.lstrip().startswith(HIDDEN)]
+    return [l for l in block_lines if not l.lstrip().startswith(HIDDEN[lang])]
 
 
 # ---- compile and run -------------------------------------------------------------------
@@ -181,21 +183,24 @@ def _run_limited(cmd, cwd, env, timeout, memory_bytes, cpu_seconds, file_bytes, 
 def compile_and_run(tc, lang, source, workdir, run_timeout=60, compile_timeout=120,
                     memory_bytes=None, cpu_seconds=None, file_bytes=64 << 20, max_output=1 << 20):
     if lang not in LANGS:
-        return RunResult("compile", None, "", f"unknown language '{lang}': use c or cpp\n")
+        return RunResult("compile", None, "", f"unknown language '{lang}': use c, cpp or python\n")
     src = os.path.join(workdir, "main" + LANGS[lang])
     exe = os.path.join(workdir, "main")
     with open(src, "w", encoding="utf-8") as f:
         f.write(source)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir,
            "LANG": "C.UTF-8"}
-    if "CCACHE_DIR" in os.environ:
-        env["CCACHE_DIR"] = os.environ["CCACHE_DIR"]
-    code, out, err, to, tr = _run_limited(compile_command(tc, lang, src, exe), workdir, env, compile_timeout,
-                                          None, None, file_bytes, max_output)
-    if code != 0 or to:
-        return RunResult("compile", code, out, err, to, tr)
+    if lang == "python":  # nothing to compile: the bindings load libxla.so at import
+        cmd = [tc["python"], "-B", src]
+        env.update(PYTHONPATH=tc["python_path"], LIBXLA=tc["libxla"], PYTHONUNBUFFERED="1")
+    else:
+        code, out, err, to, tr = _run_limited(compile_command(tc, lang, src, exe), workdir, env, compile_timeout,
+                                              None, None, file_bytes, max_output)
+        if code != 0 or to:
+            return RunResult("compile", code, out, err, to, tr)
+        cmd = [exe]
     env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "2")
-    code, out, err, to, tr = _run_limited([exe], workdir, env, run_timeout, memory_bytes, cpu_seconds,
+    code, out, err, to, tr = _run_limited(cmd, workdir, env, run_timeout, memory_bytes, cpu_seconds,
                                           file_bytes, max_output)
     return RunResult("run", code, out, err, to, tr)
 
@@ -256,7 +261,7 @@ def cmd_json(args):
         out[os.path.basename(path)] = [
             {"index": ex.index, "line": ex.line, "lang": ex.lang, "source": ex.source,
              "raw": "\n".join(ex.block_lines),
-             "shown": "\n".join(shown_lines(ex.block_lines)), "expected": normalize(ex.expected)}
+             "shown": "\n".join(shown_lines(ex.lang, ex.block_lines)), "expected": normalize(ex.expected)}
             for ex in parse_chapter(path)]
     json.dump(out, sys.stdout, indent=1)
     return 0

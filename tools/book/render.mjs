@@ -69,14 +69,14 @@ function makeRenderer(examplesByChapter) {
   md.renderer.rules.fence = (tokens, idx, options, env, self) => {
     const token = tokens[idx];
     const lang = token.info.trim().split(/\s+/)[0].toLowerCase();
-    if (lang === "c" || lang === "cpp") {
+    if (lang === "c" || lang === "cpp" || lang === "python") {
       const ex = current.examples[current.next++];
       const raw = token.content.replace(/\n$/, "");
       if (!ex || ex.raw !== raw) {
         throw new Error(`${current.chapter}: example ${current.next} is not the one book.py found ` +
                         "(a fenced block markdown-it reads differently: keep examples at the start of a line)");
       }
-      const label = lang === "c" ? "C" : "C++";
+      const label = { c: "C", cpp: "C++", python: "Python" }[lang];
       return `<div class="example" id="example-${ex.index}" data-lang="${lang}">
 <div class="example-bar"><span class="example-label">${label} · example ${ex.index}</span>` +
         `<button type="button" class="edit" title="Show the whole program and edit it">Edit</button>` +

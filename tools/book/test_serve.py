@@ -107,6 +107,10 @@ def run_tests(port):
     status, r = post(port, {"lang": "cpp", "source": cpp})
     check(status == 200 and r.get("stdout") == "54\n", f"a C++ program against the C++ API runs: {r.get('stdout')!r} {r.get('stderr', '')[:300]}")
 
+    py = "import xla\nprint(xla.arange(0, 4).sum().item())\n"
+    status, r = post(port, {"lang": "python", "source": py})
+    check(status == 200 and r.get("stdout") == "6.0\n", f"a Python program through the bindings runs: {r.get('stdout')!r} {r.get('stderr', '')[-300:]}")
+
     status, r = post(port, {"lang": "c", "source": "int main(void) { return undefined_name; }\n"})
     check(status == 200 and r.get("stage") == "compile" and "undefined_name" in r.get("stderr", ""),
           "a compile error comes back as the compiler's message")
