@@ -172,6 +172,9 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     if (n->released)
       fail(Status::InvalidArg, std::string("backward: the graph through ") + n->name +
                                    " was already freed by an earlier backward; pass retain_graph to backward twice");
+    // Saved tensors are checked before any gradient moves: a failed backward leaves every
+    // .grad as it was, instead of half of them updated.
+    for (size_t i = 0; i < n->saved.size(); ++i) n->get(i);
     order.push_back(n);
     for (Edge& e : n->next) {
       if (!e.node) continue;

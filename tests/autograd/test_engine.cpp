@@ -139,6 +139,20 @@ TEST(Backward, InPlaceChangeOfASavedTensorIsAnError) {
   expect_error([&] { xla::backward(y); }, Status::InvalidArg, "modified in place");
 }
 
+TEST(Backward, AFailedBackwardLeavesEveryGradAsItWas) {
+  Tensor x = leaf({1, 2, 3}, {3});
+  Tensor w = leaf({4, 5}, {2});
+  Tensor c = Tensor::from_vector({1, 1, 1}, {3});
+  Tensor y = ag::add(ag::sum(ag::mul(x, c)), ag::sum(ag::mul(w, w)));  // the w branch saves w
+  {
+    xla::NoGradGuard no_grad;
+    w.add_(Tensor::scalar(1.f));
+  }
+  expect_error([&] { xla::backward(y); }, Status::InvalidArg, "modified in place");
+  EXPECT_FALSE(xla::grad(x).defined());  // x's branch is fine, but nothing was accumulated
+  EXPECT_FALSE(xla::grad(w).defined());
+}
+
 TEST(Backward, InPlaceChangeOfAViewIsSeenThroughTheStorage) {
   Tensor x = leaf({1, 2, 3, 4}, {4});
   Tensor d = xla::detach(x);
