@@ -237,9 +237,10 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     Tensor gc = g.dtype() == DType::F32 && g.is_contiguous() ? g : g.to(DType::F32).contiguous();
     const float* x = gc.data<float>();
     const int64_t n = gc.numel();
-    // per-thread partial sums in double, combined in a fixed order
-    std::vector<double> part(size_t(num_threads()), 0.0);
-    const int64_t chunk = (n + int64_t(part.size()) - 1) / int64_t(part.size());
+    // Partial sums in double over chunks of a fixed size, combined in order: the norm (and
+    // so every clipped weight) is the same bits whatever the thread count.
+    constexpr int64_t chunk = int64_t(1) << 16;
+    std::vector<double> part(size_t((n + chunk - 1) / chunk), 0.0);
     detail::parallel_for(int64_t(part.size()), 1, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double s = 0;

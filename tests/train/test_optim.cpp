@@ -189,6 +189,27 @@ TEST(ClipGradNorm, ScalesToMaxNorm) {
   EXPECT_NEAR(train::clip_grad_norm({a, b}, 0.0), 1.0, 1e-6);  // 0: measure only
 }
 
+TEST(ClipGradNorm, SameBitsWhateverTheThreadCount) {
+  // 300,001 uneven values: a split per thread would round differently for 1, 2 and 3 threads.
+  std::vector<float> v(300001);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(std::sin(double(i) * 0.37)) * (1.f + float(i % 7) * 1e-3f);
+  double expected = 0;
+  for (float x : v) expected += double(x) * x;
+  expected = std::sqrt(expected);
+  double norms[3];
+  for (int threads = 1; threads <= 3; ++threads) {
+    Tensor p = Tensor::zeros({int64_t(v.size())});
+    set_requires_grad(p, true);
+    backward(ag::sum(ag::mul(p, Tensor::from_vector(v, {int64_t(v.size())}))));  // grad = v
+    set_num_threads(threads);
+    norms[threads - 1] = train::clip_grad_norm({p}, 0.0);
+  }
+  set_num_threads(0);
+  EXPECT_NEAR(norms[0], expected, 1e-9 * expected);
+  EXPECT_EQ(norms[0], norms[1]);  // exactly: the same bits
+  EXPECT_EQ(norms[0], norms[2]);
+}
+
 TEST(Schedule, WarmupThenDecayToTheFloor) {
   train::Schedule s{train::ScheduleKind::Cosine, 10, 110, 0.1};
   EXPECT_DOUBLE_EQ(s.factor(0), 0.1);
