@@ -69,7 +69,8 @@ XLA_API uint32_t xla_abi_version(void);
 /* The calling thread's message for its last failed call: never NULL, "" if none failed yet.
    Valid until the thread's next failing call. */
 XLA_API const char* xla_last_error(void);
-/* Threads libxla's own parallel loops use (n <= 0: all cores). Affects only libxla. */
+/* Threads libxla's own parallel loops use. n <= 0 restores the default: XLA_NUM_THREADS or
+   else OMP_NUM_THREADS from the environment when set, else all cores. Affects only libxla. */
 XLA_API xla_status xla_set_num_threads(int32_t n);
 /* The thread count libxla's loops use now. */
 XLA_API int32_t xla_get_num_threads(void);

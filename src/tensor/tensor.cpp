@@ -20,11 +20,24 @@ Storage::~Storage() { detail::release_block(data, capacity); }
 
 static std::atomic<int> g_num_threads{0};
 
+// The default thread count: XLA_NUM_THREADS, else OMP_NUM_THREADS (its first entry), as
+// users of OpenMP programs expect; else every core. Read once: asking is not free.
+static int default_threads() {
+  for (const char* var : {"XLA_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    const char* v = std::getenv(var);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (end != v && n > 0 && (*end == '\0' || *end == ',')) return int(std::min(n, 1024L));
+  }
+  return omp_get_num_procs();
+}
+
 void set_num_threads(int n) { g_num_threads = n <= 0 ? 0 : n; }
 int num_threads() {
-  static const int all_cores = omp_get_num_procs();  // asked once: it is not free
+  static const int fallback = default_threads();
   int n = g_num_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : all_cores;
+  return n > 0 ? n : fallback;
 }
 
 int normalize_axis(int axis, int ndim, const char* op) {
