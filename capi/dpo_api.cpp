@@ -49,6 +49,7 @@ xla_status xla_dpo_loss(const xla_dpo_params* p, const double* policy_chosen, co
     const size_t len = size_t(n);
     const train::DpoMetrics m = train::dpo_loss(o, {policy_chosen, len}, {policy_rejected, len}, {ref_chosen, len},
                                                 {ref_rejected, len});
+    clear_result(out);
     put(out, &xla_dpo_metrics::loss, m.loss);
     put(out, &xla_dpo_metrics::reward_chosen, m.reward_chosen);
     put(out, &xla_dpo_metrics::reward_rejected, m.reward_rejected);

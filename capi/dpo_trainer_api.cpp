@@ -26,6 +26,7 @@ namespace {
 const Tokenizer* tokenizer_of(const xla_tokenizer* tok) { return tok ? &tok->t : nullptr; }
 
 void write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out) {
+  clear_result(out);
   put(out, &xla_dpo_metrics::loss, m.loss);
   put(out, &xla_dpo_metrics::reward_chosen, m.reward_chosen);
   put(out, &xla_dpo_metrics::reward_rejected, m.reward_rejected);

@@ -2,6 +2,7 @@
 // The guard turns any exception into an xla_status plus a thread-local message, so no
 // C++ exception ever crosses the C boundary (capi.md rule 4).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -99,6 +100,14 @@ void check_result_size(const S* out, F S::*first, const char* name) {
       size_t(reinterpret_cast<const char*>(&(out->*first)) - reinterpret_cast<const char*>(out)) + sizeof(F);
   if (out->struct_size < least || out->struct_size > sizeof(S))
     invalid(std::string(name) + ".struct_size is " + std::to_string(out->struct_size) + "; set it to sizeof(" + name + ")");
+}
+
+// Zeroes the caller's result struct up to its struct_size (padding included), so that
+// two results can be compared with memcmp; struct_size itself is kept.
+template <typename S>
+void clear_result(S* out) {
+  const size_t n = std::min<size_t>(out->struct_size, sizeof(S));
+  if (n > sizeof(uint32_t)) std::memset(reinterpret_cast<char*>(out) + sizeof(uint32_t), 0, n - sizeof(uint32_t));
 }
 
 // Result structs take the fields their struct_size covers (capi.md rule 7): writes one.

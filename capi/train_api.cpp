@@ -43,6 +43,7 @@ train::LossOptions loss_options(const xla_loss_params& p) {
 const Tokenizer* tokenizer_of(const xla_tokenizer* tok) { return tok ? &tok->t : nullptr; }
 
 void write_metrics(const train::StepMetrics& m, xla_train_metrics* out) {
+  clear_result(out);
   put(out, &xla_train_metrics::step, m.step);
   put(out, &xla_train_metrics::loss, m.loss);
   put(out, &xla_train_metrics::lr, m.lr);

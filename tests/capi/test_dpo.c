@@ -99,8 +99,16 @@ static void test_trl_numbers(void) {
   xla_dpo_params p;
   double ac[4], ar[4], arc[4], arr[4];
   int i;
+  memset(&m, 0xAB, sizeof m); /* garbage, padding included: the library clears it */
   m.struct_size = sizeof m;
   EXPECT_OK(xla_dpo_loss(NULL, kPc, kPr, kRc, kRr, 4, &m)); /* NULL = defaults: sigmoid, beta 0.1 */
+  {
+    xla_dpo_metrics m2;
+    memset(&m2, 0xCD, sizeof m2);
+    m2.struct_size = sizeof m2;
+    EXPECT_OK(xla_dpo_loss(NULL, kPc, kPr, kRc, kRr, 4, &m2));
+    EXPECT(memcmp(&m, &m2, sizeof m) == 0); /* equal results compare equal byte for byte */
+  }
   EXPECT(close_to(m.loss, 0.5342934235686807, 1e-12));
   EXPECT(close_to(m.reward_chosen, 0.09375, 1e-12) && close_to(m.reward_rejected, -0.5, 1e-12));
   EXPECT(m.reward_accuracy == 0.75);
