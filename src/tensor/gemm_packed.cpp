@@ -47,8 +47,8 @@ constexpr int NR = 2 * W;   // columns of C per micro-tile (two vectors)
 // Block sizes for 32 KB L1 / 512 KB L2 / shared L3 (KC 192–768 and MC 72–144 measured
 // alike within this machine's noise; prefetching C was what mattered).
 constexpr int64_t KC = 384;   // deepest packed panel; K is cut into equal blocks up to this
-constexpr int64_t MC = 120;   // rows of A per packed block (~120 KB: in L2)
-constexpr int64_t NC = 3072; // columns of B per packed panel (~3 MB: in L3)
+constexpr int64_t MC = 120;   // rows of A per packed block (120×384 floats = 180 KB: in L2)
+constexpr int64_t NC = 3072; // columns of B per packed panel (384×3072 floats = 4.5 MB: in L3)
 
 // The micro-kernel: C[6, NR] (+)= A-panel[6, kc] · B-panel[kc, NR], twelve accumulators.
 inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
