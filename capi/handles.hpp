@@ -3,11 +3,13 @@
 // C++ exception ever crosses the C boundary (capi.md rule 4).
 #pragma once
 #include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
@@ -33,11 +35,45 @@ namespace xla::capi {
 
 void set_last_error(std::string message);
 
-// "fn: message", without the op's own name when the message already starts with it
-// ("xla_add: add: shapes …" reads "xla_add: shapes …").
+// The lower-case words of a function name, split at '_', "::" and camelCase humps:
+// "GemmaModel::load" gives {gemma, load, model}; "xla_model_load" {load, model} ("xla" is
+// dropped).
+inline std::vector<std::string> name_words(const std::string& name) {
+  std::vector<std::string> words;
+  std::string w;
+  auto flush = [&] {
+    if (!w.empty() && w != "xla") words.push_back(w);
+    w.clear();
+  };
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    if (!std::isalnum(c)) {
+      flush();
+      continue;
+    }
+    if (std::isupper(c) && i > 0 && std::islower(static_cast<unsigned char>(name[i - 1]))) flush();
+    w += char(std::tolower(c));
+  }
+  flush();
+  std::sort(words.begin(), words.end());
+  return words;
+}
+
+// "fn: message", without a leading name that only repeats fn's: "xla_add: add: shapes …",
+// "xla_tokenizer_decode: Tokenizer::decode: id …" and "xla_model_load: GemmaModel::load: …"
+// read "xla_add: shapes …" and so on (the C++ name says nothing more to a C caller).
 inline std::string error_message(const char* fn, const char* what) {
-  std::string op = std::string(fn).substr(4) + ": ", msg = what;
-  if (msg.rfind(op, 0) == 0) msg.erase(0, op.size());
+  std::string msg = what;
+  const size_t colon = msg.find(": ");
+  if (colon != std::string::npos && colon > 0) {
+    const std::string head = msg.substr(0, colon);
+    const bool is_name = std::all_of(head.begin(), head.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+    });
+    const std::vector<std::string> mine = name_words(fn), theirs = name_words(head);
+    if (is_name && !mine.empty() && std::includes(theirs.begin(), theirs.end(), mine.begin(), mine.end()))
+      msg.erase(0, colon + 2);
+  }
   return std::string(fn) + ": " + msg;
 }
 

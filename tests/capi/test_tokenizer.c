@@ -43,6 +43,8 @@ int main(void) {
   /* an id outside the vocabulary */
   ids[0] = 999999999;
   EXPECT(xla_tokenizer_decode(tok, ids, 1, 0, buf, sizeof buf, &len) == XLA_ERR_INVALID_ARG);
+  /* the message names the C function once, not the C++ one behind it as well */
+  EXPECT(strncmp(xla_last_error(), "xla_tokenizer_decode: token id 999999999", 40) == 0);
   /* Gemma's chat template: system folded into the first user turn, assistant -> model */
   EXPECT_OK(xla_chat_render(chat, 3, 1, buf, sizeof buf, &len));
   EXPECT(strcmp(buf,

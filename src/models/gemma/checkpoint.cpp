@@ -37,11 +37,11 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
   for (auto& [name, t] : m.named_parameters()) {
     std::string stored = name;
     if (!prefix.empty()) stored = prefix.ends_with("model.") ? prefix + name.substr(6) : prefix + name;
-    if (!ckpt.contains(stored)) fail(Status::Format, "xla_model_load: tensor '" + stored + "' is missing from " + dir);
+    if (!ckpt.contains(stored)) fail(Status::Format, "GemmaModel::load: tensor '" + stored + "' is missing from " + dir);
     const io::TensorInfo& info = ckpt.info(stored);
     Shape want = expected_shape(m.config, name);
     if (!(info.shape == want))
-      fail(Status::Format, "xla_model_load: tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
+      fail(Status::Format, "GemmaModel::load: tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
     *t = ckpt.tensor(stored, dtype);
     if (info.dtype != dtype) release_cached_memory();  // the conversion's temporary is garbage
   }
