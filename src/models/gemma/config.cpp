@@ -1,6 +1,9 @@
 // config.cpp — Gemma's config.json: every key that changes the math is read; keys that
 // do not (architectures, torch_dtype …) are accepted and ignored; anything else is an
-// error naming the key, so a typo or a new feature never passes silently.
+// error naming the key, so a typo or a new feature never passes silently. A key that is
+// absent takes Hugging Face transformers' default for that model type (Gemma2Config,
+// Gemma3TextConfig), so a folder means the same thing here and there; an explicit null
+// turns a soft-cap off.
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -25,7 +28,8 @@ const std::set<std::string> kHonoured = {
     "num_key_value_heads", "head_dim", "rms_norm_eps", "rope_theta", "rope_local_base_freq", "rope_scaling",
     "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping", "sliding_window",
     "sliding_window_pattern", "layer_types", "tie_word_embeddings", "bos_token_id", "eos_token_id",
-    "pad_token_id", "hidden_act", "hidden_activation"};
+    "pad_token_id", "hidden_act", "hidden_activation",
+    "sliding_window_size"};  // an older spelling of sliding_window in some Gemma 2 folders
 
 int64_t get_int(const json& j, const char* key, bool required, int64_t fallback = 0) {
   if (!j.contains(key) || j[key].is_null()) {
@@ -97,7 +101,11 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
     bad("num_attention_heads " + std::to_string(c.num_heads) + " is not a multiple of num_key_value_heads " +
         std::to_string(c.num_kv_heads));
   c.rms_norm_eps = float(get_num(*j, "rms_norm_eps", 1e-6));
-  c.rope_theta = get_num(*j, "rope_theta", 10000.0);
+  // transformers' defaults for absent keys: Gemma 2 caps attention at 50 and logits at 30,
+  // Gemma 2 and 3 scale queries by 256^-1/2 and slide over 4096 tokens, Gemma 3's global
+  // layers use RoPE base 1,000,000.
+  const bool v2 = c.version == 2, v3 = c.version == 3;
+  c.rope_theta = get_num(*j, "rope_theta", v3 ? 1000000.0 : 10000.0);
   c.rope_local_base = get_num(*j, "rope_local_base_freq", 10000.0);
   if (j->contains("rope_scaling") && !(*j)["rope_scaling"].is_null()) {
     const json& rs = (*j)["rope_scaling"];
@@ -109,11 +117,18 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
       c.rope_scaling = rs["factor"].get<double>();
     }
   }
-  c.query_pre_attn_scalar = float(get_num(*j, "query_pre_attn_scalar", double(c.head_dim)));
+  c.query_pre_attn_scalar = float(get_num(*j, "query_pre_attn_scalar", v2 || v3 ? 256.0 : double(c.head_dim)));
   if (c.query_pre_attn_scalar <= 0) bad("'query_pre_attn_scalar' must be positive");
-  c.attn_softcap = float(get_num(*j, "attn_logit_softcapping", 0.0));
-  c.final_softcap = float(get_num(*j, "final_logit_softcapping", 0.0));
-  c.sliding_window = get_int(*j, "sliding_window", false, 0);
+  // absent: the model type's default; null: no cap
+  c.attn_softcap = float(j->contains("attn_logit_softcapping") ? get_num(*j, "attn_logit_softcapping", 0.0) : v2 ? 50.0 : 0.0);
+  c.final_softcap = float(j->contains("final_logit_softcapping") ? get_num(*j, "final_logit_softcapping", 0.0) : v2 ? 30.0 : 0.0);
+  if (c.attn_softcap < 0 || c.final_softcap < 0) bad("soft-caps must not be negative");
+  const int64_t window_default = v2 || v3 ? 4096 : 0;
+  c.sliding_window = j->contains("sliding_window") ? get_int(*j, "sliding_window", false, 0)
+                                                   : get_int(*j, "sliding_window_size", false, window_default);
+  if (j->contains("sliding_window") && j->contains("sliding_window_size") && !(*j)["sliding_window_size"].is_null() &&
+      get_int(*j, "sliding_window_size", false, 0) != c.sliding_window)
+    bad("'sliding_window' and 'sliding_window_size' disagree");
   c.tie_word_embeddings = j->value("tie_word_embeddings", true);
   c.bos_token_id = first_id(*j, "bos_token_id", 2);
   c.eos_token_id = first_id(*j, "eos_token_id", 1);
