@@ -85,7 +85,7 @@ class Trainer {
   // Continues from options.checkpoint_dir's latest checkpoint if there is one; returns
   // whether it did. Metrics lines after the resumed step are dropped from metrics_path.
   bool resume();
-  StepMetrics step();    // one optimizer step (grad_accum micro-batches)
+  StepMetrics step();    // one optimizer step (grad_accum micro-batches, weighted by counted targets)
   // Steps until options.steps are done or on_step (or `also`) says stop; returns the steps
   // done by this call.
   int64_t run(const std::function<bool(const StepMetrics&)>& also = nullptr);

@@ -455,7 +455,7 @@ XLA_API void xla_dataset_free(xla_dataset* d);
 typedef struct xla_trainer_params {
   uint32_t struct_size;
   int64_t batch_size;           /* 8 */
-  int64_t grad_accum;           /* 1: micro-batches per optimizer step */
+  int64_t grad_accum;           /* 1: micro-batches per step, weighted by their counted targets (= one big batch) */
   int64_t steps;                /* 100 */
   int32_t schedule;             /* XLA_SCHEDULE_CONSTANT; LINEAR and COSINE decay to min_lr_ratio */
   int64_t warmup_steps;         /* 0: linear warm-up length */

@@ -69,17 +69,28 @@ StepMetrics Trainer::step() {
   const double lr = base_lr_ * o_.schedule.factor(state_.step);
   opt_.set_lr(lr);
   opt_.zero_grad();
-  const Tensor seed = Tensor::scalar(1.f / float(o_.grad_accum));
-  double loss_sum = 0;
-  for (int64_t a = 0; a < o_.grad_accum; ++a) {
-    Tensor in, tg;
-    batcher_.next(in, tg);
-    Tensor loss = lm_loss(model_, in, tg, o_.loss);
-    loss_sum += loss.item();
-    backward(loss, seed);  // mean over micro-batches without another node
-    tokens_ += in.numel();
+  // Each micro-batch's loss is a mean over its own counted targets. Weighting micro-batch i
+  // by n_i / N (N: counted targets of the whole step) makes the accumulated gradient that
+  // of one big batch even when masks leave the micro-batches uneven.
+  std::vector<Tensor> ins(size_t(o_.grad_accum)), tgs(size_t(o_.grad_accum));
+  std::vector<int64_t> counted(size_t(o_.grad_accum), 0);
+  int64_t all_counted = 0;
+  for (size_t a = 0; a < ins.size(); ++a) {
+    batcher_.next(ins[a], tgs[a]);
+    const int32_t* t = tgs[a].data<int32_t>();
+    for (int64_t i = 0; i < tgs[a].numel(); ++i) counted[a] += t[i] != o_.loss.ignore_index;
+    all_counted += counted[a];
   }
-  m.loss = loss_sum / double(o_.grad_accum);
+  double loss_sum = 0;
+  for (size_t a = 0; a < ins.size(); ++a) {
+    tokens_ += ins[a].numel();
+    if (all_counted > 0 && counted[a] == 0) continue;  // nothing to learn from: weight 0
+    const double w = all_counted > 0 ? double(counted[a]) / double(all_counted) : 1.0 / double(o_.grad_accum);
+    Tensor loss = lm_loss(model_, ins[a], tgs[a], o_.loss);
+    loss_sum += w * loss.item();
+    backward(loss, Tensor::scalar(float(w)));  // the weighted mean without another node
+  }
+  m.loss = loss_sum;
   const std::vector<Tensor> params = opt_.parameters();
   m.grad_norm = clip_grad_norm(params, o_.max_grad_norm);
   m.skipped = !std::isfinite(m.loss) || !std::isfinite(m.grad_norm);

@@ -122,6 +122,32 @@ TEST(Trainer, GradientAccumulationEqualsTheLargeBatch) {
   EXPECT_GT(ma.grad_norm, 0.0);
 }
 
+// Prompt/response rows count different numbers of targets: accumulation weights each
+// micro-batch by its share of the step's targets, so it still equals the large batch.
+TEST(Trainer, GradientAccumulationEqualsTheLargeBatchUnderMasks) {
+  train::Dataset data = train::Dataset::supervised(
+      {{"a long prompt that teaches nothing: ", "x"}, {"q: ", "a much longer answer here"}, {"1+1=", "2"},
+       {"say something: ", "something rather long"}},
+      train::TextCodec{}, 40);
+  GemmaModel a = GemmaModel::create(tiny_config(), 5), b = GemmaModel::create(tiny_config(), 5);
+  train::Optimizer oa(a, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.5));
+  train::Optimizer ob(b, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.5));
+  train::TrainerOptions big = quiet(1), small = quiet(1);
+  big.schedule = small.schedule = {};
+  big.batch_size = 4;
+  small.batch_size = 1;
+  small.grad_accum = 4;
+  train::Trainer ta(a, oa, data, nullptr, big), tb(b, ob, data, nullptr, small);
+  train::StepMetrics ma = ta.step(), mb = tb.step();
+  EXPECT_NEAR(ma.loss, mb.loss, 1e-6);
+  EXPECT_NEAR(ma.grad_norm, mb.grad_norm, 1e-5 * ma.grad_norm);
+  std::vector<std::vector<float>> wa = weights(a), wb = weights(b);
+  double worst = 0;
+  for (size_t i = 0; i < wa.size(); ++i)
+    for (size_t j = 0; j < wa[i].size(); ++j) worst = std::max(worst, double(std::fabs(wa[i][j] - wb[i][j])));
+  EXPECT_LT(worst, 1e-6);
+}
+
 TEST(Trainer, MetricsLinesValidationAndStop) {
   const std::string dir = fresh_dir("metrics");
   train::Dataset data = corpus(16);
