@@ -12,6 +12,7 @@ Conventions (docs/book/README.md explains them to readers):
 
     book.py check docs/book/02-tensors.md [--toolchain build/book/toolchain.json]
     book.py extract docs/book/02-tensors.md OUTDIR
+    book.py update docs/book/02-tensors.md --only 3   (after a deliberate change; read the diff)
 
 The playground server (serve.py) compiles and runs with the same functions.
 """
@@ -242,6 +243,36 @@ def cmd_check(args):
     return 1 if failed else 0
 
 
+def cmd_update(args):
+    """Rewrites the output blocks of the chosen examples with what they print now. An
+    authoring aid after a deliberate change: read the diff (git diff) before committing."""
+    tc = load_toolchain(args.toolchain)
+    text = open(args.chapter, encoding="utf-8").read()
+    lines = text.split("\n")
+    blocks = list(parse_blocks(text))
+    examples = parse_chapter(args.chapter)
+    by_line = {ex.line: ex for ex in examples}
+    edits = []  # (first body line index, end index exclusive, new lines)
+    for k, (line, lang, _, _) in enumerate(blocks):
+        ex = by_line.get(line)
+        if not ex or (args.only and ex.index not in args.only):
+            continue
+        with tempfile.TemporaryDirectory(prefix="xla-book-") as d:
+            r = compile_and_run(tc, ex.lang, ex.source, d)
+        if r.stage == "compile" or r.exit_code != 0 or r.timed_out:
+            print(f"{ex.chapter}:{ex.line}: example {ex.index} failed, left as it is\n{r.stderr}")
+            continue
+        out_line, _, out_body, _ = blocks[k + 1]
+        edits.append((out_line, out_line + len(out_body), normalize(r.stdout).split("\n")))
+        print(f"{ex.chapter}:{ex.line}: example {ex.index} " +
+              ("unchanged" if normalize(r.stdout) == normalize(ex.expected) else "updated"))
+    for start, end, new in sorted(edits, reverse=True):
+        lines[start:end] = new
+    with open(args.chapter, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return 0
+
+
 def cmd_extract(args):
     os.makedirs(args.outdir, exist_ok=True)
     for ex in parse_chapter(args.chapter):
@@ -277,11 +308,15 @@ def main():
     e = sub.add_parser("extract", help="write a chapter's programs and expected outputs to a folder")
     e.add_argument("chapter")
     e.add_argument("outdir")
+    u = sub.add_parser("update", help="rewrite output blocks with what the examples print now (read the diff!)")
+    u.add_argument("chapter")
+    u.add_argument("--toolchain", default="build/book/toolchain.json")
+    u.add_argument("--only", type=int, action="append", help="only example N (repeatable)")
     j = sub.add_parser("json", help="print the chapters' examples as JSON")
     j.add_argument("chapters", nargs="+")
     args = ap.parse_args()
     try:
-        return {"check": cmd_check, "extract": cmd_extract, "json": cmd_json}[args.cmd](args)
+        return {"check": cmd_check, "extract": cmd_extract, "update": cmd_update, "json": cmd_json}[args.cmd](args)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
