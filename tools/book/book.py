@@ -8,7 +8,10 @@ Conventions (docs/book/README.md explains them to readers):
   * a line starting with `//~` (`#~` in Python) is compiled but not shown (hidden
     boilerplate: includes, main(), error checks); the marker and one following space are
     removed;
-  * the block right after it, ```output, is exactly what the program prints on stdout.
+  * the block right after it, ```output, is exactly what the program prints on stdout;
+  * a ```console block is a terminal transcript: each `$ ` line is a command, run with bash
+    from the checkout's root with the build folder first on PATH (so `xla` is the built
+    tool) and $TOKENIZER set, and the lines after it are what it prints.
 
     book.py check docs/book/02-tensors.md [--toolchain build/book/toolchain.json]
     book.py extract docs/book/02-tensors.md OUTDIR
@@ -78,6 +81,43 @@ def parse_blocks(text):
             raise ValueError(f"line {start + 1}: code block is never closed")
         yield start + 1, lang, body, i + 1
         i += 1
+
+
+@dataclass
+class Transcript:
+    chapter: str
+    line: int
+    commands: list  # (command, expected output)
+
+
+def parse_transcripts(path):
+    """The chapter's ```console blocks."""
+    text = open(path, encoding="utf-8").read()
+    out = []
+    for line, lang, body, _ in parse_blocks(text):
+        if lang != "console":
+            continue
+        commands = []
+        for l in body:
+            if l.startswith("$ "):
+                commands.append([l[2:], []])
+            elif not commands:
+                raise ValueError(f"{os.path.basename(path)}:{line}: a console block starts with a `$ ` command")
+            else:
+                commands[-1][1].append(l)
+        out.append(Transcript(os.path.basename(path), line, [(c, "\n".join(o)) for c, o in commands]))
+    return out
+
+
+def run_console(tc, command, timeout=120):
+    env = dict(os.environ, PATH=tc["bindir"] + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+               TOKENIZER=tc["tokenizer"], LANG="C.UTF-8")
+    try:
+        p = subprocess.run(["bash", "-c", command], cwd=tc["source"], env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired:
+        return None, "", f"timed out after {timeout} s"
 
 
 def parse_chapter(path):
@@ -238,7 +278,26 @@ def cmd_check(args):
                 print("--- book\n" + normalize(ex.expected) + "\n--- program\n" + normalize(r.stdout))
             else:
                 print(f"ok   {where}")
-        if not examples:
+        try:
+            transcripts = parse_transcripts(path)
+        except ValueError as e:
+            print(f"FAIL {e}")
+            failed += 1
+            continue
+        for t in transcripts if not args.only else []:
+            for command, expected in t.commands:
+                code, out, err = run_console(tc, command)
+                where = f"{t.chapter}:{t.line} ($ {command})"
+                if code != 0:
+                    failed += 1
+                    print(f"FAIL {where}: exit {code}\n{err}{out}")
+                elif normalize(out) != normalize(expected):
+                    failed += 1
+                    print(f"FAIL {where}: the output differs from the book")
+                    print("--- book\n" + normalize(expected) + "\n--- command\n" + normalize(out))
+                else:
+                    print(f"ok   {where}")
+        if not examples and not transcripts:
             print(f"note {path}: no examples")
     return 1 if failed else 0
 
