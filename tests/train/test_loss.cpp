@@ -59,6 +59,7 @@ struct Case {
   const char* name;
   train::LossOptions o;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }  // not 40 raw bytes
 
 class FusedVsUnfused : public ::testing::TestWithParam<Case> {};
 

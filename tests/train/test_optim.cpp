@@ -20,6 +20,8 @@ struct TorchCase {
   train::OptimizerOptions o;
   std::vector<float> after_first, after_last;
 };
+// GoogleTest prints a parameter by its name (else as 128 raw bytes in every test listing).
+void PrintTo(const TorchCase& c, std::ostream* os) { *os << c.name; }
 
 train::OptimizerOptions opts(OptimizerKind k, double lr, double wd, double b1 = 0.9, double b2 = 0.999, double eps = 1e-8,
                              double momentum = 0, double dampening = 0, bool nesterov = false) {
