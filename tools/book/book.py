@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,7 +39,7 @@ class Example:
     chapter: str      # file name of the chapter
     index: int        # 1-based, in the chapter
     line: int         # 1-based line of the opening fence
-    lang: str         # "c" or "cpp"
+    lang: str         # "c", "cpp" or "python"
     source: str       # the whole program, hidden lines included
     expected: str
     block_lines: list  # the block as written, hidden lines included
@@ -63,7 +62,8 @@ def compiled_source(lang, block_lines):
 
 
 def parse_blocks(text):
-    """Yields (line, lang, lines) for every fenced block."""
+    """Yields (opening line, lang, body lines, closing line) for every fenced block; lines
+    are 1-based."""
     lines = text.split("\n")
     i = 0
     while i < len(lines):
