@@ -14,6 +14,7 @@
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
 #include "xla/optim.hpp"
+#include "xla/sampler.hpp"
 #include "xla/tokenizer.hpp"
 #include "xla/tensor.hpp"
 #include "xla/xla.h"
@@ -126,6 +127,10 @@ T read_options(const T* user, void (*init)(T*), const char* name) {
   opts.struct_size = sizeof(T);
   return opts;
 }
+
+// The sampler settings of an xla_sampler_params (NULL = greedy), validated: shared by
+// xla_generate, the sessions and xla_sampler_create (sampler_api.cpp).
+SamplerParams sampler_params_of(const xla_sampler_params* user);
 
 // A result struct's struct_size must cover at least its first result field and at most the
 // struct this library knows (an unset size, most likely): checked before any work, so that

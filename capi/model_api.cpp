@@ -23,15 +23,9 @@ DType weight_dtype(const xla_model_options& o) {
 }
 
 GenerateOptions generate_options(const xla_sampler_params* user) {
-  xla_sampler_params p = read_options(user, xla_sampler_params_init, "xla_sampler_params");
+  const xla_sampler_params p = read_options(user, xla_sampler_params_init, "xla_sampler_params");
   GenerateOptions g;
-  g.sampler.seed = p.seed;
-  g.sampler.temperature = p.temperature;
-  g.sampler.top_k = p.top_k;
-  g.sampler.top_p = p.top_p;
-  g.sampler.min_p = p.min_p;
-  g.sampler.repetition_penalty = p.repetition_penalty;
-  validate(g.sampler);
+  g.sampler = sampler_params_of(user);
   if (p.max_new_tokens < 0) invalid("max_new_tokens is negative");
   g.max_new_tokens = p.max_new_tokens;
   if (p.n_stop_ids < 0) invalid("n_stop_ids is negative");

@@ -317,6 +317,19 @@ XLA_API xla_status xla_generate(xla_model* m, const int32_t* prompt, size_t n_pr
                                 xla_token_fn on_token /* nullable */, void* user_data, int32_t* out, size_t cap,
                                 size_t* n_out);
 
+/* A sampler on its own, for logits you computed yourself (xla_model_forward,
+   xla_session_feed): xla_generate's rules exactly — the repetition penalty, then greedy
+   (temperature 0) or temperature -> top_k -> top_p -> min_p -> one draw from its RNG,
+   seeded with p->seed (max_new_tokens and stop ids are not used). One sampler per stream of
+   tokens: it is not thread-safe. p NULL = greedy. XLA_ERR_INVALID_ARG names a bad field. */
+typedef struct xla_sampler xla_sampler;
+XLA_API xla_status xla_sampler_create(const xla_sampler_params* p /* NULL = greedy */, xla_sampler** out);
+XLA_API void xla_sampler_free(xla_sampler* s);
+/* The next token from logits[0..vocab) (not modified). history: the context so far
+   (n_history ids, NULL when 0), for the repetition penalty. */
+XLA_API xla_status xla_sampler_sample(xla_sampler* s, const float* logits, int64_t vocab, const int32_t* history,
+                                      size_t n_history, int32_t* token_out);
+
 /* A session: a model plus its own KV cache, for multi-turn use (chat). One thread at a time;
    the model must outlive it. */
 typedef struct xla_session xla_session;

@@ -128,6 +128,38 @@ int main(void) {
   EXPECT(xla_session_length(s) == n_ids + 8);
   EXPECT_OK(xla_session_reset(s));
   EXPECT(xla_session_length(s) == 0);
+  /* the sampler on its own, over the session's logits, makes xla_generate's choices:
+     greedy, and seeded sampling with a repetition penalty (same seed, same draws) */
+  {
+    int round;
+    for (round = 0; round < 2; ++round) {
+      xla_sampler* smp = NULL;
+      float* row = (float*)malloc(sizeof(float) * (size_t)V);
+      int32_t hist[64 + 8], mine[8];
+      size_t n_hist = (size_t)n_ids;
+      int k;
+      sp.max_new_tokens = 8;
+      sp.temperature = round ? 0.9f : 0.f;
+      sp.seed = 11;
+      sp.repetition_penalty = round ? 1.3f : 1.f;
+      EXPECT_OK(xla_generate(m, ids, (size_t)n_ids, &sp, NULL, NULL, out, 16, &n_out));
+      EXPECT_OK(xla_sampler_create(&sp, &smp));
+      EXPECT_OK(xla_session_feed(s, ids, (size_t)n_ids, row, (size_t)V));
+      memcpy(hist, ids, sizeof(int32_t) * (size_t)n_ids);
+      for (k = 0; k < 8; ++k) {
+        EXPECT_OK(xla_sampler_sample(smp, row, V, hist, n_hist, &mine[k]));
+        hist[n_hist++] = mine[k];
+        if (k < 7) EXPECT_OK(xla_session_feed(s, &mine[k], 1, row, (size_t)V));
+      }
+      EXPECT(n_out == 8 && memcmp(mine, out, sizeof mine) == 0);
+      EXPECT((memcmp(mine, greedy, sizeof mine) == 0) == (round == 0)); /* round 1 really samples */
+      xla_sampler_free(smp);
+      free(row);
+      EXPECT_OK(xla_session_reset(s));
+    }
+    sp.temperature = 0.f;
+    sp.repetition_penalty = 1.f;
+  }
   /* bad sampler parameters name the field */
   sp.top_p = 2.f;
   EXPECT(xla_generate(m, ids, (size_t)n_ids, &sp, NULL, NULL, out, 16, &n_out) == XLA_ERR_INVALID_ARG);

@@ -168,6 +168,29 @@ int main(void) {
     BAD(xla_session_feed(NULL, i32v, 1, NULL, 0), XLA_ERR_INVALID_ARG, "xla_session_feed", "NULL");
     BAD(xla_session_generate(NULL, i32v, 1, NULL, NULL, NULL, i32v, 4, &n), XLA_ERR_INVALID_ARG, "xla_session_generate", "NULL");
   }
+  {
+    xla_sampler_params p;
+    xla_sampler *smp = (xla_sampler*)S, *ok = NULL;
+    const float lg[3] = {0.f, 1.f, 2.f};
+    int32_t tok = -7;
+    xla_sampler_params_init(&p);
+    p.min_p = 2.f;
+    BAD(xla_sampler_create(&p, &smp), XLA_ERR_INVALID_ARG, "xla_sampler_create", "min_p");
+    p.min_p = 0.f;
+    p.struct_size = 1;
+    BAD(xla_sampler_create(&p, &smp), XLA_ERR_INVALID_ARG, "xla_sampler_create", "struct_size");
+    EXPECT(smp == (xla_sampler*)S);
+    BAD(xla_sampler_create(NULL, NULL), XLA_ERR_INVALID_ARG, "xla_sampler_create", "out");
+    xla_sampler_free(NULL);
+    EXPECT_OK(xla_sampler_create(NULL, &ok));
+    BAD(xla_sampler_sample(NULL, lg, 3, NULL, 0, &tok), XLA_ERR_INVALID_ARG, "xla_sampler_sample", "NULL");
+    BAD(xla_sampler_sample(ok, NULL, 3, NULL, 0, &tok), XLA_ERR_INVALID_ARG, "xla_sampler_sample", "logits");
+    BAD(xla_sampler_sample(ok, lg, 0, NULL, 0, &tok), XLA_ERR_INVALID_ARG, "xla_sampler_sample", "vocab");
+    BAD(xla_sampler_sample(ok, lg, 3, NULL, 2, &tok), XLA_ERR_INVALID_ARG, "xla_sampler_sample", "history");
+    BAD(xla_sampler_sample(ok, lg, 3, NULL, 0, NULL), XLA_ERR_INVALID_ARG, "xla_sampler_sample", "token_out");
+    EXPECT(tok == -7);
+    xla_sampler_free(ok);
+  }
 
   /* tokenizer */
   {
