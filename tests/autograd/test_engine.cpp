@@ -140,17 +140,22 @@ TEST(Backward, InPlaceChangeOfASavedTensorIsAnError) {
 }
 
 TEST(Backward, AFailedBackwardLeavesEveryGradAsItWas) {
-  Tensor x = leaf({1, 2, 3}, {3});
-  Tensor w = leaf({4, 5}, {2});
-  Tensor c = Tensor::from_vector({1, 1, 1}, {3});
-  Tensor y = ag::add(ag::sum(ag::mul(x, c)), ag::sum(ag::mul(w, w)));  // the w branch saves w
-  {
-    xla::NoGradGuard no_grad;
-    w.add_(Tensor::scalar(1.f));
+  // Both operand orders: whichever branch the engine would run first, the healthy x branch
+  // must not have delivered its gradient when the stale w branch is refused.
+  for (bool x_first : {true, false}) {
+    Tensor x = leaf({1, 2, 3}, {3});
+    Tensor w = leaf({4, 5}, {2});
+    Tensor c = Tensor::from_vector({1, 1, 1}, {3});
+    Tensor xs = ag::sum(ag::mul(x, c)), ws = ag::sum(ag::mul(w, w));  // the w branch saves w
+    Tensor y = x_first ? ag::add(xs, ws) : ag::add(ws, xs);
+    {
+      xla::NoGradGuard no_grad;
+      w.add_(Tensor::scalar(1.f));
+    }
+    expect_error([&] { xla::backward(y); }, Status::InvalidArg, "modified in place");
+    EXPECT_FALSE(xla::grad(x).defined()) << "x_first " << x_first;  // nothing was accumulated
+    EXPECT_FALSE(xla::grad(w).defined());
   }
-  expect_error([&] { xla::backward(y); }, Status::InvalidArg, "modified in place");
-  EXPECT_FALSE(xla::grad(x).defined());  // x's branch is fine, but nothing was accumulated
-  EXPECT_FALSE(xla::grad(w).defined());
 }
 
 TEST(Backward, InPlaceChangeOfAViewIsSeenThroughTheStorage) {
