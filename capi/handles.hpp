@@ -128,9 +128,9 @@ T read_options(const T* user, void (*init)(T*), const char* name) {
   return opts;
 }
 
-// The sampler settings of an xla_sampler_params (NULL = greedy), validated: shared by
-// xla_generate, the sessions and xla_sampler_create (sampler_api.cpp).
-SamplerParams sampler_params_of(const xla_sampler_params* user);
+// The sampler settings of an xla_sampler_params already read with read_options, validated:
+// shared by xla_generate, the sessions and xla_sampler_create (sampler_api.cpp).
+SamplerParams sampler_params_of(const xla_sampler_params& p);
 
 // A result struct's struct_size must cover at least its first result field and at most the
 // struct this library knows (an unset size, most likely): checked before any work, so that

@@ -25,7 +25,7 @@ DType weight_dtype(const xla_model_options& o) {
 GenerateOptions generate_options(const xla_sampler_params* user) {
   const xla_sampler_params p = read_options(user, xla_sampler_params_init, "xla_sampler_params");
   GenerateOptions g;
-  g.sampler = sampler_params_of(user);
+  g.sampler = sampler_params_of(p);
   if (p.max_new_tokens < 0) invalid("max_new_tokens is negative");
   g.max_new_tokens = p.max_new_tokens;
   if (p.n_stop_ids < 0) invalid("n_stop_ids is negative");

@@ -12,8 +12,7 @@ struct xla_sampler {
 using namespace xla;
 using namespace xla::capi;
 
-SamplerParams xla::capi::sampler_params_of(const xla_sampler_params* user) {
-  const xla_sampler_params p = read_options(user, xla_sampler_params_init, "xla_sampler_params");
+SamplerParams xla::capi::sampler_params_of(const xla_sampler_params& p) {
   SamplerParams sp;
   sp.seed = p.seed;
   sp.temperature = p.temperature;
@@ -28,7 +27,7 @@ SamplerParams xla::capi::sampler_params_of(const xla_sampler_params* user) {
 xla_status xla_sampler_create(const xla_sampler_params* user, xla_sampler** out) {
   return guard("xla_sampler_create", [&] {
     require_ptr(out, "out");
-    *out = new xla_sampler(sampler_params_of(user));
+    *out = new xla_sampler(sampler_params_of(read_options(user, xla_sampler_params_init, "xla_sampler_params")));
   });
 }
 

@@ -169,37 +169,35 @@ TEST(GemmaDeterminism, SameBitsEveryRunAndThreadCount) {
 // Absent keys mean what they mean to Hugging Face transformers (Gemma2Config,
 // Gemma3TextConfig); an explicit null turns a soft-cap off.
 TEST(GemmaConfig, AbsentKeysTakeTransformersDefaults) {
-  const std::string base = R"("vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
-      "num_attention_heads": 2, "head_dim": 8)";
-  xla::GemmaConfig g2 = xla::GemmaConfig::from_json(R"({"model_type": "gemma2", )" + base + "}");
+  // a config of this model type: the sizes, plus `keys` (a JSON fragment ending in ", ")
+  auto config = [](const std::string& type, const std::string& keys = "") {
+    return xla::GemmaConfig::from_json(R"({"model_type": ")" + type + R"(", )" + keys +
+                                       R"("vocab_size": 64, "hidden_size": 16, "intermediate_size": 32,
+        "num_hidden_layers": 2, "num_attention_heads": 2, "head_dim": 8})");
+  };
+  xla::GemmaConfig g2 = config("gemma2");
   EXPECT_EQ(g2.attn_softcap, 50.f);
   EXPECT_EQ(g2.final_softcap, 30.f);
   EXPECT_EQ(g2.query_pre_attn_scalar, 256.f);
   EXPECT_EQ(g2.sliding_window, 4096);
   EXPECT_EQ(g2.rope_theta, 10000.0);
-  xla::GemmaConfig off = xla::GemmaConfig::from_json(
-      R"({"model_type": "gemma2", "attn_logit_softcapping": null, "final_logit_softcapping": null, )" + base + "}");
+  xla::GemmaConfig off = config("gemma2", R"("attn_logit_softcapping": null, "final_logit_softcapping": null, )");
   EXPECT_EQ(off.attn_softcap, 0.f);
   EXPECT_EQ(off.final_softcap, 0.f);
-  xla::GemmaConfig g3 = xla::GemmaConfig::from_json(R"({"model_type": "gemma3_text", )" + base + "}");
+  xla::GemmaConfig g3 = config("gemma3_text");
   EXPECT_EQ(g3.rope_theta, 1000000.0);
   EXPECT_EQ(g3.rope_local_base, 10000.0);
   EXPECT_EQ(g3.query_pre_attn_scalar, 256.f);
   EXPECT_EQ(g3.sliding_window, 4096);
   EXPECT_EQ(g3.attn_softcap, 0.f);
-  xla::GemmaConfig g1 = xla::GemmaConfig::from_json(R"({"model_type": "gemma", )" + base + "}");
+  xla::GemmaConfig g1 = config("gemma");
   EXPECT_EQ(g1.query_pre_attn_scalar, 8.f);  // Gemma 1 scales by head_dim^-1/2
   EXPECT_EQ(g1.attn_softcap, 0.f);
   // Older Gemma 2 folders also spell the window sliding_window_size.
-  xla::GemmaConfig old = xla::GemmaConfig::from_json(R"({"model_type": "gemma2", "sliding_window_size": 512, )" + base + "}");
+  xla::GemmaConfig old = config("gemma2", R"("sliding_window_size": 512, )");
   EXPECT_EQ(old.sliding_window, 512);
-  EXPECT_EQ(xla::GemmaConfig::from_json(
-                R"({"model_type": "gemma2", "sliding_window": 512, "sliding_window_size": 512, )" + base + "}")
-                .sliding_window,
-            512);
-  EXPECT_THROW(xla::GemmaConfig::from_json(
-                   R"({"model_type": "gemma2", "sliding_window": 512, "sliding_window_size": 256, )" + base + "}"),
-               xla::Error);
+  EXPECT_EQ(config("gemma2", R"("sliding_window": 512, "sliding_window_size": 512, )").sliding_window, 512);
+  EXPECT_THROW(config("gemma2", R"("sliding_window": 512, "sliding_window_size": 256, )"), xla::Error);
   // A saved config states every value: it reloads to the same thing.
   xla::GemmaConfig again = xla::GemmaConfig::from_json(off.to_json());
   EXPECT_EQ(again.attn_softcap, 0.f);

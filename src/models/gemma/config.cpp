@@ -124,10 +124,11 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   c.final_softcap = float(j->contains("final_logit_softcapping") ? get_num(*j, "final_logit_softcapping", 0.0) : v2 ? 30.0 : 0.0);
   if (c.attn_softcap < 0 || c.final_softcap < 0) bad("soft-caps must not be negative");
   const int64_t window_default = v2 || v3 ? 4096 : 0;
-  c.sliding_window = j->contains("sliding_window") ? get_int(*j, "sliding_window", false, 0)
-                                                   : get_int(*j, "sliding_window_size", false, window_default);
-  if (j->contains("sliding_window") && j->contains("sliding_window_size") && !(*j)["sliding_window_size"].is_null() &&
-      get_int(*j, "sliding_window_size", false, 0) != c.sliding_window)
+  const int64_t old_spelling = get_int(*j, "sliding_window_size", false, -1);  // -1: absent or null
+  const bool has_window = j->contains("sliding_window");
+  c.sliding_window = has_window ? get_int(*j, "sliding_window", false, 0)
+                                : old_spelling >= 0 ? old_spelling : window_default;
+  if (has_window && old_spelling >= 0 && old_spelling != c.sliding_window)
     bad("'sliding_window' and 'sliding_window_size' disagree");
   c.tie_word_embeddings = j->value("tie_word_embeddings", true);
   c.bos_token_id = first_id(*j, "bos_token_id", 2);
