@@ -49,15 +49,19 @@ xla_status xla_dpo_loss(const xla_dpo_params* p, const double* policy_chosen, co
     const size_t len = size_t(n);
     const train::DpoMetrics m = train::dpo_loss(o, {policy_chosen, len}, {policy_rejected, len}, {ref_chosen, len},
                                                 {ref_rejected, len});
-    clear_result(out);
-    put(out, &xla_dpo_metrics::loss, m.loss);
-    put(out, &xla_dpo_metrics::reward_chosen, m.reward_chosen);
-    put(out, &xla_dpo_metrics::reward_rejected, m.reward_rejected);
-    put(out, &xla_dpo_metrics::reward_accuracy, m.reward_accuracy);
-    put(out, &xla_dpo_metrics::reward_margin, m.reward_margin);
-    put(out, &xla_dpo_metrics::logp_chosen, m.logp_chosen);
-    put(out, &xla_dpo_metrics::logp_rejected, m.logp_rejected);
+    write_dpo_metrics(m, out);
   });
 }
 
 }  // extern "C"
+
+void xla::capi::write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out) {
+  clear_result(out);
+  put(out, &xla_dpo_metrics::loss, m.loss);
+  put(out, &xla_dpo_metrics::reward_chosen, m.reward_chosen);
+  put(out, &xla_dpo_metrics::reward_rejected, m.reward_rejected);
+  put(out, &xla_dpo_metrics::reward_accuracy, m.reward_accuracy);
+  put(out, &xla_dpo_metrics::reward_margin, m.reward_margin);
+  put(out, &xla_dpo_metrics::logp_chosen, m.logp_chosen);
+  put(out, &xla_dpo_metrics::logp_rejected, m.logp_rejected);
+}

@@ -25,17 +25,6 @@ namespace {
 
 const Tokenizer* tokenizer_of(const xla_tokenizer* tok) { return tok ? &tok->t : nullptr; }
 
-void write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out) {
-  clear_result(out);
-  put(out, &xla_dpo_metrics::loss, m.loss);
-  put(out, &xla_dpo_metrics::reward_chosen, m.reward_chosen);
-  put(out, &xla_dpo_metrics::reward_rejected, m.reward_rejected);
-  put(out, &xla_dpo_metrics::reward_accuracy, m.reward_accuracy);
-  put(out, &xla_dpo_metrics::reward_margin, m.reward_margin);
-  put(out, &xla_dpo_metrics::logp_chosen, m.logp_chosen);
-  put(out, &xla_dpo_metrics::logp_rejected, m.logp_rejected);
-}
-
 train::DpoTrainer& trainer_of(xla_dpo_trainer* t) {
   require_ptr(t, "t");
   return *t->t;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "xla/dpo.hpp"
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
 #include "xla/optim.hpp"
@@ -127,6 +128,10 @@ T read_options(const T* user, void (*init)(T*), const char* name) {
   opts.struct_size = sizeof(T);
   return opts;
 }
+
+// Fills the fields of *out its struct_size covers (dpo_api.cpp): xla_dpo_loss and the DPO
+// trainer's results and callback.
+void write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out);
 
 // The sampler settings of an xla_sampler_params already read with read_options, validated:
 // shared by xla_generate, the sessions and xla_sampler_create (sampler_api.cpp).
