@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "xla/kv_cache.hpp"
 #include "xla/nn.hpp"
 
 namespace xla {
@@ -51,14 +52,6 @@ struct GemmaLayer {
   // LoRA adapters, empty unless GemmaModel::add_lora made them (PEFT names:
   // model.layers.N.self_attn.q_proj.lora_A.weight, model.layers.N.mlp.gate_proj.lora_B.weight, …)
   LoraAdapter q_lora, k_lora, v_lora, o_lora, gate_lora, up_lora, down_lora;
-};
-
-// Keys and values of past positions, per layer. Sliding-window layers keep only their
-// window; positions are absolute, so RoPE'd keys stay valid as the cache moves.
-struct KVCache {
-  std::vector<Tensor> k, v;    // per layer [B, KVH, S_layer, D]
-  std::vector<Tensor> pos;     // per layer i64 [S_layer]
-  int64_t length = 0;          // tokens seen so far (the next position)
 };
 
 // Copying a GemmaModel copies tensor handles: the copy shares the weights (see clone()).
@@ -111,7 +104,8 @@ class GemmaModel {
   std::vector<std::pair<std::string, Tensor*>> lora_parameters();
 
   // tokens: i32/i64 [B, T] → logits f32 [B, T, V]. With a cache, the tokens continue it
-  // (positions cache->length …) and the cache is extended. hidden (optional) receives the
+  // (positions cache->length() …) and the cache is extended — only if the forward succeeds:
+  // one that throws leaves the cache as it was. hidden (optional) receives the
   // residual stream: embedding, after each layer, after the final norm ([B, T, C] each).
   // Differentiable when grad mode is on and weights require grad. last_only: logits of the
   // last position only ([B, 1, V]) — what generation needs; the LM head is most of the
@@ -124,7 +118,9 @@ class GemmaModel {
                       bool last_only = false) const;
   // The LM head's weight [V, C]: embed_tokens when tied.
   const Tensor& head_weight() const { return config.tie_word_embeddings ? embed_tokens : lm_head; }
-  KVCache new_cache() const;
+  // An empty cache for this model: sliding-window layers as rings of sliding_window slots,
+  // global layers with room for `capacity` tokens before they grow (0: grow as needed).
+  KVCache new_cache(int64_t capacity = 0) const;
   int64_t vocab_size() const { return config.vocab_size; }
 };
 

@@ -30,7 +30,7 @@ class Session {
   // asked to stop.
   std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                                 const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
-  int64_t length() const { return cache_.length + int64_t(pending_.size()); }  // tokens of context
+  int64_t length() const { return cache_.length() + int64_t(pending_.size()); }  // tokens of context
   void reset();
 
  private:

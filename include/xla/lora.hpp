@@ -8,6 +8,11 @@
 
 namespace xla::nn {
 
+// The LoRA projection itself, the one implementation every adapter uses (LoraLinear below,
+// the adapters inside GemmaModel): x [..., in] → linear(x, w) + scaling · linear(linear(x, a), b)
+// with w [out, in], a [r, in], b [out, r].
+Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scaling);
+
 struct LoraLinear {
   Tensor weight;  // [out, in], frozen: the layer never marks it as requiring grad
   Tensor lora_a;  // [r, in], f32: Kaiming-uniform U(-1/√in, 1/√in) at create (nn.Linear's default)

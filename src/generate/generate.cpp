@@ -25,9 +25,8 @@ std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
   all.insert(all.end(), ids.begin(), ids.end());
   if (all.empty()) fail(Status::InvalidArg, "session feed: no tokens");
   NoGradGuard no_grad;
-  KVCache next = cache_;  // a failed forward (a bad id) leaves the session as it was
-  Tensor logits = model_.forward(row_tokens(all), &next, nullptr, /*last_only=*/true);  // [1, 1, V]
-  cache_ = std::move(next);
+  // a failed forward (a bad id) leaves the cache, and so the session, as it was
+  Tensor logits = model_.forward(row_tokens(all), &cache_, nullptr, /*last_only=*/true);  // [1, 1, V]
   history_.insert(history_.end(), ids.begin(), ids.end());
   pending_.clear();
   last_logits_ = logits.to_vector();

@@ -44,12 +44,16 @@ LoraLinear LoraLinear::create(const Tensor& weight, int64_t rank, float alpha, u
   return l;
 }
 
+Tensor lora_linear(const Tensor& x, const Tensor& w, const Tensor& a, const Tensor& b, float scaling) {
+  Tensor base = linear(x, w);                // [..., out]
+  Tensor low = linear(linear(x, a), b);      // [..., r] → [..., out]
+  return ag::add(base, ag::mul(low, Tensor::scalar(scaling)));
+}
+
 Tensor LoraLinear::forward(const Tensor& x) const {
   check_lora(*this);
-  Tensor base = linear(x, weight);  // [..., out]
-  if (!enabled) return base;
-  Tensor low = linear(linear(x, lora_a), lora_b);  // [..., r] → [..., out]
-  return ag::add(base, ag::mul(low, Tensor::scalar(scaling())));
+  if (!enabled) return linear(x, weight);
+  return lora_linear(x, weight, lora_a, lora_b, scaling());
 }
 
 Tensor LoraLinear::merged_weight() const {

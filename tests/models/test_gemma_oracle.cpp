@@ -141,7 +141,7 @@ TEST_P(GemmaOracle, GreedyDecodeThroughTheKVCache) {
       logits = model.forward(tokens({next}), &cache);  // one token at a time
     }
     EXPECT_EQ(got, want) << "sequence " << s;
-    EXPECT_EQ(cache.length, int64_t(ids.size() + want.size()));
+    EXPECT_EQ(cache.length(), int64_t(ids.size() + want.size()));
   }
 }
 

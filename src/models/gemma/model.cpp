@@ -9,6 +9,7 @@
 #include <map>
 
 #include "weights.hpp"
+#include "xla/lora.hpp"
 
 namespace xla {
 
@@ -77,24 +78,21 @@ GemmaModel GemmaModel::create(const GemmaConfig& config, uint64_t seed, DType dt
   return m;
 }
 
-KVCache GemmaModel::new_cache() const {
-  KVCache c;
-  c.k.resize(layers.size());
-  c.v.resize(layers.size());
-  c.pos.resize(layers.size());
-  return c;
+KVCache GemmaModel::new_cache(int64_t capacity) const {
+  std::vector<int64_t> windows(layers.size(), 0);
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (config.sliding[l]) windows[l] = config.sliding_window;
+  return KVCache(std::move(windows), capacity);
 }
 
 // f32 view of a weight (bf16 weights are widened per use: memory stays halved).
 static Tensor f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
 
-// x [..., in] → [..., out]: x·wᵀ, plus the LoRA path scaling · (x·Aᵀ)·Bᵀ when the adapter
-// exists and is on (the same ops as nn::LoraLinear::forward). Off, it is exactly nn::linear.
+// x [..., in] → [..., out]: nn::lora_linear when the adapter exists and is on, else exactly
+// nn::linear (the base model, bit for bit).
 static Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora, bool on, float scaling) {
-  Tensor y = nn::linear(x, w);
-  if (!on || !lora.defined()) return y;
-  Tensor low = nn::linear(nn::linear(x, lora.a), lora.b);  // [..., r] → [..., out]
-  return ag::add(y, ag::mul(low, Tensor::scalar(scaling)));
+  if (!on || !lora.defined()) return nn::linear(x, w);
+  return nn::lora_linear(x, w, lora.a, lora.b, scaling);
 }
 
 Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
@@ -105,8 +103,10 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
   const int64_t B = tokens.shape()[0], T = tokens.shape()[1], C = c.hidden_size;
   const int64_t H = c.num_heads, KVH = c.num_kv_heads, D = c.head_dim;
-  const int64_t start = cache ? cache->length : 0;
-  if (cache && cache->k.size() != layers.size()) fail(Status::InvalidArg, "forward: the cache belongs to another model");
+  const int64_t start = cache ? cache->length() : 0;
+  if (cache && cache->num_layers() != int64_t(layers.size()))
+    fail(Status::InvalidArg, "forward: the cache belongs to another model");
+  KVCache::Transaction extension(cache);  // the cache grows by T only if the whole forward succeeds
 
   // embedding × √C, with √C rounded to the weights' dtype as the reference does
   Tensor h = f32(ag::embedding(embed_tokens, tokens));
@@ -145,23 +145,18 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     const nn::RopeTables& rope = rope_for(local_rope ? c.rope_local_base : c.rope_theta, local_rope ? 1.0 : c.rope_scaling);
     q = nn::apply_rope(q, rope);
     k = nn::apply_rope(k, rope);
-    Tensor k_all = k, v_all = v, k_pos = positions;
-    if (cache && cache->k[l].defined()) {
-      k_all = ag::concat({cache->k[l], k}, 2);
-      v_all = ag::concat({cache->v[l], v}, 2);
-      k_pos = concat({cache->pos[l], positions}, 0);
-    }
     const int64_t window = local ? c.sliding_window : 0;
-    Tensor attn = nn::attention(q, k_all, v_all, nn::attention_mask(positions, k_pos, window), scale, c.attn_softcap);
+    Tensor attn;
+    if (cache) {  // attend over the cached past and the new tokens
+      const bool differentiable = is_grad_enabled() && (requires_grad(q) || requires_grad(k) || requires_grad(v));
+      KVCache::Span span = cache->append(int64_t(l), k, v, differentiable);
+      attn = nn::attention(q, span.k, span.v, span.allowed, scale, c.attn_softcap);
+    } else {
+      attn = nn::attention(q, k, v, nn::attention_mask(positions, positions, window), scale, c.attn_softcap);
+    }
     attn = project(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), L.o_proj, L.o_lora, lora_on, lora_s);
     if (c.version >= 2) attn = nn::rms_norm(attn, L.post_attention_layernorm, c.rms_norm_eps);
     h = ag::add(h, attn);
-    if (cache) {  // keep what later tokens can see: everything, or the last window - 1 for local layers
-      const int64_t S = k_all.shape()[2], keep = local ? std::min<int64_t>(S, c.sliding_window - 1) : S;
-      cache->k[l] = detach(k_all.slice(2, S - keep, S)).contiguous();
-      cache->v[l] = detach(v_all.slice(2, S - keep, S)).contiguous();
-      cache->pos[l] = k_pos.slice(0, S - keep, S).contiguous();
-    }
     // ---- feed-forward ----
     Tensor y = nn::rms_norm(h, c.version == 1 ? L.post_attention_layernorm : L.pre_feedforward_layernorm, c.rms_norm_eps);
     Tensor m;
@@ -180,7 +175,7 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
   h = nn::rms_norm(h, norm, c.rms_norm_eps);
   if (hidden) hidden->push_back(h);
   if (last_only && hidden) h = ag::slice(h, 1, T - 1, T);
-  if (cache) cache->length += T;
+  extension.done();
   return h;
 }
 
