@@ -24,6 +24,8 @@ SamplerParams xla::capi::sampler_params_of(const xla_sampler_params& p) {
   return sp;
 }
 
+// Reads the sampler group of xla_sampler_params only: max_new_tokens and the stop ids are
+// generation options (xla.h), ignored here and not validated.
 xla_status xla_sampler_create(const xla_sampler_params* user, xla_sampler** out) {
   return guard("xla_sampler_create", [&] {
     require_ptr(out, "out");

@@ -164,6 +164,20 @@ int main(void) {
   sp.top_p = 2.f;
   EXPECT(xla_generate(m, ids, (size_t)n_ids, &sp, NULL, NULL, out, 16, &n_out) == XLA_ERR_INVALID_ARG);
   EXPECT(strstr(xla_last_error(), "top_p") != NULL);
+  /* the generation options are xla_generate's alone: xla_sampler_create ignores them */
+  sp.top_p = 1.f;
+  sp.max_new_tokens = -1;
+  EXPECT(xla_generate(m, ids, (size_t)n_ids, &sp, NULL, NULL, out, 16, &n_out) == XLA_ERR_INVALID_ARG);
+  EXPECT(strstr(xla_last_error(), "max_new_tokens") != NULL);
+  sp.n_stop_ids = 2; /* with stop_ids NULL */
+  {
+    xla_sampler* smp = NULL;
+    int32_t tok = -1;
+    EXPECT_OK(xla_sampler_create(&sp, &smp));
+    EXPECT_OK(xla_sampler_sample(smp, want_logits + (size_t)(n_ids - 1) * (size_t)V, V, NULL, 0, &tok));
+    EXPECT(tok == greedy[0]); /* greedy, over the reference's last prompt row */
+    xla_sampler_free(smp);
+  }
 
   /* save and load again: the same logits */
   EXPECT_OK(xla_model_save(m, "test_model_roundtrip"));
