@@ -86,7 +86,7 @@ void xla_model_options_init(xla_model_options* o) {
 xla_status xla_model_load(const char* dir, xla_model** out) { return xla_model_load_ex(dir, nullptr, out); }
 
 xla_status xla_model_load_ex(const char* dir, const xla_model_options* opts, xla_model** out) {
-  return guard("xla_model_load", [&] {
+  return guard("xla_model_load", "GemmaModel::load", [&] {
     require_ptr(dir, "dir");
     require_ptr(out, "out");
     xla_model_options o = read_options(opts, xla_model_options_init, "xla_model_options");

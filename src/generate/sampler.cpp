@@ -72,10 +72,10 @@ void validate(const SamplerParams& p) {
 Sampler::Sampler(const SamplerParams& p) : params_(p), rng_(p.seed) { validate(p); }
 
 int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* history, size_t n_history) {
-  if (!logits) fail(Status::InvalidArg, "Sampler::sample: logits is null");
+  if (!logits) fail(Status::InvalidArg, "Sampler::sample", "logits is null");
   if (vocab < 1 || vocab > std::numeric_limits<int32_t>::max())
-    fail(Status::InvalidArg, "Sampler::sample: vocab must be in [1, 2^31-1], got " + std::to_string(vocab));
-  if (!history && n_history > 0) fail(Status::InvalidArg, "Sampler::sample: history is null but n_history > 0");
+    fail(Status::InvalidArg, "Sampler::sample", "vocab must be in [1, 2^31-1], got " + std::to_string(vocab));
+  if (!history && n_history > 0) fail(Status::InvalidArg, "Sampler::sample", "history is null but n_history > 0");
   const size_t V = size_t(vocab);
 
   // (1) Copy, then penalise the history ids. Each penalised value is computed from the
@@ -97,7 +97,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
     int64_t best = -1;
     for (size_t i = 0; i < V; ++i)
       if (!std::isnan(s[i]) && (best < 0 || s[i] > s[best])) best = int64_t(i);
-    if (best < 0) fail(Status::InvalidArg, "Sampler::sample: every logit is NaN");
+    if (best < 0) fail(Status::InvalidArg, "Sampler::sample", "every logit is NaN");
     return int32_t(best);
   }
 
@@ -117,7 +117,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
       mx = std::max(mx, s[i]);
     }
   }
-  if (c.empty()) fail(Status::InvalidArg, "Sampler::sample: every logit is -inf or NaN; nothing to sample");
+  if (c.empty()) fail(Status::InvalidArg, "Sampler::sample", "every logit is -inf or NaN; nothing to sample");
 
   // (3) Temperature softmax, unnormalised, in float32 with the maximum subtracted first (as
   // PyTorch does): w = exp((logit - max) / T), so the top token has w = 1 and nothing can
