@@ -3,12 +3,12 @@
 // C++ exception ever crosses the C boundary (capi.md rule 4).
 #pragma once
 #include <algorithm>
-#include <cctype>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xla/dpo.hpp"
@@ -37,46 +37,15 @@ namespace xla::capi {
 
 void set_last_error(std::string message);
 
-// The lower-case words of a function name, split at '_', "::" and camelCase humps:
-// "GemmaModel::load" gives {gemma, load, model}; "xla_model_load" {load, model} ("xla" is
-// dropped).
-inline std::vector<std::string> name_words(const std::string& name) {
-  std::vector<std::string> words;
-  std::string w;
-  auto flush = [&] {
-    if (!w.empty() && w != "xla") words.push_back(w);
-    w.clear();
-  };
-  for (size_t i = 0; i < name.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(name[i]);
-    if (!std::isalnum(c)) {
-      flush();
-      continue;
-    }
-    if (std::isupper(c) && i > 0 && std::islower(static_cast<unsigned char>(name[i - 1]))) flush();
-    w += char(std::tolower(c));
-  }
-  flush();
-  std::sort(words.begin(), words.end());
-  return words;
-}
-
-// "fn: message", without a leading name that only repeats fn's: "xla_add: add: shapes …",
-// "xla_tokenizer_decode: Tokenizer::decode: id …" and "xla_model_load: GemmaModel::load: …"
-// read "xla_add: shapes …" and so on (the C++ name says nothing more to a C caller).
-inline std::string error_message(const char* fn, const char* what) {
-  std::string msg = what;
-  const size_t colon = msg.find(": ");
-  if (colon != std::string::npos && colon > 0) {
-    const std::string head = msg.substr(0, colon);
-    const bool is_name = std::all_of(head.begin(), head.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':';
-    });
-    const std::vector<std::string> mine = name_words(fn), theirs = name_words(head);
-    if (is_name && !mine.empty() && std::includes(theirs.begin(), theirs.end(), mine.begin(), mine.end()))
-      msg.erase(0, colon + 2);
-  }
-  return std::string(fn) + ": " + msg;
+// "fn: message" for an error thrown under entry point fn. Its where (error.hpp) is dropped
+// when it is only the C++ side of fn itself: the op of the same name ("add" under xla_add)
+// or the function fn declares it wraps ("GemmaModel::load" under xla_model_load); a where
+// from deeper down stays ("xla_model_forward: embedding: index 512 is out of range [0, 512)").
+inline std::string error_message(const char* fn, const char* wraps, const Error& e) {
+  const std::string& where = e.where();
+  const bool own =
+      !where.empty() && ((std::strncmp(fn, "xla_", 4) == 0 && where == fn + 4) || (wraps && where == wraps));
+  return std::string(fn) + ": " + (own ? e.message() : std::string(e.what()));
 }
 
 // Thrown for bad arguments detected in capi itself.
@@ -163,14 +132,15 @@ void put(S* out, F S::*field, F value) {
   if (end <= out->struct_size) out->*field = value;
 }
 
-// Runs body(); on an exception records "fn: message" and returns its status.
+// Runs body(); on an exception records "fn: message" and returns its status. `wraps`: the
+// C++ function fn stands for, when its name is not fn's without "xla_" (see error_message).
 template <typename F>
-xla_status guard(const char* fn, F&& body) noexcept {
+xla_status guard(const char* fn, const char* wraps, F&& body) noexcept {
   try {
     body();
     return XLA_OK;
   } catch (const Error& e) {
-    set_last_error(error_message(fn, e.what()));
+    set_last_error(error_message(fn, wraps, e));
     return xla_status(e.status());
   } catch (const std::bad_alloc&) {
     set_last_error(std::string(fn) + ": out of memory");
@@ -182,6 +152,11 @@ xla_status guard(const char* fn, F&& body) noexcept {
     set_last_error(std::string(fn) + ": internal error");
     return XLA_ERR_INTERNAL;
   }
+}
+
+template <typename F>
+xla_status guard(const char* fn, F&& body) noexcept {
+  return guard(fn, nullptr, std::forward<F>(body));
 }
 
 // The common shape of an op entry point: check `out`, compute, hand out a new handle.

@@ -1,6 +1,7 @@
 // model_api.cpp — C entry points for Gemma models, generation and sessions.
 // Inference always runs under NoGradGuard (never records, whatever the thread's grad mode).
 #include <cstring>
+#include <optional>
 
 #include "handles.hpp"
 #include "xla/generate.hpp"
@@ -41,12 +42,16 @@ std::vector<int32_t> ids_arg(const int32_t* ids, size_t n, const char* name) {
   return std::vector<int32_t>(ids, ids + n);
 }
 
-// The shared body of xla_generate and xla_session_generate.
-xla_status run_generate(const char* fn, Session& session, const int32_t* prompt, size_t n_prompt,
+// The shared body of xla_generate and xla_session_generate. `session_of()` checks the handle
+// arguments and gives the session to generate in; it runs inside the guard, since building
+// one (xla_generate's own) can throw.
+template <typename GetSession>
+xla_status run_generate(const char* fn, GetSession&& session_of, const int32_t* prompt, size_t n_prompt,
                         const xla_sampler_params* p, xla_token_fn on_token, void* user_data, int32_t* out, size_t cap,
                         size_t* n_out) {
   bool aborted = false;
   xla_status st = guard(fn, [&] {
+    Session& session = session_of();
     require_ptr(n_out, "n_out");
     GenerateOptions g = generate_options(p);
     if (cap < size_t(g.max_new_tokens)) {
@@ -81,7 +86,7 @@ void xla_model_options_init(xla_model_options* o) {
 xla_status xla_model_load(const char* dir, xla_model** out) { return xla_model_load_ex(dir, nullptr, out); }
 
 xla_status xla_model_load_ex(const char* dir, const xla_model_options* opts, xla_model** out) {
-  return guard("xla_model_load", [&] {
+  return guard("xla_model_load", "GemmaModel::load", [&] {
     require_ptr(dir, "dir");
     require_ptr(out, "out");
     xla_model_options o = read_options(opts, xla_model_options_init, "xla_model_options");
@@ -153,10 +158,13 @@ void xla_sampler_params_init(xla_sampler_params* p) {
 
 xla_status xla_generate(xla_model* m, const int32_t* prompt, size_t n_prompt, const xla_sampler_params* p,
                         xla_token_fn on_token, void* user_data, int32_t* out, size_t cap, size_t* n_out) {
-  if (!m) return guard("xla_generate", [] { invalid("m is NULL"); });
-  if (n_prompt == 0) return guard("xla_generate", [] { invalid("the prompt is empty"); });
-  xla_session s(m->m);
-  return run_generate("xla_generate", s.s, prompt, n_prompt, p, on_token, user_data, out, cap, n_out);
+  std::optional<Session> own;
+  auto session_of = [&]() -> Session& {
+    require_ptr(m, "m");
+    if (n_prompt == 0) invalid("the prompt is empty");
+    return own.emplace(m->m);
+  };
+  return run_generate("xla_generate", session_of, prompt, n_prompt, p, on_token, user_data, out, cap, n_out);
 }
 
 xla_status xla_session_create(xla_model* m, xla_session** out) {
@@ -193,8 +201,11 @@ xla_status xla_session_feed(xla_session* s, const int32_t* ids, size_t n, float*
 
 xla_status xla_session_generate(xla_session* s, const int32_t* prompt, size_t n_prompt, const xla_sampler_params* p,
                                 xla_token_fn on_token, void* user_data, int32_t* out, size_t cap, size_t* n_out) {
-  if (!s) return guard("xla_session_generate", [] { invalid("s is NULL"); });
-  return run_generate("xla_session_generate", s->s, prompt, n_prompt, p, on_token, user_data, out, cap, n_out);
+  auto session_of = [&]() -> Session& {
+    require_ptr(s, "s");
+    return s->s;
+  };
+  return run_generate("xla_session_generate", session_of, prompt, n_prompt, p, on_token, user_data, out, cap, n_out);
 }
 
 }  // extern "C"

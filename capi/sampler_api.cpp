@@ -24,6 +24,8 @@ SamplerParams xla::capi::sampler_params_of(const xla_sampler_params& p) {
   return sp;
 }
 
+// Reads the sampler group of xla_sampler_params only: max_new_tokens and the stop ids are
+// generation options (xla.h), ignored here and not validated.
 xla_status xla_sampler_create(const xla_sampler_params* user, xla_sampler** out) {
   return guard("xla_sampler_create", [&] {
     require_ptr(out, "out");
@@ -35,7 +37,7 @@ void xla_sampler_free(xla_sampler* s) { delete s; }
 
 xla_status xla_sampler_sample(xla_sampler* s, const float* logits, int64_t vocab, const int32_t* history,
                               size_t n_history, int32_t* token_out) {
-  return guard("xla_sampler_sample", [&] {
+  return guard("xla_sampler_sample", "Sampler::sample", [&] {
     require_ptr(s, "s");
     require_ptr(logits, "logits");
     require_ptr(token_out, "token_out");

@@ -39,7 +39,7 @@ void xla_tokenizer_free(xla_tokenizer* tok) { delete tok; }
 
 xla_status xla_tokenizer_encode(const xla_tokenizer* tok, const char* text, size_t len, int32_t add_bos, int32_t* ids,
                                 size_t cap, size_t* n_out) {
-  return guard("xla_tokenizer_encode", [&] {
+  return guard("xla_tokenizer_encode", "Tokenizer::encode", [&] {
     require_ptr(tok, "tok");
     require_ptr(n_out, "n_out");
     if (len > 0) require_ptr(text, "text");
@@ -54,7 +54,7 @@ xla_status xla_tokenizer_encode(const xla_tokenizer* tok, const char* text, size
 
 xla_status xla_tokenizer_decode(const xla_tokenizer* tok, const int32_t* ids, size_t n, int32_t skip_special, char* buf,
                                 size_t cap, size_t* len_out) {
-  return guard("xla_tokenizer_decode", [&] {
+  return guard("xla_tokenizer_decode", "Tokenizer::decode", [&] {
     require_ptr(tok, "tok");
     if (n > 0) require_ptr(ids, "ids");
     write_text(tok->t.decode(ids, n, skip_special != 0), buf, cap, len_out);
@@ -88,7 +88,7 @@ xla_status xla_tokenizer_special_ids(const xla_tokenizer* tok, int32_t* bos, int
 
 xla_status xla_chat_render(const xla_chat_message* messages, size_t n, int32_t add_generation_prompt, char* buf,
                            size_t cap, size_t* len_out) {
-  return guard("xla_chat_render", [&] {
+  return guard("xla_chat_render", "render_chat", [&] {
     if (n > 0) require_ptr(messages, "messages");
     std::vector<ChatMessage> v;
     for (size_t i = 0; i < n; ++i) {

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "../src/io/text_file.hpp"
 #include "args.hpp"
 #include "xla/generate.hpp"
 #include "xla/safetensors.hpp"
@@ -168,11 +169,7 @@ int cmd_info(int argc, char** argv) {
   if (a.positional().size() != 1) throw UsageError("give the model folder");
   const std::string dir = a.positional()[0];
   // headers only: a 10 GB model is described without reading its weights
-  std::ifstream f(dir + "/config.json");
-  if (!f) throw std::runtime_error("cannot read " + dir + "/config.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  GemmaConfig c = GemmaConfig::from_json(ss.str());
+  GemmaConfig c = GemmaConfig::from_json(io::read_text_file(dir + "/config.json"));
   io::Checkpoint ckpt = io::Checkpoint::open(dir);
   int64_t params = 0;
   std::map<std::string, int64_t> by_dtype;
@@ -201,11 +198,8 @@ int cmd_create(int argc, char** argv) {
     return 0;
   }
   Args a(argc, argv, 2, {"config", "out", "seed"}, {});
-  std::ifstream f(a.required("config"));
-  if (!f) throw std::runtime_error("cannot read " + a.get("config"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  GemmaModel m = GemmaModel::create(GemmaConfig::from_json(ss.str()), uint64_t(a.number("seed", 0)));
+  const std::string config = io::read_text_file(a.required("config"));
+  GemmaModel m = GemmaModel::create(GemmaConfig::from_json(config), uint64_t(a.number("seed", 0)));
   m.save(a.required("out"));
   std::printf("wrote %s\n", a.get("out").c_str());
   return 0;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/io/text_file.hpp"
 #include "args.hpp"
 #include "commands.hpp"
 
@@ -76,17 +77,13 @@ std::string nonfinite_to_null(const std::string& line) {
 }
 
 Run read_run(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error("cannot read " + path);
   Run run;
   run.file = path;
-  std::string line;
-  for (int64_t lineno = 1; std::getline(f, line); ++lineno) {
-    if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(lineno) + ": ";
+  io::for_each_jsonl_line(io::read_text_file(path), path, [&](std::string_view line, const std::string& at) {
+    const std::string where = at + ": ";
     nlohmann::ordered_json j;  // keeps the keys in the order written
     try {
-      j = nlohmann::ordered_json::parse(nonfinite_to_null(line));
+      j = nlohmann::ordered_json::parse(nonfinite_to_null(std::string(line)));
     } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number like 1e999
       std::string why = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 18: ..."
       if (size_t c = why.find("column "); c != std::string::npos) why = "at " + why.substr(c);
@@ -105,8 +102,7 @@ Run read_run(const std::string& path) {
       const double x = v.get<double>();
       if (std::isfinite(x)) run.series[key].push_back({step, x});
     }
-  }
-  if (f.bad()) throw std::runtime_error("error reading " + path);
+  });
   for (auto& [key, pts] : run.series)
     std::stable_sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return run;

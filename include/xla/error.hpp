@@ -1,6 +1,7 @@
 // error.hpp — the one exception type libxla's C++ layers throw.
-// It carries the status kind that capi/ turns into an xla_status, and a message that
-// names the op and the offending shapes. Never thrown across the C boundary.
+// It carries the status kind that capi/ turns into an xla_status, where the problem was
+// found (the function's name, e.g. "matmul", "GemmaModel::load"; may be empty), and a
+// message that names the offending shapes or values. Never thrown across the C boundary.
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -25,13 +26,28 @@ enum class Status : int32_t {
 
 class Error : public std::runtime_error {
  public:
-  Error(Status status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  // what() is the message.
+  Error(Status status, const std::string& message) : std::runtime_error(message), status_(status), message_(message) {}
+  // what() is "where: message".
+  Error(Status status, std::string where, const std::string& message)
+      : std::runtime_error(where.empty() ? message : where + ": " + message),
+        status_(status),
+        where_(std::move(where)),
+        message_(message) {}
   Status status() const noexcept { return status_; }
+  // The function that found the problem ("" if the message names it itself or none).
+  const std::string& where() const noexcept { return where_; }
+  // what() without the where.
+  const std::string& message() const noexcept { return message_; }
 
  private:
   Status status_;
+  std::string where_, message_;
 };
 
 [[noreturn]] inline void fail(Status s, const std::string& msg) { throw Error(s, msg); }
+[[noreturn]] inline void fail(Status s, std::string where, const std::string& msg) {
+  throw Error(s, std::move(where), msg);
+}
 
 }  // namespace xla

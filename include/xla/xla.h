@@ -293,14 +293,20 @@ XLA_API xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_
                                      double* logprob_out);
 
 /* ================================================================ generation */
+/* Two groups in one struct (one struct for the ABI's sake): the sampler's settings, seed ..
+   repetition_penalty, which xla_generate, xla_session_generate and xla_sampler_create read;
+   and the generation options, max_new_tokens .. stop_ids, which only xla_generate and
+   xla_session_generate read (xla_sampler_create ignores them, whatever their values). */
 typedef struct xla_sampler_params {
   uint32_t struct_size;
+  /* the sampler */
   uint64_t seed;
   float temperature;        /* 0 = greedy */
   int32_t top_k;            /* 0 = off */
   float top_p;              /* 1 = off */
   float min_p;              /* 0 = off */
   float repetition_penalty; /* 1 = off */
+  /* generation only (not read by xla_sampler_create) */
   int32_t max_new_tokens;
   int32_t n_stop_ids;
   const int32_t* stop_ids;  /* generation ends after emitting one of these */
@@ -320,8 +326,9 @@ XLA_API xla_status xla_generate(xla_model* m, const int32_t* prompt, size_t n_pr
 /* A sampler on its own, for logits you computed yourself (xla_model_forward,
    xla_session_feed): xla_generate's rules exactly — the repetition penalty, then greedy
    (temperature 0) or temperature -> top_k -> top_p -> min_p -> one draw from its RNG,
-   seeded with p->seed (max_new_tokens and stop ids are not used). One sampler per stream of
-   tokens: it is not thread-safe. p NULL = greedy. XLA_ERR_INVALID_ARG names a bad field. */
+   seeded with p->seed (max_new_tokens and the stop ids are ignored, unchecked). One sampler
+   per stream of tokens: it is not thread-safe. p NULL = greedy. XLA_ERR_INVALID_ARG names a
+   bad field. */
 typedef struct xla_sampler xla_sampler;
 XLA_API xla_status xla_sampler_create(const xla_sampler_params* p /* NULL = greedy */, xla_sampler** out);
 XLA_API void xla_sampler_free(xla_sampler* s);

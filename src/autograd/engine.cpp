@@ -66,7 +66,7 @@ Node::~Node() {
 
 const Tensor& Node::get(size_t i) const {
   if (released)
-    fail(Status::InvalidArg, std::string("backward: the graph through ") + name +
+    fail(Status::InvalidArg, "backward", std::string("the graph through ") + name +
                                  " was already freed by an earlier backward; pass retain_graph to backward twice");
   const autograd::SavedTensor& s = saved[i];
   if (s.data.version() != s.version)
@@ -139,18 +139,18 @@ static void accumulate(AutogradMeta& leaf, Tensor g) {
 static std::atomic<uint64_t> g_epoch{0};
 
 void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
-  if (!root.defined()) fail(Status::InvalidArg, "backward: undefined tensor");
+  if (!root.defined()) fail(Status::InvalidArg, "backward", "undefined tensor");
   if (!requires_grad(root))
-    fail(Status::InvalidArg, "backward: the root does not require grad (no input of the computation requires grad, "
+    fail(Status::InvalidArg, "backward", "the root does not require grad (no input of the computation requires grad, "
                              "or it ran under no_grad)");
   Tensor g0;
   if (seed.defined()) {
     if (!(seed.shape() == root.shape()))
-      fail(Status::Shape, "backward: seed " + seed.shape().str() + " does not match root " + root.shape().str());
+      fail(Status::Shape, "backward", "seed " + seed.shape().str() + " does not match root " + root.shape().str());
     g0 = seed.dtype() == DType::F32 ? seed.alias() : seed.to(DType::F32);
   } else {
     if (root.numel() != 1)
-      fail(Status::InvalidArg, "backward: root of shape " + root.shape().str() +
+      fail(Status::InvalidArg, "backward", "root of shape " + root.shape().str() +
                                    " is not a single element; pass a seed gradient of its shape");
     g0 = full(root.shape(), 1.0);
   }
@@ -170,7 +170,7 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     Node* n = stack.back();
     stack.pop_back();
     if (n->released)
-      fail(Status::InvalidArg, std::string("backward: the graph through ") + n->name +
+      fail(Status::InvalidArg, "backward", std::string("the graph through ") + n->name +
                                    " was already freed by an earlier backward; pass retain_graph to backward twice");
     // Saved tensors are checked before any gradient moves: a failed backward leaves every
     // .grad as it was, instead of half of them updated.

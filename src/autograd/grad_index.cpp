@@ -75,13 +75,13 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
 }
 
 Tensor stack(const std::vector<Tensor>& xs, int axis) {
-  if (xs.empty()) fail(Status::InvalidArg, "stack: no tensors");
+  if (xs.empty()) fail(Status::InvalidArg, "stack", "no tensors");
   for (const Tensor& t : xs)
-    if (!t.defined()) fail(Status::InvalidArg, "stack: undefined tensor");
+    if (!t.defined()) fail(Status::InvalidArg, "stack", "undefined tensor");
   int a = normalize_axis(axis, xs[0].ndim() + 1, "stack");
   for (const Tensor& t : xs)
     if (!(t.shape() == xs[0].shape()))
-      fail(Status::Shape, "stack: shapes " + xs[0].shape().str() + " and " + t.shape().str() + " differ");
+      fail(Status::Shape, "stack", "shapes " + xs[0].shape().str() + " and " + t.shape().str() + " differ");
   std::vector<Tensor> us;
   us.reserve(xs.size());
   for (const Tensor& t : xs) us.push_back(ag::unsqueeze(t, a));
@@ -127,14 +127,14 @@ struct CrossEntropyRows {
 };
 
 CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
-  if (!logits.defined() || !targets.defined()) fail(Status::InvalidArg, "cross_entropy: undefined tensor");
-  if (logits.ndim() < 1) fail(Status::Shape, "cross_entropy: logits must be [..., classes], got 0-d");
+  if (!logits.defined() || !targets.defined()) fail(Status::InvalidArg, "cross_entropy", "undefined tensor");
+  if (logits.ndim() < 1) fail(Status::Shape, "cross_entropy", "logits must be [..., classes], got 0-d");
   if (targets.dtype() != DType::I32 && targets.dtype() != DType::I64)
-    fail(Status::DType, std::string("cross_entropy: targets must be i32 or i64, got ") + dtype_name(targets.dtype()));
+    fail(Status::DType, "cross_entropy", std::string("targets must be i32 or i64, got ") + dtype_name(targets.dtype()));
   Shape lead;
   for (int i = 0; i + 1 < logits.ndim(); ++i) lead.push_back(logits.shape()[i]);
   if (!(targets.shape() == lead))
-    fail(Status::Shape, "cross_entropy: targets " + targets.shape().str() + " should be " + lead.str() + " for logits " +
+    fail(Status::Shape, "cross_entropy", "targets " + targets.shape().str() + " should be " + lead.str() + " for logits " +
                             logits.shape().str());
   CrossEntropyRows r;
   r.classes = logits.shape().back();
@@ -145,7 +145,7 @@ CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ig
   for (int64_t t : r.targets) {
     if (t == ignore_index) continue;
     if (t < 0 || t >= r.classes)
-      fail(Status::InvalidArg, "cross_entropy: target " + std::to_string(t) + " is out of range [0, " +
+      fail(Status::InvalidArg, "cross_entropy", "target " + std::to_string(t) + " is out of range [0, " +
                                    std::to_string(r.classes) + ")");
     ++r.counted;
   }
@@ -165,7 +165,7 @@ float row_lse(const float* x, int64_t C) {
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, float label_smoothing) {
   if (!(label_smoothing >= 0.f && label_smoothing <= 1.f))
-    fail(Status::InvalidArg, "cross_entropy: label_smoothing must be in [0, 1]");
+    fail(Status::InvalidArg, "cross_entropy", "label_smoothing must be in [0, 1]");
   CrossEntropyRows r = ce_rows(logits, targets, ignore_index);
   const float eps = label_smoothing;
   const float* x = r.logits.data<float>();

@@ -123,7 +123,7 @@ static Tensor matmul2(const Tensor& a, const Tensor& b) {
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined()) fail(Status::InvalidArg, "matmul: undefined tensor");
+  if (!a.defined() || !b.defined()) fail(Status::InvalidArg, "matmul", "undefined tensor");
   if (a.ndim() == 0 || b.ndim() == 0) return xla::matmul(a, b);  // throws the shape error
   const bool av = a.ndim() == 1, bv = b.ndim() == 1;
   Tensor y = matmul2(av ? ag::unsqueeze(a, 0) : a, bv ? ag::unsqueeze(b, 1) : b);

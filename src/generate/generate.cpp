@@ -35,11 +35,11 @@ std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
 
 std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                                        const TokenCallback& on_token, bool* stopped_by_callback) {
-  if (opts.max_new_tokens < 0) fail(Status::InvalidArg, "generate: max_new_tokens is negative");
+  if (opts.max_new_tokens < 0) fail(Status::InvalidArg, "generate", "max_new_tokens is negative");
   if (stopped_by_callback) *stopped_by_callback = false;
   Sampler sampler(opts.sampler);  // validates the parameters before any work
   if (!prompt.empty() || !pending_.empty()) feed(prompt);
-  if (last_logits_.empty()) fail(Status::InvalidArg, "generate: empty prompt and no context in the session");
+  if (last_logits_.empty()) fail(Status::InvalidArg, "generate", "empty prompt and no context in the session");
   std::vector<int32_t> out;
   const int64_t V = model_.vocab_size();
   for (int32_t i = 0; i < opts.max_new_tokens; ++i) {
@@ -62,7 +62,7 @@ std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const
 
 std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                               const TokenCallback& on_token, bool* stopped_by_callback) {
-  if (prompt.empty()) fail(Status::InvalidArg, "generate: empty prompt");
+  if (prompt.empty()) fail(Status::InvalidArg, "generate", "empty prompt");
   Session s(model);
   return s.generate(prompt, opts, on_token, stopped_by_callback);
 }

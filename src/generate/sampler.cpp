@@ -29,7 +29,9 @@ std::string num(double v) {
 
 // The k-th largest of the unmasked values of s[0, n) (duplicates counted), or -inf if fewer
 // than k are unmasked. Small k: one pass with a min-heap of the k best (most values lose a
-// single compare against its top). Large k: nth_element over a copy.
+// single compare against its top). Large k: nth_element over a copy of the unmasked values,
+// at index k - 1 (not k: that would keep one token too many). Both are exact, and the caller
+// keeps every value >= the result, so ties at the boundary are all kept as the sort would.
 float kth_largest(const float* s, size_t n, size_t k, std::vector<float>& buf) {
   constexpr float ninf = -std::numeric_limits<float>::infinity();
   buf.clear();
@@ -70,10 +72,10 @@ void validate(const SamplerParams& p) {
 Sampler::Sampler(const SamplerParams& p) : params_(p), rng_(p.seed) { validate(p); }
 
 int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* history, size_t n_history) {
-  if (!logits) fail(Status::InvalidArg, "Sampler::sample: logits is null");
+  if (!logits) fail(Status::InvalidArg, "Sampler::sample", "logits is null");
   if (vocab < 1 || vocab > std::numeric_limits<int32_t>::max())
-    fail(Status::InvalidArg, "Sampler::sample: vocab must be in [1, 2^31-1], got " + std::to_string(vocab));
-  if (!history && n_history > 0) fail(Status::InvalidArg, "Sampler::sample: history is null but n_history > 0");
+    fail(Status::InvalidArg, "Sampler::sample", "vocab must be in [1, 2^31-1], got " + std::to_string(vocab));
+  if (!history && n_history > 0) fail(Status::InvalidArg, "Sampler::sample", "history is null but n_history > 0");
   const size_t V = size_t(vocab);
 
   // (1) Copy, then penalise the history ids. Each penalised value is computed from the
@@ -95,7 +97,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
     int64_t best = -1;
     for (size_t i = 0; i < V; ++i)
       if (!std::isnan(s[i]) && (best < 0 || s[i] > s[best])) best = int64_t(i);
-    if (best < 0) fail(Status::InvalidArg, "Sampler::sample: every logit is NaN");
+    if (best < 0) fail(Status::InvalidArg, "Sampler::sample", "every logit is NaN");
     return int32_t(best);
   }
 
@@ -115,7 +117,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
       mx = std::max(mx, s[i]);
     }
   }
-  if (c.empty()) fail(Status::InvalidArg, "Sampler::sample: every logit is -inf or NaN; nothing to sample");
+  if (c.empty()) fail(Status::InvalidArg, "Sampler::sample", "every logit is -inf or NaN; nothing to sample");
 
   // (3) Temperature softmax, unnormalised, in float32 with the maximum subtracted first (as
   // PyTorch does): w = exp((logit - max) / T), so the top token has w = 1 and nothing can
@@ -142,7 +144,11 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const int32_t* histo
   // mass. Tokens with w < tau = (1 - top_p) * total / n hold at most (1 - top_p) of it
   // together, so the nucleus lies within {w >= tau}: drop the rest first. Then bring the next
   // chunk of most likely candidates to the front with nth_element, sort only that chunk, scan
-  // it, and grow the chunk until the cumulative mass reaches the target.
+  // it, and grow the chunk until the cumulative mass reaches the target. This keeps exactly
+  // what sorting everything would: `before` is a strict total order, so each nth_element over
+  // the whole remainder [lo, end) puts the same candidates in [lo, hi) as the full sort, and
+  // the running sum adds the same values in the same order. (Sorting a chunk without that
+  // nth_element, or over [lo, hi) alone, scans the wrong candidates and keeps unlikely ones.)
   if (params_.top_p < 1.f && c.size() > 1) {
     const double target = double(params_.top_p) * total;
     // (max w is 1: the cap only matters when 1 - top_p rounds to 1 over equal weights)

@@ -14,11 +14,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
+
+#include "text_file.hpp"
 
 namespace xla::io {
 
@@ -147,15 +147,6 @@ bool write_all(int fd, const void* p, size_t n) {
     n -= size_t(w);
   }
   return true;
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(Status::IO, "cannot open " + q(path) + ": " + errno_text());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail(Status::IO, "cannot read " + q(path));
-  return ss.str();
 }
 
 }  // namespace

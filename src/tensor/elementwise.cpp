@@ -16,7 +16,7 @@ namespace {
 using detail::as_f32_contiguous;
 
 void require(const Tensor& t, const char* op) {
-  if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (!t.defined()) fail(Status::InvalidArg, op, "undefined tensor");
 }
 
 // Applies fn(in, out) (Eigen array maps) over packed chunks, in parallel when large.
@@ -115,7 +115,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     int ia = i - (n - a.size()), ib = i - (n - b.size());
     int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
     if (da != db && da != 1 && db != 1)
-      fail(Status::Shape, std::string(op) + ": shapes " + a.str() + " and " + b.str() + " cannot be broadcast together");
+      fail(Status::Shape, op, "shapes " + a.str() + " and " + b.str() + " cannot be broadcast together");
     s[i] = da == 1 ? db : da;
   }
   return s;

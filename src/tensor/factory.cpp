@@ -35,7 +35,7 @@ Tensor draw(const Shape& shape, Generator& gen, F value) {
 
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0 || !std::isfinite(step) || !std::isfinite(start) || !std::isfinite(stop))
-    fail(Status::InvalidArg, "arange: start, stop and step must be finite and step nonzero");
+    fail(Status::InvalidArg, "arange", "start, stop and step must be finite and step nonzero");
   double count = std::ceil((stop - start) / step);
   int64_t n = count > 0 ? int64_t(count) : 0;
   std::vector<double> v(static_cast<size_t>(n));
@@ -51,7 +51,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 
 Tensor full(const Shape& shape, double value, DType dtype) {
   if (!std::isfinite(value) && !is_floating(dtype))
-    fail(Status::InvalidArg, "full: a non-finite value does not fit an integer dtype");
+    fail(Status::InvalidArg, "full", "a non-finite value does not fit an integer dtype");
   int64_t as_int = is_floating(dtype) ? 0 : int64_t(std::llround(value));
   Tensor one = is_floating(dtype) ? Tensor::scalar(float(value)).to(dtype)
                                   : Tensor::from_data(&as_int, {}, DType::I64).to(dtype);
@@ -59,12 +59,12 @@ Tensor full(const Shape& shape, double value, DType dtype) {
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
-  if (!x.defined()) fail(Status::InvalidArg, "cast: undefined tensor");
+  if (!x.defined()) fail(Status::InvalidArg, "cast", "undefined tensor");
   return x.to(dtype);
 }
 
 Tensor rand(const Shape& shape, Generator& gen, float low, float high) {
-  if (!(low <= high)) fail(Status::InvalidArg, "rand: low must not exceed high");
+  if (!(low <= high)) fail(Status::InvalidArg, "rand", "low must not exceed high");
   return draw(shape, gen, [=](uint64_t h) {
     float u = float(h >> 40) * 0x1p-24f;  // 24 random bits: [0, 1)
     return low + (high - low) * u;

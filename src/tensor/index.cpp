@@ -10,18 +10,18 @@ namespace xla {
 namespace {
 
 void require(const Tensor& t, const char* op) {
-  if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (!t.defined()) fail(Status::InvalidArg, op, "undefined tensor");
 }
 
 // Index values as int64, checked against [0, n).
 std::vector<int64_t> read_indices(const Tensor& index, int64_t n, const char* op) {
   if (index.dtype() != DType::I32 && index.dtype() != DType::I64)
-    fail(Status::DType, std::string(op) + ": index must be i32 or i64, got " + dtype_name(index.dtype()));
+    fail(Status::DType, op, std::string("index must be i32 or i64, got ") + dtype_name(index.dtype()));
   std::vector<int64_t> idx(static_cast<size_t>(index.numel()));
   detail::copy_strided(index, idx.data(), DType::I64);
   for (int64_t v : idx)
     if (v < 0 || v >= n)
-      fail(Status::InvalidArg, std::string(op) + ": index " + std::to_string(v) + " is out of range [0, " +
+      fail(Status::InvalidArg, op, "index " + std::to_string(v) + " is out of range [0, " +
                                    std::to_string(n) + ")");
   return idx;
 }
@@ -55,8 +55,8 @@ void gather_typed(const Tensor& x, const Tensor& index, int axis, const std::vec
 static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const char* op) {
   require(x, op);
   require(index, op);
-  if (index.ndim() != 1) fail(Status::Shape, std::string(op) + ": index must be 1-D, got " + index.shape().str());
-  if (x.ndim() == 0) fail(Status::Shape, std::string(op) + ": input is 0-d");
+  if (index.ndim() != 1) fail(Status::Shape, op, "index must be 1-D, got " + index.shape().str());
+  if (x.ndim() == 0) fail(Status::Shape, op, "input is 0-d");
   axis = normalize_axis(axis, x.ndim(), op);
   std::vector<int64_t> idx = read_indices(index, x.shape()[axis], op);
   Shape shape = x.shape();
@@ -83,12 +83,12 @@ Tensor gather(const Tensor& x, int axis, const Tensor& index) {
   require(x, "gather");
   require(index, "gather");
   if (index.ndim() != x.ndim())
-    fail(Status::Shape, "gather: index " + index.shape().str() + " must have as many dimensions as input " + x.shape().str());
-  if (x.ndim() == 0) fail(Status::Shape, "gather: input is 0-d");
+    fail(Status::Shape, "gather", "index " + index.shape().str() + " must have as many dimensions as input " + x.shape().str());
+  if (x.ndim() == 0) fail(Status::Shape, "gather", "input is 0-d");
   axis = normalize_axis(axis, x.ndim(), "gather");
   for (int d = 0; d < x.ndim(); ++d)
     if (d != axis && index.shape()[d] > x.shape()[d])
-      fail(Status::Shape, "gather: index " + index.shape().str() + " is larger than input " + x.shape().str() +
+      fail(Status::Shape, "gather", "index " + index.shape().str() + " is larger than input " + x.shape().str() +
                               " in dimension " + std::to_string(d));
   std::vector<int64_t> idx = read_indices(index, x.shape()[axis], "gather");
   Tensor out = Tensor::empty(index.shape(), x.dtype());
@@ -105,7 +105,7 @@ Tensor gather(const Tensor& x, int axis, const Tensor& index) {
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
   require(weight, "embedding");
   require(ids, "embedding");
-  if (weight.ndim() != 2) fail(Status::Shape, "embedding: weight must be [vocab, dim], got " + weight.shape().str());
+  if (weight.ndim() != 2) fail(Status::Shape, "embedding", "weight must be [vocab, dim], got " + weight.shape().str());
   Shape shape = ids.shape();
   shape.push_back(weight.shape()[1]);
   return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding").view(shape);
@@ -177,19 +177,19 @@ Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tens
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int axis) {
-  if (xs.empty()) fail(Status::InvalidArg, "concat: no tensors");
+  if (xs.empty()) fail(Status::InvalidArg, "concat", "no tensors");
   for (const Tensor& t : xs) require(t, "concat");
   const Tensor& first = xs[0];
-  if (first.ndim() == 0) fail(Status::Shape, "concat: 0-d tensors cannot be concatenated; use stack");
+  if (first.ndim() == 0) fail(Status::Shape, "concat", "0-d tensors cannot be concatenated; use stack");
   axis = normalize_axis(axis, first.ndim(), "concat");
   Shape shape = first.shape();
   shape[axis] = 0;
   for (const Tensor& t : xs) {
     if (t.dtype() != first.dtype())
-      fail(Status::DType, std::string("concat: dtypes differ: ") + dtype_name(first.dtype()) + " and " + dtype_name(t.dtype()));
+      fail(Status::DType, "concat", std::string("dtypes differ: ") + dtype_name(first.dtype()) + " and " + dtype_name(t.dtype()));
     bool ok = t.ndim() == first.ndim();
     for (int d = 0; ok && d < t.ndim(); ++d) ok = d == axis || t.shape()[d] == first.shape()[d];
-    if (!ok) fail(Status::Shape, "concat: shapes " + first.shape().str() + " and " + t.shape().str() +
+    if (!ok) fail(Status::Shape, "concat", "shapes " + first.shape().str() + " and " + t.shape().str() +
                                      " differ outside axis " + std::to_string(axis));
     shape[axis] += t.shape()[axis];
   }
@@ -210,11 +210,11 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
 }
 
 Tensor stack(const std::vector<Tensor>& xs, int axis) {
-  if (xs.empty()) fail(Status::InvalidArg, "stack: no tensors");
+  if (xs.empty()) fail(Status::InvalidArg, "stack", "no tensors");
   for (const Tensor& t : xs) {
     require(t, "stack");
     if (!(t.shape() == xs[0].shape()))
-      fail(Status::Shape, "stack: shapes " + xs[0].shape().str() + " and " + t.shape().str() + " differ");
+      fail(Status::Shape, "stack", "shapes " + xs[0].shape().str() + " and " + t.shape().str() + " differ");
   }
   axis = normalize_axis(axis, xs[0].ndim() + 1, "stack");
   std::vector<Tensor> us;
@@ -225,23 +225,23 @@ Tensor stack(const std::vector<Tensor>& xs, int axis) {
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int axis) {
   require(x, "split");
-  if (x.ndim() == 0) fail(Status::Shape, "split: input is 0-d");
+  if (x.ndim() == 0) fail(Status::Shape, "split", "input is 0-d");
   axis = normalize_axis(axis, x.ndim(), "split");
   const int64_t n = x.shape()[axis];
   std::vector<int64_t> parts = sizes;
   if (sizes.size() == 1) {  // one size: equal pieces, the last may be smaller
-    if (sizes[0] <= 0) fail(Status::InvalidArg, "split: piece size must be positive, got " + std::to_string(sizes[0]));
+    if (sizes[0] <= 0) fail(Status::InvalidArg, "split", "piece size must be positive, got " + std::to_string(sizes[0]));
     parts.clear();
     for (int64_t s = 0; s < n; s += sizes[0]) parts.push_back(std::min(sizes[0], n - s));
     if (n == 0) parts.push_back(0);
   }
   int64_t total = 0;
   for (int64_t s : parts) {
-    if (s < 0) fail(Status::InvalidArg, "split: negative piece size " + std::to_string(s));
+    if (s < 0) fail(Status::InvalidArg, "split", "negative piece size " + std::to_string(s));
     total += s;
   }
   if (total != n)
-    fail(Status::Shape, "split: sizes sum to " + std::to_string(total) + " but axis " + std::to_string(axis) + " of " +
+    fail(Status::Shape, "split", "sizes sum to " + std::to_string(total) + " but axis " + std::to_string(axis) + " of " +
                             x.shape().str() + " has " + std::to_string(n));
   std::vector<Tensor> out;
   int64_t start = 0;
@@ -254,7 +254,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 static Tensor triangle(const Tensor& x, int64_t k, bool lower, const char* op) {
   require(x, op);
-  if (x.ndim() < 2) fail(Status::Shape, std::string(op) + ": needs at least 2 dimensions, got " + x.shape().str());
+  if (x.ndim() < 2) fail(Status::Shape, op, "needs at least 2 dimensions, got " + x.shape().str());
   Tensor out = x.clone();
   const int64_t R = x.shape()[x.ndim() - 2], C = x.shape().back();
   const int64_t mats = (R > 0 && C > 0) ? out.numel() / (R * C) : 0;

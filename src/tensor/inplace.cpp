@@ -33,8 +33,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::fill_(double value) { return copy_(full({}, value, dtype_)); }
 
 static void require_f32(const Tensor& t, const char* op) {
-  if (!t.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
-  if (t.dtype() != DType::F32) fail(Status::DType, std::string(op) + ": needs an f32 tensor, got " + dtype_name(t.dtype()));
+  if (!t.defined()) fail(Status::InvalidArg, op, "undefined tensor");
+  if (t.dtype() != DType::F32) fail(Status::DType, op, std::string("needs an f32 tensor, got ") + dtype_name(t.dtype()));
 }
 
 Tensor& Tensor::add_(const Tensor& other, float alpha) {

@@ -49,9 +49,9 @@ int64_t batch_offset(const Tensor& t, const Shape& bshape, int64_t flat) {
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
-  if (!a_in.defined() || !b_in.defined()) fail(Status::InvalidArg, "matmul: undefined tensor");
+  if (!a_in.defined() || !b_in.defined()) fail(Status::InvalidArg, "matmul", "undefined tensor");
   if (a_in.ndim() == 0 || b_in.ndim() == 0)
-    fail(Status::Shape, "matmul: operands must have at least 1 dimension, got " + a_in.shape().str() + " and " +
+    fail(Status::Shape, "matmul", "operands must have at least 1 dimension, got " + a_in.shape().str() + " and " +
                             b_in.shape().str());
   Tensor a = a_in.dtype() == DType::F32 ? a_in : a_in.to(DType::F32);
   // a bf16 right operand (a weight kept in bf16) is read as it is by the kernels
@@ -61,7 +61,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (b_vec) b = b.unsqueeze(1);
   const int64_t M = a.shape()[a.ndim() - 2], K = a.shape().back(), N = b.shape().back();
   if (b.shape()[b.ndim() - 2] != K)
-    fail(Status::Shape, "matmul: inner dimensions differ: " + a_in.shape().str() + " @ " + b_in.shape().str());
+    fail(Status::Shape, "matmul", "inner dimensions differ: " + a_in.shape().str() + " @ " + b_in.shape().str());
 
   Shape ab, bb;
   for (int i = 0; i + 2 < a.ndim(); ++i) ab.push_back(a.shape()[i]);

@@ -26,12 +26,12 @@ struct Rows {
 
 // Which axes are reduced (empty list = all), as a mask.
 uint32_t axis_mask(const Tensor& x, const std::vector<int>& axes, const char* op) {
-  if (!x.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (!x.defined()) fail(Status::InvalidArg, op, "undefined tensor");
   if (axes.empty()) return (1u << x.ndim()) - 1;
   uint32_t mask = 0;
   for (int a : axes) {
     int n = normalize_axis(a, x.ndim(), op);
-    if (mask & (1u << n)) fail(Status::InvalidArg, std::string(op) + ": axis " + std::to_string(a) + " repeated");
+    if (mask & (1u << n)) fail(Status::InvalidArg, op, "axis " + std::to_string(a) + " repeated");
     mask |= 1u << n;
   }
   return mask;
@@ -164,7 +164,7 @@ static void require_nonempty(const Tensor& x, const std::vector<int>& axes, cons
   uint32_t mask = axis_mask(x, axes, op);
   for (int i = 0; i < x.ndim(); ++i)
     if ((mask & (1u << i)) && x.shape()[i] == 0)
-      fail(Status::Shape, std::string(op) + ": cannot reduce over an empty axis of " + x.shape().str());
+      fail(Status::Shape, op, "cannot reduce over an empty axis of " + x.shape().str());
 }
 
 Tensor max(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
@@ -192,7 +192,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
 }
 
 Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int correction) {
-  if (correction < 0) fail(Status::InvalidArg, "var: correction must be >= 0");
+  if (correction < 0) fail(Status::InvalidArg, "var", "correction must be >= 0");
   return reduce_rows(x, axes, keepdims, "var", [correction](Row r) {
     int64_t dof = r.size() - correction;
     if (dof <= 0) return NAN;
@@ -206,10 +206,10 @@ Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int cor
 }
 
 Tensor argmax(const Tensor& x, int axis, bool keepdims) {
-  if (!x.defined()) fail(Status::InvalidArg, "argmax: undefined tensor");
+  if (!x.defined()) fail(Status::InvalidArg, "argmax", "undefined tensor");
   Tensor src = x.ndim() == 0 ? x.reshape({1}) : x;
   int a = normalize_axis(axis, src.ndim(), "argmax");
-  if (src.shape()[a] == 0) fail(Status::Shape, "argmax: cannot reduce over an empty axis of " + x.shape().str());
+  if (src.shape()[a] == 0) fail(Status::Shape, "argmax", "cannot reduce over an empty axis of " + x.shape().str());
   Rows r = to_rows(src, 1u << a, keepdims);
   if (x.ndim() == 0) r.out_shape = Shape{};
   Tensor out = Tensor::empty(r.out_shape, DType::I64);
@@ -229,7 +229,7 @@ Tensor argmax(const Tensor& x, int axis, bool keepdims) {
 
 template <typename F>
 static Tensor along_axis(const Tensor& x, int axis, const char* op, F row_fn) {
-  if (!x.defined()) fail(Status::InvalidArg, std::string(op) + ": undefined tensor");
+  if (!x.defined()) fail(Status::InvalidArg, op, "undefined tensor");
   if (x.ndim() == 0) return along_axis(x.reshape({1}), 0, op, row_fn).reshape({});
   int a = normalize_axis(axis, x.ndim(), op);
   Tensor moved = x.transpose(a, x.ndim() - 1);

@@ -43,14 +43,14 @@ int num_threads() {
 int normalize_axis(int axis, int ndim, const char* op) {
   int a = axis < 0 ? axis + ndim : axis;
   if (a < 0 || a >= ndim)
-    fail(Status::InvalidArg, std::string(op) + ": axis " + std::to_string(axis) + " is out of range for a " +
+    fail(Status::InvalidArg, op, "axis " + std::to_string(axis) + " is out of range for a " +
                                  std::to_string(ndim) + "-d tensor");
   return a;
 }
 
 static void check_shape(const Shape& shape, const char* op) {
   for (int i = 0; i < shape.size(); ++i)
-    if (shape[i] < 0) fail(Status::Shape, std::string(op) + ": negative dimension in shape " + shape.str());
+    if (shape[i] < 0) fail(Status::Shape, op, "negative dimension in shape " + shape.str());
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
@@ -163,20 +163,20 @@ static Shape infer_shape(const Shape& want, int64_t numel, const Shape& have, co
   int64_t known = 1;
   for (int i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
-      if (infer >= 0) fail(Status::Shape, std::string(op) + ": more than one -1 in " + want.str());
+      if (infer >= 0) fail(Status::Shape, op, "more than one -1 in " + want.str());
       infer = i;
     } else if (s[i] < 0) {
-      fail(Status::Shape, std::string(op) + ": negative dimension in " + want.str());
+      fail(Status::Shape, op, "negative dimension in " + want.str());
     } else {
       known *= s[i];
     }
   }
   if (infer >= 0) {
     if (known == 0 || numel % known != 0)
-      fail(Status::Shape, std::string(op) + ": cannot reshape " + have.str() + " into " + want.str());
+      fail(Status::Shape, op, "cannot reshape " + have.str() + " into " + want.str());
     s[infer] = numel / known;
   }
-  if (s.numel() != numel) fail(Status::Shape, std::string(op) + ": cannot reshape " + have.str() + " into " + want.str());
+  if (s.numel() != numel) fail(Status::Shape, op, "cannot reshape " + have.str() + " into " + want.str());
   return s;
 }
 
@@ -254,12 +254,12 @@ Tensor Tensor::reshape(const Shape& want) const {
 
 Tensor Tensor::permute(const Dims& order) const {
   if (order.size() != ndim())
-    fail(Status::InvalidArg, "permute: order " + order.str() + " does not match a " + std::to_string(ndim()) + "-d tensor");
+    fail(Status::InvalidArg, "permute", "order " + order.str() + " does not match a " + std::to_string(ndim()) + "-d tensor");
   Tensor t = alias();
   bool seen[kMaxDims] = {};
   for (int i = 0; i < ndim(); ++i) {
     int a = normalize_axis(int(order[i]), ndim(), "permute");
-    if (seen[a]) fail(Status::InvalidArg, "permute: axis " + std::to_string(a) + " repeated in " + order.str());
+    if (seen[a]) fail(Status::InvalidArg, "permute", "axis " + std::to_string(a) + " repeated in " + order.str());
     seen[a] = true;
     t.shape_[i] = shape_[a];
     t.strides_[i] = strides_[a];
@@ -278,7 +278,7 @@ Tensor Tensor::transpose(int a, int b) const {
 
 Tensor Tensor::slice(int axis, int64_t start, int64_t stop, int64_t step) const {
   axis = normalize_axis(axis, ndim(), "slice");
-  if (step <= 0) fail(Status::InvalidArg, "slice: step must be positive, got " + std::to_string(step));
+  if (step <= 0) fail(Status::InvalidArg, "slice", "step must be positive, got " + std::to_string(step));
   int64_t n = shape_[axis];
   auto clamp = [n](int64_t i) { return i < 0 ? std::max<int64_t>(i + n, 0) : std::min(i, n); };
   start = clamp(start);
@@ -306,14 +306,14 @@ Tensor Tensor::select(int axis, int64_t index) const {
 
 Tensor Tensor::expand(const Shape& want) const {
   if (want.size() < ndim())
-    fail(Status::Shape, "expand: cannot expand " + shape_.str() + " to fewer dimensions " + want.str());
+    fail(Status::Shape, "expand", "cannot expand " + shape_.str() + " to fewer dimensions " + want.str());
   Tensor t = alias();
   t.shape_ = want;
   t.strides_ = Dims::filled(want.size(), 0);
   int lead = want.size() - ndim();
   for (int i = 0; i < want.size(); ++i) {
     if (i < lead) {
-      if (want[i] < 0) fail(Status::Shape, "expand: -1 not allowed in new leading dimension of " + want.str());
+      if (want[i] < 0) fail(Status::Shape, "expand", "-1 not allowed in new leading dimension of " + want.str());
       continue;
     }
     int64_t have = shape_[i - lead];
@@ -322,7 +322,7 @@ Tensor Tensor::expand(const Shape& want) const {
     if (have == w) {
       t.strides_[i] = strides_[i - lead];
     } else if (have != 1) {
-      fail(Status::Shape, "expand: cannot broadcast " + shape_.str() + " to " + want.str());
+      fail(Status::Shape, "expand", "cannot broadcast " + shape_.str() + " to " + want.str());
     }
   }
   return t;
@@ -341,7 +341,7 @@ Tensor Tensor::squeeze() const {
 Tensor Tensor::squeeze(int axis) const {
   axis = normalize_axis(axis, ndim(), "squeeze");
   if (shape_[axis] != 1)
-    fail(Status::Shape, "squeeze: axis " + std::to_string(axis) + " of " + shape_.str() + " is not of size 1");
+    fail(Status::Shape, "squeeze", "axis " + std::to_string(axis) + " of " + shape_.str() + " is not of size 1");
   Tensor t = alias();
   t.shape_.erase(axis);
   t.strides_.erase(axis);

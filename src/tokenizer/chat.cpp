@@ -41,11 +41,11 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 std::string render_chat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
-  if (messages.empty()) fail(Status::InvalidArg, "render_chat: no messages");
+  if (messages.empty()) fail(Status::InvalidArg, "render_chat", "no messages");
   for (size_t i = 0; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     if (role != "system" && role != "user" && role != "assistant" && role != "model")
-      fail(Status::InvalidArg, "render_chat: message " + std::to_string(i) + " has the unknown role '" + role +
+      fail(Status::InvalidArg, "render_chat", "message " + std::to_string(i) + " has the unknown role '" + role +
                                    "' (expected system, user, assistant or model)");
   }
   std::string out = "<bos>";
@@ -59,10 +59,9 @@ std::string render_chat(const std::vector<ChatMessage>& messages, bool add_gener
     const ChatMessage& m = messages[i];
     size_t turn = i - first;
     if ((m.role == "user") != (turn % 2 == 0))
-      fail(Status::InvalidArg,
-           "render_chat: Conversation roles must alternate user/assistant/user/assistant/... "
-           "(message " +
-               std::to_string(i) + " has the role '" + m.role + "')");
+      fail(Status::InvalidArg, "render_chat",
+           "Conversation roles must alternate user/assistant/user/assistant/... (message " + std::to_string(i) +
+               " has the role '" + m.role + "')");
     out += "<start_of_turn>";
     out += m.role == "assistant" ? "model" : m.role;
     out += '\n';

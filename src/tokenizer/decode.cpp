@@ -92,14 +92,14 @@ namespace xla {
 std::string Tokenizer::decode(const int32_t* ids, size_t n, bool skip_special) const {
   using namespace tokenizer_detail;
   const TokenizerData& d = *data_;
-  if (n > 0 && ids == nullptr) fail(Status::InvalidArg, "Tokenizer::decode: ids is null");
+  if (n > 0 && ids == nullptr) fail(Status::InvalidArg, "Tokenizer::decode", "ids is null");
   const int32_t vocab = int32_t(d.pieces.size());
   std::vector<std::string> tokens;
   tokens.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     int32_t id = ids[i];
     if (id < 0 || id >= vocab)
-      fail(Status::InvalidArg, "Tokenizer::decode: token id " + std::to_string(id) + " (at position " +
+      fail(Status::InvalidArg, "Tokenizer::decode", "token id " + std::to_string(id) + " (at position " +
                                    std::to_string(i) + ") is outside the vocabulary [0, " + std::to_string(vocab) +
                                    ")");
     if (skip_special && (d.flags[id] & kSpecialToken)) continue;

@@ -218,7 +218,7 @@ class Encoder {
 
   void encode_chunk(std::string_view chunk) {
     if (chunk.size() >= size_t(INT32_MAX))  // symbols are linked by int32 positions
-      fail(Status::InvalidArg, "Tokenizer::encode: a word of " + std::to_string(chunk.size()) + " bytes is too long");
+      fail(Status::InvalidArg, "Tokenizer::encode", "a word of " + std::to_string(chunk.size()) + " bytes is too long");
     make_symbols(chunk);
     if (symbols_.size() > 1) merge_symbols();
     for (int32_t i = symbols_.empty() ? -1 : 0; i >= 0; i = symbols_[i].next) out_.push_back(symbols_[i].id);

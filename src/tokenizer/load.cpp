@@ -3,11 +3,11 @@
 // tables; the small sections (normalizer, pre_tokenizer, post_processor, decoder, added_tokens,
 // the model's flags) are parsed with nlohmann and checked one field at a time.
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "../io/text_file.hpp"
 #include "json_cursor.hpp"
 #include "tokenizer_data.hpp"
 
@@ -556,24 +556,6 @@ std::shared_ptr<const TokenizerData> Loader::run() {
   return data_;
 }
 
-std::string read_whole_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(Status::IO, "cannot open the tokenizer file '" + path + "': " + std::strerror(errno));
-  std::string text;
-  char buffer[1 << 16];
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    long size = std::ftell(f);
-    if (size > 0) text.reserve(size_t(size));
-    std::rewind(f);
-  }
-  size_t got;
-  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, got);
-  bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) fail(Status::IO, "cannot read the tokenizer file '" + path + "'");
-  return text;
-}
-
 }  // namespace
 
 std::shared_ptr<const TokenizerData> parse_tokenizer_json(std::string_view json_text, const std::string& source) {
@@ -585,7 +567,7 @@ std::shared_ptr<const TokenizerData> parse_tokenizer_json(std::string_view json_
 namespace xla {
 
 Tokenizer Tokenizer::load(const std::string& path) {
-  std::string text = tokenizer_detail::read_whole_file(path);
+  std::string text = io::read_text_file(path, "the tokenizer file");
   return Tokenizer(tokenizer_detail::parse_tokenizer_json(text, path));
 }
 

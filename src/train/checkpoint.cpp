@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../io/text_file.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/trainer.hpp"
 
@@ -36,14 +37,6 @@ void write_synced(const std::string& path, const std::string& text) {
     if (!f) fail(Status::IO, "checkpoint: cannot write " + path);
   }
   fsync_path(path);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(Status::IO, "checkpoint: cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 std::string step_name(int64_t step) {
@@ -138,7 +131,7 @@ TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer
   }
   nlohmann::json st;
   try {
-    st = nlohmann::json::parse(read_text(dir + "/state.json"));
+    st = nlohmann::json::parse(io::read_text_file(dir + "/state.json", "the checkpoint state"));
   } catch (const nlohmann::json::exception& e) {
     fail(Status::Format, "checkpoint: " + dir + "/state.json is not valid JSON: " + e.what());
   }
@@ -157,7 +150,7 @@ TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer
   }
 
   // the weights, copied into the model's own tensors
-  GemmaConfig saved = GemmaConfig::from_json(read_text(dir + "/config.json"));
+  GemmaConfig saved = GemmaConfig::from_json(io::read_text_file(dir + "/config.json", "the checkpoint config"));
   if (saved.to_json() != model.config.to_json())
     fail(Status::Format, "checkpoint: " + dir + " holds a model of another configuration");
   io::SafetensorsFile weights = io::SafetensorsFile::open(dir + "/model.safetensors");

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "../io/text_file.hpp"
 #include "xla/error.hpp"
 
 namespace xla::train {
@@ -25,14 +26,6 @@ uint64_t splitmix(uint64_t& s) {
 // Fisher–Yates with splitmix: the same order for the same seed on every machine.
 void seeded_shuffle(std::vector<size_t>& v, uint64_t seed) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[splitmix(seed) % i]);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(Status::IO, "cannot open " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 void check_seq_len(int64_t seq_len) {
@@ -117,7 +110,7 @@ Dataset Dataset::from_text(std::string_view text, const TextCodec& codec, int64_
 }
 
 Dataset Dataset::from_text_file(const std::string& path, const TextCodec& codec, int64_t L, bool split_documents) {
-  return from_text(read_file(path), codec, L, split_documents);
+  return from_text(io::read_text_file(path), codec, L, split_documents);
 }
 
 Dataset Dataset::supervised(const std::vector<std::pair<std::string, std::string>>& pairs, const TextCodec& codec,
@@ -149,12 +142,8 @@ Dataset Dataset::supervised(const std::vector<std::pair<std::string, std::string
 }
 
 Dataset Dataset::from_jsonl(const std::string& path, const TextCodec& codec, int64_t L, bool chat) {
-  std::istringstream in(read_file(path));
   std::vector<std::pair<std::string, std::string>> pairs;
-  std::string line;
-  for (int lineno = 1; std::getline(in, line); ++lineno) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(lineno);
+  io::for_each_jsonl_line(io::read_text_file(path), path, [&](std::string_view line, const std::string& where) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
@@ -173,7 +162,7 @@ Dataset Dataset::from_jsonl(const std::string& path, const TextCodec& codec, int
       response += "<end_of_turn>";
     }
     pairs.emplace_back(std::move(prompt), std::move(response));
-  }
+  });
   if (pairs.empty()) fail(Status::Format, path + ": no examples");
   return supervised(pairs, codec, L);
 }

@@ -48,16 +48,16 @@ const char* loss_name(DpoLoss l) {
 void check_values(std::span<const double> v, const char* name) {
   for (size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
-      fail(Status::InvalidArg, std::string("dpo_loss: ") + name + "[" + std::to_string(i) + "] is not finite (" + text(v[i]) + ")");
+      fail(Status::InvalidArg, "dpo_loss", std::string(name) + "[" + std::to_string(i) + "] is not finite (" + text(v[i]) + ")");
 }
 
 // The tensor form's checks: f32, 1-D, the length of the first. Returns the values in double.
 std::vector<double> values_of(const Tensor& t, const char* name, int64_t n) {
-  if (!t.defined()) fail(Status::InvalidArg, std::string("dpo_loss: ") + name + " is undefined");
+  if (!t.defined()) fail(Status::InvalidArg, "dpo_loss", std::string(name) + " is undefined");
   if (t.dtype() != DType::F32)
-    fail(Status::DType, std::string("dpo_loss: ") + name + " must be f32, got " + dtype_name(t.dtype()));
+    fail(Status::DType, "dpo_loss", std::string(name) + " must be f32, got " + dtype_name(t.dtype()));
   if (t.ndim() != 1 || (n >= 0 && t.numel() != n))
-    fail(Status::Shape, std::string("dpo_loss: ") + name + " has shape " + t.shape().str() + ", expected [" +
+    fail(Status::Shape, "dpo_loss", std::string(name) + " has shape " + t.shape().str() + ", expected [" +
                             (n >= 0 ? std::to_string(n) : std::string("n")) + "]");
   std::vector<float> f = t.to_vector();
   return std::vector<double>(f.begin(), f.end());
@@ -75,14 +75,14 @@ Tensor log_sigmoid(const Tensor& x) {
 
 void validate(const DpoOptions& o) {
   if (!(o.beta > 0) || !std::isfinite(o.beta))
-    fail(Status::InvalidArg, "dpo_loss: beta must be > 0 and finite, got " + text(o.beta));
+    fail(Status::InvalidArg, "dpo_loss", "beta must be > 0 and finite, got " + text(o.beta));
   if (o.loss != DpoLoss::Sigmoid && o.loss != DpoLoss::Ipo && o.loss != DpoLoss::Hinge)
-    fail(Status::InvalidArg, "dpo_loss: loss type " + std::to_string(int32_t(o.loss)) +
+    fail(Status::InvalidArg, "dpo_loss", "loss type " + std::to_string(int32_t(o.loss)) +
                                  " is not sigmoid (0), ipo (1) or hinge (2)");
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 0.5f))
-    fail(Status::InvalidArg, "dpo_loss: label_smoothing must be in [0, 0.5), got " + text(o.label_smoothing));
+    fail(Status::InvalidArg, "dpo_loss", "label_smoothing must be in [0, 0.5), got " + text(o.label_smoothing));
   if (o.label_smoothing != 0 && o.loss != DpoLoss::Sigmoid)
-    fail(Status::InvalidArg, std::string("dpo_loss: label_smoothing applies to the sigmoid loss only, got ") +
+    fail(Status::InvalidArg, "dpo_loss", std::string("label_smoothing applies to the sigmoid loss only, got ") +
                                  text(o.label_smoothing) + " with " + loss_name(o.loss));
 }
 
@@ -91,9 +91,9 @@ DpoMetrics dpo_loss(const DpoOptions& o, std::span<const double> policy_chosen,
                     std::span<const double> ref_rejected) {
   validate(o);
   const size_t n = policy_chosen.size();
-  if (n == 0) fail(Status::InvalidArg, "dpo_loss: the batch is empty");
+  if (n == 0) fail(Status::InvalidArg, "dpo_loss", "the batch is empty");
   if (policy_rejected.size() != n || ref_chosen.size() != n || ref_rejected.size() != n)
-    fail(Status::Shape, "dpo_loss: arrays of different lengths: policy_chosen " + std::to_string(n) +
+    fail(Status::Shape, "dpo_loss", "arrays of different lengths: policy_chosen " + std::to_string(n) +
                             ", policy_rejected " + std::to_string(policy_rejected.size()) + ", ref_chosen " +
                             std::to_string(ref_chosen.size()) + ", ref_rejected " +
                             std::to_string(ref_rejected.size()));
@@ -126,7 +126,7 @@ DpoMetrics dpo_loss(const DpoOptions& o, std::span<const double> policy_chosen,
   DpoMetrics r{loss / dn, chosen / dn, rejected / dn, wins / dn, margin / dn, lp_chosen / dn, lp_rejected / dn};
   // Finite inputs can still overflow (a margin near 1e308, squared by ipo): say so, not NaN.
   for (double v : {r.loss, r.reward_chosen, r.reward_rejected, r.reward_margin, r.logp_chosen, r.logp_rejected})
-    if (!std::isfinite(v)) fail(Status::InvalidArg, "dpo_loss: the log-probs are too large: the result overflows");
+    if (!std::isfinite(v)) fail(Status::InvalidArg, "dpo_loss", "the log-probs are too large: the result overflows");
   return r;
 }
 

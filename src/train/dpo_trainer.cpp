@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "../io/text_file.hpp"
 #include "progress.hpp"
 #include "xla/autograd.hpp"
 #include "xla/safetensors.hpp"
@@ -158,10 +159,9 @@ void put(nlohmann::json& j, const std::string& prefix, const DpoMetrics& m) {
 }
 
 nlohmann::json read_state_json(const std::string& dir) {
-  std::ifstream f(dir + "/state.json", std::ios::binary);
-  if (!f) fail(Status::IO, "dpo: cannot read " + dir + "/state.json");
+  const std::string text = io::read_text_file(dir + "/state.json", "the DPO trainer state");
   try {
-    return nlohmann::json::parse(f);
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail(Status::Format, "dpo: " + dir + "/state.json is not valid JSON: " + e.what());
   }

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "../io/text_file.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo_trainer.hpp"
 #include "xla/loss.hpp"
@@ -73,13 +74,9 @@ PreferenceDataset::PreferenceDataset(std::vector<PreferenceExample> pairs, int64
 
 PreferenceDataset PreferenceDataset::from_jsonl(const std::string& path, const TextCodec& codec, int64_t max_len,
                                                 bool chat) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(Status::IO, "preference data: cannot open " + path);
   std::vector<PreferenceExample> pairs;
-  std::string line;
-  for (int lineno = 1; std::getline(f, line); ++lineno) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(lineno);
+  const std::string text = io::read_text_file(path, "the preference data");
+  io::for_each_jsonl_line(text, path, [&](std::string_view line, const std::string& where) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
@@ -114,7 +111,7 @@ PreferenceDataset PreferenceDataset::from_jsonl(const std::string& path, const T
     const std::string why = pair_problem(e, max_len);
     if (!why.empty()) fail(Status::Format, where + ": " + why);
     pairs.push_back(std::move(e));
-  }
+  });
   if (pairs.empty()) fail(Status::Format, "preference data: " + path + " holds no pairs");
   return PreferenceDataset(std::move(pairs), max_len);
 }

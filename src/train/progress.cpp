@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../io/text_file.hpp"
 #include "xla/error.hpp"
 
 namespace xla::train::detail {
@@ -60,20 +62,17 @@ void MetricsFile::reopen_at(int64_t step) {
   std::fclose(f_);
   f_ = nullptr;
   std::ostringstream kept;
-  bool read = false;
-  {
-    std::ifstream in(path_);
-    read = bool(in);
-    std::string line;
-    while (read && std::getline(in, line)) {
+  std::error_code ec;
+  const bool read = std::filesystem::exists(path_, ec);
+  if (read) {
+    io::for_each_jsonl_line(io::read_text_file(path_), path_, [&](std::string_view line, const std::string&) {
       try {
-        nlohmann::json j = nlohmann::json::parse(line);
-        if (j.value("step", int64_t(0)) > step) continue;
+        if (nlohmann::json::parse(line).value("step", int64_t(0)) > step) return;
       } catch (const nlohmann::json::exception&) {
-        continue;  // a line cut short by the kill
+        return;  // a line cut short by the kill
       }
       kept << line << "\n";
-    }
+    });
   }
   if (read) {
     std::ofstream out(path_, std::ios::trunc);

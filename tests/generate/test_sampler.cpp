@@ -1,5 +1,6 @@
 // test_sampler.cpp — xla::Sampler: greedy ties, repetition penalty, temperature, top_k, top_p,
-// min_p, seeding, masked / huge / equal logits, parameter validation, and a 262,144-token case.
+// min_p, seeding, masked / huge / equal logits, parameter validation, and 262,144-token cases
+// (top_k beyond 1,024 and top_p with thousands of survivors drawn against a plain sort-and-cut).
 // Expected distributions are derived by hand in comments (or by a naive loop here); sampled
 // frequencies come from 20,000 draws with a fixed seed and must be within 0.01.
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -72,6 +74,57 @@ std::vector<float> lcg_logits(size_t n, uint64_t seed, float lo, float hi) {
     x = float(lo + (hi - lo) * (double(s >> 11) * 0x1.0p-53));
   }
   return v;
+}
+
+// Rounds each value to bf16 (truncation): a bf16 model's logits, with many exact ties.
+void to_bf16(std::vector<float>& v) {
+  for (float& x : v) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u &= 0xffff0000u;
+    std::memcpy(&x, &u, 4);
+  }
+}
+
+// The tokens sample() may draw, by the plain method of sampler.hpp's steps 3-6 (no penalty):
+// sort everything, cut. w = exp((logit - max) / T) in float over the top_k survivors; sorted
+// by w descending (ties: lower id first); the nucleus is the shortest prefix whose running sum
+// (in double, in that order) reaches top_p times the sum over all survivors (in id order).
+std::vector<char> exact_set(const std::vector<float>& logits, const SamplerParams& p) {
+  const size_t V = logits.size();
+  std::vector<float> desc;
+  for (float x : logits)
+    if (x > -kInf) desc.push_back(x);
+  std::sort(desc.begin(), desc.end(), std::greater<float>());
+  const size_t k = size_t(p.top_k);
+  const float kth = k > 0 && k <= desc.size() ? desc[k - 1] : -kInf;
+  struct Cand {
+    float w;
+    int32_t id;
+  };
+  std::vector<Cand> c;
+  for (size_t i = 0; i < V; ++i)
+    if (logits[i] > -kInf && logits[i] >= kth) c.push_back({logits[i], int32_t(i)});
+  double total = 0.0;
+  for (Cand& x : c) {
+    const float z = (x.w - desc[0]) / p.temperature;
+    x.w = z > -104.f ? std::exp(z) : 0.f;
+    total += double(x.w);
+  }
+  std::sort(c.begin(), c.end(), [](const Cand& a, const Cand& b) { return a.w > b.w || (a.w == b.w && a.id < b.id); });
+  size_t keep = c.size();
+  if (p.top_p < 1.f) {
+    double cum = 0.0;
+    for (size_t i = 0; i < c.size(); ++i)
+      if ((cum += double(c[i].w)) >= double(p.top_p) * total) {
+        keep = i + 1;
+        break;
+      }
+  }
+  std::vector<char> in(V, 0);
+  for (size_t i = 0; i < keep; ++i)
+    if (c[i].w > 0.f && c[i].w >= p.min_p) in[size_t(c[i].id)] = 1;
+  return in;
 }
 
 // The message of the xla::Error thrown by validate(p) ("" if none was thrown).
@@ -373,4 +426,52 @@ TEST(Sampler, LargeVocabTopKTopP) {
   SamplerParams g;
   size_t argmax = size_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
   EXPECT_EQ(pick(g, logits), int32_t(argmax));
+}
+
+// The fast paths of a 262,144-word vocabulary: top_k beyond the heap's 1,024 (nth_element) and
+// top_p with far more than the first 256-candidate chunk in the nucleus. Every draw must lie
+// in the set a plain sort-and-cut keeps. Logits are dense (neighbours of the boundary are
+// nearly as likely as the last kept token, so a token kept by mistake is soon drawn), once as
+// floats and once rounded to bf16 (long runs of exact ties across the boundary).
+TEST(Sampler, LargeVocabFastPathsDrawOnlyFromTheExactSet) {
+  const size_t V = 262144;
+  struct Case {
+    const char* name;
+    float temperature;
+    int32_t top_k;
+    float top_p;
+    bool bf16;
+    int draws;
+  };
+  // (one token kept by mistake next to k = 1,025 dense ones is drawn about once in 1,000)
+  const Case cases[] = {
+      {"top_p 0.9 (about 30,000 survivors)", 1.f, 0, 0.9f, false, 100},
+      {"top_p 0.5 at T 3, bf16 ties", 3.f, 0, 0.5f, true, 100},
+      {"top_p 0.999, almost everything", 0.7f, 0, 0.999f, false, 50},
+      {"top_k 1025", 1.f, 1025, 1.f, false, 2500},
+      {"top_k 1100, bf16 ties", 1.f, 1100, 1.f, true, 500},
+      {"top_k 5000 then top_p 0.9", 1.f, 5000, 0.9f, false, 200},
+      {"top_k 100000 then top_p 0.95 at T 2, bf16 ties", 2.f, 100000, 0.95f, true, 100},
+  };
+  uint64_t seed = 0;
+  for (const Case& c : cases) {
+    std::vector<float> logits = lcg_logits(V, 1000 + seed, -10.f, 10.f);
+    if (c.bf16) to_bf16(logits);
+    SamplerParams p = sampling(c.temperature, 77 + seed++);
+    p.top_k = c.top_k;
+    p.top_p = c.top_p;
+    const std::vector<char> in = exact_set(logits, p);
+    const size_t n_in = size_t(std::count(in.begin(), in.end(), 1));
+    EXPECT_GT(n_in, size_t(1024)) << c.name;  // the fast paths, not the small ones
+    Sampler s(p);
+    int outside = 0;
+    for (int i = 0; i < c.draws; ++i) {
+      const int32_t t = s.sample(logits.data(), int64_t(V), nullptr, 0);
+      ASSERT_GE(t, 0);
+      ASSERT_LT(size_t(t), V);
+      outside += in[size_t(t)] ? 0 : 1;
+    }
+    EXPECT_EQ(outside, 0) << c.name << ": " << outside << " of " << c.draws << " draws outside the " << n_in
+                          << " tokens a sort-and-cut keeps";
+  }
 }

@@ -1,11 +1,16 @@
 """test_ctypes.py — loads the built libxla.so from Python with ctypes (standard library only)
-and checks real values through it: creation, broadcasting add, matmul, softmax, errors, and
-the DPO loss against TRL's numbers (../shared/oracle/dpo/dpo_formulas.json)."""
+and checks real values through it: creation, broadcasting add, matmul, softmax, errors, the
+DPO loss against TRL's numbers (../shared/oracle/dpo/dpo_formulas.json), and the size and
+every field offset of the bindings' ctypes structs against the C layout pinned in
+capi/abi_layout.cpp (generated from xla.h by abi/gen_layout.py)."""
 import ctypes
 import json
 import math
 import os
+import re
 import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 lib = ctypes.CDLL(os.environ.get("LIBXLA", "libxla.so.0"))
 P = ctypes.c_void_p
@@ -109,6 +114,33 @@ for case in (c for c in formulas["cases"] if c["trl"] == "0.x"):
 bad = DpoMetrics(struct_size=ctypes.sizeof(DpoMetrics), loss=-7.0)
 check(lib.xla_dpo_loss(None, *arrays, 0, ctypes.byref(bad)) == -1 and bad.loss == -7.0, "dpo n = 0 refused")
 check(b"n must be at least 1" in lib.xla_last_error(), "dpo error message")
+
+
+# ---- the bindings' structs (bindings/python/xla/_lib.py) against the pinned C layout ----
+# xla_foo_bar in the C header is FooBar in _lib.py; every struct the layout pins must exist
+# there with the same size and, for each field, the same name and offset.
+sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
+from xla import _lib  # noqa: E402  (honours LIBXLA, set by ctest)
+
+layout = {}  # C struct -> {"size": n, field: offset}
+with open(os.path.join(REPO, "capi", "abi_layout.cpp")) as f:
+    for line in f:
+        m = re.match(r"static_assert\(sizeof\((xla_\w+)\) == (\d+)\);", line)
+        if m:
+            layout.setdefault(m.group(1), {})["size"] = int(m.group(2))
+        m = re.match(r"static_assert\(offsetof\((xla_\w+), (\w+)\) == (\d+)\);", line)
+        if m:
+            layout.setdefault(m.group(1), {})[m.group(2)] = int(m.group(3))
+check(len(layout) >= 10, f"abi_layout.cpp pins {len(layout)} structs")
+for c_name, want in sorted(layout.items()):
+    py_name = "".join(w.capitalize() for w in c_name[len("xla_"):].split("_"))
+    cls = getattr(_lib, py_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ctypes.Structure)):
+        check(False, f"{c_name}: no ctypes struct {py_name} in _lib.py")
+        continue
+    got = {"size": ctypes.sizeof(cls)}
+    got.update({name: getattr(cls, name).offset for name, _ in cls._fields_})
+    check(got == want, f"{c_name} vs _lib.{py_name}: C {want}, ctypes {got}")
 
 print(f"python.ctypes: {n_checks - len(failures)} passed, {len(failures)} failed")
 for f in failures:

@@ -5,24 +5,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "../../io/text_file.hpp"
 #include "weights.hpp"
 #include "xla/safetensors.hpp"
 
 namespace xla {
 
-static std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(Status::IO, "cannot read " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::BF16)
     fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
   GemmaModel m;
-  m.config = GemmaConfig::from_json(read_text(dir + "/config.json"));
+  m.config = GemmaConfig::from_json(io::read_text_file(dir + "/config.json"));
   m.layers.resize(size_t(m.config.num_layers));
   io::Checkpoint ckpt = io::Checkpoint::open(dir);
   // a multimodal Gemma 3 checkpoint keeps the text model under a prefix
@@ -37,11 +30,11 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
   for (auto& [name, t] : m.named_parameters()) {
     std::string stored = name;
     if (!prefix.empty()) stored = prefix.ends_with("model.") ? prefix + name.substr(6) : prefix + name;
-    if (!ckpt.contains(stored)) fail(Status::Format, "GemmaModel::load: tensor '" + stored + "' is missing from " + dir);
+    if (!ckpt.contains(stored)) fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' is missing from " + dir);
     const io::TensorInfo& info = ckpt.info(stored);
     Shape want = expected_shape(m.config, name);
     if (!(info.shape == want))
-      fail(Status::Format, "GemmaModel::load: tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
+      fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
     *t = ckpt.tensor(stored, dtype);
     if (info.dtype != dtype) release_cached_memory();  // the conversion's temporary is garbage
   }
