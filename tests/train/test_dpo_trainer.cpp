@@ -33,12 +33,7 @@ namespace {
 
 const std::string kOracle = std::string(XLA_SHARED_DIR) + "/oracle/";
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = ::testing::TempDir() + "xla_dpo_" + name + "_" + std::to_string(::getpid());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string fresh_dir(const std::string& name) { return scratch_dir("dpo_" + name); }
 
 json dpo_case() {
   std::ifstream f(kOracle + "dpo/dpo_case.json");
@@ -287,6 +282,10 @@ TEST(DpoTrainer, FourReferenceKindsGiveTheSameSteps) {
     weights.push_back(trainable(opt));
   }
   EXPECT_NEAR(metrics[0][0].loss, std::log(2.0), 1e-6);   // step 1: every margin is 0
+  for (size_t k = 0; k < 4; ++k) {  // step 1: policy = reference, every pair a tie, which TRL's `>` never counts
+    EXPECT_EQ(metrics[k][0].reward_margin, 0.0) << "reference kind " << k;
+    EXPECT_EQ(metrics[k][0].reward_accuracy, 0.0) << "reference kind " << k;
+  }
   EXPECT_GT(std::fabs(metrics[0][1].reward_margin), 1e-4);  // step 2: the policy moved
   for (size_t k = 1; k < 4; ++k) {
     SCOPED_TRACE("reference kind " + std::to_string(k));
@@ -542,6 +541,7 @@ TEST(DpoTrainer, LearnsPreferencesAndLogsTrlNames) {
   train::DpoTrainer t(policy, opt, tr, &va, o);
   const train::DpoMetrics before = t.evaluate();
   EXPECT_EQ(before.reward_margin, 0.0);  // policy = reference
+  EXPECT_EQ(before.reward_accuracy, 0.0);  // ties: TRL counts chosen > rejected only
   int64_t seen = 0;
   EXPECT_EQ(t.run([&](const train::DpoStepMetrics&) { return ++seen < 12; }), 12);
   const train::DpoMetrics after = t.evaluate();
@@ -584,6 +584,10 @@ TEST(DpoTrainer, StepOnACallersBatch) {
     EXPECT_EQ(x.loss, y.loss) << "step " << i + 1;
     EXPECT_EQ(x.reward_margin, y.reward_margin) << "step " << i + 1;
     EXPECT_EQ(y.step, i + 1);
+    if (i == 0) {  // the policy is still the reference: a tie, not a win
+      EXPECT_EQ(x.reward_margin, 0.0);
+      EXPECT_EQ(x.reward_accuracy, 0.0);
+    }
   }
   EXPECT_TRUE(trainable(oa) == trainable(ob));
   expect_error([&] { without.step(); }, Status::InvalidArg, "no training set");
@@ -614,31 +618,22 @@ TEST(DpoTrainer, LoraParamGroupsAndCheckpoints) {
   t.step();
   t.save();
   EXPECT_EQ(m.embed_tokens.to_vector(), embed);  // the base is frozen
-  EXPECT_TRUE(fs::exists(train::latest_checkpoint(dir) + "/adapters.safetensors"));
+  EXPECT_TRUE(fs::exists(train::latest_training_state(dir) + "/adapters.safetensors"));
   // into a fresh model with fresh adapters: the trained ones come back
   GemmaModel n = GemmaModel::create(tiny_config(3), 1);
   n.add_lora(2, 4.f, {"q_proj", "down_proj"}, 99);
   train::Optimizer on(n, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
-  train::TrainState s = train::load_checkpoint(dir, n, &on);
+  train::TrainState s = train::load_training_state(dir, n, &on);
   EXPECT_EQ(s.step, 2);
   EXPECT_EQ(s.trainer, "dpo");
   auto a = m.lora_parameters(), b = n.lora_parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].second->to_vector(), b[i].second->to_vector()) << a[i].first;
   // a model without adapters, or with others, is refused
   GemmaModel plain = GemmaModel::create(tiny_config(3), 1);
-  expect_error([&] { train::load_checkpoint(dir, plain, nullptr); }, Status::Format, "holds LoRA adapters, the model has none");
+  expect_error([&] { train::load_training_state(dir, plain, nullptr); }, Status::Format, "holds LoRA adapters, the model has none");
   GemmaModel other = GemmaModel::create(tiny_config(3), 1);
   other.add_lora(4, 4.f, {"q_proj", "down_proj"}, 1);
-  expect_error([&] { train::load_checkpoint(dir, other, nullptr); }, Status::Format, "rank 2");
-  // an LM checkpoint cannot be resumed as DPO
-  const std::string lm = fresh_dir("lm_ckpt");
-  GemmaModel p = GemmaModel::create(tiny_config(3), 1);
-  train::Optimizer op(p, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
-  train::save_checkpoint(lm, p, &op, {});
-  train::DpoTrainerOptions ol = quiet();
-  ol.checkpoint_dir = lm;
-  train::DpoTrainer tl(p, op, data, nullptr, ol);
-  expect_error([&] { tl.resume(); }, Status::Format, "not of a DPO run");
+  expect_error([&] { train::load_training_state(dir, other, nullptr); }, Status::Format, "rank 2");
 }
 
 }  // namespace
