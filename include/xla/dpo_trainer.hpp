@@ -83,7 +83,8 @@ PreferenceBatch make_preference_batch(const PreferenceDataset& data, std::span<c
 // The completion log-probs of every row of a batch under `model`: f32 [2B], summed over the
 // completion tokens, or averaged per token when `average` (ipo). Differentiable in the model's
 // weights when grad mode is on. per_token (optional) receives log p of every target [2B, L]
-// (0 on prompt and padding).
+// (0 on prompt and padding). The per-token values are token_logprobs' (loss.hpp): the one
+// path that xla_model_logprob also takes, so scoring a pair by hand gives the trainer's numbers.
 Tensor completion_logprobs(const GemmaModel& model, const PreferenceBatch& batch, bool average,
                            Tensor* per_token = nullptr);
 

@@ -288,7 +288,8 @@ XLA_API int64_t xla_model_vocab_size(const xla_model* m);
 XLA_API xla_status xla_model_forward(xla_model* m, const int32_t* tokens, int64_t batch, int64_t seq_len,
                                      float* logits_out, size_t logits_cap /* elements */);
 /* Sum of log p(tokens[i] | tokens[<i]) over i in [start, n), 1 <= start <= n: what DPO and
-   evaluation need (computed in double from the f32 logits). */
+   evaluation need. The DPO trainer's own path (the LM head fused with the log-softmax, a chunk
+   of tokens at a time, the final soft-cap applied): per-token values in f32, summed in double. */
 XLA_API xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_t n, int64_t start,
                                      double* logprob_out);
 

@@ -17,6 +17,7 @@
 #include "tiny.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo_trainer.hpp"
+#include "xla/loss.hpp"
 #include "xla/safetensors.hpp"
 
 #ifndef XLA_SHARED_DIR
@@ -252,6 +253,39 @@ TEST(DpoTrainer, BatchLayoutChosenRowsThenRejectedPromptAndPaddingIgnored) {
   EXPECT_EQ(got_tg, tg);
   EXPECT_EQ(b.tokens, (std::vector<int32_t>{3, 2, 2, 4}));
   EXPECT_EQ(b.index, (std::vector<size_t>{1, 0}));
+}
+
+// One log-prob path: scoring prompt + completion from `start` (xla_model_logprob's
+// sequence_logprob) gives what the trainer's completion_logprobs gives that row, and both
+// equal log-softmax of the model's own full logits, computed here in double.
+TEST(DpoTrainer, SequenceLogprobIsTheTrainersPath) {
+  const GemmaModel m = GemmaModel::create(tiny_config(2), 11);  // Gemma 2: the final soft-cap counts too
+  const train::PreferenceDataset data = random_pairs(3, 259, 21);
+  const train::PreferenceBatch b = train::make_preference_batch(data, std::vector<size_t>{0, 1, 2});
+  const std::vector<float> summed = train::completion_logprobs(m, b, false).to_vector();  // [6]
+  for (size_t r = 0; r < 6; ++r) {
+    const train::PreferenceExample& e = data[r % 3];
+    std::vector<int32_t> ids = e.prompt;
+    const std::vector<int32_t>& completion = r < 3 ? e.chosen : e.rejected;
+    ids.insert(ids.end(), completion.begin(), completion.end());
+    const int64_t start = int64_t(e.prompt.size()), n = int64_t(ids.size());
+    const double got = train::sequence_logprob(m, ids, start);
+    // the oracle: Σ_{i >= start} logits[i-1][ids[i]] - logsumexp(logits[i-1]), in double
+    const std::vector<float> logits = m.forward(Tensor::from_data(ids.data(), {1, n}, DType::I32)).to_vector();
+    const int64_t V = m.vocab_size();
+    double want = 0;
+    for (int64_t i = start; i < n; ++i) {
+      const float* row = logits.data() + (i - 1) * V;
+      double mx = -INFINITY, z = 0;
+      for (int64_t c = 0; c < V; ++c) mx = std::max(mx, double(row[c]));
+      for (int64_t c = 0; c < V; ++c) z += std::exp(double(row[c]) - mx);
+      want += double(row[ids[size_t(i)]]) - mx - std::log(z);
+    }
+    EXPECT_NEAR(got, want, 1e-4 * std::fabs(want)) << "row " << r;
+    EXPECT_NEAR(got, double(summed[r]), 1e-5 * std::fabs(want)) << "row " << r;
+  }
+  EXPECT_EQ(train::sequence_logprob(m, data[0].prompt, int64_t(data[0].prompt.size())), 0.0);  // nothing to score
+  expect_error([&] { train::sequence_logprob(m, data[0].prompt, 0); }, Status::InvalidArg, "start 0");
 }
 
 // ---- the four references ----
