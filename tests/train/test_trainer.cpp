@@ -133,6 +133,40 @@ TEST(Trainer, GradientAccumulationEqualsTheLargeBatchUnderMasks) {
   EXPECT_GT(expect_accumulation_equals_large_batch(data, 1), 0.0);
 }
 
+// The gradient hook sees one flat block holding every parameter's gradient, and what it
+// writes there is what the step applies: halving the block equals halving SGD's learning
+// rate, bit for bit (both are exact scalings by 2⁻¹).
+TEST(Trainer, OnGradientsSeesAndChangesTheFlatBlock) {
+  train::Dataset data = corpus(12);
+  GemmaModel a = GemmaModel::create(tiny_config(), 5), b = GemmaModel::create(tiny_config(), 5);
+  train::Optimizer oa(a, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.5));
+  train::Optimizer ob(b, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.25));
+  int64_t numel = 0;
+  for (const Tensor& p : oa.parameters()) numel += p.numel();
+  train::TrainerOptions halved = quiet(2);
+  halved.schedule = {};
+  halved.max_grad_norm = 0;
+  halved.grad_accum = 2;
+  std::vector<double> norms;
+  halved.on_gradients = [&](std::span<float> g) {
+    EXPECT_EQ(int64_t(g.size()), numel);
+    double s = 0;
+    for (float& x : g) s += double(x) * x, x *= 0.5f;
+    norms.push_back(std::sqrt(s));
+  };
+  train::TrainerOptions plain = halved;
+  plain.on_gradients = nullptr;
+  train::Trainer ta(a, oa, data, nullptr, halved), tb(b, ob, data, nullptr, plain);
+  for (int i = 0; i < 2; ++i) {
+    const train::StepMetrics ma = ta.step(), mb = tb.step();
+    EXPECT_NEAR(norms[size_t(i)], mb.grad_norm, 1e-9 * mb.grad_norm);  // the block before the hook: all of it
+    EXPECT_EQ(ma.grad_norm, mb.grad_norm / 2);  // measured after the hook
+  }
+  EXPECT_EQ(weights(a), weights(b));
+  GemmaModel start = GemmaModel::create(tiny_config(), 5);
+  EXPECT_NE(weights(a), weights(start));  // and they did move
+}
+
 TEST(Trainer, MetricsLinesValidationAndStop) {
   const std::string dir = fresh_dir("metrics");
   train::Dataset data = corpus(16);
