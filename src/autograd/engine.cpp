@@ -46,9 +46,13 @@ Tensor detach(const Tensor& t) {
   return t.alias();
 }
 void set_grad_buffer(Tensor& t, const Tensor& buffer) {
+  if (!buffer.defined()) {  // removing one is always allowed (the flag may have changed since)
+    if (t.defined() && t.autograd_meta()) t.autograd_meta()->grad_buffer = Tensor();
+    return;
+  }
   if (!t.defined() || !requires_grad(t) || !is_leaf(t))
     fail(Status::InvalidArg, "set_grad_buffer: the tensor must be a leaf that requires grad");
-  if (buffer.defined() && (buffer.dtype() != DType::F32 || !buffer.is_contiguous() || !(buffer.shape() == t.shape())))
+  if ((buffer.dtype() != DType::F32 || !buffer.is_contiguous() || !(buffer.shape() == t.shape())))
     fail(Status::InvalidArg, "set_grad_buffer: the buffer must be contiguous f32 of shape " + t.shape().str() + ", got " +
                                  dtype_name(buffer.dtype()) + " " + buffer.shape().str());
   AutogradMeta& m = *t.autograd_meta();

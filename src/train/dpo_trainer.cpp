@@ -1,7 +1,8 @@
-// dpo_trainer.cpp — the DPO loop: the reference in its four forms (frozen copy, another
-// model, precomputed and cached log-probs, the policy with its LoRA off), micro-batches of
-// pairs → dpo_loss → backward, clipping, schedule, optimizer step; evaluation, TRL-named
-// metrics, progress, checkpoints. The data side is preference_data.cpp.
+// dpo_trainer.cpp — the DPO loss in the shared loop: the reference in its four forms (frozen
+// copy, another model, precomputed and cached log-probs, the policy with its LoRA off),
+// micro-batches of pairs → dpo_loss → backward inside the shared optimizer step; evaluation
+// and TRL-named metrics. The step, run() and checkpoints are training_loop.cpp's; the data
+// side is preference_data.cpp.
 #include "xla/dpo_trainer.hpp"
 
 #include <cmath>

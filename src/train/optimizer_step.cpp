@@ -34,8 +34,10 @@ StepOutcome OptimizerStep::run(int64_t step, int64_t micro_batches, const std::f
   StepOutcome out;
   out.lr = base_lr_ * schedule_.factor(step);
   opt_.set_lr(out.lr);
-  // attached every step: another loop over the same optimizer may have attached its own since
-  for (size_t i = 0; i < params_.size(); ++i) set_grad_buffer(params_[i], views_[i]);
+  // attached every step: another loop over the same optimizer may have attached its own since.
+  // A parameter frozen since the optimizer was made gets no gradient, and no buffer.
+  for (size_t i = 0; i < params_.size(); ++i)
+    set_grad_buffer(params_[i], requires_grad(params_[i]) ? views_[i] : Tensor());
   flat_.zero_();  // parameters that no gradient reaches read zeros in the block, not stale values
   for (int64_t a = 0; a < micro_batches; ++a) out.loss += micro_batch(a);
   if (on_gradients_) on_gradients_(gradients());

@@ -18,7 +18,7 @@ LoopOptions checked_loop_options(LoopOptions o, const std::string& who);
 
 class TrainingLoop {
  public:
-  // options must have passed checked_loop_options and outlive the loop. who: "trainer" or
+  // options must have passed checked_loop_options. who: "trainer" or
   // "dpo", the prefix of errors; kind: what TrainState::trainer holds for this loop ("" for
   // the language-model Trainer, "dpo").
   TrainingLoop(GemmaModel& model, Optimizer& optimizer, const LoopOptions& options, std::string who, std::string kind);
@@ -44,7 +44,7 @@ class TrainingLoop {
  private:
   GemmaModel& model_;
   Optimizer& opt_;
-  const LoopOptions& o_;
+  const LoopOptions o_;  // a copy: the trainer that owns this loop may be moved
   std::string who_, kind_;
 };
 

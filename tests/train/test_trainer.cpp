@@ -167,6 +167,26 @@ TEST(Trainer, OnGradientsSeesAndChangesTheFlatBlock) {
   EXPECT_NE(weights(a), weights(start));  // and they did move
 }
 
+// A parameter frozen while a trainer holds its optimizer (as adding LoRA adapters does to the
+// base weights) gets no gradient buffer and no update; the trainer still steps and ends.
+TEST(Trainer, AParameterFrozenMidRunIsLeftAlone) {
+  train::Dataset data = corpus(12);
+  GemmaModel m = GemmaModel::create(tiny_config(), 6);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
+  {
+    train::Trainer t(m, opt, data, nullptr, quiet(3));
+    t.step();
+    set_requires_grad(m.embed_tokens, false);
+    const std::vector<float> embed = m.embed_tokens.to_vector();
+    const std::vector<float> norm = m.norm.to_vector();
+    const train::StepMetrics s = t.step();
+    EXPECT_FALSE(s.skipped);
+    EXPECT_EQ(m.embed_tokens.to_vector(), embed);  // frozen: not updated
+    EXPECT_NE(m.norm.to_vector(), norm);           // the others still learn
+  }  // the trainer takes its buffers back, frozen parameter included
+  EXPECT_FALSE(grad(m.embed_tokens).defined());
+}
+
 TEST(Trainer, MetricsLinesValidationAndStop) {
   const std::string dir = fresh_dir("metrics");
   train::Dataset data = corpus(16);
