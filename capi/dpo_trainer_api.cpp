@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "handles.hpp"
+#include "loop_params.hpp"
 #include "xla/dpo_trainer.hpp"
 
 using namespace xla;
@@ -121,13 +122,7 @@ void xla_dpo_trainer_params_init(xla_dpo_trainer_params* p) {
   p->struct_size = sizeof(*p);
   xla_dpo_params_init(&p->dpo);
   p->reference = XLA_DPO_REF_FROZEN_COPY;
-  p->batch_size = 8;
-  p->grad_accum = 1;
-  p->steps = 100;
-  p->schedule = XLA_SCHEDULE_CONSTANT;
-  p->max_grad_norm = 1.0;
-  p->keep_checkpoints = 2;
-  p->progress = -1;
+  init_loop_params(p);
 }
 
 xla_status xla_dpo_trainer_create(xla_model* policy, xla_optimizer* o, const xla_preference_dataset* train_set,
@@ -143,27 +138,14 @@ xla_status xla_dpo_trainer_create(xla_model* policy, xla_optimizer* o, const xla
       invalid("dpo.struct_size is " + std::to_string(p.dpo.struct_size) + "; call xla_dpo_trainer_params_init");
     if (p.reference < XLA_DPO_REF_FROZEN_COPY || p.reference > XLA_DPO_REF_LORA_DISABLED)
       invalid("reference " + std::to_string(p.reference) + " is not an XLA_DPO_REF_* value");
-    if (p.schedule < XLA_SCHEDULE_CONSTANT || p.schedule > XLA_SCHEDULE_COSINE)
-      invalid("schedule " + std::to_string(p.schedule) + " is not an XLA_SCHEDULE_* value");
     if (p.dpo.loss_type < XLA_DPO_SIGMOID || p.dpo.loss_type > XLA_DPO_HINGE)
       invalid("dpo.loss_type " + std::to_string(p.dpo.loss_type) + " is not an XLA_DPO_* loss");
     train::DpoTrainerOptions t;
+    read_loop_params(p, t);
     t.dpo = train::DpoOptions{p.dpo.beta, p.dpo.label_smoothing, train::DpoLoss(p.dpo.loss_type)};
     t.reference.kind = train::ReferenceKind(p.reference);
     t.reference.model = p.reference_model ? &p.reference_model->m : nullptr;
     if (p.cache_dir) t.reference.cache_dir = p.cache_dir;
-    t.batch_size = p.batch_size;
-    t.grad_accum = p.grad_accum;
-    t.steps = p.steps;
-    t.schedule = {train::ScheduleKind(p.schedule), p.warmup_steps, 0, p.min_lr_ratio};
-    t.max_grad_norm = p.max_grad_norm;
-    t.seed = p.seed;
-    t.eval_every = p.eval_every;
-    if (p.metrics_path) t.metrics_path = p.metrics_path;
-    if (p.checkpoint_dir) t.checkpoint_dir = p.checkpoint_dir;
-    t.checkpoint_every = p.checkpoint_every;
-    t.keep_checkpoints = p.keep_checkpoints;
-    t.progress = p.progress;
     auto h = std::make_unique<xla_dpo_trainer>();
     h->t = std::make_unique<train::DpoTrainer>(policy->m, *o->o, train_set->d, eval ? &eval->d : nullptr, std::move(t));
     *out = h.release();
@@ -182,26 +164,17 @@ xla_status xla_dpo_trainer_step(xla_dpo_trainer* t, xla_dpo_metrics* out) {
 }
 
 xla_status xla_dpo_trainer_run(xla_dpo_trainer* t, xla_dpo_fn on_step, void* user_data, int64_t* steps_out) {
-  bool stopped = false;
-  int64_t done = 0;
-  xla_status s = guard("xla_dpo_trainer_run", [&] {
-    train::DpoTrainer& tr = trainer_of(t);
-    done = tr.run([&](const train::DpoStepMetrics& m) {
-      if (!on_step) return true;
-      xla_dpo_metrics cm;
-      std::memset(&cm, 0, sizeof cm);
-      cm.struct_size = sizeof cm;
-      write_dpo_metrics(m, &cm);
-      if (on_step(m.step, &cm, user_data) != 0) stopped = true;
-      return !stopped;
-    });
-  });
-  if (steps_out && s == XLA_OK) *steps_out = done;
-  if (s == XLA_OK && stopped) {
-    set_last_error("xla_dpo_trainer_run: stopped by the callback after step " + std::to_string(t->t->current_step()));
-    return XLA_ERR_ABORTED;
-  }
-  return s;
+  return run_loop(
+      "xla_dpo_trainer_run", t,
+      [&](const train::DpoStepMetrics& m) {
+        if (!on_step) return false;
+        xla_dpo_metrics cm;
+        std::memset(&cm, 0, sizeof cm);
+        cm.struct_size = sizeof cm;
+        write_dpo_metrics(m, &cm);
+        return on_step(m.step, &cm, user_data) != 0;
+      },
+      steps_out);
 }
 
 xla_status xla_dpo_trainer_evaluate(xla_dpo_trainer* t, xla_dpo_metrics* out) {
@@ -209,9 +182,7 @@ xla_status xla_dpo_trainer_evaluate(xla_dpo_trainer* t, xla_dpo_metrics* out) {
     train::DpoTrainer& tr = trainer_of(t);
     require_ptr(out, "out");
     check_result_size(out, &xla_dpo_metrics::loss, "xla_dpo_metrics");
-    const train::DpoMetrics m = tr.evaluate();
-    if (std::isnan(m.loss)) invalid("the trainer has no eval set");
-    write_dpo_metrics(m, out);
+    write_dpo_metrics(tr.evaluate(), out);
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include "handles.hpp"
 #include "xla/generate.hpp"
+#include "xla/loss.hpp"
 
 struct xla_session {
   explicit xla_session(const xla::GemmaModel& m) : s(m), vocab(m.vocab_size()) {}
@@ -141,7 +142,7 @@ xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_t n, int
     require_ptr(m, "m");
     require_ptr(logprob_out, "logprob_out");
     if (n <= 0) invalid("n must be positive");
-    double lp = sequence_logprob(m->m, ids_arg(tokens, size_t(n), "tokens"), start);
+    double lp = train::sequence_logprob(m->m, ids_arg(tokens, size_t(n), "tokens"), start);  // DPO's fused path
     *logprob_out = lp;
   });
 }

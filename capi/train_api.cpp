@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "handles.hpp"
+#include "loop_params.hpp"
 #include "xla/autograd.hpp"
 #include "xla/trainer.hpp"
 
@@ -247,14 +248,8 @@ void xla_trainer_params_init(xla_trainer_params* p) {
   if (!p) return;
   std::memset(p, 0, sizeof(*p));
   p->struct_size = sizeof(*p);
-  p->batch_size = 8;
-  p->grad_accum = 1;
-  p->steps = 100;
-  p->schedule = XLA_SCHEDULE_CONSTANT;
-  p->max_grad_norm = 1.0;
+  init_loop_params(p);
   xla_loss_params_init(&p->loss);
-  p->keep_checkpoints = 2;
-  p->progress = -1;
 }
 
 xla_status xla_trainer_create(xla_model* m, xla_optimizer* o, const xla_dataset* train_set, const xla_dataset* val,
@@ -265,25 +260,12 @@ xla_status xla_trainer_create(xla_model* m, xla_optimizer* o, const xla_dataset*
     train::Optimizer& opt = *handle(o, "o").o;
     require_ptr(train_set, "train");
     const xla_trainer_params p = read_options(user, xla_trainer_params_init, "xla_trainer_params");
-    if (p.schedule < XLA_SCHEDULE_CONSTANT || p.schedule > XLA_SCHEDULE_COSINE)
-      invalid("schedule " + std::to_string(p.schedule) + " is not an XLA_SCHEDULE_* value");
+    train::TrainerOptions t;
+    read_loop_params(p, t);
     if (p.loss.struct_size != 0 && p.loss.struct_size != sizeof(xla_loss_params))
       invalid("loss.struct_size is " + std::to_string(p.loss.struct_size) + "; call xla_trainer_params_init");
-    train::TrainerOptions t;
-    t.batch_size = p.batch_size;
-    t.grad_accum = p.grad_accum;
-    t.steps = p.steps;
-    t.schedule = {train::ScheduleKind(p.schedule), p.warmup_steps, 0, p.min_lr_ratio};
-    t.max_grad_norm = p.max_grad_norm;
     t.loss = loss_options(p.loss);
-    t.seed = p.seed;
-    t.eval_every = p.eval_every;
     t.eval_batches = p.eval_batches;
-    if (p.metrics_path) t.metrics_path = p.metrics_path;
-    if (p.checkpoint_dir) t.checkpoint_dir = p.checkpoint_dir;
-    t.checkpoint_every = p.checkpoint_every;
-    t.keep_checkpoints = p.keep_checkpoints;
-    t.progress = p.progress;
     auto h = std::make_unique<xla_trainer>();
     h->t = std::make_unique<train::Trainer>(model, opt, train_set->d, val ? &val->d : nullptr, std::move(t));
     *out = h.release();
@@ -309,27 +291,17 @@ xla_status xla_trainer_step(xla_trainer* t, xla_train_metrics* out) {
 }
 
 xla_status xla_trainer_run(xla_trainer* t, xla_train_fn on_step, void* user_data, int64_t* steps_out) {
-  bool stopped = false;
-  int64_t done = 0;
-  xla_status s = guard("xla_trainer_run", [&] {
-    train::Trainer& tr = *handle(t, "t").t;
-    // the callback sees the metrics and may stop; the loop runs on this thread
-    done = tr.run([&](const train::StepMetrics& m) {
-      if (!on_step) return true;
-      xla_train_metrics cm;
-      std::memset(&cm, 0, sizeof cm);
-      cm.struct_size = sizeof cm;
-      write_metrics(m, &cm);
-      if (on_step(&cm, user_data) != 0) stopped = true;
-      return !stopped;
-    });
-  });
-  if (steps_out && s == XLA_OK) *steps_out = done;
-  if (s == XLA_OK && stopped) {
-    set_last_error("xla_trainer_run: stopped by the callback after step " + std::to_string(t->t->current_step()));
-    return XLA_ERR_ABORTED;
-  }
-  return s;
+  return run_loop(
+      "xla_trainer_run", t,
+      [&](const train::StepMetrics& m) {
+        if (!on_step) return false;
+        xla_train_metrics cm;
+        std::memset(&cm, 0, sizeof cm);
+        cm.struct_size = sizeof cm;
+        write_metrics(m, &cm);
+        return on_step(&cm, user_data) != 0;
+      },
+      steps_out);
 }
 
 xla_status xla_trainer_evaluate(xla_trainer* t, double* loss_out) {
@@ -353,7 +325,7 @@ xla_status xla_checkpoint_save(const char* root, const xla_model* m, const xla_o
     if (step < 0) invalid("step is negative");
     train::TrainState s;
     s.step = step;
-    train::save_checkpoint(root, m->m, o ? o->o.get() : nullptr, s);
+    train::save_training_state(root, m->m, o ? o->o.get() : nullptr, s);
   });
 }
 
@@ -361,7 +333,7 @@ xla_status xla_checkpoint_load(const char* path, xla_model* m, xla_optimizer* o,
   return guard("xla_checkpoint_load", [&] {
     require_ptr(path, "path");
     GemmaModel& model = handle(m, "m").m;
-    const train::TrainState s = train::load_checkpoint(path, model, o ? o->o.get() : nullptr);
+    const train::TrainState s = train::load_training_state(path, model, o ? o->o.get() : nullptr);
     if (step_out) *step_out = s.step;
   });
 }

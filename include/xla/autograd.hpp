@@ -41,6 +41,13 @@ void set_requires_grad(Tensor& t, bool on);
 bool is_leaf(const Tensor& t);
 Tensor grad(const Tensor& t);      // the accumulated gradient (undefined if none)
 void zero_grad(Tensor& t);         // forgets the accumulated gradient
+// Gives a leaf a preallocated gradient buffer: contiguous f32 of the leaf's shape, usually a
+// view into one flat block that an optimizer keeps for all its parameters. Backward then
+// writes the leaf's gradient there — copied in by the first contribution after zero_grad,
+// added in place by the others — and .grad is the buffer. A leaf that no gradient reaches
+// keeps an undefined .grad; zero_grad keeps the buffer. An undefined buffer removes it (any
+// tensor, never an error; .grad stays as it is).
+void set_grad_buffer(Tensor& t, const Tensor& buffer);
 Tensor detach(const Tensor& t);    // same data, no history, does not require grad
 std::string grad_fn_name(const Tensor& t);  // "mul", "matmul", … ("" for leaves)
 

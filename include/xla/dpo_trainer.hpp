@@ -2,7 +2,7 @@
 // it: preference pairs, a policy trained against a reference, TRL's loss and metric names.
 // The loss itself is dpo.hpp's; this is the data, the reference, and the loop around it
 // (optimizer, schedule, clipping, accumulation, metrics JSONL, progress, checkpoints and
-// resume — the same machinery as trainer.hpp's Trainer). See docs/dpo.md, "The trainer".
+// resume — the same loop as trainer.hpp's Trainer, LoopOptions). See docs/dpo.md, "The trainer".
 //
 // One pair is a prompt and two completions. Its log-probs are summed over the completion
 // tokens only (the prompt and the padding count nowhere); with the ipo loss they are averaged
@@ -83,7 +83,8 @@ PreferenceBatch make_preference_batch(const PreferenceDataset& data, std::span<c
 // The completion log-probs of every row of a batch under `model`: f32 [2B], summed over the
 // completion tokens, or averaged per token when `average` (ipo). Differentiable in the model's
 // weights when grad mode is on. per_token (optional) receives log p of every target [2B, L]
-// (0 on prompt and padding).
+// (0 on prompt and padding). The per-token values are token_logprobs' (loss.hpp): the one
+// path that xla_model_logprob also takes, so scoring a pair by hand gives the trainer's numbers.
 Tensor completion_logprobs(const GemmaModel& model, const PreferenceBatch& batch, bool average,
                            Tensor* per_token = nullptr);
 
@@ -126,20 +127,11 @@ struct DpoStepMetrics : DpoMetrics {
   DpoMetrics eval;
 };
 
-struct DpoTrainerOptions {
+// The loop's options are LoopOptions' (trainer.hpp): batch_size counts pairs (2 × batch_size
+// rows through the model), seed orders the pairs, metrics_path gets TRL's names.
+struct DpoTrainerOptions : LoopOptions {
   DpoOptions dpo;              // beta, loss type, label_smoothing
   DpoReference reference;
-  int64_t batch_size = 8;      // pairs per micro-batch (2 × batch_size rows through the model)
-  int64_t grad_accum = 1, steps = 100;
-  Schedule schedule;           // total_steps 0 = steps
-  double max_grad_norm = 1.0;  // 0 = no clipping (the norm is still measured)
-  uint64_t seed = 0;           // pair order
-  int64_t eval_every = 0;      // evaluate on the eval set every this many steps; 0 = never
-  std::string metrics_path;    // JSONL with TRL's names, one line per step; "" = none
-  std::string checkpoint_dir;  // "" = no checkpoints
-  int64_t checkpoint_every = 0;  // also saved at the end of run() when checkpoint_dir is set
-  int keep_checkpoints = 2;
-  int progress = -1;           // -1: a bar on a terminal, plain lines otherwise; 0: silent; 1: bar
   std::function<bool(const DpoStepMetrics&)> on_step;  // return false to stop after this step
 };
 
@@ -163,8 +155,10 @@ class DpoTrainer {
   DpoTrainer(GemmaModel& policy, Optimizer& optimizer, DpoTrainerOptions options);
   ~DpoTrainer();
 
-  // Continues from options.checkpoint_dir's latest checkpoint if there is one; returns whether
-  // it did. Metrics lines after the resumed step are dropped from metrics_path.
+  // Continues from options.checkpoint_dir's latest training state if there is one; returns
+  // whether it did. Metrics lines after the resumed step are dropped from metrics_path. A
+  // training state of the language-model Trainer, or of a run against another reference, is
+  // an error before anything loads.
   bool resume();
   // One optimizer step (grad_accum micro-batches of the training set), with an evaluation
   // every eval_every steps. Like Trainer::step it neither logs nor saves: run() does both.
@@ -176,9 +170,11 @@ class DpoTrainer {
   // Steps until options.steps are done or on_step (or `also`) says stop; returns the steps
   // done by this call.
   int64_t run(const std::function<bool(const DpoStepMetrics&)>& also = nullptr);
-  // The loss and metrics over every eval pair (no gradient); all fields NaN without an eval set.
+  // The loss and metrics over every eval pair (no gradient). Without an eval set (null or
+  // empty) an error (Status::InvalidArg), as Trainer::evaluate.
   DpoMetrics evaluate();
-  void save();  // a checkpoint now (needs checkpoint_dir)
+  bool has_eval_set() const { return eval_ && eval_->size() > 0; }
+  void save();  // a training state now (needs checkpoint_dir)
 
   // The differentiable loss of one batch of the training set (or, with from_eval, the eval
   // set) — what step() calls backward on: policy log-probs with grad, reference log-probs
@@ -187,8 +183,8 @@ class DpoTrainer {
   // The reference's completion log-probs of a batch, f32 [2B] (averaged for ipo), no history.
   Tensor reference_logprobs(const PreferenceBatch& batch, bool from_eval = false);
 
-  int64_t current_step() const { return state_.step; }
-  const TrainState& state() const { return state_; }
+  int64_t current_step() const;
+  const TrainState& state() const;
   const DpoTrainerOptions& options() const { return o_; }
   // Precomputed: the cache file of the training set ("" without cache_dir), and whether the
   // construction loaded it rather than running the reference model.
@@ -207,23 +203,17 @@ class DpoTrainer {
   void log(const DpoStepMetrics& m);
 
   GemmaModel& policy_;
-  Optimizer& opt_;
   const PreferenceDataset* train_;  // null: the caller brings the batches
   const PreferenceDataset* eval_;
   DpoTrainerOptions o_;
   std::optional<BatchOrder> order_;  // over train_'s pairs
-  TrainState state_;
-  double base_lr_;
   std::unique_ptr<GemmaModel> frozen_;  // FrozenCopy
   const GemmaModel* ref_model_ = nullptr;  // FrozenCopy, Model
   Precomputed ref_train_, ref_eval_;    // Precomputed
   std::string cache_path_;
   bool cache_loaded_ = false;
   std::string reference_id_;            // fingerprint of the reference, kept in checkpoints
-  double seconds_ = 0;
-  int64_t run_start_step_ = 0;
-  std::unique_ptr<detail::MetricsFile> metrics_;
-  std::unique_ptr<detail::ProgressPrinter> progress_;
+  std::unique_ptr<detail::TrainingLoop> loop_;
 };
 
 }  // namespace xla::train

@@ -45,7 +45,4 @@ class Session {
 std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                               const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
 
-// Σ log p(tokens[i] | tokens[<i]) for i in [start, n), in double (1 <= start <= n).
-double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start);
-
 }  // namespace xla

@@ -4,6 +4,7 @@
 // 1 GiB; a chunk is at most LossOptions::chunk_bytes. See docs/training.md.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "xla/gemma.hpp"
 
@@ -44,8 +45,20 @@ Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const T
 Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, LossOptions options = {},
                LossParts* parts = nullptr);
 
+// ---- log-probs of given tokens: one path (src/train/logprob.cpp) ----
+// Every scorer of tokens under a Gemma goes through token_logprobs — the fused head above with
+// the model's final soft-cap, never the [tokens, vocabulary] logits: sequence_logprobs (DPO's
+// completion_logprobs sums with it), and sequence_logprob (xla_model_logprob).
+
+// log p(targets[b, t] | inputs[b, ≤t]) per position: [B, T] f32, 0 where the target is
+// ignore_index. inputs and targets [B, T] token ids. Differentiable in the model's weights.
+Tensor token_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
+                      int64_t ignore_index = -100);
 // Summed log-probability of each row's counted targets: [B] f32, differentiable.
 Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
                          int64_t ignore_index = -100);
+// Σ log p(tokens[i] | tokens[<i]) for i in [start, n), the per-token values summed in double
+// (1 <= start <= n; start = n gives 0). No gradient.
+double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start);
 
 }  // namespace xla::train

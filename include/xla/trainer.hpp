@@ -1,7 +1,13 @@
-// trainer.hpp — the training loop (gradient accumulation, clipping, schedule, periodic
-// validation, progress bar, metrics JSONL) and resumable checkpoints.
+// trainer.hpp — the language-model training loop (gradient accumulation, clipping, schedule,
+// periodic validation, progress bar, metrics JSONL), the options every loop shares, and
+// training-state checkpoints.
 //
-// A checkpoint is a folder under a root:
+// "Checkpoint" means three things in libxla; this header is about the third:
+//   a Hugging Face model folder    config.json + *.safetensors as the Hub ships them (GemmaModel::load);
+//   a model save                   GemmaModel::save: config.json + model.safetensors, weights only;
+//   a training state               save_training_state: weights, adapters, optimizer moments, the
+//                                  step and the data position — what a bit-identical resume needs.
+// A training state is a folder under a root:
 //   root/step-00000100/  config.json  model.safetensors  optimizer.safetensors  state.json
 //                        [adapters.safetensors: the LoRA adapters, when the model has them]
 //   root/latest          the name of the newest complete checkpoint folder
@@ -13,6 +19,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "xla/data.hpp"
@@ -21,9 +28,8 @@
 
 namespace xla::train {
 
-namespace detail {  // src/train/progress.hpp
-class MetricsFile;
-class ProgressPrinter;
+namespace detail {  // src/train/training_loop.hpp
+class TrainingLoop;
 }  // namespace detail
 
 // Everything besides weights and optimizer moments that a bit-identical resume needs.
@@ -37,18 +43,18 @@ struct TrainState {
 };
 
 // Saves model, optimizer and state as root/step-<step>/ and points root/latest at it; keeps
-// the newest keep_last checkpoints (>= 1) and removes the others and stale temporaries.
-// Returns the checkpoint folder.
-std::string save_checkpoint(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
-                            const TrainState& state, int keep_last = 2);
-// The folder root/latest names, or "" when root holds no checkpoint.
-std::string latest_checkpoint(const std::string& root);
-// Loads a checkpoint folder (or a root: its latest) into an existing model and optimizer —
+// the newest keep_last training states (>= 1) and removes the others and stale temporaries.
+// Returns the folder.
+std::string save_training_state(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
+                                const TrainState& state, int keep_last = 2);
+// The folder root/latest names, or "" when root holds no training state.
+std::string latest_training_state(const std::string& root);
+// Loads a training-state folder (or a root: its latest) into an existing model and optimizer —
 // in place, so handles to their tensors stay valid. Shapes, names and kinds are checked
 // (Status::Format naming the mismatch). optimizer may be null (weights only). A model with
 // LoRA adapters needs a checkpoint with adapters of the same rank, alpha and names (add_lora
 // before loading), and a checkpoint with adapters needs such a model.
-TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer* optimizer);
+TrainState load_training_state(const std::string& path, GemmaModel& model, Optimizer* optimizer);
 
 struct StepMetrics {
   int64_t step = 0;            // 1-based index of the optimizer step just done
@@ -61,54 +67,72 @@ struct StepMetrics {
   bool skipped = false;        // non-finite loss or gradient: no update was applied
 };
 
-struct TrainerOptions {
-  int64_t batch_size = 8, grad_accum = 1, steps = 100;
+// What every training loop here shares (Trainer's and DpoTrainer's options embed it): the
+// step cadence, the optimizer step, and the reporting and checkpoints around it.
+//
+// One optimizer step, in order: the learning rate from the schedule; grad_accum micro-batches,
+// each one's backward writing into one flat f32 gradient block (every trained parameter's
+// .grad is a view into it, in the optimizer's parameter order); on_gradients on that block;
+// clipping to max_grad_norm; no update when the loss or the gradient norm is not finite.
+struct LoopOptions {
+  int64_t batch_size = 8;      // per micro-batch: rows (Trainer) or pairs (DpoTrainer)
+  int64_t grad_accum = 1, steps = 100;
   Schedule schedule;           // total_steps 0 = steps
   double max_grad_norm = 1.0;  // 0 = no clipping (the norm is still measured)
-  LossOptions loss;
   uint64_t seed = 0;           // batch order
-  int64_t eval_every = 0, eval_batches = 0;  // 0 = never / every validation row
-  std::string metrics_path;    // JSONL, one line per step (and per validation); "" = none
-  std::string checkpoint_dir;  // "" = no checkpoints
-  int64_t checkpoint_every = 0;  // also saved at the end when checkpoint_dir is set
+  int64_t eval_every = 0;      // evaluate every this many steps (when there is an eval set); 0 = never
+  std::string metrics_path;    // JSONL, one line per step; "" = none
+  std::string checkpoint_dir;  // training-state checkpoints; "" = none
+  int64_t checkpoint_every = 0;  // also saved at the end of run() when checkpoint_dir is set
   int keep_checkpoints = 2;
   int progress = -1;           // -1: a bar on a terminal, plain lines otherwise; 0: silent; 1: bar
+  // Called once per step after every micro-batch's backward, before clipping, with the flat
+  // gradient block [Σ numel of the optimizer's parameters]; what it writes there is the
+  // gradient that is clipped and applied (a data-parallel trainer all-reduces it here).
+  // Parameters that no gradient reached have zeros in the block and are not updated.
+  std::function<void(std::span<float> gradients)> on_gradients;
+};
+
+struct TrainerOptions : LoopOptions {
+  LossOptions loss;
+  int64_t eval_batches = 0;    // validation batches per evaluation; 0 = every validation row
   std::function<bool(const StepMetrics&)> on_step;  // return false to stop after this step
 };
 
 class Trainer {
  public:
-  // model, optimizer and the datasets must outlive the trainer. val may be null.
+  // model, optimizer and the datasets must outlive the trainer. val may be null. The
+  // optimizer's parameters get their gradient buffers in the trainer's flat block for the
+  // trainer's lifetime (LoopOptions).
   Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions options);
   ~Trainer();
 
-  // Continues from options.checkpoint_dir's latest checkpoint if there is one; returns
-  // whether it did. Metrics lines after the resumed step are dropped from metrics_path.
+  // Continues from options.checkpoint_dir's latest training state if there is one; returns
+  // whether it did. Metrics lines after the resumed step are dropped from metrics_path. A
+  // training state that a DpoTrainer wrote is an error (Status::Format), before anything loads.
   bool resume();
   StepMetrics step();    // one optimizer step (grad_accum micro-batches, weighted by counted targets)
   // Steps until options.steps are done or on_step (or `also`) says stop; returns the steps
   // done by this call.
   int64_t run(const std::function<bool(const StepMetrics&)>& also = nullptr);
-  double evaluate();     // mean validation loss (token-weighted), NaN without a validation set
-  void save();           // a checkpoint now (needs checkpoint_dir)
-  int64_t current_step() const { return state_.step; }
-  const TrainState& state() const { return state_; }
+  // Mean validation loss (token-weighted). Without a validation set (null or empty) an error
+  // (Status::InvalidArg) — as DpoTrainer::evaluate: a missing value is a mistake to name, not
+  // a NaN to find later.
+  double evaluate();
+  bool has_eval_set() const { return val_ && val_->size() > 0; }
+  void save();           // a training state now (needs checkpoint_dir)
+  int64_t current_step() const;
+  const TrainState& state() const;
 
  private:
   void log(const StepMetrics& m);
   GemmaModel& model_;
-  Optimizer& opt_;
   const Dataset& train_;
   const Dataset* val_;
   TrainerOptions o_;
   Batcher batcher_;
-  TrainState state_;
-  double base_lr_;
-  double started_ = 0, seconds_ = 0;
   int64_t tokens_ = 0;
-  std::unique_ptr<detail::MetricsFile> metrics_;
-  std::unique_ptr<detail::ProgressPrinter> progress_;
-  int64_t run_start_step_ = 0;
+  std::unique_ptr<detail::TrainingLoop> loop_;
 };
 
 }  // namespace xla::train

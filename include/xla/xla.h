@@ -288,7 +288,8 @@ XLA_API int64_t xla_model_vocab_size(const xla_model* m);
 XLA_API xla_status xla_model_forward(xla_model* m, const int32_t* tokens, int64_t batch, int64_t seq_len,
                                      float* logits_out, size_t logits_cap /* elements */);
 /* Sum of log p(tokens[i] | tokens[<i]) over i in [start, n), 1 <= start <= n: what DPO and
-   evaluation need (computed in double from the f32 logits). */
+   evaluation need. The DPO trainer's own path (the LM head fused with the log-softmax, a chunk
+   of tokens at a time, the final soft-cap applied): per-token values in f32, summed in double. */
 XLA_API xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_t n, int64_t start,
                                      double* logprob_out);
 
@@ -517,7 +518,8 @@ XLA_API xla_status xla_trainer_step(xla_trainer* t, xla_train_metrics* out /* nu
 /* Steps until p->steps are done; *steps_out (nullable) = steps run by this call. */
 XLA_API xla_status xla_trainer_run(xla_trainer* t, xla_train_fn on_step /* nullable */, void* user_data,
                                    int64_t* steps_out);
-/* Mean validation loss; NaN without a validation set. */
+/* Mean validation loss (token-weighted) into *loss_out. XLA_ERR_INVALID_ARG when the trainer has
+   no validation set (val NULL or empty), as xla_dpo_trainer_evaluate. */
 XLA_API xla_status xla_trainer_evaluate(xla_trainer* t, double* loss_out);
 XLA_API xla_status xla_trainer_save(xla_trainer* t);
 
@@ -660,7 +662,8 @@ typedef int32_t (*xla_dpo_fn)(int64_t step, const xla_dpo_metrics* m, void* user
 /* Steps until p->steps are done; *steps_out (nullable) = steps run by this call. */
 XLA_API xla_status xla_dpo_trainer_run(xla_dpo_trainer* t, xla_dpo_fn on_step /* nullable */, void* user_data,
                                        int64_t* steps_out);
-/* The loss and metrics over every eval pair (no update). XLA_ERR_INVALID_ARG without eval set. */
+/* The loss and metrics over every eval pair (no update). XLA_ERR_INVALID_ARG when the trainer has
+   no eval set (eval NULL or empty), as xla_trainer_evaluate. */
 XLA_API xla_status xla_dpo_trainer_evaluate(xla_dpo_trainer* t, xla_dpo_metrics* out);
 /* Continues from checkpoint_dir's latest checkpoint when there is one (*resumed_out = 1). */
 XLA_API xla_status xla_dpo_trainer_resume(xla_dpo_trainer* t, int32_t* resumed_out /* nullable */);

@@ -45,6 +45,20 @@ Tensor detach(const Tensor& t) {
   if (!t.defined()) fail(Status::InvalidArg, "detach: undefined tensor");
   return t.alias();
 }
+void set_grad_buffer(Tensor& t, const Tensor& buffer) {
+  if (!buffer.defined()) {  // removing one is always allowed (the flag may have changed since)
+    if (t.defined() && t.autograd_meta()) t.autograd_meta()->grad_buffer = Tensor();
+    return;
+  }
+  if (!t.defined() || !requires_grad(t) || !is_leaf(t))
+    fail(Status::InvalidArg, "set_grad_buffer: the tensor must be a leaf that requires grad");
+  if ((buffer.dtype() != DType::F32 || !buffer.is_contiguous() || !(buffer.shape() == t.shape())))
+    fail(Status::InvalidArg, "set_grad_buffer: the buffer must be contiguous f32 of shape " + t.shape().str() + ", got " +
+                                 dtype_name(buffer.dtype()) + " " + buffer.shape().str());
+  AutogradMeta& m = *t.autograd_meta();
+  m.grad_buffer = buffer;
+  m.grad = Tensor();
+}
 std::string grad_fn_name(const Tensor& t) {
   return t.autograd_meta() && t.autograd_meta()->grad_fn ? t.autograd_meta()->grad_fn->name : "";
 }
@@ -124,6 +138,11 @@ Node* record(Tensor& out, const char* name, BackwardFn fn, const std::vector<Ten
 // to both inputs) or not packed is copied, so a .grad never aliases another tensor.
 // Backward formulas already reduce every gradient to its input's shape.
 static void accumulate(AutogradMeta& leaf, Tensor g) {
+  if (leaf.grad_buffer.defined()) {  // set_grad_buffer: the gradient lives in the caller's block
+    if (leaf.grad.defined()) leaf.grad.add_(g);
+    else leaf.grad = leaf.grad_buffer.copy_(g);
+    return;
+  }
   if (leaf.grad.defined()) {
     // In place when nobody else holds the .grad (as PyTorch does): no second buffer the size
     // of a 262,144-row embedding while a tied head and its embedding both send gradient.

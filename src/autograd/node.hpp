@@ -15,6 +15,7 @@ struct Node;
 struct AutogradMeta {
   bool requires_grad = false;
   Tensor grad;                    // accumulated gradient (leaves only)
+  Tensor grad_buffer;             // where backward writes it when set (set_grad_buffer); .grad is then this
   std::shared_ptr<Node> grad_fn;  // the op that produced this tensor; null for leaves
 };
 

@@ -67,22 +67,4 @@ std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t
   return s.generate(prompt, opts, on_token, stopped_by_callback);
 }
 
-double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start) {
-  const int64_t n = int64_t(tokens.size());
-  if (start < 1 || start > n)
-    fail(Status::InvalidArg, "logprob: start " + std::to_string(start) + " must be in [1, " + std::to_string(n) + "]");
-  NoGradGuard no_grad;
-  const int64_t V = model.vocab_size();
-  const std::vector<float> logits = model.forward(row_tokens(tokens)).to_vector();  // [n, V], one copy
-  double total = 0;
-  for (int64_t i = start; i < n; ++i) {
-    const float* row = logits.data() + (i - 1) * V;
-    double m = -INFINITY, z = 0;
-    for (int64_t c = 0; c < V; ++c) m = std::max(m, double(row[c]));
-    for (int64_t c = 0; c < V; ++c) z += std::exp(double(row[c]) - m);
-    total += double(row[tokens[size_t(i)]]) - m - std::log(z);
-  }
-  return total;
-}
-
 }  // namespace xla

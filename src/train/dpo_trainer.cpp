@@ -1,7 +1,8 @@
-// dpo_trainer.cpp — the DPO loop: the reference in its four forms (frozen copy, another
-// model, precomputed and cached log-probs, the policy with its LoRA off), micro-batches of
-// pairs → dpo_loss → backward, clipping, schedule, optimizer step; evaluation, TRL-named
-// metrics, progress, checkpoints. The data side is preference_data.cpp.
+// dpo_trainer.cpp — the DPO loss in the shared loop: the reference in its four forms (frozen
+// copy, another model, precomputed and cached log-probs, the policy with its LoRA off),
+// micro-batches of pairs → dpo_loss → backward inside the shared optimizer step; evaluation
+// and TRL-named metrics. The step, run() and checkpoints are training_loop.cpp's; the data
+// side is preference_data.cpp.
 #include "xla/dpo_trainer.hpp"
 
 #include <cmath>
@@ -12,8 +13,7 @@
 #include <optional>
 #include <sstream>
 
-#include "../io/text_file.hpp"
-#include "progress.hpp"
+#include "training_loop.hpp"
 #include "xla/autograd.hpp"
 #include "xla/safetensors.hpp"
 
@@ -98,16 +98,8 @@ void check_ids(const PreferenceDataset& data, const char* which, int64_t vocab) 
 DpoTrainerOptions checked(DpoTrainerOptions o, const GemmaModel& policy, const PreferenceDataset* train,
                           const PreferenceDataset* eval) {
   validate(o.dpo);
+  static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "dpo");
   auto bad = [](const std::string& m) { fail(Status::InvalidArg, "dpo: " + m); };
-  if (o.batch_size < 1) bad("batch_size must be >= 1");
-  if (o.grad_accum < 1) bad("grad_accum must be >= 1");
-  if (o.steps < 0) bad("steps must be >= 0");
-  if (!(o.max_grad_norm >= 0)) bad("max_grad_norm must be >= 0");
-  if (o.schedule.total_steps == 0) o.schedule.total_steps = o.steps;
-  if (o.schedule.warmup_steps < 0 || o.schedule.min_ratio < 0 || o.schedule.min_ratio > 1)
-    bad("schedule warmup_steps must be >= 0 and min_ratio in [0, 1]");
-  if (o.checkpoint_every < 0 || o.eval_every < 0) bad("intervals must be >= 0");
-  if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) bad("checkpoint_every needs a checkpoint_dir");
   if (train && int64_t(train->size()) < o.batch_size)
     bad("the training set has " + std::to_string(train->size()) + " pairs, fewer than a batch of " +
         std::to_string(o.batch_size));
@@ -158,15 +150,6 @@ void put(nlohmann::json& j, const std::string& prefix, const DpoMetrics& m) {
   for (const auto& [name, v] : fields) j[prefix + name] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
-nlohmann::json read_state_json(const std::string& dir) {
-  const std::string text = io::read_text_file(dir + "/state.json", "the DPO trainer state");
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(Status::Format, "dpo: " + dir + "/state.json is not valid JSON: " + e.what());
-  }
-}
-
 }  // namespace
 
 DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset& train,
@@ -179,11 +162,9 @@ DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, DpoTrainerOptio
 DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset* train,
                        const PreferenceDataset* eval, DpoTrainerOptions options, int)
     : policy_(policy),
-      opt_(optimizer),
       train_(train),
       eval_(eval),
-      o_(checked(std::move(options), policy, train, eval)),
-      base_lr_(optimizer.lr()) {
+      o_(checked(std::move(options), policy, train, eval)) {
   if (train) order_.emplace(train->size(), o_.batch_size, o_.seed);
   const DpoReference& r = o_.reference;
   switch (r.kind) {
@@ -211,14 +192,15 @@ DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const Preferenc
     }
   }
   reference_id_ = std::string(reference_name(r.kind)) + ":" + reference_id_;
-  if (order_) state_.data = order_->state();
-  state_.trainer = "dpo";
-  state_.reference = reference_id_;
-  metrics_ = std::make_unique<detail::MetricsFile>(o_.metrics_path, "dpo");
-  progress_ = std::make_unique<detail::ProgressPrinter>(o_.progress);
+  loop_ = std::make_unique<detail::TrainingLoop>(policy, optimizer, o_, "dpo", "dpo");
+  if (order_) loop_->state.data = order_->state();
+  loop_->state.reference = reference_id_;
 }
 
 DpoTrainer::~DpoTrainer() = default;
+
+int64_t DpoTrainer::current_step() const { return loop_->state.step; }
+const TrainState& DpoTrainer::state() const { return loop_->state; }
 
 DpoTrainer::Precomputed DpoTrainer::precompute(const GemmaModel& ref, bool lora_off, const PreferenceDataset& data,
                                                std::string* path, bool* loaded) {
@@ -315,12 +297,7 @@ Tensor DpoTrainer::loss(const PreferenceBatch& batch, DpoMetrics* metrics, bool 
 }
 
 DpoMetrics DpoTrainer::evaluate() {
-  DpoMetrics m;
-  if (!eval_ || eval_->size() == 0) {
-    m.loss = m.reward_chosen = m.reward_rejected = m.reward_accuracy = m.reward_margin = m.logp_chosen =
-        m.logp_rejected = NAN;
-    return m;
-  }
+  if (!has_eval_set()) fail(Status::InvalidArg, "dpo: no eval set to evaluate on");
   NoGradGuard no_grad;
   const bool average = o_.dpo.loss == DpoLoss::Ipo;
   std::vector<double> pc, pr, rc, rr;
@@ -355,43 +332,40 @@ DpoStepMetrics DpoTrainer::step(const PreferenceBatch& batch) {
 
 DpoStepMetrics DpoTrainer::do_step(int64_t micro_batches, const std::function<PreferenceBatch()>& next_batch) {
   const double t0 = now_s();
-  DpoStepMetrics m;
-  const double lr = base_lr_ * o_.schedule.factor(state_.step);
-  opt_.set_lr(lr);
-  opt_.zero_grad();
+  TrainState& state = loop_->state;
   const Tensor seed = Tensor::scalar(1.f / float(micro_batches));
   DpoMetrics sum;
   int64_t pairs = 0;
-  for (int64_t a = 0; a < micro_batches; ++a) {
+  const detail::StepOutcome out = loop_->step.run(state.step, micro_batches, [&](int64_t) {
     const PreferenceBatch batch = next_batch();
     DpoMetrics mb;
     Tensor l = loss(batch, &mb);
     backward(l, seed);  // the mean over micro-batches without another node
     add(sum, mb);
     pairs += batch.pairs();
-  }
+    return mb.loss;
+  });
+  DpoStepMetrics m;
   const double k = 1.0 / double(micro_batches);
   static_cast<DpoMetrics&>(m) = {sum.loss * k,          sum.reward_chosen * k, sum.reward_rejected * k,
                                  sum.reward_accuracy * k, sum.reward_margin * k, sum.logp_chosen * k,
                                  sum.logp_rejected * k};
-  m.grad_norm = clip_grad_norm(opt_.parameters(), o_.max_grad_norm);
-  m.skipped = !std::isfinite(m.loss) || !std::isfinite(m.grad_norm);
-  if (!m.skipped) opt_.step();
-  opt_.zero_grad();
-  ++state_.step;
+  m.grad_norm = out.grad_norm;
+  m.skipped = out.skipped;
+  ++state.step;
   const double dt = now_s() - t0;
-  seconds_ += dt;
-  m.step = state_.step;
-  m.lr = lr;
+  loop_->seconds += dt;
+  m.step = state.step;
+  m.lr = out.lr;
   if (order_) {
-    state_.data = order_->state();
-    m.epoch = double(state_.data.epoch) +
-              double(state_.data.position) / double(order_->batches_per_epoch() * o_.batch_size);
+    state.data = order_->state();
+    m.epoch = double(state.data.epoch) +
+              double(state.data.position) / double(order_->batches_per_epoch() * o_.batch_size);
   }
-  m.elapsed_s = seconds_;
+  m.elapsed_s = loop_->seconds;
   m.pairs_per_s = double(pairs) / dt;
   m.mem_mb = detail::resident_mb();
-  if (o_.eval_every > 0 && state_.step % o_.eval_every == 0 && eval_ && eval_->size() > 0) {
+  if (o_.eval_every > 0 && state.step % o_.eval_every == 0 && has_eval_set()) {
     m.eval = evaluate();
     m.evaluated = true;
   }
@@ -399,7 +373,7 @@ DpoStepMetrics DpoTrainer::do_step(int64_t micro_batches, const std::function<Pr
 }
 
 void DpoTrainer::log(const DpoStepMetrics& m) {
-  if (metrics_->open()) {
+  if (loop_->metrics.open()) {
     nlohmann::json j = {{"step", m.step}, {"epoch", m.epoch}};
     put(j, "", m);
     j["grad_norm"] = std::isfinite(m.grad_norm) ? nlohmann::json(m.grad_norm) : nlohmann::json(nullptr);
@@ -409,9 +383,8 @@ void DpoTrainer::log(const DpoStepMetrics& m) {
     j["mem_mb"] = m.mem_mb;
     if (m.skipped) j["skipped"] = true;
     if (m.evaluated) put(j, "eval_", m.eval);
-    metrics_->write(j.dump());
+    loop_->metrics.write(j.dump());
   }
-  const double per_step = seconds_ / double(std::max<int64_t>(1, m.step - run_start_step_));
   char eval[96] = "", bar[160], line[192];
   if (m.evaluated)
     std::snprintf(eval, sizeof eval, " | eval loss %.4f acc %.2f margin %+.3f", m.eval.loss, m.eval.reward_accuracy,
@@ -420,39 +393,22 @@ void DpoTrainer::log(const DpoStepMetrics& m) {
                 m.reward_margin, m.lr);
   std::snprintf(line, sizeof line, "loss %.4f acc %.2f margin %+.3f lr %.2e grad_norm %.3f %.1f pairs/s", m.loss,
                 m.reward_accuracy, m.reward_margin, m.lr, m.grad_norm, m.pairs_per_s);
-  progress_->print(m.step, o_.steps, per_step, bar, line, eval, m.evaluated);
+  loop_->progress.print(m.step, o_.steps, loop_->seconds_per_step(), bar, line, eval, m.evaluated);
 }
 
 int64_t DpoTrainer::run(const std::function<bool(const DpoStepMetrics&)>& also) {
-  run_start_step_ = state_.step;
-  seconds_ = 0;
-  return detail::run_steps<DpoStepMetrics>(
-      [&] { return state_.step; }, o_.steps, [&] { return step(); }, [&](const DpoStepMetrics& m) { log(m); }, o_.on_step,
-      also, o_.checkpoint_every, !o_.checkpoint_dir.empty(), [&] { save(); });
+  return loop_->run([&] {
+    const DpoStepMetrics m = step();
+    log(m);
+    return (o_.on_step && !o_.on_step(m)) || (also && !also(m));
+  });
 }
 
-void DpoTrainer::save() {
-  if (o_.checkpoint_dir.empty()) fail(Status::InvalidArg, "dpo: no checkpoint_dir to save into");
-  save_checkpoint(o_.checkpoint_dir, policy_, &opt_, state_, o_.keep_checkpoints);
-}
+void DpoTrainer::save() { loop_->save(); }
 
 bool DpoTrainer::resume() {
-  if (o_.checkpoint_dir.empty()) return false;
-  const std::string dir = latest_checkpoint(o_.checkpoint_dir);
-  if (dir.empty()) return false;
-  // check what the run was before anything is loaded
-  const nlohmann::json st = read_state_json(dir);
-  const std::string trainer = st.value("trainer", std::string()), reference = st.value("reference", std::string());
-  if (trainer != "dpo")
-    fail(Status::Format, "dpo: " + dir + " is a checkpoint of " + (trainer.empty() ? std::string("the language-model Trainer") : trainer) +
-                             ", not of a DPO run");
-  if (reference != reference_id_)
-    fail(Status::InvalidArg, "dpo: " + dir + " was trained against reference " + reference + ", this trainer's is " +
-                                 reference_id_ + " (construct the trainer from the run's starting policy and reference)");
-  TrainState s = load_checkpoint(dir, policy_, &opt_);
-  if (order_) order_->set_state(s.data);
-  state_ = s;
-  metrics_->reopen_at(state_.step);
+  if (!loop_->resume(reference_id_)) return false;
+  if (order_) order_->set_state(loop_->state.data);
   return true;
 }
 

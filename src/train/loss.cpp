@@ -323,10 +323,4 @@ Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targ
   return linear_cross_entropy(model.final_hidden(inputs), model.head_weight(), targets, options, parts);
 }
 
-Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index) {
-  Tensor lp = linear_token_logprobs(model.final_hidden(inputs), model.head_weight(), targets, model.config.final_softcap,
-                                    ignore_index);
-  return ag::sum(lp, {1});
-}
-
 }  // namespace xla::train

@@ -180,8 +180,7 @@ PreferenceBatch make_preference_batch(const PreferenceDataset& data, std::span<c
 }
 
 Tensor completion_logprobs(const GemmaModel& model, const PreferenceBatch& batch, bool average, Tensor* per_token) {
-  Tensor lp = linear_token_logprobs(model.final_hidden(batch.inputs), model.head_weight(), batch.targets,
-                                    model.config.final_softcap, kIgnore);  // [2B, L]
+  Tensor lp = token_logprobs(model, batch.inputs, batch.targets, kIgnore);  // [2B, L]
   if (per_token) *per_token = lp;
   Tensor sums = ag::sum(lp, {1});  // [2B]
   if (!average) return sums;

@@ -4,7 +4,6 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <string>
 
 namespace xla::train::detail {
@@ -47,27 +46,5 @@ class ProgressPrinter {
   int mode_;
   bool bar_;
 };
-
-// The loop both trainers run: step, report, let the callbacks stop it, save a checkpoint
-// every `every` steps (0 = never) and once at the end when `saving` and the last step was
-// not just saved. current() is the steps done so far; returns the steps this call ran.
-template <typename M>
-int64_t run_steps(const std::function<int64_t()>& current, int64_t total, const std::function<M()>& step,
-                  const std::function<void(const M&)>& report, const std::function<bool(const M&)>& on_step,
-                  const std::function<bool(const M&)>& also, int64_t every, bool saving,
-                  const std::function<void()>& save) {
-  int64_t done = 0;
-  while (current() < total) {
-    const M m = step();
-    ++done;
-    report(m);
-    bool stop = on_step && !on_step(m);
-    if (!stop && also) stop = !also(m);
-    if (every > 0 && current() % every == 0) save();
-    if (stop) return done;
-  }
-  if (saving && done > 0 && (every == 0 || current() % every != 0)) save();
-  return done;
-}
 
 }  // namespace xla::train::detail

@@ -1,11 +1,12 @@
-// trainer.cpp — the loop: micro-batches → loss → backward, clip, schedule, optimizer step;
-// validation, metrics JSONL, progress display, checkpoints.
+// trainer.cpp — the language-model loop: micro-batches weighted by their counted targets →
+// lm_loss → backward, inside the shared optimizer step; validation and the metrics line. The
+// step, checkpoints and run() are training_loop.cpp's.
 #include "xla/trainer.hpp"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "progress.hpp"
+#include "training_loop.hpp"
 #include "xla/autograd.hpp"
 
 namespace xla::train {
@@ -14,40 +15,26 @@ using detail::now_s;
 using detail::resident_mb;
 
 Trainer::Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions o)
-    : model_(model),
-      opt_(optimizer),
-      train_(train),
-      val_(val),
-      o_(std::move(o)),
-      batcher_(train, o_.batch_size, o_.seed),
-      base_lr_(optimizer.lr()) {
-  if (o_.grad_accum < 1) fail(Status::InvalidArg, "trainer: grad_accum must be >= 1");
-  if (o_.steps < 0) fail(Status::InvalidArg, "trainer: steps must be >= 0");
-  if (!(o_.max_grad_norm >= 0)) fail(Status::InvalidArg, "trainer: max_grad_norm must be >= 0");
-  if (o_.schedule.total_steps == 0) o_.schedule.total_steps = o_.steps;
-  if (o_.schedule.warmup_steps < 0 || o_.schedule.min_ratio < 0 || o_.schedule.min_ratio > 1)
-    fail(Status::InvalidArg, "trainer: schedule warmup_steps must be >= 0 and min_ratio in [0, 1]");
-  if (o_.checkpoint_every < 0 || o_.eval_every < 0) fail(Status::InvalidArg, "trainer: intervals must be >= 0");
-  if (o_.checkpoint_every > 0 && o_.checkpoint_dir.empty())
-    fail(Status::InvalidArg, "trainer: checkpoint_every needs a checkpoint_dir");
+    : model_(model), train_(train), val_(val), o_(std::move(o)), batcher_(train, o_.batch_size, o_.seed) {
+  static_cast<LoopOptions&>(o_) = detail::checked_loop_options(o_, "trainer");
   if (train.seq_len() == 0) fail(Status::InvalidArg, "trainer: the training set is empty");
-  state_.data = batcher_.state();
-  metrics_ = std::make_unique<detail::MetricsFile>(o_.metrics_path, "trainer");
-  progress_ = std::make_unique<detail::ProgressPrinter>(o_.progress);
+  loop_ = std::make_unique<detail::TrainingLoop>(model, optimizer, o_, "trainer", "");
+  loop_->state.data = batcher_.state();
 }
 
 Trainer::~Trainer() = default;
 
+int64_t Trainer::current_step() const { return loop_->state.step; }
+const TrainState& Trainer::state() const { return loop_->state; }
+
 bool Trainer::resume() {
-  if (o_.checkpoint_dir.empty() || latest_checkpoint(o_.checkpoint_dir).empty()) return false;
-  state_ = load_checkpoint(o_.checkpoint_dir, model_, &opt_);
-  batcher_.set_state(state_.data);
-  metrics_->reopen_at(state_.step);
+  if (!loop_->resume()) return false;
+  batcher_.set_state(loop_->state.data);
   return true;
 }
 
 double Trainer::evaluate() {
-  if (!val_ || val_->size() == 0) return NAN;
+  if (!has_eval_set()) fail(Status::InvalidArg, "trainer: no validation set to evaluate on");
   NoGradGuard no_grad;
   double total = 0;
   int64_t tokens = 0;
@@ -65,10 +52,7 @@ double Trainer::evaluate() {
 
 StepMetrics Trainer::step() {
   const double t0 = now_s();
-  StepMetrics m;
-  const double lr = base_lr_ * o_.schedule.factor(state_.step);
-  opt_.set_lr(lr);
-  opt_.zero_grad();
+  TrainState& state = loop_->state;
   // Each micro-batch's loss is a mean over its own counted targets. Weighting micro-batch i
   // by n_i / N (N: counted targets of the whole step) makes the accumulated gradient that
   // of one big batch even when masks leave the micro-batches uneven.
@@ -81,32 +65,30 @@ StepMetrics Trainer::step() {
     for (int64_t i = 0; i < tgs[a].numel(); ++i) counted[a] += t[i] != o_.loss.ignore_index;
     all_counted += counted[a];
   }
-  double loss_sum = 0;
-  for (size_t a = 0; a < ins.size(); ++a) {
+  const detail::StepOutcome out = loop_->step.run(state.step, o_.grad_accum, [&](int64_t i) {
+    const size_t a = size_t(i);
     tokens_ += ins[a].numel();
-    if (all_counted > 0 && counted[a] == 0) continue;  // nothing to learn from: weight 0
+    if (all_counted > 0 && counted[a] == 0) return 0.0;  // nothing to learn from: weight 0
     const double w = all_counted > 0 ? double(counted[a]) / double(all_counted) : 1.0 / double(o_.grad_accum);
     Tensor loss = lm_loss(model_, ins[a], tgs[a], o_.loss);
-    loss_sum += w * loss.item();
     backward(loss, Tensor::scalar(float(w)));  // the weighted mean without another node
-  }
-  m.loss = loss_sum;
-  const std::vector<Tensor> params = opt_.parameters();
-  m.grad_norm = clip_grad_norm(params, o_.max_grad_norm);
-  m.skipped = !std::isfinite(m.loss) || !std::isfinite(m.grad_norm);
-  if (!m.skipped) opt_.step();
-  opt_.zero_grad();
-  ++state_.step;
-  state_.data = batcher_.state();
+    return w * loss.item();
+  });
+  ++state.step;
+  state.data = batcher_.state();
   const double dt = now_s() - t0;
-  seconds_ += dt;
-  m.step = state_.step;
-  m.lr = lr;
+  loop_->seconds += dt;
+  StepMetrics m;
+  m.loss = out.loss;
+  m.grad_norm = out.grad_norm;
+  m.skipped = out.skipped;
+  m.step = state.step;
+  m.lr = out.lr;
   m.tokens = tokens_;
   m.tokens_per_s = double(o_.grad_accum * o_.batch_size * train_.seq_len()) / dt;
-  m.elapsed_s = seconds_;
+  m.elapsed_s = loop_->seconds;
   m.mem_mb = resident_mb();
-  if (o_.eval_every > 0 && state_.step % o_.eval_every == 0) {
+  if (o_.eval_every > 0 && state.step % o_.eval_every == 0 && has_eval_set()) {
     m.val_loss = evaluate();
     m.val_ppl = std::exp(m.val_loss);
   }
@@ -114,7 +96,7 @@ StepMetrics Trainer::step() {
 }
 
 void Trainer::log(const StepMetrics& m) {
-  if (metrics_->open()) {
+  if (loop_->metrics.open()) {
     nlohmann::json j = {{"step", m.step},         {"loss", m.loss},   {"lr", m.lr},
                         {"grad_norm", m.grad_norm}, {"tokens_per_s", m.tokens_per_s}, {"tokens", m.tokens},
                         {"elapsed_s", m.elapsed_s}, {"mem_mb", m.mem_mb}};
@@ -122,28 +104,24 @@ void Trainer::log(const StepMetrics& m) {
     if (std::isfinite(m.val_loss)) j["val_loss"] = m.val_loss, j["val_ppl"] = m.val_ppl;
     if (!std::isfinite(m.loss)) j["loss"] = nullptr;
     if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
-    metrics_->write(j.dump());
+    loop_->metrics.write(j.dump());
   }
-  const double per_step = seconds_ / double(std::max<int64_t>(1, m.step - run_start_step_));
   char val[64] = "", bar[160], line[160];
   if (std::isfinite(m.val_loss)) std::snprintf(val, sizeof val, " | val %.4f ppl %.2f", m.val_loss, m.val_ppl);
   std::snprintf(bar, sizeof bar, "loss %.4f  lr %.2e  %.0f tok/s", m.loss, m.lr, m.tokens_per_s);
   std::snprintf(line, sizeof line, "loss %.4f lr %.2e grad_norm %.3f %.0f tok/s", m.loss, m.lr, m.grad_norm,
                 m.tokens_per_s);
-  progress_->print(m.step, o_.steps, per_step, bar, line, val, std::isfinite(m.val_loss));
+  loop_->progress.print(m.step, o_.steps, loop_->seconds_per_step(), bar, line, val, std::isfinite(m.val_loss));
 }
 
 int64_t Trainer::run(const std::function<bool(const StepMetrics&)>& also) {
-  run_start_step_ = state_.step;
-  seconds_ = 0;
-  return detail::run_steps<StepMetrics>(
-      [&] { return state_.step; }, o_.steps, [&] { return step(); }, [&](const StepMetrics& m) { log(m); }, o_.on_step,
-      also, o_.checkpoint_every, !o_.checkpoint_dir.empty(), [&] { save(); });
+  return loop_->run([&] {
+    const StepMetrics m = step();
+    log(m);
+    return (o_.on_step && !o_.on_step(m)) || (also && !also(m));
+  });
 }
 
-void Trainer::save() {
-  if (o_.checkpoint_dir.empty()) fail(Status::InvalidArg, "trainer: no checkpoint_dir to save into");
-  save_checkpoint(o_.checkpoint_dir, model_, &opt_, state_, o_.keep_checkpoints);
-}
+void Trainer::save() { loop_->save(); }
 
 }  // namespace xla::train

@@ -83,6 +83,7 @@ int main(void) {
   EXPECT(fabs(first.loss - log(2.0)) < 1e-6 && fabs(first.loss - want.loss) < 1e-6);
   EXPECT(fabs(first.logp_chosen - want.logp_chosen) < 1e-3 && fabs(first.logp_rejected - want.logp_rejected) < 1e-3);
   EXPECT(first.reward_margin == 0.0);
+  EXPECT(first.reward_accuracy == 0.0); /* a tie is not a win (TRL's `>`) */
 
   /* the run stops when the callback says so, and the margin has grown */
   EXPECT(xla_dpo_trainer_run(t, stop_at_4, &calls, &ran) == XLA_ERR_ABORTED);
@@ -92,6 +93,7 @@ int main(void) {
   EXPECT_OK(xla_dpo_trainer_step(t, &later));
   EXPECT(later.reward_margin > 0.05 && later.loss < first.loss);
   EXPECT(xla_dpo_trainer_evaluate(t, &later) == XLA_ERR_INVALID_ARG); /* no eval set */
+  EXPECT(strstr(xla_last_error(), "no eval set") != NULL);
   later.struct_size = 3;
   EXPECT(xla_dpo_trainer_step(t, &later) == XLA_ERR_INVALID_ARG);
 

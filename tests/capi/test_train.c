@@ -149,6 +149,13 @@ int main(void) {
     met.struct_size = 2;
     EXPECT(xla_trainer_step(t, &met) == XLA_ERR_INVALID_ARG);
     xla_trainer_free(t);
+    /* without a validation set, evaluate is an error naming it (as xla_dpo_trainer_evaluate) */
+    tp.eval_every = 0;
+    EXPECT_OK(xla_trainer_create(m, opt, tr, NULL, &tp, &t));
+    val = 42;
+    EXPECT(xla_trainer_evaluate(t, &val) == XLA_ERR_INVALID_ARG && val == 42);
+    EXPECT(strstr(xla_last_error(), "no validation set") != NULL);
+    xla_trainer_free(t);
     xla_dataset_free(all);
     xla_dataset_free(tr);
     xla_dataset_free(va);

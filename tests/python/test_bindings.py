@@ -272,6 +272,7 @@ class TrainTest(unittest.TestCase):
         self.assertEqual((m["step"], m["tokens"]), (4, 4 * 4 * 8))
         self.assertAlmostEqual(m["val_ppl"], math.exp(m["val_loss"]), delta=1e-9 * m["val_ppl"])
         self.assertEqual(trainer.evaluate(), m["val_loss"])
+        self.assertIsNone(xla.Trainer(model, opt, train, progress=0).evaluate())  # no validation set
         with self.assertRaises(TypeError):
             xla.Trainer(model, opt, train, no_such_option=1)
 
@@ -365,6 +366,7 @@ class DpoTrainerTest(unittest.TestCase):
         self.assertAlmostEqual(first["logps/rejected"], want["logp_rejected"], delta=1e-3)
         self.assertAlmostEqual(first["logps/chosen"], sum(pc) / 4, delta=1e-3)
         self.assertEqual(first["rewards/margins"], 0.0)
+        self.assertEqual(first["rewards/accuracies"], 0.0)  # a tie is not a win
         self.assertIs(trainer.policy.lora_enabled, True)  # the reference pass restores the flag
 
         seen = []

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "tiny.hpp"
 #include "xla/data.hpp"
 
 using namespace xla;
@@ -61,8 +62,7 @@ TEST(Dataset, SupervisedMasksThePrompt) {
 }
 
 TEST(Dataset, JsonlPairsAndErrorsNameTheLine) {
-  const std::string dir = ::testing::TempDir() + "xla_data_test";
-  std::filesystem::create_directories(dir);
+  const std::string dir = scratch_dir("data_jsonl");
   {
     std::ofstream f(dir + "/ok.jsonl");
     f << "{\"prompt\": \"1+1=\", \"response\": \"2\"}\n\n{\"prompt\": \"2+2=\", \"completion\": \"4\"}\n";

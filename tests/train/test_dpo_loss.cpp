@@ -174,6 +174,21 @@ TEST(DpoLoss, GemmaCaseFromItsSummedLogprobs) {
 // Stability: |β m| = 500
 // ---------------------------------------------------------------------------------------
 
+// TRL's accuracy is mean(chosen_rewards > rejected_rewards): a tie is not a win. Policy =
+// reference (every trainer's first step) gives margins of exactly 0 and accuracy 0.
+TEST(DpoLoss, AccuracyAtATieIsZero) {
+  for (DpoLoss loss : {DpoLoss::Sigmoid, DpoLoss::Ipo, DpoLoss::Hinge}) {
+    const DpoOptions o{0.1f, 0.f, loss};
+    const DpoMetrics tie = run(o, -3.5, -7.25, -3.5, -7.25);
+    EXPECT_EQ(tie.reward_margin, 0.0);
+    EXPECT_EQ(tie.reward_accuracy, 0.0) << "loss type " << int(loss);
+    EXPECT_EQ(run(o, -3.5, -7.25, -3.75, -7.25).reward_accuracy, 1.0);  // chosen gained 0.25: a win
+    // two pairs, one win and one tie: half
+    EXPECT_EQ(xla::train::dpo_loss(o, Vec{-1.0, -2.0}, Vec{-4.0, -5.0}, Vec{-1.5, -2.0}, Vec{-4.0, -5.0}).reward_accuracy,
+              0.5);
+  }
+}
+
 TEST(DpoLoss, SigmoidAsymptotesAtLargeMargins) {
   // β = 0.5, m = ±1000 → z = β m = ±500.
   // -logσ(500) = log(1 + e^-500) = e^-500 (to double precision: e^-500 ≈ 7.12e-218 is normal)

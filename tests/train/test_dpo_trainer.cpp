@@ -17,6 +17,7 @@
 #include "tiny.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo_trainer.hpp"
+#include "xla/loss.hpp"
 #include "xla/safetensors.hpp"
 
 #ifndef XLA_SHARED_DIR
@@ -33,12 +34,7 @@ namespace {
 
 const std::string kOracle = std::string(XLA_SHARED_DIR) + "/oracle/";
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = ::testing::TempDir() + "xla_dpo_" + name + "_" + std::to_string(::getpid());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string fresh_dir(const std::string& name) { return scratch_dir("dpo_" + name); }
 
 json dpo_case() {
   std::ifstream f(kOracle + "dpo/dpo_case.json");
@@ -259,6 +255,39 @@ TEST(DpoTrainer, BatchLayoutChosenRowsThenRejectedPromptAndPaddingIgnored) {
   EXPECT_EQ(b.index, (std::vector<size_t>{1, 0}));
 }
 
+// One log-prob path: scoring prompt + completion from `start` (xla_model_logprob's
+// sequence_logprob) gives what the trainer's completion_logprobs gives that row, and both
+// equal log-softmax of the model's own full logits, computed here in double.
+TEST(DpoTrainer, SequenceLogprobIsTheTrainersPath) {
+  const GemmaModel m = GemmaModel::create(tiny_config(2), 11);  // Gemma 2: the final soft-cap counts too
+  const train::PreferenceDataset data = random_pairs(3, 259, 21);
+  const train::PreferenceBatch b = train::make_preference_batch(data, std::vector<size_t>{0, 1, 2});
+  const std::vector<float> summed = train::completion_logprobs(m, b, false).to_vector();  // [6]
+  for (size_t r = 0; r < 6; ++r) {
+    const train::PreferenceExample& e = data[r % 3];
+    std::vector<int32_t> ids = e.prompt;
+    const std::vector<int32_t>& completion = r < 3 ? e.chosen : e.rejected;
+    ids.insert(ids.end(), completion.begin(), completion.end());
+    const int64_t start = int64_t(e.prompt.size()), n = int64_t(ids.size());
+    const double got = train::sequence_logprob(m, ids, start);
+    // the oracle: Σ_{i >= start} logits[i-1][ids[i]] - logsumexp(logits[i-1]), in double
+    const std::vector<float> logits = m.forward(Tensor::from_data(ids.data(), {1, n}, DType::I32)).to_vector();
+    const int64_t V = m.vocab_size();
+    double want = 0;
+    for (int64_t i = start; i < n; ++i) {
+      const float* row = logits.data() + (i - 1) * V;
+      double mx = -INFINITY, z = 0;
+      for (int64_t c = 0; c < V; ++c) mx = std::max(mx, double(row[c]));
+      for (int64_t c = 0; c < V; ++c) z += std::exp(double(row[c]) - mx);
+      want += double(row[ids[size_t(i)]]) - mx - std::log(z);
+    }
+    EXPECT_NEAR(got, want, 1e-4 * std::fabs(want)) << "row " << r;
+    EXPECT_NEAR(got, double(summed[r]), 1e-5 * std::fabs(want)) << "row " << r;
+  }
+  EXPECT_EQ(train::sequence_logprob(m, data[0].prompt, int64_t(data[0].prompt.size())), 0.0);  // nothing to score
+  expect_error([&] { train::sequence_logprob(m, data[0].prompt, 0); }, Status::InvalidArg, "start 0");
+}
+
 // ---- the four references ----
 
 // A LoRA policy over gemma1 (fresh adapters: B = 0, so at the start policy = base = reference),
@@ -287,6 +316,10 @@ TEST(DpoTrainer, FourReferenceKindsGiveTheSameSteps) {
     weights.push_back(trainable(opt));
   }
   EXPECT_NEAR(metrics[0][0].loss, std::log(2.0), 1e-6);   // step 1: every margin is 0
+  for (size_t k = 0; k < 4; ++k) {  // step 1: policy = reference, every pair a tie, which TRL's `>` never counts
+    EXPECT_EQ(metrics[k][0].reward_margin, 0.0) << "reference kind " << k;
+    EXPECT_EQ(metrics[k][0].reward_accuracy, 0.0) << "reference kind " << k;
+  }
   EXPECT_GT(std::fabs(metrics[0][1].reward_margin), 1e-4);  // step 2: the policy moved
   for (size_t k = 1; k < 4; ++k) {
     SCOPED_TRACE("reference kind " + std::to_string(k));
@@ -542,6 +575,7 @@ TEST(DpoTrainer, LearnsPreferencesAndLogsTrlNames) {
   train::DpoTrainer t(policy, opt, tr, &va, o);
   const train::DpoMetrics before = t.evaluate();
   EXPECT_EQ(before.reward_margin, 0.0);  // policy = reference
+  EXPECT_EQ(before.reward_accuracy, 0.0);  // ties: TRL counts chosen > rejected only
   int64_t seen = 0;
   EXPECT_EQ(t.run([&](const train::DpoStepMetrics&) { return ++seen < 12; }), 12);
   const train::DpoMetrics after = t.evaluate();
@@ -584,6 +618,10 @@ TEST(DpoTrainer, StepOnACallersBatch) {
     EXPECT_EQ(x.loss, y.loss) << "step " << i + 1;
     EXPECT_EQ(x.reward_margin, y.reward_margin) << "step " << i + 1;
     EXPECT_EQ(y.step, i + 1);
+    if (i == 0) {  // the policy is still the reference: a tie, not a win
+      EXPECT_EQ(x.reward_margin, 0.0);
+      EXPECT_EQ(x.reward_accuracy, 0.0);
+    }
   }
   EXPECT_TRUE(trainable(oa) == trainable(ob));
   expect_error([&] { without.step(); }, Status::InvalidArg, "no training set");
@@ -614,31 +652,22 @@ TEST(DpoTrainer, LoraParamGroupsAndCheckpoints) {
   t.step();
   t.save();
   EXPECT_EQ(m.embed_tokens.to_vector(), embed);  // the base is frozen
-  EXPECT_TRUE(fs::exists(train::latest_checkpoint(dir) + "/adapters.safetensors"));
+  EXPECT_TRUE(fs::exists(train::latest_training_state(dir) + "/adapters.safetensors"));
   // into a fresh model with fresh adapters: the trained ones come back
   GemmaModel n = GemmaModel::create(tiny_config(3), 1);
   n.add_lora(2, 4.f, {"q_proj", "down_proj"}, 99);
   train::Optimizer on(n, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
-  train::TrainState s = train::load_checkpoint(dir, n, &on);
+  train::TrainState s = train::load_training_state(dir, n, &on);
   EXPECT_EQ(s.step, 2);
   EXPECT_EQ(s.trainer, "dpo");
   auto a = m.lora_parameters(), b = n.lora_parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].second->to_vector(), b[i].second->to_vector()) << a[i].first;
   // a model without adapters, or with others, is refused
   GemmaModel plain = GemmaModel::create(tiny_config(3), 1);
-  expect_error([&] { train::load_checkpoint(dir, plain, nullptr); }, Status::Format, "holds LoRA adapters, the model has none");
+  expect_error([&] { train::load_training_state(dir, plain, nullptr); }, Status::Format, "holds LoRA adapters, the model has none");
   GemmaModel other = GemmaModel::create(tiny_config(3), 1);
   other.add_lora(4, 4.f, {"q_proj", "down_proj"}, 1);
-  expect_error([&] { train::load_checkpoint(dir, other, nullptr); }, Status::Format, "rank 2");
-  // an LM checkpoint cannot be resumed as DPO
-  const std::string lm = fresh_dir("lm_ckpt");
-  GemmaModel p = GemmaModel::create(tiny_config(3), 1);
-  train::Optimizer op(p, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
-  train::save_checkpoint(lm, p, &op, {});
-  train::DpoTrainerOptions ol = quiet();
-  ol.checkpoint_dir = lm;
-  train::DpoTrainer tl(p, op, data, nullptr, ol);
-  expect_error([&] { tl.resume(); }, Status::Format, "not of a DPO run");
+  expect_error([&] { train::load_training_state(dir, other, nullptr); }, Status::Format, "rank 2");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "tiny.hpp"
 #include "xla/autograd.hpp"
 #include "xla/optim.hpp"
 
@@ -142,6 +143,39 @@ TEST(Optimizer, DefaultGroupsExemptNormsAndEmbeddings) {
   for (const std::string& n : groups[1].names) embed_exempt |= n == "model.embed_tokens.weight";
   EXPECT_TRUE(embed_exempt);
   EXPECT_EQ(groups[0].names.size(), 7u);  // q k v o gate up down
+}
+
+// AdamW's decay is decoupled: with a zero gradient the moments stay 0 and the update is
+// w ← w·(1 − lr·wd) exactly, in float — and nothing at all for the exempt group (norms,
+// embeddings), whose weights must come out bit for bit.
+TEST(Optimizer, AdamWZeroGradientStepDecaysOnlyTheDecayGroup) {
+  GemmaModel m = GemmaModel::create(tiny_config(), 3);
+  const double lr = 0.1, wd = 0.1;
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(OptimizerKind::AdamW, lr));
+  ASSERT_EQ(opt.options().weight_decay, 0.01);  // torch's default; the groups below use wd
+  train::Optimizer adamw(train::default_param_groups(m, wd), opts(OptimizerKind::AdamW, lr, wd));
+  std::vector<std::vector<float>> before;
+  for (Tensor& p : adamw.parameters()) {
+    before.push_back(p.to_vector());
+    backward(ag::sum(p), Tensor::scalar(0.f));  // d(0·Σp)/dp: a defined, all-zero gradient
+  }
+  adamw.step();
+  const float decay = float(1 - lr * wd);
+  size_t i = 0, decayed = 0, exempt = 0;
+  for (const train::ParamGroup& g : adamw.groups())
+    for (size_t k = 0; k < g.params.size(); ++k, ++i) {
+      const std::vector<float> after = g.params[k].to_vector();
+      const bool decays = g.weight_decay > 0;
+      (decays ? decayed : exempt) += 1;
+      EXPECT_EQ(decays, g.names[k].find("norm") == std::string::npos && g.names[k].find("embed") == std::string::npos)
+          << g.names[k];
+      for (size_t j = 0; j < after.size(); ++j) {
+        const float want = decays ? before[i][j] * decay : before[i][j];
+        ASSERT_EQ(after[j], want) << g.names[k] << "[" << j << "] before " << before[i][j];
+      }
+    }
+  EXPECT_EQ(decayed, size_t(2 * 7));     // q k v o gate up down of 2 layers
+  EXPECT_GT(exempt, size_t(2 * 4));      // the norms of 2 layers, the final norm, the embedding
 }
 
 TEST(Optimizer, StateRoundTripContinuesIdentically) {

@@ -8,6 +8,7 @@ import os
 
 from . import _lib
 from ._lib import Owned, check, lib, new_handle, encode_str, InvalidArgumentError
+from .train import SCHEDULES, _TrainingLoop
 
 LOSS_TYPES = {"sigmoid": 0, "ipo": 1, "hinge": 2}
 METRICS = ("loss", "reward_chosen", "reward_rejected", "reward_accuracy", "reward_margin", "logp_chosen",
@@ -120,7 +121,6 @@ class PreferenceDataset(Owned):
 # ---------------------------------------------------------------- the DPO trainer
 
 REFERENCES = {"frozen_copy": 0, "model": 1, "precomputed": 2, "lora_disabled": 3}
-SCHEDULES = {"constant": 0, "linear": 1, "cosine": 2}
 # xla_dpo_metrics' fields and TRL's names for them
 TRL_NAMES = {"loss": "loss", "reward_chosen": "rewards/chosen", "reward_rejected": "rewards/rejected",
              "reward_accuracy": "rewards/accuracies", "reward_margin": "rewards/margins",
@@ -134,11 +134,7 @@ def _trl_metrics(m):
     return {trl: getattr(m, field) for field, trl in TRL_NAMES.items()}
 
 
-def _new_metrics():
-    return _lib.DpoMetrics(struct_size=ctypes.sizeof(_lib.DpoMetrics))
-
-
-class DpoTrainer(Owned):
+class DpoTrainer(_TrainingLoop):
     """Hugging Face TRL 0.x's DPOTrainer: trains `policy` with `optimizer` on the preference
     pairs of `train` against a reference:
       "frozen_copy"   a copy of the policy made at creation (TRL's default);
@@ -155,9 +151,13 @@ class DpoTrainer(Owned):
     Make the optimizer after add_lora so that it trains the adapters only. The trainer keeps
     the policy, the optimizer, the datasets and the reference model alive. Metrics are dicts
     with TRL's keys: loss, rewards/chosen, rewards/rejected, rewards/accuracies,
-    rewards/margins, logps/chosen, logps/rejected (batch means)."""
+    rewards/margins, logps/chosen, logps/rejected (batch means). run()'s on_step gets
+    (step, metrics)."""
 
     _free = "xla_dpo_trainer_free"
+    _c = "xla_dpo_trainer"
+    _metrics_type = _lib.DpoMetrics
+    _callback_type = _lib.DPO_FN
 
     def __init__(self, policy, optimizer, train, eval=None, reference="frozen_copy", reference_model=None,
                  cache_dir=None, beta=0.1, loss_type="sigmoid", label_smoothing=0.0, **params):
@@ -190,60 +190,17 @@ class DpoTrainer(Owned):
                 raise TypeError("DpoTrainer() got an unknown parameter %r" % key)
         self.policy, self.optimizer, self.train, self.eval = policy, optimizer, train, eval
         self.reference, self.reference_model = reference, reference_model
+        self._eval_set = eval
         self.stopped = False
         self._handle = new_handle(lib.xla_dpo_trainer_create, policy._handle, optimizer._handle, train._handle,
                                   None if eval is None else eval._handle, ctypes.byref(p))
 
-    def step(self):
-        """One optimizer step on the next batch of pairs; returns its metrics (TRL's keys)."""
-        m = _new_metrics()
-        check(lib.xla_dpo_trainer_step(self._handle, ctypes.byref(m)))
-        return _trl_metrics(m)
+    _metrics = staticmethod(_trl_metrics)
 
-    def run(self, on_step=None):
-        """Steps until `steps` are done and returns how many this call ran. on_step(step,
-        metrics) is called after every step with the step's index and its metrics dict; a
-        true return stops the run early. Stopping is not an error: run returns the steps done
-        and sets self.stopped (the trainer can go on with step() or run()). An exception raised
-        by on_step stops the run and propagates."""
-        state = {"calls": 0, "error": None, "stop": False}
-
-        def call(step, metrics_ptr, _user_data):
-            state["calls"] += 1
-            try:
-                if on_step is not None and on_step(int(step), _trl_metrics(metrics_ptr.contents)):
-                    state["stop"] = True
-                    return 1
-                return 0
-            except BaseException as e:  # never unwind through C
-                state["error"] = e
-                return 1
-
-        fn = _lib.DPO_FN(call)
-        done = ctypes.c_int64(-1)
-        status = lib.xla_dpo_trainer_run(self._handle, fn, None, ctypes.byref(done))
-        self.stopped = state["stop"] or state["error"] is not None
-        if state["error"] is not None:
-            raise state["error"]
-        if status == _lib.AbortedError.status and state["stop"]:
-            return state["calls"]  # *steps_out is left untouched on an abort
-        check(status)
-        return done.value
+    def _callback_args(self, step, metrics_ptr):
+        return int(step), _trl_metrics(metrics_ptr.contents)
 
     def evaluate(self):
         """The loss and metrics over every eval pair (no update), or None without an eval set."""
-        if self.eval is None:
-            return None
-        m = _new_metrics()
-        check(lib.xla_dpo_trainer_evaluate(self._handle, ctypes.byref(m)))
-        return _trl_metrics(m)
-
-    def resume(self):
-        """Continues from checkpoint_dir's latest checkpoint if there is one; True if it did."""
-        out = ctypes.c_int32()
-        check(lib.xla_dpo_trainer_resume(self._handle, ctypes.byref(out)))
-        return bool(out.value)
-
-    def save(self):
-        """Writes a checkpoint into checkpoint_dir now."""
-        check(lib.xla_dpo_trainer_save(self._handle))
+        m = self._new_metrics()
+        return None if self._evaluate(m) is None else _trl_metrics(m)

@@ -173,16 +173,90 @@ _TRAINER_FIELDS = {name for name, _ in _lib.TrainerParams._fields_} - {"struct_s
 _LOSS_FIELDS = {"ignore_index", "label_smoothing", "z_loss"}
 
 
-class Trainer(Owned):
+class _TrainingLoop(Owned):
+    """What Trainer and DpoTrainer share: run() with its callback, step(), evaluate(),
+    resume() and save() over their C functions. A subclass names them: _c (the C prefix,
+    "xla_trainer" or "xla_dpo_trainer"), _metrics_type, _callback_type, _metrics (a C metrics
+    struct to a dict), _callback_args (the C callback's arguments less user_data, to the
+    arguments of on_step) and _eval_set."""
+
+    def _fn(self, verb):
+        return getattr(lib, self._c + "_" + verb)
+
+    def _new_metrics(self):
+        return self._metrics_type(struct_size=ctypes.sizeof(self._metrics_type))
+
+    def step(self):
+        """One optimizer step; returns its metrics as a dict."""
+        m = self._new_metrics()
+        check(self._fn("step")(self._handle, ctypes.byref(m)))
+        return self._metrics(m)
+
+    def run(self, on_step=None):
+        """Steps until `steps` are done and returns how many this call ran. on_step is called
+        after every step (Trainer: on_step(metrics); DpoTrainer: on_step(step, metrics)); a
+        true return stops the run early. Stopping is not an error: run returns the steps done
+        and sets self.stopped (the trainer can go on with step() or run()). An exception
+        raised by on_step stops the run and propagates."""
+        state = {"calls": 0, "error": None, "stop": False}
+
+        def call(*args):  # the C callback's arguments, user_data last
+            state["calls"] += 1
+            try:
+                if on_step is not None and on_step(*self._callback_args(*args[:-1])):
+                    state["stop"] = True
+                    return 1
+                return 0
+            except BaseException as e:  # never unwind through C
+                state["error"] = e
+                return 1
+
+        fn = self._callback_type(call)
+        done = ctypes.c_int64(-1)
+        status = self._fn("run")(self._handle, fn, None, ctypes.byref(done))
+        self.stopped = state["stop"] or state["error"] is not None
+        if state["error"] is not None:
+            raise state["error"]
+        if status == _lib.AbortedError.status and state["stop"]:
+            return state["calls"]  # *steps_out is left untouched on an abort
+        check(status)
+        return done.value
+
+    def _evaluate(self, out):
+        """None without an eval set (where C reports an error), else fills out and returns True."""
+        if self._eval_set is None or len(self._eval_set) == 0:
+            return None
+        check(self._fn("evaluate")(self._handle, ctypes.byref(out)))
+        return True
+
+    def resume(self):
+        """Continues from checkpoint_dir's latest training state if there is one; True if it
+        did. A training state of the other kind of trainer raises FormatError."""
+        out = ctypes.c_int32()
+        check(self._fn("resume")(self._handle, ctypes.byref(out)))
+        return bool(out.value)
+
+    def save(self):
+        """Writes a training state into checkpoint_dir now."""
+        check(self._fn("save")(self._handle))
+
+
+class Trainer(_TrainingLoop):
     """The whole training loop: micro-batches (grad_accum), clipping (max_grad_norm), the lr
     schedule ("constant", "linear" or "cosine", warmup_steps, min_lr_ratio), periodic
     validation (eval_every, eval_batches), a metrics JSONL (metrics_path), checkpoints
     (checkpoint_dir, checkpoint_every, keep_checkpoints) and a progress display (progress:
     -1 auto, 0 off). Keyword parameters are xla_trainer_params' fields (batch_size=8,
     steps=100, seed=0, ...) plus the loss options ignore_index, label_smoothing and z_loss.
-    Trainer(model, optimizer, train, val=None, **params); it keeps them all alive."""
+    Trainer(model, optimizer, train, val=None, **params); it keeps them all alive. step()
+    and run()'s on_step(metrics) give metrics dicts: step, loss, lr, grad_norm, tokens_per_s,
+    elapsed_s, tokens, mem_mb, val_loss, val_ppl (None when the step ran no validation),
+    skipped."""
 
     _free = "xla_trainer_free"
+    _c = "xla_trainer"
+    _metrics_type = _lib.TrainMetrics
+    _callback_type = _lib.TRAIN_FN
 
     def __init__(self, model, optimizer, train, val=None, **params):
         p = _lib.init_struct(_lib.TrainerParams, lib.xla_trainer_params_init)
@@ -203,72 +277,31 @@ class Trainer(Owned):
             else:
                 raise TypeError("Trainer() got an unknown parameter %r" % key)
         self.model, self.optimizer, self.train, self.val = model, optimizer, train, val
+        self._eval_set = val
         self.stopped = False
         self._handle = new_handle(lib.xla_trainer_create, model._handle, optimizer._handle, train._handle,
                                   None if val is None else val._handle, ctypes.byref(p))
 
-    def resume(self):
-        """Continues from checkpoint_dir's latest checkpoint if there is one; True if it did."""
-        out = ctypes.c_int32()
-        check(lib.xla_trainer_resume(self._handle, ctypes.byref(out)))
-        return bool(out.value)
+    _metrics = staticmethod(_metrics_dict)
 
-    def step(self):
-        """One optimizer step; returns its metrics as a dict (see _metrics_dict: step, loss,
-        lr, grad_norm, tokens_per_s, elapsed_s, tokens, mem_mb, val_loss, val_ppl, skipped)."""
-        m = _lib.TrainMetrics(struct_size=ctypes.sizeof(_lib.TrainMetrics))
-        check(lib.xla_trainer_step(self._handle, ctypes.byref(m)))
-        return _metrics_dict(m)
-
-    def run(self, on_step=None):
-        """Steps until `steps` are done and returns how many this call ran. on_step(metrics)
-        is called after every step with the metrics dict; a true return stops the run early.
-        Stopping is not an error: run returns the steps done and sets self.stopped (the
-        trainer can go on with step() or run()). An exception raised by on_step stops the run
-        and propagates."""
-        state = {"calls": 0, "error": None, "stop": False}
-
-        def call(metrics_ptr, _user_data):
-            state["calls"] += 1
-            try:
-                if on_step is not None and on_step(_metrics_dict(metrics_ptr.contents)):
-                    state["stop"] = True
-                    return 1
-                return 0
-            except BaseException as e:  # never unwind through C
-                state["error"] = e
-                return 1
-
-        fn = _lib.TRAIN_FN(call)
-        done = ctypes.c_int64(-1)
-        status = lib.xla_trainer_run(self._handle, fn, None, ctypes.byref(done))
-        self.stopped = state["stop"] or state["error"] is not None
-        if state["error"] is not None:
-            raise state["error"]
-        if status == _lib.AbortedError.status and state["stop"]:
-            return state["calls"]  # *steps_out is left untouched on an abort
-        check(status)
-        return done.value
+    def _callback_args(self, metrics_ptr):
+        return (_metrics_dict(metrics_ptr.contents),)
 
     def evaluate(self):
         """The mean validation loss, or None without a validation set."""
         out = ctypes.c_double()
-        check(lib.xla_trainer_evaluate(self._handle, ctypes.byref(out)))
-        return None if math.isnan(out.value) else out.value
-
-    def save(self):
-        """Writes a checkpoint into checkpoint_dir now."""
-        check(lib.xla_trainer_save(self._handle))
+        return None if self._evaluate(out) is None or math.isnan(out.value) else out.value
 
 
 def checkpoint_save(root, model, optimizer=None, step=0):
-    """Writes root/step-N/ (weights, optimizer state, step) and replaces root/latest atomically."""
+    """Writes a training state: root/step-N/ (weights, optimizer state, step) and replaces
+    root/latest atomically. (Model.save writes a model folder alone.)"""
     check(lib.xla_checkpoint_save(encode_str(os.fspath(root)), model._handle,
                                   None if optimizer is None else optimizer._handle, step))
 
 
 def checkpoint_load(path, model, optimizer=None):
-    """Reads a checkpoint folder, or a root's latest, into model (and optimizer) in place;
+    """Reads a training-state folder, or a root's latest, into model (and optimizer) in place;
     returns its step. FileError when missing, FormatError naming a mismatch."""
     step = ctypes.c_int64()
     check(lib.xla_checkpoint_load(encode_str(os.fspath(path)), model._handle,

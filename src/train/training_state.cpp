@@ -1,5 +1,7 @@
-// checkpoint.cpp — resumable training checkpoints, written so that a kill at any moment
+// training_state.cpp — training-state checkpoints (weights, adapters, optimizer moments,
+// step, data position) for a bit-identical resume, written so that a kill at any moment
 // leaves the previous one loadable: temporary folder → rename → `latest` replaced by rename.
+// Model folders alone (config.json + model.safetensors) are GemmaModel::save's, not this.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -51,7 +53,7 @@ const char* kind_name(OptimizerKind k) {
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
+std::string save_training_state(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
                             const TrainState& state, int keep_last) {
   if (root.empty()) fail(Status::InvalidArg, "checkpoint: empty folder name");
   if (keep_last < 1) fail(Status::InvalidArg, "checkpoint: keep_last must be >= 1");
@@ -113,7 +115,7 @@ std::string save_checkpoint(const std::string& root, const GemmaModel& model, co
   return final_dir;
 }
 
-std::string latest_checkpoint(const std::string& root) {
+std::string latest_training_state(const std::string& root) {
   std::ifstream f(root + "/latest");
   if (!f) return "";
   std::string name;
@@ -123,10 +125,10 @@ std::string latest_checkpoint(const std::string& root) {
   return root + "/" + name;
 }
 
-TrainState load_checkpoint(const std::string& path, GemmaModel& model, Optimizer* optimizer) {
+TrainState load_training_state(const std::string& path, GemmaModel& model, Optimizer* optimizer) {
   std::string dir = path;
   if (!fs::exists(dir + "/state.json")) {
-    dir = latest_checkpoint(path);
+    dir = latest_training_state(path);
     if (dir.empty()) fail(Status::IO, "checkpoint: no checkpoint in " + path + " (no state.json, no latest)");
   }
   nlohmann::json st;

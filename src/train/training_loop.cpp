@@ -1,0 +1,97 @@
+// training_loop.cpp — the loop machinery both trainers share (training_loop.hpp).
+#include "training_loop.hpp"
+
+#include "../io/text_file.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace xla::train::detail {
+
+LoopOptions checked_loop_options(LoopOptions o, const std::string& who) {
+  auto bad = [&](const std::string& m) { fail(Status::InvalidArg, who + ": " + m); };
+  if (o.batch_size < 1) bad("batch_size must be >= 1");
+  if (o.grad_accum < 1) bad("grad_accum must be >= 1");
+  if (o.steps < 0) bad("steps must be >= 0");
+  if (!(o.max_grad_norm >= 0)) bad("max_grad_norm must be >= 0");
+  if (o.schedule.total_steps == 0) o.schedule.total_steps = o.steps;
+  if (o.schedule.warmup_steps < 0 || o.schedule.min_ratio < 0 || o.schedule.min_ratio > 1)
+    bad("schedule warmup_steps must be >= 0 and min_ratio in [0, 1]");
+  if (o.checkpoint_every < 0 || o.eval_every < 0) bad("intervals must be >= 0");
+  if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) bad("checkpoint_every needs a checkpoint_dir");
+  return o;
+}
+
+TrainingLoop::TrainingLoop(GemmaModel& model, Optimizer& optimizer, const LoopOptions& options, std::string who,
+                           std::string kind)
+    : step(optimizer, options),
+      metrics(options.metrics_path, who.c_str()),
+      progress(options.progress),
+      model_(model),
+      opt_(optimizer),
+      o_(options),
+      who_(std::move(who)),
+      kind_(std::move(kind)) {
+  state.trainer = kind_;
+}
+
+namespace {
+
+std::string loop_name(const std::string& kind) {
+  return kind.empty() ? "the language-model Trainer" : kind == "dpo" ? "a DpoTrainer" : "a " + kind + " trainer";
+}
+
+// The trainer and reference fields of a training state's state.json, read before anything loads.
+std::pair<std::string, std::string> written_by(const std::string& dir, const std::string& who) {
+  const std::string text = io::read_text_file(dir + "/state.json", "the training state");
+  try {
+    const nlohmann::json st = nlohmann::json::parse(text);
+    return {st.value("trainer", std::string()), st.value("reference", std::string())};
+  } catch (const nlohmann::json::exception& e) {
+    fail(Status::Format, who + ": " + dir + "/state.json is not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+bool TrainingLoop::resume(const std::string& reference) {
+  if (o_.checkpoint_dir.empty()) return false;
+  const std::string dir = latest_training_state(o_.checkpoint_dir);
+  if (dir.empty()) return false;
+  const auto [kind, ref] = written_by(dir, who_);
+  if (kind != kind_)
+    fail(Status::Format, who_ + ": " + dir + " is a training state of " + loop_name(kind) + ", not of " + loop_name(kind_));
+  if (!reference.empty() && ref != reference)
+    fail(Status::InvalidArg, who_ + ": " + dir + " was trained against reference " + ref + ", this trainer's is " +
+                                 reference + " (construct the trainer from the run's starting policy and reference)");
+  state = load_training_state(dir, model_, &opt_);
+  metrics.reopen_at(state.step);
+  return true;
+}
+
+void TrainingLoop::save() {
+  if (o_.checkpoint_dir.empty()) fail(Status::InvalidArg, who_ + ": no checkpoint_dir to save into");
+  save_training_state(o_.checkpoint_dir, model_, &opt_, state, o_.keep_checkpoints);
+}
+
+int64_t TrainingLoop::run(const std::function<bool()>& step_and_report) {
+  run_start = state.step;
+  seconds = 0;
+  const int64_t every = o_.checkpoint_every;
+  int64_t done = 0;
+  while (state.step < o_.steps) {
+    const bool stop = step_and_report();
+    ++done;
+    if (every > 0 && state.step % every == 0) save();
+    if (stop) return done;
+  }
+  if (!o_.checkpoint_dir.empty() && done > 0 && (every == 0 || state.step % every != 0)) save();
+  return done;
+}
+
+double TrainingLoop::seconds_per_step() const {
+  return seconds / double(std::max<int64_t>(1, state.step - run_start));
+}
+
+}  // namespace xla::train::detail
