@@ -77,7 +77,7 @@ std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
 //
 // Tensors backward needs go through save()/saved(), never a plain field: saved() refuses a
 // tensor written in place since (the invariants above), and backward without retain_graph
-// frees them. Part of the C++ API, which is not frozen (docs/capi.md says what is).
+// frees them. Part of the C++ API, which is usable but not frozen (docs/cpp.md).
 namespace autograd {
 
 class Node;
@@ -119,8 +119,8 @@ class Node {
   // Saved tensor i, in save() order; fails (InvalidArg) when it was written in place since,
   // when an earlier backward without retain_graph freed it, or when take_saved took it.
   const Tensor& saved(size_t i) const;
-  // Moves saved tensor i out (it is undefined afterwards): for a node that hands over a
-  // buffer it filled in forward instead of copying it.
+  // Moves saved tensor i out (asking for it again is then an error): for a node that hands
+  // over a buffer it filled in forward instead of copying it.
   Tensor take_saved(size_t i);
 
   // The engine's per-node state (src/autograd/engine.cpp); ops never touch it.
@@ -151,7 +151,8 @@ void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, const std
 
 // Records `out` as the output of a new N over `inputs` (the op's arguments, in order) when
 // grad mode is on and some input requires grad. Returns the node, to fill in its fields and
-// save tensors, or null when nothing was recorded (then nothing is allocated).
+// save tensors, or null when nothing was recorded (then nothing is allocated). `name` (kept
+// by pointer: a string literal) is what grad_fn_name() and error messages show.
 template <typename N>
 N* record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs) {
   static_assert(std::is_base_of_v<Node, N>, "record<N>: N must derive from autograd::Node");
