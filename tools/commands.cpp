@@ -10,7 +10,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "../src/io/text_file.hpp"
+#include "text_file.hpp"
 #include "args.hpp"
 #include "xla/generate.hpp"
 #include "xla/safetensors.hpp"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/io/text_file.hpp"
+#include "text_file.hpp"
 #include "args.hpp"
 #include "commands.hpp"
 

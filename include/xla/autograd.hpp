@@ -11,8 +11,12 @@
 // - Without retain_graph, backward frees what the nodes saved; a second backward through
 //   the same nodes is an error.
 #pragma once
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "xla/ops.hpp"
@@ -61,6 +65,121 @@ void backward(const Tensor& root, const Tensor& seed = Tensor(), bool retain_gra
 // Our compute type is f32, so eps ~1e-2..1e-3 and tolerances ~1e-2 are the right scale.
 std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
                       double eps = 1e-3, double atol = 1e-2, double rtol = 1e-2);
+
+// ---- custom nodes: an op of your own in the graph ----
+// A fused op computes its forward with plain kernels and records ONE node for backward: a
+// struct derived from autograd::Node whose named fields are the op's parameters, with its
+// backward beside the forward. RMSNorm, RoPE, GeGLU (src/nn/fused.cpp) and the fused LM-head
+// loss (src/train/loss.cpp) are written this way:
+//
+//   struct ScaleNode final : autograd::Node {   // y = x · k
+//     float k = 1;
+//     void backward(const Tensor& g, Tensor* gi) override { gi[0] = mul(g, Tensor::scalar(k)); }
+//   };
+//   Tensor scale(const Tensor& x, float k) {
+//     Tensor y = mul(x, Tensor::scalar(k));
+//     if (auto* n = autograd::record<ScaleNode>(y, "scale", {&x})) n->k = k;
+//     return y;
+//   }
+//
+// Tensors backward needs go through save()/saved(), never a plain field: saved() refuses a
+// tensor written in place since (the invariants above), and backward without retain_graph
+// frees them. Part of the C++ API, which is usable but not frozen (docs/cpp.md).
+namespace autograd {
+
+class Node;
+
+// Where a node sends the gradient of one input: into another node, or into a leaf's .grad.
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<AutogradMeta> leaf;
+  bool valid() const { return node || leaf; }
+};
+
+// A tensor kept for backward, without autograd history (saving an op's own output must not
+// make a cycle output → node → output), and its storage version when saved.
+struct SavedTensor {
+  Tensor data;
+  uint64_t version = 0;
+  bool taken = false;  // handed over by Node::take_saved
+};
+
+class Node {
+ public:
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  virtual ~Node();  // iterative: dropping the head of a 100,000-node chain must not recurse
+
+  // grad is d(root)/d(this op's output), f32. Set gi[i] to d(root)/d(input i), in input i's
+  // shape, for the inputs that need it; leave the others undefined. Runs under no_grad.
+  virtual void backward(const Tensor& grad, Tensor* gi) = 0;
+
+  const char* name() const { return state_.name; }
+  int num_inputs() const { return int(state_.next.size()); }
+  // Whether a gradient for input i is wanted (it requires grad).
+  bool needs(int input) const {
+    return input >= 0 && input < num_inputs() && state_.next[size_t(input)].valid();
+  }
+  // Keeps t for backward: an alias without history, with its storage version.
+  void save(const Tensor& t) { state_.saved.push_back({t.alias(), t.version()}); }
+  // Saved tensor i, in save() order; fails (InvalidArg) when it was written in place since,
+  // when an earlier backward without retain_graph freed it, or when take_saved took it.
+  const Tensor& saved(size_t i) const;
+  // Moves saved tensor i out (asking for it again is then an error): for a node that hands
+  // over a buffer it filled in forward instead of copying it.
+  Tensor take_saved(size_t i);
+
+  // The engine's per-node state (src/autograd/engine.cpp); ops never touch it.
+  struct State {
+    const char* name = "";
+    std::vector<Edge> next;  // one per input, in the op's argument order
+    std::vector<SavedTensor> saved;
+    bool released = false;  // saved data freed by a backward without retain_graph
+    // valid during one backward
+    uint64_t epoch = 0;
+    int64_t pending = 0;
+    Tensor grad_in;
+  };
+
+ private:
+  friend struct Engine;
+  State state_;
+};
+
+namespace detail {
+// Whether a node is due: grad mode is on and some input requires grad.
+bool should_record(std::initializer_list<const Tensor*> inputs);
+bool should_record(const std::vector<Tensor>& inputs);
+// Makes node the producer of out, with an edge per input.
+void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs);
+void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, const std::vector<Tensor>& inputs);
+}  // namespace detail
+
+// Records `out` as the output of a new N over `inputs` (the op's arguments, in order) when
+// grad mode is on and some input requires grad. Returns the node, to fill in its fields and
+// save tensors, or null when nothing was recorded (then nothing is allocated). `name` (kept
+// by pointer: a string literal) is what grad_fn_name() and error messages show.
+template <typename N>
+N* record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs) {
+  static_assert(std::is_base_of_v<Node, N>, "record<N>: N must derive from autograd::Node");
+  if (!detail::should_record(inputs)) return nullptr;
+  auto node = std::make_shared<N>();
+  N* raw = node.get();
+  detail::attach(out, name, std::move(node), inputs);
+  return raw;
+}
+template <typename N>
+N* record(Tensor& out, const char* name, const std::vector<Tensor>& inputs) {
+  static_assert(std::is_base_of_v<Node, N>, "record<N>: N must derive from autograd::Node");
+  if (!detail::should_record(inputs)) return nullptr;
+  auto node = std::make_shared<N>();
+  N* raw = node.get();
+  detail::attach(out, name, std::move(node), inputs);
+  return raw;
+}
+
+}  // namespace autograd
 
 // ---- differentiable ops: the same semantics as the xla:: ops of ops.hpp ----
 namespace ag {

@@ -9,6 +9,8 @@
 namespace xla {
 
 using autograd::Edge;
+using autograd::Engine;
+using autograd::Node;
 
 // ---- grad mode ----
 static thread_local bool t_grad_enabled = true;
@@ -27,7 +29,7 @@ void set_requires_grad(Tensor& t, bool on) {
   if (!t.defined()) fail(Status::InvalidArg, "set_requires_grad: undefined tensor");
   if (!is_leaf(t))
     fail(Status::InvalidArg, std::string("set_requires_grad: only leaves can change it; this tensor is the output of ") +
-                                 t.autograd_meta()->grad_fn->name + " (use detach())");
+                                 t.autograd_meta()->grad_fn->name() + " (use detach())");
   if (on && !is_floating(t.dtype()))
     fail(Status::DType, std::string("set_requires_grad: only floating tensors can require grad, got ") + dtype_name(t.dtype()));
   if (!t.autograd_meta()) {
@@ -60,36 +62,50 @@ void set_grad_buffer(Tensor& t, const Tensor& buffer) {
   m.grad = Tensor();
 }
 std::string grad_fn_name(const Tensor& t) {
-  return t.autograd_meta() && t.autograd_meta()->grad_fn ? t.autograd_meta()->grad_fn->name : "";
+  return t.autograd_meta() && t.autograd_meta()->grad_fn ? t.autograd_meta()->grad_fn->name() : "";
 }
 
 // ---- nodes ----
+namespace autograd {
+
 Node::~Node() {
   std::vector<std::shared_ptr<Node>> stack;
   auto take_unique = [&stack](std::vector<Edge>& edges) {
     for (Edge& e : edges)
       if (e.node && e.node.use_count() == 1) stack.push_back(std::move(e.node));
   };
-  take_unique(next);
+  take_unique(state_.next);
   while (!stack.empty()) {
     std::shared_ptr<Node> n = std::move(stack.back());
     stack.pop_back();
-    take_unique(n->next);  // n is destroyed at the end of this iteration, childless
+    take_unique(n->state_.next);  // n is destroyed at the end of this iteration, childless
   }
 }
 
-const Tensor& Node::get(size_t i) const {
-  if (released)
-    fail(Status::InvalidArg, "backward", std::string("the graph through ") + name +
+const Tensor& Node::saved(size_t i) const {
+  if (state_.released)
+    fail(Status::InvalidArg, "backward", std::string("the graph through ") + state_.name +
                                  " was already freed by an earlier backward; pass retain_graph to backward twice");
-  const autograd::SavedTensor& s = saved[i];
+  if (i >= state_.saved.size())
+    fail(Status::InvalidArg, std::string("backward of ") + state_.name + ": saved tensor " + std::to_string(i) +
+                                 " asked for, " + std::to_string(state_.saved.size()) + " saved");
+  const SavedTensor& s = state_.saved[i];
+  if (s.taken)
+    fail(Status::InvalidArg, std::string("backward of ") + state_.name + ": saved tensor " + std::to_string(i) +
+                                 " was handed over by an earlier backward; this node runs backward once");
   if (s.data.version() != s.version)
-    fail(Status::InvalidArg, std::string("backward of ") + name + ": a tensor it saved was modified in place (version " +
+    fail(Status::InvalidArg, std::string("backward of ") + state_.name +
+                                 ": a tensor it saved was modified in place (version " +
                                  std::to_string(s.data.version()) + ", saved at " + std::to_string(s.version) + ")");
   return s.data;
 }
 
-namespace autograd {
+Tensor Node::take_saved(size_t i) {
+  Tensor t = saved(i);  // the same checks
+  state_.saved[i].data = Tensor();
+  state_.saved[i].taken = true;
+  return t;
+}
 
 static Edge edge_of(const Tensor& t) {
   const auto& m = t.autograd_meta();
@@ -98,37 +114,40 @@ static Edge edge_of(const Tensor& t) {
   return {nullptr, m};
 }
 
-static Node* attach(Tensor& out, std::shared_ptr<Node> node) {
+// Both argument forms share these bodies; `get` turns an element into the tensor it stands for.
+template <typename Range, typename Get>
+static bool any_requires_grad(const Range& inputs, Get get) {
+  if (!t_grad_enabled) return false;
+  for (const auto& t : inputs)
+    if (requires_grad(get(t))) return true;
+  return false;
+}
+
+template <typename Range, typename Get>
+static void attach_range(Tensor& out, const char* name, std::shared_ptr<Node> node, const Range& inputs, Get get) {
+  Node::State& s = Engine::state(*node);
+  s.name = name;
+  s.next.reserve(inputs.size());
+  for (const auto& t : inputs) s.next.push_back(edge_of(get(t)));
   auto meta = std::make_shared<AutogradMeta>();
   meta->requires_grad = true;
   meta->grad_fn = std::move(node);
-  Node* raw = meta->grad_fn.get();
   out.set_autograd_meta(std::move(meta));
-  return raw;
 }
 
-// One body for both argument forms; `get` turns an element into the tensor it stands for.
-template <typename Range, typename Get>
-static Node* record_range(Tensor& out, const char* name, BackwardFn fn, const Range& inputs, Get get) {
-  if (!t_grad_enabled) return nullptr;
-  bool any = false;
-  for (const auto& t : inputs) any |= requires_grad(get(t));
-  if (!any) return nullptr;
-  auto node = std::make_shared<Node>();
-  node->name = name;
-  node->backward = fn;
-  node->next.reserve(inputs.size());
-  for (const auto& t : inputs) node->next.push_back(edge_of(get(t)));
-  return attach(out, std::move(node));
-}
+static const Tensor& deref(const Tensor* t) { return *t; }
+static const Tensor& same(const Tensor& t) { return t; }
 
-Node* record(Tensor& out, const char* name, BackwardFn fn, std::initializer_list<const Tensor*> inputs) {
-  return record_range(out, name, fn, inputs, [](const Tensor* t) -> const Tensor& { return *t; });
+namespace detail {
+bool should_record(std::initializer_list<const Tensor*> inputs) { return any_requires_grad(inputs, deref); }
+bool should_record(const std::vector<Tensor>& inputs) { return any_requires_grad(inputs, same); }
+void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {
+  attach_range(out, name, std::move(node), inputs, deref);
 }
-
-Node* record(Tensor& out, const char* name, BackwardFn fn, const std::vector<Tensor>& inputs) {
-  return record_range(out, name, fn, inputs, [](const Tensor& t) -> const Tensor& { return t; });
+void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, const std::vector<Tensor>& inputs) {
+  attach_range(out, name, std::move(node), inputs, same);
 }
+}  // namespace detail
 
 }  // namespace autograd
 
@@ -182,65 +201,67 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
 
   // 1. discover reachable nodes and count each one's consumers
   const uint64_t epoch = ++g_epoch;
-  std::vector<Node*> order, stack{rm.grad_fn.get()};
-  rm.grad_fn->epoch = epoch;
-  rm.grad_fn->pending = 0;
+  Node* first = rm.grad_fn.get();
+  std::vector<Node*> order, stack{first};
+  Engine::state(*first).epoch = epoch;
+  Engine::state(*first).pending = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
-    if (n->released)
-      fail(Status::InvalidArg, "backward", std::string("the graph through ") + n->name +
+    Node::State& s = Engine::state(*n);
+    if (s.released)
+      fail(Status::InvalidArg, "backward", std::string("the graph through ") + s.name +
                                    " was already freed by an earlier backward; pass retain_graph to backward twice");
     // Saved tensors are checked before any gradient moves: a failed backward leaves every
     // .grad as it was, instead of half of them updated.
-    for (size_t i = 0; i < n->saved.size(); ++i) n->get(i);
+    for (size_t i = 0; i < s.saved.size(); ++i) n->saved(i);
     order.push_back(n);
-    for (Edge& e : n->next) {
+    for (Edge& e : s.next) {
       if (!e.node) continue;
-      Node* c = e.node.get();
-      if (c->epoch != epoch) {
-        c->epoch = epoch;
-        c->pending = 0;
-        c->grad_in = Tensor();
-        stack.push_back(c);
+      Node::State& c = Engine::state(*e.node);
+      if (c.epoch != epoch) {
+        c.epoch = epoch;
+        c.pending = 0;
+        c.grad_in = Tensor();
+        stack.push_back(e.node.get());
       }
-      ++c->pending;
+      ++c.pending;
     }
   }
 
   // 2. run each node once every consumer has delivered its gradient
-  Node* first = rm.grad_fn.get();
-  first->grad_in = g0;
+  Engine::state(*first).grad_in = g0;
   std::vector<Node*> ready{first};
   std::vector<Tensor> gi;
   try {
     while (!ready.empty()) {
       Node* n = ready.back();
       ready.pop_back();
-      Tensor g = std::move(n->grad_in);
-      n->grad_in = Tensor();
-      gi.assign(n->next.size(), Tensor());
-      if (g.defined()) n->backward(*n, g, gi.data());
+      Node::State& s = Engine::state(*n);
+      Tensor g = std::move(s.grad_in);
+      s.grad_in = Tensor();
+      gi.assign(s.next.size(), Tensor());
+      if (g.defined()) n->backward(g, gi.data());
       g = Tensor();
-      for (size_t i = 0; i < n->next.size(); ++i) {
-        Edge& e = n->next[i];
+      for (size_t i = 0; i < s.next.size(); ++i) {
+        Edge& e = s.next[i];
         if (e.leaf) {
           if (gi[i].defined()) accumulate(*e.leaf, std::move(gi[i]));
         } else if (e.node) {
-          Node* c = e.node.get();
-          if (gi[i].defined()) c->grad_in = c->grad_in.defined() ? add(c->grad_in, gi[i]) : std::move(gi[i]);
-          if (--c->pending == 0) ready.push_back(c);
+          Node::State& c = Engine::state(*e.node);
+          if (gi[i].defined()) c.grad_in = c.grad_in.defined() ? add(c.grad_in, gi[i]) : std::move(gi[i]);
+          if (--c.pending == 0) ready.push_back(e.node.get());
         }
       }
     }
   } catch (...) {
-    for (Node* n : order) n->grad_in = Tensor();
+    for (Node* n : order) Engine::state(*n).grad_in = Tensor();
     throw;
   }
   if (!retain_graph)
     for (Node* n : order) {
-      n->saved.clear();
-      n->released = true;
+      Engine::state(*n).saved.clear();
+      Engine::state(*n).released = true;
     }
 }
 

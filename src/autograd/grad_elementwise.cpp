@@ -10,14 +10,16 @@ namespace xla::ag {
 
 using autograd::map2;
 using autograd::map3;
-using autograd::record;
+using autograd::BinaryShapes;
+using autograd::OpNode;
+using autograd::record_op;
 
 // ---- unary: backward from the saved input x (or output y) ----
 #define XLA_UNARY_GRAD(op, saves_output, formula)                                                  \
   Tensor op(const Tensor& x) {                                                                     \
     Tensor y = xla::op(x);                                                                         \
-    if (Node* n = record(y, #op, [](Node& n, const Tensor& g, Tensor* gi) {                        \
-          gi[0] = map2(g, n.get(0), [](float g, [[maybe_unused]] float v) { return formula; });    \
+    if (auto* n = record_op(y, #op, [](auto& n, const Tensor& g, Tensor* gi) {                     \
+          gi[0] = map2(g, n.saved(0), [](float g, [[maybe_unused]] float v) { return formula; });  \
         }, {&x}))                                                                                  \
       n->save(saves_output ? y : x);                                                               \
     return y;                                                                                      \
@@ -52,38 +54,37 @@ XLA_UNARY_GRAD(silu, false, [&] {
 
 // ---- binary ----
 
-static Node* record2(Tensor& y, const char* name, autograd::BackwardFn fn, const Tensor& a, const Tensor& b) {
-  Node* n = record(y, name, fn, {&a, &b});
-  if (n) {
-    n->shape_a = a.shape();
-    n->shape_b = b.shape();
-  }
+using BinaryNode = OpNode<BinaryShapes>;
+
+static BinaryNode* record2(Tensor& y, const char* name, BinaryNode::Fn fn, const Tensor& a, const Tensor& b) {
+  BinaryNode* n = record_op<BinaryShapes>(y, name, fn, {&a, &b});
+  if (n) n->p = BinaryShapes{a.shape(), b.shape()};
   return n;
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = xla::add(a, b);
-  record2(y, "add", [](Node& n, const Tensor& g, Tensor* gi) {
-    if (n.needs(0)) gi[0] = sum_to(g, n.shape_a);
-    if (n.needs(1)) gi[1] = sum_to(g, n.shape_b);
+  record2(y, "add", [](BinaryNode& n, const Tensor& g, Tensor* gi) {
+    if (n.needs(0)) gi[0] = sum_to(g, n.p.a);
+    if (n.needs(1)) gi[1] = sum_to(g, n.p.b);
   }, a, b);
   return y;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = xla::sub(a, b);
-  record2(y, "sub", [](Node& n, const Tensor& g, Tensor* gi) {
-    if (n.needs(0)) gi[0] = sum_to(g, n.shape_a);
-    if (n.needs(1)) gi[1] = xla::neg(sum_to(g, n.shape_b));
+  record2(y, "sub", [](BinaryNode& n, const Tensor& g, Tensor* gi) {
+    if (n.needs(0)) gi[0] = sum_to(g, n.p.a);
+    if (n.needs(1)) gi[1] = xla::neg(sum_to(g, n.p.b));
   }, a, b);
   return y;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = xla::mul(a, b);
-  if (Node* n = record2(y, "mul", [](Node& n, const Tensor& g, Tensor* gi) {
-        if (n.needs(0)) gi[0] = sum_to(xla::mul(g, n.get(1)), n.shape_a);  // d(ab)/da = b
-        if (n.needs(1)) gi[1] = sum_to(xla::mul(g, n.get(0)), n.shape_b);  // d(ab)/db = a
+  if (BinaryNode* n = record2(y, "mul", [](BinaryNode& n, const Tensor& g, Tensor* gi) {
+        if (n.needs(0)) gi[0] = sum_to(xla::mul(g, n.saved(1)), n.p.a);  // d(ab)/da = b
+        if (n.needs(1)) gi[1] = sum_to(xla::mul(g, n.saved(0)), n.p.b);  // d(ab)/db = a
       }, a, b)) {
     n->save(a);
     n->save(b);
@@ -93,11 +94,11 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = xla::div(a, b);
-  if (Node* n = record2(y, "div", [](Node& n, const Tensor& g, Tensor* gi) {
-        const Tensor& b = n.get(1);
-        if (n.needs(0)) gi[0] = sum_to(xla::div(g, b), n.shape_a);  // d(a/b)/da = 1/b
+  if (BinaryNode* n = record2(y, "div", [](BinaryNode& n, const Tensor& g, Tensor* gi) {
+        const Tensor& b = n.saved(1);
+        if (n.needs(0)) gi[0] = sum_to(xla::div(g, b), n.p.a);  // d(a/b)/da = 1/b
         if (n.needs(1))                                              // d(a/b)/db = -a/b² = -y/b
-          gi[1] = sum_to(xla::neg(xla::mul(g, xla::div(n.get(2), b))), n.shape_b);
+          gi[1] = sum_to(xla::neg(xla::mul(g, xla::div(n.saved(2), b))), n.p.b);
       }, a, b)) {
     n->save(a);
     n->save(b);
@@ -113,15 +114,15 @@ static Tensor winner_share(const Tensor& a, const Tensor& b, bool max) {
 }
 
 template <bool Max>
-static void extremum_backward(Node& n, const Tensor& g, Tensor* gi) {
-  Tensor share = winner_share(n.get(0), n.get(1), Max);
-  if (n.needs(0)) gi[0] = sum_to(xla::mul(g, share), n.shape_a);
-  if (n.needs(1)) gi[1] = sum_to(xla::mul(g, xla::sub(Tensor::scalar(1.f), share)), n.shape_b);
+static void extremum_backward(BinaryNode& n, const Tensor& g, Tensor* gi) {
+  Tensor share = winner_share(n.saved(0), n.saved(1), Max);
+  if (n.needs(0)) gi[0] = sum_to(xla::mul(g, share), n.p.a);
+  if (n.needs(1)) gi[1] = sum_to(xla::mul(g, xla::sub(Tensor::scalar(1.f), share)), n.p.b);
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor y = xla::maximum(a, b);
-  if (Node* n = record2(y, "maximum", extremum_backward<true>, a, b)) {
+  if (BinaryNode* n = record2(y, "maximum", extremum_backward<true>, a, b)) {
     n->save(a);
     n->save(b);
   }
@@ -130,7 +131,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
   Tensor y = xla::minimum(a, b);
-  if (Node* n = record2(y, "minimum", extremum_backward<false>, a, b)) {
+  if (BinaryNode* n = record2(y, "minimum", extremum_backward<false>, a, b)) {
     n->save(a);
     n->save(b);
   }
@@ -139,17 +140,17 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = xla::pow(a, b);
-  if (Node* n = record2(y, "pow", [](Node& n, const Tensor& g, Tensor* gi) {
-        const Tensor &a = n.get(0), &b = n.get(1), &y = n.get(2);
+  if (BinaryNode* n = record2(y, "pow", [](BinaryNode& n, const Tensor& g, Tensor* gi) {
+        const Tensor &a = n.saved(0), &b = n.saved(1), &y = n.saved(2);
         Tensor zero = Tensor::scalar(0.f);
         if (n.needs(0)) {  // d a^b / da = b a^(b-1), and 0 where b = 0 (a^0 is constant, even at a = 0)
           Tensor d = xla::mul(b, xla::pow(a, xla::sub(b, Tensor::scalar(1.f))));
-          gi[0] = sum_to(xla::mul(g, xla::where(xla::eq(b, zero), zero, d)), n.shape_a);
+          gi[0] = sum_to(xla::mul(g, xla::where(xla::eq(b, zero), zero, d)), n.p.a);
         }
         if (n.needs(1)) {  // d a^b / db = a^b ln a, and 0 at a = 0 with b >= 0 (as PyTorch)
           Tensor d = xla::mul(y, xla::log(a));
           Tensor flat = xla::mul(xla::eq(a, zero), xla::ge(b, zero));
-          gi[1] = sum_to(xla::mul(g, xla::where(flat, zero, d)), n.shape_b);
+          gi[1] = sum_to(xla::mul(g, xla::where(flat, zero, d)), n.p.b);
         }
       }, a, b)) {
     n->save(a);
@@ -161,14 +162,13 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor y = xla::where(cond, a, b);
-  if (Node* n = record(y, "where", [](Node& n, const Tensor& g, Tensor* gi) {
-        const Tensor& c = n.get(0);
+  if (BinaryNode* n = record_op<BinaryShapes>(y, "where", [](BinaryNode& n, const Tensor& g, Tensor* gi) {
+        const Tensor& c = n.saved(0);
         Tensor zero = Tensor::scalar(0.f);
-        if (n.needs(1)) gi[1] = sum_to(xla::where(c, g, zero), n.shape_a);
-        if (n.needs(2)) gi[2] = sum_to(xla::where(c, zero, g), n.shape_b);
+        if (n.needs(1)) gi[1] = sum_to(xla::where(c, g, zero), n.p.a);
+        if (n.needs(2)) gi[2] = sum_to(xla::where(c, zero, g), n.p.b);
       }, {&cond, &a, &b})) {
-    n->shape_a = a.shape();
-    n->shape_b = b.shape();
+    n->p = BinaryShapes{a.shape(), b.shape()};
     n->save(cond);
   }
   return y;

@@ -7,15 +7,22 @@
 
 namespace xla::ag {
 
-using autograd::record;
+using autograd::InputShape;
+using autograd::record_op;
+
+namespace {
+struct IndexAxis {
+  Shape x;   // the indexed input's shape
+  int axis;  // normalised
+};
+}  // namespace
 
 Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
   Tensor y = xla::index_select(x, axis, index);
-  if (Node* n = record(y, "index_select", [](Node& n, const Tensor& g, Tensor* gi) {
-        gi[0] = index_add(n.shape_a, int(n.ints[0]), n.get(0), g);
+  if (auto* n = record_op<IndexAxis>(y, "index_select", [](auto& n, const Tensor& g, Tensor* gi) {
+        gi[0] = index_add(n.p.x, n.p.axis, n.saved(0), g);
       }, {&x})) {
-    n->shape_a = x.shape();
-    n->ints.push_back(normalize_axis(axis, x.ndim(), "index_select"));
+    n->p = IndexAxis{x.shape(), normalize_axis(axis, x.ndim(), "index_select")};
     n->save(index);
   }
   return y;
@@ -23,11 +30,10 @@ Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
 
 Tensor gather(const Tensor& x, int axis, const Tensor& index) {
   Tensor y = xla::gather(x, axis, index);
-  if (Node* n = record(y, "gather", [](Node& n, const Tensor& g, Tensor* gi) {
-        gi[0] = scatter_add(n.shape_a, int(n.ints[0]), n.get(0), g);
+  if (auto* n = record_op<IndexAxis>(y, "gather", [](auto& n, const Tensor& g, Tensor* gi) {
+        gi[0] = scatter_add(n.p.x, n.p.axis, n.saved(0), g);
       }, {&x})) {
-    n->shape_a = x.shape();
-    n->ints.push_back(normalize_axis(axis, x.ndim(), "gather"));
+    n->p = IndexAxis{x.shape(), normalize_axis(axis, x.ndim(), "gather")};
     n->save(index);
   }
   return y;
@@ -35,23 +41,24 @@ Tensor gather(const Tensor& x, int axis, const Tensor& index) {
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
   Tensor y = xla::embedding(weight, ids);
-  if (Node* n = record(y, "embedding", [](Node& n, const Tensor& g, Tensor* gi) {
+  if (auto* n = record_op<InputShape>(y, "embedding", [](auto& n, const Tensor& g, Tensor* gi) {
         // rows of g land on the rows their ids picked; unused rows stay zero
-        const Tensor& ids = n.get(0);
-        const Tensor rows = g.reshape({ids.numel(), n.shape_a[1]}), flat = ids.reshape({ids.numel()});
+        const Tensor& ids = n.saved(0);
+        const Shape& w = n.p.x;  // [vocab, dim]
+        const Tensor rows = g.reshape({ids.numel(), w[1]}), flat = ids.reshape({ids.numel()});
         // A leaf weight whose .grad already exists and is ours alone (a tied LM head sent its
         // gradient first) takes the rows in place: no second [vocab, dim] buffer.
-        if (const auto& leaf = n.next[0].leaf) {
+        if (const auto& leaf = autograd::Engine::state(n).next[0].leaf) {
           Tensor& acc = leaf->grad;
           if (acc.defined() && acc.storage().use_count() == 1 && acc.is_contiguous() && acc.dtype() == DType::F32 &&
-              acc.shape() == n.shape_a) {
+              acc.shape() == w) {
             index_add_(acc, 0, flat, rows);
             return;
           }
         }
-        gi[0] = index_add(n.shape_a, 0, flat, rows);
+        gi[0] = index_add(w, 0, flat, rows);
       }, {&weight})) {
-    n->shape_a = weight.shape();
+    n->p.x = weight.shape();
     n->save(ids);
   }
   return y;
@@ -59,17 +66,20 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
 
 Tensor concat(const std::vector<Tensor>& xs, int axis) {
   Tensor y = xla::concat(xs, axis);
-  if (Node* n = record(y, "concat", [](Node& n, const Tensor& g, Tensor* gi) {
+  struct Concat {
+    int axis;                      // normalised
+    std::vector<int64_t> extents;  // each input's extent along the axis
+  };
+  if (auto* n = record_op<Concat>(y, "concat", [](auto& n, const Tensor& g, Tensor* gi) {
         // each input gets its stretch of g along the axis
         int64_t start = 0;
-        for (size_t i = 0; i < n.next.size(); ++i) {
-          if (n.needs(int(i))) gi[i] = g.slice(int(n.ints[0]), start, start + n.sizes[i]);
-          start += n.sizes[i];
+        for (size_t i = 0; i < n.p.extents.size(); ++i) {
+          if (n.needs(int(i))) gi[i] = g.slice(n.p.axis, start, start + n.p.extents[i]);
+          start += n.p.extents[i];
         }
       }, xs)) {
-    int a = normalize_axis(axis, xs[0].ndim(), "concat");
-    n->ints.push_back(a);
-    for (const Tensor& t : xs) n->sizes.push_back(t.shape()[a]);
+    n->p.axis = normalize_axis(axis, xs[0].ndim(), "concat");
+    for (const Tensor& t : xs) n->p.extents.push_back(t.shape()[n->p.axis]);
   }
   return y;
 }
@@ -104,10 +114,13 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 template <bool Lower>
 static Tensor triangle(const Tensor& x, int64_t k) {
   Tensor y = Lower ? xla::tril(x, k) : xla::triu(x, k);
-  if (Node* n = record(y, Lower ? "tril" : "triu", [](Node& n, const Tensor& g, Tensor* gi) {
-        gi[0] = Lower ? xla::tril(g, n.ints[0]) : xla::triu(g, n.ints[0]);
+  struct Diagonal {
+    int64_t k;  // which diagonal bounds the triangle
+  };
+  if (auto* n = record_op<Diagonal>(y, Lower ? "tril" : "triu", [](auto& n, const Tensor& g, Tensor* gi) {
+        gi[0] = Lower ? xla::tril(g, n.p.k) : xla::triu(g, n.p.k);
       }, {&x}))
-    n->ints.push_back(k);
+    n->p.k = k;
   return y;
 }
 Tensor tril(const Tensor& x, int64_t k) { return triangle<true>(x, k); }
@@ -187,13 +200,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     total += loss;
   }
   Tensor y = Tensor::scalar(float(total / double(r.counted)));  // 0/0 = NaN when all ignored
-  if (Node* n = record(y, "cross_entropy", [](Node& n, const Tensor& g, Tensor* gi) {
-        const Tensor& logits = n.get(0);
-        const Tensor& targets = n.get(1);
-        const Tensor& lse_t = n.get(2);
+  struct CrossEntropy {
+    Shape logits;  // [..., C]
+    int64_t ignore_index;
+    float label_smoothing;
+  };
+  if (auto* n = record_op<CrossEntropy>(y, "cross_entropy", [](auto& n, const Tensor& g, Tensor* gi) {
+        const Tensor& logits = n.saved(0);
+        const Tensor& targets = n.saved(1);
+        const Tensor& lse_t = n.saved(2);
         const int64_t C = logits.shape().back(), N = C ? logits.numel() / C : 0;
-        const int64_t ignore = n.ints[0];
-        const float eps = float(n.scalar);
+        const int64_t ignore = n.p.ignore_index;
+        const float eps = n.p.label_smoothing;
         std::vector<int64_t> t(static_cast<size_t>(N));
         targets.to(DType::I64).copy_to(t.data());
         int64_t counted = 0;
@@ -214,11 +232,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
           for (int64_t c = 0; c < C; ++c) di[c] = scale * (std::exp(xi[c] - l[i]) - eps / float(C));
           di[t[size_t(i)]] -= scale * (1.f - eps);
         }
-        gi[0] = out.reshape(n.shape_a);
+        gi[0] = out.reshape(n.p.logits);
       }, {&logits})) {
-    n->shape_a = logits.shape();
-    n->ints.push_back(ignore_index);
-    n->scalar = eps;
+    n->p = CrossEntropy{logits.shape(), ignore_index, eps};
     n->save(r.logits);
     n->save(targets);
     n->save(Tensor::from_vector(lse, {r.rows}));

@@ -5,34 +5,41 @@
 
 namespace xla::ag {
 
-using autograd::record;
+using autograd::BinaryShapes;
+using autograd::InputShape;
+using autograd::record_op;
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor y = x.reshape(shape);
-  if (Node* n = record(y, "reshape", [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = g.reshape(n.shape_a); }, {&x}))
-    n->shape_a = x.shape();
+  if (auto* n = record_op<InputShape>(y, "reshape", [](auto& n, const Tensor& g, Tensor* gi) { gi[0] = g.reshape(n.p.x); },
+                                      {&x}))
+    n->p.x = x.shape();
   return y;
 }
 
 Tensor permute(const Tensor& x, const Dims& order) {
   Tensor y = x.permute(order);
-  if (Node* n = record(y, "permute", [](Node& n, const Tensor& g, Tensor* gi) {
-        Dims inverse = Dims::filled(n.ints.size(), 0);
-        for (int i = 0; i < n.ints.size(); ++i) inverse[int(n.ints[i])] = i;
+  struct Order {
+    Dims order;  // normalised axes
+  };
+  if (auto* n = record_op<Order>(y, "permute", [](auto& n, const Tensor& g, Tensor* gi) {
+        Dims inverse = Dims::filled(n.p.order.size(), 0);
+        for (int i = 0; i < n.p.order.size(); ++i) inverse[int(n.p.order[i])] = i;
         gi[0] = g.permute(inverse);
       }, {&x}))
-    for (int i = 0; i < order.size(); ++i) n->ints.push_back(normalize_axis(int(order[i]), x.ndim(), "permute"));
+    for (int i = 0; i < order.size(); ++i) n->p.order.push_back(normalize_axis(int(order[i]), x.ndim(), "permute"));
   return y;
 }
 
 Tensor transpose(const Tensor& x, int a, int b) {
   Tensor y = x.transpose(a, b);
-  if (Node* n = record(y, "transpose", [](Node& n, const Tensor& g, Tensor* gi) {
-        gi[0] = g.transpose(int(n.ints[0]), int(n.ints[1]));
-      }, {&x})) {
-    n->ints.push_back(a);
-    n->ints.push_back(b);
-  }
+  struct Axes {
+    int a, b;
+  };
+  if (auto* n = record_op<Axes>(y, "transpose", [](auto& n, const Tensor& g, Tensor* gi) {
+        gi[0] = g.transpose(n.p.a, n.p.b);
+      }, {&x}))
+    n->p = Axes{a, b};
   return y;
 }
 
@@ -48,74 +55,82 @@ static Tensor scatter_into_zeros(const Shape& shape, const Tensor& g, Pick pick)
 
 Tensor slice(const Tensor& x, int axis, int64_t start, int64_t stop, int64_t step) {
   Tensor y = x.slice(axis, start, stop, step);
-  if (Node* n = record(y, "slice", [](Node& n, const Tensor& g, Tensor* gi) {
-        gi[0] = scatter_into_zeros(n.shape_a, g, [&](const Tensor& z) {
-          return z.slice(int(n.ints[0]), n.ints[1], n.ints[2], n.ints[3]);
-        });
-      }, {&x})) {
-    n->shape_a = x.shape();
-    n->ints = Dims{axis, start, stop, step};
-  }
+  struct Slice {
+    Shape x;
+    int axis;
+    int64_t start, stop, step;
+  };
+  if (auto* n = record_op<Slice>(y, "slice", [](auto& n, const Tensor& g, Tensor* gi) {
+        const Slice& p = n.p;
+        gi[0] = scatter_into_zeros(p.x, g, [&](const Tensor& z) { return z.slice(p.axis, p.start, p.stop, p.step); });
+      }, {&x}))
+    n->p = Slice{x.shape(), axis, start, stop, step};
   return y;
 }
 
 Tensor select(const Tensor& x, int axis, int64_t index) {
   Tensor y = x.select(axis, index);
-  if (Node* n = record(y, "select", [](Node& n, const Tensor& g, Tensor* gi) {
-        gi[0] = scatter_into_zeros(n.shape_a, g, [&](const Tensor& z) { return z.select(int(n.ints[0]), n.ints[1]); });
-      }, {&x})) {
-    n->shape_a = x.shape();
-    n->ints = Dims{axis, index};
-  }
+  struct Select {
+    Shape x;
+    int axis;
+    int64_t index;
+  };
+  if (auto* n = record_op<Select>(y, "select", [](auto& n, const Tensor& g, Tensor* gi) {
+        const Select& p = n.p;
+        gi[0] = scatter_into_zeros(p.x, g, [&](const Tensor& z) { return z.select(p.axis, p.index); });
+      }, {&x}))
+    n->p = Select{x.shape(), axis, index};
   return y;
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   Tensor y = x.expand(shape);
-  if (Node* n = record(y, "expand", [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = sum_to(g, n.shape_a); }, {&x}))
-    n->shape_a = x.shape();
+  if (auto* n = record_op<InputShape>(y, "expand", [](auto& n, const Tensor& g, Tensor* gi) { gi[0] = sum_to(g, n.p.x); },
+                                      {&x}))
+    n->p.x = x.shape();
   return y;
 }
 
 Tensor squeeze(const Tensor& x, int axis) {
   Tensor y = x.squeeze(axis);
-  if (Node* n = record(y, "squeeze", [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = g.reshape(n.shape_a); }, {&x}))
-    n->shape_a = x.shape();
+  if (auto* n = record_op<InputShape>(y, "squeeze", [](auto& n, const Tensor& g, Tensor* gi) { gi[0] = g.reshape(n.p.x); },
+                                      {&x}))
+    n->p.x = x.shape();
   return y;
 }
 
 Tensor unsqueeze(const Tensor& x, int axis) {
   Tensor y = x.unsqueeze(axis);
-  if (Node* n = record(y, "unsqueeze", [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = g.reshape(n.shape_a); }, {&x}))
-    n->shape_a = x.shape();
+  if (auto* n = record_op<InputShape>(y, "unsqueeze",
+                                      [](auto& n, const Tensor& g, Tensor* gi) { gi[0] = g.reshape(n.p.x); }, {&x}))
+    n->p.x = x.shape();
   return y;
 }
 
 Tensor contiguous(const Tensor& x) {
   Tensor y = x.contiguous();
-  record(y, "contiguous", [](Node&, const Tensor& g, Tensor* gi) { gi[0] = g; }, {&x});
+  record_op(y, "contiguous", [](auto&, const Tensor& g, Tensor* gi) { gi[0] = g; }, {&x});
   return y;
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
   Tensor y = xla::cast(x, dtype);
   if (is_floating(dtype) && is_floating(x.dtype()))
-    record(y, "cast", [](Node&, const Tensor& g, Tensor* gi) { gi[0] = g.dtype() == DType::F32 ? g : g.to(DType::F32); },
-           {&x});
+    record_op(y, "cast", [](auto&, const Tensor& g, Tensor* gi) { gi[0] = g.dtype() == DType::F32 ? g : g.to(DType::F32); },
+              {&x});
   return y;
 }
 
 // matmul of operands with at least 2 dims; 1-D operands are handled by differentiable views.
 static Tensor matmul2(const Tensor& a, const Tensor& b) {
   Tensor y = xla::matmul(a, b);
-  if (Node* n = record(y, "matmul", [](Node& n, const Tensor& g, Tensor* gi) {
-        const Tensor &a = n.get(0), &b = n.get(1);
+  if (auto* n = record_op<BinaryShapes>(y, "matmul", [](auto& n, const Tensor& g, Tensor* gi) {
+        const Tensor &a = n.saved(0), &b = n.saved(1);
         // dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims it was broadcast along
-        if (n.needs(0)) gi[0] = sum_to(xla::matmul(g, b.transpose(-1, -2)), n.shape_a);
-        if (n.needs(1)) gi[1] = sum_to(xla::matmul(a.transpose(-1, -2), g), n.shape_b);
+        if (n.needs(0)) gi[0] = sum_to(xla::matmul(g, b.transpose(-1, -2)), n.p.a);
+        if (n.needs(1)) gi[1] = sum_to(xla::matmul(a.transpose(-1, -2), g), n.p.b);
       }, {&a, &b})) {
-    n->shape_a = a.shape();
-    n->shape_b = b.shape();
+    n->p = BinaryShapes{a.shape(), b.shape()};
     n->save(a);
     n->save(b);
   }

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "node.hpp"
+#include "xla/autograd.hpp"
 
 namespace xla {
 

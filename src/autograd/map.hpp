@@ -3,7 +3,7 @@
 // gradient like gelu's from costing five separate tensor ops.
 #pragma once
 #include "xla/ops.hpp"
-#include "../tensor/parallel.hpp"
+#include "parallel.hpp"  // src/tensor/kernels
 
 namespace xla::autograd {
 

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <vector>
 
-#include "../autograd/node.hpp"
-#include "../tensor/blocked.hpp"
-#include "../tensor/parallel.hpp"
+#include "blocked.hpp"   // src/tensor/kernels
+#include "parallel.hpp"  // src/tensor/kernels
+#include "xla/autograd.hpp"
 #include "xla/nn.hpp"
 
 namespace xla::nn {
@@ -20,6 +20,55 @@ Tensor f32c(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous
 // Rows are processed in fixed blocks, whatever the thread count, so that per-block partial
 // sums (the weight gradient) combine in the same order on every machine.
 constexpr int64_t kRowBlock = 64;
+
+// y = x · rstd · (1 + w) per row of C, rstd = 1/√(mean(x²) + eps). Saves x, w (f32) and
+// rstd [rows]; backward gives dx and, summed over rows in fixed blocks, dw.
+struct RmsNormNode final : autograd::Node {
+  Shape x_shape;  // [..., C], the input's (dx is this shape)
+
+  void backward(const Tensor& g_in, Tensor* gi) override {
+    const Tensor& x = saved(0);
+    const Tensor& w = saved(1);
+    const Tensor& rstd = saved(2);
+    const Tensor g = f32c(g_in);
+    const int64_t C = w.numel(), rows = C ? x.numel() / C : 0;
+    const float* px = x.data<float>();
+    const float* pw = w.data<float>();
+    const float* pr = rstd.data<float>();
+    const float* pg = g.data<float>();
+    Tensor dx = needs(0) ? Tensor::empty(x_shape, DType::F32) : Tensor();
+    const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+    std::vector<float> dw_part(needs(1) ? size_t(blocks * C) : 0, 0.f);
+    float* pdx = dx.defined() ? dx.data<float>() : nullptr;
+    detail::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        float* dwp = dw_part.empty() ? nullptr : dw_part.data() + blk * C;
+        for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); ++r) {
+          const float* xr = px + r * C;
+          const float* gr = pg + r * C;
+          const float inv = pr[r];
+          if (dwp)
+            for (int64_t j = 0; j < C; ++j) dwp[j] += gr[j] * xr[j] * inv;
+          if (!pdx) continue;
+          // y = x·r·s: dx = r·(g·s) − r³·x·mean(g·s·x)
+          double dot = 0;
+          for (int64_t j = 0; j < C; ++j) dot += double(gr[j]) * (1.f + pw[j]) * xr[j];
+          const float k = float(dot / double(C)) * inv * inv * inv;
+          float* dr = pdx + r * C;
+          for (int64_t j = 0; j < C; ++j) dr[j] = inv * gr[j] * (1.f + pw[j]) - k * xr[j];
+        }
+      }
+    });
+    if (pdx) gi[0] = dx;
+    if (needs(1)) {
+      Tensor dw = Tensor::zeros({C}, DType::F32);
+      float* pdw = dw.data<float>();
+      for (int64_t blk = 0; blk < blocks; ++blk)
+        for (int64_t j = 0; j < C; ++j) pdw[j] += dw_part[size_t(blk * C + j)];
+      gi[1] = dw;
+    }
+  }
+};
 
 }  // namespace
 
@@ -48,55 +97,46 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& w_in, float eps) {
       for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] * inv) * (1.f + pw[j]);
     }
   });
-  if (Node* n = autograd::record(y, "rms_norm", [](Node& n, const Tensor& g_in, Tensor* gi) {
-        const Tensor& x = n.get(0);
-        const Tensor& w = n.get(1);
-        const Tensor& rstd = n.get(2);
-        const Tensor g = f32c(g_in);
-        const int64_t C = w.numel(), rows = C ? x.numel() / C : 0;
-        const float* px = x.data<float>();
-        const float* pw = w.data<float>();
-        const float* pr = rstd.data<float>();
-        const float* pg = g.data<float>();
-        Tensor dx = n.needs(0) ? Tensor::empty(n.shape_a, DType::F32) : Tensor();
-        const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
-        std::vector<float> dw_part(n.needs(1) ? size_t(blocks * C) : 0, 0.f);
-        float* pdx = dx.defined() ? dx.data<float>() : nullptr;
-        detail::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-          for (int64_t blk = b0; blk < b1; ++blk) {
-            float* dwp = dw_part.empty() ? nullptr : dw_part.data() + blk * C;
-            for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); ++r) {
-              const float* xr = px + r * C;
-              const float* gr = pg + r * C;
-              const float inv = pr[r];
-              if (dwp)
-                for (int64_t j = 0; j < C; ++j) dwp[j] += gr[j] * xr[j] * inv;
-              if (!pdx) continue;
-              // y = x·r·s: dx = r·(g·s) − r³·x·mean(g·s·x)
-              double dot = 0;
-              for (int64_t j = 0; j < C; ++j) dot += double(gr[j]) * (1.f + pw[j]) * xr[j];
-              const float k = float(dot / double(C)) * inv * inv * inv;
-              float* dr = pdx + r * C;
-              for (int64_t j = 0; j < C; ++j) dr[j] = inv * gr[j] * (1.f + pw[j]) - k * xr[j];
-            }
-          }
-        });
-        if (pdx) gi[0] = dx;
-        if (n.needs(1)) {
-          Tensor dw = Tensor::zeros({C}, DType::F32);
-          float* pdw = dw.data<float>();
-          for (int64_t blk = 0; blk < blocks; ++blk)
-            for (int64_t j = 0; j < C; ++j) pdw[j] += dw_part[size_t(blk * C + j)];
-          gi[1] = dw;
-        }
-      }, {&x_in, &w_f})) {
-    n->shape_a = x_in.shape();
+  if (auto* n = autograd::record<RmsNormNode>(y, "rms_norm", {&x_in, &w_f})) {
+    n->x_shape = x_in.shape();
     n->save(x);
     n->save(w);
     n->save(rstd);
   }
   return y;
 }
+
+namespace {
+
+// y = x·cos + rotate_half(x)·sin over [..., T, D] planes. Saves the tables [T, D]; the
+// backward is the adjoint rotation, g·cos + [g₂·sin₂, −g₁·sin₁].
+struct RopeNode final : autograd::Node {
+  void backward(const Tensor& g_in, Tensor* gi) override {
+    const Tensor& cs = saved(0);
+    const Tensor& sn = saved(1);
+    const Tensor g = f32c(g_in);
+    const int64_t D = cs.shape()[1], T = cs.shape()[0], half = D / 2, rows = g.numel() / D;
+    Tensor dx = Tensor::empty(g.shape(), DType::F32);
+    const float* c = cs.data<float>();
+    const float* s = sn.data<float>();
+    const float* pg = g.data<float>();
+    float* pd = dx.data<float>();
+    detail::parallel_for(rows, 64, [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        const int64_t t = row % T;
+        const float* gi_ = pg + row * D;
+        const float* ct = c + t * D;
+        const float* st = s + t * D;
+        float* o = pd + row * D;
+        for (int64_t i = 0; i < half; ++i) o[i] = gi_[i] * ct[i] + gi_[i + half] * st[i + half];
+        for (int64_t i = half; i < D; ++i) o[i] = gi_[i] * ct[i] - gi_[i - half] * st[i - half];
+      }
+    });
+    gi[0] = dx;
+  }
+};
+
+}  // namespace
 
 Tensor apply_rope(const Tensor& x_in, const RopeTables& rope) {
   if (!x_in.defined() || x_in.ndim() < 2) fail(Status::Shape, "rope: x must be [..., T, D]");
@@ -128,34 +168,56 @@ Tensor apply_rope(const Tensor& x_in, const RopeTables& rope) {
   };
   Tensor y = Tensor::empty(x.shape(), DType::F32);
   rotate(x.data<float>(), y.data<float>(), false);
-  if (Node* n = autograd::record(y, "rope", [](Node& n, const Tensor& g_in, Tensor* gi) {
-        const Tensor& cs = n.get(0);
-        const Tensor& sn = n.get(1);
-        const Tensor g = f32c(g_in);
-        const int64_t D = cs.shape()[1], T = cs.shape()[0], half = D / 2, rows = g.numel() / D;
-        Tensor dx = Tensor::empty(g.shape(), DType::F32);
-        const float* c = cs.data<float>();
-        const float* s = sn.data<float>();
-        const float* pg = g.data<float>();
-        float* pd = dx.data<float>();
-        detail::parallel_for(rows, 64, [&](int64_t b, int64_t e) {
-          for (int64_t row = b; row < e; ++row) {
-            const int64_t t = row % T;
-            const float* gi_ = pg + row * D;
-            const float* ct = c + t * D;
-            const float* st = s + t * D;
-            float* o = pd + row * D;
-            for (int64_t i = 0; i < half; ++i) o[i] = gi_[i] * ct[i] + gi_[i + half] * st[i + half];
-            for (int64_t i = half; i < D; ++i) o[i] = gi_[i] * ct[i] - gi_[i - half] * st[i - half];
-          }
-        });
-        gi[0] = dx;
-      }, {&x_in})) {
+  if (auto* n = autograd::record<RopeNode>(y, "rope", {&x_in})) {
     n->save(cs);
     n->save(sn);
   }
   return y;
 }
+
+namespace {
+
+// y = gelu_tanh(a) · b. Saves a and b (f32); backward recomputes tanh in one pass.
+struct GeluTanhMulNode final : autograd::Node {
+  void backward(const Tensor& g_in, Tensor* gi) override {
+    const Tensor& a = saved(0);
+    const Tensor& b = saved(1);
+    const Tensor g = f32c(g_in);
+    const int64_t N = a.numel();
+    Tensor da = needs(0) ? Tensor::empty(a.shape(), DType::F32) : Tensor();
+    Tensor db = needs(1) ? Tensor::empty(a.shape(), DType::F32) : Tensor();
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    const float* pg = g.data<float>();
+    float* pda = da.defined() ? da.data<float>() : nullptr;
+    float* pdb = db.defined() ? db.data<float>() : nullptr;
+    detail::parallel_for(N, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
+      constexpr int64_t kBlock = 512;
+      alignas(64) float t[kBlock];
+      for (int64_t i0 = s; i0 < e; i0 += kBlock) {
+        const int64_t m = std::min(kBlock, e - i0);
+        // t = tanh(k (a + 0.044715 a³)) through Eigen's vector tanh, in aligned blocks
+        detail::apply_blocked(pa + i0, t, m, [](auto x, auto o) {
+          o = (0.7978845608028654f * (x + 0.044715f * x * x * x)).tanh();
+        });
+        for (int64_t j = 0; j < m; ++j) {
+          const float x = pa[i0 + j], th = t[j], gg = pg[i0 + j];
+          const float gelu = 0.5f * x * (1.f + th);
+          if (pdb) pdb[i0 + j] = gg * gelu;
+          if (pda) {
+            const float dgelu =
+                0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
+            pda[i0 + j] = gg * pb[i0 + j] * dgelu;
+          }
+        }
+      }
+    });
+    if (pda) gi[0] = da;
+    if (pdb) gi[1] = db;
+  }
+};
+
+}  // namespace
 
 Tensor gelu_tanh_mul(const Tensor& a_in, const Tensor& b_in) {
   if (!a_in.defined() || !b_in.defined()) fail(Status::InvalidArg, "gelu_tanh_mul: undefined tensor");
@@ -163,42 +225,7 @@ Tensor gelu_tanh_mul(const Tensor& a_in, const Tensor& b_in) {
     fail(Status::Shape, "gelu_tanh_mul: shapes " + a_in.shape().str() + " and " + b_in.shape().str() + " differ");
   const Tensor a = f32c(detach(a_in)), b = f32c(detach(b_in));
   Tensor y = mul(gelu_tanh(a), b);  // the forward values of the unfused ops, bit for bit
-  if (Node* n = autograd::record(y, "gelu_tanh_mul", [](Node& n, const Tensor& g_in, Tensor* gi) {
-        const Tensor& a = n.get(0);
-        const Tensor& b = n.get(1);
-        const Tensor g = f32c(g_in);
-        const int64_t N = a.numel();
-        Tensor da = n.needs(0) ? Tensor::empty(a.shape(), DType::F32) : Tensor();
-        Tensor db = n.needs(1) ? Tensor::empty(a.shape(), DType::F32) : Tensor();
-        const float* pa = a.data<float>();
-        const float* pb = b.data<float>();
-        const float* pg = g.data<float>();
-        float* pda = da.defined() ? da.data<float>() : nullptr;
-        float* pdb = db.defined() ? db.data<float>() : nullptr;
-        detail::parallel_for(N, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
-          constexpr int64_t kBlock = 512;
-          alignas(64) float t[kBlock];
-          for (int64_t i0 = s; i0 < e; i0 += kBlock) {
-            const int64_t m = std::min(kBlock, e - i0);
-            // t = tanh(k (a + 0.044715 a³)) through Eigen's vector tanh, in aligned blocks
-            detail::apply_blocked(pa + i0, t, m, [](auto x, auto o) {
-              o = (0.7978845608028654f * (x + 0.044715f * x * x * x)).tanh();
-            });
-            for (int64_t j = 0; j < m; ++j) {
-              const float x = pa[i0 + j], th = t[j], gg = pg[i0 + j];
-              const float gelu = 0.5f * x * (1.f + th);
-              if (pdb) pdb[i0 + j] = gg * gelu;
-              if (pda) {
-                const float dgelu =
-                    0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
-                pda[i0 + j] = gg * pb[i0 + j] * dgelu;
-              }
-            }
-          }
-        });
-        if (pda) gi[0] = da;
-        if (pdb) gi[1] = db;
-      }, {&a_in, &b_in})) {
+  if (auto* n = autograd::record<GeluTanhMulNode>(y, "gelu_tanh_mul", {&a_in, &b_in})) {
     n->save(a);
     n->save(b);
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <functional>
+#include <utility>
 
 #include "tokenizer_data.hpp"
 
@@ -87,7 +88,7 @@ class Encoder {
         for (const Part& p : parts)
           if (!p.is_match) words.push_back(p);
         break;
-      case SplitStep::Isolated: words = parts; break;
+      case SplitStep::Isolated: words = std::move(parts); break;
       case SplitStep::MergedWithPrevious:
         for (const Part& p : parts) {
           if (p.is_match && !previous_match && !words.empty()) words.back().end = p.end;

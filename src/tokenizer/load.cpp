@@ -7,7 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "../io/text_file.hpp"
+#include "text_file.hpp"
 #include "json_cursor.hpp"
 #include "tokenizer_data.hpp"
 

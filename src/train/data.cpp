@@ -7,7 +7,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "../io/text_file.hpp"
+#include "text_file.hpp"
 #include "xla/error.hpp"
 
 namespace xla::train {

@@ -5,10 +5,10 @@
 #include <cmath>
 #include <vector>
 
-#include "../autograd/node.hpp"
-#include "../tensor/blocked.hpp"
-#include "../tensor/gemm.hpp"
-#include "../tensor/parallel.hpp"
+#include "blocked.hpp"   // src/tensor/kernels
+#include "gemm.hpp"      // src/tensor/kernels
+#include "parallel.hpp"  // src/tensor/kernels
+#include "xla/autograd.hpp"
 #include "xla/loss.hpp"
 #include "xla/ops.hpp"
 
@@ -119,27 +119,32 @@ RowStats row_stats(const float* x, float* e, int64_t V) {
   return s;
 }
 
-// After the forward: the gradients were formed then; backward scales them by the seed.
-// With the usual seed 1 the precomputed gradient is handed over as it is (moved out, so
-// the engine can keep it as .grad without a copy); a second backward then has nothing.
-void fused_ce_backward(Node& n, const Tensor& g, Tensor* gi) {
-  const float s = g.item();
-  for (int i = 0; i < 2; ++i) {
-    if (!n.needs(i)) continue;
-    if (n.flag && !n.saved[size_t(i)].data.defined())
-      fail(Status::InvalidArg, "linear_cross_entropy: backward through this loss twice is not supported");
-    if (!n.saved[size_t(i)].data.defined()) continue;
-    const Tensor& grad = n.get(size_t(i));
-    if (s == 1.f) {
-      gi[i] = std::move(n.saved[size_t(i)].data);
-      n.saved[size_t(i)].data = Tensor();
-    } else {
-      gi[i] = mul(grad, Tensor::scalar(s));
+// The gradients were formed in the forward (saved: dloss/dh [N, C], dloss/dW [V, C]);
+// backward scales them by the seed. With the usual seed 1 the precomputed gradient is
+// handed over as it is (moved out, so the engine can keep it as .grad without a copy); a
+// second backward then has nothing.
+struct LinearCrossEntropyNode final : autograd::Node {
+  Shape hidden_shape;  // [..., C]
+  Shape weight_shape;  // [V, C]
+  bool has_grad[2] = {false, false};     // formed in forward: hidden's, weight's
+  bool handed_over[2] = {false, false};  // moved out by a backward with seed 1
+
+  void backward(const Tensor& g, Tensor* gi) override {
+    const float s = g.item();
+    for (int i = 0; i < 2; ++i) {
+      if (!needs(i) || !has_grad[i]) continue;
+      if (handed_over[i])
+        fail(Status::InvalidArg, "linear_cross_entropy: backward through this loss twice is not supported");
+      if (s == 1.f) {
+        gi[i] = take_saved(size_t(i));
+        handed_over[i] = true;
+      } else {
+        gi[i] = mul(saved(size_t(i)), Tensor::scalar(s));
+      }
+      gi[i] = gi[i].reshape(i == 0 ? hidden_shape : weight_shape);
     }
-    gi[i] = gi[i].reshape(i == 0 ? n.shape_a : n.shape_b);
   }
-  n.flag = true;
-}
+};
 
 }  // namespace
 
@@ -209,9 +214,11 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   const double denom = double(in.counted);  // 0 counted: 0/0 = NaN, as PyTorch's mean
   if (parts) *parts = LossParts{ce_sum / denom, z_sum / denom, in.counted};
   Tensor y = Tensor::scalar(float((ce_sum + z_sum) / denom));
-  if (Node* n = autograd::record(y, "linear_cross_entropy", fused_ce_backward, {&hidden, &weight})) {
-    n->shape_a = hidden.shape();
-    n->shape_b = weight.shape();
+  if (auto* n = autograd::record<LinearCrossEntropyNode>(y, "linear_cross_entropy", {&hidden, &weight})) {
+    n->hidden_shape = hidden.shape();
+    n->weight_shape = weight.shape();
+    n->has_grad[0] = need_h;
+    n->has_grad[1] = need_w;
     n->save(grad_h);
     n->save(grad_w);
   }
@@ -220,62 +227,70 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
 
 namespace {
 
-// log p(target) rows need the logits again in backward: recompute them chunk by chunk.
-void token_logprobs_backward(Node& n, const Tensor& g, Tensor* gi) {
-  const Tensor& h = n.get(0);
-  const Tensor& w = n.get(1);
-  const Tensor& tg = n.get(2);
-  HeadInputs in;
-  in.h = h;
-  in.weight = w;
-  in.N = h.shape()[0];
-  in.C = h.shape()[1];
-  in.V = w.shape()[0];
-  in.targets.resize(size_t(in.N));
-  if (in.N) tg.copy_to(in.targets.data());
-  in.chunk = n.sizes[0];
-  const int64_t ignore = n.ints[0], V = in.V;
-  const float cap = float(n.scalar);
-  Tensor gc = g.to(DType::F32).contiguous().reshape({in.N});
-  const float* gp = gc.data<float>();
-  Tensor grad_h = n.needs(0) ? Tensor::zeros({in.N, in.C}, DType::F32) : Tensor();
-  Tensor grad_w = n.needs(1) ? Tensor::zeros({V, in.C}, DType::F32) : Tensor();
-  Tensor buf;
-  for (int64_t r0 = 0; r0 < in.N; r0 += in.chunk) {
-    const int64_t r1 = std::min(in.N, r0 + in.chunk), rows = r1 - r0;
-    Tensor logits = chunk_logits(in, r0, r1, cap, buf);
-    float* x = logits.data<float>();
-    const int64_t ld = logits.strides()[0];
-    detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
-      std::vector<float> ebuf(static_cast<size_t>(V));
-      for (int64_t r = b; r < e; ++r) {
-        float* row = x + r * ld;
-        const int64_t t = in.targets[size_t(r0 + r)];
-        const float gr = gp[r0 + r];
-        if (t == ignore || gr == 0.f) {
-          std::fill(row, row + V, 0.f);
-          continue;
+// log p(target) rows need the logits again in backward: recompute them chunk by chunk from
+// the saved h [N, C] (f32), W [V, C] and targets [N] (i64).
+struct TokenLogprobsNode final : autograd::Node {
+  Shape hidden_shape;        // [..., C]
+  int64_t ignore_index = 0;  // rows with this target get no gradient
+  int64_t chunk_rows = 1;    // rows of logits formed at once (as in the forward)
+  float softcap = 0;         // logits = cap·tanh(logits/cap) when > 0
+
+  void backward(const Tensor& g, Tensor* gi) override {
+    const Tensor& h = saved(0);
+    const Tensor& w = saved(1);
+    const Tensor& tg = saved(2);
+    HeadInputs in;
+    in.h = h;
+    in.weight = w;
+    in.N = h.shape()[0];
+    in.C = h.shape()[1];
+    in.V = w.shape()[0];
+    in.targets.resize(size_t(in.N));
+    if (in.N) tg.copy_to(in.targets.data());
+    in.chunk = chunk_rows;
+    const int64_t ignore = ignore_index, V = in.V;
+    const float cap = softcap;
+    Tensor gc = g.to(DType::F32).contiguous().reshape({in.N});
+    const float* gp = gc.data<float>();
+    Tensor grad_h = needs(0) ? Tensor::zeros({in.N, in.C}, DType::F32) : Tensor();
+    Tensor grad_w = needs(1) ? Tensor::zeros({V, in.C}, DType::F32) : Tensor();
+    Tensor buf;
+    for (int64_t r0 = 0; r0 < in.N; r0 += in.chunk) {
+      const int64_t r1 = std::min(in.N, r0 + in.chunk), rows = r1 - r0;
+      Tensor logits = chunk_logits(in, r0, r1, cap, buf);
+      float* x = logits.data<float>();
+      const int64_t ld = logits.strides()[0];
+      detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+        std::vector<float> ebuf(static_cast<size_t>(V));
+        for (int64_t r = b; r < e; ++r) {
+          float* row = x + r * ld;
+          const int64_t t = in.targets[size_t(r0 + r)];
+          const float gr = gp[r0 + r];
+          if (t == ignore || gr == 0.f) {
+            std::fill(row, row + V, 0.f);
+            continue;
+          }
+          RowStats s = row_stats(row, ebuf.data(), V);
+          // d log p_t / d logit_j = [j = t] − p_j
+          const float pmul = -gr / float(s.sum_e), xt = row[t];
+          for (int64_t j = 0; j < V; ++j) {
+            const float y = cap > 0 ? row[j] / cap : 0.f;
+            row[j] = ebuf[size_t(j)] * pmul * (1.f - y * y);
+          }
+          const float y = cap > 0 ? xt / cap : 0.f;
+          row[t] += gr * (1.f - y * y);
         }
-        RowStats s = row_stats(row, ebuf.data(), V);
-        // d log p_t / d logit_j = [j = t] − p_j
-        const float pmul = -gr / float(s.sum_e), xt = row[t];
-        for (int64_t j = 0; j < V; ++j) {
-          const float y = cap > 0 ? row[j] / cap : 0.f;
-          row[j] = ebuf[size_t(j)] * pmul * (1.f - y * y);
-        }
-        const float y = cap > 0 ? xt / cap : 0.f;
-        row[t] += gr * (1.f - y * y);
+      });
+      if (grad_h.defined()) {
+        Tensor gh = grad_h.slice(0, r0, r1);
+        addmm_(gh, logits, in.weight);
       }
-    });
-    if (grad_h.defined()) {
-      Tensor gh = grad_h.slice(0, r0, r1);
-      addmm_(gh, logits, in.weight);
+      if (grad_w.defined()) addmm_(grad_w, logits.transpose(0, 1), in.h.slice(0, r0, r1));
     }
-    if (grad_w.defined()) addmm_(grad_w, logits.transpose(0, 1), in.h.slice(0, r0, r1));
+    if (grad_h.defined()) gi[0] = grad_h.reshape(hidden_shape);
+    if (grad_w.defined()) gi[1] = grad_w;
   }
-  if (grad_h.defined()) gi[0] = grad_h.reshape(n.shape_a);
-  if (grad_w.defined()) gi[1] = grad_w;
-}
+};
 
 }  // namespace
 
@@ -305,11 +320,11 @@ Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const T
   Shape lead;
   for (int i = 0; i + 1 < hidden.ndim(); ++i) lead.push_back(hidden.shape()[i]);
   Tensor y = Tensor::from_vector(lp, lead);
-  if (Node* n = autograd::record(y, "linear_token_logprobs", token_logprobs_backward, {&hidden, &weight})) {
-    n->shape_a = hidden.shape();
-    n->ints.push_back(ignore_index);
-    n->sizes.push_back(in.chunk);
-    n->scalar = softcap;
+  if (auto* n = autograd::record<TokenLogprobsNode>(y, "linear_token_logprobs", {&hidden, &weight})) {
+    n->hidden_shape = hidden.shape();
+    n->ignore_index = ignore_index;
+    n->chunk_rows = in.chunk;
+    n->softcap = softcap;
     n->save(in.h);
     n->save(in.weight);
     n->save(Tensor::from_data(in.targets.data(), {N}, DType::I64));

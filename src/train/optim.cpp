@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "../tensor/parallel.hpp"
+#include "parallel.hpp"  // src/tensor/kernels
 #include "xla/autograd.hpp"
 
 namespace xla::train {

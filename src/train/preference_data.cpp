@@ -7,7 +7,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "../io/text_file.hpp"
+#include "text_file.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo_trainer.hpp"
 #include "xla/loss.hpp"

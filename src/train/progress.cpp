@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "../io/text_file.hpp"
+#include "text_file.hpp"
 #include "xla/error.hpp"
 
 namespace xla::train::detail {

@@ -1,7 +1,7 @@
 // training_loop.cpp — the loop machinery both trainers share (training_loop.hpp).
 #include "training_loop.hpp"
 
-#include "../io/text_file.hpp"
+#include "text_file.hpp"
 
 #include <algorithm>
 #include <fstream>

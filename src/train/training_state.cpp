@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "../io/text_file.hpp"
+#include "text_file.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/trainer.hpp"
 

@@ -1,5 +1,6 @@
-# run.cmake — installs the build into a scratch prefix, then builds and runs the consumer
-# two ways: CMake's find_package(xla) and pkg-config with plain cc.
+# run.cmake — installs the build into a scratch prefix, then builds and runs the consumers
+# two ways: CMake's find_package(xla) and pkg-config with plain cc / c++ — the C API
+# (libxla.so) and the C++ API (libxla_cpp.a).
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 macro(run)
@@ -19,6 +20,10 @@ run(${WORK_DIR}/cmake-build/consumer)
 if(NOT out MATCHES "sum = 10")
   message(FATAL_ERROR "CMake consumer printed: ${out}")
 endif()
+run(${WORK_DIR}/cmake-build/consumer_cpp)
+if(NOT out MATCHES "y = 270, grad = 18 36 54 72")
+  message(FATAL_ERROR "CMake C++ consumer printed: ${out}")
+endif()
 
 # 2. pkg-config + cc
 find_program(PKG_CONFIG pkg-config REQUIRED)
@@ -35,4 +40,13 @@ run(${WORK_DIR}/consumer_pc)
 if(NOT out MATCHES "sum = 10")
   message(FATAL_ERROR "pkg-config consumer printed: ${out}")
 endif()
-message(STATUS "installed libxla consumed through find_package and pkg-config")
+find_program(CXX NAMES c++ g++ REQUIRED)
+run(${PKG_CONFIG} --cflags --libs xla-cpp)
+string(STRIP "${out}" flags)
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${CXX} ${SOURCE_DIR}/consumer/main.cpp ${flags} -o ${WORK_DIR}/consumer_pc_cpp)
+run(${WORK_DIR}/consumer_pc_cpp)
+if(NOT out MATCHES "y = 270, grad = 18 36 54 72")
+  message(FATAL_ERROR "pkg-config C++ consumer printed: ${out}")
+endif()
+message(STATUS "installed libxla (C and C++) consumed through find_package and pkg-config")

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "../../src/io/text_file.hpp"
+#include "text_file.hpp"
 
 namespace {
 

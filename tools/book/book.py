@@ -164,8 +164,8 @@ def compile_command(tc, lang, src, exe):
     if lang == "c":
         return ([tc["cc"], "-std=c11", "-O2", *warn, *defines, "-I", tc["include"], src, "-o", exe,
                  tc["libxla"], f'-Wl,-rpath,{tc["libdir"]}', "-lm"])
-    # C++ programs use the C++ API, which libxla.so does not export: they link the layers'
-    # static archives (grouped: they refer to each other).
+    # C++ programs use the C++ API, which libxla.so does not export: they link its static
+    # archive, libxla_cpp.a (any further archives are grouped: they may refer to each other).
     return ([tc["cxx"], "-std=c++20", "-O2", *tc.get("cxx_flags", []), *warn, *defines, "-I", tc["include"],
              src, "-o", exe, "-Wl,--start-group", *tc["archives"], "-Wl,--end-group", "-fopenmp", "-lm"])
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "../../io/text_file.hpp"
+#include "text_file.hpp"
 #include "weights.hpp"
 #include "xla/safetensors.hpp"
 
