@@ -160,6 +160,7 @@ static int check_results(const struct results* r, int64_t steps) {
    adapters are added and trained alone; the reference is the same model with its adapters
    switched off, so no second model is held. Measured on held-out sums, sampling at
    temperature 1: how often an answer ends with a period, and how often it is right. */
+/* The DPO run's last 10 steps, summed by log_dpo for check_results. */
 struct dpo_tail {
   int64_t last_step; /* the run's final step */
   double margin, accuracy; /* summed over the last 10 steps */
