@@ -104,9 +104,17 @@ book: book-deps build
 serve-book: book
 	python3 tools/book/serve.py --html $(BOOK_HTML) --toolchain $(BUILD)/book/toolchain.json --port $(BOOK_PORT)
 
+# The machine's ceilings first (bench_roofline: f32 FMA peak, bf16 peak, read bandwidth), then
+# the benchmarks, each headed by the commit, the CPU, its flags and those ceilings (Google
+# Benchmark adds the date): a figure is read against the ceilings of the same sitting.
+BENCH_CONTEXT := $(BUILD)/benchmarks/roofline.context
 bench: build
-	./$(BUILD)/benchmarks/bench_tensor
-	./$(BUILD)/benchmarks/bench_train
+	./$(BUILD)/benchmarks/bench_roofline --context $(BENCH_CONTEXT)
+	@sed -i "1s|^|commit=$$(git describe --always --dirty 2>/dev/null || echo unknown),|" $(BENCH_CONTEXT)
+	@for b in bench_tensor bench_train; do \
+	  echo "./$(BUILD)/benchmarks/$$b --benchmark_context=\"\$$(cat $(BENCH_CONTEXT))\""; \
+	  ./$(BUILD)/benchmarks/$$b --benchmark_context="$$(cat $(BENCH_CONTEXT))" || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)

@@ -1,7 +1,8 @@
 // bench_gemma.cpp — Gemma 3 270M (../shared/bench/gemma3-270m.config.json, random weights):
 // prefill of 512 tokens and decode of 64 tokens after a 128-token prompt, f32 and bf16
-// weights, in tokens/s. PyTorch 1.13 here: prefill ~240–480, decode ~11 (f32) / ~17–22 (bf16);
-// llama.cpp: prefill ~555 / ~950, decode ~25–33 / ~50–60 (../shared/bench/README.md).
+// weights, in tokens/s. On the 2-core Zen 4 (AVX-512, bf16) of ../shared/bench/README.md,
+// PyTorch 1.13: prefill ~240–480, decode ~11 (f32) / ~17–22 (bf16); llama.cpp: prefill
+// ~555 / ~950, decode ~25–33 / ~50–60. Run bench_roofline beside it (make bench).
 #include <benchmark/benchmark.h>
 
 #include <fstream>

@@ -1,7 +1,8 @@
 // bench_train.cpp — one training step (forward + backward + AdamW) of the Gemma 3 270M
 // architecture (../shared/bench/gemma3-270m.config.json, random weights, f32) at batch
 // 4 × 256 tokens, as ../shared/bench/torch_gemma3.py train measures PyTorch (~51–59
-// tokens/s at 10.7 GiB peak here). Counters: tokens/s, the phases' seconds, peak memory.
+// tokens/s at 10.7 GiB peak on the 2-core Zen 4 of ../shared/bench/README.md). Counters:
+// tokens/s, the phases' seconds, peak memory.
 // Also the demo's small model (examples/c/demo.c), where per-op overhead shows.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>

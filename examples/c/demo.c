@@ -10,7 +10,9 @@
  *   xla_demo [--resume] [out_dir] [steps]      (defaults: demo_out, 1500 steps)
  * writes out_dir/metrics.jsonl (plot it: xla plot out_dir/metrics.jsonl -o loss.svg) and
  * checkpoints in out_dir/checkpoints. Each run starts afresh unless --resume is given:
- * then it continues from the latest checkpoint (kill it mid-run and try). */
+ * then it continues from the latest checkpoint (kill it mid-run and try).
+ * It ends by checking its results against floors (check_results) and exits with 1 when one
+ * is missed: the demo is also a test (ctest demo.smoke runs it for 40 steps). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,13 +104,73 @@ static void samples(xla_model* m, const char* when) {
   fflush(stdout);
 }
 
+/* What the run measured, for check_results. */
+struct results {
+  double accuracy_before, accuracy_after, val_loss;             /* greedy, held-out sums */
+  double dpo_margin, dpo_accuracy;                              /* mean of the last DPO steps */
+  double period_before, period_after, right_before, right_after; /* sampled, held-out sums */
+};
+
+/* The floors, from measured runs with a wide margin (the figures are not bit-identical
+   across CPUs: AVX2 and AVX-512 GEMMs round differently).
+   - Any run of at least 40 steps: the validation loss on answer tokens ends below 2.0
+     (chance is ln 259 = 5.56; 40 steps measured 1.37), and DPO moves the preference the
+     right way on its training pairs: a mean reward margin of at least 1.0 and a reward
+     accuracy of at least 0.9 over the last 10 steps (40 steps measured 3.75 and 1.00).
+   - The full run (1500 steps) also answers held-out sums: at least 80% right (greedy), and
+     DPO makes sampled held-out answers end with a period at least 10 points more often
+     while the fraction right drops by at most 10 points. Measured (2 threads, AVX2):
+     97.2% right; a period 52.2% -> 79.9% of the time; right 95.6% -> 92.9%. */
+static int check(int ok, const char* what) {
+  printf("  %s %s\n", ok ? "ok  " : "MISS", what);
+  return ok;
+}
+
+static int check_results(const struct results* r, int64_t steps) {
+  char line[200];
+  int ok = 1;
+  if (steps < 40) {
+    printf("checks: none for a run of fewer than 40 steps\n");
+    return 1;
+  }
+  printf("checks:\n");
+  snprintf(line, sizeof line, "validation loss %.3f < 2.0", r->val_loss);
+  ok &= check(r->val_loss < 2.0, line);
+  snprintf(line, sizeof line, "DPO reward margin %.2f >= 1.0 (mean of the last 10 steps)", r->dpo_margin);
+  ok &= check(r->dpo_margin >= 1.0, line);
+  snprintf(line, sizeof line, "DPO reward accuracy %.2f >= 0.9 (mean of the last 10 steps)", r->dpo_accuracy);
+  ok &= check(r->dpo_accuracy >= 0.9, line);
+  if (steps >= 1500) {
+    snprintf(line, sizeof line, "held-out accuracy %.1f%% >= 80%%", 100 * r->accuracy_after);
+    ok &= check(r->accuracy_after >= 0.8, line);
+    snprintf(line, sizeof line, "held-out answers ending with a period: %.1f%% -> %.1f%%, up by >= 10 points",
+             100 * r->period_before, 100 * r->period_after);
+    ok &= check(r->period_after >= r->period_before + 0.1, line);
+    snprintf(line, sizeof line, "held-out answers right: %.1f%% -> %.1f%%, down by <= 10 points",
+             100 * r->right_before, 100 * r->right_after);
+    ok &= check(r->right_after >= r->right_before - 0.1, line);
+  }
+  fflush(stdout);
+  return ok;
+}
+
 /* Stage 2, alignment. The training data wrote half the answers as "42" and half as "42.";
    DPO is asked to prefer the period ("42." chosen over "42", on training sums). LoRA
    adapters are added and trained alone; the reference is the same model with its adapters
    switched off, so no second model is held. Measured on held-out sums, sampling at
    temperature 1: how often an answer ends with a period, and how often it is right. */
+/* The DPO run's last 10 steps, summed by log_dpo for check_results. */
+struct dpo_tail {
+  int64_t last_step; /* the run's final step */
+  double margin, accuracy; /* summed over the last 10 steps */
+};
+
 static int log_dpo(int64_t step, const xla_dpo_metrics* m, void* user) {
-  (void)user;
+  struct dpo_tail* tail = (struct dpo_tail*)user;
+  if (step > tail->last_step - 10) {
+    tail->margin += m->reward_margin;
+    tail->accuracy += m->reward_accuracy;
+  }
   if (step % 20 == 0)
     printf("  dpo step %3lld  loss %.4f  reward margin %+.3f  reward accuracy %.2f\n", (long long)step, m->loss,
            m->reward_margin, m->reward_accuracy);
@@ -149,7 +211,8 @@ static void sampled(xla_model* m, int limit, double* right_out, double* period_o
   *period_out = total ? (double)dots / total : 0;
 }
 
-static void align(xla_model* m, const char** prompts, const char** answers, size_t n, const char* out_dir) {
+static void align(xla_model* m, const char** prompts, const char** answers, size_t n, const char* out_dir,
+                  struct results* res) {
   static char plain[N * N][12], period[N * N][12];
   static const char *pp[N * N], *cp[N * N], *rp[N * N];
   size_t i, pairs = 0;
@@ -161,6 +224,7 @@ static void align(xla_model* m, const char** prompts, const char** answers, size
   xla_dpo_trainer* t = NULL;
   xla_dpo_trainer_params dp;
   xla_dpo_metrics first;
+  struct dpo_tail tail = {0, 0, 0};
 
   for (i = 0; i < n; i += 4) { /* every fourth training sum: ~2,000 pairs */
     const int sum = atoi(answers[i]);
@@ -192,12 +256,19 @@ static void align(xla_model* m, const char** prompts, const char** answers, size
   CHECK(xla_dpo_trainer_step(t, &first));
   printf("  dpo step   1  loss %.4f  reward margin %+.3f  reward accuracy %.2f\n", first.loss, first.reward_margin,
          first.reward_accuracy);
-  CHECK(xla_dpo_trainer_run(t, log_dpo, NULL, NULL));
+  tail.last_step = dp.steps;
+  CHECK(xla_dpo_trainer_run(t, log_dpo, &tail, NULL));
   sampled(m, 400, &right1, &dots1);
   samples(m, "after DPO");
   printf("held-out answers sampled at temperature 1: ending with a period %.1f%% → %.1f%%, right %.1f%% → %.1f%%\n",
          100 * dots0, 100 * dots1, 100 * right0, 100 * right1);
-  printf("DPO metrics: %s\n", metrics);
+  printf("DPO metrics: %s\n\n", metrics);
+  res->dpo_margin = tail.margin / 10;
+  res->dpo_accuracy = tail.accuracy / 10;
+  res->period_before = dots0;
+  res->period_after = dots1;
+  res->right_before = right0;
+  res->right_after = right1;
   xla_dpo_trainer_free(t);
   xla_optimizer_free(opt);
   xla_preference_dataset_free(prefs);
@@ -221,6 +292,8 @@ int main(int argc, char** argv) {
   xla_trainer_params tp;
   int32_t resumed = 0;
   double before, after, val_loss;
+  struct results res;
+  int passed;
 
   for (a = 0; a < N; ++a)
     for (b = 0; b < N; ++b) {
@@ -286,12 +359,16 @@ int main(int argc, char** argv) {
   printf("held-out accuracy: %.1f%% before → %.1f%% after %lld steps\n", 100 * before, 100 * after, (long long)steps);
   printf("metrics: %s   checkpoint: %s\n\n", metrics, ckpt);
   fflush(stdout);
-  align(m, pp, rp, n, out_dir);
+  res.accuracy_before = before;
+  res.accuracy_after = after;
+  res.val_loss = val_loss;
+  align(m, pp, rp, n, out_dir, &res);
+  passed = check_results(&res, steps);
   xla_trainer_free(t);
   xla_dataset_free(all);
   xla_dataset_free(train);
   xla_dataset_free(val);
   xla_optimizer_free(opt);
   xla_model_free(m);
-  return 0;
+  return passed ? 0 : 1;
 }

@@ -217,7 +217,7 @@ TEST(GemmaCheckpoint, CreateSaveLoadGivesTheSameLogits) {
       "num_key_value_heads": 1, "head_dim": 8, "sliding_window": 4, "sliding_window_pattern": 3})");
   EXPECT_EQ(cfg.sliding, (std::vector<uint8_t>{1, 1, 0}));  // every third layer is global
   xla::GemmaModel a = xla::GemmaModel::create(cfg, 7);
-  const std::string dir = ::testing::TempDir() + "/gemma_roundtrip";
+  const std::string dir = ::testing::TempDir() + "gemma_roundtrip";
   a.save(dir);
   xla::GemmaModel b = xla::GemmaModel::load(dir);
   xla::NoGradGuard no_grad;
@@ -229,6 +229,7 @@ TEST(GemmaCheckpoint, CreateSaveLoadGivesTheSameLogits) {
   std::vector<float> fa = a.forward(t).to_vector(), fh = h.forward(t).to_vector();
   EXPECT_LT(max_diff(fa.data(), fh.data(), fa.size()), 0.05);
   EXPECT_GT(max_diff(fa.data(), fh.data(), fa.size()), 0.0);
+  std::filesystem::remove_all(dir);
 }
 
 // A bf16 model scales its embeddings by √hidden rounded to bf16, as the reference does
@@ -264,7 +265,7 @@ TEST(GemmaCheckpoint, Bf16EmbeddingScaleIsSqrtHiddenRoundedToBf16) {
 // Bad checkpoints: each is an error naming the problem, never a crash.
 TEST(GemmaCheckpoint, BadFoldersGiveClearErrors) {
   namespace fs = std::filesystem;
-  const std::string base = ::testing::TempDir() + "/gemma_bad";
+  const std::string base = ::testing::TempDir() + "gemma_bad";
   fs::remove_all(base);
   auto copy_model = [&](const std::string& name) {
     fs::create_directories(base + "/" + name);
@@ -313,6 +314,7 @@ TEST(GemmaCheckpoint, BadFoldersGiveClearErrors) {
   fs::remove(d + "/model.safetensors");
   std::ofstream(d + "/model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}})";
   expect_error(d, xla::Status::IO, "model-00001-of-00002.safetensors");
+  fs::remove_all(base);
 }
 
 }  // namespace

@@ -82,6 +82,7 @@ TEST(Dataset, JsonlPairsAndErrorsNameTheLine) {
     EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
   }
   EXPECT_THROW(train::Dataset::from_jsonl(dir + "/missing.jsonl", c, 8), Error);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Dataset, SplitIsSeededDisjointAndComplete) {

@@ -9,9 +9,12 @@ Conventions (docs/book/README.md explains them to readers):
     boilerplate: includes, main(), error checks); the marker and one following space are
     removed;
   * the block right after it, ```output, is exactly what the program prints on stdout;
+    its standard error must be empty, unless a ```stderr block follows the output block:
+    then stderr must be exactly that;
   * a ```console block is a terminal transcript: each `$ ` line is a command, run with bash
     from the checkout's root with the build folder first on PATH (so `xla` is the built
-    tool) and $TOKENIZER set, and the lines after it are what it prints.
+    tool) and $TOKENIZER set, and the lines after it are what it prints on stdout; its
+    stderr must be empty (a transcript that shows stderr redirects it: `2>&1`).
 
     book.py check docs/book/02-tensors.md [--toolchain build/book/toolchain.json]
     book.py extract docs/book/02-tensors.md OUTDIR
@@ -43,6 +46,7 @@ class Example:
     source: str       # the whole program, hidden lines included
     expected: str
     block_lines: list  # the block as written, hidden lines included
+    expected_stderr: str = ""  # the ```stderr block after the output, if any; else stderr is empty
 
     @property
     def name(self):
@@ -138,11 +142,19 @@ def parse_chapter(path):
         if any(l.strip() for l in between):
             raise ValueError(f"{chapter}:{line}: only blank lines may stand between an example and its ```output block")
         used.add(k + 1)
+        err_body = []
+        if k + 2 < len(blocks) and blocks[k + 2][1] == "stderr":
+            eline, _, err_body, _ = blocks[k + 2]
+            if any(l.strip() for l in lines[blocks[k + 1][3]:eline - 1]):
+                raise ValueError(f"{chapter}:{eline}: only blank lines may stand between an ```output block and its ```stderr block")
+            used.add(k + 2)
         examples.append(Example(chapter, len(examples) + 1, line, lang, compiled_source(lang, body),
-                                "\n".join(out_body), body))
+                                "\n".join(out_body), body, "\n".join(err_body)))
     for k, (line, lang, _, _) in enumerate(blocks):
         if lang == "output" and k not in used:
             raise ValueError(f"{chapter}:{line}: an ```output block without an example before it")
+        if lang == "stderr" and k not in used:
+            raise ValueError(f"{chapter}:{line}: a ```stderr block must follow an example's ```output block")
     return examples
 
 
@@ -276,6 +288,11 @@ def cmd_check(args):
                 failed += 1
                 print(f"FAIL {where}: the output differs from the book")
                 print("--- book\n" + normalize(ex.expected) + "\n--- program\n" + normalize(r.stdout))
+            elif normalize(r.stderr) != normalize(ex.expected_stderr):
+                failed += 1
+                what = "its ```stderr block" if ex.expected_stderr else "none (no ```stderr block)"
+                print(f"FAIL {where}: the standard error differs from the book, which shows {what}")
+                print("--- book\n" + normalize(ex.expected_stderr) + "\n--- program's stderr\n" + normalize(r.stderr))
             else:
                 print(f"ok   {where}")
         try:
@@ -295,6 +312,10 @@ def cmd_check(args):
                     failed += 1
                     print(f"FAIL {where}: the output differs from the book")
                     print("--- book\n" + normalize(expected) + "\n--- command\n" + normalize(out))
+                elif normalize(err):
+                    failed += 1
+                    print(f"FAIL {where}: the command wrote to stderr, which the transcript does not show "
+                          f"(redirect it with 2>&1 to show it)\n{err}")
                 else:
                     print(f"ok   {where}")
         if not examples and not transcripts:
@@ -323,6 +344,9 @@ def cmd_update(args):
             continue
         out_line, _, out_body, _ = blocks[k + 1]
         edits.append((out_line, out_line + len(out_body), normalize(r.stdout).split("\n")))
+        if normalize(r.stderr) != normalize(ex.expected_stderr):
+            print(f"{ex.chapter}:{ex.line}: example {ex.index} writes to stderr what the book does not show; "
+                  f"edit its ```stderr block by hand:\n{r.stderr}")
         print(f"{ex.chapter}:{ex.line}: example {ex.index} " +
               ("unchanged" if normalize(r.stdout) == normalize(ex.expected) else "updated"))
     for start, end, new in sorted(edits, reverse=True):
@@ -351,7 +375,8 @@ def cmd_json(args):
         out[os.path.basename(path)] = [
             {"index": ex.index, "line": ex.line, "lang": ex.lang, "source": ex.source,
              "raw": "\n".join(ex.block_lines),
-             "shown": "\n".join(shown_lines(ex.lang, ex.block_lines)), "expected": normalize(ex.expected)}
+             "shown": "\n".join(shown_lines(ex.lang, ex.block_lines)), "expected": normalize(ex.expected),
+             "expected_stderr": normalize(ex.expected_stderr)}
             for ex in parse_chapter(path)]
     json.dump(out, sys.stdout, indent=1)
     return 0

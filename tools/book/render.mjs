@@ -4,7 +4,8 @@
 //
 // The examples come from book.py (one parser for the tests and the pages): each ```c/```cpp
 // block is shown without its hidden `//~` lines, carries its whole program for the Run
-// button, and its ```output block becomes the expected output.
+// button, and its ```output block becomes the expected output (a ```stderr block after it,
+// the expected standard error).
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
@@ -88,6 +89,9 @@ function makeRenderer(examplesByChapter) {
     }
     if (lang === "output") {
       return `<div class="output"><div class="output-label">Output</div><pre class="expected">${escapeHtml(token.content.replace(/\n$/, ""))}</pre></div>\n`;
+    }
+    if (lang === "stderr") {  // what the example writes to its standard error (book.py checks it)
+      return `<div class="output"><div class="output-label">Standard error</div><pre class="expected-stderr">${escapeHtml(token.content.replace(/\n$/, ""))}</pre></div>\n`;
     }
     return fence(tokens, idx, options, env, self);
   };
