@@ -156,27 +156,29 @@ void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, std::init
 void attach(Tensor& out, const char* name, std::shared_ptr<Node> node, const std::vector<Tensor>& inputs);
 }  // namespace detail
 
+namespace detail {
+template <typename N, typename Inputs>
+N* record_node(Tensor& out, const char* name, const Inputs& inputs) {
+  static_assert(std::is_base_of_v<Node, N>, "record<N>: N must derive from autograd::Node");
+  if (!should_record(inputs)) return nullptr;
+  auto node = std::make_shared<N>();
+  N* raw = node.get();
+  attach(out, name, std::move(node), inputs);
+  return raw;
+}
+}  // namespace detail
+
 // Records `out` as the output of a new N over `inputs` (the op's arguments, in order) when
 // grad mode is on and some input requires grad. Returns the node, to fill in its fields and
 // save tensors, or null when nothing was recorded (then nothing is allocated). `name` (kept
 // by pointer: a string literal) is what grad_fn_name() and error messages show.
 template <typename N>
 N* record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs) {
-  static_assert(std::is_base_of_v<Node, N>, "record<N>: N must derive from autograd::Node");
-  if (!detail::should_record(inputs)) return nullptr;
-  auto node = std::make_shared<N>();
-  N* raw = node.get();
-  detail::attach(out, name, std::move(node), inputs);
-  return raw;
+  return detail::record_node<N>(out, name, inputs);
 }
 template <typename N>
 N* record(Tensor& out, const char* name, const std::vector<Tensor>& inputs) {
-  static_assert(std::is_base_of_v<Node, N>, "record<N>: N must derive from autograd::Node");
-  if (!detail::should_record(inputs)) return nullptr;
-  auto node = std::make_shared<N>();
-  N* raw = node.get();
-  detail::attach(out, name, std::move(node), inputs);
-  return raw;
+  return detail::record_node<N>(out, name, inputs);
 }
 
 }  // namespace autograd
