@@ -98,7 +98,7 @@ int main(void) {
   logits = (float*)malloc(sizeof(float) * (size_t)(n_ids * V));
   EXPECT_OK(xla_model_forward(m, ids, 1, n_ids, logits, (size_t)(n_ids * V)));
   for (i = 0; i < n_ids * V; ++i) maxdiff = fmax(maxdiff, fabs(logits[i] - want_logits[i]));
-  EXPECT(maxdiff < 1e-3);
+  EXPECT(maxdiff < 1e-4); /* float noise is below 3e-5 */
   EXPECT(xla_model_forward(m, ids, 1, n_ids, logits, 10) == XLA_ERR_BUFFER_TOO_SMALL);
   ids[3] = 512; /* outside the vocabulary */
   EXPECT(xla_model_forward(m, ids, 1, n_ids, logits, (size_t)(n_ids * V)) == XLA_ERR_INVALID_ARG);
@@ -108,7 +108,7 @@ int main(void) {
 
   /* summed log-probs of tokens 1..n-1 */
   EXPECT_OK(xla_model_logprob(m, ids, n_ids, 1, &lp));
-  EXPECT(fabs(lp - sum_lp) < 5e-3);
+  EXPECT(fabs(lp - sum_lp) < 2e-4); /* 23 tokens, each within float noise */
   EXPECT(xla_model_logprob(m, ids, n_ids, 0, &lp) == XLA_ERR_INVALID_ARG);
 
   /* greedy generation of 8 tokens equals the reference continuation */
