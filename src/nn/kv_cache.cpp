@@ -55,14 +55,13 @@ void KVCache::write(Layer& L, const Tensor& k, const Tensor& v, int64_t slot, in
 
 // u8 [T, S]: query at position start + t may see a key at position kp[s] when
 // kp[s] <= start + t and, with a window, start + t - kp[s] < window. Empty slots (-1) never.
-static Tensor mask_from_positions(const std::vector<int64_t>& kp, int64_t start, int64_t T, int64_t window) {
-  const int64_t S = int64_t(kp.size());
+static Tensor mask_from_positions(const int64_t* kp, int64_t S, int64_t start, int64_t T, int64_t window) {
   Tensor allowed = Tensor::empty({T, S}, DType::U8);
   uint8_t* m = allowed.data<uint8_t>();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t q = start + t;
     for (int64_t s = 0; s < S; ++s) {
-      const int64_t p = kp[size_t(s)];
+      const int64_t p = kp[s];
       m[t * S + s] = p >= 0 && p <= q && (window == 0 || q - p < window);
     }
   }
@@ -105,8 +104,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
       span.k = L.k.slice(2, 0, start + T);
       span.v = L.v.slice(2, 0, start + T);
     }
-    std::vector<int64_t> kp(L.pos.begin(), L.pos.begin() + start + T);
-    span.allowed = mask_from_positions(kp, start, T, 0);
+    span.allowed = mask_from_positions(L.pos.data(), start + T, start, T, 0);
   } else if (T == 1 && !differentiable) {
     // One token into a ring: its slot holds position start - window, which no query from
     // now on can see, so writing before commit loses nothing even if the step fails.
@@ -117,8 +115,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
     L.pos[size_t(slot)] = start;
     span.k = L.k.slice(2, 0, used);
     span.v = L.v.slice(2, 0, used);
-    std::vector<int64_t> kp(L.pos.begin(), L.pos.begin() + used);
-    span.allowed = mask_from_positions(kp, start, 1, L.window);
+    span.allowed = mask_from_positions(L.pos.data(), used, start, 1, L.window);
   } else {
     // Several tokens into a ring: the early ones must still see entries the later ones
     // would overwrite, so attention reads the ring and the new tokens side by side and the
@@ -128,7 +125,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
     span.v = used == 0 ? v_in : ag::concat({L.v.slice(2, 0, used), v_in}, 2);
     std::vector<int64_t> kp(L.pos.begin(), L.pos.begin() + used);
     for (int64_t t = 0; t < T; ++t) kp.push_back(start + t);
-    span.allowed = mask_from_positions(kp, start, T, L.window);
+    span.allowed = mask_from_positions(kp.data(), int64_t(kp.size()), start, T, L.window);
     L.pending_k = k;
     L.pending_v = v;
   }
