@@ -28,8 +28,7 @@ extern "C" {
 
 void xla_dpo_params_init(xla_dpo_params* p) {
   if (!p) return;
-  std::memset(p, 0, sizeof(*p));
-  p->struct_size = sizeof(*p);
+  clear_struct(p);
   p->beta = 0.1f;
   p->label_smoothing = 0.f;
   p->loss_type = XLA_DPO_SIGMOID;

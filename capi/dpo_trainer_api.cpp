@@ -118,8 +118,7 @@ void xla_preference_dataset_free(xla_preference_dataset* d) { delete d; }
 
 void xla_dpo_trainer_params_init(xla_dpo_trainer_params* p) {
   if (!p) return;
-  std::memset(p, 0, sizeof(*p));
-  p->struct_size = sizeof(*p);
+  clear_struct(p);
   xla_dpo_params_init(&p->dpo);
   p->reference = XLA_DPO_REF_FROZEN_COPY;
   init_loop_params(p);
@@ -169,8 +168,7 @@ xla_status xla_dpo_trainer_run(xla_dpo_trainer* t, xla_dpo_fn on_step, void* use
       [&](const train::DpoStepMetrics& m) {
         if (!on_step) return false;
         xla_dpo_metrics cm;
-        std::memset(&cm, 0, sizeof cm);
-        cm.struct_size = sizeof cm;
+        clear_struct(&cm);
         write_dpo_metrics(m, &cm);
         return on_step(m.step, &cm, user_data) != 0;
       },

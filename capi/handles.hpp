@@ -51,6 +51,14 @@ inline std::string error_message(const char* fn, const char* wraps, const Error&
 // Thrown for bad arguments detected in capi itself.
 [[noreturn]] inline void invalid(const std::string& msg) { fail(Status::InvalidArg, msg); }
 
+// A C struct with a struct_size field, as its _init functions hand it out: all zeros, then
+// the size this library was built with.
+template <typename T>
+void clear_struct(T* p) {
+  std::memset(p, 0, sizeof(*p));
+  p->struct_size = sizeof(*p);
+}
+
 template <typename T>
 inline void require_ptr(const T* p, const char* name) {
   if (!p) invalid(std::string(name) + " is NULL");

@@ -149,8 +149,7 @@ xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_t n, int
 
 void xla_sampler_params_init(xla_sampler_params* p) {
   if (!p) return;
-  std::memset(p, 0, sizeof(*p));
-  p->struct_size = sizeof(*p);
+  clear_struct(p);
   p->temperature = 0.f;
   p->top_p = 1.f;
   p->repetition_penalty = 1.f;

@@ -72,8 +72,7 @@ extern "C" {
 
 void xla_optimizer_params_init(xla_optimizer_params* p) {
   if (!p) return;
-  std::memset(p, 0, sizeof(*p));
-  p->struct_size = sizeof(*p);
+  clear_struct(p);
   const train::OptimizerOptions d = train::OptimizerOptions::defaults(train::OptimizerKind::AdamW);
   p->kind = XLA_OPT_ADAMW;
   p->lr = d.lr;
@@ -153,8 +152,7 @@ xla_status xla_optimizer_clip_grad_norm(xla_optimizer* o, double max_norm, doubl
 
 void xla_loss_params_init(xla_loss_params* p) {
   if (!p) return;
-  std::memset(p, 0, sizeof(*p));
-  p->struct_size = sizeof(*p);
+  clear_struct(p);
   p->ignore_index = -100;
 }
 
@@ -246,8 +244,7 @@ void xla_dataset_free(xla_dataset* d) { delete d; }
 
 void xla_trainer_params_init(xla_trainer_params* p) {
   if (!p) return;
-  std::memset(p, 0, sizeof(*p));
-  p->struct_size = sizeof(*p);
+  clear_struct(p);
   init_loop_params(p);
   xla_loss_params_init(&p->loss);
 }
@@ -296,8 +293,7 @@ xla_status xla_trainer_run(xla_trainer* t, xla_train_fn on_step, void* user_data
       [&](const train::StepMetrics& m) {
         if (!on_step) return false;
         xla_train_metrics cm;
-        std::memset(&cm, 0, sizeof cm);
-        cm.struct_size = sizeof cm;
+        clear_struct(&cm);
         write_metrics(m, &cm);
         return on_step(&cm, user_data) != 0;
       },
