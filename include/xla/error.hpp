@@ -22,6 +22,7 @@ enum class Status : int32_t {
   Unsupported = -8,
   Aborted = -9,
   Internal = -10,
+  Busy = -11,  // a full queue: try again later
 };
 
 class Error : public std::runtime_error {

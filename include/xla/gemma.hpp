@@ -16,6 +16,7 @@ struct GemmaConfig {
   int version = 1;  // 1, 2 or 3 (model_type gemma / gemma2 / gemma3_text)
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_layers = 0;
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  int64_t max_position_embeddings = 8192;  // the context length (the serving engine's limit)
   float rms_norm_eps = 1e-6f;
   double rope_theta = 10000.0;        // global layers (all layers before Gemma 3)
   double rope_local_base = 10000.0;   // Gemma 3 sliding-window layers

@@ -50,6 +50,7 @@ typedef int32_t xla_status;
 #define XLA_ERR_UNSUPPORTED (-8)
 #define XLA_ERR_ABORTED (-9)         /* a callback asked to stop */
 #define XLA_ERR_INTERNAL (-10)       /* a bug in libxla: please report it */
+#define XLA_ERR_BUSY (-11)           /* a full queue: try again later */
 
 /* ---------------------------------------------------------------- data types */
 #define XLA_F32 0  /* the compute type */

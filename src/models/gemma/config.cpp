@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 const std::set<std::string> kIgnored = {
     "architectures", "torch_dtype", "use_cache", "initializer_range", "attention_dropout",
-    "max_position_embeddings", "cache_implementation", "transformers_version", "_name_or_path",
+    "cache_implementation", "transformers_version", "_name_or_path",
     "use_bidirectional_attention", "attention_bias", "model_type", "rope_type", "dtype",
     // multimodal Gemma 3 wrapper keys (we load its text model only)
     "vision_config", "mm_tokens_per_image", "boi_token_index", "eoi_token_index", "image_token_index",
@@ -28,7 +28,7 @@ const std::set<std::string> kHonoured = {
     "num_key_value_heads", "head_dim", "rms_norm_eps", "rope_theta", "rope_local_base_freq", "rope_scaling",
     "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping", "sliding_window",
     "sliding_window_pattern", "layer_types", "tie_word_embeddings", "bos_token_id", "eos_token_id",
-    "pad_token_id", "hidden_act", "hidden_activation",
+    "pad_token_id", "hidden_act", "hidden_activation", "max_position_embeddings",
     "sliding_window_size"};  // an older spelling of sliding_window in some Gemma 2 folders
 
 int64_t get_int(const json& j, const char* key, bool required, int64_t fallback = 0) {
@@ -101,6 +101,9 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
     bad("num_attention_heads " + std::to_string(c.num_heads) + " is not a multiple of num_key_value_heads " +
         std::to_string(c.num_kv_heads));
   c.rms_norm_eps = float(get_num(*j, "rms_norm_eps", 1e-6));
+  // the context the model was trained for (transformers' defaults: 8192; Gemma 3 131,072)
+  c.max_position_embeddings = get_int(*j, "max_position_embeddings", false, c.version == 3 ? 131072 : 8192);
+  if (c.max_position_embeddings <= 0) bad("'max_position_embeddings' must be positive");
   // transformers' defaults for absent keys: Gemma 2 caps attention at 50 and logits at 30,
   // Gemma 2 and 3 scale queries by 256^-1/2 and slide over 4096 tokens, Gemma 3's global
   // layers use RoPE base 1,000,000.
@@ -178,6 +181,7 @@ std::string GemmaConfig::to_json() const {
   j["num_key_value_heads"] = num_kv_heads;
   j["head_dim"] = head_dim;
   j["rms_norm_eps"] = rms_norm_eps;
+  j["max_position_embeddings"] = max_position_embeddings;
   j["rope_theta"] = rope_theta;
   if (version == 3) j["rope_local_base_freq"] = rope_local_base;
   j["rope_scaling"] = rope_scaling == 1.0 ? json(nullptr) : json{{"rope_type", "linear"}, {"factor", rope_scaling}};
