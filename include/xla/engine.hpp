@@ -84,7 +84,7 @@ class Engine {
   // request cancelled. Empty when there is nothing to do. A forward that throws leaves every
   // request as it was before the step.
   std::vector<EngineEvent> step();
-  bool idle() const;  // nothing running or waiting
+  bool idle() const;  // nothing running, waiting or to cancel; thread-safe
 
   EngineStats stats() const;  // thread-safe
   int64_t max_context() const;

@@ -4,6 +4,7 @@
 // between the three generations.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,15 @@ class GemmaModel {
   // (what a chunked loss multiplies by head_weight() itself, never holding all the logits).
   Tensor final_hidden(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr,
                       bool last_only = false) const;
+  // The decoder with attention left to the caller: what forward() and the serving engine
+  // (paged attention over many sequences) share. tokens [B, T] at `positions` (i64 [T], the
+  // RoPE angles); attend(layer, q, k, v) receives the new tokens' queries [B, H, T, D] and
+  // keys and values [B, KVH, T, D] after RoPE (and Gemma 3's q/k norms) and returns the
+  // attention output [B, H, T, D]. Returns the residual stream after the last layer, before
+  // the final norm, [B, T, C]; hidden as in forward(), without the final norm's entry.
+  using AttentionFn = std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)>;
+  Tensor decoder(const Tensor& tokens, const Tensor& positions, const AttentionFn& attend,
+                 std::vector<Tensor>* hidden = nullptr) const;
   // The LM head's weight [V, C]: embed_tokens when tied.
   const Tensor& head_weight() const { return config.tie_word_embeddings ? embed_tokens : lm_head; }
   // An empty cache for this model: sliding-window layers as rings of sliding_window slots,

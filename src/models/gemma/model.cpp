@@ -96,6 +96,35 @@ static Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora,
 }
 
 Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
+  if (!tokens.defined() || tokens.ndim() != 2)
+    fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
+  const int64_t T = tokens.shape()[1];
+  const int64_t start = cache ? cache->length() : 0;
+  if (cache && cache->num_layers() != int64_t(layers.size()))
+    fail(Status::InvalidArg, "forward: the cache belongs to another model");
+  KVCache::Transaction extension(cache);  // the cache grows by T only if the whole forward succeeds
+  Tensor positions = arange(double(start), double(start + T), 1.0, DType::I64);
+  const float scale = 1.f / std::sqrt(config.query_pre_attn_scalar);
+  auto attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v) {
+    if (cache) {  // attend over the cached past and the new tokens
+      const bool differentiable = is_grad_enabled() && (requires_grad(q) || requires_grad(k) || requires_grad(v));
+      KVCache::Span span = cache->append(l, k, v, differentiable);
+      return nn::attention(q, span.k, span.v, span.allowed, scale, config.attn_softcap);
+    }
+    const int64_t window = config.sliding[size_t(l)] ? config.sliding_window : 0;
+    return nn::attention(q, k, v, nn::attention_mask(positions, positions, window), scale, config.attn_softcap);
+  };
+  Tensor h = decoder(tokens, positions, attend, hidden);
+  if (last_only && !hidden) h = ag::slice(h, 1, T - 1, T);
+  h = nn::rms_norm(h, norm, config.rms_norm_eps);
+  if (hidden) hidden->push_back(h);
+  if (last_only && hidden) h = ag::slice(h, 1, T - 1, T);
+  extension.done();
+  return h;
+}
+
+Tensor GemmaModel::decoder(const Tensor& tokens, const Tensor& positions, const AttentionFn& attend,
+                           std::vector<Tensor>* hidden) const {
   const GemmaConfig& c = config;
   if (!tokens.defined() || tokens.ndim() != 2)
     fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
@@ -103,10 +132,8 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
   const int64_t B = tokens.shape()[0], T = tokens.shape()[1], C = c.hidden_size;
   const int64_t H = c.num_heads, KVH = c.num_kv_heads, D = c.head_dim;
-  const int64_t start = cache ? cache->length() : 0;
-  if (cache && cache->num_layers() != int64_t(layers.size()))
-    fail(Status::InvalidArg, "forward: the cache belongs to another model");
-  KVCache::Transaction extension(cache);  // the cache grows by T only if the whole forward succeeds
+  if (!positions.defined() || !(positions.shape() == Shape{T}))
+    fail(Status::Shape, "forward: positions must be [" + std::to_string(T) + "]");
 
   // embedding × √C, with √C rounded to the weights' dtype as the reference does
   Tensor h = f32(ag::embedding(embed_tokens, tokens));
@@ -115,7 +142,6 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
   h = ag::mul(h, Tensor::scalar(normalizer));
   if (hidden) hidden->assign(1, h);
 
-  Tensor positions = arange(double(start), double(start + T), 1.0, DType::I64);
   std::map<std::pair<double, double>, nn::RopeTables> ropes;  // one table per (base, scaling)
   auto rope_for = [&](double base, double scaling) -> const nn::RopeTables& {
     auto key = std::make_pair(base, scaling);
@@ -123,14 +149,12 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     if (it == ropes.end()) it = ropes.emplace(key, nn::rope_tables(positions, D, base, scaling)).first;
     return it->second;
   };
-  const float scale = 1.f / std::sqrt(c.query_pre_attn_scalar);
   const bool exact_gelu = c.hidden_activation == "gelu";
   const bool lora_on = lora_enabled && has_lora();
   const float lora_s = lora_scaling();
 
   for (size_t l = 0; l < layers.size(); ++l) {
     const GemmaLayer& L = layers[l];
-    const bool local = c.sliding[l] != 0;
     // ---- attention ----
     Tensor x = nn::rms_norm(h, L.input_layernorm, c.rms_norm_eps);
     auto heads = [&](const Tensor& w, const LoraAdapter& a, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
@@ -141,19 +165,11 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
       q = nn::rms_norm(q, L.q_norm, c.rms_norm_eps);
       k = nn::rms_norm(k, L.k_norm, c.rms_norm_eps);
     }
-    const bool local_rope = c.version == 3 && local;
+    const bool local_rope = c.version == 3 && c.sliding[l] != 0;
     const nn::RopeTables& rope = rope_for(local_rope ? c.rope_local_base : c.rope_theta, local_rope ? 1.0 : c.rope_scaling);
     q = nn::apply_rope(q, rope);
     k = nn::apply_rope(k, rope);
-    const int64_t window = local ? c.sliding_window : 0;
-    Tensor attn;
-    if (cache) {  // attend over the cached past and the new tokens
-      const bool differentiable = is_grad_enabled() && (requires_grad(q) || requires_grad(k) || requires_grad(v));
-      KVCache::Span span = cache->append(int64_t(l), k, v, differentiable);
-      attn = nn::attention(q, span.k, span.v, span.allowed, scale, c.attn_softcap);
-    } else {
-      attn = nn::attention(q, k, v, nn::attention_mask(positions, positions, window), scale, c.attn_softcap);
-    }
+    Tensor attn = attend(int64_t(l), q, k, v);
     attn = project(ag::reshape(ag::permute(attn, {0, 2, 1, 3}), {B, T, H * D}), L.o_proj, L.o_lora, lora_on, lora_s);
     if (c.version >= 2) attn = nn::rms_norm(attn, L.post_attention_layernorm, c.rms_norm_eps);
     h = ag::add(h, attn);
@@ -171,11 +187,6 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vecto
     h = ag::add(h, m);
     if (hidden) hidden->push_back(h);
   }
-  if (last_only && !hidden) h = ag::slice(h, 1, T - 1, T);
-  h = nn::rms_norm(h, norm, c.rms_norm_eps);
-  if (hidden) hidden->push_back(h);
-  if (last_only && hidden) h = ag::slice(h, 1, T - 1, T);
-  extension.done();
   return h;
 }
 
