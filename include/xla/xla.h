@@ -362,7 +362,8 @@ XLA_API xla_status xla_session_generate(xla_session* s, const int32_t* prompt, s
  * forward over every running sequence (plus prefill chunks of waiting ones), reporting each
  * token produced as an event. The KV cache is paged (blocks of 16 tokens) and identical
  * prompt prefixes share their blocks. A request's tokens are exactly what xla_generate gives
- * for it alone (greedy and seeded sampling alike), whatever else shares its steps.
+ * for it alone (greedy and seeded sampling alike), whatever else shares its steps, up to the
+ * end of the context.
  */
 typedef struct xla_engine xla_engine;
 
@@ -391,8 +392,8 @@ XLA_API void xla_engine_free(xla_engine* e);
    sampler, max_new_tokens (>= 1), the stop ids and the seed are the request's own, with
    xla_generate's meaning. Errors: XLA_ERR_BUSY when max_queue requests are already waiting
    (try again after a step); XLA_ERR_INVALID_ARG for an empty prompt, one that does not fit
-   the context (n_prompt >= max_position_embeddings), an id outside the vocabulary, a bad
-   sampler field or max_new_tokens < 1 (the message names it). */
+   the context (n_prompt >= max_position_embeddings, or less with a small kv_tokens), an id
+   outside the vocabulary, a bad sampler field or max_new_tokens < 1 (the message names it). */
 XLA_API xla_status xla_engine_submit(xla_engine* e, const int32_t* prompt, size_t n_prompt,
                                      const xla_sampler_params* p /* NULL = greedy */, uint64_t* id_out);
 /* Ends a request: it gets an XLA_FINISH_CANCELLED event at the next step, which frees its
