@@ -82,6 +82,8 @@ class Engine {
   uint64_t submit(const EngineRequest& request);
   // Ends a request: its Finish::Cancelled event comes with the next step, which frees its
   // blocks. Status::InvalidArg for an id that is unknown or already finished. Thread-safe.
+  // A request that finishes in the step under way keeps that ending (Stop or Length): every
+  // request gets exactly one finishing event.
   void cancel(uint64_t id);
 
   // One scheduling step: one batched forward over the running sequences (and prefill chunks

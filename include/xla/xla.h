@@ -397,7 +397,9 @@ XLA_API void xla_engine_free(xla_engine* e);
 XLA_API xla_status xla_engine_submit(xla_engine* e, const int32_t* prompt, size_t n_prompt,
                                      const xla_sampler_params* p /* NULL = greedy */, uint64_t* id_out);
 /* Ends a request: it gets an XLA_FINISH_CANCELLED event at the next step, which frees its
-   KV blocks. Thread-safe. An id that is unknown or already finished is XLA_ERR_INVALID_ARG. */
+   KV blocks. Thread-safe. An id that is unknown or already finished is XLA_ERR_INVALID_ARG.
+   A request that finishes in the step under way while it is cancelled keeps that ending
+   (STOP or LENGTH): every request gets exactly one finishing event. */
 XLA_API xla_status xla_engine_cancel(xla_engine* e, uint64_t id);
 
 #define XLA_FINISH_NONE 0      /* more tokens will come */
