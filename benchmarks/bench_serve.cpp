@@ -9,11 +9,13 @@
 //     --config   a Hugging Face config.json (default: ../shared/bench/gemma3-270m.config.json)
 //     --quick    a 2-layer model and a few tokens: a smoke run for ctest (seconds)
 //
-// Speeds are printed, never asserted. What is asserted (exit 1) is exactness: each engine
-// request's tokens equal what a Session generates for its prompt alone, and the prefix cache
-// serves exactly the shared prefix.
+// Speeds are printed, never asserted. What is asserted (exit 1) is exactness: the engine's
+// tokens equal what a Session generates for the prompt alone, its logits equal the Session's
+// within 1e-4 of the largest logit at every batch size, and the prefix cache serves exactly
+// the shared prefix.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -172,6 +174,51 @@ SessionRun run_session(const xla::GemmaModel& m, const std::vector<int32_t>& pro
   return r;
 }
 
+// The logits a Session gives for the prompt and then for each greedy token fed back: what
+// the engine's request 0 must equal to float noise (the GEMM rounds by row count), whatever
+// shares its steps. A check of values, not only of the tokens a random model picks.
+struct Reference {
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<float>> logits;  // [gen][V]
+};
+
+Reference reference(const xla::GemmaModel& m, const std::vector<int32_t>& prompt, int gen) {
+  Reference r;
+  xla::Session s(m);
+  std::vector<float> l = s.feed(prompt);
+  for (int i = 0; i < gen; ++i) {
+    const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());  // greedy: the first largest
+    r.tokens.push_back(t);
+    r.logits.push_back(std::move(l));
+    if (i + 1 < gen) l = s.feed({t});
+  }
+  return r;
+}
+
+double g_worst_logit = 0;  // max |engine - Session| over every compared logit
+
+void compare_logits(const char* what, const std::vector<std::vector<float>>& engine, const Reference& ref) {
+  if (engine.size() != ref.logits.size()) {
+    std::fprintf(stderr, "bench_serve: %s: %zu logit rows, the Session gave %zu\n", what, engine.size(), ref.logits.size());
+    g_exact = false;
+    return;
+  }
+  for (size_t t = 0; t < engine.size(); ++t) {
+    double worst = 0, scale = 1;
+    for (size_t i = 0; i < engine[t].size(); ++i) {
+      worst = std::max(worst, double(std::abs(engine[t][i] - ref.logits[t][i])));
+      scale = std::max(scale, double(std::abs(ref.logits[t][i])));
+    }
+    g_worst_logit = std::max(g_worst_logit, worst);
+    if (worst > 1e-4 * scale) {
+      std::fprintf(stderr, "bench_serve: %s: token %zu's logits differ from the Session's by %.3g (largest logit %.3g)\n", what, t,
+                   worst, scale);
+      g_exact = false;
+      return;
+    }
+  }
+}
+
 // ---- N sequences submitted at once ----
 struct BatchRun {
   int seqs = 0;
@@ -183,6 +230,7 @@ struct BatchRun {
   xla::EngineStats stats;      // at the end
   int64_t peak_kv_used = 0;
   std::vector<std::vector<int32_t>> tokens;  // per request, in submission order
+  std::vector<std::vector<float>> logits0;   // request 0's logits rows
 };
 
 BatchRun run_batch(const xla::GemmaModel& m, int n, const Sizes& z) {
@@ -201,6 +249,7 @@ BatchRun run_batch(const xla::GemmaModel& m, int n, const Sizes& z) {
     xla::EngineRequest q;
     q.prompt = prompt_ids(z.prompt, k, m.config.vocab_size);
     q.generation = greedy(z.gen);
+    q.keep_logits = k == 0;
     index[e.submit(q)] = size_t(k);
   }
   double decode_time = 0;
@@ -208,11 +257,12 @@ BatchRun run_batch(const xla::GemmaModel& m, int n, const Sizes& z) {
   while (!e.idle()) {
     const bool all_decoding = started == n && finished == 0;
     const auto ts = Clock::now();
-    const std::vector<xla::EngineEvent> events = e.step();
+    std::vector<xla::EngineEvent> events = e.step();
     const auto te = Clock::now();
-    for (const xla::EngineEvent& ev : events) {
+    for (xla::EngineEvent& ev : events) {
       const size_t k = index.at(ev.id);
       if (ev.token >= 0) r.tokens[k].push_back(ev.token);
+      if (k == 0) r.logits0.push_back(std::move(ev.logits));
       if (first[k] < 0) {
         first[k] = seconds_since(t0, te);
         ++started;
@@ -391,6 +441,7 @@ int main(int argc, char** argv) {
 
   // Session alone and the engine with one sequence, alternated: the ratio of one sitting.
   const std::vector<int32_t> prompt0 = prompt_ids(z.prompt, 0, config.vocab_size);
+  const Reference ref = reference(m, prompt0, z.gen);
   SessionRun session;
   std::vector<BatchRun> runs;
   BatchRun one;
@@ -412,7 +463,11 @@ int main(int argc, char** argv) {
   for (int n : z.seqs) {
     runs.push_back(n == 1 ? one : run_batch(m, n, z));
     const BatchRun& r = runs.back();
-    expect_same(("request 0 of " + std::to_string(r.seqs)).c_str(), r.tokens[0], session.tokens);
+    const std::string what = "request 0 of " + std::to_string(r.seqs);
+    expect_same(what.c_str(), r.tokens[0], session.tokens);
+    expect_same((what + " (fed back)").c_str(), r.tokens[0], ref.tokens);
+    compare_logits(what.c_str(), r.logits0, ref);
+    runs.back().logits0.clear();
     const double pp_flops = double(r.seqs) * cost.prefill_flops(z.prompt);
     const double pp_frac = roof.known() ? pp_flops / r.prefill_s / (roof.fma_gflops * 1e9) : 0;
     const double bw_bound = roof.known() ? double(r.seqs) * roof.read_gbs * 1e9 / cost.decode_bytes(r.seqs, mid) : 0;
@@ -488,6 +543,8 @@ int main(int argc, char** argv) {
               "\"gap_median_ms\":%.2f,\"gap_max_ms\":%.2f,\"chunk_step_ms\":%.2f,\"chunk_steps\":%d,\"max_over_chunk\":%.3f}\n",
               z.long_prompt, z.batch_tokens, 1e3 * gaps.gap_before_s, 1e3 * gaps.gap_median_s, 1e3 * gaps.gap_max_s,
               1e3 * gaps.chunk_s, gaps.chunk_steps, ratio_gap);
+  std::printf("{\"bench\":\"serve\",\"case\":\"checks\",\"exact\":%s,\"max_logit_diff\":%.3g}\n", g_exact ? "true" : "false",
+              g_worst_logit);
   if (!g_exact) {
     std::printf("bench_serve: checks FAILED (see stderr)\n");
     return 1;
