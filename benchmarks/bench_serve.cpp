@@ -10,9 +10,9 @@
 //     --quick    a 2-layer model and a few tokens: a smoke run for ctest (seconds)
 //
 // Speeds are printed, never asserted. What is asserted (exit 1) is exactness: the engine's
-// tokens equal what a Session generates for the prompt alone, its logits equal the Session's
-// within 1e-4 of the largest logit at every batch size, and the prefix cache serves exactly
-// the shared prefix.
+// tokens equal what a Session generates for the prompt alone, its logits (of the first
+// tokens) equal the Session's within 1e-4 of the largest logit at every batch size, and the
+// prefix cache serves exactly the shared prefix.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -46,10 +46,11 @@ struct Sizes {
   int long_prompt;        // admitted while another sequence decodes
   int short_prompt, short_gen;
   int reps;               // the Session / 1-sequence comparison, best of
+  int check;              // request 0's first tokens whose logits are compared with a Session's
 };
 
-const Sizes kFull{{1, 2, 4, 8, 16}, 512, 128, 512, 1024, 32, 2048, 64, 24, 2};
-const Sizes kQuick{{1, 2, 4}, 48, 8, 32, 64, 8, 160, 16, 24, 1};
+const Sizes kFull{{1, 2, 4, 8, 16}, 512, 128, 512, 1024, 32, 2048, 64, 24, 2, 16};
+const Sizes kQuick{{1, 2, 4}, 48, 8, 32, 64, 8, 160, 16, 24, 1, 8};
 
 // bench_roofline's figures, read back from its --context file.
 struct Ceilings {
@@ -174,23 +175,22 @@ SessionRun run_session(const xla::GemmaModel& m, const std::vector<int32_t>& pro
   return r;
 }
 
-// The logits a Session gives for the prompt and then for each greedy token fed back: what
-// the engine's request 0 must equal to float noise (the GEMM rounds by row count), whatever
-// shares its steps. A check of values, not only of the tokens a random model picks.
+// The logits a Session gives for the prompt and then for each greedy token fed back (the
+// first `n` of them): what the engine's request 0 must equal to float noise (the GEMM
+// rounds by row count), whatever shares its steps. A check of values, not only of the
+// tokens a random model picks.
 struct Reference {
-  std::vector<int32_t> tokens;
-  std::vector<std::vector<float>> logits;  // [gen][V]
+  std::vector<std::vector<float>> logits;  // [n][V]
 };
 
-Reference reference(const xla::GemmaModel& m, const std::vector<int32_t>& prompt, int gen) {
+Reference reference(const xla::GemmaModel& m, const std::vector<int32_t>& prompt, int n) {
   Reference r;
   xla::Session s(m);
   std::vector<float> l = s.feed(prompt);
-  for (int i = 0; i < gen; ++i) {
+  for (int i = 0; i < n; ++i) {
     const int32_t t = int32_t(std::max_element(l.begin(), l.end()) - l.begin());  // greedy: the first largest
-    r.tokens.push_back(t);
     r.logits.push_back(std::move(l));
-    if (i + 1 < gen) l = s.feed({t});
+    if (i + 1 < n) l = s.feed({t});
   }
   return r;
 }
@@ -198,12 +198,12 @@ Reference reference(const xla::GemmaModel& m, const std::vector<int32_t>& prompt
 double g_worst_logit = 0;  // max |engine - Session| over every compared logit
 
 void compare_logits(const char* what, const std::vector<std::vector<float>>& engine, const Reference& ref) {
-  if (engine.size() != ref.logits.size()) {
-    std::fprintf(stderr, "bench_serve: %s: %zu logit rows, the Session gave %zu\n", what, engine.size(), ref.logits.size());
+  if (engine.size() < ref.logits.size()) {
+    std::fprintf(stderr, "bench_serve: %s: %zu logit rows, fewer than the Session's %zu\n", what, engine.size(), ref.logits.size());
     g_exact = false;
     return;
   }
-  for (size_t t = 0; t < engine.size(); ++t) {
+  for (size_t t = 0; t < ref.logits.size(); ++t) {
     double worst = 0, scale = 1;
     for (size_t i = 0; i < engine[t].size(); ++i) {
       worst = std::max(worst, double(std::abs(engine[t][i] - ref.logits[t][i])));
@@ -262,7 +262,7 @@ BatchRun run_batch(const xla::GemmaModel& m, int n, const Sizes& z) {
     for (xla::EngineEvent& ev : events) {
       const size_t k = index.at(ev.id);
       if (ev.token >= 0) r.tokens[k].push_back(ev.token);
-      if (k == 0) r.logits0.push_back(std::move(ev.logits));
+      if (k == 0 && r.logits0.size() < size_t(z.check)) r.logits0.push_back(std::move(ev.logits));
       if (first[k] < 0) {
         first[k] = seconds_since(t0, te);
         ++started;
@@ -441,7 +441,7 @@ int main(int argc, char** argv) {
 
   // Session alone and the engine with one sequence, alternated: the ratio of one sitting.
   const std::vector<int32_t> prompt0 = prompt_ids(z.prompt, 0, config.vocab_size);
-  const Reference ref = reference(m, prompt0, z.gen);
+  const Reference ref = reference(m, prompt0, z.check);
   SessionRun session;
   std::vector<BatchRun> runs;
   BatchRun one;
@@ -465,7 +465,6 @@ int main(int argc, char** argv) {
     const BatchRun& r = runs.back();
     const std::string what = "request 0 of " + std::to_string(r.seqs);
     expect_same(what.c_str(), r.tokens[0], session.tokens);
-    expect_same((what + " (fed back)").c_str(), r.tokens[0], ref.tokens);
     compare_logits(what.c_str(), r.logits0, ref);
     runs.back().logits0.clear();
     const double pp_flops = double(r.seqs) * cost.prefill_flops(z.prompt);
