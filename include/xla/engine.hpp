@@ -8,7 +8,8 @@
 // Exactness: a request's tokens are what generate() gives for it alone (greedy and seeded
 // sampling alike), whatever else shares its steps, however its prompt was cut into chunks
 // and whether its prefix came from the cache; its logits equal the single-sequence
-// forward's to float noise (the GEMM's rounding depends on how many rows a step has).
+// forward's to float noise (the GEMM's rounding depends on how many rows a step has), or
+// to the bit with EngineOptions::batch_invariant.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -32,6 +33,10 @@ struct EngineOptions {
   int64_t max_context = 0;         // tokens per sequence, prompt and output; 0 = the model's
                                    // max_position_embeddings (never more than kv_tokens)
   DType kv_dtype = DType::F32;     // F32, or BF16 to halve the cache (keys and values rounded)
+  // Every matrix row summed in one order whatever the step holds: a request's logits are then
+  // bit-identical however it is batched or chunked (attention and norms always are). Prefill
+  // is slower without the packed GEMM: see benchmarks/README.md.
+  bool batch_invariant = false;
 };
 
 struct EngineRequest {

@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "block_pool.hpp"
+#include "gemm.hpp"
 #include "kv_pages.hpp"
 #include "xla/autograd.hpp"
 
@@ -316,6 +317,7 @@ void Engine::Impl::run(const std::vector<Chunk>& plan, std::vector<EngineEvent>&
   const int64_t N = int64_t(ids.size()), H = c.num_heads, D = c.head_dim;
   const float scale = 1.f / std::sqrt(c.query_pre_attn_scalar);
   NoGradGuard no_grad;
+  detail::RowInvariantGemm row_invariant(opt.batch_invariant);
   auto attend = [&](int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v) {
     const int g = group[size_t(layer)], li = index_in_group[size_t(layer)];
     const KVPages::Tokens t{N, pos.data(), tables[g].data()};

@@ -97,7 +97,35 @@ void gemv(int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* y, int t
   }
 }
 
+// C = A·B with B column-major, every element through dot() as the GEMV computes it: the
+// same bits for a row whatever M is. Each thread takes columns of B; a column (a weight row)
+// stays in L1 while every row of A meets it.
+template <typename T>
+void gemm_rows(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* C, int64_t ldc, int threads) {
+  std::vector<float> packed;
+  const float* a = A.ptr;
+  int64_t lda = A.ld;
+  if (A.col_major) {  // rows of A contiguous, as the GEMV reads its one row
+    packed.resize(size_t(M * K));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) packed[size_t(m * K + k)] = A.ptr[m + k * A.ld];
+    a = packed.data();
+    lda = K;
+  }
+  split(N, 8, threads, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* b = Bp + n * B.ld;
+      for (int64_t m = 0; m < M; ++m) C[m * ldc + n] = dot(a + m * lda, b, K);
+    }
+  });
+}
+
+thread_local bool t_row_invariant = false;
+
 }  // namespace
+
+RowInvariantGemm::RowInvariantGemm(bool on) : prev_(t_row_invariant) { t_row_invariant = on; }
+RowInvariantGemm::~RowInvariantGemm() { t_row_invariant = prev_; }
 
 int gemm_threads(int64_t M, int64_t N, int64_t K) {
   // a GEMV is bound by memory, not FLOPs: one core cannot stream B at the machine's bandwidth
@@ -122,6 +150,8 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
   }
   if (omp_in_parallel()) threads = 1;
   if (M == 1) return B.bf16 ? gemv(N, K, A, B, B.bf16, C, threads) : gemv(N, K, A, B, B.ptr, C, threads);
+  if (t_row_invariant && B.col_major)
+    return B.bf16 ? gemm_rows(M, N, K, A, B, B.bf16, C, ldc, threads) : gemm_rows(M, N, K, A, B, B.ptr, C, ldc, threads);
 #if XLA_HAVE_PACKED_GEMM
   if (M > 1) {
     const int64_t a_rs = A.col_major ? 1 : A.ld, a_cs = A.col_major ? A.ld : 1;

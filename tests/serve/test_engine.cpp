@@ -179,6 +179,31 @@ TEST_P(EngineOracle, ChunkingAndCompanyDoNotChangeARequest) {
   }
 }
 
+// With batch_invariant, the same: bit for bit.
+TEST_P(EngineOracle, BatchInvariantIsBitIdentical) {
+  const Oracle& o = oracle(GetParam());
+  const int64_t V = o.model.vocab_size();
+  EngineRequest r = request(random_prompt(37, V, 5), 10, 0.7f, 99);
+  r.keep_logits = true;
+  std::vector<std::vector<EngineEvent>> runs;
+  for (int chunk : {1, 3, 64}) {
+    for (int company : {0, 1, 3}) {
+      EngineOptions opt;
+      opt.max_batch_tokens = chunk;
+      opt.batch_invariant = true;
+      Engine e(o.model, opt);
+      for (int c = 0; c < company; ++c) e.submit(request(random_prompt(20 + c, V, 6 + uint64_t(c)), 15));
+      const uint64_t id = e.submit(r);
+      if (company) e.submit(request(random_prompt(25, V, 8), 5, 1.0f, 3));
+      runs.push_back(drain(e)[id]);
+    }
+  }
+  for (size_t k = 1; k < runs.size(); ++k) {
+    ASSERT_EQ(tokens_of(runs[k]), tokens_of(runs[0])) << "run " << k;
+    for (size_t t = 0; t < runs[0].size(); ++t) EXPECT_EQ(runs[0][t].logits, runs[k][t].logits) << "run " << k << " token " << t;
+  }
+}
+
 // A second request with the same 32-token prefix reuses its blocks (both groups: the sliding
 // layers' window included) and still equals generate(); a different prefix reuses nothing.
 TEST_P(EngineOracle, PrefixCacheReusesBlocksExactly) {

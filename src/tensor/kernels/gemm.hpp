@@ -25,6 +25,22 @@ struct MatRef {
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads,
           bool accumulate = false);
 
+// Row-invariant products, while an instance lives on the calling thread: when B is
+// column-major (x·Wᵀ, every linear layer), each element of C is one dot product in the order
+// the M = 1 kernel uses, so a row's bits never depend on how many rows share the product —
+// what makes the serving engine's results independent of the batch. Costs speed for large M
+// (no packing, no register blocking across rows).
+class RowInvariantGemm {
+ public:
+  explicit RowInvariantGemm(bool on = true);
+  ~RowInvariantGemm();
+  RowInvariantGemm(const RowInvariantGemm&) = delete;
+  RowInvariantGemm& operator=(const RowInvariantGemm&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // Threads worth using for an M×N×K product (1 below a couple of MFLOP per thread).
 int gemm_threads(int64_t M, int64_t N, int64_t K);
 
