@@ -4,10 +4,13 @@
 // the time to first token with a cached prefix, and the decode gaps while a long prompt is
 // admitted in chunks. Throughputs are read against bench_roofline's ceilings (--context).
 //
-//   bench_serve [--context FILE] [--config FILE] [--quick]
-//     --context  bench_roofline's key=value file (make bench writes it): the ceilings
-//     --config   a Hugging Face config.json (default: ../shared/bench/gemma3-270m.config.json)
-//     --quick    a 2-layer model and a few tokens: a smoke run for ctest (seconds)
+//   bench_serve [--context FILE] [--config FILE] [--quick] [--seqs 1,8] [--batch-invariant]
+//     --context          bench_roofline's key=value file (make bench writes it): the ceilings
+//     --config           a Hugging Face config.json (default: ../shared/bench/gemma3-270m.config.json)
+//     --quick            a 2-layer model and a few tokens: a smoke run for ctest (seconds)
+//     --seqs             the batch sizes of the table (default 1,2,4,8,16; 1 is always run)
+//     --batch-invariant  every engine with EngineOptions::batch_invariant: request 0's logits
+//                        must then be the same bits at every batch size
 //
 // Speeds are printed, never asserted. What is asserted (exit 1) is exactness: the engine's
 // tokens equal what a Session generates for the prompt alone, its logits (of the first
@@ -142,7 +145,8 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-bool g_exact = true;  // every exactness check so far held
+bool g_exact = true;            // every exactness check so far held
+bool g_batch_invariant = false; // EngineOptions::batch_invariant for every engine (--batch-invariant)
 
 void expect_same(const char* what, const std::vector<int32_t>& engine, const std::vector<int32_t>& alone) {
   if (engine == alone) return;
@@ -235,6 +239,7 @@ struct BatchRun {
 
 BatchRun run_batch(const xla::GemmaModel& m, int n, const Sizes& z) {
   xla::EngineOptions o;
+  o.batch_invariant = g_batch_invariant;
   o.max_seqs = n;
   o.max_batch_tokens = z.batch_tokens;
   o.max_context = z.prompt + z.gen + o.block_tokens;
@@ -293,6 +298,7 @@ struct PrefixRun {
 PrefixRun run_prefix(const xla::GemmaModel& m, const Sizes& z) {
   const int gen = 4;
   xla::EngineOptions o;
+  o.batch_invariant = g_batch_invariant;
   o.max_seqs = 2;
   o.max_batch_tokens = z.batch_tokens;
   o.max_context = z.prefix + z.tail + gen + o.block_tokens;
@@ -334,6 +340,7 @@ struct GapRun {
 
 GapRun run_gaps(const xla::GemmaModel& m, const Sizes& z) {
   xla::EngineOptions o;
+  o.batch_invariant = g_batch_invariant;
   o.max_seqs = 2;
   o.max_batch_tokens = z.batch_tokens;
   o.max_context = z.long_prompt + z.short_gen + o.block_tokens;
@@ -402,6 +409,7 @@ xla::GemmaConfig tiny_config(xla::GemmaConfig c) {
 int main(int argc, char** argv) {
   std::string context_path, config_path = std::string(XLA_SHARED_DIR) + "/bench/gemma3-270m.config.json";
   bool quick = false;
+  std::vector<int> seqs;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--context") == 0 && i + 1 < argc) {
       context_path = argv[++i];
@@ -409,8 +417,22 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
+    } else if (std::strcmp(argv[i], "--seqs") == 0 && i + 1 < argc) {
+      std::stringstream list(argv[++i]);
+      for (std::string item; std::getline(list, item, ',');) {
+        const int n = std::atoi(item.c_str());
+        if (n < 1 || n > 256) {
+          std::fprintf(stderr, "bench_serve: --seqs takes batch sizes in [1, 256], got '%s'\n", item.c_str());
+          return 2;
+        }
+        seqs.push_back(n);
+      }
+    } else if (std::strcmp(argv[i], "--batch-invariant") == 0) {
+      g_batch_invariant = true;
     } else {
-      std::fprintf(stderr, "bench_serve: unknown argument '%s' (usage: bench_serve [--context FILE] [--config FILE] [--quick])\n",
+      std::fprintf(stderr,
+                   "bench_serve: unknown argument '%s' (usage: bench_serve [--context FILE] [--config FILE] [--quick] "
+                   "[--seqs 1,8] [--batch-invariant])\n",
                    argv[i]);
       return 2;
     }
@@ -424,14 +446,20 @@ int main(int argc, char** argv) {
   text << f.rdbuf();
   xla::GemmaConfig config = xla::GemmaConfig::from_json(text.str());
   if (quick) config = tiny_config(config);
-  const Sizes& z = quick ? kQuick : kFull;
+  Sizes z = quick ? kQuick : kFull;
+  if (!seqs.empty()) {  // 1 first: the table's ratios are to one sequence
+    seqs.insert(seqs.begin(), 1);
+    std::sort(seqs.begin(), seqs.end());
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    z.seqs = seqs;
+  }
   const Ceilings roof = context_path.empty() ? Ceilings{} : read_context(context_path);
   const xla::GemmaModel m = xla::GemmaModel::create(config, 1, xla::DType::F32);
   const Cost cost{m.config};
   xla::NoGradGuard no_grad;
 
   std::printf("bench_serve: %s, %lld layers, random f32 weights, %d threads%s\n", quick ? "tiny model (--quick)" : "Gemma 3 270M shape",
-              (long long)config.num_layers, xla::num_threads(), quick ? "" : "");
+              (long long)config.num_layers, xla::num_threads(), g_batch_invariant ? ", batch_invariant engines" : "");
   if (roof.known())
     std::printf("ceilings (bench_roofline, this sitting): f32 FMA %.1f GFLOP/s, read %.1f GB/s; cpu %s (%s); commit %s\n",
                 roof.fma_gflops, roof.read_gbs, roof.cpu.c_str(), roof.flags.c_str(), roof.commit.c_str());
@@ -466,7 +494,10 @@ int main(int argc, char** argv) {
     const std::string what = "request 0 of " + std::to_string(r.seqs);
     expect_same(what.c_str(), r.tokens[0], session.tokens);
     compare_logits(what.c_str(), r.logits0, ref);
-    runs.back().logits0.clear();
+    if (g_batch_invariant && r.logits0 != runs.front().logits0) {
+      std::fprintf(stderr, "bench_serve: %s: batch_invariant, yet its logits are not the bits it had alone\n", what.c_str());
+      g_exact = false;
+    }
     const double pp_flops = double(r.seqs) * cost.prefill_flops(z.prompt);
     const double pp_frac = roof.known() ? pp_flops / r.prefill_s / (roof.fma_gflops * 1e9) : 0;
     const double bw_bound = roof.known() ? double(r.seqs) * roof.read_gbs * 1e9 / cost.decode_bytes(r.seqs, mid) : 0;
