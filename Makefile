@@ -87,7 +87,7 @@ test: tokenizer-data book-deps build
 # (the bad-input sweep among them), and two threads sharing one model under ThreadSanitizer
 # (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
 CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo test_capi_dpo_trainer \
-              test_capi_threads test_capi_sweep test_env_threads
+              test_capi_engine test_capi_threads test_capi_sweep test_env_threads
 SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
 sanitize: tokenizer-data
 	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined

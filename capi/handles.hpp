@@ -14,6 +14,7 @@
 #include "xla/dpo.hpp"
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
+#include "xla/generate.hpp"
 #include "xla/optim.hpp"
 #include "xla/sampler.hpp"
 #include "xla/tokenizer.hpp"
@@ -113,6 +114,15 @@ void write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out);
 // The sampler settings of an xla_sampler_params already read with read_options, validated:
 // shared by xla_generate, the sessions and xla_sampler_create (sampler_api.cpp).
 SamplerParams sampler_params_of(const xla_sampler_params& p);
+
+// The whole of an xla_sampler_params (NULL = greedy, max_new_tokens 256), read with
+// read_options and validated: the sampler, max_new_tokens (>= 0 here; each caller adds its
+// own floor) and the stop ids, copied. Shared by xla_generate, the sessions and
+// xla_engine_submit (model_api.cpp).
+GenerateOptions generate_options(const xla_sampler_params* user);
+
+// n ids copied from `ids` (which may be NULL only when n is 0; `name` is the argument's name).
+std::vector<int32_t> ids_arg(const int32_t* ids, size_t n, const char* name);
 
 // A result struct's struct_size must cover at least its first result field and at most the
 // struct this library knows (an unset size, most likely): checked before any work, so that

@@ -2,7 +2,8 @@
 #include "handles.hpp"
 
 static_assert(int(xla::Status::InvalidArg) == XLA_ERR_INVALID_ARG && int(xla::Status::Internal) == XLA_ERR_INTERNAL &&
-              int(xla::Status::BufferTooSmall) == XLA_ERR_BUFFER_TOO_SMALL);
+              int(xla::Status::BufferTooSmall) == XLA_ERR_BUFFER_TOO_SMALL &&
+              int(xla::Status::Busy) == XLA_ERR_BUSY);
 static_assert(int(xla::DType::U8) == XLA_U8 && int(xla::DType::BF16) == XLA_BF16 && xla::kMaxDims == XLA_MAX_DIMS);
 
 namespace xla::capi {

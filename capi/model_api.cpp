@@ -24,25 +24,6 @@ DType weight_dtype(const xla_model_options& o) {
   return DType(o.weight_dtype);
 }
 
-GenerateOptions generate_options(const xla_sampler_params* user) {
-  const xla_sampler_params p = read_options(user, xla_sampler_params_init, "xla_sampler_params");
-  GenerateOptions g;
-  g.sampler = sampler_params_of(p);
-  if (p.max_new_tokens < 0) invalid("max_new_tokens is negative");
-  g.max_new_tokens = p.max_new_tokens;
-  if (p.n_stop_ids < 0) invalid("n_stop_ids is negative");
-  if (p.n_stop_ids > 0) {
-    require_ptr(p.stop_ids, "stop_ids");
-    g.stop_ids.assign(p.stop_ids, p.stop_ids + p.n_stop_ids);
-  }
-  return g;
-}
-
-std::vector<int32_t> ids_arg(const int32_t* ids, size_t n, const char* name) {
-  if (n > 0) require_ptr(ids, name);
-  return std::vector<int32_t>(ids, ids + n);
-}
-
 // The shared body of xla_generate and xla_session_generate. `session_of()` checks the handle
 // arguments and gives the session to generate in; it runs inside the guard, since building
 // one (xla_generate's own) can throw.
@@ -75,6 +56,25 @@ xla_status run_generate(const char* fn, GetSession&& session_of, const int32_t* 
 }
 
 }  // namespace
+
+GenerateOptions xla::capi::generate_options(const xla_sampler_params* user) {
+  const xla_sampler_params p = read_options(user, xla_sampler_params_init, "xla_sampler_params");
+  GenerateOptions g;
+  g.sampler = sampler_params_of(p);
+  if (p.max_new_tokens < 0) invalid("max_new_tokens is negative");
+  g.max_new_tokens = p.max_new_tokens;
+  if (p.n_stop_ids < 0) invalid("n_stop_ids is negative");
+  if (p.n_stop_ids > 0) {
+    require_ptr(p.stop_ids, "stop_ids");
+    g.stop_ids.assign(p.stop_ids, p.stop_ids + p.n_stop_ids);
+  }
+  return g;
+}
+
+std::vector<int32_t> xla::capi::ids_arg(const int32_t* ids, size_t n, const char* name) {
+  if (n > 0) require_ptr(ids, name);
+  return std::vector<int32_t>(ids, ids + n);
+}
 
 extern "C" {
 

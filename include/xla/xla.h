@@ -356,6 +356,82 @@ XLA_API xla_status xla_session_generate(xla_session* s, const int32_t* prompt, s
                                         const xla_sampler_params* p, xla_token_fn on_token, void* user_data,
                                         int32_t* out, size_t cap, size_t* n_out);
 
+/* ================================================================ serving engine
+ * Continuous batching: many generation requests over one model. Requests are submitted from
+ * any thread; one thread drives the engine with xla_engine_step, each call one batched
+ * forward over every running sequence (plus prefill chunks of waiting ones), reporting each
+ * token produced as an event. The KV cache is paged (blocks of 16 tokens) and identical
+ * prompt prefixes share their blocks. A request's tokens are exactly what xla_generate gives
+ * for it alone (greedy and seeded sampling alike), whatever else shares its steps, up to the
+ * end of the context.
+ */
+typedef struct xla_engine xla_engine;
+
+typedef struct xla_engine_options {
+  uint32_t struct_size;      /* sizeof(xla_engine_options) */
+  int32_t max_seqs;          /* sequences running at once; default 8, >= 1 */
+  int32_t max_batch_tokens;  /* tokens in one step's forward, prefill chunks included; default 512, >= 1 */
+  int64_t kv_tokens;         /* KV cache capacity in tokens, all sequences together;
+                                0 = enough for max_seqs full contexts (the default) */
+  int32_t prefix_cache;      /* 1 = reuse the KV of identical prompt prefixes; 0 = off; default 1 */
+  int32_t max_queue;         /* waiting requests beyond which submit fails; default 256, >= 1 */
+} xla_engine_options;
+/* Defaults: 8 sequences, 512 tokens a step, kv_tokens 0, prefix cache on, a queue of 256. */
+XLA_API void xla_engine_options_init(xla_engine_options* o);
+
+/* An engine over m, which must outlive it. A bad option is XLA_ERR_INVALID_ARG naming the
+   field. The context of each sequence (prompt and output) is the model's
+   max_position_embeddings, never more than kv_tokens. */
+XLA_API xla_status xla_engine_create(xla_model* m, const xla_engine_options* o /* NULL = defaults */,
+                                     xla_engine** out);
+/* Cancels whatever is left and frees the engine (NULL is fine). */
+XLA_API void xla_engine_free(xla_engine* e);
+
+/* Queues a request (prompt and params are copied) and gives its id (*id_out; ids start at 1
+   and are never reused). Thread-safe. p NULL = greedy with max_new_tokens 256; otherwise the
+   sampler, max_new_tokens (>= 1), the stop ids and the seed are the request's own, with
+   xla_generate's meaning. Errors: XLA_ERR_BUSY when max_queue requests are already waiting
+   (try again after a step); XLA_ERR_INVALID_ARG for an empty prompt, one that does not fit
+   the context (n_prompt >= max_position_embeddings, or less with a small kv_tokens), an id
+   outside the vocabulary, a bad sampler field or max_new_tokens < 1 (the message names it). */
+XLA_API xla_status xla_engine_submit(xla_engine* e, const int32_t* prompt, size_t n_prompt,
+                                     const xla_sampler_params* p /* NULL = greedy */, uint64_t* id_out);
+/* Ends a request: it gets an XLA_FINISH_CANCELLED event at the next step, which frees its
+   KV blocks. Thread-safe. An id that is unknown or already finished is XLA_ERR_INVALID_ARG. */
+XLA_API xla_status xla_engine_cancel(xla_engine* e, uint64_t id);
+
+#define XLA_FINISH_NONE 0      /* more tokens will come */
+#define XLA_FINISH_STOP 1      /* the token is a stop id: the request is done */
+#define XLA_FINISH_LENGTH 2    /* max_new_tokens reached, or the context is full: done */
+#define XLA_FINISH_CANCELLED 3 /* cancelled (xla_engine_cancel); token is -1 */
+typedef struct xla_engine_event { /* frozen: never grows */
+  uint64_t id;                    /* the request's */
+  int32_t token;                  /* the token produced, or -1 with XLA_FINISH_CANCELLED */
+  int32_t finish;                 /* XLA_FINISH_*: the last event of a request is the only one
+                                     with finish != XLA_FINISH_NONE */
+} xla_engine_event;
+/* One scheduling step: writes up to cap events into events[] in the order the tokens were
+   produced, *n_out = how many. Events that do not fit are held back and returned first by the
+   next calls, which run no step until all of them are handed out (nothing is lost). cap may
+   be 0 (events may then be NULL): a step runs if no event is held back, and its events wait.
+   With nothing to do it returns XLA_OK and *n_out = 0 — but a step that only prefills
+   prompts gives no event either: xla_engine_stats_get tells whether requests are still
+   running or waiting. Call from one thread at a time. */
+XLA_API xla_status xla_engine_step(xla_engine* e, xla_engine_event* events, size_t cap, size_t* n_out);
+
+/* A result struct: set struct_size to sizeof(xla_engine_stats) before the call; the library
+   writes only the fields that fit in it. */
+typedef struct xla_engine_stats {
+  uint32_t struct_size;
+  int64_t running, waiting;          /* requests now: admitted (prefilling or decoding), queued */
+  int64_t kv_tokens_used;            /* KV blocks held by sequences, in tokens */
+  int64_t kv_tokens_capacity;        /* the cache's size in tokens */
+  int64_t prefix_tokens_reused;      /* prompt tokens served from the prefix cache, in total */
+  int64_t steps, tokens_generated;   /* forwards run and tokens produced, in total */
+} xla_engine_stats;
+/* The engine's counters now. Thread-safe. */
+XLA_API xla_status xla_engine_stats_get(const xla_engine* e, xla_engine_stats* out);
+
 /* ================================================================ tokenizer
  * Hugging Face tokenizer.json of the Gemma family (BPE with byte fallback), reproduced
  * exactly. A loaded tokenizer is immutable and may be shared by threads.

@@ -7,54 +7,7 @@
 #include <string.h>
 
 #include "expect.h"
-
-#ifndef XLA_SHARED_DIR
-#define XLA_SHARED_DIR "/work/shared"
-#endif
-
-
-static char* read_file(const char* path, long* size) {
-  FILE* f = fopen(path, "rb");
-  char* buf;
-  long n;
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = (char*)malloc((size_t)n + 1);
-  if (fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-  buf[n] = 0;
-  fclose(f);
-  if (size) *size = n;
-  return buf;
-}
-
-/* The numbers after the k-th occurrence of "key": [a, b, ...] or a single number. */
-static int read_numbers(const char* json, const char* key, int k, double* out, int cap) {
-  const char* p = json;
-  int n = 0, i;
-  for (i = 0; i <= k; ++i) {
-    p = strstr(p, key);
-    if (!p) return 0;
-    p += strlen(key);
-  }
-  p = strchr(p, ':') + 1;
-  while (*p == ' ') ++p;
-  if (*p != '[') {
-    out[0] = strtod(p, NULL);
-    return 1;
-  }
-  ++p;
-  while (n < cap) {
-    char* end;
-    double v = strtod(p, &end);
-    if (end == p) break;
-    out[n++] = v;
-    p = end;
-    while (*p == ',' || *p == ' ' || *p == '\n') ++p;
-  }
-  return n;
-}
+#include "oracle.h"
 
 static int32_t g_seen = 0;
 static int32_t stop_after_three(int32_t token, void* user_data) {

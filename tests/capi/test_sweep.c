@@ -302,6 +302,43 @@ int main(void) {
     BAD(xla_dpo_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_save", "NULL");
   }
 
+  /* the serving engine */
+  {
+    xla_engine_options eo;
+    xla_engine *e = (xla_engine*)S, *ok = NULL;
+    xla_engine_event ev[2];
+    xla_engine_stats st;
+    uint64_t id = 7;
+    xla_engine_options_init(NULL);
+    xla_engine_options_init(&eo);
+    eo.max_seqs = 0;
+    BAD(xla_engine_create(m, &eo, &e), XLA_ERR_INVALID_ARG, "xla_engine_create", "max_seqs");
+    eo.max_seqs = 8;
+    eo.struct_size = 2;
+    BAD(xla_engine_create(m, &eo, &e), XLA_ERR_INVALID_ARG, "xla_engine_create", "struct_size");
+    BAD(xla_engine_create(NULL, NULL, &e), XLA_ERR_INVALID_ARG, "xla_engine_create", "NULL");
+    EXPECT(e == (xla_engine*)S);
+    xla_engine_free(NULL);
+    EXPECT_OK(xla_engine_create(m, NULL, &ok));
+    BAD(xla_engine_submit(NULL, i32v, 2, NULL, &id), XLA_ERR_INVALID_ARG, "xla_engine_submit", "NULL");
+    BAD(xla_engine_submit(ok, i32v, 0, NULL, &id), XLA_ERR_INVALID_ARG, "xla_engine_submit", "empty");
+    BAD(xla_engine_submit(ok, NULL, 2, NULL, &id), XLA_ERR_INVALID_ARG, "xla_engine_submit", "prompt");
+    BAD(xla_engine_submit(ok, ids, 2, NULL, &id), XLA_ERR_INVALID_ARG, "xla_engine_submit", "99");
+    BAD(xla_engine_submit(ok, i32v, 2, NULL, NULL), XLA_ERR_INVALID_ARG, "xla_engine_submit", "id_out");
+    EXPECT(id == 7);
+    BAD(xla_engine_cancel(NULL, 1), XLA_ERR_INVALID_ARG, "xla_engine_cancel", "NULL");
+    BAD(xla_engine_cancel(ok, 42), XLA_ERR_INVALID_ARG, "xla_engine_cancel", "42");
+    BAD(xla_engine_step(NULL, ev, 2, &n), XLA_ERR_INVALID_ARG, "xla_engine_step", "NULL");
+    BAD(xla_engine_step(ok, NULL, 2, &n), XLA_ERR_INVALID_ARG, "xla_engine_step", "events");
+    BAD(xla_engine_step(ok, ev, 2, NULL), XLA_ERR_INVALID_ARG, "xla_engine_step", "n_out");
+    st.struct_size = 0;
+    BAD(xla_engine_stats_get(ok, &st), XLA_ERR_INVALID_ARG, "xla_engine_stats_get", "struct_size");
+    st.struct_size = sizeof st;
+    BAD(xla_engine_stats_get(NULL, &st), XLA_ERR_INVALID_ARG, "xla_engine_stats_get", "NULL");
+    BAD(xla_engine_stats_get(ok, NULL), XLA_ERR_INVALID_ARG, "xla_engine_stats_get", "out");
+    xla_engine_free(ok);
+  }
+
   xla_model_free(m);
   xla_tensor_free(i32);
   xla_tensor_free(a);

@@ -10,16 +10,24 @@ the standard library only.
     tok = xla.Tokenizer.load("tokenizer.json")
     ids = model.generate(tok.encode("Hello"), max_new_tokens=20, on_token=print)
 
+    with xla.Engine(model, max_seqs=8) as engine:   # continuous batching
+        a = engine.submit(tok.encode("Hello"), max_new_tokens=20)
+        b = engine.submit(tok.encode("Bonjour"), temperature=0.7, seed=1)
+        while not engine.idle:
+            for ev in engine.step():            # Event(id, token, finish)
+                print(ev.id, ev.token, ev.finish)
+
 libxla.so is found through the LIBXLA environment variable, next to the package, in the
 source tree's build/, or on the loader's path (see _lib.py). Errors raise XlaError
 subclasses carrying libxla's message. See bindings/python/README.md.
 """
 from ._lib import (XlaError, InvalidArgumentError, ShapeError, DTypeError, FileError, FormatError,
                    OutOfMemoryError, BufferTooSmallError, UnsupportedError, AbortedError, InternalError,
-                   last_error, lib as _c)
+                   BusyError, last_error, lib as _c)
 from .tensor import (Tensor, DTYPES, tensor, zeros, ones, full, arange, randn, rand, where, concat, stack, split,
                      embedding, cross_entropy, no_grad, enable_grad, is_grad_enabled, set_grad_enabled)
 from .model import Model, Session
+from .engine import Engine, Event
 from .tokenizer import Tokenizer, SpecialIds, chat_render
 from .train import Optimizer, Dataset, Trainer, model_loss, checkpoint_save, checkpoint_load
 from .dpo import dpo_loss, PreferenceDataset, DpoTrainer
@@ -42,10 +50,10 @@ def get_num_threads():
 __all__ = [
     "__version__", "ABI_VERSION", "set_num_threads", "get_num_threads", "last_error",
     "XlaError", "InvalidArgumentError", "ShapeError", "DTypeError", "FileError", "FormatError", "OutOfMemoryError",
-    "BufferTooSmallError", "UnsupportedError", "AbortedError", "InternalError",
+    "BufferTooSmallError", "UnsupportedError", "AbortedError", "InternalError", "BusyError",
     "Tensor", "DTYPES", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "where", "concat", "stack",
     "split", "embedding", "cross_entropy", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "Model", "Session", "Tokenizer", "SpecialIds", "chat_render",
+    "Model", "Session", "Engine", "Event", "Tokenizer", "SpecialIds", "chat_render",
     "Optimizer", "Dataset", "Trainer", "model_loss", "checkpoint_save", "checkpoint_load", "dpo_loss",
     "PreferenceDataset", "DpoTrainer",
 ]

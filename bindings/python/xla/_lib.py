@@ -83,9 +83,15 @@ class InternalError(XlaError):
     status = -10
 
 
+class BusyError(XlaError):
+    """XLA_ERR_BUSY: a full queue (Engine.submit with max_queue requests waiting): try again
+    after a step."""
+    status = -11
+
+
 _ERRORS = {c.status: c for c in (InvalidArgumentError, ShapeError, DTypeError, FileError, FormatError,
                                  OutOfMemoryError, BufferTooSmallError, UnsupportedError, AbortedError,
-                                 InternalError)}
+                                 InternalError, BusyError)}
 
 # ---------------------------------------------------------------- finding the library
 
@@ -138,6 +144,21 @@ class SamplerParams(ctypes.Structure):
     _fields_ = [("struct_size", u32), ("seed", u64), ("temperature", f32), ("top_k", i32), ("top_p", f32),
                 ("min_p", f32), ("repetition_penalty", f32), ("max_new_tokens", i32), ("n_stop_ids", i32),
                 ("stop_ids", I32P)]
+
+
+class EngineOptions(ctypes.Structure):
+    _fields_ = [("struct_size", u32), ("max_seqs", i32), ("max_batch_tokens", i32), ("kv_tokens", i64),
+                ("prefix_cache", i32), ("max_queue", i32)]
+
+
+class EngineEvent(ctypes.Structure):
+    _fields_ = [("id", u64), ("token", i32), ("finish", i32)]
+
+
+class EngineStats(ctypes.Structure):
+    _fields_ = [("struct_size", u32)] + [(name, i64) for name in (
+        "running", "waiting", "kv_tokens_used", "kv_tokens_capacity", "prefix_tokens_reused", "steps",
+        "tokens_generated")]
 
 
 class ChatMessage(ctypes.Structure):
@@ -267,6 +288,14 @@ _DECLS = {
     "xla_session_feed": (STATUS, [P, I32P, size_t, P, size_t]),
     "xla_session_generate": (STATUS, [P, I32P, size_t, ctypes.POINTER(SamplerParams), TOKEN_FN, P, I32P, size_t,
                                       SIZEP]),
+    # the serving engine
+    "xla_engine_options_init": (None, [P]),
+    "xla_engine_create": (STATUS, [P, ctypes.POINTER(EngineOptions), PP]),
+    "xla_engine_free": (None, [P]),
+    "xla_engine_submit": (STATUS, [P, I32P, size_t, ctypes.POINTER(SamplerParams), U64P]),
+    "xla_engine_cancel": (STATUS, [P, u64]),
+    "xla_engine_step": (STATUS, [P, ctypes.POINTER(EngineEvent), size_t, SIZEP]),
+    "xla_engine_stats_get": (STATUS, [P, ctypes.POINTER(EngineStats)]),
     # tokenizer
     "xla_tokenizer_load": (STATUS, [ctypes.c_char_p, PP]),
     "xla_tokenizer_free": (None, [P]),
