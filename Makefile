@@ -115,6 +115,7 @@ bench: build
 	  echo "./$(BUILD)/benchmarks/$$b --benchmark_context=\"\$$(cat $(BENCH_CONTEXT))\""; \
 	  ./$(BUILD)/benchmarks/$$b --benchmark_context="$$(cat $(BENCH_CONTEXT))" || exit 1; \
 	done
+	./$(BUILD)/benchmarks/bench_serve --context $(BENCH_CONTEXT)
 
 clean:
 	rm -rf $(BUILD)
