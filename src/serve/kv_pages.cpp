@@ -76,37 +76,33 @@ void KVPages::attend_as(const E* K, const E* V, int64_t layer, const Tokens& t, 
   const int64_t D = head_dim_, bs = block_tokens_, KVH = kv_heads_, G = heads / KVH, n = t.n;
   int64_t work = 0;  // multiply-adds, to decide whether threads pay
   for (int64_t i = 0; i < n; ++i) work += (window > 0 ? std::min(window, t.pos[i] + 1) : t.pos[i] + 1) * 2 * D * heads;
-  const int64_t grain = std::max<int64_t>(1, (n * KVH) / std::max<int64_t>(1, work / (1 << 16)));
-  detail::parallel_for(n * KVH, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores;
+  // one item per (token, query head): a single decoding token still spreads over the cores
+  const int64_t items = n * heads, grain = std::max<int64_t>(1, items / std::max<int64_t>(1, work / (1 << 16)));
+  detail::parallel_for(items, grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> sc;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t i = item / KVH, g = item % KVH, p = t.pos[i];
+      const int64_t i = item / heads, h = item % heads, g = h / G, p = t.pos[i];
       const int64_t lo = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0, S = p - lo + 1;
-      scores.resize(size_t(G * S));
       const int32_t* table = t.tables[i];
+      const float* qh = q + (h * n + i) * D;
+      sc.resize(size_t(S));
       for (int64_t s = 0; s < S; ++s) {
         const int64_t pos = lo + s;
-        const E* k = K + offset(layer, table[pos / bs], g, pos % bs);
-        for (int64_t hh = 0; hh < G; ++hh) {
-          float x = dot(q + ((g * G + hh) * n + i) * D, k, D) * scale;
-          if (softcap > 0) x = std::tanh(x / softcap) * softcap;
-          scores[size_t(hh * S + s)] = x;
-        }
+        float x = dot(qh, K + offset(layer, table[pos / bs], g, pos % bs), D) * scale;
+        if (softcap > 0) x = std::tanh(x / softcap) * softcap;
+        sc[size_t(s)] = x;
       }
-      for (int64_t hh = 0; hh < G; ++hh) {
-        float* sc = scores.data() + hh * S;
-        const float mx = *std::max_element(sc, sc + S);
-        float sum = 0.f;
-        for (int64_t s = 0; s < S; ++s) sum += sc[s] = std::exp(sc[s] - mx);
-        const float inv = 1.f / sum;
-        float* o = out + ((g * G + hh) * n + i) * D;
-        std::fill(o, o + D, 0.f);
-        for (int64_t s = 0; s < S; ++s) {
-          const int64_t pos = lo + s;
-          const E* v = V + offset(layer, table[pos / bs], g, pos % bs);
-          const float w = sc[s] * inv;
-          for (int64_t d = 0; d < D; ++d) o[d] += w * widen(v[d]);
-        }
+      const float mx = *std::max_element(sc.begin(), sc.end());
+      float sum = 0.f;
+      for (float& x : sc) sum += x = std::exp(x - mx);
+      const float inv = 1.f / sum;
+      float* o = out + (h * n + i) * D;
+      std::fill(o, o + D, 0.f);
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t pos = lo + s;
+        const E* v = V + offset(layer, table[pos / bs], g, pos % bs);
+        const float w = sc[size_t(s)] * inv;
+        for (int64_t d = 0; d < D; ++d) o[d] += w * widen(v[d]);
       }
     }
   });
