@@ -3,6 +3,7 @@
 #ifndef XLA_TESTS_EXPECT_H
 #define XLA_TESTS_EXPECT_H
 #include <stdio.h>
+#include <string.h>
 
 #include "xla/xla.h"
 
@@ -19,6 +20,17 @@ static int g_failed = 0, g_passed = 0;
     }                                                                                              \
   } while (0)
 #define EXPECT_OK(call) EXPECT((call) == XLA_OK)
+
+/* The library's last error message contains `word`. */
+static inline int has(const char* word) { return strstr(xla_last_error(), word) != NULL; }
+
+/* call returns `status`, and the message names `fn` and `word` */
+#define BAD(call, status, fn, word) \
+  do {                              \
+    EXPECT((call) == (status));     \
+    EXPECT(has(fn));                \
+    EXPECT(has(word));              \
+  } while (0)
 
 /* Prints the closing line and gives main's exit status. */
 static int finish(const char* name) {

@@ -28,16 +28,6 @@ typedef struct {
   size_t n_want;
 } request;
 
-static int has(const char* word) { return strstr(xla_last_error(), word) != NULL; }
-
-/* call returns `status`, and the message names `fn` and `word` */
-#define BAD(call, status, fn, word) \
-  do {                              \
-    EXPECT((call) == (status));     \
-    EXPECT(has(fn));                \
-    EXPECT(has(word));              \
-  } while (0)
-
 static void request_init(request* r, const int32_t* prompt, size_t n, int32_t max_new_tokens) {
   memset(r, 0, sizeof *r);
   memcpy(r->prompt, prompt, n * sizeof(int32_t));

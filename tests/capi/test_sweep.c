@@ -8,16 +8,6 @@
 
 #include "expect.h"
 
-static int has(const char* word) { return strstr(xla_last_error(), word) != NULL; }
-
-/* call returns `status`, and the message names `fn` and `word` */
-#define BAD(call, status, fn, word) \
-  do {                              \
-    EXPECT((call) == (status));     \
-    EXPECT(has(fn));                \
-    EXPECT(has(word));              \
-  } while (0)
-
 static const char* kConfig =
     "{\"model_type\": \"gemma\", \"vocab_size\": 16, \"hidden_size\": 8, \"intermediate_size\": 16,"
     " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 4}";
