@@ -150,11 +150,12 @@ void dot_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, i
   for (; n < n1; ++n) dot_rows<1>(M, a, lda, Bp + n * ldb, ldb, K, C + n, ldc);
 }
 
-// y[N] = x[K] · B[K, N] (M = 1: decode, the LM head). Memory-bound: each thread streams its
-// own columns of B once. Our loop rather than Eigen's GEMV, which is serial and whose
+// y[N] = x[K] · B[K, N] with B row-major (M = 1; a column-major B takes gemm_dots).
+// Memory-bound: each thread streams its own columns of B once, y += x[k] · B[k, :] in column
+// blocks that stay in L1. Our loop rather than Eigen's GEMV, which is serial and whose
 // rounding depends on the buffers' alignment.
 template <typename T>
-void gemv(int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* y, int threads) {
+void gemv(int64_t N, int64_t K, MatRef A, const T* Bp, int64_t ldb, float* y, int threads) {
   std::vector<float> packed;
   const float* x = A.ptr;
   if (A.col_major && A.ld != 1) {  // (0, k) at ptr[k·ld]: gather the row
@@ -162,34 +163,29 @@ void gemv(int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* y, int t
     for (int64_t k = 0; k < K; ++k) packed[size_t(k)] = A.ptr[k * A.ld];
     x = packed.data();
   }
-  if (B.col_major) {  // column n of B is contiguous (a transposed weight row): one dot each
-    split(N, 8, threads, [&](int64_t n0, int64_t n1) {
-      dot_columns(1, n0, n1, K, x, K, Bp, B.ld, y, 1);
-    });
-  } else {  // rows of B are contiguous: y += x[k] · B[k, :], in column blocks that stay in L1
-    split(N, 64, threads, [&](int64_t n0, int64_t n1) {
-      constexpr int64_t kCols = 2048;
-      for (int64_t c0 = n0; c0 < n1; c0 += kCols) {
-        const int64_t c1 = std::min(n1, c0 + kCols);
-        std::fill(y + c0, y + c1, 0.f);
-        for (int64_t k = 0; k < K; ++k) {
-          const float xk = x[k];
-          const T* row = Bp + k * B.ld;
-          for (int64_t n = c0; n < c1; ++n) y[n] += xk * widen(row[n]);
-        }
+  split(N, 64, threads, [&](int64_t n0, int64_t n1) {
+    constexpr int64_t kCols = 2048;
+    for (int64_t c0 = n0; c0 < n1; c0 += kCols) {
+      const int64_t c1 = std::min(n1, c0 + kCols);
+      std::fill(y + c0, y + c1, 0.f);
+      for (int64_t k = 0; k < K; ++k) {
+        const float xk = x[k];
+        const T* row = Bp + k * ldb;
+        for (int64_t n = c0; n < c1; ++n) y[n] += xk * widen(row[n]);
       }
-    });
-  }
+    }
+  });
 }
 
-// C = A·B with B column-major, every element through dot_tile() as the GEMV computes it: the
-// same bits for a row whatever M is. Each thread takes its own columns of B, read once.
+// C = A·B with B column-major (x·Wᵀ), every element through dot_tile(): the same bits for a
+// row whatever M is, M = 1 (decode, the LM head) included. Each thread takes its own columns
+// of B and reads them once: memory-bound for a few rows.
 template <typename T>
-void gemm_rows(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* C, int64_t ldc, int threads) {
+void gemm_dots(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, const T* Bp, float* C, int64_t ldc, int threads) {
   std::vector<float> packed;
   const float* a = A.ptr;
   int64_t lda = A.ld;
-  if (A.col_major) {  // rows of A contiguous, as the GEMV reads its one row
+  if (A.col_major && (M > 1 || A.ld != 1)) {  // rows of A contiguous
     packed.resize(size_t(M * K));
     for (int64_t m = 0; m < M; ++m)
       for (int64_t k = 0; k < K; ++k) packed[size_t(m * K + k)] = A.ptr[m + k * A.ld];
@@ -222,7 +218,7 @@ int gemm_threads(int64_t M, int64_t N, int64_t K) {
 
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads, bool accumulate) {
   if (M == 0 || N == 0 || (K == 0 && accumulate)) return;
-  const bool by_dots = M > 1 && B.col_major && (t_row_invariant || M <= kFewRows);
+  const bool by_dots = B.col_major && (M == 1 || t_row_invariant || M <= kFewRows);
   if (accumulate && (M == 1 || by_dots || !XLA_HAVE_PACKED_GEMM)) {  // kernels that only overwrite: via a temporary
     std::vector<float> tmp(size_t(M * N));
     gemm(M, N, K, A, B, tmp.data(), N, threads, false);
@@ -235,9 +231,9 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     return;
   }
   if (omp_in_parallel()) threads = 1;
-  if (M == 1) return B.bf16 ? gemv(N, K, A, B, B.bf16, C, threads) : gemv(N, K, A, B, B.ptr, C, threads);
   if (by_dots)
-    return B.bf16 ? gemm_rows(M, N, K, A, B, B.bf16, C, ldc, threads) : gemm_rows(M, N, K, A, B, B.ptr, C, ldc, threads);
+    return B.bf16 ? gemm_dots(M, N, K, A, B, B.bf16, C, ldc, threads) : gemm_dots(M, N, K, A, B, B.ptr, C, ldc, threads);
+  if (M == 1) return B.bf16 ? gemv(N, K, A, B.bf16, B.ld, C, threads) : gemv(N, K, A, B.ptr, B.ld, C, threads);
 #if XLA_HAVE_PACKED_GEMM
   if (M > 1) {
     const int64_t a_rs = A.col_major ? 1 : A.ld, a_cs = A.col_major ? A.ld : 1;
