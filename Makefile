@@ -30,7 +30,12 @@ BOOK_NPM      := tools/book/node_modules/.package-lock.json
 BOOK_HTML     := $(BUILD)/book/html
 BOOK_PORT     ?= 8000
 
-.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize abi-update book-deps book serve-book
+# The server's tests (tests/server, ctest server.*) drive `xla serve` with the official openai
+# client and render the chat template with @huggingface/jinja, pinned in its package-lock.json.
+SERVER_TEST_NPM := tests/server/node_modules/.package-lock.json
+
+.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize abi-update book-deps book serve-book \
+        server-test-deps
 
 all: build
 
@@ -63,6 +68,18 @@ book-deps: deps
 	fi
 	@[ $(BOOK_NPM) -nt tools/book/package-lock.json ] || npm ci --prefix tools/book --no-audit --no-fund --loglevel=error
 
+# Node.js and npm from Debian when the machine has none; npm ci only when the lock changed.
+server-test-deps: deps
+	@missing=""; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@[ $(SERVER_TEST_NPM) -nt tests/server/package-lock.json ] || npm ci --prefix tests/server --no-audit --no-fund --loglevel=error
+
 configure: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON) $(CMAKE_FLAGS)
@@ -78,7 +95,7 @@ demo: build
 	./$(BUILD)/xla plot $(DEMO_OUT)/dpo_metrics.jsonl -o $(DEMO_OUT)/dpo.svg --metrics loss,rewards/margins,rewards/accuracies --title "libxla demo: DPO"
 	@echo "plots: $(DEMO_OUT)/loss.svg $(DEMO_OUT)/dpo.svg" 
 
-test: tokenizer-data book-deps build
+test: tokenizer-data book-deps server-test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
 

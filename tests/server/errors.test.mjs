@@ -1,0 +1,194 @@
+// errors.test.mjs — every refusal of `xla serve` has its status and the OpenAI error shape
+// {"error": {message, type, param, code}}: bad JSON, wrong types, bad values, a prompt that does
+// not fit the context, an unknown model, path or method, a body over --max-body (413), a full
+// queue (429), a missing or wrong API key (401, --api-key and --api-key-file), token ids outside
+// the model's vocabulary; bad command lines exit with 2 (1 for a model that does not load).
+// After all of it the server still answers.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+import OpenAI from "openai";
+import { MODEL, XLA, TOKENIZER, assertError, get, metric, metrics, oracle, post, request, startServer } from "./helper.mjs";
+
+// context 64 tokens, bodies up to 4096 bytes, one sequence decoded and one waiting at most
+const server = await startServer(["--alias", "tiny", "--ctx", "64", "--max-body", "4096", "--parallel", "1", "--max-queue", "1"]);
+after(() => server.stop());
+
+const user = [{ role: "user", content: "hi" }];
+const chat = (extra) => ({ model: "tiny", messages: user, max_tokens: 2, ...extra });
+const completion = (extra) => ({ model: "tiny", prompt: "hi", max_tokens: 2, ...extra });
+const ids = (n) => [2, ...Array.from({ length: n - 1 }, (_, i) => 100 + i)]; // n token ids, <bos> first
+
+// [what, path, body, words the message must hold]
+const invalid = [
+  ["malformed JSON", "/v1/chat/completions", '{"messages": [', []],
+  ["a JSON array as the body", "/v1/chat/completions", "[1, 2]", []],
+  ["messages missing", "/v1/chat/completions", { model: "tiny" }, ["messages"]],
+  ["messages not an array", "/v1/chat/completions", chat({ messages: "hi" }), ["messages"]],
+  ["messages empty", "/v1/chat/completions", chat({ messages: [] }), ["messages"]],
+  ["a message without role", "/v1/chat/completions", chat({ messages: [{ content: "hi" }] }), ["role"]],
+  ["content a number", "/v1/chat/completions", chat({ messages: [{ role: "user", content: 5 }] }), ["content"]],
+  ["a content part not text", "/v1/chat/completions",
+   chat({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }), []],
+  ["max_tokens a string", "/v1/chat/completions", chat({ max_tokens: "ten" }), ["max_tokens"]],
+  ["max_tokens 0", "/v1/chat/completions", chat({ max_tokens: 0 }), ["max_tokens"]],
+  ["max_tokens -1", "/v1/chat/completions", chat({ max_tokens: -1 }), ["max_tokens"]],
+  ["max_completion_tokens 0", "/v1/chat/completions", chat({ max_tokens: undefined, max_completion_tokens: 0 }),
+   ["max_completion_tokens"]],
+  ["temperature a string", "/v1/chat/completions", chat({ temperature: "hot" }), ["temperature"]],
+  ["temperature below 0", "/v1/chat/completions", chat({ temperature: -0.5 }), ["temperature"]],
+  ["top_p 0", "/v1/chat/completions", chat({ top_p: 0 }), ["top_p"]],
+  ["top_p above 1", "/v1/chat/completions", chat({ top_p: 1.5 }), ["top_p"]],
+  ["top_logprobs 21", "/v1/chat/completions", chat({ logprobs: true, top_logprobs: 21 }), ["top_logprobs"]],
+  ["stream not a boolean", "/v1/chat/completions", chat({ stream: "yes" }), ["stream"]],
+  ["n 2", "/v1/chat/completions", chat({ n: 2 }), []],
+  ["five stop strings", "/v1/chat/completions", chat({ stop: ["a", "b", "c", "d", "e"] }), ["stop"]],
+  ["an unknown model", "/v1/chat/completions", chat({ model: "gpt-4o" }), ["gpt-4o"]],
+  ["a chat longer than the context", "/v1/chat/completions",
+   chat({ messages: [{ role: "user", content: "one two three ".repeat(30) }] }), []],
+  ["prompt missing", "/v1/completions", { model: "tiny" }, ["prompt"]],
+  ["echo", "/v1/completions", completion({ echo: true }), ["echo"]],
+  ["two string prompts", "/v1/completions", completion({ prompt: ["a", "b"] }), []],
+  ["two id prompts", "/v1/completions", completion({ prompt: [[2, 3], [2, 4]] }), []],
+  ["an id outside the vocabulary", "/v1/completions", completion({ prompt: [2, 262144] }), ["262144"]],
+  ["a negative id", "/v1/completions", completion({ prompt: [2, -1] }), ["-1"]],
+  ["a prompt of ctx tokens", "/v1/completions", completion({ prompt: ids(64) }), []],
+  ["logprobs 21", "/v1/completions", completion({ logprobs: 21 }), ["logprobs"]],
+  ["completions max_tokens 0", "/v1/completions", completion({ max_tokens: 0 }), ["max_tokens"]],
+  ["completions n 2", "/v1/completions", completion({ n: 2 }), []],
+  ["tokenize without prompt or messages", "/tokenize", {}, []],
+  ["tokenize a number", "/tokenize", { prompt: 5 }, ["prompt"]],
+  ["detokenize a string", "/detokenize", { tokens: "x" }, ["tokens"]],
+  ["detokenize an id outside the vocabulary", "/detokenize", { tokens: [2, 262144] }, ["262144"]],
+];
+let chat400 = 0;
+for (const [what, urlPath, body, words] of invalid) {
+  test(`400: ${what}`, async () => {
+    const r = await post(server, urlPath, body);
+    if (urlPath === "/v1/chat/completions") ++chat400;
+    const e = assertError(r, 400, "invalid_request_error");
+    for (const w of words) assert.ok(e.message.includes(w), `the message should name ${w}: ${e.message}`);
+  });
+}
+
+test("a prompt one token short of the context is served; generation stops at the context's end", async () => {
+  const r = await post(server, "/v1/completions", completion({ prompt: ids(63), max_tokens: 16, temperature: 0, ignore_eos: true }));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.choices[0].finish_reason, "length");
+  assert.deepEqual(r.json.usage, { prompt_tokens: 63, completion_tokens: 1, total_tokens: 64 });
+});
+
+test("404 for an unknown path, 405 for a wrong method", async () => {
+  for (const [method, urlPath] of [["GET", "/v1/nothing"], ["POST", "/v1/embeddings"], ["GET", "/"], ["POST", "/v2/chat/completions"]])
+    assertError(await request(server, method, urlPath, { body: method === "POST" ? {} : undefined }), 404, "not_found_error");
+  for (const [method, urlPath] of [["GET", "/v1/chat/completions"], ["GET", "/v1/completions"], ["POST", "/v1/models"]]) {
+    const r = await request(server, method, urlPath);
+    assert.equal(r.status, 405, `${method} ${urlPath} -> ${r.status} ${r.text}`);
+    assert.equal(typeof r.json?.error?.message, "string", r.text);
+  }
+});
+
+test("413 for a body over --max-body (4096 bytes), not at it", async () => {
+  const body = (n) => {
+    const s = JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "" }] });
+    return s.replace('"content":""', `"content":"${"x".repeat(n - s.length)}"`);
+  };
+  assert.equal(body(4096).length, 4096);
+  // 4096 bytes are read (then refused: far longer than the context), 4097 are not
+  assertError(await post(server, "/v1/chat/completions", body(4096)), 400, "invalid_request_error");
+  ++chat400;
+  assertError(await post(server, "/v1/chat/completions", body(4097)), 413, "invalid_request_error", "request_too_large");
+  assertError(await post(server, "/v1/chat/completions", body(100_000)), 413, "invalid_request_error", "request_too_large");
+});
+
+test("429 when the queue is full (--parallel 1 --max-queue 1)", async () => {
+  const long = completion({ prompt: ids(4), max_tokens: 55, temperature: 0, ignore_eos: true });
+  const rs = await Promise.all(Array.from({ length: 5 }, () => post(server, "/v1/completions", long)));
+  const ok = rs.filter((r) => r.status === 200);
+  const full = rs.filter((r) => r.status !== 200);
+  assert.ok(ok.length >= 1 && ok.length <= 2, `${ok.length} of 5 served at once: ${rs.map((r) => r.status)}`);
+  for (const r of ok) assert.equal(r.json.usage.completion_tokens, 55);
+  for (const r of full) assertError(r, 429, "rate_limit_error", "queue_full");
+});
+
+test("the counters saw the refusals; a good request still succeeds", async () => {
+  const m = await metrics(server);
+  assert.equal(metric(m, "xla_requests_total", { endpoint: "/v1/chat/completions", status: "400" }), chat400);
+  assert.equal(metric(m, "xla_requests_total", { endpoint: "/v1/chat/completions", status: "413" }), 2);
+  const r = await post(server, "/v1/chat/completions", chat({ max_tokens: 3, temperature: 0, ignore_eos: true }));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.usage.completion_tokens, 3);
+  assert.equal((await get(server, "/health")).status, 200);
+});
+
+// ---- API keys, on the gemma1 oracle (512 ids: the real tokenizer's text ids are outside them)
+const KEY = "sk-test-0123456789";
+const keyed = await startServer(["--model", oracle("gemma1"), "--alias", "g1", "--api-key", KEY]);
+after(() => keyed.stop());
+const keyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "server-key-")), "key");
+fs.writeFileSync(keyFile, "sk-from-a-file\n"); // a key file ends with a newline, as `echo` writes it
+const keyedByFile = await startServer(["--model", oracle("gemma1"), "--alias", "g1", "--api-key-file", keyFile]);
+after(() => keyedByFile.stop());
+
+const auth = (key) => ({ authorization: `Bearer ${key}` });
+const good = { model: "g1", prompt: [2, 5, 6], max_tokens: 2, temperature: 0 };
+
+for (const [name, srv, key] of [["--api-key", keyed, KEY], ["--api-key-file", keyedByFile, "sk-from-a-file"]]) {
+  test(`${name}: 401 without the key or with another; /health and /metrics need none`, async () => {
+    for (const headers of [{}, auth("sk-wrong"), auth(""), { authorization: key }, { authorization: `Basic ${key}` }]) {
+      for (const [method, urlPath, body] of [
+        ["POST", "/v1/completions", good],
+        ["POST", "/v1/chat/completions", { model: "g1", messages: user, max_tokens: 1 }],
+        ["GET", "/v1/models"],
+        ["POST", "/tokenize", { prompt: "hi" }],
+        ["POST", "/detokenize", { tokens: [2] }],
+      ])
+        assertError(await request(srv, method, urlPath, { body, headers }), 401, "authentication_error", "invalid_api_key");
+    }
+    assert.equal((await get(srv, "/health")).status, 200);
+    assert.equal((await get(srv, "/metrics")).status, 200);
+    const r = await post(srv, "/v1/completions", good, auth(key));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.usage.completion_tokens, 2);
+  });
+
+  test(`${name}: the openai client with the key, and with a wrong one`, async () => {
+    const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: key, maxRetries: 0 });
+    assert.equal((await client.models.list()).data[0].id, "g1");
+    const wrong = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: "sk-wrong", maxRetries: 0 });
+    await assert.rejects(wrong.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+  });
+}
+
+test("token ids outside a 512-id model: 400 naming the id", async () => {
+  // chat: the rendering's text tokens are ids of the full Gemma 3 vocabulary
+  const r = await post(keyed, "/v1/chat/completions", { model: "g1", messages: user, max_tokens: 1 }, auth(KEY));
+  const e = assertError(r, 400, "invalid_request_error");
+  const named = (e.message.match(/\d+/g) ?? []).map(Number).filter((n) => n >= 512);
+  assert.ok(named.length > 0, `no id >= 512 named: ${e.message}`);
+  const c = assertError(await post(keyed, "/v1/completions", { ...good, prompt: [2, 600] }, auth(KEY)), 400, "invalid_request_error");
+  assert.ok(c.message.includes("600"), c.message);
+});
+
+// ---- the command line
+test("bad command lines exit with 2, a model that does not load with 1", () => {
+  const badModel = fs.mkdtempSync(path.join(os.tmpdir(), "server-bad-model-"));
+  fs.writeFileSync(path.join(badModel, "config.json"), "{ not json");
+  const base = ["serve", "--host", "127.0.0.1", "--port", "0"];
+  for (const [args, status] of [
+    [[...base, "--tokenizer", TOKENIZER], 2], // no --model
+    [[...base, "--tokenizer", TOKENIZER, "--model", MODEL, "--bogus"], 2],
+    [[...base, "--tokenizer", TOKENIZER, "--model", MODEL, "--parallel", "0"], 2],
+    [["serve", "--host", "127.0.0.1", "--port", "not-a-port", "--tokenizer", TOKENIZER, "--model", MODEL], 2],
+    [[...base, "--tokenizer", path.join(badModel, "no-tokenizer.json"), "--model", MODEL], 2],
+    [[...base, "--tokenizer", TOKENIZER, "--model", badModel], 1],
+  ]) {
+    const p = spawnSync(XLA, args, { encoding: "utf8", timeout: 30_000 });
+    assert.equal(p.status, status, `xla ${args.join(" ")} -> ${p.status ?? p.signal}; stderr: ${p.stderr}`);
+    assert.ok(p.stderr.trim().length > 0, `xla ${args.join(" ")}: nothing on stderr`);
+    assert.ok(!p.stdout.includes("listening on"), `xla ${args.join(" ")} listened`);
+  }
+});

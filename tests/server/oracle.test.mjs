@@ -1,0 +1,48 @@
+// oracle.test.mjs — /v1/completions on the three oracle models (gemma1, gemma2, gemma3 in
+// ../shared/oracle/gemma) with the reference sequences' token ids as prompts: the greedy
+// continuation must be the reference implementation's (reference.json), token for token, and
+// the logprobs its log_softmax values (within 1e-4; the top-2 gap within 1e-4 too).
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, test } from "node:test";
+import { oracle, postOk, startServer, tokenId } from "./helper.mjs";
+
+const TOL = 1e-4;
+
+for (const variant of ["gemma1", "gemma2", "gemma3"]) {
+  const dir = oracle(variant);
+  const reference = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
+  const server = await startServer(["--model", dir, "--alias", variant]);
+  after(() => server.stop());
+
+  reference.sequences.forEach((seq, k) => {
+    test(`${variant} sequence ${k}: the reference's greedy continuation and logprobs`, async () => {
+      const n = seq.greedy_continuation.length; // 8
+      const r = await postOk(server, "/v1/completions", {
+        model: variant,
+        prompt: seq.token_ids,
+        temperature: 0,
+        ignore_eos: true,
+        max_tokens: n,
+        logprobs: 2,
+        return_tokens_as_token_ids: true,
+      });
+      const c = r.choices[0];
+      assert.equal(c.finish_reason, "length");
+      assert.deepEqual(r.usage, { prompt_tokens: seq.length, completion_tokens: n, total_tokens: seq.length + n });
+      assert.deepEqual(c.logprobs.tokens.map(tokenId), seq.greedy_continuation);
+      for (let j = 0; j < n; ++j) {
+        const lp = c.logprobs.token_logprobs[j];
+        const want = seq.greedy_continuation_logprobs[j];
+        assert.ok(Math.abs(lp - want) < TOL, `token ${j}: logprob ${lp}, reference ${want}`);
+        // the top two: the chosen token first, the runner-up greedy_top2_margin below it
+        const top = Object.entries(c.logprobs.top_logprobs[j]).sort((a, b) => b[1] - a[1]);
+        assert.equal(top.length, 2);
+        assert.equal(tokenId(top[0][0]), seq.greedy_continuation[j]);
+        const gap = top[0][1] - top[1][1];
+        assert.ok(Math.abs(gap - seq.greedy_top2_margin[j]) < TOL, `token ${j}: top-2 gap ${gap}, reference ${seq.greedy_top2_margin[j]}`);
+      }
+    });
+  });
+}
