@@ -10,12 +10,14 @@ import { oracle, postOk, startServer, tokenId } from "./helper.mjs";
 
 const TOL = 1e-4;
 
-for (const variant of ["gemma1", "gemma2", "gemma3"]) {
-  const dir = oracle(variant);
-  const reference = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8"));
-  const server = await startServer(["--model", dir, "--alias", variant]);
-  after(() => server.stop());
+// every server up before the first test starts (node:test runs tests as soon as they are declared)
+const variants = ["gemma1", "gemma2", "gemma3"];
+const servers = await Promise.all(variants.map((v) => startServer(["--model", oracle(v), "--alias", v])));
+after(() => Promise.all(servers.map((s) => s.stop())));
 
+for (const [i, variant] of variants.entries()) {
+  const server = servers[i];
+  const reference = JSON.parse(fs.readFileSync(path.join(oracle(variant), "reference.json"), "utf8"));
   reference.sequences.forEach((seq, k) => {
     test(`${variant} sequence ${k}: the reference's greedy continuation and logprobs`, async () => {
       const n = seq.greedy_continuation.length; // 8

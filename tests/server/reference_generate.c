@@ -3,7 +3,8 @@
  * <eos>), encoded, generated greedily with xla_generate, decoded. The server tests compare the
  * server's text and token counts with this program's JSON line:
  *   {"prompt_tokens":N,"tokens":[...],"finish":"stop"|"length","text":"..."}
- * where text is the completion without its stop token, special tokens kept.
+ * where text is the completion's text without its stop token and special tokens (as OpenAI
+ * servers write it).
  *
  *   reference_generate MODEL_DIR TOKENIZER_JSON MAX_TOKENS --chat ROLE CONTENT [ROLE CONTENT ...]
  *   reference_generate MODEL_DIR TOKENIZER_JSON MAX_TOKENS --prompt TEXT
@@ -95,13 +96,13 @@ int main(int argc, char** argv) {
   if (xla_generate(model, prompt, n_prompt, &p, NULL, NULL, out, (size_t)max_tokens, &n_out) != XLA_OK)
     die("xla_generate");
 
-  /* the text leaves the stop token out, as the server does */
+  /* the text leaves the stop token and other special tokens out, as the server does */
   n_text = n_out;
   if (n_out > 0 && (out[n_out - 1] == eos || (chat && out[n_out - 1] == eot))) --n_text;
   len = 0;
-  if (xla_tokenizer_decode(tok, out, n_text, 0, NULL, 0, &len) != XLA_ERR_BUFFER_TOO_SMALL) die("xla_tokenizer_decode");
+  if (xla_tokenizer_decode(tok, out, n_text, 1, NULL, 0, &len) != XLA_ERR_BUFFER_TOO_SMALL) die("xla_tokenizer_decode");
   text = malloc(len + 1);
-  if (xla_tokenizer_decode(tok, out, n_text, 0, text, len + 1, &len) != XLA_OK) die("xla_tokenizer_decode");
+  if (xla_tokenizer_decode(tok, out, n_text, 1, text, len + 1, &len) != XLA_OK) die("xla_tokenizer_decode");
 
   printf("{\"prompt_tokens\":%zu,\"tokens\":[", n_prompt);
   for (i = 0; i < n_out; ++i) printf(i ? ",%d" : "%d", (int)out[i]);

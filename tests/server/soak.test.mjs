@@ -3,7 +3,7 @@
 // less than a fixed bound, every request counted as a 200 in /metrics.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { metric, metrics, post, procStatus, startServer, stream } from "./helper.mjs";
+import { metric, post, procStatus, startServer, stream, waitMetrics } from "./helper.mjs";
 
 const server = await startServer();
 after(() => server.stop());
@@ -12,9 +12,9 @@ const N = 200;
 const WARMUP = 20;
 // Resident memory may grow by at most this much between request 20 and request 200. What a
 // request holds is large next to it: its logits row alone is 262144 floats = 1 MiB, so leaking
-// one per request would add 180 MiB; its KV blocks are reused from the cache's fixed pool.
-// What may legitimately grow is allocator slack (malloc arenas touched by the server's
-// threads, a few MiB), well under 16 MiB.
+// one per request would add 180 MiB. Some growth is legitimate: measured here, VmRSS rises by
+// about 3 MiB over requests 20..200 and levels off near +7 MiB after some 500 requests (the
+// allocator and the prefix cache's pages reaching their steady state), under the 16 MiB bound.
 const RSS_GROWTH_KIB = 16 * 1024;
 
 async function one(i) {
@@ -49,11 +49,13 @@ test(`${N} requests: threads and memory stay put`, async () => {
   assert.ok(late.threads <= early.threads, `threads ${early.threads} -> ${late.threads}`);
   assert.ok(late.rssKiB - early.rssKiB < RSS_GROWTH_KIB, `VmRSS ${early.rssKiB} KiB -> ${late.rssKiB} KiB`);
 
-  const m = await metrics(server);
-  const served = ["/v1/chat/completions", "/v1/completions"]
-    .map((endpoint) => metric(m, "xla_requests_total", { endpoint, status: "200" }))
-    .reduce((a, b) => a + b);
-  assert.equal(served, N);
+  // a request is counted once its response is written: the last one may show a moment later
+  const served = (m) =>
+    ["/v1/chat/completions", "/v1/completions"]
+      .map((endpoint) => metric(m, "xla_requests_total", { endpoint, status: "200" }))
+      .reduce((a, b) => a + b);
+  const m = await waitMetrics(server, (m) => served(m) >= N, `${N} requests counted`);
+  assert.equal(served(m), N);
   assert.equal(metric(m, "xla_requests_running"), 0);
   assert.equal(metric(m, "xla_kv_cache_tokens_used"), 0);
 });
