@@ -140,6 +140,12 @@ test("a stop string: text up to it, finish_reason stop", async () => {
   assert.equal(r.choices[0].message.content, expected);
   assert.equal(r.choices[0].finish_reason, "stop");
   assert.ok(r.usage.completion_tokens <= MAX);
+  // streamed: text that may begin the stop string is held back, and the stop string never sent
+  const s = await client.chat.completions.create({ model: alias, messages, temperature: 0, max_tokens: MAX, stop, stream: true });
+  const chunks = [];
+  for await (const c of s) chunks.push(c);
+  assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), expected);
+  assert.equal(chunks.at(-1).choices[0].finish_reason, "stop");
 });
 
 test("completions: a string prompt gets <bos>, max_tokens defaults to 16", async () => {
