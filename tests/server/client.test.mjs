@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, test } from "node:test";
 import OpenAI from "openai";
-import { MODEL, referenceChat, referencePrompt, startServer, stream, tokenId } from "./helper.mjs";
+import { MODEL, get, metric, referenceChat, referencePrompt, startServer, stream, tokenId, waitMetrics } from "./helper.mjs";
 
 const server = await startServer(); // no --alias: the model is named after its folder
 after(() => server.stop());
@@ -201,4 +201,36 @@ test("completions: token ids as the prompt, logprobs as an int", async () => {
   }
   assert.equal(lp.text_offset.length, 6);
   for (let i = 1; i < 6; ++i) assert.ok(lp.text_offset[i] >= lp.text_offset[i - 1]);
+});
+
+test("/health and /metrics after the requests above", async () => {
+  const h = await get(server, "/health");
+  assert.equal(h.status, 200);
+  assert.deepEqual(h.json, { status: "ok" });
+  const served = (m) =>
+    metric(m, "xla_requests_total", { endpoint: "/v1/chat/completions", status: "200" }) +
+    metric(m, "xla_requests_total", { endpoint: "/v1/completions", status: "200" });
+  // every answered completion had one first token (a request is counted once its response is written)
+  const m = await waitMetrics(server, (m) => served(m) === metric(m, "xla_time_to_first_token_seconds_count"),
+                              "one time-to-first-token per completion");
+  assert.equal(served(m), 9); // the completions of the tests above
+  for (const name of ["xla_prompt_tokens_total", "xla_generation_tokens_total", "xla_requests_running",
+                      "xla_requests_waiting", "xla_kv_cache_tokens_used", "xla_prefix_cache_reused_tokens_total",
+                      "xla_preemptions_total", "xla_engine_steps_total"])
+    assert.ok(Number.isFinite(metric(m, name)) && metric(m, name) >= 0, name);
+  const ratio = metric(m, "xla_kv_cache_usage_ratio");
+  assert.ok(ratio >= 0 && ratio <= 1, `xla_kv_cache_usage_ratio ${ratio}`);
+  assert.ok(metric(m, "xla_generation_tokens_total") >= MAX * 5);
+  // histograms: cumulative buckets ending with +Inf = _count
+  for (const h of ["xla_time_to_first_token_seconds", "xla_time_per_output_token_seconds", "xla_engine_step_seconds"]) {
+    const buckets = m.filter((s) => s.name === `${h}_bucket`);
+    assert.ok(buckets.length >= 2, h);
+    for (let i = 1; i < buckets.length; ++i) {
+      assert.ok(Number(buckets[i].labels.le) > Number(buckets[i - 1].labels.le), `${h}: le order`);
+      assert.ok(buckets[i].value >= buckets[i - 1].value, `${h}: not cumulative`);
+    }
+    assert.equal(buckets.at(-1).labels.le, "+Inf");
+    assert.equal(buckets.at(-1).value, metric(m, `${h}_count`));
+    assert.ok(metric(m, `${h}_count`) > 0 && metric(m, `${h}_sum`) > 0, h);
+  }
 });
