@@ -226,7 +226,8 @@ test("/health and /metrics after the requests above", async () => {
     const buckets = m.filter((s) => s.name === `${h}_bucket`);
     assert.ok(buckets.length >= 2, h);
     for (let i = 1; i < buckets.length; ++i) {
-      assert.ok(Number(buckets[i].labels.le) > Number(buckets[i - 1].labels.le), `${h}: le order`);
+      const le = (b) => (b.labels.le === "+Inf" ? Infinity : Number(b.labels.le));
+      assert.ok(le(buckets[i]) > le(buckets[i - 1]), `${h}: le order`);
       assert.ok(buckets[i].value >= buckets[i - 1].value, `${h}: not cumulative`);
     }
     assert.equal(buckets.at(-1).labels.le, "+Inf");
