@@ -148,6 +148,9 @@ test("429 when the queue is full (--parallel 1 --max-queue 1)", async () => {
                     "the accepted streams cancelled");
   await waitMetrics(narrow, (m) => metric(m, "xla_requests_total", { endpoint: "/v1/completions", status: "429" }) === full.length,
                     `${full.length} 429s counted`);
+  // and the queue takes requests again
+  const r = await post(narrow, "/v1/completions", { prompt: ids(4), max_tokens: 2 });
+  assert.equal(r.status, 200, r.text);
 });
 
 test("the counters saw the refusals; a good request still succeeds", async () => {
