@@ -2,7 +2,7 @@
 // {"error": {message, type, param, code}}: bad JSON, wrong types, bad values, a prompt that does
 // not fit the context, an unknown model, path or method, a body over --max-body (413), a full
 // queue (429), a missing or wrong API key (401, --api-key and --api-key-file), token ids outside
-// the model's vocabulary; bad command lines exit with 2 (1 for a model that does not load).
+// the model's vocabulary; bad command lines exit with 2 (1 for a file missing or unloadable).
 // After all of it the server still answers.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -206,21 +206,23 @@ test("token ids outside a 512-id model: 400 naming the id", async () => {
 });
 
 // ---- the command line
-test("bad command lines exit with 2, a model that does not load with 1", () => {
+test("bad command lines exit with 2, missing or unloadable files with 1", () => {
   const badModel = fs.mkdtempSync(path.join(os.tmpdir(), "server-bad-model-"));
   fs.writeFileSync(path.join(badModel, "config.json"), "{ not json");
   const base = ["serve", "--host", "127.0.0.1", "--port", "0"];
-  for (const [args, status] of [
+  for (const [args, status, named] of [
     [[...base, "--tokenizer", TOKENIZER], 2], // no --model
     [[...base, "--tokenizer", TOKENIZER, "--model", MODEL, "--bogus"], 2],
     [[...base, "--tokenizer", TOKENIZER, "--model", MODEL, "--parallel", "0"], 2],
     [["serve", "--host", "127.0.0.1", "--port", "not-a-port", "--tokenizer", TOKENIZER, "--model", MODEL], 2],
-    [[...base, "--tokenizer", path.join(badModel, "no-tokenizer.json"), "--model", MODEL], 2],
-    [[...base, "--tokenizer", TOKENIZER, "--model", badModel], 1],
+    [[...base, "--tokenizer", path.join(badModel, "no-tokenizer.json"), "--model", MODEL], 1, "no-tokenizer.json"],
+    [[...base, "--tokenizer", TOKENIZER, "--model", path.join(badModel, "no-model")], 1, "no-model"],
+    [[...base, "--tokenizer", TOKENIZER, "--model", badModel], 1, "config.json"],
   ]) {
     const p = spawnSync(XLA, args, { encoding: "utf8", timeout: 30_000 });
     assert.equal(p.status, status, `xla ${args.join(" ")} -> ${p.status ?? p.signal}; stderr: ${p.stderr}`);
     assert.ok(p.stderr.trim().length > 0, `xla ${args.join(" ")}: nothing on stderr`);
+    if (named) assert.ok(p.stderr.includes(named), `xla ${args.join(" ")}: the message should name ${named}: ${p.stderr}`);
     assert.ok(!p.stdout.includes("listening on"), `xla ${args.join(" ")} listened`);
   }
 });
