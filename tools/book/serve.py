@@ -95,7 +95,7 @@ class Handler(SimpleHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as e:
             return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {e}; send {{\"lang\": \"c\", \"source\": \"...\"}}"})
         if lang not in book.LANGS:
-            return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"unknown language '{lang}': use c, cpp or python"})
+            return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"unknown language '{lang}': use {', '.join(book.LANGS)}"})
         if len(source.encode()) > self.limits.max_source:
             return self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                {"error": f"the program is larger than {self.limits.max_source} bytes"})
