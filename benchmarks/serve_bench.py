@@ -245,7 +245,7 @@ class Result:
     def __init__(self):
         self.ok, self.error = False, ""
         self.ttft = self.latency = None
-        self.chunk_times = []      # arrival of each chunk with text, seconds from the request's start
+        self.chunk_times = []      # arrival of each chunk of tokens, seconds from the request's start
         self.tokens = 0            # usage.completion_tokens
         self.prompt_tokens = 0
         self.finish = None
@@ -307,7 +307,10 @@ def stream_request(conn_box, url, headers, body, probe):
             if chunk.get("usage"):
                 usage = chunk["usage"]
             for ch in chunk.get("choices") or []:
-                if ch.get("text"):
+                # A chunk of tokens (its text may be empty: held back as a possible start of a
+                # character or of a stop string) is timed; the bookkeeping chunk that only
+                # carries the finish_reason is not, unless no other came.
+                if ch.get("text") or not ch.get("finish_reason") or r.ttft is None:
                     if r.ttft is None:
                         r.ttft = now
                         if probe:
@@ -332,7 +335,7 @@ def stream_request(conn_box, url, headers, body, probe):
         elif usage is None:
             r.error = "no usage chunk (stream_options.include_usage was asked)"
         elif r.ttft is None:
-            r.error = "no chunk with text"
+            r.error = "no chunk with choices"
         else:
             r.tokens, r.prompt_tokens = usage.get("completion_tokens", 0), usage.get("prompt_tokens", 0)
             if r.tokens != body["max_tokens"]:
