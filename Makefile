@@ -9,7 +9,8 @@ CMAKE_FLAGS ?=
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
-                libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev abigail-tools
+                libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev abigail-tools \
+                libcpp-httplib-dev
 
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

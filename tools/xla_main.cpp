@@ -1,4 +1,4 @@
-// xla_main.cpp — the `xla` command-line tool: generate, chat, tokenize, info, create, plot.
+// xla_main.cpp — the `xla` command-line tool: generate, chat, serve, tokenize, info, create, plot.
 // Exit codes scripts can rely on: 0 success, 1 a runtime error (missing or corrupt file,
 // bad model), 2 a usage error (unknown command or option, missing argument).
 #include <cstdio>
@@ -16,6 +16,7 @@ const char* kUsage =
     "commands:\n"
     "  generate  --model DIR --prompt TEXT   generate text, streamed as it comes\n"
     "  chat      --model DIR                 talk to a model, turn by turn (the KV cache is kept)\n"
+    "  serve     --model DIR                 an OpenAI-compatible HTTP server (continuous batching)\n"
     "  tokenize  --tokenizer FILE TEXT       print the token ids and pieces of TEXT\n"
     "  info      DIR                         architecture, parameter count, dtypes of a model folder\n"
     "  create    --config FILE --out DIR     a model with random weights, saved as a Hugging Face folder\n"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "generate") return xla::cli::cmd_generate(argc, argv);
     if (cmd == "chat") return xla::cli::cmd_chat(argc, argv);
+    if (cmd == "serve") return xla::cli::cmd_serve(argc, argv);
     if (cmd == "tokenize") return xla::cli::cmd_tokenize(argc, argv);
     if (cmd == "info") return xla::cli::cmd_info(argc, argv);
     if (cmd == "create") return xla::cli::cmd_create(argc, argv);

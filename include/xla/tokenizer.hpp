@@ -69,6 +69,10 @@ class Tokenizer {
 struct ChatMessage {
   std::string role;
   std::string content;
+  // When not empty: the content as a list of text parts (OpenAI's content array), read as the
+  // template reads a list: a leading system message takes its first part as is, other turns
+  // join their parts, each trimmed. `content` is then ignored.
+  std::vector<std::string> parts = {};
 };
 
 // Renders messages exactly as Gemma's chat template (tokenizer_config.json) does:

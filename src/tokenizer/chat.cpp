@@ -52,7 +52,8 @@ std::string render_chat(const std::vector<ChatMessage>& messages, bool add_gener
   std::string first_user_prefix;
   size_t first = 0;
   if (messages[0].role == "system") {
-    first_user_prefix = messages[0].content + "\n\n";
+    const ChatMessage& system = messages[0];
+    first_user_prefix = (system.parts.empty() ? system.content : system.parts[0]) + "\n\n";
     first = 1;
   }
   for (size_t i = first; i < messages.size(); ++i) {
@@ -66,7 +67,11 @@ std::string render_chat(const std::vector<ChatMessage>& messages, bool add_gener
     out += m.role == "assistant" ? "model" : m.role;
     out += '\n';
     if (turn == 0) out += first_user_prefix;
-    out += trim(m.content);
+    if (m.parts.empty()) {
+      out += trim(m.content);
+    } else {
+      for (const std::string& part : m.parts) out += trim(part);
+    }
     out += "<end_of_turn>\n";
   }
   if (add_generation_prompt) out += "<start_of_turn>model\n";
