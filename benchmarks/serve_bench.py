@@ -526,8 +526,8 @@ def main():
                               for a, b in zip(step_histogram(after), step_histogram(before)))
             s["engine_steps"], s["engine_step_s_sum"] = d_count, d_sum
             levels.append(s)
-            if c == 1:
-                probes = [r for r in results if r.ok and r.engine_window]
+            if c == 1:  # requests whose first chunk came with their first token (no text held back)
+                probes = [r for r in results if r.ok and r.engine_window and r.engine_window[1] >= r.tokens - 2]
             print_level(s)
             if s["failed"]:
                 failures.append(f"{c} client(s): {s['failed']} of {s['requests']} requests failed: {'; '.join(s['errors'])}")
@@ -614,10 +614,14 @@ def report_tables(levels, probes, scale, cost, fma, bw, quick):
         overhead = {"engine_step_ms": 1e3 * step, "engine_steps": win_count, "client_tokens": client_tokens,
                     "client_tpot_ms": 1e3 * per_token, "client_itl_mean_ms": 1e3 * sum(itl) / len(itl) if itl else None,
                     "overhead_ms": 1e3 * (per_token - step), "overhead_fraction": (per_token - step) / step}
+    else:
+        print("\nHTTP overhead at 1 client: not measured (no request's first chunk came with its first token: "
+              "its text was held back)")
+    if overhead:
         print(f"\nHTTP overhead at 1 client: engine step {overhead['engine_step_ms']:.3f} ms "
               f"(mean of {win_count:.0f} steps from /metrics, between each request's first and last token); "
               f"client {overhead['client_tpot_ms']:.3f} ms per token ({client_tokens} tokens; mean ITL "
-              f"{overhead['client_itl_mean_ms']:.3f} ms): {overhead['overhead_ms']:+.3f} ms, "
+              f"{overhead['client_itl_mean_ms'] or float('nan'):.3f} ms): {overhead['overhead_ms']:+.3f} ms, "
               f"{100 * overhead['overhead_fraction']:+.2f}% of the step")
 
     # The targets: ratios within this sitting, so the machine's speed cancels.
