@@ -366,6 +366,21 @@ def percentile(xs, q):
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+def finite(x):
+    """x with NaN written as null: JSON has no NaN."""
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite(v) for v in x]
+    return x
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
 def stats(xs):
     return {"mean": sum(xs) / len(xs) if xs else float("nan"), "p50": percentile(xs, 50), "p99": percentile(xs, 99)}
 
@@ -547,9 +562,9 @@ def main():
         failures.append(f"the report lacks the rows of {missing} client(s)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"commit": roof.get("commit") or git_describe(), "ceilings": roof, "config": os.path.basename(config_path),
+            json.dump(finite({"commit": roof.get("commit") or git_describe(), "ceilings": roof, "config": os.path.basename(config_path),
                        "prompt_tokens": scale.prompt, "max_tokens": scale.gen, "quick": args.quick, "levels": levels,
-                       **report, "failures": failures}, f, indent=1)
+                       **report, "failures": failures}), f, indent=1)
         print(f"results: {args.json}")
     if failures:
         for f_ in failures:
@@ -576,19 +591,19 @@ def report_tables(levels, probes, scale, cost, fma, bw, quick):
             s["decode_bound_tok_s"] = c / step
             s["output_of_decode_bound"] = s["output_throughput"] / s["decode_bound_tok_s"]
             s["step_bound_ms"] = 1e3 * step
-            s["step_bound_over_tpot_p50"] = s["step_bound_ms"] / s["tpot_ms"]["p50"]
+            s["step_bound_over_tpot_p50"] = ratio(s["step_bound_ms"], s["tpot_ms"]["p50"])
             frac = (f"{100 * s['output_of_decode_bound']:.1f}%", f"{s['step_bound_ms']:.2f}",
                     f"{100 * s['step_bound_over_tpot_p50']:.1f}%")
         else:
             frac = ("–", "–", "–")
         print(f"| {c} | {s['completed']} | {s['duration_s']:.1f} | {s['request_throughput']:.2f} | "
-              f"{s['output_throughput']:.1f} | {s['output_throughput'] / base:.2f} | {frac[0]} | "
+              f"{s['output_throughput']:.1f} | {ratio(s['output_throughput'], base):.2f} | {frac[0]} | "
               f"{s['ttft_ms']['p50']:.0f} | {s['ttft_ms']['p99']:.0f} | {s['tpot_ms']['p50']:.1f} | {s['tpot_ms']['p99']:.1f} | "
               f"{s['itl_ms']['p50']:.1f} | {s['itl_ms']['p99']:.1f} | {frac[1]} | {frac[2]} |")
     if fma and bw and levels:
         pp = cost.prefill_flops(scale.prompt) / (fma * 1e9)
         print(f"prefill: {scale.prompt} tokens take {1e3 * pp:.0f} ms at the FMA peak; TTFT p50 at 1 client "
-              f"{levels[0]['ttft_ms']['p50']:.0f} ms: {100 * 1e3 * pp / levels[0]['ttft_ms']['p50']:.1f}% of the peak")
+              f"{levels[0]['ttft_ms']['p50']:.0f} ms: {100 * ratio(1e3 * pp, levels[0]['ttft_ms']['p50']):.1f}% of the peak")
     print("out/bound: output tok/s over the decode roofline at that many sequences (the weights read once per step, "
           "each sequence's keys and values); it includes the prefills, so it stays below the decode steps' own fraction. "
           "bound/TPOT p50: the roofline's step time over the median time per output token.")
@@ -613,7 +628,7 @@ def report_tables(levels, probes, scale, cost, fma, bw, quick):
         itl = [g for r in probes for g in r.itls]
         overhead = {"engine_step_ms": 1e3 * step, "engine_steps": win_count, "client_tokens": client_tokens,
                     "client_tpot_ms": 1e3 * per_token, "client_itl_mean_ms": 1e3 * sum(itl) / len(itl) if itl else None,
-                    "overhead_ms": 1e3 * (per_token - step), "overhead_fraction": (per_token - step) / step}
+                    "overhead_ms": 1e3 * (per_token - step), "overhead_fraction": ratio(per_token - step, step)}
     else:
         print("\nHTTP overhead at 1 client: not measured (no request's first chunk came with its first token: "
               "its text was held back)")
@@ -630,10 +645,10 @@ def report_tables(levels, probes, scale, cost, fma, bw, quick):
     targets = []
     if 1 in by and many and many != 1:
         one, m = by[1], by[many]
-        targets.append({"target": f"output throughput, {many} clients >= 4x one", "value": m["output_throughput"] / one["output_throughput"],
+        targets.append({"target": f"output throughput, {many} clients >= 4x one", "value": ratio(m["output_throughput"], one["output_throughput"]),
                         "limit": 4.0, "met": m["output_throughput"] >= 4 * one["output_throughput"],
                         "detail": f"{m['output_throughput']:.1f} vs {one['output_throughput']:.1f} tok/s"})
-        targets.append({"target": f"p99 TPOT, {many} clients <= 3x one", "value": m["tpot_ms"]["p99"] / one["tpot_ms"]["p99"],
+        targets.append({"target": f"p99 TPOT, {many} clients <= 3x one", "value": ratio(m["tpot_ms"]["p99"], one["tpot_ms"]["p99"]),
                         "limit": 3.0, "met": m["tpot_ms"]["p99"] <= 3 * one["tpot_ms"]["p99"],
                         "detail": f"{m['tpot_ms']['p99']:.1f} vs {one['tpot_ms']['p99']:.1f} ms"})
     if overhead:
