@@ -30,6 +30,7 @@ const char* kServeHelp =
     "  --alias NAME          the model id clients name (default: the folder's name)\n"
     "  --max-body BYTES      largest request body accepted (default 1048576); larger ones get 413\n"
     "  --bf16                keep the weights in bf16 (half the memory)\n"
+    "  --batch-invariant     a request's logits bit-identical however it is batched (slower prefill)\n"
     "When ready it prints `listening on http://HOST:PORT`. SIGINT or SIGTERM ends the requests under way\n"
     "and exits with status 0.\n";
 
@@ -56,7 +57,7 @@ int cmd_serve(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"model", "tokenizer", "host", "port", "parallel", "ctx", "kv-tokens", "max-queue", "api-key", "api-key-file",
           "alias", "max-body"},
-         {"bf16"});
+         {"bf16", "batch-invariant"});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   server::ServerOptions o;
   o.model_dir = a.required("model");
@@ -70,6 +71,7 @@ int cmd_serve(int argc, char** argv) {
   o.max_body = size_t(integer(a, "max-body", 1 << 20, 1024, int64_t(1) << 32));
   o.alias = a.get("alias");
   o.bf16_weights = a.has("bf16");
+  o.engine.batch_invariant = a.has("batch-invariant");
   if (a.has("api-key") && a.has("api-key-file")) throw UsageError("give --api-key or --api-key-file, not both");
   if (a.has("api-key")) o.api_key = a.get("api-key");
   if (a.has("api-key-file")) o.api_key = trim_line_ends(io::read_text_file(a.get("api-key-file")));

@@ -327,8 +327,13 @@ void add_routes(httplib::Server& http, ServerState& s) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (res.status == 404)
       send_error(res, ApiError(404, "no such endpoint: " + req.method + " " + req.path, "", "", "not_found_error"));
+    else if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
+      // cpp-httplib caps form bodies at 8 KiB whatever the limit (curl -d sends this type)
+      send_error(res, ApiError(413, "a form-encoded body is limited to 8 KiB: send 'Content-Type: application/json'",
+                               "", "request_too_large"));
     else if (res.status == 413)
-      send_error(res, ApiError(413, "the request body is larger than this server accepts", "", "request_too_large"));
+      send_error(res, ApiError(413, "the request body is larger than this server accepts (--max-body)", "",
+                               "request_too_large"));
     else
       send_error(res, ApiError(res.status, "the request could not be read (HTTP " + std::to_string(res.status) + ")"));
     return httplib::Server::HandlerResponse::Handled;
