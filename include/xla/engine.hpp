@@ -5,11 +5,14 @@
 // Threads: submit() and cancel() may be called from any thread at any time; step() drives
 // the engine and is called from one thread at a time (a server's loop, a test).
 //
-// Exactness: a request's tokens are what generate() gives for it alone (greedy and seeded
-// sampling alike), whatever else shares its steps, however its prompt was cut into chunks
-// and whether its prefix came from the cache; its logits equal the single-sequence
-// forward's to float noise (the GEMM's rounding depends on how many rows a step has), or
-// to the bit with EngineOptions::batch_invariant.
+// Exactness: a request's greedy tokens are what generate() gives for it alone, whatever
+// else shares its steps, however its prompt was cut into chunks and whether its prefix came
+// from the cache; its logits equal the single-sequence forward's to float noise (the GEMM's
+// rounding depends on how many rows a step has), or to the bit with
+// EngineOptions::batch_invariant. Seeded sampling gives the same tokens where the logits are
+// bit-identical, so always with batch_invariant; without it the noise can move a draw (top_p
+// orders near-equal probabilities), as it can move a greedy choice between two logits closer
+// than the noise.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -361,9 +361,11 @@ XLA_API xla_status xla_session_generate(xla_session* s, const int32_t* prompt, s
  * any thread; one thread drives the engine with xla_engine_step, each call one batched
  * forward over every running sequence (plus prefill chunks of waiting ones), reporting each
  * token produced as an event. The KV cache is paged (blocks of 16 tokens) and identical
- * prompt prefixes share their blocks. A request's tokens are exactly what xla_generate gives
- * for it alone (greedy and seeded sampling alike), whatever else shares its steps, up to the
- * end of the context.
+ * prompt prefixes share their blocks. A request's greedy tokens are what xla_generate gives
+ * for it alone, whatever else shares its steps, up to the end of the context; its logits
+ * equal xla_generate's to float noise. Seeded sampling gives the same tokens where the logits
+ * are bit-identical (always with the C++ engine's batch_invariant option); otherwise that
+ * noise can move a draw.
  */
 typedef struct xla_engine xla_engine;
 

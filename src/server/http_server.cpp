@@ -216,13 +216,20 @@ bool needs_key(const std::string& path) {
   return path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize";
 }
 
-// Endpoints named in the request counter (anything else counts as "other").
-std::string endpoint_label(const std::string& path) {
-  for (const char* known : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
-                            "/health", "/metrics"})
-    if (path == known) return known;
-  return "other";
+// Every endpoint and its one method.
+constexpr std::pair<const char*, const char*> kEndpoints[] = {
+    {"/v1/chat/completions", "POST"}, {"/v1/completions", "POST"}, {"/v1/models", "GET"}, {"/tokenize", "POST"},
+    {"/detokenize", "POST"},          {"/health", "GET"},          {"/metrics", "GET"}};
+
+// The method a path takes, nullptr for an unknown path.
+const char* method_of(const std::string& path) {
+  for (const auto& [known, method] : kEndpoints)
+    if (path == known) return method;
+  return nullptr;
 }
+
+// Endpoints named in the request counter (anything else counts as "other").
+std::string endpoint_label(const std::string& path) { return method_of(path) ? path : "other"; }
 
 void require_ready(const ServerState& s) {
   if (!s.ready) throw ApiError(503, "the model is still loading", "", "", "server_error");
@@ -325,17 +332,22 @@ void add_routes(httplib::Server& http, ServerState& s) {
   // get a body in OpenAI's shape too.
   http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (res.status == 404)
+    const char* method = method_of(req.path);
+    if ((res.status == 404 || res.status == 400) && method && req.method != method) {
+      res.set_header("Allow", method);
+      send_error(res, ApiError(405, req.path + " takes " + method + ", not " + req.method, "", "method_not_allowed"));
+    } else if (res.status == 404) {
       send_error(res, ApiError(404, "no such endpoint: " + req.method + " " + req.path, "", "", "not_found_error"));
-    else if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
+    } else if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded") {
       // cpp-httplib caps form bodies at 8 KiB whatever the limit (curl -d sends this type)
       send_error(res, ApiError(413, "a form-encoded body is limited to 8 KiB: send 'Content-Type: application/json'",
                                "", "request_too_large"));
-    else if (res.status == 413)
+    } else if (res.status == 413) {
       send_error(res, ApiError(413, "the request body is larger than this server accepts (--max-body)", "",
                                "request_too_large"));
-    else
+    } else {
       send_error(res, ApiError(res.status, "the request could not be read (HTTP " + std::to_string(res.status) + ")"));
+    }
     return httplib::Server::HandlerResponse::Handled;
   }));
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
