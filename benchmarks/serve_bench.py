@@ -262,9 +262,10 @@ class Result:
 
 
 def prompt_ids(k, n, vocab, seed):
-    """Request k's prompt: <bos> and random ids from a safe range (no special or control
-    tokens of the Gemma 3 vocabulary: they start past its first thousand ids); every request's
-    first block differs, so the prefix cache reuses nothing."""
+    """Request k's prompt: <bos> and random ids from a safe range: ids 1,000 to 199,999 of the
+    Gemma 3 vocabulary hold no special, control or byte tokens (those lie below 238 and from
+    255,999 on); the tiny model's 512 ids, past the first few. Every request's first block
+    differs, so the prefix cache reuses nothing."""
     rng = random.Random(seed * 1_000_003 + k)
     lo = 1000 if vocab > 2000 else 8
     hi = min(vocab, 200_000) - 1
