@@ -264,7 +264,7 @@ class Result:
 def prompt_ids(k, n, vocab, seed):
     """Request k's prompt: <bos> and random ids from a safe range: ids 1,000 to 199,999 of the
     Gemma 3 vocabulary hold no special, control or byte tokens (those lie below 238 and from
-    255,999 on); the tiny model's 512 ids, past the first few. Every request's first block
+    255,968 on); the tiny model's 512 ids, past the first few. Every request's first block
     differs, so the prefix cache reuses nothing."""
     rng = random.Random(seed * 1_000_003 + k)
     lo = 1000 if vocab > 2000 else 8
