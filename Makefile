@@ -124,7 +124,8 @@ serve-book: book
 
 # The machine's ceilings first (bench_roofline: f32 FMA peak, bf16 peak, read bandwidth), then
 # the benchmarks, each headed by the commit, the CPU, its flags and those ceilings (Google
-# Benchmark adds the date): a figure is read against the ceilings of the same sitting.
+# Benchmark adds the date): a figure is read against the ceilings of the same sitting. Last,
+# serve_bench.py: `xla serve` over HTTP under 1–16 streaming clients.
 BENCH_CONTEXT := $(BUILD)/benchmarks/roofline.context
 bench: build
 	./$(BUILD)/benchmarks/bench_roofline --context $(BENCH_CONTEXT)
@@ -134,6 +135,7 @@ bench: build
 	  ./$(BUILD)/benchmarks/$$b --benchmark_context="$$(cat $(BENCH_CONTEXT))" || exit 1; \
 	done
 	./$(BUILD)/benchmarks/bench_serve --context $(BENCH_CONTEXT)
+	python3 benchmarks/serve_bench.py --build $(BUILD) --context $(BENCH_CONTEXT) --json $(BUILD)/benchmarks/serve_bench.json
 
 clean:
 	rm -rf $(BUILD)

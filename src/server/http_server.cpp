@@ -385,6 +385,8 @@ int run_server(const ServerOptions& options) {
   ServerState s;
   s.options = options;
   s.info.alias = options.alias.empty() ? folder_name(options.model_dir) : options.alias;
+  if (!std::filesystem::is_directory(options.model_dir))
+    throw std::runtime_error("no model folder: " + options.model_dir + " is not a directory");
   std::string tokenizer_path = options.tokenizer_path;
   if (tokenizer_path.empty()) {
     tokenizer_path = options.model_dir + "/tokenizer.json";

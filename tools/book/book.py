@@ -3,8 +3,9 @@
 library, run them and compare what they print with the book.
 
 Conventions (docs/book/README.md explains them to readers):
-  * every ```c, ```cpp or ```python block is a complete program (Python through the
-    ctypes bindings in bindings/python);
+  * every ```c, ```cpp, ```python or ```javascript block is a complete program (Python
+    through the ctypes bindings in bindings/python; JavaScript, an ES module, with Node.js
+    and the npm packages of tests/server, such as `openai`);
   * a line starting with `//~` (`#~` in Python) is compiled but not shown (hidden
     boilerplate: includes, main(), error checks); the marker and one following space are
     removed;
@@ -26,14 +27,15 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 
-LANGS = {"c": ".c", "cpp": ".cpp", "python": ".py"}
-HIDDEN = {"c": "//~", "cpp": "//~", "python": "#~"}
+LANGS = {"c": ".c", "cpp": ".cpp", "python": ".py", "javascript": ".mjs"}
+HIDDEN = {"c": "//~", "cpp": "//~", "python": "#~", "javascript": "//~"}
 FENCE = re.compile(r"^(```+|~~~+)\s*([\w+-]*)")
 
 
@@ -42,7 +44,7 @@ class Example:
     chapter: str      # file name of the chapter
     index: int        # 1-based, in the chapter
     line: int         # 1-based line of the opening fence
-    lang: str         # "c", "cpp" or "python"
+    lang: str         # "c", "cpp", "python" or "javascript"
     source: str       # the whole program, hidden lines included
     expected: str
     block_lines: list  # the block as written, hidden lines included
@@ -236,16 +238,27 @@ def _run_limited(cmd, cwd, env, timeout, memory_bytes, cpu_seconds, file_bytes, 
 def compile_and_run(tc, lang, source, workdir, run_timeout=60, compile_timeout=120,
                     memory_bytes=None, cpu_seconds=None, file_bytes=64 << 20, max_output=1 << 20):
     if lang not in LANGS:
-        return RunResult("compile", None, "", f"unknown language '{lang}': use c, cpp or python\n")
+        return RunResult("compile", None, "", f"unknown language '{lang}': use {', '.join(LANGS)}\n")
     src = os.path.join(workdir, "main" + LANGS[lang])
     exe = os.path.join(workdir, "main")
     with open(src, "w", encoding="utf-8") as f:
         f.write(source)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir,
-           "LANG": "C.UTF-8"}
+    # The build folder first on PATH (the `xla` tool, as in a console transcript); the data's
+    # folders as environment variables of the macros' names, for the interpreted languages.
+    env = {"PATH": tc["bindir"] + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir,
+           "TMPDIR": workdir, "LANG": "C.UTF-8", "BOOK_SHARED": tc["shared"], "BOOK_TOKENIZER": tc["tokenizer"]}
     if lang == "python":  # nothing to compile: the bindings load libxla.so at import
         cmd = [tc["python"], "-B", src]
         env.update(PYTHONPATH=tc["python_path"], LIBXLA=tc["libxla"], PYTHONUNBUFFERED="1")
+    elif lang == "javascript":  # an ES module; its imports resolve in tests/server's node_modules
+        node, modules = tc.get("node") or shutil.which("node"), tc.get("node_modules", "")
+        if not node:
+            return RunResult("compile", None, "", "javascript examples need Node.js (node), which is not installed\n")
+        if not os.path.isdir(modules):
+            return RunResult("compile", None, "", f"javascript examples need the npm packages of {modules}: "
+                             f"npm ci --prefix {os.path.dirname(modules)} (make test does it)\n")
+        os.symlink(modules, os.path.join(workdir, "node_modules"))
+        cmd = [node, src]
     else:
         code, out, err, to, tr = _run_limited(compile_command(tc, lang, src, exe), workdir, env, compile_timeout,
                                               None, None, file_bytes, max_output)

@@ -2,8 +2,8 @@
 //
 //   node tools/book/render.mjs [--book docs/book] [--out build/book/html] [--python python3]
 //
-// The examples come from book.py (one parser for the tests and the pages): each ```c/```cpp
-// block is shown without its hidden `//~` lines, carries its whole program for the Run
+// The examples come from book.py (one parser for the tests and the pages): each ```c/```cpp/
+// ```python/```javascript block is shown without its hidden `//~` lines, carries its whole program for the Run
 // button, and its ```output block becomes the expected output (a ```stderr block after it,
 // the expected standard error).
 import fs from "node:fs";
@@ -70,14 +70,14 @@ function makeRenderer(examplesByChapter) {
   md.renderer.rules.fence = (tokens, idx, options, env, self) => {
     const token = tokens[idx];
     const lang = token.info.trim().split(/\s+/)[0].toLowerCase();
-    if (lang === "c" || lang === "cpp" || lang === "python") {
+    if (lang === "c" || lang === "cpp" || lang === "python" || lang === "javascript") {
       const ex = current.examples[current.next++];
       const raw = token.content.replace(/\n$/, "");
       if (!ex || ex.raw !== raw) {
         throw new Error(`${current.chapter}: example ${current.next} is not the one book.py found ` +
                         "(a fenced block markdown-it reads differently: keep examples at the start of a line)");
       }
-      const label = { c: "C", cpp: "C++", python: "Python" }[lang];
+      const label = { c: "C", cpp: "C++", python: "Python", javascript: "JavaScript" }[lang];
       return `<div class="example" id="example-${ex.index}" data-lang="${lang}">
 <div class="example-bar"><span class="example-label">${label} · example ${ex.index}</span>` +
         `<button type="button" class="edit" title="Show the whole program and edit it">Edit</button>` +

@@ -28,6 +28,12 @@ import book  # noqa: E402
 HOST = "127.0.0.1"
 
 
+# Node.js reserves gigabytes of address space for WebAssembly (its HTTP client, undici, is
+# built on it), far beyond the limit a program gets here: JavaScript runs only in the tests.
+NOT_HERE = {"javascript": "JavaScript examples do not run in the playground (Node.js needs more address space than "
+                          "its limit); run them with `python3 tools/book/book.py check CHAPTER`"}
+
+
 class Limits:
     def __init__(self, args):
         self.run_seconds = args.timeout
@@ -95,7 +101,9 @@ class Handler(SimpleHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as e:
             return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {e}; send {{\"lang\": \"c\", \"source\": \"...\"}}"})
         if lang not in book.LANGS:
-            return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"unknown language '{lang}': use c, cpp or python"})
+            return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"unknown language '{lang}': use {', '.join(book.LANGS)}"})
+        if lang in NOT_HERE:
+            return self._reply(HTTPStatus.BAD_REQUEST, {"error": NOT_HERE[lang]})
         if len(source.encode()) > self.limits.max_source:
             return self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                {"error": f"the program is larger than {self.limits.max_source} bytes"})

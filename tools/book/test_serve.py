@@ -158,6 +158,9 @@ def run_tests(port):
     check(status == 400 and "bad request" in r.get("error", ""), f"broken JSON gets 400 and a message ({status})")
     status, r = post(port, {"lang": "rust", "source": "fn main() {}"})
     check(status == 400 and "unknown language" in r.get("error", ""), f"an unknown language gets 400 ({status})")
+    status, r = post(port, {"lang": "javascript", "source": "console.log(1);"})
+    check(status == 400 and "do not run in the playground" in r.get("error", ""),
+          f"a JavaScript program is refused with the reason ({status})")
     status, r = post(port, {"lang": "c", "source": "/*" + "x" * 20000 + "*/ int main(void){return 0;}"})
     check(status == 413, f"a program over the size limit gets 413 ({status})")
     status, _ = get(port, "/../../etc/passwd")
