@@ -37,7 +37,7 @@ const chat = (extra) => ({ model: "tiny", messages: user, max_tokens: 2, ...extr
 const completion = (extra) => ({ model: "tiny", prompt: "hi", max_tokens: 2, ...extra });
 const ids = (n) => [2, ...Array.from({ length: n - 1 }, (_, i) => 100 + i)]; // n token ids, <bos> first
 
-// [what, path, body, words the message must hold]
+// [what, path, body, words the message must hold, error code (docs/server.md) if any]
 const invalid = [
   ["malformed JSON", "/v1/chat/completions", '{"messages": [', []],
   ["a JSON array as the body", "/v1/chat/completions", "[1, 2]", []],
@@ -61,16 +61,16 @@ const invalid = [
   ["stream not a boolean", "/v1/chat/completions", chat({ stream: "yes" }), ["stream"]],
   ["n 2", "/v1/chat/completions", chat({ n: 2 }), []],
   ["five stop strings", "/v1/chat/completions", chat({ stop: ["a", "b", "c", "d", "e"] }), ["stop"]],
-  ["an unknown model", "/v1/chat/completions", chat({ model: "gpt-4o" }), ["gpt-4o"]],
+  ["an unknown model", "/v1/chat/completions", chat({ model: "gpt-4o" }), ["gpt-4o"], "model_not_found"],
   ["a chat longer than the context", "/v1/chat/completions",
-   chat({ messages: [{ role: "user", content: "one two three ".repeat(30) }] }), []],
+   chat({ messages: [{ role: "user", content: "one two three ".repeat(30) }] }), [], "context_length_exceeded"],
   ["prompt missing", "/v1/completions", { model: "tiny" }, ["prompt"]],
   ["echo", "/v1/completions", completion({ echo: true }), ["echo"]],
   ["two string prompts", "/v1/completions", completion({ prompt: ["a", "b"] }), []],
   ["two id prompts", "/v1/completions", completion({ prompt: [[2, 3], [2, 4]] }), []],
   ["an id outside the vocabulary", "/v1/completions", completion({ prompt: [2, 262144] }), ["262144"]],
   ["a negative id", "/v1/completions", completion({ prompt: [2, -1] }), ["-1"]],
-  ["a prompt of ctx tokens", "/v1/completions", completion({ prompt: ids(64) }), []],
+  ["a prompt of ctx tokens", "/v1/completions", completion({ prompt: ids(64) }), [], "context_length_exceeded"],
   ["logprobs 21", "/v1/completions", completion({ logprobs: 21 }), ["logprobs"]],
   ["completions max_tokens 0", "/v1/completions", completion({ max_tokens: 0 }), ["max_tokens"]],
   ["completions n 2", "/v1/completions", completion({ n: 2 }), []],
@@ -81,11 +81,11 @@ const invalid = [
   ["detokenize an id outside the tokenizer", "/detokenize", { tokens: [2, 300000] }, ["300000"]],
 ];
 let chat400 = 0;
-for (const [what, urlPath, body, words] of invalid) {
+for (const [what, urlPath, body, words, code] of invalid) {
   test(`400: ${what}`, async () => {
     const r = await post(server, urlPath, body);
     if (urlPath === "/v1/chat/completions") ++chat400;
-    const e = assertError(r, 400, "invalid_request_error");
+    const e = assertError(r, 400, "invalid_request_error", code);
     for (const w of words) assert.ok(e.message.includes(w), `the message should name ${w}: ${e.message}`);
   });
 }
@@ -100,10 +100,11 @@ test("a prompt one token short of the context is served; generation stops at the
 test("404 for an unknown path, 405 for a wrong method", async () => {
   for (const [method, urlPath] of [["GET", "/v1/nothing"], ["POST", "/v1/embeddings"], ["GET", "/"], ["POST", "/v2/chat/completions"]])
     assertError(await request(server, method, urlPath, { body: method === "POST" ? {} : undefined }), 404, "not_found_error");
-  for (const [method, urlPath] of [["GET", "/v1/chat/completions"], ["GET", "/v1/completions"], ["POST", "/v1/models"]]) {
+  for (const [method, urlPath, allowed] of [["GET", "/v1/chat/completions", "POST"], ["GET", "/v1/completions", "POST"],
+                                            ["POST", "/v1/models", "GET"], ["PUT", "/health", "GET"]]) {
     const r = await request(server, method, urlPath);
-    assert.equal(r.status, 405, `${method} ${urlPath} -> ${r.status} ${r.text}`);
-    assert.equal(typeof r.json?.error?.message, "string", r.text);
+    assertError(r, 405, "invalid_request_error", "method_not_allowed");
+    assert.ok((r.headers.get("allow") ?? "").includes(allowed), `${method} ${urlPath}: Allow ${r.headers.get("allow")}`);
   }
 });
 
