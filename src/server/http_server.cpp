@@ -415,6 +415,9 @@ int run_server(const ServerOptions& options) {
   }
   std::thread listener([&] { http.listen_after_bind(); });
   auto stop_listening = [&] {
+    // stop() does nothing before the listener has started: wait for it (a model that fails
+    // to load can get here first).
+    for (int i = 0; i < 5000 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     http.stop();
     listener.join();
   };
