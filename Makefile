@@ -106,11 +106,16 @@ test: tokenizer-data book-deps server-test-deps build
 # (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
 CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo test_capi_dpo_trainer \
               test_capi_engine test_capi_threads test_capi_sweep test_env_threads
+# … and `xla serve` itself under ASan + UBSan, fed the server tests' bad requests, disconnects and signals.
+SERVER_SAN_TARGETS := xla_tool server_reference_generate
+SERVER_SAN_TESTS   := fixture_model|client|errors|disconnect|signal
 SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
-sanitize: tokenizer-data
+sanitize: tokenizer-data server-test-deps
 	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined
 	cmake --build $(BUILD)-asan -j $(JOBS) --target $(CAPI_TESTS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -R '^capi\.' -E 'capi\.exports'
+	cmake --build $(BUILD)-asan -j $(JOBS) --target $(SERVER_SAN_TARGETS)
+	cd $(BUILD)-asan && ctest --output-on-failure -R '^server\.($(SERVER_SAN_TESTS))$$'
 	@[ -f $(BUILD)-tsan/build.ninja ] || cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DXLA_SANITIZE=thread
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target test_capi_threads
 	cd $(BUILD)-tsan && ctest --output-on-failure -R '^capi\.threads$$'
