@@ -106,9 +106,11 @@ test: tokenizer-data book-deps server-test-deps build
 # (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
 CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo test_capi_dpo_trainer \
               test_capi_engine test_capi_threads test_capi_sweep test_env_threads
-# … and `xla serve` itself under ASan + UBSan, fed the server tests' bad requests, disconnects and signals.
+# … and `xla serve` itself: under ASan + UBSan fed the server tests' bad requests, disconnects
+# and signals; under TSan its threads (HTTP pool, engine loop, signal wait) in the same tests.
 SERVER_SAN_TARGETS := xla_tool server_reference_generate
 SERVER_SAN_TESTS   := fixture_model|client|errors|disconnect|signal
+SERVER_TSAN_TESTS  := fixture_model|client|disconnect|signal
 SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
 sanitize: tokenizer-data server-test-deps
 	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined
@@ -117,8 +119,10 @@ sanitize: tokenizer-data server-test-deps
 	cmake --build $(BUILD)-asan -j $(JOBS) --target $(SERVER_SAN_TARGETS)
 	cd $(BUILD)-asan && ctest --output-on-failure -R '^server\.($(SERVER_SAN_TESTS))$$'
 	@[ -f $(BUILD)-tsan/build.ninja ] || cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DXLA_SANITIZE=thread
-	cmake --build $(BUILD)-tsan -j $(JOBS) --target test_capi_threads
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target test_capi_threads $(SERVER_SAN_TARGETS)
 	cd $(BUILD)-tsan && ctest --output-on-failure -R '^capi\.threads$$'
+	cd $(BUILD)-tsan && OMP_NUM_THREADS=1 TSAN_OPTIONS=suppressions=$(CURDIR)/tests/server/tsan.supp \
+	  ctest --output-on-failure -R '^server\.($(SERVER_TSAN_TESTS))$$'
 
 # The book as HTML in $(BUILD)/book/html, and served with its playground (Run buttons).
 book: book-deps build

@@ -312,7 +312,7 @@ void add_routes(httplib::Server& http, ServerState& s) {
       send_json(res, 503, {{"status", "loading"}});
   });
   http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
-    res.set_content(s.metrics.render(s.loop && s.ready ? s.loop->stats() : EngineStats{}),
+    res.set_content(s.metrics.render(s.ready && s.loop ? s.loop->stats() : EngineStats{}),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
 
