@@ -125,6 +125,13 @@ void parse_sampling(const json& body, const ModelInfo& model, CompletionRequest&
   if (get_bool(body, "ignore_eos", false)) r.generation.stop_ids.clear();
 }
 
+// 'model' may be left out; when given it must be this server's alias.
+void check_model_name(const json& body, const ModelInfo& model) {
+  if (const json* name = field(body, "model"); name && get_string(*name, "model") != model.alias)
+    throw ApiError(400, "the model '" + name->get<std::string>() + "' does not exist; this server has '" + model.alias + "'",
+                   "model", "model_not_found");
+}
+
 int32_t get_token_id(const json& v, const std::string& param) {
   if (!v.is_number_integer()) throw bad_request(param, "'" + param + "' must hold integer token ids");
   int64_t id = v.get<int64_t>();
@@ -188,9 +195,7 @@ void check_prompt(const std::vector<int32_t>& prompt, const ModelInfo& model, co
 CompletionRequest parse_chat_request(const json& body, const ModelInfo& model) {
   CompletionRequest r;
   r.endpoint = Endpoint::Chat;
-  if (const json* name = field(body, "model"); name && get_string(*name, "model") != model.alias)
-    throw ApiError(400, "the model '" + name->get<std::string>() + "' does not exist; this server has '" + model.alias + "'",
-                   "model", "model_not_found");
+  check_model_name(body, model);
   const json* messages = field(body, "messages");
   if (!messages) throw bad_request("messages", "'messages' is missing");
   for (const char* name : {"tools", "functions"})
@@ -222,9 +227,7 @@ CompletionRequest parse_chat_request(const json& body, const ModelInfo& model) {
 CompletionRequest parse_completion_request(const json& body, const ModelInfo& model) {
   CompletionRequest r;
   r.endpoint = Endpoint::Completion;
-  if (const json* name = field(body, "model"); name && get_string(*name, "model") != model.alias)
-    throw ApiError(400, "the model '" + name->get<std::string>() + "' does not exist; this server has '" + model.alias + "'",
-                   "model", "model_not_found");
+  check_model_name(body, model);
   const json* prompt = field(body, "prompt");
   if (!prompt) throw bad_request("prompt", "'prompt' is missing");
   // A string, or one string / one token-id list in an array; several prompts are refused.
