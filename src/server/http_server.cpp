@@ -136,9 +136,7 @@ struct Generation {
   int64_t completion_tokens() const { return int64_t(tokens.size()); }
 };
 
-void serve_completion(ServerState& s, const httplib::Request& http, httplib::Response& res, CompletionRequest request) {
-  const auto arrival = Clock::now();
-  (void)http;
+void serve_completion(ServerState& s, httplib::Response& res, CompletionRequest request, Clock::time_point arrival) {
   EngineRequest er;
   er.prompt = request.prompt;
   er.generation = request.generation;
@@ -238,14 +236,16 @@ void require_ready(const ServerState& s) {
 void add_routes(httplib::Server& http, ServerState& s) {
   http.Post("/v1/chat/completions", [&s](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
+      const auto arrival = Clock::now();
       require_ready(s);
-      serve_completion(s, req, res, parse_chat_request(parse_body(req.body), s.info));
+      serve_completion(s, res, parse_chat_request(parse_body(req.body), s.info), arrival);
     });
   });
   http.Post("/v1/completions", [&s](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
+      const auto arrival = Clock::now();
       require_ready(s);
-      serve_completion(s, req, res, parse_completion_request(parse_body(req.body), s.info));
+      serve_completion(s, res, parse_completion_request(parse_body(req.body), s.info), arrival);
     });
   });
   http.Get("/v1/models", [&s](const httplib::Request&, httplib::Response& res) {
