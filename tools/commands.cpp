@@ -12,6 +12,7 @@
 
 #include "text_file.hpp"
 #include "args.hpp"
+#include "text_stream.hpp"
 #include "xla/generate.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/tokenizer.hpp"
@@ -56,26 +57,21 @@ std::string tokenizer_path(const Args& a, const std::string& model_dir) {
   return p;
 }
 
-// Prints the text of the tokens generated so far as it becomes final: a token that ends
-// inside a multi-byte character is held back until the character is complete.
+// Prints the text of the tokens generated so far as it becomes final (server::TextStream: a
+// character cut across byte tokens is held back until it is whole).
 class Streamer {
  public:
-  explicit Streamer(const Tokenizer& tok) : tok_(tok) {}
-  void push(int32_t id) {
-    ids_.push_back(id);
-    std::string text = tok_.decode(ids_.data(), ids_.size(), /*skip_special=*/true);
-    if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;  // incomplete
-    if (text.size() > printed_) {
-      std::fwrite(text.data() + printed_, 1, text.size() - printed_, stdout);
-      std::fflush(stdout);
-      printed_ = text.size();
-    }
-  }
+  explicit Streamer(const Tokenizer& tok) : text_(tok, {}) {}
+  void push(int32_t id) { print(text_.push(id)); }
+  void finish() { print(text_.finish()); }  // what is still held back, at the end
 
  private:
-  const Tokenizer& tok_;
-  std::vector<int32_t> ids_;
-  size_t printed_ = 0;
+  static void print(const std::string& s) {
+    if (s.empty()) return;
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+  }
+  server::TextStream text_;
 };
 
 }  // namespace
@@ -104,6 +100,7 @@ int cmd_generate(int argc, char** argv) {
     else out.push(t);
     return false;
   });
+  out.finish();
   if (!a.has("ids")) std::printf("\n");
   return 0;
 }
@@ -143,6 +140,7 @@ int cmd_chat(int argc, char** argv) {
       if (t != tok.end_of_turn_id() && t != tok.eos_id()) out.push(t);
       return false;
     });
+    out.finish();
     std::printf("\n");
   }
   return 0;
