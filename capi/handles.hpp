@@ -15,6 +15,7 @@
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
 #include "xla/generate.hpp"
+#include "xla/grpo.hpp"
 #include "xla/optim.hpp"
 #include "xla/sampler.hpp"
 #include "xla/tokenizer.hpp"
@@ -110,6 +111,11 @@ T read_options(const T* user, void (*init)(T*), const char* name) {
 // Fills the fields of *out its struct_size covers (dpo_api.cpp): xla_dpo_loss and the DPO
 // trainer's results and callback.
 void write_dpo_metrics(const train::DpoMetrics& m, xla_dpo_metrics* out);
+
+// xla_grpo_params over the defaults (struct_size rule), validated; and the metrics the caller's
+// struct_size covers (grpo_api.cpp): xla_grpo_loss and the GRPO trainer share both.
+train::GrpoOptions grpo_options_of(const xla_grpo_params* user);
+void write_grpo_metrics(const train::GrpoMetrics& m, xla_grpo_metrics* out);
 
 // The sampler settings of an xla_sampler_params already read with read_options, validated:
 // shared by xla_generate, the sessions and xla_sampler_create (sampler_api.cpp).

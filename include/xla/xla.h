@@ -750,6 +750,59 @@ XLA_API xla_status xla_dpo_trainer_evaluate(xla_dpo_trainer* t, xla_dpo_metrics*
 XLA_API xla_status xla_dpo_trainer_resume(xla_dpo_trainer* t, int32_t* resumed_out /* nullable */);
 XLA_API xla_status xla_dpo_trainer_save(xla_dpo_trainer* t);
 
+/* ================================================================ GRPO
+ * The GRPO loss (DeepSeekMath; Hugging Face TRL's GRPOTrainer) from per-token log-probs, in
+ * double. Completions come in groups of group_size consecutive rows, one group per prompt.
+ * Per row i: A_i = r_i - mean_group(r), divided by std_group(r) + 1e-4 (unbiased std) when
+ * scale_rewards. Per completion token t (the first lengths[i] tokens of row i):
+ *   ratio = exp(logp - old),  l = -min(ratio A, clamp(ratio, 1 - epsilon, 1 + epsilon_high) A)
+ *                                 + beta (exp(ref - logp) - (ref - logp) - 1)
+ *   XLA_GRPO_LOSS_GRPO     mean over rows of each row's mean of l
+ *   XLA_GRPO_LOSS_BNPO     sum of l / count of tokens
+ *   XLA_GRPO_LOSS_DR_GRPO  sum of l / (rows * max_completion_length)
+ * See the book's chapter "Learning from its own samples".
+ */
+#define XLA_GRPO_LOSS_GRPO 0    /* mean over sequences of each sequence's masked token mean */
+#define XLA_GRPO_LOSS_BNPO 1    /* masked sum / masked token count */
+#define XLA_GRPO_LOSS_DR_GRPO 2 /* masked sum / (sequences * max_completion_length) */
+typedef struct xla_grpo_params {
+  uint32_t struct_size;          /* sizeof(xla_grpo_params) */
+  int32_t group_size;            /* completions per prompt, consecutive; no default (0 = error); >= 2 */
+  float beta;                    /* KL coefficient; default 0 */
+  float epsilon;                 /* lower clip; default 0.2; in [0, 1) */
+  float epsilon_high;            /* upper clip; default 0.2 */
+  int32_t loss_type;             /* default XLA_GRPO_LOSS_GRPO */
+  int32_t scale_rewards;         /* 1 = divide advantages by the group's std + 1e-4; default 1 */
+  int32_t max_completion_length; /* dr_grpo's divisor; 0 = n_tok (the default) */
+} xla_grpo_params;
+/* Defaults: group_size 0 (the caller must set it), beta 0, epsilon 0.2, epsilon_high 0.2,
+   XLA_GRPO_LOSS_GRPO, scale_rewards 1, max_completion_length 0. */
+XLA_API void xla_grpo_params_init(xla_grpo_params* p);
+
+/* A result struct: set struct_size to sizeof(xla_grpo_metrics) before the call. The clip
+   ratios are means over every completion token (TRL's names in brackets). */
+typedef struct xla_grpo_metrics {
+  uint32_t struct_size;
+  double loss;
+  double kl;               /* [kl] exp(ref - logp) - (ref - logp) - 1, averaged per row, then over rows; 0 when beta == 0 */
+  double clip_ratio_low;   /* [clip_ratio/low_mean]    ratio < 1 - epsilon with A < 0 */
+  double clip_ratio_high;  /* [clip_ratio/high_mean]   ratio > 1 + epsilon_high with A > 0 */
+  double clip_ratio_region; /* [clip_ratio/region_mean] either */
+} xla_grpo_metrics;
+
+/* logps, old_logps, ref_logps: row-major [n_seq, n_tok] per-token log-probs of the policy, of
+   the policy that sampled (NULL = on-policy: old = logps) and of the reference (NULL allowed
+   only when beta == 0); lengths[n_seq]: completion tokens of each row (the mask); rewards[n_seq].
+   advantages_out[n_seq] and grad_out[n_seq * n_tok] (d loss / d logps) may be NULL. Values
+   outside the mask are never read. Errors (XLA_ERR_INVALID_ARG or XLA_ERR_SHAPE, nothing
+   written): a NULL array or out, group_size < 2 or not dividing n_seq, a length outside
+   [0, n_tok] (or over max_completion_length), every length 0, a NaN or infinite reward or
+   masked log-prob (named with its index), a bad option. */
+XLA_API xla_status xla_grpo_loss(const xla_grpo_params* p, const double* logps, const double* old_logps,
+                                 const double* ref_logps, const int32_t* lengths, const double* rewards,
+                                 int64_t n_seq, int64_t n_tok, double* advantages_out, double* grad_out,
+                                 xla_grpo_metrics* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,36 +1,17 @@
 // dpo_loss.cpp — the DPO loss and TRL's metrics, in double and as an autograd graph (see
 // include/xla/dpo.hpp for the formulas). Only the loss: the log-probs come from the caller.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "float_text.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo.hpp"
 
 namespace xla::train {
 
 namespace {
-
-// The value a float option was written as: the shortest decimal that rounds to it, read as a
-// double. beta = 0.1f then means 0.1, not 0.100000001490116, so the double results agree with
-// TRL's float64 numbers to ~1e-16 instead of ~1e-8 (the options are float in the C ABI).
-double as_written(float v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  double d = v;
-  if (ec == std::errc()) std::from_chars(buf, end, d);
-  return d;
-}
-
-// Shortest text that reads back as v ("0.1", "-1", "nan"): for messages.
-std::string text(double v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
-}
-std::string text(float v) { return text(as_written(v)); }
 
 // log σ(x) without overflow or cancellation for any finite x: for x < 0 the min() carries x
 // and log1p sees exp(x), never exp(-x).
@@ -48,7 +29,7 @@ const char* loss_name(DpoLoss l) {
 void check_values(std::span<const double> v, const char* name) {
   for (size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
-      fail(Status::InvalidArg, "dpo_loss", std::string(name) + "[" + std::to_string(i) + "] is not finite (" + text(v[i]) + ")");
+      fail(Status::InvalidArg, "dpo_loss", std::string(name) + "[" + std::to_string(i) + "] is not finite (" + shortest_text(v[i]) + ")");
 }
 
 // The tensor form's checks: f32, 1-D, the length of the first. Returns the values in double.
@@ -75,15 +56,15 @@ Tensor log_sigmoid(const Tensor& x) {
 
 void validate(const DpoOptions& o) {
   if (!(o.beta > 0) || !std::isfinite(o.beta))
-    fail(Status::InvalidArg, "dpo_loss", "beta must be > 0 and finite, got " + text(o.beta));
+    fail(Status::InvalidArg, "dpo_loss", "beta must be > 0 and finite, got " + shortest_text(o.beta));
   if (o.loss != DpoLoss::Sigmoid && o.loss != DpoLoss::Ipo && o.loss != DpoLoss::Hinge)
     fail(Status::InvalidArg, "dpo_loss", "loss type " + std::to_string(int32_t(o.loss)) +
                                  " is not sigmoid (0), ipo (1) or hinge (2)");
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 0.5f))
-    fail(Status::InvalidArg, "dpo_loss", "label_smoothing must be in [0, 0.5), got " + text(o.label_smoothing));
+    fail(Status::InvalidArg, "dpo_loss", "label_smoothing must be in [0, 0.5), got " + shortest_text(o.label_smoothing));
   if (o.label_smoothing != 0 && o.loss != DpoLoss::Sigmoid)
     fail(Status::InvalidArg, "dpo_loss", std::string("label_smoothing applies to the sigmoid loss only, got ") +
-                                 text(o.label_smoothing) + " with " + loss_name(o.loss));
+                                 shortest_text(o.label_smoothing) + " with " + loss_name(o.loss));
 }
 
 DpoMetrics dpo_loss(const DpoOptions& o, std::span<const double> policy_chosen,
