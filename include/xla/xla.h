@@ -803,6 +803,108 @@ XLA_API xla_status xla_grpo_loss(const xla_grpo_params* p, const double* logps, 
                                  int64_t n_seq, int64_t n_tok, double* advantages_out, double* grad_out,
                                  xla_grpo_metrics* out);
 
+/* ---------------------------------------------------------------- the GRPO trainer
+ * Group Relative Policy Optimization with TRL's GRPOTrainer semantics: for each prompt the
+ * policy samples group_size completions (through the serving engine, one batched run per
+ * round, or one session each), reward functions score them, and xla_grpo_loss's clipped
+ * loss takes num_iterations optimizer steps on them. See the book's chapter "Learning from
+ * its own samples". */
+typedef struct xla_prompt_dataset xla_prompt_dataset;
+/* n prompt texts, each encoded as <bos> + its tokens (tok NULL = bytes, as the other datasets);
+   chat != 0 renders each as a user turn followed by the model's turn opener. answers (NULL, or
+   n strings, an entry NULL = none) are what XLA_REWARD_EXACT_MATCH compares with. */
+XLA_API xla_status xla_prompt_dataset_from_text(const char* const* prompts, const char* const* answers, size_t n,
+                                                const xla_tokenizer* tok /* nullable */, int32_t chat,
+                                                xla_prompt_dataset** out);
+/* JSONL: {"prompt": "...", "answer": "..."} or {"prompt_ids": [...], "answer": "..."} per line;
+   errors name the file and line. */
+XLA_API xla_status xla_prompt_dataset_load_jsonl(const char* path, const xla_tokenizer* tok /* nullable */,
+                                                 int32_t chat, xla_prompt_dataset** out);
+/* Prompts, or -1 when d is NULL. */
+XLA_API int64_t xla_prompt_dataset_size(const xla_prompt_dataset* d);
+XLA_API void xla_prompt_dataset_free(xla_prompt_dataset* d);
+
+#define XLA_GRPO_SAMPLER_ENGINE 0   /* the serving engine: a round's completions in one batched run */
+#define XLA_GRPO_SAMPLER_SESSIONS 1 /* one session per completion, one after another */
+typedef struct xla_grpo_trainer_params {
+  uint32_t struct_size;
+  xla_grpo_params grpo;            /* group_size 4 here (completions per prompt), beta 0, clip 0.2 / 0.2,
+                                      XLA_GRPO_LOSS_GRPO, scale_rewards 1 */
+  int32_t num_iterations;          /* 1: optimizer steps per round of samples (mu) */
+  int32_t max_completion_length;   /* 64 tokens sampled at most */
+  xla_sampler_params sampling;     /* temperature 1 (> 0), top_k, top_p, min_p, repetition_penalty;
+                                      stop_ids (none = <eos>); seed and max_new_tokens unused */
+  int32_t sampler;                 /* XLA_GRPO_SAMPLER_ENGINE */
+  int32_t engine_max_seqs;         /* 8: sequences the engine runs at once */
+  int32_t reference;               /* when beta != 0: XLA_DPO_REF_FROZEN_COPY (default),
+                                      XLA_DPO_REF_MODEL or XLA_DPO_REF_LORA_DISABLED */
+  const xla_model* reference_model; /* XLA_DPO_REF_MODEL: required, must outlive the trainer */
+  int64_t batch_size;              /* 8 completions per micro-batch: a multiple of grpo.group_size */
+  int64_t grad_accum;              /* 1 */
+  int64_t steps;                   /* 100 */
+  int32_t schedule;                /* XLA_SCHEDULE_CONSTANT */
+  int64_t warmup_steps;            /* 0 */
+  double min_lr_ratio;             /* 0 */
+  double max_grad_norm;            /* 1.0; 0 = no clipping */
+  uint64_t seed;                   /* 0: prompt order and every completion's sampler seed */
+  const char* metrics_path;        /* NULL: none (JSONL with TRL's names) */
+  const char* checkpoint_dir;      /* NULL: none */
+  int64_t checkpoint_every;        /* 0: only at the end when checkpoint_dir is set */
+  int32_t keep_checkpoints;        /* 2 */
+  int32_t progress;                /* -1: a bar on a terminal, plain lines otherwise; 0 off */
+} xla_grpo_trainer_params;
+XLA_API void xla_grpo_trainer_params_init(xla_grpo_trainer_params* p);
+
+/* A result struct: set struct_size before the call. One optimizer step (TRL's names in
+   brackets); the reward and completion figures describe the round's samples. */
+typedef struct xla_grpo_step_metrics {
+  uint32_t struct_size;
+  int64_t step;
+  double loss, kl;                 /* [loss], [kl] (0 when beta == 0) */
+  double clip_ratio_low, clip_ratio_high, clip_ratio_region; /* [clip_ratio/low_mean] ... */
+  double reward, reward_std;       /* [reward] mean total reward, [reward_std] mean of the groups' std */
+  double frac_reward_zero_std;     /* [frac_reward_zero_std] groups without any signal */
+  double completion_mean_length;   /* [completions/mean_length] */
+  double clipped_ratio;            /* [completions/clipped_ratio] cut at max_completion_length */
+  double grad_norm, learning_rate;
+  double samples_per_s, sampled_tokens_per_s; /* of the round's sampling */
+  int32_t sampled;                 /* 1 when this step drew a new round */
+} xla_grpo_step_metrics;
+
+/* A reward callback: one completion (its ids and, decoded, its text; the prompt's ids, text
+   and answer, "" when there are none). Write the reward to *reward_out and return 0; a
+   nonzero return fails the step (XLA_ERR_ABORTED, naming the reward). */
+typedef int32_t (*xla_reward_fn)(const int32_t* prompt, size_t n_prompt, const int32_t* completion,
+                                 size_t n_completion, const char* prompt_text, const char* completion_text,
+                                 const char* answer, double* reward_out, void* user_data);
+
+typedef struct xla_grpo_trainer xla_grpo_trainer;
+/* The policy, the optimizer (made from the policy), the prompts, the tokenizer and a reference
+   model must outlive the trainer. tok NULL = bytes (decoding for the rewards). Rewards are
+   added next, at least one before the first step. */
+XLA_API xla_status xla_grpo_trainer_create(xla_model* policy, xla_optimizer* o, const xla_prompt_dataset* prompts,
+                                           const xla_tokenizer* tok /* nullable */,
+                                           const xla_grpo_trainer_params* p, xla_grpo_trainer** out);
+XLA_API void xla_grpo_trainer_free(xla_grpo_trainer* t);
+/* A reward function with its name (metrics rewards/<name>/mean) and weight; called on the
+   thread that steps. */
+XLA_API xla_status xla_grpo_trainer_add_reward(xla_grpo_trainer* t, const char* name, xla_reward_fn fn,
+                                               void* user_data, double weight);
+/* Built in: 1 when the completion's text, trimmed, equals the prompt's answer. */
+XLA_API xla_status xla_grpo_trainer_add_exact_match_reward(xla_grpo_trainer* t, double weight);
+/* Built in: 1 when the whole completion text matches an ECMAScript regex. */
+XLA_API xla_status xla_grpo_trainer_add_format_reward(xla_grpo_trainer* t, const char* pattern, double weight);
+/* One optimizer step (drawing a round of samples first when one is due); *out is nullable. */
+XLA_API xla_status xla_grpo_trainer_step(xla_grpo_trainer* t, xla_grpo_step_metrics* out);
+/* Called after every step; nonzero stops the run (XLA_ERR_ABORTED). */
+typedef int32_t (*xla_grpo_fn)(int64_t step, const xla_grpo_step_metrics* m, void* user_data);
+XLA_API xla_status xla_grpo_trainer_run(xla_grpo_trainer* t, xla_grpo_fn on_step /* nullable */, void* user_data,
+                                        int64_t* steps_out);
+/* Continues from checkpoint_dir's latest checkpoint when there is one (*resumed_out = 1),
+   the samples of an unfinished round and the sampler's seeds included. */
+XLA_API xla_status xla_grpo_trainer_resume(xla_grpo_trainer* t, int32_t* resumed_out /* nullable */);
+XLA_API xla_status xla_grpo_trainer_save(xla_grpo_trainer* t);
+
 #ifdef __cplusplus
 }
 #endif
