@@ -259,6 +259,29 @@ int main(void) {
     EXPECT(dm.loss == -7);
   }
 
+  /* GRPO */
+  {
+    const double x[2] = {-1.0, -2.0}, r[2] = {0.0, 1.0};
+    const int32_t len[2] = {1, 1}, bad_len[2] = {1, 2};
+    double adv[2] = {-7, -7};
+    xla_grpo_metrics gm;
+    xla_grpo_params gp;
+    xla_grpo_params_init(NULL);
+    xla_grpo_params_init(&gp);
+    gm.struct_size = sizeof gm;
+    gm.loss = -7;
+    BAD(xla_grpo_loss(&gp, x, NULL, NULL, len, r, 2, 1, adv, NULL, &gm), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "group_size");
+    gp.group_size = 2;
+    BAD(xla_grpo_loss(&gp, NULL, NULL, NULL, len, r, 2, 1, adv, NULL, &gm), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "logps is NULL");
+    BAD(xla_grpo_loss(&gp, x, NULL, NULL, bad_len, r, 2, 1, adv, NULL, &gm), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "lengths[1]");
+    BAD(xla_grpo_loss(&gp, x, NULL, NULL, len, r, 2, 1, adv, NULL, NULL), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "out is NULL");
+    EXPECT(gm.loss == -7 && adv[0] == -7 && adv[1] == -7);
+  }
+
   /* LoRA and the DPO trainer */
   {
     xla_preference_dataset *pd = (xla_preference_dataset*)S, *pd2 = (xla_preference_dataset*)S;
