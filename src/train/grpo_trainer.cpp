@@ -33,7 +33,8 @@ uint64_t completion_seed(uint64_t seed, int64_t round, size_t row) {
   return h.h;
 }
 
-GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const PromptDataset& prompts) {
+GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const PromptDataset& prompts,
+                           const TextCodec& codec) {
   static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "grpo");
   validate(o.grpo);
   const int64_t G = o.grpo.group_size;
@@ -55,6 +56,9 @@ GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const
     bad("the prompt set has " + std::to_string(prompts.size()) + " prompts, fewer than a micro-batch of " +
         std::to_string(per_batch) + " (batch_size / group_size)");
   const int64_t vocab = policy.vocab_size();
+  if (!codec.tokenizer && vocab > TextCodec::kByteVocab)
+    bad("the rewards see decoded text, and without a tokenizer only byte ids decode: the policy's vocabulary of " +
+        std::to_string(vocab) + " is larger than the " + std::to_string(TextCodec::kByteVocab) + " byte ids (pass the tokenizer)");
   if (o.stop_ids.empty()) o.stop_ids = {policy.config.eos_token_id};
   for (int32_t id : o.stop_ids)
     if (id < 0 || id >= vocab) bad("stop id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab));
@@ -132,7 +136,7 @@ GrpoTrainer::GrpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PromptD
     : policy_(policy),
       prompts_(prompts),
       codec_(codec),
-      o_(checked(std::move(options), policy, prompts)),
+      o_(checked(std::move(options), policy, prompts, codec)),
       order_(prompts.size(), o_.batch_size / o_.grpo.group_size, o_.seed) {
   if (o_.grpo.beta != 0) {
     switch (o_.reference) {
@@ -168,7 +172,7 @@ void GrpoTrainer::add_reward(Reward reward) {
   all.push_back(std::move(reward));
   GrpoTrainerOptions o = o_;
   o.rewards = all;
-  checked(o, policy_, prompts_);  // the names and weights
+  checked(o, policy_, prompts_, codec_);  // the names and weights
   o_.rewards = std::move(all);
 }
 

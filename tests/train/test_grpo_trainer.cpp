@@ -426,6 +426,13 @@ TEST(GrpoTrainer, BadInputIsRefusedByName) {
   two.batch_size = 4;
   expect_error([&] { GrpoTrainer t(policy, opt, wide, train::TextCodec{}, two); }, Status::InvalidArg,
                "prompt 0 has token id 400");
+  // a vocabulary beyond the bytes needs a tokenizer to decode completions for the rewards
+  GemmaConfig big = tiny_config(3);
+  big.vocab_size = 300;
+  GemmaModel wide_vocab = GemmaModel::create(big, 18);
+  train::Optimizer ow(wide_vocab, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  expect_error([&] { GrpoTrainer t(wide_vocab, ow, data, train::TextCodec{}, o); }, Status::InvalidArg,
+               "pass the tokenizer");
   // no reward yet: the first step says so
   GrpoTrainerOptions none = o;
   none.rewards.clear();
