@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <unordered_set>
@@ -201,19 +202,35 @@ GrpoTrainer::Round GrpoTrainer::sample(std::span<const size_t> prompts, int64_t 
       eo.max_queue = std::max<int32_t>(eo.max_queue, int32_t(R));
       Engine engine(policy_, eo);
       std::unordered_map<uint64_t, size_t> row_of;
-      for (size_t i = 0; i < R; ++i) {
+      auto submit = [&](size_t i) {
         EngineRequest q;
         q.prompt = prompt_of(i);
         q.generation = gen;
         q.generation.sampler.seed = completion_seed(o_.seed, round, i);
         row_of[engine.submit(q)] = i;
-      }
-      while (!engine.idle())
-        for (const EngineEvent& e : engine.step()) {
-          const size_t i = row_of.at(e.id);
-          if (e.token >= 0) r.completions[i].push_back(e.token);
-          if (e.finish == Finish::Length) r.truncated[i] = 1;
-        }
+      };
+      auto run = [&](const std::function<bool()>& until) {
+        while (!engine.idle() && !until())
+          for (const EngineEvent& e : engine.step()) {
+            const size_t i = row_of.at(e.id);
+            if (e.token >= 0) r.completions[i].push_back(e.token);
+            if (e.finish == Finish::Length) r.truncated[i] = 1;
+          }
+      };
+      // The first completion of each group goes first: once its prompt is prefilled, the
+      // prompt's blocks are in the prefix cache, and the other group_size − 1 requests
+      // submitted then reuse them instead of computing the prompt again (requests admitted
+      // together cannot share blocks none of them has finished).
+      for (size_t i = 0; i < R; i += G) submit(i);
+      run([&] {
+        for (size_t i = 0; i < R; i += G)
+          if (r.completions[i].empty()) return false;
+        return true;
+      });
+      for (size_t i = 0; i < R; ++i)
+        if (i % G != 0) submit(i);
+      run([] { return false; });
+      r.prefix_tokens_reused = engine.stats().prefix_tokens_reused;
     } else {
       for (size_t i = 0; i < R; ++i) {
         GenerateOptions g = gen;

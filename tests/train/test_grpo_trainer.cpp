@@ -314,6 +314,27 @@ TEST(GrpoTrainer, SessionsSamplerDrawsWhatGenerateDraws) {
   }
 }
 
+// The engine computes each group's prompt once: its first completion goes ahead, the other
+// group_size − 1 reuse the prompt's full blocks (16 tokens each) from the prefix cache.
+TEST(GrpoTrainer, EngineSharesEachGroupsPrompt) {
+  GemmaModel policy = GemmaModel::create(tiny_config(3), 19);
+  train::Optimizer opt(policy, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  std::vector<train::PromptExample> ps;
+  for (int p = 0; p < 2; ++p) {
+    std::vector<int32_t> ids{2};
+    for (int i = 1; i < 40; ++i) ids.push_back(int32_t(3 + (p * 31 + i * 7) % 250));
+    ps.push_back({ids, "", ""});
+  }
+  const train::PromptDataset data(ps);
+  GrpoTrainerOptions o = quiet();
+  o.rewards = {lowercase_first()};
+  GrpoTrainer t(policy, opt, data, train::TextCodec{}, o);
+  const std::vector<size_t> idx{0, 1};
+  const GrpoTrainer::Round r = t.sample(idx, 0);
+  EXPECT_EQ(r.prefix_tokens_reused, 2 * 3 * 32);  // 2 prompts × 3 followers × 2 full blocks
+  for (const auto& c : r.completions) EXPECT_FALSE(c.empty());
+}
+
 TEST(GrpoTrainer, BuiltInRewardsAndPromptData) {
   const std::string dir = scratch_dir("grpo_data");
   {
