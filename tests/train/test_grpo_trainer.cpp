@@ -365,6 +365,14 @@ TEST(GrpoTrainer, BuiltInRewardsAndPromptData) {
   }
   expect_error([&] { train::PromptDataset::from_jsonl(dir + "/bad.jsonl", train::TextCodec{}); }, Status::Format,
                "bad.jsonl:2");
+  // chat: the prompt as a user turn and the model's turn opener, after <bos>
+  const std::vector<std::string> one{"hi"};
+  const train::PromptDataset chat = train::PromptDataset::from_text(one, {}, train::TextCodec{}, true);
+  const std::string turn = "<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n";
+  std::vector<int32_t> want{2};
+  for (char ch : turn) want.push_back(int32_t(static_cast<unsigned char>(ch)) + kByte);
+  EXPECT_EQ(chat[0].ids, want);
+  EXPECT_EQ(chat[0].text, "hi");
   const std::vector<std::string> texts{"a"}, answers{"b", "c"};
   expect_error([&] { train::PromptDataset::from_text(texts, answers, train::TextCodec{}); }, Status::InvalidArg,
                "2 answers for 1 prompts");
