@@ -315,6 +315,46 @@ int main(void) {
     BAD(xla_dpo_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_save", "NULL");
   }
 
+  /* prompt data and the GRPO trainer */
+  {
+    xla_prompt_dataset* pd = (xla_prompt_dataset*)S;
+    xla_grpo_trainer* gt = (xla_grpo_trainer*)S;
+    xla_grpo_trainer_params gtp;
+    xla_grpo_step_metrics gsm;
+    const char* p1[1] = {NULL};
+    int32_t resumed = -7;
+    BAD(xla_prompt_dataset_from_text(p1, NULL, 1, NULL, 0, &pd), XLA_ERR_INVALID_ARG, "xla_prompt_dataset_from_text",
+        "prompts[0]");
+    BAD(xla_prompt_dataset_load_jsonl("/nonexistent.jsonl", NULL, 0, &pd), XLA_ERR_IO, "xla_prompt_dataset_load_jsonl",
+        "/nonexistent.jsonl");
+    BAD(xla_prompt_dataset_load_jsonl(NULL, NULL, 0, &pd), XLA_ERR_INVALID_ARG, "xla_prompt_dataset_load_jsonl",
+        "path is NULL");
+    EXPECT(pd == (xla_prompt_dataset*)S);
+    EXPECT(xla_prompt_dataset_size(NULL) == -1);
+    xla_prompt_dataset_free(NULL);
+    xla_grpo_trainer_params_init(NULL);
+    xla_grpo_trainer_params_init(&gtp);
+    gtp.sampler = 9;
+    BAD(xla_grpo_trainer_create(m, NULL, NULL, NULL, &gtp, &gt), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
+        "NULL");
+    EXPECT(gt == (xla_grpo_trainer*)S);
+    xla_grpo_trainer_free(NULL);
+    BAD(xla_grpo_trainer_add_reward(NULL, "r", NULL, NULL, 1.0), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_add_reward",
+        "NULL");
+    BAD(xla_grpo_trainer_add_exact_match_reward(NULL, 1.0), XLA_ERR_INVALID_ARG,
+        "xla_grpo_trainer_add_exact_match_reward", "NULL");
+    BAD(xla_grpo_trainer_add_format_reward(NULL, "x", 1.0), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_add_format_reward",
+        "NULL");
+    gsm.struct_size = sizeof gsm;
+    gsm.step = -7;
+    BAD(xla_grpo_trainer_step(NULL, &gsm), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_step", "NULL");
+    EXPECT(gsm.step == -7);
+    BAD(xla_grpo_trainer_run(NULL, NULL, NULL, &i64v), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_run", "NULL");
+    BAD(xla_grpo_trainer_resume(NULL, &resumed), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_resume", "NULL");
+    EXPECT(resumed == -7);
+    BAD(xla_grpo_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_save", "NULL");
+  }
+
   /* the serving engine */
   {
     xla_engine_options eo;
