@@ -254,6 +254,7 @@ static void test_round_reuse(xla_prompt_dataset* prompts) {
   xla_grpo_trainer_params tp;
   xla_grpo_step_metrics a, b, c;
   seen s = {0, 0, 4};
+  int32_t resumed = -1;
   EXPECT_OK(xla_model_create(kConfig, 12, &m));
   EXPECT_OK(xla_optimizer_create(m, NULL, &opt));
   params(&tp);
@@ -261,6 +262,8 @@ static void test_round_reuse(xla_prompt_dataset* prompts) {
   tp.sampler = XLA_GRPO_SAMPLER_SESSIONS;
   EXPECT_OK(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &t));
   EXPECT_OK(xla_grpo_trainer_add_reward(t, "capitals", capitals, &s, 2.0));
+  EXPECT_OK(xla_grpo_trainer_resume(t, &resumed)); /* no checkpoint_dir: nothing to resume */
+  EXPECT(resumed == 0);
   a.struct_size = b.struct_size = c.struct_size = sizeof a;
   EXPECT_OK(xla_grpo_trainer_step(t, &a));
   EXPECT_OK(xla_grpo_trainer_step(t, &b));
@@ -270,6 +273,97 @@ static void test_round_reuse(xla_prompt_dataset* prompts) {
   EXPECT(b.reward == a.reward);            /* the same samples */
   EXPECT(a.reward >= 0.0 && a.reward <= 2.0); /* weight 2 */
   xla_grpo_trainer_free(t);
+  xla_optimizer_free(opt);
+  xla_model_free(m);
+}
+
+/* Four steps with num_iterations 2 and a checkpoint after step 3, mid-round: a new trainer
+   over the same starting model resumes there and steps as the first one did. */
+static void test_resume(xla_prompt_dataset* prompts) {
+  xla_model *m = NULL, *m2 = NULL;
+  xla_optimizer *opt = NULL, *opt2 = NULL;
+  xla_grpo_trainer *t = NULL, *t2 = NULL;
+  xla_grpo_trainer_params tp;
+  xla_grpo_step_metrics a, b;
+  seen s = {0, 0, 4};
+  int32_t resumed = -1;
+  params(&tp);
+  tp.num_iterations = 2;
+  tp.checkpoint_dir = "capi_grpo_ckpt";
+  EXPECT_OK(xla_model_create(kConfig, 14, &m));
+  EXPECT_OK(xla_optimizer_create(m, NULL, &opt));
+  EXPECT_OK(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &t));
+  EXPECT_OK(xla_grpo_trainer_add_reward(t, "capitals", capitals, &s, 1.0));
+  EXPECT_OK(xla_grpo_trainer_step(t, NULL));
+  EXPECT_OK(xla_grpo_trainer_step(t, NULL));
+  EXPECT_OK(xla_grpo_trainer_step(t, NULL));
+  EXPECT_OK(xla_grpo_trainer_save(t));
+  a.struct_size = b.struct_size = sizeof a;
+  EXPECT_OK(xla_grpo_trainer_step(t, &a)); /* step 4: reuses step 3's round */
+  EXPECT(a.step == 4 && a.sampled == 0 && s.calls == 16);
+
+  EXPECT_OK(xla_model_create(kConfig, 14, &m2));
+  EXPECT_OK(xla_optimizer_create(m2, NULL, &opt2));
+  EXPECT_OK(xla_grpo_trainer_create(m2, opt2, prompts, NULL, &tp, &t2));
+  EXPECT_OK(xla_grpo_trainer_add_reward(t2, "capitals", capitals, &s, 1.0));
+  EXPECT_OK(xla_grpo_trainer_resume(t2, &resumed));
+  EXPECT(resumed == 1);
+  EXPECT_OK(xla_grpo_trainer_step(t2, &b));
+  EXPECT(s.calls == 16); /* the round came back with the checkpoint: nothing scored again */
+  EXPECT(b.step == 4 && b.sampled == 0);
+  EXPECT(b.loss == a.loss && b.reward == a.reward && b.grad_norm == a.grad_norm);
+  xla_grpo_trainer_free(t2);
+  xla_grpo_trainer_free(t);
+  xla_optimizer_free(opt2);
+  xla_optimizer_free(opt);
+  xla_model_free(m2);
+  xla_model_free(m);
+}
+
+/* Stop ids end completions (every id here: one token each); beta != 0 against the frozen copy:
+   no KL on the first step (policy = reference), some once the policy has moved. */
+static void test_stop_ids_and_kl(xla_prompt_dataset* prompts) {
+  xla_model* m = NULL;
+  xla_optimizer* opt = NULL;
+  xla_optimizer_params op;
+  xla_grpo_trainer* t = NULL;
+  xla_grpo_trainer_params tp;
+  xla_grpo_step_metrics a, b;
+  seen s = {0, 0, 4};
+  int32_t every[259], past_the_end[2] = {258, 259}; /* the vocabulary is 259 */
+  int i;
+  for (i = 0; i < 259; ++i) every[i] = i;
+  EXPECT_OK(xla_model_create(kConfig, 15, &m));
+  EXPECT_OK(xla_optimizer_params_defaults(&op, XLA_OPT_ADAMW, 3e-2));
+  EXPECT_OK(xla_optimizer_create(m, &op, &opt));
+  params(&tp);
+  tp.sampling.n_stop_ids = 259;
+  tp.sampling.stop_ids = every;
+  tp.grpo.beta = 0.1f;
+  EXPECT_OK(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &t));
+  EXPECT_OK(xla_grpo_trainer_add_reward(t, "capitals", capitals, &s, 1.0));
+  a.struct_size = b.struct_size = sizeof a;
+  EXPECT_OK(xla_grpo_trainer_step(t, &a));
+  EXPECT(a.completion_mean_length == 1.0 && a.clipped_ratio == 0.0);
+  EXPECT(a.kl == 0.0);
+  EXPECT_OK(xla_grpo_trainer_step(t, NULL));
+  EXPECT_OK(xla_grpo_trainer_step(t, &b));
+  EXPECT(b.kl > 0.0 && isfinite(b.kl));
+  xla_grpo_trainer_free(t);
+  params(&tp);
+  tp.sampling.n_stop_ids = 1;
+  tp.sampling.stop_ids = NULL;
+  BAD(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &t), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
+      "sampling.stop_ids is NULL");
+  tp.sampling.stop_ids = past_the_end;
+  tp.sampling.n_stop_ids = 2;
+  BAD(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &t), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
+      "stop id 259");
+  params(&tp);
+  tp.grpo.beta = 0.1f;
+  tp.reference = XLA_DPO_REF_MODEL; /* without reference_model */
+  BAD(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &t), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
+      "reference_model");
   xla_optimizer_free(opt);
   xla_model_free(m);
 }
@@ -379,6 +473,8 @@ int main(void) {
   EXPECT_OK(xla_prompt_dataset_from_text(kPrompts, kAnswers, N_PROMPTS, NULL, 0, &prompts));
   test_learns(prompts);
   test_round_reuse(prompts);
+  test_resume(prompts);
+  test_stop_ids_and_kl(prompts);
   test_bad_input(prompts);
   xla_prompt_dataset_free(prompts);
   return finish("capi.grpo_trainer");
