@@ -2,7 +2,8 @@
  * each completion as it was sampled (its ids, its text, the prompt's ids, text and answer), a
  * tiny byte-level Gemma 3 learning to write capital letters because the reward pays for them
  * (the mean reward of the last steps well above the first ones'), the step metrics, a
- * stopping callback, round reuse (num_iterations 2), and bad input refused with a message. */
+ * stopping callback, round reuse (num_iterations 2), an exact resume mid-round, stop ids,
+ * KL against the frozen copy, and bad input refused with a message. */
 #include <math.h>
 #include <string.h>
 

@@ -1,8 +1,9 @@
 """test_grpo.py — GRPO in the Python package: every case of ../shared/oracle/grpo/grpo_cases.json
 through xla.grpo_loss (advantages, loss, gradient, kl, clip ratios) to 1e-10 relative; prompt
 data; the trainer with Python functions as rewards (what they are handed, a tiny byte-level
-Gemma 3 learning to write capital letters, the metrics JSONL, a stopping callback, an
-exception inside a reward coming back from step() and run()); and bad input.
+Gemma 3 learning to write capital letters, the metrics JSONL, a stopping callback, stop ids,
+KL against the frozen copy, an exact resume mid-round, an exception inside a reward coming
+back from step() and run()); and bad input.
 
 Standard library only (unittest). Environment: LIBXLA, XLA_SHARED_DIR (see test_bindings.py).
 Run: python3 tests/python/test_grpo.py
@@ -192,6 +193,28 @@ class GrpoTrainerTest(unittest.TestCase):
             self.assertIn("rewards/exact_match/mean", lines[0])
             self.assertEqual(lines[0]["rewards/args/mean"], 0.0)
             self.assertAlmostEqual(lines[-1]["reward"], rewards[-1], delta=1e-9)
+
+    def test_stop_ids_and_resume(self):
+        with tempfile.TemporaryDirectory() as root:
+            kw = dict(seed=14, rewards=[capitals], num_iterations=2, checkpoint_dir=os.path.join(root, "ckpt"),
+                      stop_ids=list(range(259)), beta=0.1)
+            trainer = self.make(**kw)
+            for _ in range(3):
+                trainer.step()
+            trainer.save()  # mid-round: step 4 reuses step 3's samples
+            a = trainer.step()
+            self.assertEqual((a["step"], a["sampled"]), (4, False))
+            self.assertEqual(a["completions/mean_length"], 1.0)  # every id stops: one token each
+            self.assertGreater(a["kl"], 0.0)
+            again = self.make(**kw)
+            self.assertTrue(again.resume())
+            b = again.step()
+            for key in ("step", "sampled", "loss", "kl", "reward", "grad_norm", "clip_ratio/region_mean"):
+                self.assertEqual(a[key], b[key], key)
+        fresh = self.make(rewards=[capitals])
+        self.assertFalse(fresh.resume())  # no checkpoint_dir
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "checkpoint_dir"):
+            fresh.save()
 
     def test_a_reward_that_raises(self):
         def boom(completion_ids):
