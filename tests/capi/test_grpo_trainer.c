@@ -409,6 +409,10 @@ static void test_bad_input(xla_prompt_dataset* prompts) {
   BAD(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &out), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
       "num_iterations");
   params(&tp);
+  tp.engine_max_seqs = 0;
+  BAD(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &out), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
+      "engine_max_seqs must be >= 1, got 0");
+  params(&tp);
   tp.sampler = 7;
   BAD(xla_grpo_trainer_create(m, opt, prompts, NULL, &tp, &out), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
       "sampler 7");
