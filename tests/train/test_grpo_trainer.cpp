@@ -333,6 +333,10 @@ TEST(GrpoTrainer, EngineSharesEachGroupsPrompt) {
   const GrpoTrainer::Round r = t.sample(idx, 0);
   EXPECT_EQ(r.prefix_tokens_reused, 2 * 3 * 32);  // 2 prompts × 3 followers × 2 full blocks
   for (const auto& c : r.completions) EXPECT_FALSE(c.empty());
+  // sessions share nothing: each completion computes its prompt
+  o.sampler = train::GrpoSampler::Sessions;
+  GrpoTrainer ts(policy, opt, data, train::TextCodec{}, o);
+  EXPECT_EQ(ts.sample(idx, 0).prefix_tokens_reused, 0);
 }
 
 TEST(GrpoTrainer, BuiltInRewardsAndPromptData) {
