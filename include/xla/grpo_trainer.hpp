@@ -188,6 +188,8 @@ class GrpoTrainer {
   // Samples `prompts` (group_size completions each) with round number `round`'s seeds and
   // scores them; no old or reference log-probs. Does not move the trainer's state.
   Round sample(std::span<const size_t> prompts, int64_t round);
+  // The round the current steps use (after the first step; Status::InvalidArg before).
+  const Round& round() const;
 
  private:
   struct MicroBatch;

@@ -36,8 +36,10 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
 // log p(target) per position, [...] f32 (0 where the target is ignore_index), from the same
 // fused head. Differentiable (backward recomputes the logits chunk by chunk): what DPO and
 // sequence scoring need.
+// temperature divides the (soft-capped) logits first: the log-probs of what a sampler at
+// that temperature draws from (GRPO's ratios are taken under it, as TRL does).
 Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const Tensor& targets, float softcap = 0,
-                             int64_t ignore_index = -100, int64_t chunk_bytes = 256 << 20);
+                             int64_t ignore_index = -100, int64_t chunk_bytes = 256 << 20, float temperature = 1.f);
 
 // The causal language-model loss of a Gemma: inputs [B, T] token ids; targets [B, T] the
 // token each position should predict (inputs shifted by one, ignore_index where no loss is
@@ -52,8 +54,9 @@ Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targ
 
 // log p(targets[b, t] | inputs[b, ≤t]) per position: [B, T] f32, 0 where the target is
 // ignore_index. inputs and targets [B, T] token ids. Differentiable in the model's weights.
+// temperature (> 0): of logits / temperature.
 Tensor token_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
-                      int64_t ignore_index = -100);
+                      int64_t ignore_index = -100, float temperature = 1.f);
 // Summed log-probability of each row's counted targets: [B] f32, differentiable.
 Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
                          int64_t ignore_index = -100);

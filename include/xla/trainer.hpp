@@ -38,8 +38,9 @@ struct TrainState {
   Batcher::State data;    // where the batches continue (includes the shuffling seed)
   // Optional fields: left out of state.json when empty, and empty when read from a
   // checkpoint that has none (the format stays libxla-train-1).
-  std::string trainer;    // the loop that wrote it: "" the language-model Trainer, "dpo" the DpoTrainer
-  std::string reference;  // DpoTrainer: fingerprint of the reference model, checked on resume
+  std::string trainer;    // the loop that wrote it: "" the language-model Trainer, "dpo", "grpo"
+  std::string reference;  // DpoTrainer, GrpoTrainer: fingerprint of the reference model, checked on resume
+  std::string extra;      // a trainer's own state as JSON text (GrpoTrainer: the round being reused)
 };
 
 // Saves model, optimizer and state as root/step-<step>/ and points root/latest at it; keeps

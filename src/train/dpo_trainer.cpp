@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "fingerprint.hpp"
 #include "training_loop.hpp"
 #include "xla/autograd.hpp"
 #include "xla/safetensors.hpp"
@@ -22,57 +23,9 @@ namespace fs = std::filesystem;
 namespace xla::train {
 namespace {
 
+using detail::Hasher;
+using detail::model_fingerprint;
 using detail::now_s;
-
-// A 64-bit hash over bytes, eight at a time (keys caches and checkpoints: not cryptographic).
-struct Hasher {
-  uint64_t h = 0x243F6A8885A308D3ull;
-  void word(uint64_t w) {
-    h ^= w * 0x9E3779B97F4A7C15ull;
-    h = ((h << 27) | (h >> 37)) * 0x94D049BB133111EBull + 0x2545F4914F6CDD1Dull;
-  }
-  void bytes(const void* p, size_t n) {
-    const auto* c = static_cast<const unsigned char*>(p);
-    word(n);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, c + i, 8);
-      word(w);
-    }
-    uint64_t tail = 0;
-    std::memcpy(&tail, c + i, n - i);
-    word(tail);
-  }
-  void text(const std::string& s) { bytes(s.data(), s.size()); }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-  }
-};
-
-// What a model computes: its config, and every weight's name, dtype, shape and bytes — the
-// adapters too when they take part (with_lora).
-std::string model_fingerprint(const GemmaModel& model, bool with_lora) {
-  GemmaModel& m = const_cast<GemmaModel&>(model);  // named_parameters is not const; nothing is changed
-  Hasher h;
-  h.text(m.config.to_json());
-  auto add = [&](const std::string& name, const Tensor& t) {
-    if (!t.defined()) return;
-    h.text(name);
-    h.text(dtype_name(t.dtype()));
-    h.text(t.shape().str());
-    const Tensor c = t.contiguous();
-    h.bytes(c.raw_data(), c.nbytes());
-  };
-  for (auto& [name, p] : m.named_parameters()) add(name, *p);
-  if (with_lora && m.has_lora()) {
-    h.text("lora " + std::to_string(m.lora_rank) + " " + std::to_string(m.lora_alpha));
-    for (auto& [name, p] : m.lora_parameters()) add(name, *p);
-  }
-  return h.hex();
-}
 
 const char* reference_name(ReferenceKind k) {
   switch (k) {

@@ -8,9 +8,10 @@
 
 namespace xla::train {
 
-Tensor token_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index) {
+Tensor token_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index,
+                      float temperature) {
   return linear_token_logprobs(model.final_hidden(inputs), model.head_weight(), targets, model.config.final_softcap,
-                               ignore_index);  // [B, T]
+                               ignore_index, 256 << 20, temperature);  // [B, T]
 }
 
 Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index) {

@@ -80,8 +80,10 @@ HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weigh
 // apart would all fall into the same cache sets and the GEMM writing them would thrash.
 int64_t padded_ld(int64_t V) { return V + 16; }
 
-// Logits of rows [r0, r1) into buf ([chunk, padded_ld(V)]): a [rows, V] view, soft-capped.
-Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap, Tensor& buf) {
+// Logits of rows [r0, r1) into buf ([chunk, padded_ld(V)]): a [rows, V] view, soft-capped,
+// then divided by the temperature (sampling's distribution, which GRPO scores).
+Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap, Tensor& buf,
+                    float temperature = 1.f) {
   const int64_t V = in.V, C = in.C, ld = padded_ld(V), rows = r1 - r0;
   if (!buf.defined()) buf = Tensor::empty({in.chunk, ld}, DType::F32);
   float* x = buf.data<float>();
@@ -98,6 +100,12 @@ Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap,
       for (int64_t r = b; r < e; ++r)
         detail::apply_blocked(x + r * ld, x + r * ld, V,
                               [softcap](auto a, auto o) { o = (a * (1.f / softcap)).tanh() * softcap; });
+    });
+  }
+  if (temperature != 1.f) {
+    const float inv = 1.f / temperature;
+    detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) detail::apply_blocked(x + r * ld, x + r * ld, V, [inv](auto a, auto o) { o = a * inv; });
     });
   }
   buf.bump_version();
@@ -234,6 +242,7 @@ struct TokenLogprobsNode final : autograd::Node {
   int64_t ignore_index = 0;  // rows with this target get no gradient
   int64_t chunk_rows = 1;    // rows of logits formed at once (as in the forward)
   float softcap = 0;         // logits = cap·tanh(logits/cap) when > 0
+  float temperature = 1;     // then divided by this
 
   void backward(const Tensor& g, Tensor* gi) override {
     const Tensor& h = saved(0);
@@ -249,7 +258,7 @@ struct TokenLogprobsNode final : autograd::Node {
     if (in.N) tg.copy_to(in.targets.data());
     in.chunk = chunk_rows;
     const int64_t ignore = ignore_index, V = in.V;
-    const float cap = softcap;
+    const float cap = softcap, temp = temperature, inv_temp = 1.f / temperature;
     Tensor gc = g.to(DType::F32).contiguous().reshape({in.N});
     const float* gp = gc.data<float>();
     Tensor grad_h = needs(0) ? Tensor::zeros({in.N, in.C}, DType::F32) : Tensor();
@@ -257,7 +266,7 @@ struct TokenLogprobsNode final : autograd::Node {
     Tensor buf;
     for (int64_t r0 = 0; r0 < in.N; r0 += in.chunk) {
       const int64_t r1 = std::min(in.N, r0 + in.chunk), rows = r1 - r0;
-      Tensor logits = chunk_logits(in, r0, r1, cap, buf);
+      Tensor logits = chunk_logits(in, r0, r1, cap, buf, temp);
       float* x = logits.data<float>();
       const int64_t ld = logits.strides()[0];
       detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
@@ -271,14 +280,15 @@ struct TokenLogprobsNode final : autograd::Node {
             continue;
           }
           RowStats s = row_stats(row, ebuf.data(), V);
-          // d log p_t / d logit_j = [j = t] − p_j
-          const float pmul = -gr / float(s.sum_e), xt = row[t];
+          // d log p_t / d z_j = [j = t] − p_j for z = capped / T; dz / d capped = 1 / T
+          const float g_t = gr * inv_temp;
+          const float pmul = -g_t / float(s.sum_e), xt = row[t];
           for (int64_t j = 0; j < V; ++j) {
-            const float y = cap > 0 ? row[j] / cap : 0.f;
+            const float y = cap > 0 ? row[j] * temp / cap : 0.f;
             row[j] = ebuf[size_t(j)] * pmul * (1.f - y * y);
           }
-          const float y = cap > 0 ? xt / cap : 0.f;
-          row[t] += gr * (1.f - y * y);
+          const float y = cap > 0 ? xt * temp / cap : 0.f;
+          row[t] += g_t * (1.f - y * y);
         }
       });
       if (grad_h.defined()) {
@@ -295,16 +305,18 @@ struct TokenLogprobsNode final : autograd::Node {
 }  // namespace
 
 Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const Tensor& targets, float softcap,
-                             int64_t ignore_index, int64_t chunk_bytes) {
+                             int64_t ignore_index, int64_t chunk_bytes, float temperature) {
   const char* op = "linear_token_logprobs";
   if (!(softcap >= 0.f && std::isfinite(softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
+  if (!(temperature > 0.f && std::isfinite(temperature)))
+    fail(Status::InvalidArg, std::string(op) + ": temperature must be > 0 and finite");
   HeadInputs in = head_inputs(op, hidden, weight, targets, ignore_index, chunk_bytes);
   const int64_t N = in.N, V = in.V;
   std::vector<float> lp(size_t(N), 0.f);
   Tensor buf;
   for (int64_t r0 = 0; r0 < N; r0 += in.chunk) {
     const int64_t r1 = std::min(N, r0 + in.chunk), rows = r1 - r0;
-    Tensor logits = chunk_logits(in, r0, r1, softcap, buf);
+    Tensor logits = chunk_logits(in, r0, r1, softcap, buf, temperature);
     const float* x = logits.data<float>();
     const int64_t ld = logits.strides()[0];
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
@@ -325,6 +337,7 @@ Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const T
     n->ignore_index = ignore_index;
     n->chunk_rows = in.chunk;
     n->softcap = softcap;
+    n->temperature = temperature;
     n->save(in.h);
     n->save(in.weight);
     n->save(Tensor::from_data(in.targets.data(), {N}, DType::I64));

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "json_fields.hpp"
 #include "text_file.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo_trainer.hpp"
@@ -14,6 +15,9 @@
 
 namespace xla::train {
 namespace {
+
+using detail::ids_of;
+using detail::text_of;
 
 constexpr int32_t kIgnore = -100;
 
@@ -33,25 +37,6 @@ std::string pair_problem(const PreferenceExample& e, int64_t max_len) {
                std::to_string(max_len) + " (" + std::to_string(e.prompt.size()) + " + " + std::to_string(c->size()) + ")";
     }
   return "";
-}
-
-std::vector<int32_t> ids_of(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key)) fail(Status::Format, where + ": missing key \"" + key + "\"");
-  const nlohmann::json& v = j[key];
-  if (!v.is_array()) fail(Status::Format, where + ": \"" + key + "\" must be an array of token ids");
-  std::vector<int32_t> ids;
-  for (const nlohmann::json& x : v) {
-    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX)
-      fail(Status::Format, where + ": \"" + key + "\" holds " + x.dump() + ", not a token id");
-    ids.push_back(x.get<int32_t>());
-  }
-  return ids;
-}
-
-std::string text_of(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key)) fail(Status::Format, where + ": missing key \"" + key + "\"");
-  if (!j[key].is_string()) fail(Status::Format, where + ": \"" + key + "\" must be a string");
-  return j[key].get<std::string>();
 }
 
 uint64_t splitmix(uint64_t& s) {

@@ -39,7 +39,10 @@ TrainingLoop::TrainingLoop(GemmaModel& model, Optimizer& optimizer, const LoopOp
 namespace {
 
 std::string loop_name(const std::string& kind) {
-  return kind.empty() ? "the language-model Trainer" : kind == "dpo" ? "a DpoTrainer" : "a " + kind + " trainer";
+  if (kind.empty()) return "the language-model Trainer";
+  if (kind == "dpo") return "a DpoTrainer";
+  if (kind == "grpo") return "a GrpoTrainer";
+  return "a " + kind + " trainer";
 }
 
 // The trainer and reference fields of a training state's state.json, read before anything loads.

@@ -72,6 +72,7 @@ std::string save_training_state(const std::string& root, const GemmaModel& model
                        {"data", {{"seed", state.data.seed}, {"epoch", state.data.epoch}, {"position", state.data.position}}}};
   if (!state.trainer.empty()) st["trainer"] = state.trainer;
   if (!state.reference.empty()) st["reference"] = state.reference;
+  if (!state.extra.empty()) st["extra"] = nlohmann::json::parse(state.extra);
   if (model.has_lora()) {
     std::vector<std::pair<std::string, Tensor>> adapters;
     for (auto& [name, p] : const_cast<GemmaModel&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
@@ -147,6 +148,7 @@ TrainState load_training_state(const std::string& path, GemmaModel& model, Optim
     s.data.position = st.at("data").at("position").get<int64_t>();
     s.trainer = st.value("trainer", std::string());
     s.reference = st.value("reference", std::string());
+    if (st.contains("extra")) s.extra = st.at("extra").dump();
   } catch (const nlohmann::json::exception& e) {
     fail(Status::Format, "checkpoint: " + dir + "/state.json: " + e.what());
   }

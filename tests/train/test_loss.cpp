@@ -151,6 +151,29 @@ TEST(LinearTokenLogprobs, MatchLogSoftmaxAndGradcheck) {
   EXPECT_EQ(err, "");
 }
 
+// With a temperature: log-softmax of (soft-capped logits) / T, and its gradient, soft-cap
+// and temperature together.
+TEST(LinearTokenLogprobs, TemperatureDividesTheCappedLogits) {
+  Tensor h = lcg({2, 3, 4}, 12), w = lcg({11, 4}, 13);
+  Tensor t = ids({1, 10, -100, 0, 5, 5}, {2, 3});
+  const float T = 0.7f, cap = 2.5f;
+  Tensor lp = train::linear_token_logprobs(h, w, t, cap, -100, 4 * 11 * 2, T);
+  Tensor z = ag::mul(ag::tanh(ag::mul(matmul(h, w.transpose(0, 1)), Tensor::scalar(1.f / cap))), Tensor::scalar(cap / T));
+  std::vector<float> ls = log_softmax(z, -1).to_vector(), got = lp.to_vector();
+  const int32_t tv[] = {1, 10, -100, 0, 5, 5};
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(got[size_t(i)], tv[i] < 0 ? 0.f : ls[size_t(i * 11 + tv[i])], 1e-5) << i;
+  set_requires_grad(h, true);
+  set_requires_grad(w, true);
+  std::string err = gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return ag::sum(ag::mul(train::linear_token_logprobs(in[0], in[1], t, cap, -100, 4 * 11 * 2, T),
+                               Tensor::from_vector({0.5f, -1.f, 2.f, 1.5f, -0.7f, 1.f}, {2, 3})));
+      },
+      {h, w});
+  EXPECT_EQ(err, "");
+  EXPECT_THROW(train::linear_token_logprobs(h, w, t, 0, -100, 1 << 20, 0.f), xla::Error);
+}
+
 // lm_loss and sequence_logprobs of the oracle models equal the reference log-probs.
 class OracleLoss : public ::testing::TestWithParam<const char*> {};
 
