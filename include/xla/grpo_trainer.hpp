@@ -147,7 +147,8 @@ class GrpoTrainer {
   // policy, optimizer, the prompts, codec's tokenizer and a Model reference must outlive the
   // trainer. The optimizer must hold the policy's trainable tensors. Throws
   // Status::InvalidArg for bad options (naming them): a group_size that does not divide
-  // batch_size, fewer prompts than a round needs, temperature 0, num_iterations < 1, a
+  // batch_size, fewer prompts than a micro-batch needs (a round may run into the next epoch),
+  // temperature 0, num_iterations < 1, a
   // prompt whose tokens leave no room for max_completion_length in the model's context, an
   // id outside the vocabulary. To resume, construct from the same starting policy and
   // reference, then resume().
@@ -184,6 +185,7 @@ class GrpoTrainer {
     std::vector<Tensor> ref_logps;               // per micro-batch f32 [B, T] (beta ≠ 0 only)
     double sampling_s = 0;
     int64_t sampled_tokens = 0;
+    int64_t prefix_tokens_reused = 0;            // engine: prompt tokens a group shared from its first
   };
   // Samples `prompts` (group_size completions each) with round number `round`'s seeds and
   // scores them; no old or reference log-probs. Does not move the trainer's state.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <unordered_set>
@@ -33,7 +34,8 @@ uint64_t completion_seed(uint64_t seed, int64_t round, size_t row) {
   return h.h;
 }
 
-GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const PromptDataset& prompts) {
+GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const PromptDataset& prompts,
+                           const TextCodec& codec) {
   static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "grpo");
   validate(o.grpo);
   const int64_t G = o.grpo.group_size;
@@ -55,6 +57,9 @@ GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const
     bad("the prompt set has " + std::to_string(prompts.size()) + " prompts, fewer than a micro-batch of " +
         std::to_string(per_batch) + " (batch_size / group_size)");
   const int64_t vocab = policy.vocab_size();
+  if (!codec.tokenizer && vocab > TextCodec::kByteVocab)
+    bad("the rewards see decoded text, and without a tokenizer only byte ids decode: the policy's vocabulary of " +
+        std::to_string(vocab) + " is larger than the " + std::to_string(TextCodec::kByteVocab) + " byte ids (pass the tokenizer)");
   if (o.stop_ids.empty()) o.stop_ids = {policy.config.eos_token_id};
   for (int32_t id : o.stop_ids)
     if (id < 0 || id >= vocab) bad("stop id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab));
@@ -132,7 +137,7 @@ GrpoTrainer::GrpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PromptD
     : policy_(policy),
       prompts_(prompts),
       codec_(codec),
-      o_(checked(std::move(options), policy, prompts)),
+      o_(checked(std::move(options), policy, prompts, codec)),
       order_(prompts.size(), o_.batch_size / o_.grpo.group_size, o_.seed) {
   if (o_.grpo.beta != 0) {
     switch (o_.reference) {
@@ -168,7 +173,7 @@ void GrpoTrainer::add_reward(Reward reward) {
   all.push_back(std::move(reward));
   GrpoTrainerOptions o = o_;
   o.rewards = all;
-  checked(o, policy_, prompts_);  // the names and weights
+  checked(o, policy_, prompts_, codec_);  // the names and weights
   o_.rewards = std::move(all);
 }
 
@@ -197,19 +202,35 @@ GrpoTrainer::Round GrpoTrainer::sample(std::span<const size_t> prompts, int64_t 
       eo.max_queue = std::max<int32_t>(eo.max_queue, int32_t(R));
       Engine engine(policy_, eo);
       std::unordered_map<uint64_t, size_t> row_of;
-      for (size_t i = 0; i < R; ++i) {
+      auto submit = [&](size_t i) {
         EngineRequest q;
         q.prompt = prompt_of(i);
         q.generation = gen;
         q.generation.sampler.seed = completion_seed(o_.seed, round, i);
         row_of[engine.submit(q)] = i;
-      }
-      while (!engine.idle())
-        for (const EngineEvent& e : engine.step()) {
-          const size_t i = row_of.at(e.id);
-          if (e.token >= 0) r.completions[i].push_back(e.token);
-          if (e.finish == Finish::Length) r.truncated[i] = 1;
-        }
+      };
+      auto run = [&](const std::function<bool()>& until) {
+        while (!engine.idle() && !until())
+          for (const EngineEvent& e : engine.step()) {
+            const size_t i = row_of.at(e.id);
+            if (e.token >= 0) r.completions[i].push_back(e.token);
+            if (e.finish == Finish::Length) r.truncated[i] = 1;
+          }
+      };
+      // The first completion of each group goes first: once its prompt is prefilled, the
+      // prompt's blocks are in the prefix cache, and the other group_size − 1 requests
+      // submitted then reuse them instead of computing the prompt again (requests admitted
+      // together cannot share blocks none of them has finished).
+      for (size_t i = 0; i < R; i += G) submit(i);
+      run([&] {
+        for (size_t i = 0; i < R; i += G)
+          if (r.completions[i].empty()) return false;
+        return true;
+      });
+      for (size_t i = 0; i < R; ++i)
+        if (i % G != 0) submit(i);
+      run([] { return false; });
+      r.prefix_tokens_reused = engine.stats().prefix_tokens_reused;
     } else {
       for (size_t i = 0; i < R; ++i) {
         GenerateOptions g = gen;

@@ -314,6 +314,27 @@ TEST(GrpoTrainer, SessionsSamplerDrawsWhatGenerateDraws) {
   }
 }
 
+// The engine computes each group's prompt once: its first completion goes ahead, the other
+// group_size − 1 reuse the prompt's full blocks (16 tokens each) from the prefix cache.
+TEST(GrpoTrainer, EngineSharesEachGroupsPrompt) {
+  GemmaModel policy = GemmaModel::create(tiny_config(3), 19);
+  train::Optimizer opt(policy, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  std::vector<train::PromptExample> ps;
+  for (int p = 0; p < 2; ++p) {
+    std::vector<int32_t> ids{2};
+    for (int i = 1; i < 40; ++i) ids.push_back(int32_t(3 + (p * 31 + i * 7) % 250));
+    ps.push_back({ids, "", ""});
+  }
+  const train::PromptDataset data(ps);
+  GrpoTrainerOptions o = quiet();
+  o.rewards = {lowercase_first()};
+  GrpoTrainer t(policy, opt, data, train::TextCodec{}, o);
+  const std::vector<size_t> idx{0, 1};
+  const GrpoTrainer::Round r = t.sample(idx, 0);
+  EXPECT_EQ(r.prefix_tokens_reused, 2 * 3 * 32);  // 2 prompts × 3 followers × 2 full blocks
+  for (const auto& c : r.completions) EXPECT_FALSE(c.empty());
+}
+
 TEST(GrpoTrainer, BuiltInRewardsAndPromptData) {
   const std::string dir = scratch_dir("grpo_data");
   {
@@ -344,6 +365,14 @@ TEST(GrpoTrainer, BuiltInRewardsAndPromptData) {
   }
   expect_error([&] { train::PromptDataset::from_jsonl(dir + "/bad.jsonl", train::TextCodec{}); }, Status::Format,
                "bad.jsonl:2");
+  // chat: the prompt as a user turn and the model's turn opener, after <bos>
+  const std::vector<std::string> one{"hi"};
+  const train::PromptDataset chat = train::PromptDataset::from_text(one, {}, train::TextCodec{}, true);
+  const std::string turn = "<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n";
+  std::vector<int32_t> want{2};
+  for (char ch : turn) want.push_back(int32_t(static_cast<unsigned char>(ch)) + kByte);
+  EXPECT_EQ(chat[0].ids, want);
+  EXPECT_EQ(chat[0].text, "hi");
   const std::vector<std::string> texts{"a"}, answers{"b", "c"};
   expect_error([&] { train::PromptDataset::from_text(texts, answers, train::TextCodec{}); }, Status::InvalidArg,
                "2 answers for 1 prompts");
@@ -426,6 +455,13 @@ TEST(GrpoTrainer, BadInputIsRefusedByName) {
   two.batch_size = 4;
   expect_error([&] { GrpoTrainer t(policy, opt, wide, train::TextCodec{}, two); }, Status::InvalidArg,
                "prompt 0 has token id 400");
+  // a vocabulary beyond the bytes needs a tokenizer to decode completions for the rewards
+  GemmaConfig big = tiny_config(3);
+  big.vocab_size = 300;
+  GemmaModel wide_vocab = GemmaModel::create(big, 18);
+  train::Optimizer ow(wide_vocab, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  expect_error([&] { GrpoTrainer t(wide_vocab, ow, data, train::TextCodec{}, o); }, Status::InvalidArg,
+               "pass the tokenizer");
   // no reward yet: the first step says so
   GrpoTrainerOptions none = o;
   none.rewards.clear();
