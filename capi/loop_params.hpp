@@ -1,7 +1,7 @@
-// loop_params.hpp — the C side of what both trainers share: defaults and reading of the loop
-// fields that xla_trainer_params and xla_dpo_trainer_params both have (train::LoopOptions),
-// and the body of xla_trainer_run / xla_dpo_trainer_run around the caller's callback.
-// Internal to capi/.
+// loop_params.hpp — the C side of what the trainers share: defaults and reading of the loop
+// fields that xla_trainer_params, xla_dpo_trainer_params and xla_grpo_trainer_params have
+// (train::LoopOptions; eval_every where the struct has it), and the body of their _run
+// functions around the caller's callback. Internal to capi/.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,7 +11,8 @@
 
 namespace xla::capi {
 
-// P: xla_trainer_params or xla_dpo_trainer_params. Defaults are LoopOptions' own.
+// P: xla_trainer_params, xla_dpo_trainer_params or xla_grpo_trainer_params. Defaults are
+// LoopOptions' own.
 template <typename P>
 void init_loop_params(P* p) {
   const train::LoopOptions d;
@@ -23,7 +24,7 @@ void init_loop_params(P* p) {
   p->min_lr_ratio = d.schedule.min_ratio;
   p->max_grad_norm = d.max_grad_norm;
   p->seed = d.seed;
-  p->eval_every = d.eval_every;
+  if constexpr (requires { p->eval_every; }) p->eval_every = d.eval_every;  // GRPO has no eval set
   p->checkpoint_every = d.checkpoint_every;
   p->keep_checkpoints = d.keep_checkpoints;
   p->progress = d.progress;
@@ -40,7 +41,7 @@ void read_loop_params(const P& p, train::LoopOptions& o) {
   o.schedule = {train::ScheduleKind(p.schedule), p.warmup_steps, 0, p.min_lr_ratio};
   o.max_grad_norm = p.max_grad_norm;
   o.seed = p.seed;
-  o.eval_every = p.eval_every;
+  if constexpr (requires { p.eval_every; }) o.eval_every = p.eval_every;
   if (p.metrics_path) o.metrics_path = p.metrics_path;
   if (p.checkpoint_dir) o.checkpoint_dir = p.checkpoint_dir;
   o.checkpoint_every = p.checkpoint_every;
@@ -48,7 +49,7 @@ void read_loop_params(const P& p, train::LoopOptions& o) {
   o.progress = p.progress;
 }
 
-// H: xla_trainer or xla_dpo_trainer (a `t` pointing at the C++ trainer). Runs the loop on
+// H: xla_trainer, xla_dpo_trainer or xla_grpo_trainer (a `t` pointing at the C++ trainer). Runs the loop on
 // this thread; stop(metrics) calls the caller's callback and returns true to stop. A stop is
 // XLA_ERR_ABORTED naming the step; *steps_out (nullable) is written only on XLA_OK.
 template <typename H, typename Stop>

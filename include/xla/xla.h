@@ -873,7 +873,9 @@ typedef struct xla_grpo_step_metrics {
 
 /* A reward callback: one completion (its ids and, decoded, its text; the prompt's ids, text
    and answer, "" when there are none). Write the reward to *reward_out and return 0; a
-   nonzero return fails the step (XLA_ERR_ABORTED, naming the reward). */
+   nonzero return fails the step (XLA_ERR_ABORTED, naming the reward). A reward left unwritten
+   is NaN, which fails the step as any non-finite reward does (XLA_ERR_INVALID_ARG, naming the
+   reward and the prompt). The texts are C strings: a NUL byte the model drew ends the text. */
 typedef int32_t (*xla_reward_fn)(const int32_t* prompt, size_t n_prompt, const int32_t* completion,
                                  size_t n_completion, const char* prompt_text, const char* completion_text,
                                  const char* answer, double* reward_out, void* user_data);

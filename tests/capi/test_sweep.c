@@ -259,6 +259,29 @@ int main(void) {
     EXPECT(dm.loss == -7);
   }
 
+  /* GRPO */
+  {
+    const double x[2] = {-1.0, -2.0}, r[2] = {0.0, 1.0};
+    const int32_t len[2] = {1, 1}, bad_len[2] = {1, 2};
+    double adv[2] = {-7, -7};
+    xla_grpo_metrics gm;
+    xla_grpo_params gp;
+    xla_grpo_params_init(NULL);
+    xla_grpo_params_init(&gp);
+    gm.struct_size = sizeof gm;
+    gm.loss = -7;
+    BAD(xla_grpo_loss(&gp, x, NULL, NULL, len, r, 2, 1, adv, NULL, &gm), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "group_size");
+    gp.group_size = 2;
+    BAD(xla_grpo_loss(&gp, NULL, NULL, NULL, len, r, 2, 1, adv, NULL, &gm), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "logps is NULL");
+    BAD(xla_grpo_loss(&gp, x, NULL, NULL, bad_len, r, 2, 1, adv, NULL, &gm), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "lengths[1]");
+    BAD(xla_grpo_loss(&gp, x, NULL, NULL, len, r, 2, 1, adv, NULL, NULL), XLA_ERR_INVALID_ARG, "xla_grpo_loss",
+        "out is NULL");
+    EXPECT(gm.loss == -7 && adv[0] == -7 && adv[1] == -7);
+  }
+
   /* LoRA and the DPO trainer */
   {
     xla_preference_dataset *pd = (xla_preference_dataset*)S, *pd2 = (xla_preference_dataset*)S;
@@ -290,6 +313,46 @@ int main(void) {
     BAD(xla_dpo_trainer_evaluate(NULL, &dm), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_evaluate", "NULL");
     BAD(xla_dpo_trainer_resume(NULL, NULL), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_resume", "NULL");
     BAD(xla_dpo_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_dpo_trainer_save", "NULL");
+  }
+
+  /* prompt data and the GRPO trainer */
+  {
+    xla_prompt_dataset* pd = (xla_prompt_dataset*)S;
+    xla_grpo_trainer* gt = (xla_grpo_trainer*)S;
+    xla_grpo_trainer_params gtp;
+    xla_grpo_step_metrics gsm;
+    const char* p1[1] = {NULL};
+    int32_t resumed = -7;
+    BAD(xla_prompt_dataset_from_text(p1, NULL, 1, NULL, 0, &pd), XLA_ERR_INVALID_ARG, "xla_prompt_dataset_from_text",
+        "prompts[0]");
+    BAD(xla_prompt_dataset_load_jsonl("/nonexistent.jsonl", NULL, 0, &pd), XLA_ERR_IO, "xla_prompt_dataset_load_jsonl",
+        "/nonexistent.jsonl");
+    BAD(xla_prompt_dataset_load_jsonl(NULL, NULL, 0, &pd), XLA_ERR_INVALID_ARG, "xla_prompt_dataset_load_jsonl",
+        "path is NULL");
+    EXPECT(pd == (xla_prompt_dataset*)S);
+    EXPECT(xla_prompt_dataset_size(NULL) == -1);
+    xla_prompt_dataset_free(NULL);
+    xla_grpo_trainer_params_init(NULL);
+    xla_grpo_trainer_params_init(&gtp);
+    gtp.sampler = 9;
+    BAD(xla_grpo_trainer_create(m, NULL, NULL, NULL, &gtp, &gt), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_create",
+        "NULL");
+    EXPECT(gt == (xla_grpo_trainer*)S);
+    xla_grpo_trainer_free(NULL);
+    BAD(xla_grpo_trainer_add_reward(NULL, "r", NULL, NULL, 1.0), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_add_reward",
+        "NULL");
+    BAD(xla_grpo_trainer_add_exact_match_reward(NULL, 1.0), XLA_ERR_INVALID_ARG,
+        "xla_grpo_trainer_add_exact_match_reward", "NULL");
+    BAD(xla_grpo_trainer_add_format_reward(NULL, "x", 1.0), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_add_format_reward",
+        "NULL");
+    gsm.struct_size = sizeof gsm;
+    gsm.step = -7;
+    BAD(xla_grpo_trainer_step(NULL, &gsm), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_step", "NULL");
+    EXPECT(gsm.step == -7);
+    BAD(xla_grpo_trainer_run(NULL, NULL, NULL, &i64v), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_run", "NULL");
+    BAD(xla_grpo_trainer_resume(NULL, &resumed), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_resume", "NULL");
+    EXPECT(resumed == -7);
+    BAD(xla_grpo_trainer_save(NULL), XLA_ERR_INVALID_ARG, "xla_grpo_trainer_save", "NULL");
   }
 
   /* the serving engine */

@@ -31,6 +31,7 @@ from .engine import Engine, Event
 from .tokenizer import Tokenizer, SpecialIds, chat_render
 from .train import Optimizer, Dataset, Trainer, model_loss, checkpoint_save, checkpoint_load
 from .dpo import dpo_loss, PreferenceDataset, DpoTrainer
+from .grpo import grpo_loss, PromptDataset, GrpoTrainer
 
 __version__ = _c.xla_version_string().decode()
 ABI_VERSION = _c.xla_abi_version()
@@ -55,5 +56,5 @@ __all__ = [
     "split", "embedding", "cross_entropy", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "Model", "Session", "Engine", "Event", "Tokenizer", "SpecialIds", "chat_render",
     "Optimizer", "Dataset", "Trainer", "model_loss", "checkpoint_save", "checkpoint_load", "dpo_loss",
-    "PreferenceDataset", "DpoTrainer",
+    "PreferenceDataset", "DpoTrainer", "grpo_loss", "PromptDataset", "GrpoTrainer",
 ]

@@ -208,9 +208,39 @@ class DpoTrainerParams(ctypes.Structure):
                 ("progress", i32)]
 
 
+class GrpoParams(ctypes.Structure):
+    _fields_ = [("struct_size", u32), ("group_size", i32), ("beta", f32), ("epsilon", f32), ("epsilon_high", f32),
+                ("loss_type", i32), ("scale_rewards", i32), ("max_completion_length", i32)]
+
+
+class GrpoMetrics(ctypes.Structure):
+    _fields_ = [("struct_size", u32)] + [(name, f64) for name in (
+        "loss", "kl", "clip_ratio_low", "clip_ratio_high", "clip_ratio_region")]
+
+
+class GrpoTrainerParams(ctypes.Structure):
+    _fields_ = [("struct_size", u32), ("grpo", GrpoParams), ("num_iterations", i32), ("max_completion_length", i32),
+                ("sampling", SamplerParams), ("sampler", i32), ("engine_max_seqs", i32), ("reference", i32),
+                ("reference_model", P), ("batch_size", i64), ("grad_accum", i64), ("steps", i64), ("schedule", i32),
+                ("warmup_steps", i64), ("min_lr_ratio", f64), ("max_grad_norm", f64), ("seed", u64),
+                ("metrics_path", ctypes.c_char_p), ("checkpoint_dir", ctypes.c_char_p), ("checkpoint_every", i64),
+                ("keep_checkpoints", i32), ("progress", i32)]
+
+
+class GrpoStepMetrics(ctypes.Structure):
+    _fields_ = [("struct_size", u32), ("step", i64)] + [(name, f64) for name in (
+        "loss", "kl", "clip_ratio_low", "clip_ratio_high", "clip_ratio_region", "reward", "reward_std",
+        "frac_reward_zero_std", "completion_mean_length", "clipped_ratio", "grad_norm", "learning_rate",
+        "samples_per_s", "sampled_tokens_per_s")] + [("sampled", i32)]
+
+
 TOKEN_FN = ctypes.CFUNCTYPE(i32, i32, P)  # xla_token_fn
 TRAIN_FN = ctypes.CFUNCTYPE(i32, ctypes.POINTER(TrainMetrics), P)  # xla_train_fn
 DPO_FN = ctypes.CFUNCTYPE(i32, i64, ctypes.POINTER(DpoMetrics), P)  # xla_dpo_fn
+GRPO_FN = ctypes.CFUNCTYPE(i32, i64, ctypes.POINTER(GrpoStepMetrics), P)  # xla_grpo_fn
+# xla_reward_fn: prompt ids, n, completion ids, n, prompt text, completion text, answer, *reward, user_data
+REWARD_FN = ctypes.CFUNCTYPE(i32, I32P, size_t, I32P, size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                             F64P, P)
 
 # ---------------------------------------------------------------- declarations
 
@@ -356,6 +386,26 @@ _DECLS = {
     "xla_dpo_trainer_evaluate": (STATUS, [P, ctypes.POINTER(DpoMetrics)]),
     "xla_dpo_trainer_resume": (STATUS, [P, I32P]),
     "xla_dpo_trainer_save": (STATUS, [P]),
+    # GRPO
+    "xla_grpo_params_init": (None, [P]),
+    "xla_grpo_loss": (STATUS, [ctypes.POINTER(GrpoParams), F64P, F64P, F64P, I32P, F64P, i64, i64, F64P, F64P,
+                               ctypes.POINTER(GrpoMetrics)]),
+    # the GRPO trainer
+    "xla_prompt_dataset_from_text": (STATUS, [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p), size_t,
+                                              P, i32, PP]),
+    "xla_prompt_dataset_load_jsonl": (STATUS, [ctypes.c_char_p, P, i32, PP]),
+    "xla_prompt_dataset_size": (i64, [P]),
+    "xla_prompt_dataset_free": (None, [P]),
+    "xla_grpo_trainer_params_init": (None, [P]),
+    "xla_grpo_trainer_create": (STATUS, [P, P, P, P, ctypes.POINTER(GrpoTrainerParams), PP]),
+    "xla_grpo_trainer_free": (None, [P]),
+    "xla_grpo_trainer_add_reward": (STATUS, [P, ctypes.c_char_p, REWARD_FN, P, f64]),
+    "xla_grpo_trainer_add_exact_match_reward": (STATUS, [P, f64]),
+    "xla_grpo_trainer_add_format_reward": (STATUS, [P, ctypes.c_char_p, f64]),
+    "xla_grpo_trainer_step": (STATUS, [P, ctypes.POINTER(GrpoStepMetrics)]),
+    "xla_grpo_trainer_run": (STATUS, [P, GRPO_FN, P, I64P]),
+    "xla_grpo_trainer_resume": (STATUS, [P, I32P]),
+    "xla_grpo_trainer_save": (STATUS, [P]),
 }
 for _op in _UNARY:
     _DECLS["xla_" + _op] = (STATUS, [P, PP])
