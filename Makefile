@@ -94,6 +94,7 @@ demo: build
 	./$(BUILD)/xla_demo $(DEMO_OUT)
 	./$(BUILD)/xla plot $(DEMO_OUT)/metrics.jsonl -o $(DEMO_OUT)/loss.svg --title "libxla demo: Gemma 3 learns to add"
 	./$(BUILD)/xla plot $(DEMO_OUT)/dpo_metrics.jsonl -o $(DEMO_OUT)/dpo.svg --metrics loss,rewards/margins,rewards/accuracies --title "libxla demo: DPO"
+	./$(BUILD)/xla plot $(DEMO_OUT)/grpo_metrics.jsonl -o $(DEMO_OUT)/grpo.svg --metrics reward,rewards/sum/mean,rewards/format/mean,kl --title "libxla demo: GRPO"
 	@echo "plots: $(DEMO_OUT)/loss.svg $(DEMO_OUT)/dpo.svg" 
 
 test: tokenizer-data book-deps server-test-deps build
