@@ -121,18 +121,18 @@ struct results {
      (chance is ln 259 = 5.56; 40 steps measured 1.37), and DPO moves the preference the
      right way on its training pairs: a mean reward margin of at least 1.0 and a reward
      accuracy of at least 0.9 over the last 10 steps (40 steps measured 3.75 and 1.00);
-     GRPO's mean reward over its last 10 steps is above that of its first 10, or at its
-     maximum of 1.2 (40 steps measured 0.121 -> 0.199, from the period alone; 1500 steps
-     1.155 -> 1.182).
+     GRPO's mean reward over its last 10 steps is not below that of its first 10 by more
+     than 0.05, and at least 95% of the sampled held-out answers end with a period after it
+     (40 steps measured 0.187 -> 0.201 and a period 90.1% -> 98.1%, the sums still wrong;
+     1500 steps 1.155 -> 1.182 and 87.4% -> 100%).
    - The full run (1500 steps) also answers held-out sums: at least 80% right (greedy), and
      DPO makes sampled held-out answers end with a period at least 10 points more often
      while the fraction right drops by at most 20 points (sampling at temperature 1 moves
      this one most between builds). Measured in two runs (2 threads, AVX2): 97.2% / 95.3%
      right; a period 52.2% -> 79.9% / 52.5% -> 88.7% of the time; right 95.6% -> 92.9% /
      90.4% -> 83.2% (with weight decay 0.01; with 0.1, on 3 December 2026: 100% right, a
-     period 51.1% -> 87.4%, right 98.4% -> 96.2%). GRPO then makes at least 95% of them end
-     with a period, the fraction right dropping by at most 5 points (measured: a period
-     87.4% -> 100%, right 96.2% -> 97.3%). */
+     period 51.1% -> 87.4%, right 98.4% -> 96.2%). After GRPO the fraction right drops by
+     at most 5 points (measured: 96.2% -> 97.3%). */
 static int check(int ok, const char* what) {
   printf("  %s %s\n", ok ? "ok  " : "MISS", what);
   return ok;
@@ -152,9 +152,12 @@ static int check_results(const struct results* r, int64_t steps) {
   ok &= check(r->dpo_margin >= 1.0, line);
   snprintf(line, sizeof line, "DPO reward accuracy %.2f >= 0.9 (mean of the last 10 steps)", r->dpo_accuracy);
   ok &= check(r->dpo_accuracy >= 0.9, line);
-  snprintf(line, sizeof line, "GRPO mean reward %.3f -> %.3f (first -> last 10 steps), up or at its maximum 1.2",
+  snprintf(line, sizeof line, "GRPO mean reward %.3f -> %.3f (first -> last 10 steps), not down by more than 0.05",
            r->grpo_reward_first, r->grpo_reward_last);
-  ok &= check(r->grpo_reward_last > r->grpo_reward_first || r->grpo_reward_last >= 1.19, line);
+  ok &= check(r->grpo_reward_last >= r->grpo_reward_first - 0.05, line);
+  snprintf(line, sizeof line, "after GRPO, held-out answers ending with a period: %.1f%% -> %.1f%%, at least 95%%",
+           100 * r->period_after, 100 * r->grpo_period_after);
+  ok &= check(r->grpo_period_after >= 0.95, line);
   if (steps >= 1500) {
     snprintf(line, sizeof line, "held-out accuracy %.1f%% >= 80%%", 100 * r->accuracy_after);
     ok &= check(r->accuracy_after >= 0.8, line);
@@ -164,9 +167,6 @@ static int check_results(const struct results* r, int64_t steps) {
     snprintf(line, sizeof line, "held-out answers right: %.1f%% -> %.1f%%, down by <= 20 points",
              100 * r->right_before, 100 * r->right_after);
     ok &= check(r->right_after >= r->right_before - 0.2, line);
-    snprintf(line, sizeof line, "after GRPO, held-out answers ending with a period: %.1f%% -> %.1f%%, at least 95%%",
-             100 * r->period_after, 100 * r->grpo_period_after);
-    ok &= check(r->grpo_period_after >= 0.95, line);
     snprintf(line, sizeof line, "after GRPO, held-out answers right: %.1f%% -> %.1f%%, down by <= 5 points",
              100 * r->right_after, 100 * r->grpo_right_after);
     ok &= check(r->grpo_right_after >= r->right_after - 0.05, line);
