@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "xla/grpo_trainer.hpp"
 #include "xla/tokenizer.hpp"
 
@@ -32,58 +33,11 @@ namespace {
 using xla::GemmaConfig;
 using xla::train::GrpoSampler;
 
-struct Ceilings {
-  double fma_gflops = 0, read_gbs = 0;
-  std::string cpu = "unknown", flags = "unknown", commit = "unknown";
-  bool known() const { return fma_gflops > 0 && read_gbs > 0; }
-};
-
-// bench_roofline's key=value,... file.
-Ceilings read_context(const std::string& path) {
-  Ceilings c;
-  std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "bench_grpo: cannot read %s (run `make bench`, or bench_roofline --context FILE)\n", path.c_str());
-    std::exit(2);
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-    if (key == "roof_f32_fma_gflops") c.fma_gflops = std::atof(value.c_str());
-    if (key == "roof_read_gbs") c.read_gbs = std::atof(value.c_str());
-    if (key == "cpu") c.cpu = value;
-    if (key == "cpu_flags") c.flags = value;
-    if (key == "commit") c.commit = value;
-  }
-  return c;
-}
-
 // Weights a forward multiplies by (the tied head once) and the bytes it reads (f32).
 double matmul_params(const GemmaConfig& c) {
   const double C = double(c.hidden_size), HD = double(c.num_heads * c.head_dim), KD = double(c.num_kv_heads * c.head_dim);
   const double layer = C * HD + 2 * C * KD + HD * C + 3 * C * double(c.intermediate_size);
   return double(c.num_layers) * layer + double(c.vocab_size) * C;
-}
-
-GemmaConfig demo_config() {
-  GemmaConfig c;
-  c.version = 3;
-  c.vocab_size = 259;
-  c.hidden_size = 128;
-  c.intermediate_size = 384;
-  c.num_layers = 4;
-  c.num_heads = 4;
-  c.num_kv_heads = 1;
-  c.head_dim = 32;
-  c.query_pre_attn_scalar = 32;
-  c.sliding_window = 8;
-  c.rope_theta = 1e6;
-  c.sliding = {1, 0, 1, 0};
-  return c;
 }
 
 GemmaConfig tiny(GemmaConfig c) {
@@ -187,8 +141,8 @@ int main(int argc, char** argv) {
   const GemmaConfig big = GemmaConfig::from_json(text.str());
   std::vector<Case> cases;
   if (quick) cases = {{"tiny (--quick)", tiny(big), 2, 4, 6, 4}};
-  else cases = {{"demo model", demo_config(), 8, 8, 7, 6}, {"Gemma 3 270M shape", big, 4, 8, 32, 32}};
-  const Ceilings roof = context_path.empty() ? Ceilings{} : read_context(context_path);
+  else cases = {{"demo model", bench::demo_config(), 8, 8, 7, 6}, {"Gemma 3 270M shape", big, 4, 8, 32, 32}};
+  const bench::Ceilings roof = context_path.empty() ? bench::Ceilings{} : bench::read_context(context_path, "bench_grpo");
   std::printf("bench_grpo: one GRPO step (a round of prompts × group completions, then forward + backward + AdamW), "
               "random f32 weights, %d threads\n", xla::num_threads());
   if (roof.known())

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "xla/engine.hpp"
 #include "xla/generate.hpp"
 
@@ -54,36 +55,6 @@ struct Sizes {
 
 const Sizes kFull{{1, 2, 4, 8, 16}, 512, 128, 512, 1024, 32, 2048, 64, 24, 2, 16};
 const Sizes kQuick{{1, 2, 4}, 48, 8, 32, 64, 8, 160, 16, 24, 1, 8};
-
-// bench_roofline's figures, read back from its --context file.
-struct Ceilings {
-  double fma_gflops = 0, read_gbs = 0;
-  std::string cpu = "unknown", flags = "unknown", commit = "unknown";
-  bool known() const { return fma_gflops > 0 && read_gbs > 0; }
-};
-
-Ceilings read_context(const std::string& path) {
-  Ceilings c;
-  std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "bench_serve: cannot read %s (run `make bench`, or bench_roofline --context FILE)\n", path.c_str());
-    std::exit(2);
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-    if (key == "roof_f32_fma_gflops") c.fma_gflops = std::atof(value.c_str());
-    if (key == "roof_read_gbs") c.read_gbs = std::atof(value.c_str());
-    if (key == "cpu") c.cpu = value;
-    if (key == "cpu_flags") c.flags = value;
-    if (key == "commit") c.commit = value;
-  }
-  return c;
-}
 
 // FLOPs and bytes of the model's forward, from its config (f32 weights): what the ceilings
 // are divided by.
@@ -453,7 +424,7 @@ int main(int argc, char** argv) {
     seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
     z.seqs = seqs;
   }
-  const Ceilings roof = context_path.empty() ? Ceilings{} : read_context(context_path);
+  const bench::Ceilings roof = context_path.empty() ? bench::Ceilings{} : bench::read_context(context_path, "bench_serve");
   const xla::GemmaModel m = xla::GemmaModel::create(config, 1, xla::DType::F32);
   const Cost cost{m.config};
   xla::NoGradGuard no_grad;

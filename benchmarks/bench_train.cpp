@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bench_common.hpp"
 #include "xla/autograd.hpp"
 #include "xla/loss.hpp"
 #include "xla/optim.hpp"
@@ -36,23 +37,6 @@ xla::GemmaConfig config_270m() {
   std::stringstream ss;
   ss << f.rdbuf();
   return xla::GemmaConfig::from_json(ss.str());
-}
-
-xla::GemmaConfig config_demo() {
-  xla::GemmaConfig c;
-  c.version = 3;
-  c.vocab_size = 259;
-  c.hidden_size = 128;
-  c.intermediate_size = 384;
-  c.num_layers = 4;
-  c.num_heads = 4;
-  c.num_kv_heads = 1;
-  c.head_dim = 32;
-  c.query_pre_attn_scalar = 32;
-  c.sliding_window = 8;
-  c.rope_theta = 1e6;
-  c.sliding = {1, 0, 1, 0};
-  return c;
 }
 
 void train_steps(benchmark::State& st, const xla::GemmaConfig& cfg, int64_t B, int64_t T) {
@@ -94,7 +78,7 @@ void train_steps(benchmark::State& st, const xla::GemmaConfig& cfg, int64_t B, i
 void BM_TrainStep270M(benchmark::State& st) { train_steps(st, config_270m(), 4, 256); }
 BENCHMARK(BM_TrainStep270M)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(3);
 
-void BM_TrainStepDemo(benchmark::State& st) { train_steps(st, config_demo(), 64, 12); }
+void BM_TrainStepDemo(benchmark::State& st) { train_steps(st, bench::demo_config(), 64, 12); }
 BENCHMARK(BM_TrainStepDemo)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 }  // namespace

@@ -1,16 +1,29 @@
-// json_fields.hpp — the fields of a JSONL data line, read with errors that name the file and
-// line (`where`): token-id arrays and strings. The preference and prompt datasets share them.
-// Internal to src/train.
+// json_fields.hpp — a JSONL data line and its fields, read with errors that name the file and
+// line (`where`): the object, token-id arrays and strings. The preference and prompt datasets
+// share them. Internal to src/train.
 #pragma once
 #include <climits>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xla/error.hpp"
 
 namespace xla::train::detail {
+
+// A line of JSONL as a JSON object (Status::Format naming `where` when it is not one).
+inline nlohmann::json object_of(std::string_view line, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const std::exception& e) {
+    fail(Status::Format, where + ": not JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) fail(Status::Format, where + ": not a JSON object");
+  return j;
+}
 
 inline std::vector<int32_t> ids_of(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) fail(Status::Format, where + ": missing key \"" + key + "\"");

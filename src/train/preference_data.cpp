@@ -62,13 +62,7 @@ PreferenceDataset PreferenceDataset::from_jsonl(const std::string& path, const T
   std::vector<PreferenceExample> pairs;
   const std::string text = io::read_text_file(path, "the preference data");
   io::for_each_jsonl_line(text, path, [&](std::string_view line, const std::string& where) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      fail(Status::Format, where + ": not JSON (" + e.what() + ")");
-    }
-    if (!j.is_object()) fail(Status::Format, where + ": not a JSON object");
+    const nlohmann::json j = detail::object_of(line, where);
     PreferenceExample e;
     if (j.contains("prompt_ids") || j.contains("chosen_ids") || j.contains("rejected_ids")) {
       e.prompt = ids_of(j, "prompt_ids", where);

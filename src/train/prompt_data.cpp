@@ -50,13 +50,7 @@ PromptDataset PromptDataset::from_jsonl(const std::string& path, const TextCodec
   std::vector<PromptExample> out;
   const std::string text = io::read_text_file(path, "the prompt data");
   io::for_each_jsonl_line(text, path, [&](std::string_view line, const std::string& where) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      fail(Status::Format, where + ": not JSON (" + e.what() + ")");
-    }
-    if (!j.is_object()) fail(Status::Format, where + ": not a JSON object");
+    const nlohmann::json j = detail::object_of(line, where);
     PromptExample e;
     if (j.contains("prompt_ids")) {
       e.ids = detail::ids_of(j, "prompt_ids", where);
@@ -66,7 +60,7 @@ PromptDataset PromptDataset::from_jsonl(const std::string& path, const TextCodec
       e.ids = encode_prompt(e.text, codec, chat);
     }
     if (j.contains("answer")) {
-      const nlohmann::json& a = j["answer"];
+      const nlohmann::json& a = j.at("answer");
       if (a.is_string()) e.answer = a.get<std::string>();
       else if (a.is_number()) e.answer = a.dump();
       else fail(Status::Format, where + ": \"answer\" must be a string or a number");
