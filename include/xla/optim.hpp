@@ -74,6 +74,11 @@ class Optimizer {
   int64_t steps_ = 0;
 };
 
+// Throws Error(Status::InvalidArg), prefixed with `who`, naming the first parameter of the
+// optimizer that is not one of the model's tensors (its weights or LoRA adapters): an
+// optimizer made for another model would update that one while this one trained nothing.
+void check_optimizer_of(const Optimizer& optimizer, const GemmaModel& model, const std::string& who);
+
 // Scales every gradient so that their global L2 norm is at most max_norm (when max_norm
 // > 0, as torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);

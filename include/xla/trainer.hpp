@@ -104,7 +104,9 @@ class Trainer {
  public:
   // model, optimizer and the datasets must outlive the trainer. val may be null. The
   // optimizer's parameters get their gradient buffers in the trainer's flat block for the
-  // trainer's lifetime (LoopOptions).
+  // trainer's lifetime (LoopOptions). An optimizer over another model's tensors, and options
+  // that could only fail later (keep_checkpoints < 1, a NaN min_ratio), are
+  // Status::InvalidArg here, as in every trainer and in save/load_training_state.
   Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions options);
   ~Trainer();
 

@@ -4,6 +4,7 @@
 #include "xla/optim.hpp"
 
 #include <cmath>
+#include <unordered_set>
 
 #include "parallel.hpp"  // src/tensor/kernels
 #include "xla/autograd.hpp"
@@ -270,6 +271,21 @@ double Schedule::factor(int64_t step) const {
   const double progress = std::min(1.0, double(step - warmup_steps) / double(total_steps - warmup_steps));
   const double shape = kind == ScheduleKind::Cosine ? 0.5 * (1 + std::cos(M_PI * progress)) : 1 - progress;
   return min_ratio + (1 - min_ratio) * shape;
+}
+
+void check_optimizer_of(const Optimizer& optimizer, const GemmaModel& model, const std::string& who) {
+  GemmaModel& m = const_cast<GemmaModel&>(model);  // the parameter lists are not const; nothing changes
+  std::unordered_set<const void*> own;  // where each of the model's tensors starts
+  for (auto& [name, p] : m.named_parameters())
+    if (p->defined()) own.insert(p->raw_data());
+  for (auto& [name, p] : m.lora_parameters())
+    if (p->defined()) own.insert(p->raw_data());
+  for (const ParamGroup& g : optimizer.groups())
+    for (size_t i = 0; i < g.params.size(); ++i)
+      if (!g.params[i].defined() || !own.count(const_cast<Tensor&>(g.params[i]).raw_data()))
+        fail(Status::InvalidArg, who + ": the optimizer's parameter '" + (i < g.names.size() ? g.names[i] : "?") +
+                                     "' is not a tensor of this model: an optimizer made for another model would train "
+                                     "that one, and nothing here");
 }
 
 }  // namespace xla::train

@@ -16,8 +16,9 @@ LoopOptions checked_loop_options(LoopOptions o, const std::string& who) {
   if (o.steps < 0) bad("steps must be >= 0");
   if (!(o.max_grad_norm >= 0)) bad("max_grad_norm must be >= 0");
   if (o.schedule.total_steps == 0) o.schedule.total_steps = o.steps;
-  if (o.schedule.warmup_steps < 0 || o.schedule.min_ratio < 0 || o.schedule.min_ratio > 1)
+  if (o.schedule.warmup_steps < 0 || !(o.schedule.min_ratio >= 0 && o.schedule.min_ratio <= 1))  // NaN too
     bad("schedule warmup_steps must be >= 0 and min_ratio in [0, 1]");
+  if (o.keep_checkpoints < 1) bad("keep_checkpoints must be >= 1, got " + std::to_string(o.keep_checkpoints));
   if (o.checkpoint_every < 0 || o.eval_every < 0) bad("intervals must be >= 0");
   if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) bad("checkpoint_every needs a checkpoint_dir");
   return o;
@@ -33,6 +34,7 @@ TrainingLoop::TrainingLoop(GemmaModel& model, Optimizer& optimizer, const LoopOp
       o_(options),
       who_(std::move(who)),
       kind_(std::move(kind)) {
+  check_optimizer_of(optimizer, model, who_);
   state.trainer = kind_;
 }
 

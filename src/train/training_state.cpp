@@ -57,6 +57,8 @@ std::string save_training_state(const std::string& root, const GemmaModel& model
                             const TrainState& state, int keep_last) {
   if (root.empty()) fail(Status::InvalidArg, "checkpoint: empty folder name");
   if (keep_last < 1) fail(Status::InvalidArg, "checkpoint: keep_last must be >= 1");
+  if (optimizer) check_optimizer_of(*optimizer, model, "checkpoint");
+  if (state.step < 0) fail(Status::InvalidArg, "checkpoint: the step is negative (" + std::to_string(state.step) + ")");
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) fail(Status::IO, "checkpoint: cannot create " + root + ": " + ec.message());
@@ -127,6 +129,7 @@ std::string latest_training_state(const std::string& root) {
 }
 
 TrainState load_training_state(const std::string& path, GemmaModel& model, Optimizer* optimizer) {
+  if (optimizer) check_optimizer_of(*optimizer, model, "checkpoint");
   std::string dir = path;
   if (!fs::exists(dir + "/state.json")) {
     dir = latest_training_state(path);
@@ -152,6 +155,11 @@ TrainState load_training_state(const std::string& path, GemmaModel& model, Optim
   } catch (const nlohmann::json::exception& e) {
     fail(Status::Format, "checkpoint: " + dir + "/state.json: " + e.what());
   }
+  // a tampered or corrupt state: counts are never negative
+  if (s.step < 0 || s.data.epoch < 0 || s.data.position < 0)
+    fail(Status::Format, "checkpoint: " + dir + "/state.json has a negative step, epoch or position (step " +
+                             std::to_string(s.step) + ", epoch " + std::to_string(s.data.epoch) + ", position " +
+                             std::to_string(s.data.position) + ")");
 
   // the weights, copied into the model's own tensors
   GemmaConfig saved = GemmaConfig::from_json(io::read_text_file(dir + "/config.json", "the checkpoint config"));

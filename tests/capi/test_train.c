@@ -185,6 +185,27 @@ int main(void) {
     EXPECT(xla_optimizer_set_lr(opt, -1) == XLA_ERR_INVALID_ARG);
     EXPECT(xla_trainer_create(m, opt, NULL, NULL, NULL, (xla_trainer**)&bad_d) == XLA_ERR_INVALID_ARG);
     EXPECT(xla_dataset_size(NULL) == -1);
+    { /* an optimizer made for another model is refused, not run with a gradient of 0 */
+      xla_model* other = NULL;
+      xla_optimizer* theirs = NULL;
+      xla_trainer* t_bad = (xla_trainer*)&g_passed;
+      xla_dataset* d1 = NULL;
+      static char text[26 * 12 + 1];
+      int c;
+      EXPECT_OK(xla_model_create(kConfig, 4, &other));
+      EXPECT_OK(xla_optimizer_params_defaults(&op, XLA_OPT_ADAMW, 1e-3));
+      EXPECT_OK(xla_optimizer_create(other, &op, &theirs));
+      for (c = 0; c < 26 * 12; ++c) text[c] = (char)('a' + c % 26);
+      EXPECT_OK(xla_dataset_from_text(text, 26 * 12, NULL, 8, &d1)); /* 38 rows: batches of 8 fill */
+      EXPECT(xla_trainer_create(m, theirs, d1, NULL, NULL, &t_bad) == XLA_ERR_INVALID_ARG &&
+             t_bad == (xla_trainer*)&g_passed);
+      EXPECT(strstr(xla_last_error(), "is not a tensor of this model") != NULL);
+      EXPECT(xla_checkpoint_save("capi_train_ckpt_other", m, theirs, 2) == XLA_ERR_INVALID_ARG);
+      EXPECT(strstr(xla_last_error(), "is not a tensor of this model") != NULL);
+      xla_dataset_free(d1);
+      xla_optimizer_free(theirs);
+      xla_model_free(other);
+    }
     xla_optimizer_free(NULL);
     xla_trainer_free(NULL);
     xla_dataset_free(NULL);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -363,6 +364,74 @@ TEST(Checkpoint, MismatchesAreNamed) {
   EXPECT_THROW(train::load_training_state(dir + "/nothing-here", m, nullptr), Error);
   std::ofstream(train::latest_training_state(dir) + "/state.json") << "{not json";
   EXPECT_THROW(train::load_training_state(dir, m, nullptr), Error);
+}
+
+// An optimizer made for another model would train that one and leave this one alone (a grad
+// norm of 0 every step): every trainer and the checkpoint functions refuse the pair at once.
+TEST(Trainer, AnOptimizerOfAnotherModelIsRefused) {
+  const std::string dir = fresh_dir("other_opt");
+  GemmaModel m = GemmaModel::create(tiny_config(), 1), other = GemmaModel::create(tiny_config(), 2);
+  train::Optimizer theirs(other, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
+  const train::Dataset data = corpus(8);
+  auto names_the_parameter = [](const std::function<void()>& f) {
+    try {
+      f();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::InvalidArg);
+      EXPECT_NE(std::string(e.what()).find("is not a tensor of this model"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'model.layers.0.self_attn.q_proj.weight'"), std::string::npos) << e.what();
+    }
+  };
+  names_the_parameter([&] { train::Trainer t(m, theirs, data, nullptr, quiet(2)); });
+  names_the_parameter([&] { train::save_training_state(dir, m, &theirs, {}); });
+  train::Optimizer mine(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
+  train::save_training_state(dir, m, &mine, {});
+  names_the_parameter([&] { train::load_training_state(dir, m, &theirs); });
+  // the right pair still works, and so does an optimizer over the adapters of a LoRA model
+  train::Trainer ok(m, mine, data, nullptr, quiet(1));
+  EXPECT_GT(ok.step().grad_norm, 0.0);
+  m.add_lora(2, 4.f, {"q_proj"}, 1);
+  train::Optimizer adapters(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
+  train::Trainer lora(m, adapters, data, nullptr, quiet(1));
+  EXPECT_GT(lora.step().grad_norm, 0.0);
+}
+
+// Options that could only fail at the end of the run (or never) fail when the trainer is made.
+TEST(Trainer, OptionsAreCheckedAtCreation) {
+  GemmaModel m = GemmaModel::create(tiny_config(), 1);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-2));
+  const train::Dataset data = corpus(8);
+  train::TrainerOptions o = quiet(2);
+  o.keep_checkpoints = 0;
+  EXPECT_THROW(train::Trainer(m, opt, data, nullptr, o), Error);
+  o = quiet(2);
+  o.schedule.min_ratio = std::nan("");
+  EXPECT_THROW(train::Trainer(m, opt, data, nullptr, o), Error);
+}
+
+// A state.json with a negative step (tampered, or corrupt) is refused, naming the file.
+TEST(Checkpoint, NegativeCountsAreRefused) {
+  const std::string dir = fresh_dir("negative");
+  GemmaModel m = GemmaModel::create(tiny_config(), 1);
+  train::TrainState st;
+  st.step = 3;
+  const std::string saved = train::save_training_state(dir, m, nullptr, st);
+  std::ifstream in(saved + "/state.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("\"step\": 3");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 9, "\"step\": -3");
+  std::ofstream(saved + "/state.json") << text;
+  try {
+    train::load_training_state(dir, m, nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::Format);
+    EXPECT_NE(std::string(e.what()).find("negative step"), std::string::npos) << e.what();
+  }
+  st.step = -1;
+  EXPECT_THROW(train::save_training_state(dir, m, nullptr, st), Error);
 }
 
 }  // namespace
