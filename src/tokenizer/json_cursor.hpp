@@ -19,6 +19,7 @@ class JsonCursor {
 
   size_t offset() const { return pos_; }
   size_t remaining() const { return text_.size() - pos_; }
+  size_t size() const { return text_.size(); }
   void seek(size_t offset) { pos_ = offset; }
 
   // The first non-blank character ahead (0 at the end), without consuming it.

@@ -19,6 +19,14 @@ using json = nlohmann::json;
 
 constexpr int64_t kMaxTokenId = (int64_t(1) << 24) - 1;  // 16M: far above any real vocabulary
 
+// Tables are sized by the largest id, so an id is first checked against what the file can
+// hold: a dense vocabulary of N ids takes at least ~6 bytes an entry ("a":7,), so ids beyond a
+// quarter of the file's size (plus room for a few specials) cannot be real. A 6 KB file
+// naming id 16,777,215 then fails at once instead of allocating gigabytes.
+int64_t largest_id_for(size_t file_bytes) {
+  return std::min<int64_t>(kMaxTokenId, int64_t(file_bytes / 4) + 1024);
+}
+
 std::string shown(std::string_view s) {
   constexpr size_t kShown = 60;
   std::string out = "'";
@@ -29,7 +37,8 @@ std::string shown(std::string_view s) {
 
 class Loader {
  public:
-  Loader(std::string_view text, const std::string& source) : cursor_(text, source), source_(source) {}
+  Loader(std::string_view text, const std::string& source)
+      : cursor_(text, source), source_(source), max_id_(largest_id_for(text.size())) {}
 
   std::shared_ptr<const TokenizerData> run();
 
@@ -63,6 +72,7 @@ class Loader {
 
   JsonCursor cursor_;
   const std::string& source_;
+  const int64_t max_id_;  // largest_id_for the file's size
   std::shared_ptr<TokenizerData> data_ = std::make_shared<TokenizerData>();
 
   bool have_model_ = false, have_vocab_ = false, have_merges_ = false;
@@ -203,8 +213,9 @@ void Loader::read_vocab() {
       char c = cursor_.peek();
       if (c != '-' && (c < '0' || c > '9')) cursor_.error("model.vocab[" + shown(piece) + "] must be an integer id");
       int64_t id = cursor_.read_integer();
-      if (id < 0 || id > kMaxTokenId)
-        cursor_.error("model.vocab[" + shown(piece) + "] has the id " + std::to_string(id) + ", out of range");
+      if (id < 0 || id > max_id_)
+        cursor_.error("model.vocab[" + shown(piece) + "] has the id " + std::to_string(id) + ", out of range (a file of " +
+                      std::to_string(cursor_.size()) + " bytes holds ids up to " + std::to_string(max_id_) + ")");
       if (size_t(id) >= d.pieces.size()) {
         d.pieces.resize(size_t(id) + 1);
         d.flags.resize(size_t(id) + 1, 0);
@@ -357,8 +368,11 @@ void Loader::apply_added_tokens() {
     const json& t = list[i];
     std::string where = "added_tokens[" + std::to_string(i) + "]";
     const json& id_json = member(t, "id", where);
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 || id_json.get<int64_t>() > kMaxTokenId)
+    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0)
       format_error(where + ".id must be an integer id");
+    if (id_json.get<int64_t>() > max_id_)
+      format_error(where + ".id " + std::to_string(id_json.get<int64_t>()) + " is out of range (a file of " +
+                   std::to_string(cursor_.size()) + " bytes holds ids up to " + std::to_string(max_id_) + ")");
     int32_t id = int32_t(id_json.get<int64_t>());
     std::string content = string_member(t, "content", where);
     if (content.empty()) format_error(where + ".content is empty");

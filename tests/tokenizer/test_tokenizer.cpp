@@ -423,7 +423,15 @@ TEST(TokenizerLoad, CorruptFilesAreFormatErrors) {
   broken("vocab_float_id", [](json& f) { f["model"]["vocab"]["a"] = 7.5; }, "integer");
   broken("vocab_negative_id", [](json& f) { f["model"]["vocab"]["a"] = -1; }, "out of range");
   broken("vocab_shared_id", [](json& f) { f["model"]["vocab"]["a"] = f["model"]["vocab"]["b"]; }, "gives the id");
-  broken("vocab_gap", [](json& f) { f["model"]["vocab"]["zz"] = 100000; }, "no token has the id");
+  broken("vocab_gap", [](json& f) { f["model"]["vocab"]["zz"] = 1500; }, "no token has the id");
+  // an id no file of this size can hold densely fails before any table is sized by it
+  broken("vocab_huge_id", [](json& f) { f["model"]["vocab"]["zz"] = 16777215; }, "holds ids up to");
+  broken("added_huge_id",
+         [](json& f) {
+           f["added_tokens"][0]["id"] = 16777215;
+           f["added_tokens"][0]["content"] = "<huge>";
+         },
+         "holds ids up to");
   broken("merges_object", [](json& f) { f["model"]["merges"] = json::object(); }, "model.merges must be an array");
   broken("merge_number", [](json& f) { f["model"]["merges"] = json::array({1}); }, "model.merges[0]");
   broken("merge_three_words", [](json& f) { f["model"]["merges"] = json::array({"a b c"}); }, "one space");
