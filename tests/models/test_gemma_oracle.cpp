@@ -309,6 +309,15 @@ TEST(GemmaCheckpoint, BadFoldersGiveClearErrors) {
     std::ofstream(d + "/config.json") << j.dump();
   }
   expect_error(d, xla::Status::Format, "model.layers.2.");
+  // far more layers than the files hold: refused before the layers are allocated
+  d = copy_model("manylayers");
+  {
+    std::ifstream in(kOracle + "gemma1/config.json");
+    json j = json::parse(in);
+    j["num_hidden_layers"] = 500;
+    std::ofstream(d + "/config.json") << j.dump();
+  }
+  expect_error(d, xla::Status::Format, "config.json says 500 layers, but tensor 'model.layers.499.input_layernorm.weight'");
   // a missing shard
   d = copy_model("missingshard");
   fs::remove(d + "/model.safetensors");

@@ -16,7 +16,6 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
     fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
   GemmaModel m;
   m.config = GemmaConfig::from_json(io::read_text_file(dir + "/config.json"));
-  m.layers.resize(size_t(m.config.num_layers));
   io::Checkpoint ckpt = io::Checkpoint::open(dir);
   // a multimodal Gemma 3 checkpoint keeps the text model under a prefix
   std::string prefix;
@@ -27,9 +26,18 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
       break;
     }
   }
+  auto stored_name = [&](const std::string& name) {
+    return prefix.empty() ? name : prefix.ends_with("model.") ? prefix + name.substr(6) : prefix + name;
+  };
+  // The files, not the config's number, say how much to allocate: a config of a million
+  // layers beside a checkpoint of one fails here, small and fast.
+  const std::string last = stored_name("model.layers." + std::to_string(m.config.num_layers - 1) + ".input_layernorm.weight");
+  if (!ckpt.contains(last))
+    fail(Status::Format, "GemmaModel::load", "config.json says " + std::to_string(m.config.num_layers) +
+                                                 " layers, but tensor '" + last + "' is missing from " + dir);
+  m.layers.resize(size_t(m.config.num_layers));
   for (auto& [name, t] : m.named_parameters()) {
-    std::string stored = name;
-    if (!prefix.empty()) stored = prefix.ends_with("model.") ? prefix + name.substr(6) : prefix + name;
+    const std::string stored = stored_name(name);
     if (!ckpt.contains(stored)) fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' is missing from " + dir);
     const io::TensorInfo& info = ckpt.info(stored);
     Shape want = expected_shape(m.config, name);
