@@ -1,10 +1,13 @@
 // args.hpp — a small command-line parser for the `xla` tool: --flag value, --switch, and
 // positional arguments, with errors that say what was wrong (exit code 2).
 #pragma once
+#include <charconv>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace xla::cli {
@@ -62,6 +65,21 @@ class Args {
     } catch (const std::exception&) {
       throw UsageError("--" + name + " expects a number, got '" + get(name) + "'");
     }
+  }
+  // An integer flag: decimal digits (a '-' for signed types), read as an integer, never through
+  // a double, so nothing wraps or rounds; outside [lo, hi] or not an integer: a UsageError
+  // naming the flag and the range.
+  template <typename T>
+  T integer(const std::string& name, T fallback, T lo, T hi) const {
+    static_assert(std::is_integral_v<T>);
+    if (!has(name)) return fallback;
+    const std::string text = get(name);
+    T v{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi)
+      throw UsageError("--" + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                       "], got '" + text + "'");
+    return v;
   }
   const std::vector<std::string>& positional() const { return positional_; }
 

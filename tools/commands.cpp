@@ -38,13 +38,13 @@ bool wants_help(int argc, char** argv) {
 
 GenerateOptions sampling(const Args& a) {
   GenerateOptions o;
-  o.max_new_tokens = int32_t(a.number("max-new-tokens", 256));
+  o.max_new_tokens = a.integer<int32_t>("max-new-tokens", 256, 0, INT32_MAX);
   o.sampler.temperature = float(a.number("temperature", 0));
-  o.sampler.top_k = int32_t(a.number("top-k", 0));
+  o.sampler.top_k = a.integer<int32_t>("top-k", 0, 0, INT32_MAX);
   o.sampler.top_p = float(a.number("top-p", 1));
   o.sampler.min_p = float(a.number("min-p", 0));
   o.sampler.repetition_penalty = float(a.number("repetition-penalty", 1));
-  o.sampler.seed = uint64_t(a.number("seed", 0));
+  o.sampler.seed = a.integer<uint64_t>("seed", 0, 0, UINT64_MAX);
   validate(o.sampler);
   return o;
 }
@@ -197,7 +197,7 @@ int cmd_create(int argc, char** argv) {
   }
   Args a(argc, argv, 2, {"config", "out", "seed"}, {});
   const std::string config = io::read_text_file(a.required("config"));
-  GemmaModel m = GemmaModel::create(GemmaConfig::from_json(config), uint64_t(a.number("seed", 0)));
+  GemmaModel m = GemmaModel::create(GemmaConfig::from_json(config), a.integer<uint64_t>("seed", 0, 0, UINT64_MAX));
   m.save(a.required("out"));
   std::printf("wrote %s\n", a.get("out").c_str());
   return 0;

@@ -34,13 +34,6 @@ const char* kServeHelp =
     "When ready it prints `listening on http://HOST:PORT`. SIGINT or SIGTERM ends the requests under way\n"
     "and exits with status 0.\n";
 
-int64_t integer(const Args& a, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
-  double v = a.number(name, double(fallback));
-  if (v != std::floor(v) || v < double(lo) || v > double(hi))
-    throw UsageError("--" + name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return int64_t(v);
-}
-
 std::string trim_line_ends(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
   return s;
@@ -63,12 +56,12 @@ int cmd_serve(int argc, char** argv) {
   o.model_dir = a.required("model");
   o.tokenizer_path = a.get("tokenizer");
   o.host = a.get("host", "127.0.0.1");
-  o.port = int(integer(a, "port", 8080, 0, 65535));
-  o.engine.max_seqs = int32_t(integer(a, "parallel", 8, 1, 4096));
-  o.engine.max_context = integer(a, "ctx", 0, 0, int64_t(1) << 31);
-  o.engine.kv_tokens = integer(a, "kv-tokens", 0, 0, int64_t(1) << 40);
-  o.engine.max_queue = int32_t(integer(a, "max-queue", 32, 0, 65536));
-  o.max_body = size_t(integer(a, "max-body", 1 << 20, 1024, int64_t(1) << 32));
+  o.port = int(a.integer<int64_t>("port", 8080, 0, 65535));
+  o.engine.max_seqs = int32_t(a.integer<int64_t>("parallel", 8, 1, 4096));
+  o.engine.max_context = a.integer<int64_t>("ctx", 0, 0, int64_t(1) << 31);
+  o.engine.kv_tokens = a.integer<int64_t>("kv-tokens", 0, 0, int64_t(1) << 40);
+  o.engine.max_queue = int32_t(a.integer<int64_t>("max-queue", 32, 0, 65536));
+  o.max_body = size_t(a.integer<int64_t>("max-body", 1 << 20, 1024, int64_t(1) << 32));
   o.alias = a.get("alias");
   o.bf16_weights = a.has("bf16");
   o.engine.batch_invariant = a.has("batch-invariant");

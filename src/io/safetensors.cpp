@@ -161,13 +161,13 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile f;
   f.path_ = path;
 
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(Status::IO, "cannot open safetensors file " + q(path) + ": " + errno_text());
+  // regular files only, opened without blocking: a FIFO under the name fails, never hangs
+  int fd = open_regular_file(path, "safetensors file " + q(path));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    std::string why = S_ISDIR(st.st_mode) ? "is a folder" : "is not a regular file";
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = errno_text();
     ::close(fd);
-    fail(Status::IO, where + " " + why);
+    fail(Status::IO, where + ": fstat failed: " + why);
   }
   const uint64_t file_size = uint64_t(st.st_size);
   if (file_size < 8) {
@@ -319,12 +319,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   if (rc != 0) give_up("close failed");
   if (::rename(tmp.c_str(), path.c_str()) != 0) give_up("renaming " + q(tmp) + " failed");
   // Make the rename itself durable (best effort: some file systems refuse fsync on folders).
-  std::string parent = fs::path(path).parent_path().string();
-  int dfd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  sync_folder(fs::path(path).parent_path().string());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -364,6 +359,8 @@ Checkpoint Checkpoint::open(const std::string& dir) {
       bool escapes = shard.empty() || rel.is_absolute() ||
                      std::any_of(rel.begin(), rel.end(), [](const fs::path& p) { return p == ".."; });
       if (escapes) fail(Status::Format, where + ": shard name " + q(shard) + " is not a file in the folder");
+      // Links are followed, also out of the folder: the Hugging Face cache keeps each file of
+      // a snapshot as a link into ../../blobs, and the name itself cannot leave the folder.
       const fs::path full = fs::path(dir) / rel;
       if (!fs::exists(full, ec))
         fail(Status::IO, where + " lists shard " + q(shard) + ", which is missing (" + full.string() + ")");

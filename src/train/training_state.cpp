@@ -30,15 +30,9 @@ void fsync_path(const std::string& path) {
   ::close(fd);
 }
 
+// Through "path.tmp": write, fsync, close checked, rename, folder fsync.
 void write_synced(const std::string& path, const std::string& text) {
-  {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) fail(Status::IO, "checkpoint: cannot write " + path);
-    f << text;
-    f.flush();
-    if (!f) fail(Status::IO, "checkpoint: cannot write " + path);
-  }
-  fsync_path(path);
+  io::write_file_durably(path, text, "checkpoint file");
 }
 
 std::string step_name(int64_t step) {
@@ -68,42 +62,49 @@ std::string save_training_state(const std::string& root, const GemmaModel& model
   fs::create_directories(tmp, ec);
   if (ec) fail(Status::IO, "checkpoint: cannot create " + tmp + ": " + ec.message());
 
-  model.save(tmp);  // config.json + model.safetensors
-  nlohmann::json st = {{"format", kFormat},
-                       {"step", state.step},
-                       {"data", {{"seed", state.data.seed}, {"epoch", state.data.epoch}, {"position", state.data.position}}}};
-  if (!state.trainer.empty()) st["trainer"] = state.trainer;
-  if (!state.reference.empty()) st["reference"] = state.reference;
-  if (!state.extra.empty()) st["extra"] = nlohmann::json::parse(state.extra);
-  if (model.has_lora()) {
-    std::vector<std::pair<std::string, Tensor>> adapters;
-    for (auto& [name, p] : const_cast<GemmaModel&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
-    char alpha[32];
-    std::snprintf(alpha, sizeof alpha, "%.9g", double(model.lora_alpha));
-    io::save_safetensors(tmp + "/adapters.safetensors", adapters,
-                         {{"format", "libxla-lora"}, {"rank", std::to_string(model.lora_rank)}, {"alpha", alpha}});
-  }
-  if (optimizer) {
-    io::save_safetensors(tmp + "/optimizer.safetensors", optimizer->state(), {{"format", "libxla-optimizer"}});
-    st["optimizer"] = {{"kind", kind_name(optimizer->options().kind)}, {"steps", optimizer->steps()}, {"lr", optimizer->lr()}};
-  }
-  write_synced(tmp + "/state.json", st.dump(2) + "\n");
-  fsync_path(tmp + "/config.json");
-  fsync_path(tmp);
+  // A failed save (a full disk, most often) removes what it wrote: retries must not fill the
+  // disk with half-written folders, and an uncommitted step folder is not a checkpoint.
+  std::string final_name = name, final_dir;
+  bool renamed = false;
+  try {
+    model.save(tmp);  // config.json + model.safetensors
+    nlohmann::json st = {{"format", kFormat},
+                         {"step", state.step},
+                         {"data", {{"seed", state.data.seed}, {"epoch", state.data.epoch}, {"position", state.data.position}}}};
+    if (!state.trainer.empty()) st["trainer"] = state.trainer;
+    if (!state.reference.empty()) st["reference"] = state.reference;
+    if (!state.extra.empty()) st["extra"] = nlohmann::json::parse(state.extra);
+    if (model.has_lora()) {
+      std::vector<std::pair<std::string, Tensor>> adapters;
+      for (auto& [name, p] : const_cast<GemmaModel&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
+      char alpha[32];
+      std::snprintf(alpha, sizeof alpha, "%.9g", double(model.lora_alpha));
+      io::save_safetensors(tmp + "/adapters.safetensors", adapters,
+                           {{"format", "libxla-lora"}, {"rank", std::to_string(model.lora_rank)}, {"alpha", alpha}});
+    }
+    if (optimizer) {
+      io::save_safetensors(tmp + "/optimizer.safetensors", optimizer->state(), {{"format", "libxla-optimizer"}});
+      st["optimizer"] = {{"kind", kind_name(optimizer->options().kind)}, {"steps", optimizer->steps()}, {"lr", optimizer->lr()}};
+    }
+    write_synced(tmp + "/state.json", st.dump(2) + "\n");  // the config and weights are synced by now
+    fsync_path(tmp);
 
-  // The same step saved again gets a new folder name: renaming the old one away first would
-  // leave `latest` naming nothing for a moment.
-  std::string final_name = name;
-  for (int r = 1; fs::exists(root + "/" + final_name); ++r) final_name = name + "-r" + std::to_string(r);
-  const std::string final_dir = root + "/" + final_name;
-  fs::rename(tmp, final_dir, ec);
-  if (ec) fail(Status::IO, "checkpoint: cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
-  fsync_path(root);
-  // the commit point: `latest` is replaced atomically
-  write_synced(root + "/latest.tmp", final_name + "\n");
-  fs::rename(root + "/latest.tmp", root + "/latest", ec);
-  if (ec) fail(Status::IO, "checkpoint: cannot update " + root + "/latest: " + ec.message());
-  fsync_path(root);
+    // The same step saved again gets a new folder name: renaming the old one away first would
+    // leave `latest` naming nothing for a moment.
+    for (int r = 1; fs::exists(root + "/" + final_name); ++r) final_name = name + "-r" + std::to_string(r);
+    final_dir = root + "/" + final_name;
+    fs::rename(tmp, final_dir, ec);
+    if (ec) fail(Status::IO, "checkpoint: cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
+    renamed = true;
+    fsync_path(root);
+    // the commit point: `latest` is replaced atomically
+    write_synced(root + "/latest", final_name + "\n");
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    if (renamed) fs::remove_all(final_dir, ignored);
+    throw;
+  }
 
   // clean up: temporaries of killed saves, and checkpoints beyond keep_last
   std::vector<std::string> steps;

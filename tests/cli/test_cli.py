@@ -3,7 +3,7 @@ checkpoint's own header, `tokenize` against the oracle's ids, `create` + `genera
 model agreeing with the C API's generate, `chat` over two turns, `plot` read back from its SVG,
 and clear errors.
 Usage: test_cli.py XLA_BINARY LIBXLA SHARED_DIR TOKENIZER_JSON WORK_DIR"""
-import ctypes, json, math, os, struct, subprocess, sys
+import ctypes, json, math, os, resource, signal, struct, subprocess, sys
 import xml.etree.ElementTree as ET
 
 xla, libxla, shared, tokenizer, work = sys.argv[1:6]
@@ -18,9 +18,20 @@ def check(cond, what):
         failures.append(what)
 
 
-def run(*args, stdin=None):
-    p = subprocess.run([xla, *args], input=stdin, capture_output=True, text=True, timeout=600)
+def run(*args, stdin=None, timeout=600, preexec_fn=None):
+    try:
+        p = subprocess.run([xla, *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+                           preexec_fn=preexec_fn)
+    except subprocess.TimeoutExpired:
+        return None, "", f"still running after {timeout} s"
     return p.returncode, p.stdout, p.stderr
+
+
+def full_disk():
+    """In the child before exec: every file it writes is capped at 4 KB (a full disk without
+    root); SIGXFSZ ignored, so writes fail with EFBIG instead of killing it."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
 
 if not os.path.exists(tokenizer):
@@ -38,6 +49,32 @@ rc, out, err = run("generate", "--model", "/nonexistent/m", "--tokenizer", token
 check(rc == 1 and "/nonexistent/m" in err, "missing model folder exits 1 naming it")
 rc, out, err = run("generate", "--help")
 check(rc == 0 and "--temperature" in out, "generate --help")
+
+# integer flags are read as integers, range-checked, never wrapped (parsed before any loading)
+gen = ["generate", "--model", "/nonexistent/m", "--tokenizer", tokenizer, "--prompt", "hi"]
+for flag, value, bounds in [("max-new-tokens", "4294967297", "[0, 2147483647]"),
+                            ("max-new-tokens", "-1", "[0, 2147483647]"),
+                            ("max-new-tokens", "2.5", "[0, 2147483647]"),
+                            ("max-new-tokens", "1e3", "[0, 2147483647]"),
+                            ("top-k", "99999999999", "[0, 2147483647]"),
+                            ("seed", "-1", "[0, 18446744073709551615]"),
+                            ("seed", "18446744073709551616", "[0, 18446744073709551615]")]:
+    rc, out, err = run(*gen, "--" + flag, value)
+    check(rc == 2 and f"--{flag} must be an integer in {bounds}, got '{value}'" in err,
+          f"--{flag} {value} is a usage error naming the range: {rc} {err}")
+rc, out, err = run("serve", "--model", "/nonexistent/m", "--port", "99999999999999999999")
+check(rc == 2 and "--port must be an integer in [0, 65535]" in err, f"serve --port out of range: {rc} {err}")
+
+# FIFOs and folders where files belong: an error naming the file at once, never a hang
+os.makedirs(work, exist_ok=True)
+fifo_model = os.path.join(work, "fifo_model")
+os.makedirs(fifo_model, exist_ok=True)
+if not os.path.exists(os.path.join(fifo_model, "config.json")):
+    os.mkfifo(os.path.join(fifo_model, "config.json"))
+rc, out, err = run("info", fifo_model, timeout=30)
+check(rc == 1 and "config.json' is not a regular file" in err, f"info on a FIFO config.json: {rc} {err}")
+rc, out, err = run("tokenize", "--tokenizer", work, "hi", timeout=30)
+check(rc == 1 and f"'{work}' is a directory" in err, f"tokenize with a folder as tokenizer: {rc} {err}")
 
 # plot: metrics .jsonl -> SVG, read back with ElementTree. Lines out of step order, a blank
 # line, NaN and Infinity (as Python's json writes them) among 12 finite losses.
@@ -154,6 +191,11 @@ with open(cfg_path, "w") as f:
     json.dump(config, f)
 rc, out, err = run("create", "--config", cfg_path, "--out", tiny, "--seed", "3")
 check(rc == 0 and os.path.exists(os.path.join(tiny, "model.safetensors")), f"create: {err}")
+# the same on a full disk: an error, no "wrote", and no config.json beside missing weights
+full = os.path.join(work, "tiny_full")
+rc, out, err = run("create", "--config", cfg_path, "--out", full, "--seed", "3", preexec_fn=full_disk)
+check(rc == 1 and "wrote" not in out and not os.path.exists(os.path.join(full, "config.json")),
+      f"create on a full disk fails: {rc} {out} {err}")
 rc, out, err = run("generate", "--model", tiny, "--tokenizer", tokenizer, "--prompt", case["text"],
                    "--max-new-tokens", "6", "--ids")
 cli_ids = [int(x) for x in out.split()]

@@ -5,6 +5,8 @@
 #include "xla/safetensors.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -329,7 +331,33 @@ TEST_F(Safetensors, TruncatedGemmaFilesAreErrors) {
 TEST_F(Safetensors, UnreadableFilesAreIOErrors) {
   expect_open_error(path("does_not_exist.safetensors"), Status::IO, "cannot open");
   fs::create_directory(path("folder.safetensors"));
-  expect_open_error(path("folder.safetensors"), Status::IO, "is a folder");
+  expect_open_error(path("folder.safetensors"), Status::IO, "is a directory");
+}
+
+// A FIFO under the name: refused at once (the child's alarm turns a blocking open into a
+// failure, not a hung test), both as a file and as a checkpoint folder's model.safetensors.
+TEST_F(Safetensors, FifoIsRefusedWithoutBlocking) {
+  const std::string dir = path("fifo_model");
+  fs::create_directories(dir);
+  const std::string fifo = dir + "/model.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EXIT(
+      {
+        ::alarm(10);
+        int refused = 0;
+        for (int i = 0; i < 2; ++i) {
+          try {
+            if (i == 0) (void)SafetensorsFile::open(fifo);
+            else (void)Checkpoint::open(dir);
+          } catch (const xla::Error& e) {
+            if (e.status() == Status::IO && std::string(e.what()).find("is not a regular file") != std::string::npos)
+              ++refused;
+          }
+        }
+        std::fprintf(stderr, "refused %d\n", refused);
+        std::_Exit(refused == 2 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "refused 2");
 }
 
 TEST_F(Safetensors, BadLengthPrefix) {

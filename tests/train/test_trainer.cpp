@@ -3,9 +3,11 @@
 // gradient accumulation equals the large batch; metrics JSONL and stopping.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -267,6 +269,49 @@ TEST(Checkpoint, KilledSaveLeavesTheLastGoodOne) {
   // would pass the loads vacuously).
   EXPECT_GT(interrupted, 0);
   RecordProperty("completed_saves_seen", completed);
+}
+
+// A save that fails (a full disk: RLIMIT_FSIZE with SIGXFSZ ignored, in a forked child)
+// is an IO error and removes its temporary folder, so retries cannot fill the disk; the
+// previous checkpoint stays the latest and loads.
+TEST(Checkpoint, FailedSaveRemovesItsTemporaryFolder) {
+  GemmaModel good = GemmaModel::create(tiny_config(), 1);
+  GemmaModel other = GemmaModel::create(tiny_config(), 2);
+  const std::string dir = fresh_dir("full_disk");
+  train::TrainState s1;
+  s1.step = 1;
+  train::save_training_state(dir, good, nullptr, s1);
+  for (int attempt = 0; attempt < 3; ++attempt) {  // retries, as a training loop would
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      alarm(60);
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit lim {};
+      getrlimit(RLIMIT_FSIZE, &lim);
+      lim.rlim_cur = 4096;  // less than the weights
+      setrlimit(RLIMIT_FSIZE, &lim);
+      train::TrainState s2;
+      s2.step = 2;
+      try {
+        train::save_training_state(dir, other, nullptr, s2);
+      } catch (const Error& e) {
+        std::_Exit(e.status() == Status::IO ? 0 : 2);
+      }
+      std::_Exit(1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "the child died by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the save reported success; 2: an error other than IO";
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"latest", "step-00000001"}));
+  GemmaModel loaded = GemmaModel::create(tiny_config(), 3);
+  EXPECT_EQ(train::load_training_state(dir, loaded, nullptr).step, 1);
+  EXPECT_EQ(weights(loaded), weights(good));
 }
 
 // A training state records which loop wrote it: each trainer refuses the other's, naming
