@@ -127,7 +127,11 @@ xla_status xla_model_forward(xla_model* m, const int32_t* tokens, int64_t batch,
     if (batch <= 0 || seq_len <= 0) invalid("batch and seq_len must be positive");
     require_ptr(tokens, "tokens");
     require_ptr(logits_out, "logits_out");
-    const size_t need = size_t(batch) * size_t(seq_len) * size_t(m->m.vocab_size());
+    size_t need = 0;  // batch · seq_len · vocab floats, checked: a wrapped product would pass the capacity test
+    if (__builtin_mul_overflow(size_t(batch), size_t(seq_len), &need) ||
+        __builtin_mul_overflow(need, size_t(m->m.vocab_size()), &need) || need > size_t(PTRDIFF_MAX) / sizeof(float))
+      invalid("batch " + std::to_string(batch) + " × seq_len " + std::to_string(seq_len) + " × vocab " +
+              std::to_string(m->m.vocab_size()) + " logits do not fit in memory");
     if (logits_cap < need)
       fail(Status::BufferTooSmall, "logits_out holds " + std::to_string(logits_cap) + " floats, " + std::to_string(need) +
                                        " needed");

@@ -54,9 +54,12 @@ class Dims {
     --n_;
   }
 
+  // The product of the extents; a product past int64 is a Status::Shape error, never a
+  // wrapped count that would size a too-small buffer.
   int64_t numel() const {
     int64_t p = 1;
-    for (int i = 0; i < n_; ++i) p *= v_[i];
+    for (int i = 0; i < n_; ++i)
+      if (__builtin_mul_overflow(p, v_[i], &p)) fail(Status::Shape, "shape " + str() + " holds more than 2^63 elements");
     return p;
   }
   friend bool operator==(const Dims& a, const Dims& b) {

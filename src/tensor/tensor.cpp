@@ -55,8 +55,12 @@ static void check_shape(const Shape& shape, const char* op) {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   check_shape(shape, "empty");
+  // bytes = numel · itemsize, refused past PTRDIFF_MAX (no allocation or pointer arithmetic reaches it)
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(size_t(shape.numel()), dtype_size(dtype), &bytes) || bytes > size_t(PTRDIFF_MAX))
+    fail(Status::Shape, "empty", "shape " + shape.str() + " of " + dtype_name(dtype) + " needs more than 2^63 bytes");
   Tensor t;
-  t.storage_ = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(dtype));
+  t.storage_ = std::make_shared<Storage>(bytes);
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;

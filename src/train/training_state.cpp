@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "strict_json.hpp"
 #include "text_file.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/trainer.hpp"
@@ -22,6 +23,31 @@ namespace xla::train {
 namespace {
 
 constexpr const char* kFormat = "libxla-train-1";
+
+// state.json's fields, typed: a missing key or a wrong type is Status::Format naming the key
+// (`where` is "checkpoint: DIR/state.json"), never a nlohmann exception.
+const nlohmann::json& field(const nlohmann::json& obj, const char* key, const std::string& where) {
+  if (!obj.is_object()) fail(Status::Format, where + ": '" + key + "' is inside a value that is not an object");
+  if (!obj.contains(key)) fail(Status::Format, where + ": missing key '" + key + "'");
+  return obj[key];
+}
+std::string string_field(const nlohmann::json& obj, const char* key, const std::string& where, bool required = true) {
+  if (!required && (!obj.is_object() || !obj.contains(key))) return "";
+  const nlohmann::json& v = field(obj, key, where);
+  if (!v.is_string()) fail(Status::Format, where + ": '" + key + "' must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+int64_t int_field(const nlohmann::json& obj, const char* key, const std::string& where) {
+  const nlohmann::json& v = field(obj, key, where);
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+    fail(Status::Format, where + ": '" + key + "' must be an integer, got " + v.dump());
+  return v.get<int64_t>();
+}
+uint64_t u64_field(const nlohmann::json& obj, const char* key, const std::string& where) {
+  const nlohmann::json& v = field(obj, key, where);
+  if (!v.is_number_unsigned()) fail(Status::Format, where + ": '" + key + "' must be a non-negative integer, got " + v.dump());
+  return v.get<uint64_t>();
+}
 
 void fsync_path(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -136,26 +162,21 @@ TrainState load_training_state(const std::string& path, GemmaModel& model, Optim
     dir = latest_training_state(path);
     if (dir.empty()) fail(Status::IO, "checkpoint: no checkpoint in " + path + " (no state.json, no latest)");
   }
-  nlohmann::json st;
-  try {
-    st = nlohmann::json::parse(io::read_text_file(dir + "/state.json", "the checkpoint state"));
-  } catch (const nlohmann::json::exception& e) {
-    fail(Status::Format, "checkpoint: " + dir + "/state.json is not valid JSON: " + e.what());
-  }
+  const std::string where = "checkpoint: " + dir + "/state.json";
+  const nlohmann::json st =
+      xla::detail::parse_json_strict(io::read_text_file(dir + "/state.json", "the checkpoint state"), where);
+  if (!st.is_object()) fail(Status::Format, where + ": not a JSON object");
   TrainState s;
-  try {
-    if (st.at("format").get<std::string>() != kFormat)
-      fail(Status::Format, "checkpoint: " + dir + " has format " + st.at("format").dump() + ", expected " + kFormat);
-    s.step = st.at("step").get<int64_t>();
-    s.data.seed = st.at("data").at("seed").get<uint64_t>();
-    s.data.epoch = st.at("data").at("epoch").get<int64_t>();
-    s.data.position = st.at("data").at("position").get<int64_t>();
-    s.trainer = st.value("trainer", std::string());
-    s.reference = st.value("reference", std::string());
-    if (st.contains("extra")) s.extra = st.at("extra").dump();
-  } catch (const nlohmann::json::exception& e) {
-    fail(Status::Format, "checkpoint: " + dir + "/state.json: " + e.what());
-  }
+  if (string_field(st, "format", where) != kFormat)
+    fail(Status::Format, "checkpoint: " + dir + " has format " + st["format"].dump() + ", expected " + kFormat);
+  s.step = int_field(st, "step", where);
+  const nlohmann::json& data = field(st, "data", where);
+  s.data.seed = u64_field(data, "seed", where);
+  s.data.epoch = int_field(data, "epoch", where);
+  s.data.position = int_field(data, "position", where);
+  s.trainer = string_field(st, "trainer", where, false);
+  s.reference = string_field(st, "reference", where, false);
+  if (st.contains("extra")) s.extra = st["extra"].dump();
   // a tampered or corrupt state: counts are never negative
   if (s.step < 0 || s.data.epoch < 0 || s.data.position < 0)
     fail(Status::Format, "checkpoint: " + dir + "/state.json has a negative step, epoch or position (step " +
@@ -210,12 +231,17 @@ TrainState load_training_state(const std::string& path, GemmaModel& model, Optim
   double opt_lr = 0;
   if (optimizer) {
     if (!st.contains("optimizer")) fail(Status::Format, "checkpoint: " + dir + " has no optimizer state");
-    const std::string kind = st["optimizer"].value("kind", "");
+    const nlohmann::json& opt = st["optimizer"];
+    const std::string kind = string_field(opt, "kind", where, false);
     if (kind != kind_name(optimizer->options().kind))
       fail(Status::Format, "checkpoint: " + dir + " holds " + kind + " state, the optimizer is " +
                                kind_name(optimizer->options().kind));
-    opt_steps = st["optimizer"].value("steps", int64_t(0));
-    opt_lr = st["optimizer"].value("lr", optimizer->lr());
+    opt_steps = opt.contains("steps") ? int_field(opt, "steps", where) : 0;
+    opt_lr = optimizer->lr();
+    if (opt.contains("lr")) {
+      if (!opt["lr"].is_number()) fail(Status::Format, where + ": 'lr' must be a number, got " + opt["lr"].dump());
+      opt_lr = opt["lr"].get<double>();
+    }
     io::SafetensorsFile f = io::SafetensorsFile::open(dir + "/optimizer.safetensors");
     for (const std::string& n : f.names()) moments[n] = f.tensor(n);
   }

@@ -149,6 +149,7 @@ static void test_views_and_split(void) {
 
 static void test_bad_input(void) {
   const int64_t s23[2] = {2, 3}, s4[1] = {4}, neg[1] = {-3};
+  const int64_t huge[2] = {(int64_t)1 << 31, (int64_t)1 << 31}, wrap[2] = {(int64_t)1 << 62, 4};
   const float x[6] = {1, 2, 3, 4, 5, 6}, y[4] = {1, 2, 3, 4};
   xla_tensor *a = make_f32(2, s23, x), *b = make_f32(1, s4, y);
   xla_tensor* sentinel = (xla_tensor*)&g_passed; /* any non-NULL value: must stay untouched */
@@ -176,6 +177,11 @@ static void test_bad_input(void) {
   EXPECT(xla_tensor_create(99, 1, s4, y, &out) == XLA_ERR_INVALID_ARG && out == sentinel);
   EXPECT(xla_tensor_create(XLA_F32, 9, s4, y, &out) == XLA_ERR_INVALID_ARG && out == sentinel);
   EXPECT(xla_tensor_create(XLA_F32, 1, neg, NULL, &out) == XLA_ERR_SHAPE && out == sentinel);
+  /* sizes past memory: 2^31 x 2^31 f32 is 2^64 bytes (it wrapped to an empty buffer), 2^62 x 4 elements overflow int64 */
+  EXPECT(xla_tensor_create(XLA_F32, 2, huge, NULL, &out) == XLA_ERR_SHAPE && out == sentinel);
+  EXPECT(strstr(xla_last_error(), "[2147483648, 2147483648]") != NULL);
+  EXPECT(xla_tensor_create(XLA_F32, 2, wrap, NULL, &out) == XLA_ERR_SHAPE && out == sentinel);
+  EXPECT(strstr(xla_last_error(), "2^63") != NULL);
   EXPECT(xla_sum(a, &bad_axis, 1, 0, &out) == XLA_ERR_INVALID_ARG && out == sentinel);
   EXPECT(strstr(xla_last_error(), "axis 7") != NULL);
   EXPECT(xla_sum(a, NULL, 1, 0, &out) == XLA_ERR_INVALID_ARG && out == sentinel);

@@ -53,6 +53,9 @@ int main(void) {
   for (i = 0; i < n_ids * V; ++i) maxdiff = fmax(maxdiff, fabs(logits[i] - want_logits[i]));
   EXPECT(maxdiff < 1e-4); /* float noise is below 3e-5 */
   EXPECT(xla_model_forward(m, ids, 1, n_ids, logits, 10) == XLA_ERR_BUFFER_TOO_SMALL);
+  /* 2^32 x 2^32 x 512 logits: the product wrapped to 0 and passed the capacity check */
+  EXPECT(xla_model_forward(m, ids, (int64_t)1 << 32, (int64_t)1 << 32, logits, 10) == XLA_ERR_INVALID_ARG);
+  EXPECT(strstr(xla_last_error(), "batch 4294967296") != NULL);
   ids[3] = 512; /* outside the vocabulary */
   EXPECT(xla_model_forward(m, ids, 1, n_ids, logits, (size_t)(n_ids * V)) == XLA_ERR_INVALID_ARG);
   /* found deeper down than the entry point's own work: that function is named too */
@@ -151,6 +154,23 @@ int main(void) {
                           " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"frobnicate\": 1}",
                           1, &bad) == XLA_ERR_FORMAT);
   EXPECT(strstr(xla_last_error(), "frobnicate") != NULL);
+  /* sizes past the caps, reals that only give NaN, wrong types: XLA_ERR_FORMAT naming the key */
+  EXPECT(xla_model_create("{\"model_type\": \"gemma\", \"vocab_size\": 8, \"hidden_size\": 4611686018427387904,"
+                          " \"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2}",
+                          1, &bad) == XLA_ERR_FORMAT && bad == (xla_model*)&g_passed);
+  EXPECT(strstr(xla_last_error(), "hidden_size") != NULL);
+  EXPECT(xla_model_create("{\"model_type\": \"gemma\", \"vocab_size\": 8, \"hidden_size\": 8, \"intermediate_size\": 8,"
+                          " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"rms_norm_eps\": 0}",
+                          1, &bad) == XLA_ERR_FORMAT);
+  EXPECT(strstr(xla_last_error(), "rms_norm_eps") != NULL);
+  EXPECT(xla_model_create("{\"model_type\": \"gemma\", \"vocab_size\": 8, \"hidden_size\": 8, \"intermediate_size\": 8,"
+                          " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"rms_norm_eps\": 1e400}",
+                          1, &bad) == XLA_ERR_FORMAT);
+  EXPECT(strstr(xla_last_error(), "rms_norm_eps") != NULL);
+  EXPECT(xla_model_create("{\"model_type\": \"gemma\", \"vocab_size\": 8, \"hidden_size\": 8, \"intermediate_size\": 8,"
+                          " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"tie_word_embeddings\": \"yes\"}",
+                          1, &bad) == XLA_ERR_FORMAT);
+  EXPECT(strstr(xla_last_error(), "tie_word_embeddings") != NULL);
   EXPECT(xla_model_create("{\"model_type\": \"llama\"}", 1, &bad) == XLA_ERR_FORMAT);
   EXPECT(strstr(xla_last_error(), "llama") != NULL);
   EXPECT(xla_model_load(NULL, &bad) == XLA_ERR_INVALID_ARG);

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -477,6 +479,59 @@ TEST(Checkpoint, NegativeCountsAreRefused) {
   }
   st.step = -1;
   EXPECT_THROW(train::save_training_state(dir, m, nullptr, st), Error);
+}
+
+// A state.json with wrong types, numbers past double's range or a duplicate key is a format
+// error naming the key (they were internal errors carrying a nlohmann exception's text).
+TEST(Checkpoint, StateJsonTypeErrorsNameTheKey) {
+  const std::string dir = fresh_dir("state-types");
+  GemmaModel m = GemmaModel::create(tiny_config(), 1);
+  train::Optimizer sgd(m, train::OptimizerOptions::defaults(train::OptimizerKind::SGD, 0.1));
+  train::save_training_state(dir, m, &sgd, {});
+  const std::string path = train::latest_training_state(dir) + "/state.json";
+  std::string good;
+  {
+    std::ifstream f(path);
+    good.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  const nlohmann::json st = nlohmann::json::parse(good);
+  // the state with `change` applied to a copy, written as state.json
+  auto load_with = [&](const std::function<void(nlohmann::json&)>& change, const std::string& key) {
+    nlohmann::json j = st;
+    change(j);
+    std::ofstream(path) << j.dump();
+    try {
+      train::load_training_state(dir, m, &sgd);
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const Error& e) {
+      EXPECT_EQ(int(e.status()), int(Status::Format)) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'" + key + "'"), std::string::npos) << e.what();
+    }
+  };
+  load_with([](nlohmann::json& j) { j["step"] = "3"; }, "step");
+  load_with([](nlohmann::json& j) { j["format"] = 1; }, "format");
+  load_with([](nlohmann::json& j) { j["data"]["seed"] = -1; }, "seed");
+  load_with([](nlohmann::json& j) { j["data"]["epoch"] = 1.5; }, "epoch");
+  load_with([](nlohmann::json& j) { j["data"] = "x"; }, "seed");
+  load_with([](nlohmann::json& j) { j.erase("step"); }, "step");
+  load_with([](nlohmann::json& j) { j["trainer"] = 7; }, "trainer");
+  load_with([](nlohmann::json& j) { j["optimizer"]["kind"] = 3; }, "kind");
+  load_with([](nlohmann::json& j) { j["optimizer"]["steps"] = "many"; }, "steps");
+  load_with([](nlohmann::json& j) { j["optimizer"]["lr"] = "fast"; }, "lr");
+  // a number past double's range, a duplicate key: found while parsing
+  std::string text = good;
+  text.replace(text.find("\"step\""), 6, "\"step\": 1e400, \"step\"");
+  std::ofstream(path) << text;
+  try {
+    train::load_training_state(dir, m, &sgd);
+    ADD_FAILURE() << "accepted " << text;
+  } catch (const Error& e) {
+    EXPECT_EQ(int(e.status()), int(Status::Format)) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'step'"), std::string::npos) << e.what();
+  }
+  // the file as written loads
+  std::ofstream(path) << good;
+  EXPECT_EQ(train::load_training_state(dir, m, &sgd).step, 0);
 }
 
 }  // namespace

@@ -3,9 +3,15 @@
 // error naming the key, so a typo or a new feature never passes silently. A key that is
 // absent takes Hugging Face transformers' default for that model type (Gemma2Config,
 // Gemma3TextConfig), so a folder means the same thing here and there; an explicit null
-// turns a soft-cap off.
+// turns a soft-cap off. Dimensions have caps far above any real Gemma and real-valued keys
+// must be finite, positive where the math divides or takes logs, and fit in a float.
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "strict_json.hpp"
 
 #include "xla/gemma.hpp"
 
@@ -31,39 +37,74 @@ const std::set<std::string> kHonoured = {
     "pad_token_id", "hidden_act", "hidden_activation", "max_position_embeddings",
     "sliding_window_size"};  // an older spelling of sliding_window in some Gemma 2 folders
 
-int64_t get_int(const json& j, const char* key, bool required, int64_t fallback = 0) {
+// Caps on dimensions, far above any released Gemma (Gemma 3 27B: vocab 262,208, hidden 5,376,
+// intermediate 21,504, 62 layers, 32 heads, head_dim 128, context 131,072) and low enough
+// that every product of them the model forms (vocab · hidden, heads · head_dim …) fits int64.
+constexpr int64_t kMaxVocab = int64_t(1) << 24, kMaxHidden = int64_t(1) << 16, kMaxIntermediate = int64_t(1) << 20;
+constexpr int64_t kMaxLayers = 1024, kMaxHeads = 1024, kMaxHeadDim = 4096, kMaxContext = int64_t(1) << 24;
+
+int64_t get_int(const json& j, const char* key, bool required, int64_t fallback = 0, int64_t cap = INT64_MAX) {
   if (!j.contains(key) || j[key].is_null()) {
     if (required) bad(std::string("missing key '") + key + "'");
     return fallback;
   }
-  if (!j[key].is_number_integer()) bad(std::string("'") + key + "' must be an integer");
-  int64_t v = j[key].get<int64_t>();
-  if (v < 0) bad(std::string("'") + key + "' must not be negative, got " + std::to_string(v));
-  return v;
+  const json& v = j[key];
+  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump());
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(cap) : v.get<int64_t>() > cap)
+    bad(std::string("'") + key + "' is " + v.dump() + ", more than the cap of " + std::to_string(cap));
+  int64_t x = v.get<int64_t>();
+  if (x < 0) bad(std::string("'") + key + "' must not be negative, got " + std::to_string(x));
+  return x;
 }
 
 double get_num(const json& j, const char* key, double fallback) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) bad(std::string("'") + key + "' must be a number");
+  if (!j[key].is_number()) bad(std::string("'") + key + "' must be a number, got " + j[key].dump());
   return j[key].get<double>();
+}
+
+// A value the model holds as a float (or feeds to float math): finite, and positive and
+// representable (not rounding to 0 or infinity) where `positive`; else >= 0 (0 = off).
+void check_real(const char* key, double v, bool positive) {
+  const bool ok = std::isfinite(v) && v <= FLT_MAX && (positive ? v >= FLT_MIN : v == 0 || v >= FLT_MIN);
+  if (ok) return;
+  char msg[200];
+  std::snprintf(msg, sizeof msg, "'%s' is %.9g; it must be %s, between %.9g and %.9g (a float)", key, v,
+                positive ? "positive" : "0 or positive", double(FLT_MIN), double(FLT_MAX));
+  bad(msg);
+}
+
+bool get_bool(const json& j, const char* key, bool fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_boolean()) bad(std::string("'") + key + "' must be true or false, got " + j[key].dump());
+  return j[key].get<bool>();
+}
+
+std::string get_string(const json& j, const char* key, const std::string& fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_string()) bad(std::string("'") + key + "' must be a string, got " + j[key].dump());
+  return j[key].get<std::string>();
 }
 
 int32_t first_id(const json& j, const char* key, int32_t fallback) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  const json& v = j[key].is_array() && !j[key].empty() ? j[key][0] : j[key];
-  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer or a list of integers");
-  return v.get<int32_t>();
+  const json& ids = j[key];
+  if (ids.is_array() && ids.empty()) bad(std::string("'") + key + "' must be an integer or a list of integers, got []");
+  // every id of a list is checked, though only the first is kept: token ids are int32, and
+  // 4294967298 must not wrap to 2
+  for (const json& v : ids.is_array() ? ids : json::array({ids})) {
+    if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer or a list of integers, got " + ids.dump());
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT32_MAX)
+                               : v.get<int64_t>() > INT32_MAX || v.get<int64_t>() < INT32_MIN)
+      bad(std::string("'") + key + "' holds " + v.dump() + ", not a token id (int32)");
+  }
+  return (ids.is_array() ? ids[0] : ids).get<int32_t>();
 }
 
 }  // namespace
 
 GemmaConfig GemmaConfig::from_json(const std::string& text) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    bad(std::string("not valid JSON: ") + e.what());
-  }
+  json root = detail::parse_json_strict(text, "config.json");
   if (!root.is_object()) bad("not a JSON object");
   if (!root.contains("model_type") || !root["model_type"].is_string()) bad("missing key 'model_type'");
   std::string type = root["model_type"];
@@ -81,28 +122,27 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
 
   for (auto it = j->begin(); it != j->end(); ++it)
     if (!kHonoured.count(it.key()) && !kIgnored.count(it.key())) bad("unknown key '" + it.key() + "'");
-  if (j->contains("attention_bias") && (*j)["attention_bias"].is_boolean() && (*j)["attention_bias"].get<bool>())
-    bad("'attention_bias': true is not a Gemma model");
-  if (j->contains("use_bidirectional_attention") && (*j)["use_bidirectional_attention"].is_boolean() &&
-      (*j)["use_bidirectional_attention"].get<bool>())
-    bad("'use_bidirectional_attention': true is not supported");
+  if (get_bool(*j, "attention_bias", false)) bad("'attention_bias': true is not a Gemma model");
+  if (get_bool(*j, "use_bidirectional_attention", false)) bad("'use_bidirectional_attention': true is not supported");
 
-  c.vocab_size = get_int(*j, "vocab_size", true);
-  c.hidden_size = get_int(*j, "hidden_size", true);
-  c.intermediate_size = get_int(*j, "intermediate_size", true);
-  c.num_layers = get_int(*j, "num_hidden_layers", true);
-  c.num_heads = get_int(*j, "num_attention_heads", true);
-  c.num_kv_heads = get_int(*j, "num_key_value_heads", false, c.num_heads);
+  c.vocab_size = get_int(*j, "vocab_size", true, 0, kMaxVocab);
+  c.hidden_size = get_int(*j, "hidden_size", true, 0, kMaxHidden);
+  c.intermediate_size = get_int(*j, "intermediate_size", true, 0, kMaxIntermediate);
+  c.num_layers = get_int(*j, "num_hidden_layers", true, 0, kMaxLayers);
+  c.num_heads = get_int(*j, "num_attention_heads", true, 0, kMaxHeads);
+  c.num_kv_heads = get_int(*j, "num_key_value_heads", false, c.num_heads, kMaxHeads);
   if (c.num_heads == 0 || c.hidden_size == 0 || c.vocab_size == 0 || c.num_kv_heads == 0)
     bad("vocab_size, hidden_size, num_attention_heads and num_key_value_heads must be positive");
-  c.head_dim = get_int(*j, "head_dim", false, c.hidden_size / c.num_heads);
+  c.head_dim = get_int(*j, "head_dim", false, c.hidden_size / c.num_heads, kMaxHeadDim);
   if (c.head_dim == 0 || c.head_dim % 2) bad("'head_dim' must be positive and even, got " + std::to_string(c.head_dim));
   if (c.num_heads % c.num_kv_heads)
     bad("num_attention_heads " + std::to_string(c.num_heads) + " is not a multiple of num_key_value_heads " +
         std::to_string(c.num_kv_heads));
-  c.rms_norm_eps = float(get_num(*j, "rms_norm_eps", 1e-6));
+  const double eps = get_num(*j, "rms_norm_eps", 1e-6);
+  check_real("rms_norm_eps", eps, true);
+  c.rms_norm_eps = float(eps);
   // the context the model was trained for (transformers' defaults: 8192; Gemma 3 131,072)
-  c.max_position_embeddings = get_int(*j, "max_position_embeddings", false, c.version == 3 ? 131072 : 8192);
+  c.max_position_embeddings = get_int(*j, "max_position_embeddings", false, c.version == 3 ? 131072 : 8192, kMaxContext);
   if (c.max_position_embeddings <= 0) bad("'max_position_embeddings' must be positive");
   // transformers' defaults for absent keys: Gemma 2 caps attention at 50 and logits at 30,
   // Gemma 2 and 3 scale queries by 256^-1/2 and slide over 4096 tokens, Gemma 3's global
@@ -110,36 +150,45 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   const bool v2 = c.version == 2, v3 = c.version == 3;
   c.rope_theta = get_num(*j, "rope_theta", v3 ? 1000000.0 : 10000.0);
   c.rope_local_base = get_num(*j, "rope_local_base_freq", 10000.0);
+  check_real("rope_theta", c.rope_theta, true);
+  check_real("rope_local_base_freq", c.rope_local_base, true);
   if (j->contains("rope_scaling") && !(*j)["rope_scaling"].is_null()) {
     const json& rs = (*j)["rope_scaling"];
-    std::string kind = rs.value("rope_type", rs.value("type", std::string("linear")));
+    if (!rs.is_object()) bad("'rope_scaling' must be an object like {\"rope_type\": \"linear\", \"factor\": 8}, got " + rs.dump());
+    std::string kind = get_string(rs, "rope_type", get_string(rs, "type", "linear"));
     if (kind != "linear" && kind != "default") bad("rope_scaling type '" + kind + "' is not supported (linear only)");
     if (kind == "linear") {
       if (!rs.contains("factor") || !rs["factor"].is_number() || rs["factor"].get<double>() <= 0)
         bad("'rope_scaling' needs a positive 'factor'");
       c.rope_scaling = rs["factor"].get<double>();
+      check_real("rope_scaling.factor", c.rope_scaling, true);
     }
   }
-  c.query_pre_attn_scalar = float(get_num(*j, "query_pre_attn_scalar", v2 || v3 ? 256.0 : double(c.head_dim)));
-  if (c.query_pre_attn_scalar <= 0) bad("'query_pre_attn_scalar' must be positive");
+  const double qpas = get_num(*j, "query_pre_attn_scalar", v2 || v3 ? 256.0 : double(c.head_dim));
+  if (qpas <= 0) bad("'query_pre_attn_scalar' must be positive");
+  check_real("query_pre_attn_scalar", qpas, true);
+  c.query_pre_attn_scalar = float(qpas);
   // absent: the model type's default; null: no cap
-  c.attn_softcap = float(j->contains("attn_logit_softcapping") ? get_num(*j, "attn_logit_softcapping", 0.0) : v2 ? 50.0 : 0.0);
-  c.final_softcap = float(j->contains("final_logit_softcapping") ? get_num(*j, "final_logit_softcapping", 0.0) : v2 ? 30.0 : 0.0);
-  if (c.attn_softcap < 0 || c.final_softcap < 0) bad("soft-caps must not be negative");
+  const double attn_cap = j->contains("attn_logit_softcapping") ? get_num(*j, "attn_logit_softcapping", 0.0) : v2 ? 50.0 : 0.0;
+  const double final_cap = j->contains("final_logit_softcapping") ? get_num(*j, "final_logit_softcapping", 0.0) : v2 ? 30.0 : 0.0;
+  if (attn_cap < 0 || final_cap < 0) bad("soft-caps must not be negative");
+  check_real("attn_logit_softcapping", attn_cap, false);
+  check_real("final_logit_softcapping", final_cap, false);
+  c.attn_softcap = float(attn_cap);
+  c.final_softcap = float(final_cap);
   const int64_t window_default = v2 || v3 ? 4096 : 0;
-  const int64_t old_spelling = get_int(*j, "sliding_window_size", false, -1);  // -1: absent or null
+  const int64_t old_spelling = get_int(*j, "sliding_window_size", false, -1, kMaxContext);  // -1: absent or null
   const bool has_window = j->contains("sliding_window");
-  c.sliding_window = has_window ? get_int(*j, "sliding_window", false, 0)
+  c.sliding_window = has_window ? get_int(*j, "sliding_window", false, 0, kMaxContext)
                                 : old_spelling >= 0 ? old_spelling : window_default;
   if (has_window && old_spelling >= 0 && old_spelling != c.sliding_window)
     bad("'sliding_window' and 'sliding_window_size' disagree");
-  c.tie_word_embeddings = j->value("tie_word_embeddings", true);
+  c.tie_word_embeddings = get_bool(*j, "tie_word_embeddings", true);
   c.bos_token_id = first_id(*j, "bos_token_id", 2);
   c.eos_token_id = first_id(*j, "eos_token_id", 1);
   c.pad_token_id = first_id(*j, "pad_token_id", 0);
-  std::string act = j->contains("hidden_activation") && (*j)["hidden_activation"].is_string()
-                        ? (*j)["hidden_activation"].get<std::string>()
-                        : "gelu_pytorch_tanh";  // a lone legacy hidden_act "gelu" means tanh, as in HF
+  get_string(*j, "hidden_act", "");  // a lone legacy hidden_act "gelu" means tanh, as in HF: read for its type only
+  std::string act = get_string(*j, "hidden_activation", "gelu_pytorch_tanh");
   if (act != "gelu_pytorch_tanh" && act != "gelu_tanh" && act != "gelu")
     bad("hidden_activation '" + act + "' is not supported (gelu_pytorch_tanh or gelu)");
   c.hidden_activation = act == "gelu" ? "gelu" : "gelu_pytorch_tanh";
@@ -151,7 +200,8 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
     if (!lt.is_array() || int64_t(lt.size()) != c.num_layers)
       bad("'layer_types' must list " + std::to_string(c.num_layers) + " layers");
     for (size_t i = 0; i < lt.size(); ++i) {
-      std::string t = lt[i].is_string() ? lt[i].get<std::string>() : "";
+      if (!lt[i].is_string()) bad("layer_types[" + std::to_string(i) + "] must be a string, got " + lt[i].dump());
+      std::string t = lt[i].get<std::string>();
       if (t == "sliding_attention") c.sliding[i] = 1;
       else if (t != "full_attention") bad("layer_types[" + std::to_string(i) + "] '" + t + "' is not a known layer type");
     }

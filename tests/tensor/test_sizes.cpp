@@ -1,0 +1,45 @@
+// test_sizes.cpp — sizes that do not fit: a product of extents past int64, or a byte count
+// past what memory can address, is a Status::Shape error, never a wrapped count that would
+// size a small buffer and let a kernel run past it.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "xla/tensor.hpp"
+
+namespace {
+
+// `f` throws xla::Error with `status` and a message containing `word`.
+template <class F>
+void expect_error(F f, xla::Status status, const std::string& word) {
+  try {
+    f();
+    ADD_FAILURE() << "no error";
+  } catch (const xla::Error& e) {
+    EXPECT_EQ(e.status(), status) << e.what();
+    EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << "'" << word << "' not in: " << e.what();
+  }
+}
+
+constexpr int64_t k31 = int64_t(1) << 31, k62 = int64_t(1) << 62;
+
+TEST(TensorSizes, ProductOfExtentsPastInt64IsRefused) {
+  EXPECT_EQ(xla::Shape({k31, k31}).numel(), k62);  // fits: 2^62
+  EXPECT_EQ(xla::Shape({k31, 3, 0}).numel(), 0);
+  expect_error([] { return xla::Shape({k62, 4}).numel(); }, xla::Status::Shape, "[4611686018427387904, 4]");
+  expect_error([] { return xla::Shape({k31, k31, k31}).numel(); }, xla::Status::Shape, "2^63 elements");
+  expect_error([] { return xla::Tensor::zeros({k62, k62}); }, xla::Status::Shape, "2^63");
+}
+
+TEST(TensorSizes, ByteCountPastAddressableIsRefused) {
+  // 2^62 f32 elements are 2^64 bytes: the product wrapped to 0 and gave an empty buffer
+  expect_error([] { return xla::Tensor::zeros({k31, k31}); }, xla::Status::Shape, "[2147483648, 2147483648]");
+  expect_error([] { return xla::Tensor::empty({k62}, xla::DType::BF16); }, xla::Status::Shape, "bf16");
+  // sizes that fit are unchanged
+  xla::Tensor t = xla::Tensor::zeros({3, 5});
+  EXPECT_EQ(t.nbytes(), 60u);
+  EXPECT_EQ(t.numel(), 15);
+}
+
+}  // namespace
