@@ -1,11 +1,12 @@
 // strict_json.hpp — JSON text parsed the strict way for files libxla trusts nothing in
-// (config.json, a checkpoint's state.json): a duplicate key, a number past double's range
+// (config.json, a checkpoint's state.json, safetensors headers and shard indexes): a duplicate key, a number past double's range
 // (1e400) or bad syntax is Status::Format, naming the key it was under, never a
 // nlohmann exception that would surface as an internal error.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xla/error.hpp"
@@ -13,7 +14,7 @@
 namespace xla::detail {
 
 // `where` prefixes every message ("config.json", "checkpoint: DIR/state.json").
-inline nlohmann::json parse_json_strict(const std::string& text, const std::string& where) {
+inline nlohmann::json parse_json_strict(std::string_view text, const std::string& where) {
   using json = nlohmann::json;
   std::vector<std::set<std::string>> keys;  // one set per open object
   std::string duplicate, last_key;
@@ -28,7 +29,7 @@ inline nlohmann::json parse_json_strict(const std::string& text, const std::stri
   };
   json j;
   try {
-    j = json::parse(text, cb);
+    j = json::parse(text.begin(), text.end(), cb);
   } catch (const json::out_of_range& e) {  // a number nlohmann cannot hold: 1e400
     fail(Status::Format, where + ": the value of '" + last_key + "' is out of range (" + e.what() + ")");
   } catch (const json::exception& e) {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "strict_json.hpp"
 #include "text_file.hpp"
 
 namespace xla::io {
@@ -50,28 +51,10 @@ bool parse_st_dtype(const std::string& s, DType* out) {
   return false;
 }
 
-// Parses JSON text, rejecting duplicate keys in any object (nlohmann would keep the last one
-// silently, so two readers could disagree about which span a name refers to).
-// `where` prefixes every message; all failures are Status::Format.
-json parse_json_strict(const char* first, const char* last, const std::string& where) {
-  std::vector<std::set<std::string>> keys;  // one set per open object
-  std::string duplicate;
-  auto cb = [&](int, json::parse_event_t ev, json& parsed) {
-    if (ev == json::parse_event_t::object_start) keys.emplace_back();
-    else if (ev == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-    else if (ev == json::parse_event_t::key && !keys.empty() && parsed.is_string()) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(k).second && duplicate.empty()) duplicate = k;
-    }
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(first, last, cb);
-  } catch (const json::exception& e) {
-    fail(Status::Format, where + ": header is not valid JSON (" + e.what() + ")");
-  }
-  if (!duplicate.empty()) fail(Status::Format, where + ": key " + q(duplicate) + " appears twice");
+// The strict parse (duplicate keys refused: two readers could otherwise disagree about which
+// span a name refers to), of text that must be a JSON object.
+json parse_object_strict(const char* first, const char* last, const std::string& where) {
+  json j = xla::detail::parse_json_strict(std::string_view(first, size_t(last - first)), where);
   if (!j.is_object()) fail(Status::Format, where + ": header is not a JSON object");
   return j;
 }
@@ -192,7 +175,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   f.data_start_ = size_t(8 + n);
   const uint64_t data_size = file_size - 8 - n;
   const char* hdr = reinterpret_cast<const char*>(bytes + 8);
-  json header = parse_json_strict(hdr, hdr + n, where);
+  json header = parse_object_strict(hdr, hdr + n, where);
 
   struct Span { uint64_t begin, end; const std::string* name; };
   std::vector<Span> spans;
@@ -345,7 +328,7 @@ Checkpoint Checkpoint::open(const std::string& dir) {
 
   const std::string where = "checkpoint index " + q(index.string());
   const std::string text = read_text_file(index.string());
-  json j = parse_json_strict(text.data(), text.data() + text.size(), where);
+  json j = parse_object_strict(text.data(), text.data() + text.size(), where);
   if (!j.contains("weight_map") || !j["weight_map"].is_object())
     fail(Status::Format, where + " has no \"weight_map\" object");
   std::map<std::string, size_t> shard_index;  // shard file name -> index into shards_
