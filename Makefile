@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
                 libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev abigail-tools \
-                libcpp-httplib-dev
+                libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev
 
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -35,7 +35,7 @@ BOOK_PORT     ?= 8000
 # client and render the chat template with @huggingface/jinja, pinned in its package-lock.json.
 SERVER_TEST_NPM := tests/server/node_modules/.package-lock.json
 
-.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize abi-update book-deps book serve-book \
+.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize fuzz abi-update book-deps book serve-book \
         server-test-deps
 
 all: build
@@ -100,6 +100,7 @@ demo: build
 test: tokenizer-data book-deps server-test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
+	$(MAKE) --no-print-directory fuzz
 
 # The C API under sanitizers (built at -O1: half the compile time, and these tests are small):
 # every C test under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -125,6 +126,18 @@ sanitize: tokenizer-data server-test-deps
 	cd $(BUILD)-tsan && ctest --output-on-failure -R '^capi\.threads$$'
 	cd $(BUILD)-tsan && OMP_NUM_THREADS=1 TSAN_OPTIONS=suppressions=$(CURDIR)/tests/server/tsan.supp \
 	  ctest --output-on-failure -R '^server\.($(SERVER_TSAN_TESTS))$$'
+
+# libFuzzer (Debian's clang) on every parser of untrusted input and on the C API's tensor calls
+# (tests/fuzz): a separate tree built with -fsanitize=fuzzer,address,undefined; each target
+# replays its kept corpus, then fuzzes for FUZZ_SECONDS. `make fuzz FUZZ_SECONDS=600` is the
+# long run. The ordinary build replays the same corpora too (ctest fuzz.replay.*).
+FUZZ_SECONDS ?= 25
+FUZZ_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -g" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g" \
+              -DXLA_FUZZ=ON -DXLA_SANITIZE=address,undefined,fuzzer-no-link -DXLA_BUILD_TESTS=OFF -DXLA_BUILD_BENCHMARKS=OFF
+fuzz: deps
+	@[ -f $(BUILD)-fuzz/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz $(FUZZ_FLAGS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_all
+	tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(JOBS)
 
 # The book as HTML in $(BUILD)/book/html, and served with its playground (Run buttons).
 book: book-deps build
