@@ -109,6 +109,9 @@ test: tokenizer-data book-deps server-test-deps build
 CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer test_capi_train test_capi_dpo test_capi_dpo_trainer \
               test_capi_grpo test_capi_grpo_trainer \
               test_capi_engine test_capi_threads test_capi_sweep test_env_threads
+# … and the fuzz targets' kept inputs (tests/fuzz/corpus), replayed under the same sanitizers.
+FUZZ_REPLAYS := replay_safetensors replay_shard_index replay_gemma_config replay_tokenizer replay_chat replay_jsonl \
+                replay_training_state replay_http_request replay_capi_tensor
 # … and `xla serve` itself: under ASan + UBSan fed the server tests' bad requests, disconnects
 # and signals; under TSan its threads (HTTP pool, engine loop, signal wait) in the same tests.
 SERVER_SAN_TARGETS := xla_tool server_reference_generate
@@ -117,8 +120,8 @@ SERVER_TSAN_TESTS  := fixture_model|client|disconnect|signal
 SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
 sanitize: tokenizer-data server-test-deps
 	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined
-	cmake --build $(BUILD)-asan -j $(JOBS) --target $(CAPI_TESTS)
-	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -R '^capi\.' -E 'capi\.exports'
+	cmake --build $(BUILD)-asan -j $(JOBS) --target $(CAPI_TESTS) $(FUZZ_REPLAYS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -R '^(capi|fuzz\.replay)\.' -E 'capi\.exports'
 	cmake --build $(BUILD)-asan -j $(JOBS) --target $(SERVER_SAN_TARGETS)
 	cd $(BUILD)-asan && ctest --output-on-failure -R '^server\.($(SERVER_SAN_TESTS))$$'
 	@[ -f $(BUILD)-tsan/build.ninja ] || cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DXLA_SANITIZE=thread

@@ -82,10 +82,13 @@ class Dims {
 
 using Shape = Dims;
 
-// Row-major (C-order) strides, in elements.
+// Row-major (C-order) strides, in elements. A size-0 axis counts as 1 (the strides stay
+// meaningful), so [2^62, 0, 2^62] holds no element yet its strides pass int64: Status::Shape.
 inline Dims contiguous_strides(const Dims& shape) {
   Dims s = Dims::filled(shape.size(), 1);
-  for (int i = shape.size() - 2; i >= 0; --i) s[i] = s[i + 1] * std::max<int64_t>(shape[i + 1], 1);
+  for (int i = shape.size() - 2; i >= 0; --i)
+    if (__builtin_mul_overflow(s[i + 1], std::max<int64_t>(shape[i + 1], 1), &s[i]))
+      fail(Status::Shape, "shape " + shape.str() + ": its row-major strides pass 2^63 elements");
   return s;
 }
 

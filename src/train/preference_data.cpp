@@ -141,7 +141,11 @@ PreferenceBatch make_preference_batch(const PreferenceDataset& data, std::span<c
   std::vector<int32_t> in(size_t(2 * B * L), pad_id), tg(size_t(2 * B * L), kIgnore);
   PreferenceBatch batch;
   for (int64_t r = 0; r < 2 * B; ++r) {
-    const auto& [prompt, completion] = row(r);
+    // named references, not a structured binding: C++20 lets a lambda capture one, but
+    // clang 14 (the fuzzing build's compiler) does not yet
+    const auto& both = row(r);
+    const std::vector<int32_t>& prompt = both.first;
+    const std::vector<int32_t>& completion = both.second;
     const size_t P = prompt.size(), n = P + completion.size();
     auto token = [&](size_t t) { return t < P ? prompt[t] : completion[t - P]; };
     int32_t* pin = in.data() + r * L;

@@ -17,16 +17,20 @@
 
 namespace xla::fuzz {
 
-// A folder of this process's own, made once, removed at exit.
+// A folder of this process's own, made once, removed at exit. Held by a pointer never freed:
+// the exit handler runs after static objects are destroyed.
 inline const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::string d = std::string(tmp && *tmp ? tmp : "/tmp") + "/xla-fuzz-" + std::to_string(::getpid());
-    std::filesystem::create_directories(d);
-    std::atexit([] { std::error_code ec; std::filesystem::remove_all(scratch_dir(), ec); });
+    auto* d = new std::string(std::string(tmp && *tmp ? tmp : "/tmp") + "/xla-fuzz-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(*d);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(scratch_dir(), ec);
+    });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 // Writes bytes to scratch_dir()/name (replacing it) and returns the path.

@@ -30,6 +30,9 @@ TEST(TensorSizes, ProductOfExtentsPastInt64IsRefused) {
   expect_error([] { return xla::Shape({k62, 4}).numel(); }, xla::Status::Shape, "[4611686018427387904, 4]");
   expect_error([] { return xla::Shape({k31, k31, k31}).numel(); }, xla::Status::Shape, "2^63 elements");
   expect_error([] { return xla::Tensor::zeros({k62, k62}); }, xla::Status::Shape, "2^63");
+  // no element, but row-major strides of 2^62 · 2^62 (a size-0 axis counts as 1 there)
+  expect_error([] { return xla::Tensor::zeros({k62, 0, k62, 4}); }, xla::Status::Shape, "strides");
+  EXPECT_EQ(xla::Tensor::zeros({k31, 0, k31}).numel(), 0);  // strides 2^31·1, 2^31: fit
 }
 
 TEST(TensorSizes, ByteCountPastAddressableIsRefused) {
