@@ -220,6 +220,8 @@ def _run_limited(cmd, cwd, env, timeout, memory_bytes, cpu_seconds, file_bytes, 
     launcher = [sys.executable, "-I", "-B", REAP, "--status-fd", str(status_w)]
     if timeout is not None:
         launcher += ["--timeout", str(timeout)]
+    if cpu_seconds:
+        launcher += ["--cpu", str(cpu_seconds)]
     try:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             p = subprocess.Popen([*launcher, "--", *_limited(cmd, memory_bytes, cpu_seconds, file_bytes)],

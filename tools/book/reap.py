@@ -2,7 +2,7 @@
 """Runs one program so that nothing it starts outlives it: the playground's launcher
 (book.py runs every compile and every program through it).
 
-    reap.py --status-fd FD [--timeout SECONDS] -- COMMAND [ARGS...]
+    reap.py --status-fd FD [--timeout SECONDS] [--cpu SECONDS] -- COMMAND [ARGS...]
 
 It makes itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so every orphan among
 the program's descendants — children left behind by a parent that exited, `setsid`
@@ -11,7 +11,9 @@ in a process group of its own and waits for it, at most SECONDS. Then, whatever 
 it kills that group and SIGKILLs its own children again and again, reaping each, until it
 has none: a killed child's children become its own, so the loop ends only when every
 descendant is gone. It writes {"exit_code": N or -SIGNAL, "timed_out": bool} on FD and
-exits 0; its own failures go to stderr with exit 125.
+exits 0; its own failures go to stderr with exit 125. --cpu names the CPU-time limit that
+COMMAND (prlimit) sets: a program the kernel kills on reaching it also "timed out" (with the
+CPU limit equal to the wall-clock one, which of the two comes first is a race).
 
 What it does not stop: a program that kills this launcher first (same user) leaves its
 orphans to init. A PID namespace or a cgroup would close that; the playground runs only
@@ -67,9 +69,10 @@ def children():
 
 def wait_for(pid, timeout):
     """Waits for pid to end, at most timeout seconds (None: no limit). Returns its wait
-    status, or None when the time ran out."""
+    status and the CPU seconds it used, or None when the time ran out."""
     if timeout is None:
-        return os.waitpid(pid, 0)[1]
+        _, status, usage = os.wait4(pid, 0)
+        return status, usage.ru_utime + usage.ru_stime
     deadline = time.monotonic() + timeout
     try:
         fd = os.pidfd_open(pid)
@@ -77,9 +80,9 @@ def wait_for(pid, timeout):
         fd = None
     try:
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
-                return status
+                return status, usage.ru_utime + usage.ru_stime
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -116,16 +119,18 @@ def kill_all(pgid):
 
 def main(argv):
     if "--" not in argv:
-        print("usage: reap.py --status-fd FD [--timeout SECONDS] -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: reap.py --status-fd FD [--timeout SECONDS] [--cpu SECONDS] -- COMMAND [ARGS...]", file=sys.stderr)
         return 125
     split = argv.index("--")
     opts, cmd = argv[:split], argv[split + 1:]
-    status_fd, timeout = None, None
+    status_fd, timeout, cpu_limit = None, None, None
     for k in range(0, len(opts) - 1, 2):
         if opts[k] == "--status-fd":
             status_fd = int(opts[k + 1])
         elif opts[k] == "--timeout":
             timeout = float(opts[k + 1])
+        elif opts[k] == "--cpu":
+            cpu_limit = float(opts[k + 1])
     if status_fd is None or not cmd:
         print("reap.py: --status-fd and a command are required", file=sys.stderr)
         return 125
@@ -143,11 +148,15 @@ def main(argv):
         pid = os.posix_spawnp(cmd[0], cmd, os.environ, setpgroup=0,
                               setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT,
                                          signal.SIGHUP))
-        status = wait_for(pid, timeout)
-        if status is None:
+        ended = wait_for(pid, timeout)
+        if ended is None:
             result["timed_out"] = True
             os.killpg(pid, signal.SIGKILL)
             status = os.waitpid(pid, 0)[1]
+        else:
+            status, cpu = ended
+            result["timed_out"] = (cpu_limit is not None and os.WIFSIGNALED(status) and
+                                   os.WTERMSIG(status) in (signal.SIGKILL, signal.SIGXCPU) and cpu >= cpu_limit - 0.05)
         result["exit_code"] = os.waitstatus_to_exitcode(status)
     except OSError as e:
         print(f"cannot run {cmd[0]}: {e.strerror}", file=sys.stderr)
