@@ -150,7 +150,7 @@ std::string save_training_state(const std::string& root, const GemmaModel& model
 std::string latest_training_state(const std::string& root) {
   const std::string path = root + "/latest";
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return "";  // no checkpoint yet
+  if (::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) return "";  // no checkpoint yet
   // a regular file only: a FIFO or a folder named `latest` is an error, never a hang
   const std::string text = io::read_text_file(path, "the checkpoint pointer");
   const std::string name = text.substr(0, text.find('\n'));
