@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -376,11 +375,9 @@ int cmd_plot(int argc, char** argv) {
     for (const Run& r : runs) title += (title.empty() ? "" : ", ") + r.name;
   const std::string svg = render(runs, panels, title, a.has("log-y"));  // whole, before the file is opened
 
-  std::ofstream f(out_path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot write " + out_path);
-  f << svg;
-  f.close();
-  if (!f) throw std::runtime_error("error writing " + out_path);
+  // through a temporary, fsync'ed, then renamed: a full disk is an error naming the file and
+  // leaves an earlier plot of the same name as it was
+  io::write_file_durably(out_path, svg, "the plot");
   std::printf("wrote %s (%zu panel%s, %zu run%s)\n", out_path.c_str(), panels.size(), panels.size() == 1 ? "" : "s",
               runs.size(), runs.size() == 1 ? "" : "s");
   return 0;

@@ -2,12 +2,16 @@
 // training loops (see progress.hpp).
 #include "progress.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -41,20 +45,51 @@ std::string duration_text(double s) {
   return buf;
 }
 
+namespace {
+
+// Opens `path` to append, creating it: a regular file only (O_NONBLOCK so that a FIFO cannot
+// hang the open; fstat before any line is written).
+std::FILE* open_for_append(const std::string& path, const std::string& named) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) fail(Status::IO, "cannot open " + named + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(Status::IO, named + (S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file"));
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::FILE* f = ::fdopen(fd, "a");
+  if (!f) {
+    ::close(fd);
+    fail(Status::IO, "cannot open " + named + ": " + std::strerror(errno));
+  }
+  return f;
+}
+
+}  // namespace
+
 MetricsFile::MetricsFile(const std::string& path, const char* who) : path_(path), who_(who) {
   if (path_.empty()) return;
-  f_ = std::fopen(path_.c_str(), "a");
-  if (!f_) fail(Status::IO, who_ + ": cannot open " + path_);
+  f_ = open_for_append(path_, named());
 }
 
 MetricsFile::~MetricsFile() {
   if (f_) std::fclose(f_);
 }
 
+std::string MetricsFile::named() const { return who_ + ": the metrics file '" + path_ + "'"; }
+
+// Each line reaches the kernel before the step returns: a full disk (ENOSPC, EFBIG) stops
+// the run with the reason rather than losing lines quietly.
 void MetricsFile::write(const std::string& json_line) {
   if (!f_) return;
-  std::fprintf(f_, "%s\n", json_line.c_str());
-  std::fflush(f_);
+  errno = 0;
+  const bool written = std::fprintf(f_, "%s\n", json_line.c_str()) >= 0;
+  if (!written || std::fflush(f_) != 0 || std::ferror(f_)) {
+    const int err = errno;
+    std::clearerr(f_);
+    fail(Status::IO, "cannot write " + named() + ": " + (err ? std::strerror(err) : "write failed"));
+  }
 }
 
 void MetricsFile::reopen_at(int64_t step) {
@@ -65,7 +100,8 @@ void MetricsFile::reopen_at(int64_t step) {
   std::error_code ec;
   const bool read = std::filesystem::exists(path_, ec);
   if (read) {
-    io::for_each_jsonl_line(io::read_text_file(path_), path_, [&](std::string_view line, const std::string&) {
+    io::for_each_jsonl_line(io::read_text_file(path_, "the metrics file"), path_,
+                            [&](std::string_view line, const std::string&) {
       try {
         if (nlohmann::json::parse(line).value("step", int64_t(0)) > step) return;
       } catch (const nlohmann::json::exception&) {
@@ -74,12 +110,8 @@ void MetricsFile::reopen_at(int64_t step) {
       kept << line << "\n";
     });
   }
-  if (read) {
-    std::ofstream out(path_, std::ios::trunc);
-    out << kept.str();
-  }
-  f_ = std::fopen(path_.c_str(), "a");
-  if (!f_) fail(Status::IO, who_ + ": cannot open " + path_);
+  if (read) io::write_file_durably(path_, kept.str(), "the metrics file");
+  f_ = open_for_append(path_, named());
 }
 
 ProgressPrinter::ProgressPrinter(int progress)

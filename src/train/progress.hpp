@@ -12,8 +12,9 @@ double now_s();        // a monotonic clock, in seconds
 double resident_mb();  // resident memory of this process now, MiB
 std::string duration_text(double s);  // "42s", "3m07s", "2h05m"; "?" when unknown
 
-// One JSON object per line, appended and flushed as written. reopen_at(step) drops the
-// lines whose "step" is after `step` (a resumed run redoes them) and lines cut short.
+// One JSON object per line, appended and flushed as written; a line that cannot be written
+// (a full disk) is Status::IO naming the file. reopen_at(step) drops the lines whose "step"
+// is after `step` (a resumed run redoes them) and lines cut short, rewriting the file durably.
 class MetricsFile {
  public:
   MetricsFile() = default;
@@ -26,6 +27,7 @@ class MetricsFile {
   void reopen_at(int64_t step);
 
  private:
+  std::string named() const;  // "<who>: the metrics file '<path>'", for errors
   std::string path_, who_;
   std::FILE* f_ = nullptr;
 };

@@ -1,6 +1,7 @@
 // training_loop.cpp — the loop machinery both trainers share (training_loop.hpp).
 #include "training_loop.hpp"
 
+#include "strict_json.hpp"
 #include "text_file.hpp"
 
 #include <algorithm>
@@ -47,15 +48,19 @@ std::string loop_name(const std::string& kind) {
   return "a " + kind + " trainer";
 }
 
-// The trainer and reference fields of a training state's state.json, read before anything loads.
-std::pair<std::string, std::string> written_by(const std::string& dir, const std::string& who) {
-  const std::string text = io::read_text_file(dir + "/state.json", "the training state");
-  try {
-    const nlohmann::json st = nlohmann::json::parse(text);
-    return {st.value("trainer", std::string()), st.value("reference", std::string())};
-  } catch (const nlohmann::json::exception& e) {
-    fail(Status::Format, who + ": " + dir + "/state.json is not valid JSON: " + e.what());
-  }
+// The trainer and reference fields of a training state's state.json, read before anything
+// loads: parsed strictly, and a field of the wrong type is Status::Format naming the key.
+std::pair<std::string, std::string> written_by(const std::string& dir) {
+  const std::string where = "checkpoint: " + dir + "/state.json";
+  const nlohmann::json st =
+      xla::detail::parse_json_strict(io::read_text_file(dir + "/state.json", "the checkpoint state"), where);
+  if (!st.is_object()) fail(Status::Format, where + ": not a JSON object");
+  auto text = [&](const char* key) -> std::string {
+    if (!st.contains(key)) return "";
+    if (!st[key].is_string()) fail(Status::Format, where + ": '" + key + "' must be a string, got " + st[key].dump());
+    return st[key].get<std::string>();
+  };
+  return {text("trainer"), text("reference")};
 }
 
 }  // namespace
@@ -64,7 +69,7 @@ bool TrainingLoop::resume(const std::string& reference) {
   if (o_.checkpoint_dir.empty()) return false;
   const std::string dir = latest_training_state(o_.checkpoint_dir);
   if (dir.empty()) return false;
-  const auto [kind, ref] = written_by(dir, who_);
+  const auto [kind, ref] = written_by(dir);
   if (kind != kind_)
     fail(Status::Format, who_ + ": " + dir + " is a training state of " + loop_name(kind) + ", not of " + loop_name(kind_));
   if (!reference.empty() && ref != reference)

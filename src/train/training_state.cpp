@@ -3,9 +3,11 @@
 // leaves the previous one loadable: temporary folder → rename → `latest` replaced by rename.
 // Model folders alone (config.json + model.safetensors) are GemmaModel::save's, not this.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -146,10 +148,12 @@ std::string save_training_state(const std::string& root, const GemmaModel& model
 }
 
 std::string latest_training_state(const std::string& root) {
-  std::ifstream f(root + "/latest");
-  if (!f) return "";
-  std::string name;
-  std::getline(f, name);
+  const std::string path = root + "/latest";
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) return "";  // no checkpoint yet
+  // a regular file only: a FIFO or a folder named `latest` is an error, never a hang
+  const std::string text = io::read_text_file(path, "the checkpoint pointer");
+  const std::string name = text.substr(0, text.find('\n'));
   if (name.empty() || name.find('/') != std::string::npos)
     fail(Status::Format, "checkpoint: " + root + "/latest does not name a checkpoint folder");
   return root + "/" + name;

@@ -1,9 +1,10 @@
 """test_cli.py — the `xla` command-line tool end to end: exit codes, `info` against the
 checkpoint's own header, `tokenize` against the oracle's ids, `create` + `generate` on a tiny
 model agreeing with the C API's generate, `chat` over two turns, `plot` read back from its SVG,
-and clear errors.
+and clear errors: full disks, FIFOs, a config of more layers than its checkpoint under a
+memory cap.
 Usage: test_cli.py XLA_BINARY LIBXLA SHARED_DIR TOKENIZER_JSON WORK_DIR"""
-import ctypes, json, math, os, resource, signal, struct, subprocess, sys
+import ctypes, json, math, os, resource, signal, struct, subprocess, sys, time
 import xml.etree.ElementTree as ET
 
 xla, libxla, shared, tokenizer, work = sys.argv[1:6]
@@ -158,6 +159,21 @@ check(rc == 2 and "-o" in err, f"plot without -o exits 2: {rc} {err}")
 rc, err, root = plot(os.path.join(work, "missing.jsonl"))
 check(rc == 1 and "missing.jsonl" in err, f"a missing input exits 1 naming it: {rc} {err}")
 
+# plot on a full disk: exit 1 naming the file; an earlier plot of that name is left whole
+# (the SVG goes through a temporary file, renamed only once written and synced)
+svg_path = os.path.join(work, "plot.svg")
+with open(svg_path, "w") as f:
+    f.write("<svg>earlier</svg>")
+rc, out, err = run("plot", run1, "-o", svg_path, preexec_fn=full_disk)
+with open(svg_path) as f:
+    kept = f.read()
+check(rc == 1 and f"cannot write the plot '{svg_path}'" in err and "wrote" not in out,
+      f"plot on a full disk exits 1 naming the file: {rc} {out} {err}")
+check(kept == "<svg>earlier</svg>" and not os.path.exists(svg_path + ".tmp"),
+      f"plot on a full disk leaves the earlier file and no temporary: {kept[:60]!r}")
+rc, err, root = plot(run1)
+check(root is not None and os.path.getsize(svg_path) > 4096, "the plot needs more than the full disk's 4 KB")
+
 # info: the parameter count is the sum over the safetensors header
 model2 = os.path.join(shared, "oracle/gemma/gemma2")
 with open(os.path.join(model2, "model.safetensors"), "rb") as f:
@@ -196,6 +212,36 @@ full = os.path.join(work, "tiny_full")
 rc, out, err = run("create", "--config", cfg_path, "--out", full, "--seed", "3", preexec_fn=full_disk)
 check(rc == 1 and "wrote" not in out and not os.path.exists(os.path.join(full, "config.json")),
       f"create on a full disk fails: {rc} {out} {err}")
+def memory_cap():
+    """In the child before exec: 1 GiB of address space (prlimit --as), so a loader that
+    sizes anything from the config's numbers before checking the files dies of it."""
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+
+# A config that claims more layers than its checkpoint holds fails fast and small: 1024
+# layers of this width would be 4 GB, a million would be past the cap on layers.
+one_layer = os.path.join(work, "one_layer")
+with open(os.path.join(work, "one_layer.json"), "w") as f:
+    json.dump(dict(config, vocab_size=64, hidden_size=256, intermediate_size=1024, num_hidden_layers=1,
+                   num_attention_heads=4, head_dim=64), f)
+rc, out, err = run("create", "--config", os.path.join(work, "one_layer.json"), "--out", one_layer, "--seed", "1")
+check(rc == 0, f"create a 1-layer model: {err}")
+for layers, says in [(1024, "config.json says 1024 layers, but tensor 'model.layers.1023.input_layernorm.weight' "
+                            "is missing from " + one_layer),
+                     (1000000, "config.json: 'num_hidden_layers' is 1000000, more than the cap of 1024")]:
+    with open(os.path.join(one_layer, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["num_hidden_layers"] = layers
+    cfg.pop("layer_types", None)
+    with open(os.path.join(one_layer, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    t0 = time.monotonic()
+    rc, out, err = run("generate", "--model", one_layer, "--tokenizer", tokenizer, "--prompt", "hi",
+                       "--max-new-tokens", "2", timeout=60, preexec_fn=memory_cap)
+    took = time.monotonic() - t0
+    check(rc == 1 and says in err and took < 10,
+          f"{layers} layers beside a 1-layer checkpoint, under a 1 GiB cap: exit 1 in {took:.1f} s: {rc} {err}")
+
 rc, out, err = run("generate", "--model", tiny, "--tokenizer", tokenizer, "--prompt", case["text"],
                    "--max-new-tokens", "6", "--ids")
 cli_ids = [int(x) for x in out.split()]

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -532,6 +533,133 @@ TEST(Checkpoint, StateJsonTypeErrorsNameTheKey) {
   // the file as written loads
   std::ofstream(path) << good;
   EXPECT_EQ(train::load_training_state(dir, m, &sgd).step, 0);
+}
+
+// Runs `body` in a forked child under a 30 s alarm: a hang becomes SIGALRM, not a stuck
+// test. Only for code without OpenMP regions (libgomp's thread pool does not survive a fork).
+// Returns the child's exit code, or 100 + the signal.
+int in_child(const std::function<int()>& body) {
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    alarm(30);
+    int code = 3;
+    try {
+      code = body();
+    } catch (...) {
+      code = 4;
+    }
+    std::_Exit(code);  // no destructors: the parent's scratch folders are the parent's
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// A full disk without root, in this process while it lives: RLIMIT_FSIZE at `bytes` with
+// SIGXFSZ ignored, so a write past `bytes` fails with EFBIG; both restored afterwards.
+struct FullDisk {
+  explicit FullDisk(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved);
+    old_handler = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = saved;
+    lim.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &lim);
+  }
+  ~FullDisk() {
+    setrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, old_handler);
+  }
+  struct rlimit saved {};
+  sighandler_t old_handler;
+};
+
+// 0 when `f` throws an Error of status `want` whose message holds every one of `parts`; 1 when
+// it returns, 2 for another status, 5 for a message without a part (printed).
+int expect_error(const std::function<void()>& f, Status want, const std::vector<std::string>& parts) {
+  try {
+    f();
+    return 1;
+  } catch (const Error& e) {
+    if (e.status() != want) return 2;
+    for (const std::string& p : parts)
+      if (std::string(e.what()).find(p) == std::string::npos) {
+        std::fprintf(stderr, "message without '%s': %s\n", p.c_str(), e.what());
+        return 5;
+      }
+    return 0;
+  }
+}
+
+// A metrics line that cannot be written (a full disk) stops the run with an IO error naming
+// the file, instead of the line being lost; a FIFO as the metrics file is refused at once.
+TEST(Trainer, MetricsOnAFullDiskIsAnIOError) {
+  const std::string dir = fresh_dir("metrics_full");
+  const std::string path = dir + "/metrics.jsonl";
+  const train::Dataset data = corpus(8);
+  GemmaModel m = GemmaModel::create(tiny_config(), 2);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  train::TrainerOptions o = quiet(20);
+  o.metrics_path = path;
+  int code = -1;
+  {
+    FullDisk full(1000);  // a few lines fit, then the disk is full
+    code = expect_error([&] { train::Trainer(m, opt, data, nullptr, o).run(); }, Status::IO,
+                        {"cannot write", "the metrics file '" + path + "'", "File too large"});
+  }
+  EXPECT_EQ(code, 0) << "1: the run reported success; 2: another status; 5: the message";
+  // the lines that fit are whole JSON lines, steps 1, 2, ...
+  std::ifstream f(path);
+  std::string line;
+  int whole = 0;
+  while (std::getline(f, line) && f.good()) EXPECT_EQ(nlohmann::json::parse(line)["step"].get<int>(), ++whole);
+  EXPECT_GT(whole, 0);
+  EXPECT_LT(whole, 20);
+
+  const std::string fifo = dir + "/fifo.jsonl";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  o.metrics_path = fifo;
+  EXPECT_EQ(in_child([&] {
+    return expect_error([&] { train::Trainer(m, opt, data, nullptr, o); }, Status::IO, {"the metrics file '" + fifo + "'"});
+  }), 0);
+}
+
+// A checkpoint folder whose `latest` is a FIFO (or a folder) is an IO error naming it, never a
+// hang; a state.json whose "trainer" is not a string is a format error naming the key.
+TEST(Checkpoint, LatestMustBeARegularFileAndTrainerAString) {
+  const std::string dir = fresh_dir("latest_fifo");
+  GemmaModel m = GemmaModel::create(tiny_config(), 1);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-3));
+  const train::Dataset data = corpus(8);
+  train::TrainerOptions o = quiet(2);
+  o.checkpoint_dir = dir;
+  ASSERT_EQ(mkfifo((dir + "/latest").c_str(), 0600), 0);
+  EXPECT_EQ(in_child([&] {
+    return expect_error([&] { train::load_training_state(dir, m, nullptr); }, Status::IO,
+                        {"'" + dir + "/latest' is not a regular file"});
+  }), 0) << "1: loaded; 2: another status; 5: the message; 114: it hung (SIGALRM)";
+  EXPECT_EQ(in_child([&] {
+    return expect_error([&] { train::Trainer(m, opt, data, nullptr, o).resume(); }, Status::IO,
+                        {"'" + dir + "/latest' is not a regular file"});
+  }), 0) << "1: resumed; 2: another status; 5: the message; 114: it hung (SIGALRM)";
+  fs::remove(dir + "/latest");
+  fs::create_directory(dir + "/latest");
+  EXPECT_EQ(expect_error([&] { train::latest_training_state(dir); }, Status::IO, {"/latest' is a directory"}), 0);
+  fs::remove(dir + "/latest");
+
+  // a good training state, then its "trainer" made a number
+  train::Trainer(m, opt, data, nullptr, o).save();
+  const std::string state = train::latest_training_state(dir) + "/state.json";
+  nlohmann::json st = nlohmann::json::parse(std::ifstream(state));
+  st["trainer"] = 7;
+  std::ofstream(state) << st.dump();
+  EXPECT_EQ(expect_error([&] { train::Trainer(m, opt, data, nullptr, o).resume(); }, Status::Format,
+                         {state + ": 'trainer' must be a string, got 7"}), 0);
+  st.erase("trainer");
+  st["reference"] = {1, 2};
+  std::ofstream(state) << st.dump();
+  EXPECT_EQ(expect_error([&] { train::Trainer(m, opt, data, nullptr, o).resume(); }, Status::Format,
+                         {"'reference' must be a string, got [1,2]"}), 0);
 }
 
 }  // namespace

@@ -207,23 +207,45 @@ def _limited(cmd, memory_bytes, cpu_seconds, file_bytes):
     return ["prlimit", *lim, "--", *cmd]
 
 
+REAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reap.py")
+
+
 def _run_limited(cmd, cwd, env, timeout, memory_bytes, cpu_seconds, file_bytes, max_output):
-    """Runs cmd in its own session; stdout/stderr go to files capped by RLIMIT_FSIZE, so
-    a program that prints forever cannot fill memory. Kills the whole group on timeout."""
+    """Runs cmd through reap.py, which kills it at the timeout and, however it ends, kills
+    every process it started (forked, setsid, double-forked) before returning. stdout and
+    stderr go to files capped by RLIMIT_FSIZE, so a program that prints forever cannot
+    fill memory."""
     out_path, err_path = os.path.join(cwd, ".stdout"), os.path.join(cwd, ".stderr")
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        p = subprocess.Popen(_limited(cmd, memory_bytes, cpu_seconds, file_bytes), cwd=cwd, env=env,
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
-        timed_out = False
-        try:
-            code = p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            try:
+    status_r, status_w = os.pipe()
+    launcher = [sys.executable, "-I", "-B", REAP, "--status-fd", str(status_w)]
+    if timeout is not None:
+        launcher += ["--timeout", str(timeout)]
+    if cpu_seconds:
+        launcher += ["--cpu", str(cpu_seconds)]
+    try:
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            p = subprocess.Popen([*launcher, "--", *_limited(cmd, memory_bytes, cpu_seconds, file_bytes)],
+                                 cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                 start_new_session=True, pass_fds=(status_w,))
+            os.close(status_w)
+            status_w = None
+            try:  # the launcher keeps the time; this is a backstop if it hangs
+                p.wait(timeout=None if timeout is None else timeout + 60)
+            except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            code = p.wait()
+                p.wait()
+        with os.fdopen(status_r, "rb") as f:
+            status_r = None
+            report = f.read()
+    finally:
+        for fd in (status_r, status_w):
+            if fd is not None:
+                os.close(fd)
+    try:
+        r = json.loads(report)
+        code, timed_out = r["exit_code"], r["timed_out"]
+    except (ValueError, KeyError, TypeError):  # the launcher itself failed: its message is on stderr
+        code, timed_out = p.returncode if p.returncode else 125, False
     truncated = False
     texts = []
     for path in (out_path, err_path):

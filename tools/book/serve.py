@@ -7,9 +7,9 @@ Run buttons post, against the local build.
 Safety: it listens on 127.0.0.1 only. POST /api/run takes JSON only, from a page of this
 server (the Host and Origin headers are checked, so neither another web site nor DNS
 rebinding can make a browser post to it). Each request gets a fresh temporary folder,
-deleted afterwards; the program runs in its own session with limits on wall time, CPU
-time, address space, file size and output size, and is killed with its children when it
-runs past them. At most --jobs programs build or run at once.
+deleted afterwards; the program runs in its own process group with limits on wall time, CPU
+time, address space, file size and output size, under reap.py: when it ends or runs past
+them, every process it started is killed, even one that left with setsid. At most --jobs programs build or run at once.
 """
 import argparse
 import json

@@ -85,6 +85,66 @@ int main(void) {
 """
 
 
+# The escapee says who it is (its pid, on stdout) before its parent goes on; it would sleep
+# 30 s, then die of its alarm. The reply must come well before that (the limits allow for a
+# loaded machine), with the escapee gone.
+ESCAPE = """#include <stdio.h>
+#include <unistd.h>
+static int fds[2];
+static void stay(void) {
+  alarm(30);
+  printf("left %d\\n", (int)getpid());
+  fflush(stdout);
+  if (write(fds[1], "x", 1) != 1) _exit(1);
+  for (;;) pause();
+}
+int main(void) {
+  if (pipe(fds) != 0) return 1;
+  if (fork() == 0) { ESCAPE }
+  char c;
+  if (read(fds[0], &c, 1) != 1) return 1;
+  END
+}
+"""
+
+ESCAPE_PY = """import os, signal, time
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.alarm(30)
+        print("left", os.getpid(), flush=True)
+        os.write(w, b"x")
+        time.sleep(60)
+    os._exit(0)
+os.read(r, 1)
+"""
+
+
+def playground_process(pid):
+    """True if pid is alive and one of the playground's (its HOME is a playground folder)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and any(e.startswith(b"HOME=") and b"xla-play-" in e for e in env)
+
+
+def check_none_left(status, r, what, took, seconds):
+    pids = [int(l.split()[1]) for l in r.get("stdout", "").splitlines() if l.startswith("left ")]
+    left = [p for p in pids if playground_process(p)]
+    for p in left:  # a failing run must not leave them either
+        try:
+            os.kill(p, 9)
+        except OSError:
+            pass
+    check(status == 200 and len(pids) == 1 and not left and took < seconds,
+          f"{what}: nothing left running after the reply ({len(pids)} started, still alive: {left}, {took:.1f} s)")
+
+
 def run_tests(port):
     # Listens on loopback only: the kernel's table of listening sockets says so.
     listening = []
@@ -126,6 +186,21 @@ def run_tests(port):
     sleeper = '#include <unistd.h>\nint main(void) { if (fork() == 0) { for (;;) pause(); } for (;;) pause(); }\n'
     status, r = post(port, {"lang": "c", "source": sleeper})
     check(status == 200 and r.get("timed_out") is True, "a program that sleeps with a child is stopped at the wall-clock limit")
+
+    # Nothing a program starts outlives it: a child left by a parent that exits, a setsid
+    # child, a double fork with setsid, and the same at the time limit.
+    for what, escape, end in (("a forked child whose parent exits", "stay();", "return 0;"),
+                              ("a setsid child", "setsid(); stay();", "return 0;"),
+                              ("a double fork with setsid", "setsid(); if (fork() == 0) stay(); _exit(0);", "return 0;"),
+                              ("a setsid child of a program stopped at the time limit", "setsid(); stay();",
+                               "for (;;) {}")):
+        t0 = time.time()
+        status, r = post(port, {"lang": "c", "source": ESCAPE.replace("ESCAPE", escape).replace("END", end)})
+        took = time.time() - t0
+        check_none_left(status, r, what, took, 10 if end == "return 0;" else 13)
+    t0 = time.time()
+    status, r = post(port, {"lang": "python", "source": ESCAPE_PY})
+    check_none_left(status, r, "a Python program's double-forked setsid child", time.time() - t0, 10)
 
     hog = ('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) {\n'
            '  size_t n = (size_t)3 << 30; char* p = malloc(n);\n'
