@@ -83,12 +83,16 @@ class Dims {
 using Shape = Dims;
 
 // Row-major (C-order) strides, in elements. A size-0 axis counts as 1 (the strides stay
-// meaningful), so [2^62, 0, 2^62] holds no element yet its strides pass int64: Status::Shape.
+// meaningful), and the extents' product so counted must fit in int64 too, since kernels
+// multiply subsets of the axes: [2^62, 0, 2^62] holds no element, yet is Status::Shape.
 inline Dims contiguous_strides(const Dims& shape) {
   Dims s = Dims::filled(shape.size(), 1);
-  for (int i = shape.size() - 2; i >= 0; --i)
-    if (__builtin_mul_overflow(s[i + 1], std::max<int64_t>(shape[i + 1], 1), &s[i]))
-      fail(Status::Shape, "shape " + shape.str() + ": its row-major strides pass 2^63 elements");
+  int64_t all = 1;
+  for (int i = shape.size() - 1; i >= 0; --i) {
+    if (i + 1 < shape.size()) s[i] = all;
+    if (__builtin_mul_overflow(all, std::max<int64_t>(shape[i], 1), &all))
+      fail(Status::Shape, "shape " + shape.str() + ": its extents (size-0 axes counted as 1) multiply past 2^63");
+  }
   return s;
 }
 

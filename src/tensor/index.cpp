@@ -191,7 +191,8 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
     for (int d = 0; ok && d < t.ndim(); ++d) ok = d == axis || t.shape()[d] == first.shape()[d];
     if (!ok) fail(Status::Shape, "concat", "shapes " + first.shape().str() + " and " + t.shape().str() +
                                      " differ outside axis " + std::to_string(axis));
-    shape[axis] += t.shape()[axis];
+    if (__builtin_add_overflow(shape[axis], t.shape()[axis], &shape[axis]))
+      fail(Status::Shape, "concat", "axis " + std::to_string(axis) + " of the result would hold more than 2^63 elements");
   }
   Tensor out = Tensor::empty(shape, first.dtype());
   const size_t es = dtype_size(first.dtype());
@@ -238,7 +239,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   int64_t total = 0;
   for (int64_t s : parts) {
     if (s < 0) fail(Status::InvalidArg, "split", "negative piece size " + std::to_string(s));
-    total += s;
+    if (__builtin_add_overflow(total, s, &total))
+      fail(Status::Shape, "split", "piece sizes sum past 2^63");
   }
   if (total != n)
     fail(Status::Shape, "split", "sizes sum to " + std::to_string(total) + " but axis " + std::to_string(axis) + " of " +

@@ -171,8 +171,9 @@ static Shape infer_shape(const Shape& want, int64_t numel, const Shape& have, co
       infer = i;
     } else if (s[i] < 0) {
       fail(Status::Shape, op, "negative dimension in " + want.str());
-    } else {
-      known *= s[i];
+    } else if (__builtin_mul_overflow(known, s[i], &known)) {
+      // past int64: no tensor has that many elements (nor strides for them)
+      fail(Status::Shape, op, "cannot reshape " + have.str() + " into " + want.str() + ": more than 2^63 elements");
     }
   }
   if (infer >= 0) {
@@ -329,6 +330,9 @@ Tensor Tensor::expand(const Shape& want) const {
       fail(Status::Shape, "expand", "cannot broadcast " + shape_.str() + " to " + want.str());
     }
   }
+  // a view, but its extents must still describe a tensor: the product (size-0 axes counted as
+  // 1, as the kernels' loops over subsets of axes multiply them) fits in int64
+  contiguous_strides(t.shape_);
   return t;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "xla/ops.hpp"
 #include "xla/tensor.hpp"
 
 namespace {
@@ -31,8 +32,26 @@ TEST(TensorSizes, ProductOfExtentsPastInt64IsRefused) {
   expect_error([] { return xla::Shape({k31, k31, k31}).numel(); }, xla::Status::Shape, "2^63 elements");
   expect_error([] { return xla::Tensor::zeros({k62, k62}); }, xla::Status::Shape, "2^63");
   // no element, but row-major strides of 2^62 · 2^62 (a size-0 axis counts as 1 there)
-  expect_error([] { return xla::Tensor::zeros({k62, 0, k62, 4}); }, xla::Status::Shape, "strides");
+  expect_error([] { return xla::Tensor::zeros({k62, 0, k62, 4}); }, xla::Status::Shape, "multiply past 2^63");
   EXPECT_EQ(xla::Tensor::zeros({k31, 0, k31}).numel(), 0);  // strides 2^31·1, 2^31: fit
+}
+
+TEST(TensorSizes, ReshapeToExtentsPastInt64IsRefused) {
+  const xla::Tensor t = xla::Tensor::zeros({2, 3});
+  // the known extents multiply past int64 before the -1 is inferred
+  expect_error([&] { return t.reshape({INT64_MAX, k62, -1}); }, xla::Status::Shape, "2^63");
+  expect_error([&] { return t.reshape({k62, 4}); }, xla::Status::Shape, "[4611686018427387904, 4]");
+  EXPECT_EQ(t.reshape({-1, 2}).shape(), xla::Shape({3, 2}));
+}
+
+TEST(TensorSizes, ViewsAndJoinsPastInt64AreRefused) {
+  const xla::Tensor one = xla::Tensor::zeros({1, 0, 1});
+  // a view with no element whose other extents multiply past int64
+  expect_error([&] { return one.expand({k62, 0, k62}); }, xla::Status::Shape, "2^63");
+  EXPECT_EQ(one.expand({k31, 0, k31}).numel(), 0);
+  // two views of 2^62 elements each: the joined axis would hold 2^63
+  const xla::Tensor wide = xla::Tensor::zeros({1}, xla::DType::U8).expand({k62});
+  expect_error([&] { return xla::concat({wide, wide}, 0); }, xla::Status::Shape, "2^63");
 }
 
 TEST(TensorSizes, ByteCountPastAddressableIsRefused) {
