@@ -1,0 +1,45 @@
+"""setup.py — the dynamic half of the package's build (pyproject.toml has the rest).
+
+The library is the one `make build` made (build/libxla.so beside this checkout) or the file
+named by LIBXLA. Its xla_version_string() is the package's version, and a regular install or
+wheel carries a copy of it as xla/libxla.so.<abi>, which xla/_lib.py loads before anything on
+the loader's path: an installed package keeps working when build/ is rebuilt or removed. An
+editable install (pip install -e) copies nothing and loads build/libxla.so of the checkout.
+"""
+import ctypes
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def library() -> str:
+    path = os.environ.get("LIBXLA") or os.path.join(HERE, "..", "..", "build", "libxla.so")
+    if not os.path.isfile(path):
+        sys.exit("setup.py: no libxla.so at %s: run `make build` first, or set LIBXLA to the library" % path)
+    return os.path.realpath(path)
+
+
+def library_info(path: str) -> "tuple[str, int]":
+    """(xla_version_string(), xla_abi_version()) of the library at path."""
+    lib = ctypes.CDLL(path)
+    lib.xla_version_string.restype = ctypes.c_char_p
+    lib.xla_abi_version.restype = ctypes.c_uint32
+    return lib.xla_version_string().decode(), int(lib.xla_abi_version())
+
+
+class BuildWithLibrary(build_py):
+    """build_py, then libxla.so copied in as xla/libxla.so.<abi> (its SONAME)."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        path = library()
+        self.copy_file(path, os.path.join(self.build_lib, "xla", "libxla.so.%d" % library_info(path)[1]))
+
+
+setup(version=library_info(library())[0], cmdclass={"build_py": BuildWithLibrary})
