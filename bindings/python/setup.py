@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def library() -> str:
     path = os.environ.get("LIBXLA") or os.path.join(HERE, "..", "..", "build", "libxla.so")
     if not os.path.isfile(path):
-        sys.exit("setup.py: no libxla.so at %s: run `make build` first, or set LIBXLA to the library" % path)
+        sys.exit("setup.py: no libxla.so at %s: run `make build` first, or set LIBXLA to the library (an absolute path: pip builds in bindings/python)" % path)
     return os.path.realpath(path)
 
 
@@ -42,4 +42,23 @@ class BuildWithLibrary(build_py):
         self.copy_file(path, os.path.join(self.build_lib, "xla", "libxla.so.%d" % library_info(path)[1]))
 
 
-setup(version=library_info(library())[0], cmdclass={"build_py": BuildWithLibrary})
+commands = {"build_py": BuildWithLibrary}
+try:
+    from wheel.bdist_wheel import bdist_wheel
+
+    class PlatformWheel(bdist_wheel):
+        """A wheel tagged for this platform (it holds a native library), any Python 3: the
+        package itself is pure Python over ctypes."""
+
+        def finalize_options(self) -> None:
+            super().finalize_options()
+            self.root_is_pure = False
+
+        def get_tag(self) -> "tuple[str, str, str]":
+            return ("py3", "none", super().get_tag()[2])
+
+    commands["bdist_wheel"] = PlatformWheel
+except ImportError:  # no `wheel` package: pip install still works (and builds no wheel)
+    pass
+
+setup(version=library_info(library())[0], cmdclass=commands)

@@ -24,7 +24,7 @@ CONFIG = {"model_type": "gemma3_text", "vocab_size": 259, "hidden_size": 512, "i
           "query_pre_attn_scalar": 128, "sliding_window": 64,
           "layer_types": ["sliding_attention", "full_attention"] * 3}
 PROMPT = [2, 70, 71, 72]
-N = 64  # new tokens per generate(): about half a second on one core
+N = 32  # new tokens per generate(): about a quarter of a second on one core
 
 
 class ThreadsTest(unittest.TestCase):
@@ -62,7 +62,7 @@ class ThreadsTest(unittest.TestCase):
         done.set()
         counter.join()
         print("a %.2f s generate(): the other thread counted %d times meanwhile" % (spent, during))
-        self.assertGreater(spent, 0.1, "the call is too short to show anything")
+        self.assertGreater(spent, 0.05, "the call is too short to show anything")
         self.assertGreater(during, 10000, "Python did not run during the C call: the GIL was held")
 
     def test_two_threads_generate_faster_than_one_after_the_other(self) -> None:
@@ -71,7 +71,7 @@ class ThreadsTest(unittest.TestCase):
             self.fail("this process may use %d core(s): two threads cannot be faster than one (needs 2)" % cores)
         want = self.generate(N)
         ratios = []
-        for _ in range(5):
+        for _ in range(8):
             t0 = time.perf_counter()
             a, b = self.generate(N), self.generate(N)
             sequential = time.perf_counter() - t0
@@ -92,7 +92,8 @@ class ThreadsTest(unittest.TestCase):
             print("sequential %.3f s, two threads %.3f s: ratio %.2f" % (sequential, concurrent, ratios[-1]))
             if ratios[-1] < 0.8:
                 break
-        self.assertLess(min(ratios), 0.8, "two threads were not faster than one after the other: %s" % ratios)
+        self.assertLess(min(ratios), 0.8, "two threads were not faster than one after the other: %s (load "
+                        "average %s on %d cores: busy cores cannot show it)" % (ratios, os.getloadavg(), cores))
 
 
 if __name__ == "__main__":
