@@ -8,6 +8,7 @@ editable install (pip install -e) copies nothing and loads build/libxla.so of th
 """
 import ctypes
 import os
+import shutil
 import sys
 
 from setuptools import setup
@@ -35,8 +36,11 @@ class BuildWithLibrary(build_py):
     """build_py, then libxla.so copied in as xla/libxla.so.<abi> (its SONAME)."""
 
     def run(self) -> None:
+        editable = getattr(self, "editable_mode", False)
+        if not editable:  # pip builds in place: nothing left from an earlier build may ship
+            shutil.rmtree(os.path.join(self.build_lib, "xla"), ignore_errors=True)
         super().run()
-        if getattr(self, "editable_mode", False):
+        if editable:
             return
         path = library()
         self.copy_file(path, os.path.join(self.build_lib, "xla", "libxla.so.%d" % library_info(path)[1]))

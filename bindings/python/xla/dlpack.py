@@ -167,7 +167,7 @@ def from_dlpack(obj: Any) -> Tensor:
     data = (dl.data or 0) + dl.byte_offset
     # The producer's deleter is libxla's release callback: it runs in C, without Python.
     deleter = ctypes.cast(managed.deleter, ctypes.c_void_p).value
-    release = RELEASE_FN(deleter) if deleter else None
+    release = RELEASE_FN(deleter or 0)  # NULL when the producer has no deleter
     handle = new_handle(lib.xla_tensor_from_buffer, DTYPES.index(dtype), len(shape), dims, data or None,
                         release, address)
     _api.PyCapsule_SetName(capsule, _USED_NAME)  # consumed: its destructor leaves the memory alone
