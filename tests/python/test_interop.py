@@ -94,6 +94,8 @@ class NumpyTest(unittest.TestCase):
         tc = xla.Tensor.from_numpy(c, copy=True)
         c[0] = 9.0
         self.assertEqual(tc.tolist(), [0.0, 1.0, 2.0])
+        with self.assertRaisesRegex(xla.InvalidArgumentError, "from_dlpack"):
+            xla.Tensor.from_numpy([1.0, 2.0])
         bf = xla.Tensor.from_numpy(np.array([0x3F80, 0xC020], dtype=np.uint16), dtype="bfloat16", copy=False)
         self.assertEqual((bf.dtype, bf.tolist()), ("bfloat16", [1.0, -2.5]))
 
@@ -120,6 +122,10 @@ class TorchTest(unittest.TestCase):
         bf = torch_from_dlpack(xla.tensor([1.0, -2.5], dtype="bfloat16"))
         self.assertEqual(bf.dtype, torch.bfloat16)
         self.assertEqual(bf.tolist(), [1.0, -2.5])
+        c = xla.tensor([5.0, 6.0])  # DLPack 1.0's keywords: a copy when asked for
+        copied = xla.from_dlpack(c.__dlpack__(max_version=(1, 0), copy=True))
+        self.assertNotEqual(copied._memory()[0], c._memory()[0])
+        self.assertEqual(copied.tolist(), [5.0, 6.0])
         tt = torch_from_dlpack(xla.tensor([[1.0, 2.0], [3.0, 4.0]]).T)  # strides travel too
         self.assertEqual(tt.tolist(), [[1.0, 3.0], [2.0, 4.0]])
 

@@ -557,12 +557,18 @@ class Tensor(Owned):
         """The buffer protocol (Python 3.12+): memoryview(t) is t.buffer()."""
         return self.buffer()
 
-    def __dlpack__(self, stream: Optional[int] = None) -> Any:
-        """A DLPack capsule over this tensor's memory: torch.from_dlpack(t) shares it."""
+    def __dlpack__(self, stream: Optional[int] = None, max_version: Optional[Tuple[int, int]] = None,
+                   dl_device: Optional[Tuple[int, int]] = None, copy: Optional[bool] = None) -> Any:
+        """A DLPack capsule over this tensor's memory: torch.from_dlpack(t) shares it. The
+        capsule is DLPack's unversioned "dltensor" whatever max_version asks (the standard
+        lets a producer answer so); copy=True exports a copy, dl_device must be the CPU."""
         if stream is not None and stream != -1:
             raise InvalidArgumentError("__dlpack__: libxla tensors live on the CPU, stream must be None")
+        if dl_device is not None and tuple(dl_device) != (1, 0):
+            raise InvalidArgumentError("__dlpack__: dl_device %s: libxla tensors live on the CPU (1, 0)"
+                                       % (dl_device,))
         from .dlpack import to_dlpack
-        return to_dlpack(self)
+        return to_dlpack(self.clone() if copy else self)
 
     def __dlpack_device__(self) -> Tuple[int, int]:
         """(kDLCPU, 0)."""
@@ -578,7 +584,10 @@ class Tensor(Owned):
         tensor over it (views included) is freed. Otherwise a copy is made — or, with
         copy=False, InvalidArgumentError says why sharing is impossible; copy=True always
         copies."""
-        ai = a.__array_interface__
+        ai = getattr(a, "__array_interface__", None)
+        if not isinstance(ai, dict):
+            raise InvalidArgumentError("from_numpy: %s has no __array_interface__ (a DLPack producer such as a "
+                                       "torch.Tensor goes through xla.from_dlpack)" % type(a).__name__)
         typestr, shape = ai["typestr"], tuple(int(n) for n in ai["shape"])
         address, readonly = ai["data"]
         native = typestr[0] in "<|="
