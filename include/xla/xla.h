@@ -80,7 +80,8 @@ XLA_API int32_t xla_get_num_threads(void);
 /* ================================================================ tensors
  * N-d arrays, row-major when read or written through this API. A tensor returned by an op
  * may be a view sharing memory with its input (reshape, permute, slice, ...): tensors are
- * immutable here, so this is never visible, only cheaper. Each handle is freed on its own.
+ * immutable here, so this is never visible, only cheaper (memory shared on purpose, below,
+ * is the exception). Each handle is freed on its own.
  */
 typedef struct xla_tensor xla_tensor;
 
