@@ -13,6 +13,11 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
                 libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev
 
 
+# … and those the Python package's tests need (ctest python.*: a venv install, NumPy and
+# PyTorch exchanging memory with it, mypy --strict): about 900 MB, PyTorch most of it.
+PYTHON_DEB_PACKAGES := python3-venv python3-pip python3-setuptools python3-wheel python3-numpy python3-torch mypy
+PYTHON ?= /usr/bin/python3
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # ccache keyed by paths relative to the checkout: a fresh clone (CI) reuses what an earlier
@@ -36,7 +41,7 @@ BOOK_PORT     ?= 8000
 SERVER_TEST_NPM := tests/server/node_modules/.package-lock.json
 
 .PHONY: all deps configure build demo test bench clean tokenizer-data sanitize fuzz abi-update book-deps book serve-book \
-        server-test-deps
+        server-test-deps python-deps wheel
 
 all: build
 
@@ -81,6 +86,9 @@ server-test-deps: deps
 	fi
 	@[ $(SERVER_TEST_NPM) -nt tests/server/package-lock.json ] || npm ci --prefix tests/server --no-audit --no-fund --loglevel=error
 
+python-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(PYTHON_DEB_PACKAGES)"
+
 configure: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON) $(CMAKE_FLAGS)
@@ -97,7 +105,7 @@ demo: build
 	./$(BUILD)/xla plot $(DEMO_OUT)/grpo_metrics.jsonl -o $(DEMO_OUT)/grpo.svg --metrics reward,rewards/sum/mean,rewards/format/mean,kl --title "libxla demo: GRPO"
 	@echo "plots: $(DEMO_OUT)/loss.svg $(DEMO_OUT)/dpo.svg" 
 
-test: tokenizer-data book-deps server-test-deps build
+test: tokenizer-data book-deps server-test-deps python-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
 	$(MAKE) --no-print-directory fuzz
@@ -142,11 +150,18 @@ fuzz: deps
 	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_all
 	tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(JOBS)
 
+# A wheel of the Python package that carries this build's libxla.so (bindings/python/README.md).
+wheel: build python-deps
+	LIBXLA=$(abspath $(BUILD))/libxla.so $(PYTHON) -m pip wheel --no-index --no-build-isolation --no-deps -q \
+	  -w $(BUILD)/wheel ./bindings/python
+	@ls $(BUILD)/wheel/*.whl
+
 # The book as HTML in $(BUILD)/book/html, and served with its playground (Run buttons).
 book: book-deps build
 	node tools/book/render.mjs --book docs/book --out $(BOOK_HTML)
 
-serve-book: book
+serve-book: book python-deps
+	cd $(BUILD) && ctest -Q -R '^python\.install$$' --output-on-failure  # the venv Python examples run in
 	python3 tools/book/serve.py --html $(BOOK_HTML) --toolchain $(BUILD)/book/toolchain.json --port $(BOOK_PORT)
 
 # The machine's ceilings first (bench_roofline: f32 FMA peak, bf16 peak, read bandwidth), then

@@ -57,6 +57,35 @@ xla_status xla_tensor_clone(const xla_tensor* t, xla_tensor** out) {
   return make("xla_tensor_clone", out, [&] { return tensor_of(t, "t").clone(); });
 }
 
+xla_status xla_tensor_data(const xla_tensor* t, void** data_out, int64_t* strides_out) {
+  return guard("xla_tensor_data", [&] {
+    const Tensor& x = tensor_of(t, "t");
+    if (data_out) *data_out = const_cast<void*>(x.raw_data());
+    if (strides_out) std::memcpy(strides_out, x.strides().data(), sizeof(int64_t) * size_t(x.ndim()));
+  });
+}
+
+xla_status xla_tensor_from_buffer(int32_t dtype, int32_t ndim, const int64_t* shape, void* data,
+                                  xla_release_fn release, void* user_data, xla_tensor** out) {
+  return guard("xla_tensor_from_buffer", [&] {
+    require_ptr(out, "out");
+    DType dt = dtype_arg(dtype);
+    Shape s = shape_arg(ndim, shape);
+    for (int64_t d : s)
+      if (d < 0) fail(Status::Shape, "negative extent in shape " + s.str());
+    if (s.numel() > 0) require_ptr(data, "data");
+    if (reinterpret_cast<uintptr_t>(data) % dtype_size(dt))
+      invalid("data is not aligned to the " + std::to_string(dtype_size(dt)) + "-byte elements of " +
+              dtype_name(dt));
+    // The release callback is attached only once the handle exists: a failure before that
+    // leaves the buffer to the caller, as the header promises.
+    xla_tensor* h = wrap(Tensor::borrow(data, s, dt, nullptr, nullptr));
+    h->t.storage()->release = release;
+    h->t.storage()->release_arg = user_data;
+    *out = h;
+  });
+}
+
 // ---- factories ----
 
 xla_status xla_arange(double start, double stop, double step, int32_t dtype, xla_tensor** out) {

@@ -16,6 +16,9 @@ namespace xla {
 // Large buffers are recycled through a cache (src/tensor/block_cache.hpp).
 struct Storage {
   explicit Storage(size_t nbytes);
+  // Borrows a caller's buffer (never freed here): release(release_arg), when given, runs once
+  // as the last view goes, so the owner (a NumPy array, a DLPack producer) can let it go.
+  Storage(void* data, size_t nbytes, void (*release)(void*), void* release_arg);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -25,6 +28,9 @@ struct Storage {
   // Bumped by every in-place write to any view of this storage. Autograd records it when it
   // saves a tensor for backward and refuses to use the tensor if it moved (see autograd.hpp).
   uint64_t version = 0;
+  bool borrowed = false;
+  void (*release)(void*) = nullptr;
+  void* release_arg = nullptr;
 };
 
 // Defined by the autograd layer (src/autograd/); the tensor layer only carries the pointer.
@@ -41,6 +47,8 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::F32);  // uninitialised
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
   static Tensor from_data(const void* data, const Shape& shape, DType dtype);  // copies
+  // Over the caller's row-major buffer, not copied (see Storage's borrowing constructor).
+  static Tensor borrow(void* data, const Shape& shape, DType dtype, void (*release)(void*), void* release_arg);
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);  // f32
   static Tensor scalar(float value);  // 0-d f32
 

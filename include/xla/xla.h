@@ -7,7 +7,8 @@
  * crosses this boundary. Handles returned by *_create / ops belong to the caller and are
  * released once with their *_free, which accepts NULL.
  *
- * Threads: tensors are immutable through this API, so one tensor may be read by many
+ * Threads: tensors are immutable through this API (but for memory the caller reaches with
+ * xla_tensor_data or lends with xla_tensor_from_buffer), so one tensor may be read by many
  * threads at once; the error message and the grad mode are per thread. libxla never
  * changes the host's global OpenMP settings.
  *
@@ -79,7 +80,8 @@ XLA_API int32_t xla_get_num_threads(void);
 /* ================================================================ tensors
  * N-d arrays, row-major when read or written through this API. A tensor returned by an op
  * may be a view sharing memory with its input (reshape, permute, slice, ...): tensors are
- * immutable here, so this is never visible, only cheaper. Each handle is freed on its own.
+ * immutable here, so this is never visible, only cheaper (memory shared on purpose, below,
+ * is the exception). Each handle is freed on its own.
  */
 typedef struct xla_tensor xla_tensor;
 
@@ -99,6 +101,26 @@ XLA_API xla_status xla_tensor_read(const xla_tensor* t, void* dst, size_t nbytes
 XLA_API xla_status xla_tensor_numel(const xla_tensor* t, int64_t* numel_out, size_t* nbytes_out);
 /* A packed copy with its own memory. */
 XLA_API xla_status xla_tensor_clone(const xla_tensor* t, xla_tensor** out);
+
+/* ---------------------------------------------------------------- sharing memory
+ * Zero-copy exchange with other array libraries (NumPy's __array_interface__, DLPack).
+ * Memory reached this way may be written by the caller: the write is seen by every tensor
+ * sharing that memory (views included), autograd does not record it, and it must not race
+ * with a libxla call that reads the memory. Everywhere else tensors stay immutable.
+ */
+/* The address of t's element [0, ..., 0] and its strides in elements (strides_out has room
+   for XLA_MAX_DIMS entries; either out may be NULL). The memory lives as long as any tensor
+   sharing it: t, its views, or the tensor t is a view of. */
+XLA_API xla_status xla_tensor_data(const xla_tensor* t, void** data_out, int64_t* strides_out);
+/* Called once when the last tensor over a borrowed buffer is freed, on that thread. */
+typedef void (*xla_release_fn)(void* user_data);
+/* A tensor over the caller's memory, not copied: `data` holds numel * element size bytes,
+   row-major, aligned to the element size. libxla never frees it; when the last tensor sharing
+   it (views included) is freed, release(user_data) is called once (release may be NULL: the
+   caller then keeps the memory alive for as long as any of them lives). On failure release is
+   not called and nothing is kept. */
+XLA_API xla_status xla_tensor_from_buffer(int32_t dtype, int32_t ndim, const int64_t* shape, void* data,
+                                          xla_release_fn release, void* user_data, xla_tensor** out);
 
 /* ---------------------------------------------------------------- factories */
 /* [start, stop) in steps of step (nonzero, may be negative), as `dtype`. */

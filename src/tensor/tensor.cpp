@@ -16,7 +16,12 @@
 namespace xla {
 
 Storage::Storage(size_t n) : nbytes(n) { data = detail::acquire_block(n, &capacity); }
-Storage::~Storage() { detail::release_block(data, capacity); }
+Storage::Storage(void* d, size_t n, void (*rel)(void*), void* arg)
+    : data(d), nbytes(n), capacity(n), borrowed(true), release(rel), release_arg(arg) {}
+Storage::~Storage() {
+  if (!borrowed) detail::release_block(data, capacity);
+  else if (release) release(release_arg);
+}
 
 static std::atomic<int> g_num_threads{0};
 
@@ -76,6 +81,23 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
 Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
   if (t.nbytes()) std::memcpy(t.storage_->data, data, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::borrow(void* data, const Shape& shape, DType dtype, void (*release)(void*), void* release_arg) {
+  check_shape(shape, "borrow");
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(size_t(shape.numel()), dtype_size(dtype), &bytes) || bytes > size_t(PTRDIFF_MAX))
+    fail(Status::Shape, "borrow", "shape " + shape.str() + " of " + dtype_name(dtype) + " needs more than 2^63 bytes");
+  if (bytes && !data) fail(Status::InvalidArg, "borrow", "data is NULL for " + std::to_string(bytes) + " bytes");
+  if (reinterpret_cast<uintptr_t>(data) % dtype_size(dtype))
+    fail(Status::InvalidArg, "borrow", "data is not aligned to the " + std::to_string(dtype_size(dtype)) +
+                                           "-byte elements of " + dtype_name(dtype));
+  Tensor t;
+  t.storage_ = std::make_shared<Storage>(data, bytes, release, release_arg);
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
   return t;
 }
 

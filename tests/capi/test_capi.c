@@ -47,6 +47,36 @@ static void test_create_read_roundtrip(void) {
   xla_tensor_free(NULL); /* accepted */
 }
 
+static int g_released = 0;
+static void count_release(void* user_data) { g_released += *(int*)user_data; }
+
+/* A borrowed buffer: no copy either way, a write through xla_tensor_data is seen by the
+   buffer's owner, and the release callback runs once, after the last view is freed. */
+static void test_shared_memory(void) {
+  float buf[6] = {1, 2, 3, 4, 5, 6}, back[2] = {0};
+  const int64_t shape[2] = {2, 3};
+  int64_t strides[XLA_MAX_DIMS] = {0};
+  int weight = 1;
+  void* p = NULL;
+  xla_tensor *t = NULL, *col = NULL;
+  g_released = 0;
+  EXPECT_OK(xla_tensor_from_buffer(XLA_F32, 2, shape, buf, count_release, &weight, &t));
+  EXPECT_OK(xla_tensor_data(t, &p, strides));
+  EXPECT(p == (void*)buf && strides[0] == 3 && strides[1] == 1);
+  EXPECT_OK(xla_slice(t, 1, 1, 2, 1, &col)); /* column 1: [2, 5], a view */
+  EXPECT_OK(xla_tensor_data(col, &p, strides));
+  EXPECT(p == (void*)(buf + 1) && strides[0] == 3);
+  ((float*)p)[3] = 50; /* element [1, 0] of the view is buf[4] */
+  EXPECT(buf[4] == 50);
+  buf[1] = 20; /* and the owner's writes are seen by the tensors */
+  EXPECT_OK(xla_tensor_read(col, back, sizeof back));
+  EXPECT(back[0] == 20 && back[1] == 50);
+  xla_tensor_free(t);
+  EXPECT(g_released == 0); /* the view still uses the buffer */
+  xla_tensor_free(col);
+  EXPECT(g_released == 1);
+}
+
 static void test_zeros_and_bf16(void) {
   const int64_t shape[1] = {3};
   const float vals[3] = {1.0f, 1.00390625f /* 1 + 2^-8: a bf16 tie, rounds to even (1.0) */, -2.5f};
@@ -199,6 +229,7 @@ int main(void) {
   test_version();
   test_create_read_roundtrip();
   test_zeros_and_bf16();
+  test_shared_memory();
   test_broadcast_add_and_matmul();
   test_reductions_softmax();
   test_views_and_split();

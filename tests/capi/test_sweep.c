@@ -46,6 +46,17 @@ int main(void) {
   BAD(xla_tensor_read(NULL, buf, 3), XLA_ERR_INVALID_ARG, "xla_tensor_read", "NULL");
   BAD(xla_tensor_numel(NULL, &i64v, &n), XLA_ERR_INVALID_ARG, "xla_tensor_numel", "NULL");
   BAD(xla_tensor_clone(NULL, &out), XLA_ERR_INVALID_ARG, "xla_tensor_clone", "NULL");
+  BAD(xla_tensor_data(NULL, NULL, &i64v), XLA_ERR_INVALID_ARG, "xla_tensor_data", "NULL");
+  BAD(xla_tensor_from_buffer(XLA_F32, 2, shape, NULL, NULL, NULL, &out), XLA_ERR_INVALID_ARG,
+      "xla_tensor_from_buffer", "data");
+  BAD(xla_tensor_from_buffer(XLA_F32, 1, ishape, (char*)data + 1, NULL, NULL, &out), XLA_ERR_INVALID_ARG,
+      "xla_tensor_from_buffer", "aligned");
+  BAD(xla_tensor_from_buffer(7, 1, ishape, (void*)data, NULL, NULL, &out), XLA_ERR_INVALID_ARG,
+      "xla_tensor_from_buffer", "dtype 7");
+  BAD(xla_tensor_from_buffer(XLA_F32, 2, bad_shape, (void*)data, NULL, NULL, &out), XLA_ERR_SHAPE,
+      "xla_tensor_from_buffer", "negative extent");
+  BAD(xla_tensor_from_buffer(XLA_F32, 1, ishape, (void*)data, NULL, NULL, NULL), XLA_ERR_INVALID_ARG,
+      "xla_tensor_from_buffer", "out");
   BAD(xla_arange(0, 10, 0, XLA_F32, &out), XLA_ERR_INVALID_ARG, "xla_arange", "step");
   BAD(xla_full(XLA_F32, 2, bad_shape, 1.0, &out), XLA_ERR_SHAPE, "xla_full", "negative extent in shape [2, -1]");
   BAD(xla_randn(2, NULL, 1, 0, 1, &out), XLA_ERR_INVALID_ARG, "xla_randn", "shape");

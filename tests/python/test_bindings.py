@@ -17,12 +17,11 @@ import os
 import sys
 import tempfile
 import unittest
+from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
-
-import xla  # noqa: E402
+import xla
 
 SHARED = os.environ.get("XLA_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
 TOKENIZER_JSON = os.environ.get("XLA_TOKENIZER_JSON") or os.path.expanduser(
@@ -35,12 +34,27 @@ TINY_CONFIG = {"model_type": "gemma3_text", "vocab_size": 259, "hidden_size": 32
                "layer_types": ["sliding_attention", "full_attention"]}
 
 
+T = TypeVar("T")
+
+
+def some(value: Optional[T]) -> T:
+    """value, which must not be None (a failed check otherwise)."""
+    assert value is not None
+    return value
+
+
+def appended(seen: List[Any], item: Any) -> int:
+    """Appends item to seen; the new length (for callbacks that record and decide)."""
+    seen.append(item)
+    return len(seen)
+
+
 class TensorTest(unittest.TestCase):
-    def test_version(self):
+    def test_version(self) -> None:
         self.assertEqual(xla.__version__.count("."), 2)
         self.assertEqual(xla.ABI_VERSION, 0)
 
-    def test_softmax_by_hand(self):
+    def test_softmax_by_hand(self) -> None:
         rows = [[1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]]
         got = xla.tensor(rows).softmax(-1).tolist()
         for row, probs in zip(rows, got):
@@ -50,7 +64,7 @@ class TensorTest(unittest.TestCase):
         logp = xla.tensor(rows).log_softmax(-1).tolist()
         self.assertAlmostEqual(logp[1][2], 4.0 - math.log(sum(math.exp(v) for v in rows[1])), delta=1e-5)
 
-    def test_matmul_against_a_loop(self):
+    def test_matmul_against_a_loop(self) -> None:
         a = [[0.5 * i - j for j in range(4)] for i in range(3)]
         b = [[(i + 1) * (j - 2) / 3.0 for j in range(5)] for i in range(4)]
         want = [[sum(a[i][k] * b[k][j] for k in range(4)) for j in range(5)] for i in range(3)]
@@ -60,7 +74,7 @@ class TensorTest(unittest.TestCase):
             for g, w in zip(gr, wr):
                 self.assertAlmostEqual(g, w, delta=1e-5)
 
-    def test_arithmetic_and_reductions(self):
+    def test_arithmetic_and_reductions(self) -> None:
         a = xla.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
         self.assertEqual((a + xla.tensor([10.0, 20.0, 30.0])).tolist(), [[11, 22, 33], [14, 25, 36]])
         self.assertEqual((2 - a).tolist(), [[1, 0, -1], [-2, -3, -4]])
@@ -78,7 +92,7 @@ class TensorTest(unittest.TestCase):
         self.assertEqual([p.tolist() for p in xla.split(xla.arange(5), 2)], [[0, 1], [2, 3], [4]])
         self.assertEqual(xla.where(a > 3, a, 0.0).tolist(), [[0, 0, 0], [4, 5, 6]])
 
-    def test_buffer_round_trip(self):
+    def test_buffer_round_trip(self) -> None:
         src = array.array("f", [1.5, -2.25, 3.0, 0.125, 7.0, -0.5])
         t = xla.tensor(src, shape=(2, 3))
         self.assertEqual((t.shape, t.dtype), ((2, 3), "float32"))
@@ -91,7 +105,7 @@ class TensorTest(unittest.TestCase):
         self.assertEqual(xla.tensor(array.array("d", [0.5, 2.0])).tolist(), [0.5, 2.0])
         self.assertEqual(xla.tensor(b"\x01\x00\x00\x00\xff\xff\xff\xff", dtype="int32").tolist(), [1, -1])
 
-    def test_int32_and_bf16(self):
+    def test_int32_and_bf16(self) -> None:
         ids = xla.tensor(array.array("i", [3, -7, 2 ** 31 - 1]))
         self.assertEqual((ids.dtype, ids.tolist()), ("int32", [3, -7, 2 ** 31 - 1]))
         self.assertEqual(xla.tensor([1, 2]).dtype, "int32")
@@ -105,13 +119,13 @@ class TensorTest(unittest.TestCase):
         self.assertEqual((raw * 2).dtype, "float32")  # floating ops compute in f32
         self.assertEqual(xla.tensor([1.9, -1.9]).astype("int32").tolist(), [1, -1])
 
-    def test_autograd(self):
+    def test_autograd(self) -> None:
         x = xla.tensor([1.0, -2.0, 3.5], requires_grad=True)
         self.assertTrue(x.requires_grad)
         y = (x * x).sum()
         self.assertTrue(y.requires_grad)
         y.backward()
-        self.assertEqual(x.grad.tolist(), [2.0, -4.0, 7.0])
+        self.assertEqual(some(x.grad).tolist(), [2.0, -4.0, 7.0])
         x.zero_grad()
         self.assertIsNone(x.grad)
         with xla.no_grad():
@@ -119,9 +133,9 @@ class TensorTest(unittest.TestCase):
             self.assertFalse((x * 3).requires_grad)
         self.assertTrue(xla.is_grad_enabled())
         (x * 3).backward(gradient=[1.0, 1.0, 1.0])
-        self.assertEqual(x.grad.tolist(), [3.0, 3.0, 3.0])
+        self.assertEqual(some(x.grad).tolist(), [3.0, 3.0, 3.0])
 
-    def test_errors(self):
+    def test_errors(self) -> None:
         a = xla.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
         with self.assertRaises(xla.ShapeError) as cm:
             a @ a
@@ -146,13 +160,16 @@ class TensorTest(unittest.TestCase):
 
 
 class ModelTest(unittest.TestCase):
+    model: xla.Model
+    seq: Dict[str, Any]
+
     @classmethod
-    def setUpClass(cls):
+    def setUpClass(cls) -> None:
         cls.model = xla.Model.load(GEMMA1)
         with open(os.path.join(GEMMA1, "reference.json")) as f:
             cls.seq = json.load(f)["sequences"][0]
 
-    def test_logprob_and_forward(self):
+    def test_logprob_and_forward(self) -> None:
         self.assertEqual(self.model.vocab_size, 512)
         ids = self.seq["token_ids"]
         self.assertAlmostEqual(self.model.logprob(ids), self.seq["sum_logprob"], delta=5e-3)
@@ -161,23 +178,23 @@ class ModelTest(unittest.TestCase):
         logp = logits.log_softmax(-1)
         self.assertAlmostEqual(logp[0, ids[1]].item(), self.seq["token_logprobs"][0], delta=1e-3)
 
-    def test_greedy_generate_and_callback(self):
+    def test_greedy_generate_and_callback(self) -> None:
         want = self.seq["greedy_continuation"]
         self.assertEqual(self.model.generate(self.seq["token_ids"], max_new_tokens=8), want)
-        seen = []
+        seen: List[Any] = []
         got = self.model.generate(self.seq["token_ids"], max_new_tokens=8,
-                                  on_token=lambda t: seen.append(t) or len(seen) == 3)
+                                  on_token=lambda t: appended(seen, t) == 3)
         self.assertEqual(seen, want[:3])
         self.assertEqual(got, want[:3])  # stopping is not an error; the refused token comes last
         self.assertEqual(self.model.generate(self.seq["token_ids"], max_new_tokens=8, stop_ids=[want[1]]),
                          want[:2])
 
-        def boom(token):
+        def boom(token: int) -> bool:
             raise KeyError("from the callback")
         with self.assertRaises(KeyError):
             self.model.generate(self.seq["token_ids"], max_new_tokens=8, on_token=boom)
 
-    def test_session(self):
+    def test_session(self) -> None:
         s = self.model.session()
         first = s.generate(self.seq["token_ids"], max_new_tokens=4)
         self.assertEqual(first, self.seq["greedy_continuation"][:4])
@@ -185,19 +202,21 @@ class ModelTest(unittest.TestCase):
         s.reset()
         self.assertEqual(len(s), 0)
 
-    def test_load_errors(self):
+    def test_load_errors(self) -> None:
         with self.assertRaisesRegex(xla.FileError, "config.json"):
             xla.Model.load(os.path.join(SHARED, "no_such_model"))
 
 
 class TokenizerTest(unittest.TestCase):
+    tok: xla.Tokenizer
+
     @classmethod
-    def setUpClass(cls):
+    def setUpClass(cls) -> None:
         if not os.path.exists(TOKENIZER_JSON):
             raise unittest.SkipTest("%s is absent (make tokenizer-data fetches it)" % TOKENIZER_JSON)
         cls.tok = xla.Tokenizer.load(TOKENIZER_JSON)
 
-    def test_oracle_cases(self):
+    def test_oracle_cases(self) -> None:
         with open(os.path.join(SHARED, "oracle", "tokenizer", "cases.jsonl")) as f:
             cases = [json.loads(line) for line in f if line.strip()][:6]
         for c in cases:
@@ -206,7 +225,7 @@ class TokenizerTest(unittest.TestCase):
             self.assertEqual(self.tok.decode(c["ids"]), c["decoded"], c["name"])
             self.assertEqual(self.tok.decode(c["ids"], skip_special=True), c["decoded_skip_special"], c["name"])
 
-    def test_round_trip_and_specials(self):
+    def test_round_trip_and_specials(self) -> None:
         text = "Héllo, wörld! 🌍 数字 123\n\tend"
         self.assertEqual(self.tok.decode(self.tok.encode(text), skip_special=True), text)
         self.assertEqual(self.tok.special_ids, xla.SpecialIds(bos=2, eos=1, pad=0, start_of_turn=105,
@@ -223,7 +242,7 @@ class TrainTest(unittest.TestCase):
     INPUTS = [[2, 70, 71, 72, 73, 74], [2, 80, 81, 82, 83, 84]]
     TARGETS = [[70, 71, 72, 73, 74, 1], [-100, -100, 82, 83, 84, 1]]
 
-    def test_optimizer_lowers_the_loss(self):
+    def test_optimizer_lowers_the_loss(self) -> None:
         model = xla.Model.create(TINY_CONFIG, seed=3)
         opt = xla.Optimizer(model, "adam", lr=1e-2)
         self.assertEqual(opt.lr, 1e-2)
@@ -248,7 +267,7 @@ class TrainTest(unittest.TestCase):
         with self.assertRaisesRegex(xla.InvalidArgumentError, "999"):
             xla.model_loss(model, self.INPUTS, [[999] * 6, [1] * 6])
 
-    def test_trainer_stops_at_step_3(self):
+    def test_trainer_stops_at_step_3(self) -> None:
         text = ("one two three four five six seven eight nine ten\n\n"
                 "eleven twelve thirteen fourteen fifteen sixteen\n\n"
                 "the quick brown fox jumps over the lazy dog again and again")
@@ -260,8 +279,8 @@ class TrainTest(unittest.TestCase):
         opt = xla.Optimizer(model, lr=3e-3)
         trainer = xla.Trainer(model, opt, train, val, batch_size=4, steps=10, progress=0, eval_every=2,
                               schedule="cosine", warmup_steps=2)
-        seen = []
-        ran = trainer.run(on_step=lambda m: seen.append(m) or m["step"] >= 3)
+        seen: List[Any] = []
+        ran = trainer.run(on_step=lambda m: appended(seen, m) > 0 and m["step"] >= 3)
         self.assertEqual(ran, 3)
         self.assertTrue(trainer.stopped)
         self.assertEqual([m["step"] for m in seen], [1, 2, 3])
@@ -278,7 +297,7 @@ class TrainTest(unittest.TestCase):
 
 
 class DpoTest(unittest.TestCase):
-    def test_against_trl(self):
+    def test_against_trl(self) -> None:
         with open(os.path.join(SHARED, "oracle", "dpo", "dpo_formulas.json")) as f:
             formulas = json.load(f)
         inp = formulas["inputs"]
@@ -300,7 +319,7 @@ class DpoTest(unittest.TestCase):
             xla.dpo_loss(1.0, 2.0, 3.0, 4.0, loss_type="ipo", label_smoothing=0.1)
 
 
-def _pref_row(prompt, completion):
+def _pref_row(prompt: str, completion: str) -> Tuple[List[int], List[int]]:
     """Byte-level ids of <bos> prompt, and of completion <eos> (as PreferenceDataset makes them)."""
     return [2] + [b + 3 for b in prompt.encode()], [b + 3 for b in completion.encode()] + [1]
 
@@ -310,7 +329,7 @@ class DpoTrainerTest(unittest.TestCase):
     CHOSEN = ["4.", "7.", "6.", "8."]
     REJECTED = ["4", "7", "6", "8"]
 
-    def base_logprobs(self, model):
+    def base_logprobs(self, model: xla.Model) -> Tuple[List[float], List[float]]:
         """Summed completion log-probs of the chosen and of the rejected answers."""
         pc, pr = [], []
         for p, c, r in zip(self.PROMPTS, self.CHOSEN, self.REJECTED):
@@ -320,7 +339,7 @@ class DpoTrainerTest(unittest.TestCase):
             pr.append(model.logprob(prompt + comp, start=len(prompt)))
         return pc, pr
 
-    def test_lora_leaves_the_model_unchanged(self):
+    def test_lora_leaves_the_model_unchanged(self) -> None:
         model = xla.Model.create(TINY_CONFIG, seed=7)
         self.assertFalse(model.has_lora)
         self.assertIsNone(model.lora_enabled)
@@ -346,7 +365,7 @@ class DpoTrainerTest(unittest.TestCase):
                 pass
         self.assertIsNone(plain.lora_enabled)
 
-    def test_lora_disabled_reference(self):
+    def test_lora_disabled_reference(self) -> None:
         model = xla.Model.create(TINY_CONFIG, seed=7)
         pc, pr = self.base_logprobs(model)  # the reference: the base model, before any adapter
         model.add_lora(4, 8.0, seed=1)
@@ -369,8 +388,8 @@ class DpoTrainerTest(unittest.TestCase):
         self.assertEqual(first["rewards/accuracies"], 0.0)  # a tie is not a win
         self.assertIs(trainer.policy.lora_enabled, True)  # the reference pass restores the flag
 
-        seen = []
-        ran = trainer.run(on_step=lambda step, m: seen.append((step, m)) or step >= 4)
+        seen: List[Any] = []
+        ran = trainer.run(on_step=lambda step, m: appended(seen, (step, m)) > 0 and step >= 4)
         self.assertEqual(ran, 3)
         self.assertTrue(trainer.stopped)
         self.assertEqual([step for step, _ in seen], [2, 3, 4])
@@ -386,7 +405,7 @@ class DpoTrainerTest(unittest.TestCase):
         self.assertEqual(trainer.run(), 5)  # steps 6..10
         self.assertFalse(trainer.stopped)
 
-        def boom(step, m):
+        def boom(step: int, m: Dict[str, Any]) -> bool:
             raise KeyError("from the callback")
         trainer2 = xla.DpoTrainer(trainer.policy, trainer.optimizer, trainer.train, reference="lora_disabled",
                                   batch_size=4, steps=3, progress=0)
@@ -394,7 +413,7 @@ class DpoTrainerTest(unittest.TestCase):
             trainer2.run(on_step=boom)
         self.assertTrue(trainer2.stopped)
 
-    def test_jsonl_split_eval_and_checkpoints(self):
+    def test_jsonl_split_eval_and_checkpoints(self) -> None:
         pairs = [{"prompt": "%d+%d=" % (a, b), "chosen": "%d." % (a + b), "rejected": "%d" % (a + b + 1)}
                  for a in range(3) for b in range(4)]
         with tempfile.TemporaryDirectory() as root:
@@ -420,21 +439,21 @@ class DpoTrainerTest(unittest.TestCase):
                                      schedule="linear", warmup_steps=1)
             del ref
             self.assertIsNotNone(trainer.reference_model)
-            ev = trainer.evaluate()
+            ev = some(trainer.evaluate())
             self.assertAlmostEqual(ev["loss"], math.log(2.0), delta=1e-6)  # the same weights
             self.assertEqual(trainer.run(), 4)
-            self.assertLess(trainer.evaluate()["loss"], ev["loss"])
+            self.assertLess(some(trainer.evaluate())["loss"], ev["loss"])
             trainer.save()
             self.assertTrue(os.path.exists(os.path.join(ckpt, "latest")))
             trained = trainer.evaluate()
 
-            def fresh(reference, **kw):  # the run's starting policy, as a new process would build it
+            def fresh(reference: str, **kw: Any) -> xla.DpoTrainer:  # the run's starting policy, as a new process would build it
                 m = xla.Model.create(TINY_CONFIG, seed=5)
                 return xla.DpoTrainer(m, xla.Optimizer(m, "adamw", lr=1e-2), train, val, reference=reference,
                                       beta=0.2, batch_size=3, steps=4, seed=1, progress=0, checkpoint_dir=ckpt,
                                       schedule="linear", warmup_steps=1, **kw)
             again = fresh("model", reference_model=xla.Model.create(TINY_CONFIG, seed=5))
-            self.assertEqual(again.evaluate()["loss"], ev["loss"])
+            self.assertEqual(some(again.evaluate())["loss"], ev["loss"])
             self.assertTrue(again.resume())
             self.assertEqual(again.evaluate(), trained)  # the trained weights are back
             self.assertEqual(again.run(), 0)  # all 4 steps were done
@@ -447,10 +466,10 @@ class DpoTrainerTest(unittest.TestCase):
             pre = xla.DpoTrainer(m, xla.Optimizer(m), train, val, reference="precomputed", cache_dir=cache,
                                  batch_size=3, steps=2, progress=0)
             self.assertTrue(os.listdir(cache))
-            self.assertAlmostEqual(pre.evaluate()["loss"], math.log(2.0), delta=1e-6)
+            self.assertAlmostEqual(some(pre.evaluate())["loss"], math.log(2.0), delta=1e-6)
             self.assertAlmostEqual(pre.step()["loss"], math.log(2.0), delta=1e-6)
 
-    def test_errors(self):
+    def test_errors(self) -> None:
         data = xla.PreferenceDataset.from_text([("2+2=", "4.", "4"), ("3+4=", "7.", "7")])
         plain = xla.Model.create(TINY_CONFIG, seed=8)
         opt = xla.Optimizer(plain)

@@ -10,22 +10,21 @@ import json
 import os
 import sys
 import unittest
+from typing import Any, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
-
-import xla  # noqa: E402
+import xla
 
 SHARED = os.environ.get("XLA_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
 GEMMA1 = os.path.join(SHARED, "oracle", "gemma", "gemma1")
 CTX = 128  # the oracle models' max_position_embeddings
 
 
-def run(engine, ids):
+def run(engine: xla.Engine, ids: List[int]) -> Tuple[Dict[int, List[int]], Dict[int, str]]:
     """Steps until idle; the tokens and the finish of each request in ids."""
-    tokens = {i: [] for i in ids}
-    finish = {}
+    tokens: Dict[int, List[int]] = {i: [] for i in ids}
+    finish: Dict[int, str] = {}
     for _ in range(1000):
         if engine.idle:
             break
@@ -39,16 +38,19 @@ def run(engine, ids):
 
 
 class EngineTest(unittest.TestCase):
+    model: xla.Model
+    seqs: List[Dict[str, Any]]
+
     @classmethod
-    def setUpClass(cls):
+    def setUpClass(cls) -> None:
         cls.model = xla.Model.load(GEMMA1)
         with open(os.path.join(GEMMA1, "reference.json")) as f:
             cls.seqs = json.load(f)["sequences"]
 
-    def test_tokens_equal_generate(self):
+    def test_tokens_equal_generate(self) -> None:
         s0, s1 = self.seqs[0]["token_ids"], self.seqs[1]["token_ids"]
         g1 = self.seqs[1]["greedy_continuation"]
-        requests = [
+        requests: List[Tuple[List[int], Dict[str, Any]]] = [
             (s0, dict(max_new_tokens=8)),
             (s1, dict(max_new_tokens=8)),
             (s0[:10], dict(max_new_tokens=12, temperature=0.9, seed=7)),
@@ -73,7 +75,7 @@ class EngineTest(unittest.TestCase):
         self.assertGreater(stats["steps"], 8)
         self.assertEqual((stats["running"], stats["waiting"]), (0, 0))
 
-    def test_busy(self):
+    def test_busy(self) -> None:
         s1 = self.seqs[1]["token_ids"]
         engine = xla.Engine(self.model, max_queue=1)
         first = engine.submit(s1, max_new_tokens=3)
@@ -91,11 +93,11 @@ class EngineTest(unittest.TestCase):
         with self.assertRaises(xla.InvalidArgumentError):
             engine.submit(s1)  # closed: NULL to libxla
 
-    def test_cancel(self):
+    def test_cancel(self) -> None:
         s0 = self.seqs[0]["token_ids"]
         with xla.Engine(self.model, prefix_cache=False) as engine:
             rid = engine.submit(s0, max_new_tokens=30)
-            got = []
+            got: List[Any] = []
             while len(got) < 2:
                 got += [ev.token for ev in engine.step()]
             self.assertGreater(engine.stats()["kv_tokens_used"], 0)
@@ -110,7 +112,7 @@ class EngineTest(unittest.TestCase):
             self.assertEqual((stats["running"], stats["kv_tokens_used"]), (0, 0))
             self.assertEqual(engine.step(), [])
 
-    def test_bad_input(self):
+    def test_bad_input(self) -> None:
         with self.assertRaises(xla.InvalidArgumentError) as cm:
             xla.Engine(self.model, max_seqs=0)
         self.assertIn("max_seqs", str(cm.exception))

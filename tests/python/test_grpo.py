@@ -15,12 +15,11 @@ import sys
 import tempfile
 import threading
 import unittest
+from typing import Any, Dict, List, Set
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
-
-import xla  # noqa: E402
+import xla
 
 SHARED = os.environ.get("XLA_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
 TINY_CONFIG = {"model_type": "gemma3_text", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
@@ -31,31 +30,33 @@ PROMPTS = ["say:", "shout:", "yell:", "call:"]
 ANSWERS = ["A", None, "B", "C"]
 
 
-def close(got, want):
+def close(got: float, want: float) -> bool:
     """Within 1e-10 relative; an expected 0 within 1e-15."""
     return abs(got) <= 1e-15 if want == 0 else abs(got - want) <= 1e-10 * abs(want)
 
 
-def capitals(completion_text):
+def capitals(completion_text: str) -> float:
     """The share of the completion's characters that are capital letters."""
     return sum("A" <= c <= "Z" for c in completion_text) / max(1, len(completion_text))
 
 
 class GrpoLossTest(unittest.TestCase):
+    cases: List[Dict[str, Any]]
+
     @classmethod
-    def setUpClass(cls):
+    def setUpClass(cls) -> None:
         with open(os.path.join(SHARED, "oracle", "grpo", "grpo_cases.json")) as f:
             cls.cases = json.load(f)["cases"]
 
-    def call(self, c, **over):
-        args = dict(logps=c["logps"], old_logps=c["old_logps"], ref_logps=c["ref_logps"], lengths=c["lengths"],
+    def call(self, c: Dict[str, Any], **over: Any) -> Dict[str, Any]:
+        args: Dict[str, Any] = dict(logps=c["logps"], old_logps=c["old_logps"], ref_logps=c["ref_logps"], lengths=c["lengths"],
                     rewards=c["rewards"], group_size=c["group_size"], beta=c["beta"], epsilon=c["epsilon"],
                     epsilon_high=c["epsilon_high"], loss_type=c["loss_type"], scale_rewards=c["scale_rewards"],
                     max_completion_length=c["max_completion_length"])
         args.update(over)
         return xla.grpo_loss(**args)
 
-    def test_every_oracle_case(self):
+    def test_every_oracle_case(self) -> None:
         self.assertEqual(len(self.cases), 5)
         for c in self.cases:
             want = c["expected"]
@@ -75,7 +76,7 @@ class GrpoLossTest(unittest.TestCase):
                 for g, w in zip(gr, wr):
                     self.assertTrue(close(g, w), "%s grad: %r, expected %r" % (c["name"], g, w))
 
-    def test_on_policy_and_no_reference(self):
+    def test_on_policy_and_no_reference(self) -> None:
         for c in self.cases:
             a = self.call(c, old_logps=None)
             b = self.call(c, old_logps=c["logps"])
@@ -84,7 +85,7 @@ class GrpoLossTest(unittest.TestCase):
             if c["beta"] == 0:
                 self.assertEqual(self.call(c, ref_logps=None), self.call(c))
 
-    def test_bad_input(self):
+    def test_bad_input(self) -> None:
         c = self.cases[1]  # beta 0.04, 8 rows of 6, groups of 4
         rewards = list(c["rewards"])
         rewards[3] = float("nan")
@@ -113,7 +114,7 @@ class GrpoLossTest(unittest.TestCase):
 
 
 class PromptDatasetTest(unittest.TestCase):
-    def test_text_and_jsonl(self):
+    def test_text_and_jsonl(self) -> None:
         self.assertEqual(len(xla.PromptDataset.from_text(PROMPTS, ANSWERS)), 4)
         self.assertEqual(len(xla.PromptDataset.from_text(PROMPTS[:2])), 2)
         with self.assertRaisesRegex(xla.InvalidArgumentError, "4 prompts but 3 answers"):
@@ -134,18 +135,20 @@ class PromptDatasetTest(unittest.TestCase):
 
 
 class GrpoTrainerTest(unittest.TestCase):
-    def make(self, seed=11, lr=3e-2, rewards=(), **kw):
+    def make(self, seed: int = 11, lr: float = 3e-2, rewards: Any = (), **kw: Any) -> xla.GrpoTrainer:
         model = xla.Model.create(TINY_CONFIG, seed=seed)
         opt = xla.Optimizer(model, "adamw", lr=lr)
         prompts = xla.PromptDataset.from_text(PROMPTS, ANSWERS)
-        params = dict(max_completion_length=4, batch_size=8, progress=0, seed=3)
+        params: Dict[str, Any] = dict(max_completion_length=4, batch_size=8, progress=0, seed=3)
         params.update(kw)
         return xla.GrpoTrainer(model, opt, prompts, rewards=rewards, **params)
 
-    def test_learns_to_write_capitals(self):
-        seen, threads = [], set()
+    def test_learns_to_write_capitals(self) -> None:
+        seen: List[Any] = []
+        threads: Set[int] = set()
 
-        def check_args(prompt_ids, completion_ids, prompt_text, completion_text, answer):
+        def check_args(prompt_ids: List[int], completion_ids: List[int], prompt_text: str, completion_text: str,
+                       answer: str) -> float:
             seen.append((prompt_ids, completion_ids, prompt_text, completion_text, answer))
             threads.add(threading.get_ident())
             return 0.0
@@ -177,7 +180,11 @@ class GrpoTrainerTest(unittest.TestCase):
                 self.assertIn(key, first)
 
             rewards = [first["reward"]]
-            ran = trainer.run(on_step=lambda step, m: rewards.append(m["reward"]) or step >= 5)
+            def on_step(step: int, m: Dict[str, Any]) -> bool:
+                rewards.append(m["reward"])
+                return step >= 5
+
+            ran = trainer.run(on_step=on_step)
             self.assertEqual(ran, 4)
             self.assertTrue(trainer.stopped)
             self.assertEqual(trainer.run(on_step=lambda step, m: rewards.append(m["reward"])), 35)
@@ -194,9 +201,9 @@ class GrpoTrainerTest(unittest.TestCase):
             self.assertEqual(lines[0]["rewards/args/mean"], 0.0)
             self.assertAlmostEqual(lines[-1]["reward"], rewards[-1], delta=1e-9)
 
-    def test_stop_ids_and_resume(self):
+    def test_stop_ids_and_resume(self) -> None:
         with tempfile.TemporaryDirectory() as root:
-            kw = dict(seed=14, rewards=[capitals], num_iterations=2, checkpoint_dir=os.path.join(root, "ckpt"),
+            kw: Dict[str, Any] = dict(seed=14, rewards=[capitals], num_iterations=2, checkpoint_dir=os.path.join(root, "ckpt"),
                       stop_ids=list(range(259)), beta=0.1)
             trainer = self.make(**kw)
             for _ in range(3):
@@ -216,8 +223,8 @@ class GrpoTrainerTest(unittest.TestCase):
         with self.assertRaisesRegex(xla.InvalidArgumentError, "checkpoint_dir"):
             fresh.save()
 
-    def test_a_reward_that_raises(self):
-        def boom(completion_ids):
+    def test_a_reward_that_raises(self) -> None:
+        def boom(completion_ids: List[int]) -> float:
             raise KeyError("from the reward")
 
         trainer = self.make(rewards=[capitals, boom], steps=3)
@@ -233,7 +240,7 @@ class GrpoTrainerTest(unittest.TestCase):
         with self.assertRaisesRegex(xla.InvalidArgumentError, "nan_reward"):
             trainer.step()
 
-    def test_bad_input(self):
+    def test_bad_input(self) -> None:
         with self.assertRaisesRegex(xla.InvalidArgumentError, "group_size"):
             self.make(group_size=3)  # 8 completions are not groups of 3
         with self.assertRaisesRegex(xla.InvalidArgumentError, "temperature"):
@@ -259,7 +266,7 @@ class GrpoTrainerTest(unittest.TestCase):
         with self.assertRaisesRegex(xla.InvalidArgumentError, "capitals"):
             trainer.add_reward(capitals)  # the name is taken
         with self.assertRaisesRegex(xla.InvalidArgumentError, "not callable"):
-            trainer.add_reward(3)
+            trainer.add_reward(3)  # type: ignore[arg-type]  # the bad input under test
         self.assertTrue(math.isfinite(trainer.step()["loss"]))
 
 

@@ -4,7 +4,8 @@ library, run them and compare what they print with the book.
 
 Conventions (docs/book/README.md explains them to readers):
   * every ```c, ```cpp, ```python or ```javascript block is a complete program (Python
-    through the ctypes bindings in bindings/python; JavaScript, an ES module, with Node.js
+    with the package of bindings/python installed, toolchain.json's "python" a virtual
+    environment's interpreter; JavaScript, an ES module, with Node.js
     and the npm packages of tests/server, such as `openai`);
   * a line starting with `//~` (`#~` in Python) is compiled but not shown (hidden
     boilerplate: includes, main(), error checks); the marker and one following space are
@@ -269,9 +270,11 @@ def compile_and_run(tc, lang, source, workdir, run_timeout=60, compile_timeout=1
     # folders as environment variables of the macros' names, for the interpreted languages.
     env = {"PATH": tc["bindir"] + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir,
            "TMPDIR": workdir, "LANG": "C.UTF-8", "BOOK_SHARED": tc["shared"], "BOOK_TOKENIZER": tc["tokenizer"]}
-    if lang == "python":  # nothing to compile: the bindings load libxla.so at import
+    if lang == "python":  # nothing to compile: the interpreter has the package installed (a venv)
         cmd = [tc["python"], "-B", src]
-        env.update(PYTHONPATH=tc["python_path"], LIBXLA=tc["libxla"], PYTHONUNBUFFERED="1")
+        env.update(PYTHONUNBUFFERED="1")
+        if tc.get("python_path"):  # or the package from a source tree, over a given libxla.so
+            env.update(PYTHONPATH=tc["python_path"], LIBXLA=tc["libxla"])
     elif lang == "javascript":  # an ES module; its imports resolve in tests/server's node_modules
         node, modules = tc.get("node") or shutil.which("node"), tc.get("node_modules", "")
         if not node:

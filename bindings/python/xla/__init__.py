@@ -17,10 +17,13 @@ the standard library only.
             for ev in engine.step():            # Event(id, token, finish)
                 print(ev.id, ev.token, ev.finish)
 
-libxla.so is found through the LIBXLA environment variable, next to the package, in the
-source tree's build/, or on the loader's path (see _lib.py). Errors raise XlaError
+libxla.so is found through the LIBXLA environment variable, next to the package (an
+installed package carries its own copy), in the source tree's build/, or on the loader's
+path (see _lib.py). Errors raise XlaError
 subclasses carrying libxla's message. See bindings/python/README.md.
 """
+from __future__ import annotations
+
 from ._lib import (XlaError, InvalidArgumentError, ShapeError, DTypeError, FileError, FormatError,
                    OutOfMemoryError, BufferTooSmallError, UnsupportedError, AbortedError, InternalError,
                    BusyError, last_error, lib as _c)
@@ -32,20 +35,21 @@ from .tokenizer import Tokenizer, SpecialIds, chat_render
 from .train import Optimizer, Dataset, Trainer, model_loss, checkpoint_save, checkpoint_load
 from .dpo import dpo_loss, PreferenceDataset, DpoTrainer
 from .grpo import grpo_loss, PromptDataset, GrpoTrainer
+from .dlpack import from_dlpack
 
-__version__ = _c.xla_version_string().decode()
-ABI_VERSION = _c.xla_abi_version()
+__version__: str = _c.xla_version_string().decode()
+ABI_VERSION: int = _c.xla_abi_version()
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Threads libxla's own parallel loops use (n <= 0: all cores); affects only libxla."""
     from ._lib import check
     check(_c.xla_set_num_threads(n))
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The thread count libxla's loops use now."""
-    return _c.xla_get_num_threads()
+    return int(_c.xla_get_num_threads())
 
 
 __all__ = [
@@ -56,5 +60,5 @@ __all__ = [
     "split", "embedding", "cross_entropy", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "Model", "Session", "Engine", "Event", "Tokenizer", "SpecialIds", "chat_render",
     "Optimizer", "Dataset", "Trainer", "model_loss", "checkpoint_save", "checkpoint_load", "dpo_loss",
-    "PreferenceDataset", "DpoTrainer", "grpo_loss", "PromptDataset", "GrpoTrainer",
+    "PreferenceDataset", "DpoTrainer", "grpo_loss", "PromptDataset", "GrpoTrainer", "from_dlpack",
 ]

@@ -8,10 +8,13 @@ libxla.so.0 and libxla.so (the dynamic loader's search path, LD_LIBRARY_PATH inc
 Every C call that returns an xla_status goes through check(), which turns a nonzero status
 into the XlaError subclass for that code, carrying xla_last_error()'s message.
 """
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import glob
 import os
+from typing import Any, Callable, Iterable, Iterator, Optional, Type, TypeVar, Union
 
 ABI_VERSION = 0  # XLA_ABI_VERSION of the header these declarations follow
 
@@ -23,9 +26,9 @@ class XlaError(Exception):
     (xla_last_error() of the failed call, e.g. "xla_add: shapes [2, 3] and [4] cannot be
     broadcast together")."""
 
-    status = None
+    status: Optional[int] = None
 
-    def __init__(self, message, status=None):
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -96,7 +99,7 @@ _ERRORS = {c.status: c for c in (InvalidArgumentError, ShapeError, DTypeError, F
 # ---------------------------------------------------------------- finding the library
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     env = os.environ.get("LIBXLA")
     if env:
         yield env
@@ -113,7 +116,7 @@ def _candidates():
     yield "libxla.so"
 
 
-def _load():
+def _load() -> ctypes.CDLL:
     errors = []
     for path in _candidates():
         try:
@@ -239,6 +242,7 @@ TRAIN_FN = ctypes.CFUNCTYPE(i32, ctypes.POINTER(TrainMetrics), P)  # xla_train_f
 DPO_FN = ctypes.CFUNCTYPE(i32, i64, ctypes.POINTER(DpoMetrics), P)  # xla_dpo_fn
 GRPO_FN = ctypes.CFUNCTYPE(i32, i64, ctypes.POINTER(GrpoStepMetrics), P)  # xla_grpo_fn
 # xla_reward_fn: prompt ids, n, completion ids, n, prompt text, completion text, answer, *reward, user_data
+RELEASE_FN = ctypes.CFUNCTYPE(None, P)  # xla_release_fn
 REWARD_FN = ctypes.CFUNCTYPE(i32, I32P, size_t, I32P, size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                              F64P, P)
 
@@ -262,6 +266,8 @@ _DECLS = {
     "xla_tensor_read": (STATUS, [P, P, size_t]),
     "xla_tensor_numel": (STATUS, [P, I64P, SIZEP]),
     "xla_tensor_clone": (STATUS, [P, PP]),
+    "xla_tensor_data": (STATUS, [P, PP, I64P]),
+    "xla_tensor_from_buffer": (STATUS, [i32, i32, I64P, P, RELEASE_FN, P, PP]),
     "xla_arange": (STATUS, [f64, f64, f64, i32, PP]),
     "xla_full": (STATUS, [i32, i32, I64P, f64, PP]),
     "xla_randn": (STATUS, [i32, I64P, u64, f32, f32, PP]),
@@ -425,25 +431,28 @@ if lib.xla_abi_version() != ABI_VERSION:
 
 # ---------------------------------------------------------------- helpers
 
+S = TypeVar("S", bound=ctypes.Structure)
 
-def last_error():
+
+def last_error() -> str:
     """The calling thread's message for its last failed libxla call ("" if none)."""
-    return (lib.xla_last_error() or b"").decode("utf-8", "replace")
+    message: bytes = lib.xla_last_error() or b""
+    return message.decode("utf-8", "replace")
 
 
-def error_for(status, message=None):
+def error_for(status: int, message: Optional[str] = None) -> XlaError:
     """The XlaError subclass instance for a nonzero status (message defaults to last_error())."""
     cls = _ERRORS.get(status, XlaError)
     return cls(last_error() if message is None else message, status)
 
 
-def check(status):
+def check(status: int) -> None:
     """Raises the XlaError subclass for a nonzero xla_status, with xla_last_error()'s message."""
     if status != 0:
         raise error_for(status)
 
 
-def init_struct(cls, init):
+def init_struct(cls: Type[S], init: Callable[[Any], None]) -> S:
     """An options struct filled by its C `_init` function, with struct_size set to the size
     these bindings know (the library reads only that much, rule 7 of docs/capi.md). The C
     function writes into a generous buffer, so a newer, larger struct cannot overflow."""
@@ -454,20 +463,20 @@ def init_struct(cls, init):
     return s
 
 
-def new_handle(fn, *args):
+def new_handle(fn: Callable[..., int], *args: Any) -> Optional[int]:
     """Calls fn(*args, &out), checks the status and returns out (an int address)."""
     out = ctypes.c_void_p()
     check(fn(*args, ctypes.byref(out)))
     return out.value
 
 
-def int32_array(values):
+def int32_array(values: Iterable[int]) -> Any:
     """A ctypes int32 array of `values` (any iterable of ints)."""
     values = list(values)
     return (i32 * len(values))(*values)
 
 
-def encode_str(s):
+def encode_str(s: Union[str, bytes, os.PathLike[str]]) -> bytes:
     """UTF-8 bytes of a str, os.PathLike or bytes."""
     if isinstance(s, bytes):
         return s
@@ -476,30 +485,32 @@ def encode_str(s):
 
 # ---------------------------------------------------------------- owned handles
 
+O = TypeVar("O", bound="Owned")
+
 
 class Owned:
     """A C handle this object owns (self._handle), freed once: by close() (idempotent), at the
     end of a `with` block, or by garbage collection. Subclasses name their C free function in
     _free ("xla_model_free", …)."""
 
-    __slots__ = ()  # subclasses choose: Tensor keeps slots, the others a __dict__
-    _free = None
-    _handle = None
+    __slots__ = ("_handle",)  # subclasses choose: Tensor keeps slots, the others a __dict__
+    _free: str = ""
+    _handle: Optional[int]  # set by every constructor; unset only if one failed early
 
-    def close(self):
+    def close(self) -> None:
         """Frees the C object now (idempotent)."""
-        h, self._handle = self._handle, None
+        h, self._handle = getattr(self, "_handle", None), None
         if h:
             getattr(lib, self._free)(h)
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:  # interpreter shutdown
             pass
 
-    def __enter__(self):
+    def __enter__(self: O) -> O:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -2,20 +2,29 @@
 semantics, computed by libxla in double (docs/dpo.md); preference data and the DPO trainer
 (TRL's DPOTrainer: a policy trained against a frozen copy, another model, precomputed
 log-probs, or itself with its LoRA adapters off)."""
+from __future__ import annotations
+
 import ctypes
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 import numbers
 import os
 
 from . import _lib
 from ._lib import Owned, check, lib, new_handle, encode_str, InvalidArgumentError
-from .train import SCHEDULES, _TrainingLoop
+from .model import Model, PathLike
+from .train import SCHEDULES, Optimizer, _TrainingLoop
+
+if TYPE_CHECKING:
+    from .tokenizer import Tokenizer
+
+LogProbs = Union[float, Sequence[float], Any]  # a number, a sequence, or a NumPy array of them
 
 LOSS_TYPES = {"sigmoid": 0, "ipo": 1, "hinge": 2}
 METRICS = ("loss", "reward_chosen", "reward_rejected", "reward_accuracy", "reward_margin", "logp_chosen",
            "logp_rejected")
 
 
-def _doubles(name, values):
+def _doubles(name: str, values: Any) -> Tuple[Any, int]:
     if isinstance(values, numbers.Real):
         values = [values]
     elif hasattr(values, "tolist"):  # a Tensor (or a NumPy array)
@@ -24,8 +33,8 @@ def _doubles(name, values):
     return (ctypes.c_double * max(1, len(values)))(*values), len(values)
 
 
-def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta=0.1, loss_type="sigmoid",
-             label_smoothing=0.0):
+def dpo_loss(policy_chosen: LogProbs, policy_rejected: LogProbs, ref_chosen: LogProbs, ref_rejected: LogProbs,
+             beta: float = 0.1, loss_type: str = "sigmoid", label_smoothing: float = 0.0) -> Dict[str, float]:
     """The DPO loss and TRL's metrics of a batch of pairs, as a dict with the keys loss,
     reward_chosen, reward_rejected, reward_accuracy, reward_margin, logp_chosen and
     logp_rejected (batch means; TRL's rewards/chosen, ..., logps/rejected).
@@ -63,17 +72,18 @@ class PreferenceDataset(Owned):
 
     _free = "xla_preference_dataset_free"
 
-    def __init__(self, handle, keep=()):
+    def __init__(self, handle: Optional[int], keep: Tuple[Any, ...] = ()) -> None:
         """Internal: wraps an xla_preference_dataset* (use from_jsonl or from_text)."""
         self._handle = handle
         self._keep = keep  # the tokenizer: datasets never outlive what made them
 
     @staticmethod
-    def _tok(tokenizer):
+    def _tok(tokenizer: Optional[Tokenizer]) -> Optional[int]:
         return None if tokenizer is None else tokenizer._handle
 
     @classmethod
-    def from_jsonl(cls, path, tokenizer=None, max_len=0, chat=False):
+    def from_jsonl(cls, path: PathLike, tokenizer: Optional[Tokenizer] = None, max_len: int = 0,
+                   chat: bool = False) -> PreferenceDataset:
         """One pair a line: {"prompt", "chosen", "rejected"} as text (chat=True renders the
         prompt as a user turn of Gemma's chat template), or {"prompt_ids", "chosen_ids",
         "rejected_ids"} as token ids. FileError when unreadable, FormatError naming
@@ -82,7 +92,9 @@ class PreferenceDataset(Owned):
                               max_len, 1 if chat else 0), (tokenizer,))
 
     @classmethod
-    def from_text(cls, prompts, chosen=None, rejected=None, tokenizer=None, max_len=0):
+    def from_text(cls, prompts: Sequence[Any], chosen: Optional[Sequence[str]] = None,
+                  rejected: Optional[Sequence[str]] = None, tokenizer: Optional[Tokenizer] = None,
+                  max_len: int = 0) -> PreferenceDataset:
         """Pairs from strings: three equal sequences from_text(prompts, chosen, rejected), or
         one sequence of (prompt, chosen, rejected) tuples or {"prompt", "chosen", "rejected"}
         dicts, from_text(pairs). As the JSONL text form, without chat."""
@@ -103,14 +115,14 @@ class PreferenceDataset(Owned):
         return cls(new_handle(lib.xla_preference_dataset_from_text, *arrays, n, cls._tok(tokenizer), max_len),
                    (tokenizer,))
 
-    def split(self, val_fraction, seed=0):
+    def split(self, val_fraction: float, seed: int = 0) -> Tuple[PreferenceDataset, PreferenceDataset]:
         """(train, eval): a seeded random val_fraction of the pairs in eval, the rest in train."""
         tr, va = ctypes.c_void_p(), ctypes.c_void_p()
         check(lib.xla_preference_dataset_split(self._handle, val_fraction, seed, ctypes.byref(tr), ctypes.byref(va)))
         return PreferenceDataset(tr.value, self._keep), PreferenceDataset(va.value, self._keep)
 
-    def __len__(self):
-        n = lib.xla_preference_dataset_size(self._handle)
+    def __len__(self) -> int:
+        n = int(lib.xla_preference_dataset_size(self._handle))
         if n < 0:
             raise InvalidArgumentError("the preference dataset is closed")
         return n
@@ -129,7 +141,7 @@ _DPO_TRAINER_FIELDS = {name for name, _ in _lib.DpoTrainerParams._fields_} - {
     "struct_size", "dpo", "reference", "reference_model", "cache_dir"}
 
 
-def _trl_metrics(m):
+def _trl_metrics(m: Any) -> Dict[str, Any]:
     """A dict of an xla_dpo_metrics under TRL's metric names."""
     return {trl: getattr(m, field) for field, trl in TRL_NAMES.items()}
 
@@ -159,8 +171,10 @@ class DpoTrainer(_TrainingLoop):
     _metrics_type = _lib.DpoMetrics
     _callback_type = _lib.DPO_FN
 
-    def __init__(self, policy, optimizer, train, eval=None, reference="frozen_copy", reference_model=None,
-                 cache_dir=None, beta=0.1, loss_type="sigmoid", label_smoothing=0.0, **params):
+    def __init__(self, policy: Model, optimizer: Optimizer, train: PreferenceDataset,
+                 eval: Optional[PreferenceDataset] = None, reference: str = "frozen_copy",
+                 reference_model: Optional[Model] = None, cache_dir: Optional[PathLike] = None, beta: float = 0.1,
+                 loss_type: str = "sigmoid", label_smoothing: float = 0.0, **params: Any) -> None:
         if reference not in REFERENCES:
             raise InvalidArgumentError("unknown reference %r (one of %s)" % (reference, ", ".join(REFERENCES)))
         if loss_type not in LOSS_TYPES:
@@ -169,9 +183,9 @@ class DpoTrainer(_TrainingLoop):
         p.dpo.beta, p.dpo.loss_type, p.dpo.label_smoothing = beta, LOSS_TYPES[loss_type], label_smoothing
         p.reference = REFERENCES[reference]
         p.reference_model = None if reference_model is None else reference_model._handle
-        self._strings = []
+        self._strings: List[Optional[bytes]] = []
 
-        def string(value):
+        def string(value: Optional[PathLike]) -> Optional[bytes]:
             s = None if value is None else encode_str(os.fspath(value))
             self._strings.append(s)
             return s
@@ -197,10 +211,10 @@ class DpoTrainer(_TrainingLoop):
 
     _metrics = staticmethod(_trl_metrics)
 
-    def _callback_args(self, step, metrics_ptr):
+    def _callback_args(self, step: int, metrics_ptr: Any) -> Tuple[Any, ...]:
         return int(step), _trl_metrics(metrics_ptr.contents)
 
-    def evaluate(self):
+    def evaluate(self) -> Optional[Dict[str, Any]]:
         """The loss and metrics over every eval pair (no update), or None without an eval set."""
         m = self._new_metrics()
         return None if self._evaluate(m) is None else _trl_metrics(m)

@@ -5,17 +5,23 @@ Requests may be submitted and cancelled from any thread; step() drives the engin
 called from one thread at a time (a serving loop). Each request's tokens are exactly what
 Model.generate gives for it alone, whatever else shares its steps.
 """
-import collections
+from __future__ import annotations
+
 import ctypes
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from . import _lib
 from ._lib import Owned, check, lib, new_handle, int32_array
-from .model import _sampler
+from .model import Model, _sampler
 
-Event = collections.namedtuple("Event", "id token finish")
-Event.__doc__ = """One event of Engine.step(): request `id` produced `token`. `finish` is None while
+class Event(NamedTuple):
+    """One event of Engine.step(): request `id` produced `token`. `finish` is None while
 more tokens will come, else the request's last event: "stop" (token is a stop id), "length"
 (max_new_tokens reached or the context full) or "cancelled" (token is None)."""
+
+    id: int
+    token: Optional[int]
+    finish: Optional[str]
 
 _FINISH = {0: None, 1: "stop", 2: "length", 3: "cancelled"}  # XLA_FINISH_*
 
@@ -31,8 +37,9 @@ class Engine(Owned):
 
     _free = "xla_engine_free"
 
-    def __init__(self, model, max_seqs=None, max_batch_tokens=None, kv_tokens=None, prefix_cache=None,
-                 max_queue=None):
+    def __init__(self, model: Model, max_seqs: Optional[int] = None, max_batch_tokens: Optional[int] = None,
+                 kv_tokens: Optional[int] = None, prefix_cache: Optional[bool] = None,
+                 max_queue: Optional[int] = None) -> None:
         opts = _lib.init_struct(_lib.EngineOptions, lib.xla_engine_options_init)
         for name, value in (("max_seqs", max_seqs), ("max_batch_tokens", max_batch_tokens), ("kv_tokens", kv_tokens),
                             ("prefix_cache", prefix_cache), ("max_queue", max_queue)):
@@ -44,8 +51,10 @@ class Engine(Owned):
         # request; any beyond that the C side holds back for the next call
         self._events = (_lib.EngineEvent * (opts.max_seqs + opts.max_queue))()
 
-    def submit(self, prompt_ids, max_new_tokens=None, temperature=None, top_k=None, top_p=None, min_p=None,
-               repetition_penalty=None, seed=None, stop_ids=()):
+    def submit(self, prompt_ids: Iterable[int], max_new_tokens: Optional[int] = None,
+               temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
+               min_p: Optional[float] = None, repetition_penalty: Optional[float] = None, seed: Optional[int] = None,
+               stop_ids: Iterable[int] = ()) -> int:
         """Queues a request and returns its id (1, 2, ...: never reused). The keywords are
         Model.generate's, per request (default: greedy, 256 tokens). Raises BusyError when
         max_queue requests are waiting, InvalidArgumentError for an empty prompt, one that
@@ -56,15 +65,15 @@ class Engine(Owned):
         out = ctypes.c_uint64()
         check(lib.xla_engine_submit(self._handle, prompt, len(prompt), ctypes.byref(params), ctypes.byref(out)))
         del keep
-        return out.value
+        return int(out.value)
 
-    def cancel(self, request_id):
+    def cancel(self, request_id: int) -> None:
         """Ends a request: its "cancelled" event comes with the next step, which frees its KV
         cache. InvalidArgumentError for an id that is unknown or already finished.
         Thread-safe."""
         check(lib.xla_engine_cancel(self._handle, int(request_id)))
 
-    def step(self):
+    def step(self) -> List[Event]:
         """Runs one scheduling step (one batched forward) and returns its events, a list of
         Event(id, token, finish) in the order the tokens were made; [] when there is nothing
         to do, or when the step only prefilled prompts (see idle). Events that do not fit the
@@ -74,16 +83,16 @@ class Engine(Owned):
         check(lib.xla_engine_step(self._handle, self._events, len(self._events), ctypes.byref(n)))
         return [Event(e.id, None if e.finish == 3 else e.token, _FINISH[e.finish]) for e in self._events[:n.value]]
 
-    def stats(self):
+    def stats(self) -> Dict[str, int]:
         """The counters now, a dict: running, waiting (requests), kv_tokens_used,
         kv_tokens_capacity, prefix_tokens_reused, steps, tokens_generated (the last three in
         total). Thread-safe."""
         out = _lib.EngineStats(struct_size=ctypes.sizeof(_lib.EngineStats))
         check(lib.xla_engine_stats_get(self._handle, ctypes.byref(out)))
-        return {name: getattr(out, name) for name, _ in _lib.EngineStats._fields_[1:]}
+        return {name: int(getattr(out, name)) for name, _ in _lib.EngineStats._fields_[1:]}
 
     @property
-    def idle(self):
+    def idle(self) -> bool:
         """True when no request is running or waiting."""
         s = self.stats()
         return s["running"] == 0 and s["waiting"] == 0

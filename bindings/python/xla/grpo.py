@@ -3,14 +3,23 @@ double, prompt data, and the GRPO trainer with Python functions as rewards: for 
 the policy samples a group of completions, the rewards are normalised within the group into
 advantages, and the clipped loss takes the steps (the book's chapter "Learning from its own
 samples")."""
+from __future__ import annotations
+
 import ctypes
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import inspect
 import numbers
 import os
 
 from . import _lib
 from ._lib import Owned, check, lib, new_handle, encode_str, int32_array, InvalidArgumentError, ShapeError
-from .train import SCHEDULES, _TrainingLoop
+from .model import Model, PathLike
+from .train import SCHEDULES, Optimizer, _TrainingLoop
+
+if TYPE_CHECKING:
+    from .tokenizer import Tokenizer
+
+Matrix = Any  # [n_seq][n_tok] numbers: nested sequences, a Tensor or a NumPy array
 
 LOSS_TYPES = {"grpo": 0, "bnpo": 1, "dr_grpo": 2}
 SAMPLERS = {"engine": 0, "sessions": 1}
@@ -18,38 +27,39 @@ REFERENCES = {"frozen_copy": 0, "model": 1, "lora_disabled": 3}
 METRICS = ("loss", "kl", "clip_ratio_low", "clip_ratio_high", "clip_ratio_region")
 
 
-def _matrix(name, rows, n_seq=None, n_tok=None):
+def _matrix(name: str, data: Any, n_seq: Optional[int] = None, n_tok: Optional[int] = None) -> Tuple[Any, int, int]:
     """Flat doubles of rows ([n_seq][n_tok] lists, or a Tensor), with (n_seq, n_tok)."""
-    if hasattr(rows, "tolist"):
-        rows = rows.tolist()
-    rows = [list(r) for r in rows]
+    if hasattr(data, "tolist"):
+        data = data.tolist()
+    rows = [list(r) for r in data]
     if not rows or not rows[0]:
         raise ShapeError("grpo_loss: %s is empty" % name)
     width = len(rows[0])
     if any(len(r) != width for r in rows):
         raise ShapeError("grpo_loss: the rows of %s differ in length: %s" % (name, [len(r) for r in rows]))
-    if n_seq is not None and (len(rows), width) != (n_seq, n_tok):
+    if n_seq is not None and n_tok is not None and (len(rows), width) != (n_seq, n_tok):
         raise ShapeError("grpo_loss: %s is [%d, %d], logps is [%d, %d]" % (name, len(rows), width, n_seq, n_tok))
     flat = [float(v) for r in rows for v in r]
     return (ctypes.c_double * len(flat))(*flat), len(rows), width
 
 
-def _vector(name, values, n, ctype=ctypes.c_double, convert=float):
-    if hasattr(values, "tolist"):
-        values = values.tolist()
-    values = [convert(v) for v in values]
+def _vector(name: str, data: Any, n: int, ctype: Any = ctypes.c_double, convert: Callable[[Any], Any] = float) -> Any:
+    if hasattr(data, "tolist"):
+        data = data.tolist()
+    values = [convert(v) for v in data]
     if len(values) != n:
         raise ShapeError("grpo_loss: %s has %d values, logps has %d rows" % (name, len(values), n))
     return (ctype * n)(*values)
 
 
-def _length(v):
+def _length(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer():
         raise InvalidArgumentError("grpo_loss: a length must be a whole number, got %r" % (v,))
     return int(v)
 
 
-def _grpo_params(p, group_size, beta, epsilon, epsilon_high, loss_type, scale_rewards):
+def _grpo_params(p: Any, group_size: int, beta: float, epsilon: float, epsilon_high: float, loss_type: str,
+                 scale_rewards: Union[bool, int]) -> None:
     if loss_type not in LOSS_TYPES:
         raise InvalidArgumentError("unknown loss_type %r (one of %s)" % (loss_type, ", ".join(LOSS_TYPES)))
     if isinstance(scale_rewards, bool):
@@ -58,8 +68,10 @@ def _grpo_params(p, group_size, beta, epsilon, epsilon_high, loss_type, scale_re
     p.loss_type, p.scale_rewards = LOSS_TYPES[loss_type], scale_rewards
 
 
-def grpo_loss(logps, old_logps, ref_logps, lengths, rewards, group_size, beta=0.0, epsilon=0.2, epsilon_high=0.2,
-              loss_type="grpo", scale_rewards=True, max_completion_length=0):
+def grpo_loss(logps: Matrix, old_logps: Optional[Matrix], ref_logps: Optional[Matrix], lengths: Sequence[int],
+              rewards: Sequence[float], group_size: int, beta: float = 0.0, epsilon: float = 0.2,
+              epsilon_high: float = 0.2, loss_type: str = "grpo", scale_rewards: Union[bool, int] = True,
+              max_completion_length: int = 0) -> Dict[str, Any]:
     """The GRPO loss of a batch of completions, with TRL's metrics and the gradient, as a dict:
     loss, kl (0 when beta is 0), clip_ratio_low, clip_ratio_high, clip_ratio_region (TRL's
     clip_ratio/low_mean, ...: means over the completion tokens), advantages ([n_seq]) and grad
@@ -101,39 +113,40 @@ class PromptDataset(Owned):
 
     _free = "xla_prompt_dataset_free"
 
-    def __init__(self, handle, keep=()):
+    def __init__(self, handle: Optional[int], keep: Tuple[Any, ...] = ()) -> None:
         """Internal: wraps an xla_prompt_dataset* (use from_text or from_jsonl)."""
         self._handle = handle
         self._keep = keep  # the tokenizer: the dataset never outlives what made it
 
     @staticmethod
-    def _tok(tokenizer):
+    def _tok(tokenizer: Optional[Tokenizer]) -> Optional[int]:
         return None if tokenizer is None else tokenizer._handle
 
     @classmethod
-    def from_text(cls, prompts, answers=None, tokenizer=None, chat=False):
+    def from_text(cls, prompts: Sequence[str], answers: Optional[Sequence[Optional[str]]] = None,
+                  tokenizer: Optional[Tokenizer] = None, chat: bool = False) -> PromptDataset:
         """Prompts from strings; answers None, or one per prompt (None = no answer)."""
-        prompts = [encode_str(p) for p in prompts]
-        n = len(prompts)
+        texts = [encode_str(p) for p in prompts]
+        n = len(texts)
         ans = None
         if answers is not None:
-            answers = [None if a is None else encode_str(a) for a in answers]
-            if len(answers) != n:
-                raise InvalidArgumentError("from_text: %d prompts but %d answers" % (n, len(answers)))
-            ans = (ctypes.c_char_p * max(1, n))(*answers)
-        return cls(new_handle(lib.xla_prompt_dataset_from_text, (ctypes.c_char_p * max(1, n))(*prompts), ans, n,
+            answer_texts = [None if a is None else encode_str(a) for a in answers]
+            if len(answer_texts) != n:
+                raise InvalidArgumentError("from_text: %d prompts but %d answers" % (n, len(answer_texts)))
+            ans = (ctypes.c_char_p * max(1, n))(*answer_texts)
+        return cls(new_handle(lib.xla_prompt_dataset_from_text, (ctypes.c_char_p * max(1, n))(*texts), ans, n,
                               cls._tok(tokenizer), 1 if chat else 0), (tokenizer,))
 
     @classmethod
-    def from_jsonl(cls, path, tokenizer=None, chat=False):
+    def from_jsonl(cls, path: PathLike, tokenizer: Optional[Tokenizer] = None, chat: bool = False) -> PromptDataset:
         """One prompt a line: {"prompt": "...", "answer": "..."} or {"prompt_ids": [...],
         "answer": "..."} ("answer" optional). FileError when unreadable, FormatError naming
         file:line."""
         return cls(new_handle(lib.xla_prompt_dataset_load_jsonl, encode_str(os.fspath(path)), cls._tok(tokenizer),
                               1 if chat else 0), (tokenizer,))
 
-    def __len__(self):
-        n = lib.xla_prompt_dataset_size(self._handle)
+    def __len__(self) -> int:
+        n = int(lib.xla_prompt_dataset_size(self._handle))
         if n < 0:
             raise InvalidArgumentError("the prompt dataset is closed")
         return n
@@ -144,7 +157,7 @@ class PromptDataset(Owned):
 REWARD_ARGS = ("prompt_ids", "completion_ids", "prompt_text", "completion_text", "answer")
 
 
-def _reward_caller(fn):
+def _reward_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
     """fn as a function of the five reward arguments (REWARD_ARGS order). A function whose
     parameters are all among those names (or that takes **kwargs) gets the ones it names, by
     keyword; any other gets the five positionally."""
@@ -174,7 +187,7 @@ _GRPO_TRAINER_FIELDS = {name for name, _ in _lib.GrpoTrainerParams._fields_} - {
 _SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty")
 
 
-def _trl_metrics(m):
+def _trl_metrics(m: Any) -> Dict[str, Any]:
     """A dict of an xla_grpo_step_metrics under TRL's metric names (sampled: a bool)."""
     d = {trl: getattr(m, field) for field, trl in TRL_NAMES.items()}
     d["sampled"] = bool(m.sampled)
@@ -220,9 +233,12 @@ class GrpoTrainer(_TrainingLoop):
     _callback_type = _lib.GRPO_FN
     _eval_set = None
 
-    def __init__(self, policy, optimizer, prompts, tokenizer=None, rewards=(), group_size=4, beta=0.0,
-                 epsilon=0.2, epsilon_high=0.2, loss_type="grpo", scale_rewards=True, sampler="engine",
-                 reference="frozen_copy", reference_model=None, stop_ids=None, **params):
+    def __init__(self, policy: Model, optimizer: Optimizer, prompts: PromptDataset,
+                 tokenizer: Optional[Tokenizer] = None, rewards: Iterable[Any] = (), group_size: int = 4,
+                 beta: float = 0.0, epsilon: float = 0.2, epsilon_high: float = 0.2, loss_type: str = "grpo",
+                 scale_rewards: Union[bool, int] = True, sampler: str = "engine", reference: str = "frozen_copy",
+                 reference_model: Optional[Model] = None, stop_ids: Optional[Iterable[int]] = None,
+                 **params: Any) -> None:
         if sampler not in SAMPLERS:
             raise InvalidArgumentError("unknown sampler %r (one of %s)" % (sampler, ", ".join(SAMPLERS)))
         if reference not in REFERENCES:
@@ -231,9 +247,9 @@ class GrpoTrainer(_TrainingLoop):
         _grpo_params(p.grpo, group_size, beta, epsilon, epsilon_high, loss_type, scale_rewards)
         p.sampler, p.reference = SAMPLERS[sampler], REFERENCES[reference]
         p.reference_model = None if reference_model is None else reference_model._handle
-        self._keep = []  # strings and arrays the params point at
+        self._keep: List[Any] = []  # strings and arrays the params point at
 
-        def string(value):
+        def string(value: Optional[PathLike]) -> Optional[bytes]:
             s = None if value is None else encode_str(os.fspath(value))
             self._keep.append(s)
             return s
@@ -259,8 +275,8 @@ class GrpoTrainer(_TrainingLoop):
         self.policy, self.optimizer, self.prompts, self.tokenizer = policy, optimizer, prompts, tokenizer
         self.reference, self.reference_model = reference, reference_model
         self.stopped = False
-        self._reward_fns = []  # the ctypes callbacks: alive as long as the trainer
-        self._reward_error = None
+        self._reward_fns: List[Any] = []  # the ctypes callbacks: alive as long as the trainer
+        self._reward_error: Optional[BaseException] = None
         self._handle = new_handle(lib.xla_grpo_trainer_create, policy._handle, optimizer._handle, prompts._handle,
                                   None if tokenizer is None else tokenizer._handle, ctypes.byref(p))
         for i, r in enumerate(rewards):
@@ -278,20 +294,21 @@ class GrpoTrainer(_TrainingLoop):
                 raise InvalidArgumentError("rewards[%d] is %r: give a callable, (name, callable[, weight]) or "
                                            "\"exact_match\"" % (i, r))
 
-    def add_reward(self, fn, name=None, weight=1.0):
+    def add_reward(self, fn: Callable[..., Any], name: Optional[str] = None, weight: float = 1.0) -> None:
         """Adds a reward function (see the class): metrics rewards/<name>/mean in the JSONL;
         name defaults to fn.__name__."""
         if not callable(fn):
             raise InvalidArgumentError("add_reward: %r is not callable" % (fn,))
-        name = name or getattr(fn, "__name__", None) or "reward"
+        label: str = name or getattr(fn, "__name__", None) or "reward"
         call = _reward_caller(fn)
 
-        def c_reward(prompt, n_prompt, completion, n_completion, prompt_text, completion_text, answer, out, _user):
+        def c_reward(prompt: Any, n_prompt: int, completion: Any, n_completion: int, prompt_text: Optional[bytes],
+                     completion_text: Optional[bytes], answer: Optional[bytes], out: Any, _user: Any) -> int:
             try:
                 texts = [(t or b"").decode("utf-8", "replace") for t in (prompt_text, completion_text, answer)]
                 r = call(prompt[:n_prompt], completion[:n_completion], *texts)
                 if not isinstance(r, numbers.Real):
-                    raise TypeError("reward %r returned %r, not a number" % (name, r))
+                    raise TypeError("reward %r returned %r, not a number" % (label, r))
                 out[0] = float(r)
                 return 0
             except BaseException as e:  # never unwind through C: step() raises it
@@ -300,23 +317,23 @@ class GrpoTrainer(_TrainingLoop):
                 return 1
 
         fn_c = _lib.REWARD_FN(c_reward)
-        check(lib.xla_grpo_trainer_add_reward(self._handle, encode_str(name), fn_c, None, float(weight)))
+        check(lib.xla_grpo_trainer_add_reward(self._handle, encode_str(label), fn_c, None, float(weight)))
         self._reward_fns.append(fn_c)
 
-    def add_exact_match_reward(self, weight=1.0):
+    def add_exact_match_reward(self, weight: float = 1.0) -> None:
         """1 when the completion's text, trimmed, equals the prompt's answer (0 without one)."""
         check(lib.xla_grpo_trainer_add_exact_match_reward(self._handle, float(weight)))
 
-    def add_format_reward(self, pattern, weight=1.0):
+    def add_format_reward(self, pattern: str, weight: float = 1.0) -> None:
         """1 when the whole completion text matches `pattern` (an ECMAScript regex)."""
         check(lib.xla_grpo_trainer_add_format_reward(self._handle, encode_str(pattern), float(weight)))
 
-    def _raise_reward_error(self):
+    def _raise_reward_error(self) -> None:
         e, self._reward_error = self._reward_error, None
         if e is not None:
             raise e
 
-    def step(self):
+    def step(self) -> Dict[str, Any]:
         """One optimizer step (sampling a round first when one is due); returns its metrics.
         An exception raised by a reward function comes back from here."""
         self._reward_error = None
@@ -326,7 +343,7 @@ class GrpoTrainer(_TrainingLoop):
         check(status)
         return _trl_metrics(m)
 
-    def run(self, on_step=None):
+    def run(self, on_step: Optional[Callable[..., Any]] = None) -> int:
         """Steps until `steps` are done and returns how many this call ran; on_step(step,
         metrics) returning true stops early (self.stopped). An exception raised by on_step or
         by a reward function stops the run and comes back from here."""
@@ -342,6 +359,6 @@ class GrpoTrainer(_TrainingLoop):
 
     _metrics = staticmethod(_trl_metrics)
 
-    def _callback_args(self, step, metrics_ptr):
+    def _callback_args(self, step: int, metrics_ptr: Any) -> Tuple[Any, ...]:
         return int(step), _trl_metrics(metrics_ptr.contents)
 
