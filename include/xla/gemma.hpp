@@ -5,10 +5,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "xla/kv_cache.hpp"
+#include "xla/model.hpp"
 #include "xla/nn.hpp"
 
 namespace xla {
@@ -36,14 +38,6 @@ struct GemmaConfig {
   std::string to_json() const;  // config.json text that from_json reads back
 };
 
-// A LoRA adapter on one projection (see GemmaModel::add_lora): the projection computes
-// x·Wᵀ + scaling · (x·Aᵀ)·Bᵀ, W frozen. Undefined tensors mean no adapter on that projection.
-struct LoraAdapter {
-  Tensor a;  // lora_A [r, in], f32: Kaiming-uniform U(-1/√in, 1/√in), as nn::LoraLinear
-  Tensor b;  // lora_B [out, r], f32: zeros at creation, so the model starts equal to its base
-  bool defined() const { return a.defined(); }
-};
-
 // One decoder layer's weights, named as Hugging Face names them (model.layers.N.<field>).
 struct GemmaLayer {
   Tensor q_proj, k_proj, v_proj, o_proj;          // [H·D, C], [KVH·D, C], [KVH·D, C], [C, H·D]
@@ -57,7 +51,7 @@ struct GemmaLayer {
 };
 
 // Copying a GemmaModel copies tensor handles: the copy shares the weights (see clone()).
-class GemmaModel {
+class GemmaModel : public Model {
  public:
   GemmaConfig config;
   Tensor embed_tokens;  // [V, C]
@@ -65,59 +59,50 @@ class GemmaModel {
   Tensor norm;          // [C]
   Tensor lm_head;       // [V, C]; undefined when tied to embed_tokens
 
-  // LoRA (see docs/dpo.md, "LoRA inside the model"). A model has adapters once add_lora was
-  // called (lora_rank > 0); forward then adds them to the projections they target while
-  // lora_enabled is true. Switching lora_enabled off gives the base model exactly — the same
-  // operations as a model without adapters — which is how DPO scores its reference without
-  // holding a second model (LoraDisabledGuard). Not thread-safe: one flag for the model.
-  int64_t lora_rank = 0;    // 0 = no adapters
-  float lora_alpha = 0;     // scaling = lora_alpha / lora_rank
-  bool lora_enabled = true;
+  // LoRA (see docs/dpo.md, "LoRA inside the model"): the adapters join the projections they
+  // target while lora_enabled (Model's flags); lora_enabled off gives the base model exactly
+  // — the same operations as a model without adapters — which is how DPO scores its
+  // reference without holding a second model (LoraDisabledGuard).
 
   // dtype: the dtype weights are kept in (F32, or BF16 to halve memory: compute stays f32).
   static GemmaModel load(const std::string& dir, DType dtype = DType::F32);
   static GemmaModel create(const GemmaConfig& config, uint64_t seed, DType dtype = DType::F32);
   // config.json + model.safetensors: the base weights (LoRA adapters are saved by training
   // checkpoints, adapters.safetensors — see trainer.hpp).
-  void save(const std::string& dir) const;
+  void save(const std::string& dir) const override;
 
   // Every base weight with its Hugging Face name, for optimizers and checkpoints. LoRA
   // adapters are not among them (see lora_parameters): a base model's files never change.
-  std::vector<std::pair<std::string, Tensor*>> named_parameters();
+  std::vector<std::pair<std::string, Tensor*>> named_parameters() override;
 
   // A deep copy: every tensor (adapters included) copied into fresh storage, none requiring
   // grad. What DPO's frozen reference is made of.
   GemmaModel clone() const;
+  std::unique_ptr<Model> clone_model() const override { return std::make_unique<GemmaModel>(clone()); }
 
   // Adds a LoRA adapter to the projections named in `targets` (any of q_proj k_proj v_proj
-  // o_proj gate_proj up_proj down_proj) in every layer: A [rank, in] Kaiming-uniform as
-  // nn::LoraLinear draws it (from a generator seeded by seed, layer and target), B [out, rank]
-  // zeros; f32, requiring grad. The model is unchanged until B moves. Throws
-  // Status::InvalidArg for rank < 1, alpha <= 0, an unknown or repeated target, or a model
-  // that already has adapters.
-  void add_lora(int64_t rank, float alpha,
-                const std::vector<std::string>& targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                           "up_proj", "down_proj"},
-                uint64_t seed = 0);
-  bool has_lora() const { return lora_rank > 0; }
-  float lora_scaling() const { return lora_rank > 0 ? lora_alpha / float(lora_rank) : 0.f; }
+  // o_proj gate_proj up_proj down_proj; empty: all of them) in every layer: A [rank, in]
+  // Kaiming-uniform as nn::LoraLinear draws it (from a generator seeded by seed, layer and
+  // target), B [out, rank] zeros; f32, requiring grad. The model is unchanged until B moves.
+  // Throws Status::InvalidArg for rank < 1, alpha <= 0, an unknown or repeated target, or a
+  // model that already has adapters.
+  void add_lora(int64_t rank, float alpha, const std::vector<std::string>& targets = {}, uint64_t seed = 0) override;
+  std::vector<std::string> lora_targets() const override;
   // The adapters with PEFT-style names ("model.layers.N.self_attn.q_proj.lora_A.weight",
   // "….lora_B.weight"), layer by layer, A before B; empty without adapters.
-  std::vector<std::pair<std::string, Tensor*>> lora_parameters();
+  std::vector<std::pair<std::string, Tensor*>> lora_parameters() override;
 
-  // tokens: i32/i64 [B, T] → logits f32 [B, T, V]. With a cache, the tokens continue it
-  // (positions cache->length() …) and the cache is extended — only if the forward succeeds:
-  // one that throws leaves the cache as it was. hidden (optional) receives the
-  // residual stream: embedding, after each layer, after the final norm ([B, T, C] each).
-  // Differentiable when grad mode is on and weights require grad. last_only: logits of the
-  // last position only ([B, 1, V]) — what generation needs; the LM head is most of the
-  // FLOPs of a prefill (262,144 × 640 per token for Gemma 3 270M).
-  Tensor forward(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr,
-                 bool last_only = false) const;
-  // forward without the LM head: the residual stream after the final norm, [B, T, C]
-  // (what a chunked loss multiplies by head_weight() itself, never holding all the logits).
-  Tensor final_hidden(const Tensor& tokens, KVCache* cache = nullptr, std::vector<Tensor>* hidden = nullptr,
-                      bool last_only = false) const;
+  // tokens: i32/i64 [B, T] → logits f32 [B, T, V]. The state, when given, is a KVCache (from
+  // new_cache or new_state): the tokens continue it (positions cache->length() …) and the
+  // cache is extended — only if the forward succeeds: one that throws leaves the cache as it
+  // was. hidden (optional) receives the residual stream: embedding, after each layer, after
+  // the final norm ([B, T, C] each). Differentiable when grad mode is on and weights require
+  // grad. last_only: logits of the last position only ([B, 1, V]) — what generation needs;
+  // the LM head is most of the FLOPs of a prefill (262,144 × 640 per token for Gemma 3 270M).
+  Tensor forward(const Tensor& tokens, ModelState* state = nullptr, std::vector<Tensor>* hidden = nullptr,
+                 bool last_only = false) const override;
+  Tensor final_hidden(const Tensor& tokens, ModelState* state = nullptr, std::vector<Tensor>* hidden = nullptr,
+                      bool last_only = false) const override;
   // The decoder with attention left to the caller: what forward() and the serving engine
   // (paged attention over many sequences) share. tokens [B, T] at `positions` (i64 [T], the
   // RoPE angles); attend(layer, q, k, v) receives the new tokens' queries [B, H, T, D] and
@@ -128,25 +113,23 @@ class GemmaModel {
   Tensor decoder(const Tensor& tokens, const Tensor& positions, const AttentionFn& attend,
                  std::vector<Tensor>* hidden = nullptr) const;
   // The LM head's weight [V, C]: embed_tokens when tied.
-  const Tensor& head_weight() const { return config.tie_word_embeddings ? embed_tokens : lm_head; }
+  const Tensor& head_weight() const override { return config.tie_word_embeddings ? embed_tokens : lm_head; }
+  float final_softcap() const override { return config.final_softcap; }
   // An empty cache for this model: sliding-window layers as rings of sliding_window slots,
   // global layers with room for `capacity` tokens before they grow (0: grow as needed).
   KVCache new_cache(int64_t capacity = 0) const;
-  int64_t vocab_size() const { return config.vocab_size; }
-};
+  std::unique_ptr<ModelState> new_state(int64_t capacity = 0) const override {
+    return std::make_unique<KVCache>(new_cache(capacity));
+  }
 
-// Switches a model's LoRA adapters off for a scope (the base model), and back to what they
-// were when the scope ends.
-class LoraDisabledGuard {
- public:
-  explicit LoraDisabledGuard(GemmaModel& model) : model_(model), prev_(model.lora_enabled) { model.lora_enabled = false; }
-  ~LoraDisabledGuard() { model_.lora_enabled = prev_; }
-  LoraDisabledGuard(const LoraDisabledGuard&) = delete;
-  LoraDisabledGuard& operator=(const LoraDisabledGuard&) = delete;
-
- private:
-  GemmaModel& model_;
-  bool prev_;
+  std::string architecture() const override { return "gemma"; }
+  int64_t vocab_size() const override { return config.vocab_size; }
+  int64_t hidden_size() const override { return config.hidden_size; }
+  int64_t context_length() const override { return config.max_position_embeddings; }
+  SpecialTokens special_tokens() const override {
+    return {config.bos_token_id, config.eos_token_id, config.pad_token_id};
+  }
+  std::string config_json() const override { return config.to_json(); }
 };
 
 }  // namespace xla

@@ -19,11 +19,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "xla/model.hpp"
 #include "xla/tensor.hpp"
 
 namespace xla {
 
-class KVCache {
+class KVCache : public ModelState {
  public:
   KVCache() = default;
   // windows: one entry per layer, 0 for a global layer, else the sliding window (the number
@@ -38,13 +39,15 @@ class KVCache {
   KVCache(KVCache&&) = default;
   KVCache& operator=(KVCache&&) = default;
 
-  int64_t length() const { return length_; }  // committed tokens: the next position
+  int64_t length() const override { return length_; }  // committed tokens: the next position
   int64_t num_layers() const { return int64_t(layers_.size()); }
   int64_t window(int64_t layer) const { return layers_.at(size_t(layer)).window; }
   // Slots allocated for a layer (0 before the first forward): the ring size for a window
   // layer, the current capacity for a global one.
   int64_t slots(int64_t layer) const { return layers_.at(size_t(layer)).slots; }
-  size_t nbytes() const;  // memory held by the buffers
+  size_t nbytes() const override;  // memory held by the buffers
+  // A copy with buffers of its own (nothing pending).
+  std::unique_ptr<ModelState> clone() const override;
 
   // What one layer's attention reads for the new tokens.
   struct Span {

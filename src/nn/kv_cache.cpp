@@ -27,6 +27,21 @@ size_t KVCache::nbytes() const {
   return n;
 }
 
+std::unique_ptr<ModelState> KVCache::clone() const {
+  if (pending_) fail(Status::InvalidArg, "KVCache::clone: a forward is under way");
+  auto copy = std::make_unique<KVCache>();
+  copy->layers_ = layers_;
+  for (Layer& L : copy->layers_)
+    if (L.k.defined()) {
+      L.k = L.k.clone();
+      L.v = L.v.clone();
+    }
+  copy->length_ = length_;
+  copy->capacity_ = capacity_;
+  copy->batch_heads_ = batch_heads_;
+  return copy;
+}
+
 // Makes room for `needed` slots (global layers: positions 0 … needed - 1). Growth doubles,
 // so a sequence that outlives its capacity pays an amortised copy per token, not a copy
 // per step.

@@ -34,11 +34,13 @@ uint64_t adapter_seed(uint64_t seed, size_t layer, size_t target) {
 
 }  // namespace
 
-void GemmaModel::add_lora(int64_t rank, float alpha, const std::vector<std::string>& targets, uint64_t seed) {
+std::vector<std::string> GemmaModel::lora_targets() const { return {std::begin(kTargets), std::end(kTargets)}; }
+
+void GemmaModel::add_lora(int64_t rank, float alpha, const std::vector<std::string>& given, uint64_t seed) {
+  const std::vector<std::string> targets = given.empty() ? lora_targets() : given;
   if (has_lora()) fail(Status::InvalidArg, "add_lora: the model already has LoRA adapters");
   if (rank < 1) fail(Status::InvalidArg, "add_lora: rank must be >= 1, got " + std::to_string(rank));
   if (!(alpha > 0) || !std::isfinite(alpha)) fail(Status::InvalidArg, "add_lora: alpha must be finite and > 0");
-  if (targets.empty()) fail(Status::InvalidArg, "add_lora: no target projections");
   std::set<size_t> chosen;
   for (const std::string& name : targets) {
     size_t t = 0;

@@ -95,7 +95,16 @@ static Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora,
   return nn::lora_linear(x, w, lora.a, lora.b, scaling);
 }
 
-Tensor GemmaModel::final_hidden(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
+// The KV cache a state must be for this model (nullptr for none).
+static KVCache* cache_of(ModelState* state) {
+  if (!state) return nullptr;
+  auto* cache = dynamic_cast<KVCache*>(state);
+  if (!cache) fail(Status::InvalidArg, "forward: the state was made by another kind of model (a Gemma model needs a KV cache)");
+  return cache;
+}
+
+Tensor GemmaModel::final_hidden(const Tensor& tokens, ModelState* state, std::vector<Tensor>* hidden, bool last_only) const {
+  KVCache* cache = cache_of(state);
   if (!tokens.defined() || tokens.ndim() != 2)
     fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
   const int64_t T = tokens.shape()[1];
@@ -190,8 +199,8 @@ Tensor GemmaModel::decoder(const Tensor& tokens, const Tensor& positions, const 
   return h;
 }
 
-Tensor GemmaModel::forward(const Tensor& tokens, KVCache* cache, std::vector<Tensor>* hidden, bool last_only) const {
-  Tensor logits = nn::linear(final_hidden(tokens, cache, hidden, last_only), head_weight());
+Tensor GemmaModel::forward(const Tensor& tokens, ModelState* state, std::vector<Tensor>* hidden, bool last_only) const {
+  Tensor logits = nn::linear(final_hidden(tokens, state, hidden, last_only), head_weight());
   if (config.final_softcap > 0) logits = nn::softcap(logits, config.final_softcap);
   return logits;
 }
