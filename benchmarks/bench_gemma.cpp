@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "xla/gemma.hpp"
 #include "xla/generate.hpp"
 
 #ifndef XLA_SHARED_DIR

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "xla/gemma.hpp"
 #include "xla/grpo_trainer.hpp"
 #include "xla/tokenizer.hpp"
 

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "xla/gemma.hpp"
 #include "xla/engine.hpp"
 #include "xla/generate.hpp"
 

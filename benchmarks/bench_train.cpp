@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "bench_common.hpp"
+#include "xla/gemma.hpp"
 #include "xla/autograd.hpp"
 #include "xla/loss.hpp"
 #include "xla/optim.hpp"

@@ -40,15 +40,15 @@ extern "C" {
 xla_status xla_model_add_lora(xla_model* m, int64_t rank, float alpha, uint64_t seed) {
   return guard("xla_model_add_lora", [&] {
     require_ptr(m, "m");
-    m->m.add_lora(rank, alpha, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, seed);
+    m->m->add_lora(rank, alpha, {}, seed);
   });
 }
 
 xla_status xla_model_set_lora_enabled(xla_model* m, int32_t on) {
   return guard("xla_model_set_lora_enabled", [&] {
     require_ptr(m, "m");
-    if (!m->m.has_lora()) invalid("the model has no LoRA adapters (xla_model_add_lora)");
-    m->m.lora_enabled = on != 0;
+    if (!m->m->has_lora()) invalid("the model has no LoRA adapters (xla_model_add_lora)");
+    m->m->lora_enabled = on != 0;
   });
 }
 
@@ -143,10 +143,10 @@ xla_status xla_dpo_trainer_create(xla_model* policy, xla_optimizer* o, const xla
     read_loop_params(p, t);
     t.dpo = train::DpoOptions{p.dpo.beta, p.dpo.label_smoothing, train::DpoLoss(p.dpo.loss_type)};
     t.reference.kind = train::ReferenceKind(p.reference);
-    t.reference.model = p.reference_model ? &p.reference_model->m : nullptr;
+    t.reference.model = p.reference_model ? p.reference_model->m.get() : nullptr;
     if (p.cache_dir) t.reference.cache_dir = p.cache_dir;
     auto h = std::make_unique<xla_dpo_trainer>();
-    h->t = std::make_unique<train::DpoTrainer>(policy->m, *o->o, train_set->d, eval ? &eval->d : nullptr, std::move(t));
+    h->t = std::make_unique<train::DpoTrainer>(*policy->m, *o->o, train_set->d, eval ? &eval->d : nullptr, std::move(t));
     *out = h.release();
   });
 }

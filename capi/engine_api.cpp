@@ -15,7 +15,7 @@ static_assert(XLA_FINISH_NONE == int32_t(Finish::None) && XLA_FINISH_STOP == int
               XLA_FINISH_LENGTH == int32_t(Finish::Length) && XLA_FINISH_CANCELLED == int32_t(Finish::Cancelled));
 
 struct xla_engine {
-  xla_engine(const GemmaModel& m, const EngineOptions& o) : e(m, o) {}
+  xla_engine(const Model& m, const EngineOptions& o) : e(m, o) {}
   Engine e;
   // Events of the last Engine::step() that the caller's buffer could not take, oldest first.
   // xla_engine_step hands these out before it steps again, so no event is ever lost and the
@@ -68,7 +68,7 @@ xla_status xla_engine_create(xla_model* m, const xla_engine_options* o, xla_engi
     require_ptr(m, "m");
     require_ptr(out, "out");
     const EngineOptions eo = engine_options(o);
-    *out = new xla_engine(m->m, eo);
+    *out = new xla_engine(*m->m, eo);
   });
 }
 

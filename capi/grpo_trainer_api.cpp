@@ -86,7 +86,7 @@ train::GrpoTrainerOptions options_of(const xla_grpo_trainer_params* user) {
   o.sampler = train::GrpoSampler(p.sampler);
   o.engine.max_seqs = p.engine_max_seqs;
   o.reference = train::ReferenceKind(p.reference);
-  o.reference_model = p.reference_model ? &p.reference_model->m : nullptr;
+  o.reference_model = p.reference_model ? p.reference_model->m.get() : nullptr;
   return o;
 }
 
@@ -172,7 +172,7 @@ xla_status xla_grpo_trainer_create(xla_model* policy, xla_optimizer* o, const xl
     require_ptr(prompts, "prompts");
     train::GrpoTrainerOptions opts = options_of(p);
     auto h = std::make_unique<xla_grpo_trainer>();
-    h->t = std::make_unique<train::GrpoTrainer>(policy->m, *o->o, prompts->d, train::TextCodec{tokenizer_of(tok)},
+    h->t = std::make_unique<train::GrpoTrainer>(*policy->m, *o->o, prompts->d, train::TextCodec{tokenizer_of(tok)},
                                                 std::move(opts));
     *out = h.release();
   });

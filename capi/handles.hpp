@@ -13,7 +13,7 @@
 
 #include "xla/dpo.hpp"
 #include "xla/error.hpp"
-#include "xla/gemma.hpp"
+#include "xla/model.hpp"
 #include "xla/generate.hpp"
 #include "xla/grpo.hpp"
 #include "xla/optim.hpp"
@@ -26,7 +26,7 @@ struct xla_tensor {
   xla::Tensor t;
 };
 struct xla_model {
-  xla::GemmaModel m;
+  std::unique_ptr<xla::Model> m;
 };
 struct xla_tokenizer {
   xla::Tokenizer t;

@@ -4,11 +4,12 @@
 #include <optional>
 
 #include "handles.hpp"
+#include "xla/autograd.hpp"
 #include "xla/generate.hpp"
 #include "xla/loss.hpp"
 
 struct xla_session {
-  explicit xla_session(const xla::GemmaModel& m) : s(m), vocab(m.vocab_size()) {}
+  explicit xla_session(const xla::Model& m) : s(m), vocab(m.vocab_size()) {}
   xla::Session s;
   int64_t vocab;
 };
@@ -91,7 +92,7 @@ xla_status xla_model_load_ex(const char* dir, const xla_model_options* opts, xla
     require_ptr(dir, "dir");
     require_ptr(out, "out");
     xla_model_options o = read_options(opts, xla_model_options_init, "xla_model_options");
-    *out = new xla_model{GemmaModel::load(dir, weight_dtype(o))};
+    *out = new xla_model{load_model(dir, weight_dtype(o))};
   });
 }
 
@@ -104,7 +105,7 @@ xla_status xla_model_create_ex(const char* config_json, uint64_t seed, const xla
     require_ptr(config_json, "config_json");
     require_ptr(out, "out");
     xla_model_options o = read_options(opts, xla_model_options_init, "xla_model_options");
-    *out = new xla_model{GemmaModel::create(GemmaConfig::from_json(config_json), seed, weight_dtype(o))};
+    *out = new xla_model{create_model(config_json, seed, weight_dtype(o))};
   });
 }
 
@@ -112,13 +113,22 @@ xla_status xla_model_save(const xla_model* m, const char* dir) {
   return guard("xla_model_save", [&] {
     require_ptr(m, "m");
     require_ptr(dir, "dir");
-    m->m.save(dir);
+    m->m->save(dir);
   });
 }
 
 void xla_model_free(xla_model* m) { delete m; }
 
-int64_t xla_model_vocab_size(const xla_model* m) { return m ? m->m.vocab_size() : -1; }
+int64_t xla_model_vocab_size(const xla_model* m) { return m ? m->m->vocab_size() : -1; }
+
+const char* xla_model_architecture(const xla_model* m) {
+  if (!m) return nullptr;
+  static const char* const kFamilies[] = {"gemma", "mamba"};  // static: the pointer outlives the call
+  const std::string family = m->m->architecture();
+  for (const char* f : kFamilies)
+    if (family == f) return f;
+  return "unknown";
+}
 
 xla_status xla_model_forward(xla_model* m, const int32_t* tokens, int64_t batch, int64_t seq_len, float* logits_out,
                              size_t logits_cap) {
@@ -129,15 +139,15 @@ xla_status xla_model_forward(xla_model* m, const int32_t* tokens, int64_t batch,
     require_ptr(logits_out, "logits_out");
     size_t need = 0;  // batch · seq_len · vocab floats, checked: a wrapped product would pass the capacity test
     if (__builtin_mul_overflow(size_t(batch), size_t(seq_len), &need) ||
-        __builtin_mul_overflow(need, size_t(m->m.vocab_size()), &need) || need > size_t(PTRDIFF_MAX) / sizeof(float))
+        __builtin_mul_overflow(need, size_t(m->m->vocab_size()), &need) || need > size_t(PTRDIFF_MAX) / sizeof(float))
       invalid("batch " + std::to_string(batch) + " × seq_len " + std::to_string(seq_len) + " × vocab " +
-              std::to_string(m->m.vocab_size()) + " logits do not fit in memory");
+              std::to_string(m->m->vocab_size()) + " logits do not fit in memory");
     if (logits_cap < need)
       fail(Status::BufferTooSmall, "logits_out holds " + std::to_string(logits_cap) + " floats, " + std::to_string(need) +
                                        " needed");
     NoGradGuard no_grad;
     Tensor ids = Tensor::from_data(tokens, {batch, seq_len}, DType::I32);
-    m->m.forward(ids).copy_to(logits_out);
+    m->m->forward(ids).copy_to(logits_out);
   });
 }
 
@@ -146,7 +156,7 @@ xla_status xla_model_logprob(xla_model* m, const int32_t* tokens, int64_t n, int
     require_ptr(m, "m");
     require_ptr(logprob_out, "logprob_out");
     if (n <= 0) invalid("n must be positive");
-    double lp = train::sequence_logprob(m->m, ids_arg(tokens, size_t(n), "tokens"), start);  // DPO's fused path
+    double lp = train::sequence_logprob(*m->m, ids_arg(tokens, size_t(n), "tokens"), start);  // DPO's fused path
     *logprob_out = lp;
   });
 }
@@ -166,7 +176,7 @@ xla_status xla_generate(xla_model* m, const int32_t* prompt, size_t n_prompt, co
   auto session_of = [&]() -> Session& {
     require_ptr(m, "m");
     if (n_prompt == 0) invalid("the prompt is empty");
-    return own.emplace(m->m);
+    return own.emplace(*m->m);
   };
   return run_generate("xla_generate", session_of, prompt, n_prompt, p, on_token, user_data, out, cap, n_out);
 }
@@ -175,7 +185,7 @@ xla_status xla_session_create(xla_model* m, xla_session** out) {
   return guard("xla_session_create", [&] {
     require_ptr(m, "m");
     require_ptr(out, "out");
-    *out = new xla_session(m->m);
+    *out = new xla_session(*m->m);
   });
 }
 

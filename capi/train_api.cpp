@@ -96,7 +96,7 @@ xla_status xla_optimizer_params_defaults(xla_optimizer_params* p, int32_t kind, 
 xla_status xla_optimizer_create(xla_model* m, const xla_optimizer_params* user, xla_optimizer** out) {
   return guard("xla_optimizer_create", [&] {
     require_ptr(out, "out");
-    GemmaModel& model = handle(m, "m").m;
+    Model& model = *handle(m, "m").m;
     const xla_optimizer_params p = read_options(user, xla_optimizer_params_init, "xla_optimizer_params");
     train::OptimizerOptions o;
     o.kind = kind_arg(p.kind);
@@ -159,7 +159,7 @@ void xla_loss_params_init(xla_loss_params* p) {
 xla_status xla_model_loss(xla_model* m, const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
                           const xla_loss_params* user, xla_tensor** loss_out) {
   return make("xla_model_loss", loss_out, [&] {
-    const GemmaModel& model = handle(m, "m").m;
+    const Model& model = *handle(m, "m").m;
     require_ptr(inputs, "inputs");
     require_ptr(targets, "targets");
     if (batch < 1 || seq_len < 1)
@@ -253,7 +253,7 @@ xla_status xla_trainer_create(xla_model* m, xla_optimizer* o, const xla_dataset*
                               const xla_trainer_params* user, xla_trainer** out) {
   return guard("xla_trainer_create", [&] {
     require_ptr(out, "out");
-    GemmaModel& model = handle(m, "m").m;
+    Model& model = *handle(m, "m").m;
     train::Optimizer& opt = *handle(o, "o").o;
     require_ptr(train_set, "train");
     const xla_trainer_params p = read_options(user, xla_trainer_params_init, "xla_trainer_params");
@@ -321,14 +321,14 @@ xla_status xla_checkpoint_save(const char* root, const xla_model* m, const xla_o
     if (step < 0) invalid("step is negative");
     train::TrainState s;
     s.step = step;
-    train::save_training_state(root, m->m, o ? o->o.get() : nullptr, s);
+    train::save_training_state(root, *m->m, o ? o->o.get() : nullptr, s);
   });
 }
 
 xla_status xla_checkpoint_load(const char* path, xla_model* m, xla_optimizer* o, int64_t* step_out) {
   return guard("xla_checkpoint_load", [&] {
     require_ptr(path, "path");
-    GemmaModel& model = handle(m, "m").m;
+    Model& model = *handle(m, "m").m;
     const train::TrainState s = train::load_training_state(path, model, o ? o->o.get() : nullptr);
     if (step_out) *step_out = s.step;
   });

@@ -2,6 +2,8 @@
 // tokenizer, sample with the flags given, stream text as tokens arrive.
 #include "commands.hpp"
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "text_file.hpp"
 #include "args.hpp"
 #include "text_stream.hpp"
+#include "xla/gemma.hpp"
 #include "xla/generate.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/tokenizer.hpp"
@@ -74,18 +77,60 @@ class Streamer {
   server::TextStream text_;
 };
 
+// "2,651 6037" → {2, 651, 6037}: ids separated by commas or spaces.
+std::vector<int32_t> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::string cur;
+  auto flush = [&] {
+    if (cur.empty()) return;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(cur.c_str(), &end, 10);
+    if (*end != '\0' || errno || v < 0 || v > INT32_MAX) throw UsageError("--prompt-ids: '" + cur + "' is not a token id");
+    ids.push_back(int32_t(v));
+    cur.clear();
+  };
+  for (char c : text) {
+    if (c == ',' || c == ' ') flush();
+    else cur += c;
+  }
+  flush();
+  if (ids.empty()) throw UsageError("--prompt-ids: no ids");
+  return ids;
+}
+
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
   if (wants_help(argc, argv)) {
-    std::printf("usage: xla generate --model DIR --prompt TEXT [options]\n%s  --chat                    wrap the prompt in Gemma's chat format\n  --ids                     print token ids instead of text\n", kSamplingHelp);
+    std::printf("usage: xla generate --model DIR (--prompt TEXT | --prompt-ids IDS) [options]\n%s"
+                "  --chat                    wrap the prompt in Gemma's chat format\n"
+                "  --ids                     print token ids instead of text\n"
+                "  --prompt-ids IDS          the prompt as token ids (\"2,651,6037\"): no tokenizer is read,\n"
+                "                            ids are printed, generation stops at the model's eos\n",
+                kSamplingHelp);
     return 0;
   }
-  Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("prompt"); return s; }(), {"bf16", "chat", "ids"});
-  const std::string dir = a.required("model"), prompt_text = a.required("prompt");
+  Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("prompt"); s.insert("prompt-ids"); return s; }(),
+         {"bf16", "chat", "ids"});
+  const std::string dir = a.required("model");
+  if (a.has("prompt") == a.has("prompt-ids")) throw UsageError("give either --prompt TEXT or --prompt-ids IDS");
   GenerateOptions opts = sampling(a);
+  if (a.has("prompt-ids")) {
+    if (a.has("chat")) throw UsageError("--chat renders text: give --prompt with it");
+    const std::vector<int32_t> prompt = parse_ids(a.get("prompt-ids"));
+    std::unique_ptr<Model> model = load_model(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+    if (model->special_tokens().eos >= 0) opts.stop_ids = {model->special_tokens().eos};
+    generate(*model, prompt, opts, [](int32_t t) {
+      std::printf("%d\n", t);
+      std::fflush(stdout);
+      return false;
+    });
+    return 0;
+  }
+  const std::string prompt_text = a.required("prompt");
   Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
-  GemmaModel model = GemmaModel::load(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  std::unique_ptr<Model> model = load_model(dir, a.has("bf16") ? DType::BF16 : DType::F32);
   std::vector<int32_t> prompt;
   if (a.has("chat")) {
     prompt = tok.encode(render_chat({{"user", prompt_text}}, true), false);  // the rendering has <bos>
@@ -95,7 +140,7 @@ int cmd_generate(int argc, char** argv) {
     opts.stop_ids = {tok.eos_id()};
   }
   Streamer out(tok);
-  generate(model, prompt, opts, [&](int32_t t) {
+  generate(*model, prompt, opts, [&](int32_t t) {
     if (a.has("ids")) std::printf("%d\n", t);
     else out.push(t);
     return false;
@@ -115,9 +160,9 @@ int cmd_chat(int argc, char** argv) {
   const std::string dir = a.required("model");
   GenerateOptions opts = sampling(a);
   Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
-  GemmaModel model = GemmaModel::load(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  std::unique_ptr<Model> model = load_model(dir, a.has("bf16") ? DType::BF16 : DType::F32);
   opts.stop_ids = {tok.end_of_turn_id(), tok.eos_id()};
-  Session session(model);
+  Session session(*model);
   std::string system = a.get("system"), line;
   bool first = true;
   const bool tty = isatty(fileno(stdin));
@@ -197,8 +242,8 @@ int cmd_create(int argc, char** argv) {
   }
   Args a(argc, argv, 2, {"config", "out", "seed"}, {});
   const std::string config = io::read_text_file(a.required("config"));
-  GemmaModel m = GemmaModel::create(GemmaConfig::from_json(config), a.integer<uint64_t>("seed", 0, 0, UINT64_MAX));
-  m.save(a.required("out"));
+  std::unique_ptr<Model> m = create_model(config, a.integer<uint64_t>("seed", 0, 0, UINT64_MAX));
+  m->save(a.required("out"));
   std::printf("wrote %s\n", a.get("out").c_str());
   return 0;
 }

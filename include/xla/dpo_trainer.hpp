@@ -85,14 +85,14 @@ PreferenceBatch make_preference_batch(const PreferenceDataset& data, std::span<c
 // weights when grad mode is on. per_token (optional) receives log p of every target [2B, L]
 // (0 on prompt and padding). The per-token values are token_logprobs' (loss.hpp): the one
 // path that xla_model_logprob also takes, so scoring a pair by hand gives the trainer's numbers.
-Tensor completion_logprobs(const GemmaModel& model, const PreferenceBatch& batch, bool average,
+Tensor completion_logprobs(const Model& model, const PreferenceBatch& batch, bool average,
                            Tensor* per_token = nullptr);
 
 // ---- the reference ----
 
 enum class ReferenceKind : int32_t {
   FrozenCopy = 0,    // a deep copy of the policy made when the trainer is constructed (TRL's default)
-  Model = 1,         // another GemmaModel, given by the caller (held by pointer, never changed)
+  Model = 1,         // another Model, given by the caller (held by pointer, never changed)
   Precomputed = 2,   // log-probs computed once before training, then no reference model at all
   LoraDisabled = 3,  // the policy itself with its LoRA adapters switched off: no second model
 };
@@ -102,7 +102,7 @@ struct DpoReference {
   // Model: the reference (required; must outlive the trainer). Precomputed: the model that
   // scores the data, needed only during construction; null = the policy as it is at
   // construction, with its LoRA adapters switched off if it has any.
-  const GemmaModel* model = nullptr;
+  const Model* model = nullptr;
   // Precomputed: a folder for the cache files ("" = compute every time, keep nothing on disk).
   // A file is named by a hash of the data's token ids and of the scoring model's config and
   // weights, so another dataset or model never reuses a stale cache; a file that is there is
@@ -147,12 +147,12 @@ class DpoTrainer {
   // adapters. To resume, construct from the same starting policy and reference, then
   // resume(): the checkpoint restores the policy, and a reference that differs from the
   // one the run began with is an error.
-  DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset& train,
+  DpoTrainer(Model& policy, Optimizer& optimizer, const PreferenceDataset& train,
              const PreferenceDataset* eval, DpoTrainerOptions options);
   // Without data, for loops that bring their own batches (step(batch), loss(batch)): the
   // reference cannot be Precomputed (there is nothing to precompute), and step() and run()
   // are errors. Checkpoints then hold no data position worth resuming.
-  DpoTrainer(GemmaModel& policy, Optimizer& optimizer, DpoTrainerOptions options);
+  DpoTrainer(Model& policy, Optimizer& optimizer, DpoTrainerOptions options);
   ~DpoTrainer();
 
   // Continues from options.checkpoint_dir's latest training state if there is one; returns
@@ -195,20 +195,20 @@ class DpoTrainer {
   struct Precomputed {
     std::vector<float> chosen, rejected;  // [N] summed reference log-probs per pair
   };
-  DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset* train, const PreferenceDataset* eval,
+  DpoTrainer(Model& policy, Optimizer& optimizer, const PreferenceDataset* train, const PreferenceDataset* eval,
              DpoTrainerOptions options, int);
-  Precomputed precompute(const GemmaModel& ref, bool lora_off, const PreferenceDataset& data, std::string* path,
+  Precomputed precompute(const Model& ref, bool lora_off, const PreferenceDataset& data, std::string* path,
                          bool* loaded);
   DpoStepMetrics do_step(int64_t micro_batches, const std::function<PreferenceBatch()>& next_batch);
   void log(const DpoStepMetrics& m);
 
-  GemmaModel& policy_;
+  Model& policy_;
   const PreferenceDataset* train_;  // null: the caller brings the batches
   const PreferenceDataset* eval_;
   DpoTrainerOptions o_;
   std::optional<BatchOrder> order_;  // over train_'s pairs
-  std::unique_ptr<GemmaModel> frozen_;  // FrozenCopy
-  const GemmaModel* ref_model_ = nullptr;  // FrozenCopy, Model
+  std::unique_ptr<Model> frozen_;  // FrozenCopy
+  const Model* ref_model_ = nullptr;  // FrozenCopy, Model
   Precomputed ref_train_, ref_eval_;    // Precomputed
   std::string cache_path_;
   bool cache_loaded_ = false;

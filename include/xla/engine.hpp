@@ -20,7 +20,6 @@
 #include <utility>
 #include <vector>
 
-#include "xla/gemma.hpp"
 #include "xla/generate.hpp"
 
 namespace xla {
@@ -34,7 +33,7 @@ struct EngineOptions {
   int32_t max_queue = 256;         // waiting requests beyond which submit() throws Status::Busy
   int32_t block_tokens = 16;       // tokens per KV block
   int64_t max_context = 0;         // tokens per sequence, prompt and output; 0 = the model's
-                                   // max_position_embeddings (never more than kv_tokens)
+                                   // context_length() (never more than kv_tokens)
   DType kv_dtype = DType::F32;     // F32, or BF16 to halve the cache (keys and values rounded)
   // Every matrix row summed in one order whatever the step holds: a request's logits are then
   // bit-identical however it is batched or chunked (attention and norms always are). Prefill
@@ -67,13 +66,16 @@ struct EngineStats {
   int64_t prefix_tokens_reused = 0;                  // prompt tokens served from the prefix cache
   int64_t steps = 0, tokens_generated = 0;
   int64_t preemptions = 0;                           // sequences sent back to wait for lack of blocks
-  size_t kv_bytes = 0;                               // memory reserved for the KV cache
+  size_t kv_bytes = 0;                               // memory reserved for the KV cache (state
+                                                     // slots: the memory the running ones hold)
 };
 
 class Engine {
  public:
-  // The model must outlive the engine. Status::InvalidArg names a bad option.
-  Engine(const GemmaModel& model, const EngineOptions& options = {});
+  // The model must outlive the engine. An attention model (Gemma) gets the paged KV cache
+  // above; a model without attention (Mamba) a state slot per running sequence, and no
+  // prefix cache. Status::InvalidArg names a bad option.
+  Engine(const Model& model, const EngineOptions& options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -1,11 +1,13 @@
-// generate.hpp — text generation over a Gemma model: a Session owns a KV cache (prefill,
-// then one token per step, continuing across calls for chat), and generate() runs the
-// sample loop with stop ids, a token budget and a streaming callback that can stop it.
+// generate.hpp — text generation over any Model: a Session owns the model's state (a KV
+// cache, a recurrent state) — prefill, then one token per step, continuing across calls for
+// chat — and generate() runs the sample loop with stop ids, a token budget and a streaming
+// callback that can stop it.
 #pragma once
 #include <functional>
+#include <memory>
 #include <vector>
 
-#include "xla/gemma.hpp"
+#include "xla/model.hpp"
 #include "xla/sampler.hpp"
 
 namespace xla {
@@ -21,7 +23,7 @@ using TokenCallback = std::function<bool(int32_t token)>;
 
 class Session {
  public:
-  explicit Session(const GemmaModel& model);  // the model must outlive the session
+  explicit Session(const Model& model);  // the model must outlive the session
   // Appends tokens to the context (one forward over all of them); returns the logits [V]
   // that predict the next token.
   std::vector<float> feed(const std::vector<int32_t>& ids);
@@ -30,19 +32,19 @@ class Session {
   // asked to stop.
   std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                                 const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
-  int64_t length() const { return cache_.length() + int64_t(pending_.size()); }  // tokens of context
+  int64_t length() const { return state_->length() + int64_t(pending_.size()); }  // tokens of context
   void reset();
 
  private:
-  const GemmaModel& model_;
-  KVCache cache_;
+  const Model& model_;
+  std::unique_ptr<ModelState> state_;
   std::vector<int32_t> history_;   // every token of the context (for the repetition penalty)
   std::vector<int32_t> pending_;   // generated last, not yet run through the model
   std::vector<float> last_logits_;
 };
 
 // One-shot generation from a fresh session.
-std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
+std::vector<int32_t> generate(const Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                               const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
 
 }  // namespace xla

@@ -136,7 +136,7 @@ struct GrpoTrainerOptions : LoopOptions {
   EngineOptions engine;                // max_seqs and max_batch_tokens are used; the KV
                                        // capacity and context are sized to the round
   ReferenceKind reference = ReferenceKind::FrozenCopy;  // when beta ≠ 0: FrozenCopy, Model or
-  const GemmaModel* reference_model = nullptr;          // LoraDisabled (Precomputed cannot be:
+  const Model* reference_model = nullptr;          // LoraDisabled (Precomputed cannot be:
                                                          // the completions are new each round)
   std::vector<Reward> rewards;         // at least one by the first step (or add_reward)
   std::function<bool(const GrpoStepMetrics&)> on_step;  // return false to stop after this step
@@ -152,7 +152,7 @@ class GrpoTrainer {
   // prompt whose tokens leave no room for max_completion_length in the model's context, an
   // id outside the vocabulary. To resume, construct from the same starting policy and
   // reference, then resume().
-  GrpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PromptDataset& prompts, const TextCodec& codec,
+  GrpoTrainer(Model& policy, Optimizer& optimizer, const PromptDataset& prompts, const TextCodec& codec,
               GrpoTrainerOptions options);
   ~GrpoTrainer();
 
@@ -196,19 +196,19 @@ class GrpoTrainer {
  private:
   struct MicroBatch;
   MicroBatch micro_batch(const Round& r, int64_t m) const;
-  Tensor completion_logprobs(const GemmaModel& model, const MicroBatch& mb) const;
+  Tensor completion_logprobs(const Model& model, const MicroBatch& mb) const;
   void draw_round();
   void log(const GrpoStepMetrics& m);
   std::string round_json() const;
   void load_round(const std::string& json);
 
-  GemmaModel& policy_;
+  Model& policy_;
   const PromptDataset& prompts_;
   TextCodec codec_;
   GrpoTrainerOptions o_;
   BatchOrder order_;
-  std::unique_ptr<GemmaModel> frozen_;     // FrozenCopy
-  const GemmaModel* ref_model_ = nullptr;  // FrozenCopy, Model
+  std::unique_ptr<Model> frozen_;     // FrozenCopy
+  const Model* ref_model_ = nullptr;  // FrozenCopy, Model
   std::string reference_id_;
   std::optional<Round> round_;             // the samples the current round's steps reuse
   std::unique_ptr<detail::TrainingLoop> loop_;

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "xla/gemma.hpp"
+#include "xla/model.hpp"
 
 namespace xla::train {
 
@@ -44,7 +44,7 @@ Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const T
 // The causal language-model loss of a Gemma: inputs [B, T] token ids; targets [B, T] the
 // token each position should predict (inputs shifted by one, ignore_index where no loss is
 // wanted: prompts, padding). The model's final soft-cap is applied.
-Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, LossOptions options = {},
+Tensor lm_loss(const Model& model, const Tensor& inputs, const Tensor& targets, LossOptions options = {},
                LossParts* parts = nullptr);
 
 // ---- log-probs of given tokens: one path (src/train/logprob.cpp) ----
@@ -55,13 +55,13 @@ Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targ
 // log p(targets[b, t] | inputs[b, ≤t]) per position: [B, T] f32, 0 where the target is
 // ignore_index. inputs and targets [B, T] token ids. Differentiable in the model's weights.
 // temperature (> 0): of logits / temperature.
-Tensor token_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
+Tensor token_logprobs(const Model& model, const Tensor& inputs, const Tensor& targets,
                       int64_t ignore_index = -100, float temperature = 1.f);
 // Summed log-probability of each row's counted targets: [B] f32, differentiable.
-Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets,
+Tensor sequence_logprobs(const Model& model, const Tensor& inputs, const Tensor& targets,
                          int64_t ignore_index = -100);
 // Σ log p(tokens[i] | tokens[<i]) for i in [start, n), the per-token values summed in double
 // (1 <= start <= n; start = n gives 0). No gradient.
-double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start);
+double sequence_logprob(const Model& model, const std::vector<int32_t>& tokens, int64_t start);
 
 }  // namespace xla::train

@@ -115,6 +115,9 @@ std::unique_ptr<Model> load_model(const std::string& dir, DType dtype = DType::F
 std::unique_ptr<Model> create_model(const std::string& config_json, uint64_t seed, DType dtype = DType::F32);
 // config.json's model_type, or Status::Format naming what is wrong with the text.
 std::string model_type_of(const std::string& config_json);
+// config.json text as its family's config_json() writes it (parsed and written back): two
+// configs describe the same model exactly when these are equal.
+std::string canonical_config_json(const std::string& config_json);
 
 // Switches a model's LoRA adapters off for a scope (the base model), and back to what they
 // were when the scope ends.

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "xla/gemma.hpp"
+#include "xla/model.hpp"
 
 namespace xla::train {
 
@@ -35,16 +35,16 @@ struct ParamGroup {
 
 // The usual grouping: weight decay on matrices, none on norms (1-D) nor on embeddings
 // (names containing "embed"), as most Gemma fine-tuning recipes do. Marks every parameter
-// as requiring grad. A model with LoRA adapters (GemmaModel::add_lora) trains the adapters
+// as requiring grad. A model with LoRA adapters (Model::add_lora) trains the adapters
 // only: one group of every lora_parameters() tensor with weight_decay, and the base weights
 // are marked as not requiring grad (frozen: no gradient is formed for them).
-std::vector<ParamGroup> default_param_groups(GemmaModel& model, double weight_decay);
+std::vector<ParamGroup> default_param_groups(Model& model, double weight_decay);
 
 class Optimizer {
  public:
   Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& options);
   // default_param_groups(model, options.weight_decay)
-  Optimizer(GemmaModel& model, const OptimizerOptions& options);
+  Optimizer(Model& model, const OptimizerOptions& options);
 
   // One update from the accumulated .grad of every parameter (those without one are
   // skipped, as PyTorch does). Non-f32 parameters are an error: train in f32.
@@ -77,7 +77,7 @@ class Optimizer {
 // Throws Error(Status::InvalidArg), prefixed with `who`, naming the first parameter of the
 // optimizer that is not one of the model's tensors (its weights or LoRA adapters): an
 // optimizer made for another model would update that one while this one trained nothing.
-void check_optimizer_of(const Optimizer& optimizer, const GemmaModel& model, const std::string& who);
+void check_optimizer_of(const Optimizer& optimizer, const Model& model, const std::string& who);
 
 // Scales every gradient so that their global L2 norm is at most max_norm (when max_norm
 // > 0, as torch.nn.utils.clip_grad_norm_); returns the norm before clipping.

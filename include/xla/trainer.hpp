@@ -3,8 +3,8 @@
 // training-state checkpoints.
 //
 // "Checkpoint" means three things in libxla; this header is about the third:
-//   a Hugging Face model folder    config.json + *.safetensors as the Hub ships them (GemmaModel::load);
-//   a model save                   GemmaModel::save: config.json + model.safetensors, weights only;
+//   a Hugging Face model folder    config.json + *.safetensors as the Hub ships them (load_model);
+//   a model save                   Model::save: config.json + model.safetensors, weights only;
 //   a training state               save_training_state: weights, adapters, optimizer moments, the
 //                                  step and the data position — what a bit-identical resume needs.
 // A training state is a folder under a root:
@@ -46,7 +46,7 @@ struct TrainState {
 // Saves model, optimizer and state as root/step-<step>/ and points root/latest at it; keeps
 // the newest keep_last training states (>= 1) and removes the others and stale temporaries.
 // Returns the folder.
-std::string save_training_state(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
+std::string save_training_state(const std::string& root, const Model& model, const Optimizer* optimizer,
                                 const TrainState& state, int keep_last = 2);
 // The folder root/latest names, or "" when root holds no training state.
 std::string latest_training_state(const std::string& root);
@@ -55,7 +55,7 @@ std::string latest_training_state(const std::string& root);
 // (Status::Format naming the mismatch). optimizer may be null (weights only). A model with
 // LoRA adapters needs a checkpoint with adapters of the same rank, alpha and names (add_lora
 // before loading), and a checkpoint with adapters needs such a model.
-TrainState load_training_state(const std::string& path, GemmaModel& model, Optimizer* optimizer);
+TrainState load_training_state(const std::string& path, Model& model, Optimizer* optimizer);
 
 struct StepMetrics {
   int64_t step = 0;            // 1-based index of the optimizer step just done
@@ -107,7 +107,7 @@ class Trainer {
   // trainer's lifetime (LoopOptions). An optimizer over another model's tensors, and options
   // that could only fail later (keep_checkpoints < 1, a NaN min_ratio), are
   // Status::InvalidArg here, as in every trainer and in save/load_training_state.
-  Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions options);
+  Trainer(Model& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions options);
   ~Trainer();
 
   // Continues from options.checkpoint_dir's latest training state if there is one; returns
@@ -129,7 +129,7 @@ class Trainer {
 
  private:
   void log(const StepMetrics& m);
-  GemmaModel& model_;
+  Model& model_;
   const Dataset& train_;
   const Dataset* val_;
   TrainerOptions o_;

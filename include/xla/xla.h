@@ -276,8 +276,9 @@ XLA_API int32_t xla_set_grad_enabled(int32_t on);
 XLA_API int32_t xla_is_grad_enabled(void);
 
 /* ================================================================ models
- * Gemma 1, 2 and 3 text models from Hugging Face folders (config.json + *.safetensors,
- * sharded through model.safetensors.index.json or not). A loaded model is immutable for
+ * Gemma 1, 2 and 3 text models and Mamba (v1) models from Hugging Face folders (config.json
+ * + *.safetensors, sharded through model.safetensors.index.json or not), chosen by
+ * config.json's model_type. A loaded model is immutable for
  * inference and may be shared by threads (each with its own session).
  */
 typedef struct xla_model xla_model;
@@ -304,6 +305,10 @@ XLA_API xla_status xla_model_save(const xla_model* m, const char* dir);
 XLA_API void xla_model_free(xla_model* m);
 /* The vocabulary size, or -1 when m is NULL. */
 XLA_API int64_t xla_model_vocab_size(const xla_model* m);
+/* The model's family, "gemma" (Gemma 1, 2, 3: attention with a KV cache) or "mamba" (a
+   selective state-space model with a fixed-size recurrent state): a static string, NULL when
+   m is NULL. Every call below works the same for both. */
+XLA_API const char* xla_model_architecture(const xla_model* m);
 /* Logits for every position: tokens row-major [batch, seq_len] (every row the same length)
    -> logits_out row-major [batch, seq_len, vocab], float32. An id outside the vocabulary is
    XLA_ERR_INVALID_ARG; logits_cap (in floats) below batch*seq_len*vocab is

@@ -5,28 +5,30 @@
 #include <algorithm>
 #include <cmath>
 
+#include "xla/autograd.hpp"
+
 namespace xla {
 
 static Tensor row_tokens(const std::vector<int32_t>& ids) {
   return Tensor::from_data(ids.data(), {1, int64_t(ids.size())}, DType::I32);
 }
 
-Session::Session(const GemmaModel& model) : model_(model), cache_(model.new_cache()) {}
+Session::Session(const Model& model) : model_(model), state_(model.new_state()) {}
 
 void Session::reset() {
-  cache_ = model_.new_cache();
+  state_ = model_.new_state();
   history_.clear();
   pending_.clear();
   last_logits_.clear();
 }
 
 std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
-  std::vector<int32_t> all = pending_;  // the last generated token, not yet in the cache
+  std::vector<int32_t> all = pending_;  // the last generated token, not yet in the state
   all.insert(all.end(), ids.begin(), ids.end());
   if (all.empty()) fail(Status::InvalidArg, "session feed: no tokens");
   NoGradGuard no_grad;
-  // a failed forward (a bad id) leaves the cache, and so the session, as it was
-  Tensor logits = model_.forward(row_tokens(all), &cache_, nullptr, /*last_only=*/true);  // [1, 1, V]
+  // a failed forward (a bad id) leaves the state, and so the session, as it was
+  Tensor logits = model_.forward(row_tokens(all), state_.get(), nullptr, /*last_only=*/true);  // [1, 1, V]
   history_.insert(history_.end(), ids.begin(), ids.end());
   pending_.clear();
   last_logits_ = logits.to_vector();
@@ -51,7 +53,7 @@ std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const
       stop = true;
     }
     if (stop || i + 1 == opts.max_new_tokens) {
-      pending_ = {token};  // joins the cache with the next feed, so a chat continues from here
+      pending_ = {token};  // joins the state with the next feed, so a chat continues from here
       history_.push_back(token);
       break;
     }
@@ -60,7 +62,7 @@ std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const
   return out;
 }
 
-std::vector<int32_t> generate(const GemmaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
+std::vector<int32_t> generate(const Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                               const TokenCallback& on_token, bool* stopped_by_callback) {
   if (prompt.empty()) fail(Status::InvalidArg, "generate", "empty prompt");
   Session s(model);

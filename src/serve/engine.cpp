@@ -9,6 +9,11 @@
 // chunk). A sequence whose last token was fed gets logits and samples its next token.
 // Out of blocks, the newest running sequence is preempted: its blocks go back (to the
 // prefix cache, when published) and it waits at the head of the queue to be recomputed.
+//
+// A model without attention (Mamba) has no KV blocks: each running sequence holds a state
+// slot instead (the model's ModelState, constant-size), made at admission and dropped at the
+// end; its chunks run one forward each, on a copy of the state that replaces it only once
+// every forward of the step has succeeded. There is no prefix cache for such a model.
 #include "xla/engine.hpp"
 
 #include <algorithm>
@@ -21,6 +26,7 @@
 #include "block_pool.hpp"
 #include "gemm.hpp"
 #include "kv_pages.hpp"
+#include "xla/gemma.hpp"
 #include "xla/autograd.hpp"
 
 namespace xla {
@@ -42,6 +48,7 @@ struct Sequence {
   int32_t generated = 0;
   std::vector<int32_t> table[2];  // per group: block index → block, -1 = not held
   std::vector<uint64_t> key_hash; // the prefix-cache key of each full block so far
+  std::unique_ptr<ModelState> state;  // a model without attention: its state slot
   explicit Sequence(const EngineRequest& r) : request(r), sampler(r.generation.sampler), tokens(r.prompt) {}
 };
 
@@ -55,7 +62,8 @@ struct Chunk {
 }  // namespace
 
 struct Engine::Impl {
-  const GemmaModel& model;
+  const Model& model;
+  const GemmaModel* paged = nullptr;  // the attention model (paged KV); null: state slots
   EngineOptions opt;
   int64_t context = 0, window = 0, bs = 0;
   bool has_sliding = false;
@@ -77,7 +85,9 @@ struct Engine::Impl {
   uint64_t next_id = 1;
   EngineStats shown;
 
-  Impl(const GemmaModel& m, const EngineOptions& o);
+  Impl(const Model& m, const EngineOptions& o);
+  void run_stateful(const std::vector<Chunk>& plan, std::vector<EngineEvent>& events);
+  void finish(const std::vector<Chunk>& plan, const Tensor& logits, std::vector<EngineEvent>& events);
   void release_all(Sequence& s);
   bool grow(Sequence& s, int64_t upto);
   int64_t match_prefix(Sequence& s);
@@ -90,8 +100,8 @@ struct Engine::Impl {
   void publish();
 };
 
-Engine::Impl::Impl(const GemmaModel& m, const EngineOptions& o) : model(m), opt(o) {
-  const GemmaConfig& c = m.config;
+Engine::Impl::Impl(const Model& model_, const EngineOptions& o)
+    : model(model_), paged(dynamic_cast<const GemmaModel*>(&model_)), opt(o) {
   auto bad = [](const std::string& msg) { fail(Status::InvalidArg, "Engine", msg); };
   if (opt.max_seqs < 1) bad("max_seqs must be at least 1, got " + std::to_string(opt.max_seqs));
   if (opt.max_batch_tokens < 1) bad("max_batch_tokens must be at least 1, got " + std::to_string(opt.max_batch_tokens));
@@ -102,9 +112,18 @@ Engine::Impl::Impl(const GemmaModel& m, const EngineOptions& o) : model(m), opt(
   if (opt.max_context < 0) bad("max_context must not be negative, got " + std::to_string(opt.max_context));
   if (opt.kv_dtype != DType::F32 && opt.kv_dtype != DType::BF16)
     bad(std::string("kv_dtype must be f32 or bf16, not ") + dtype_name(opt.kv_dtype));
-  if (m.layers.empty() || int64_t(c.sliding.size()) != int64_t(m.layers.size())) bad("the model has no layers");
   bs = opt.block_tokens;
-  const int64_t wanted_context = opt.max_context > 0 ? opt.max_context : c.max_position_embeddings;
+  const int64_t wanted_context = opt.max_context > 0 ? opt.max_context : model.context_length();
+  if (!paged) {  // state slots: no blocks, no prefix cache
+    opt.prefix_cache = false;
+    context = wanted_context;
+    if (context < 2) bad("a context of " + std::to_string(context) + " tokens leaves no room for output");
+    publish();
+    return;
+  }
+  const GemmaModel& m = *paged;
+  const GemmaConfig& c = m.config;
+  if (m.layers.empty() || int64_t(c.sliding.size()) != int64_t(m.layers.size())) bad("the model has no layers");
   const int64_t kv_tokens = opt.kv_tokens > 0 ? opt.kv_tokens : int64_t(opt.max_seqs) * wanted_context;
   const int64_t global_blocks = (kv_tokens + bs - 1) / bs;
   context = std::min(wanted_context, global_blocks * bs);  // one sequence alone always fits
@@ -131,6 +150,9 @@ Engine::Impl::Impl(const GemmaModel& m, const EngineOptions& o) : model(m), opt(
 }
 
 void Engine::Impl::release_all(Sequence& s) {
+  s.state.reset();
+  s.computed = 0;
+  if (!paged) return;
   for (int g : {kGlobal, kSliding}) {
     for (int32_t b : s.table[g])
       if (b >= 0) pool[g]->release(b);
@@ -142,6 +164,10 @@ void Engine::Impl::release_all(Sequence& s) {
 
 // Holds the blocks that tokens [computed, upto) are written to; false when the pool is out.
 bool Engine::Impl::grow(Sequence& s, int64_t upto) {
+  if (!paged) {
+    if (!s.state) s.state = model.new_state();
+    return true;
+  }
   const size_t need = size_t((upto + bs - 1) / bs);
   while (s.table[kGlobal].size() < need) {
     const int64_t b = pool[kGlobal]->allocate();
@@ -250,6 +276,7 @@ std::vector<Chunk> Engine::Impl::schedule() {
 // let go of sliding blocks that no later query can see.
 void Engine::Impl::commit(Sequence& s, int64_t count) {
   s.computed += count;
+  if (!paged) return;
   if (opt.prefix_cache)
     for (int64_t b = int64_t(s.key_hash.size()); b < s.computed / bs; ++b) {
       const BlockKey key = serve::block_key(b ? s.key_hash[size_t(b - 1)] : 0, s.tokens.data() + b * bs, bs);
@@ -302,6 +329,8 @@ bool Engine::Impl::sample(Sequence& s, const float* logits, std::vector<EngineEv
 }
 
 void Engine::Impl::run(const std::vector<Chunk>& plan, std::vector<EngineEvent>& events) {
+  if (!paged) return run_stateful(plan, events);
+  const GemmaModel& model = *paged;
   const GemmaConfig& c = model.config;
   std::vector<int32_t> ids;
   std::vector<int64_t> pos, rows;
@@ -336,7 +365,32 @@ void Engine::Impl::run(const std::vector<Chunk>& plan, std::vector<EngineEvent>&
     if (c.final_softcap > 0) logits = nn::softcap(logits, c.final_softcap);
     logits = logits.contiguous();  // [1, rows, V]
   }
-  // the forward succeeded: from here on nothing throws but a bug
+  finish(plan, logits, events);
+}
+
+// One forward per chunk, each on a copy of its sequence's state: the copies replace the
+// states only when all forwards succeeded, so a step that throws changes nothing.
+void Engine::Impl::run_stateful(const std::vector<Chunk>& plan, std::vector<EngineEvent>& events) {
+  NoGradGuard no_grad;
+  detail::RowInvariantGemm row_invariant(opt.batch_invariant);
+  std::vector<std::unique_ptr<ModelState>> next;
+  std::vector<Tensor> rows;
+  for (const Chunk& ch : plan) {
+    next.push_back(ch.seq->state->length() ? ch.seq->state->clone() : model.new_state());
+    const int32_t* first = ch.seq->tokens.data() + ch.start;
+    const Tensor ids = Tensor::from_data(first, {1, ch.count}, DType::I32);
+    if (ch.logits) rows.push_back(model.forward(ids, next.back().get(), nullptr, /*last_only=*/true));  // [1, 1, V]
+    else model.final_hidden(ids, next.back().get(), nullptr, /*last_only=*/true);
+  }
+  const Tensor logits = rows.empty() ? Tensor() : ag::concat(rows, 1).contiguous();  // [1, rows, V]
+  for (size_t i = 0; i < plan.size(); ++i) plan[i].seq->state = std::move(next[i]);
+  finish(plan, logits, events);
+}
+
+// The step's forward succeeded: commit every chunk, sample where logits were asked for, and
+// retire the sequences that finished.
+void Engine::Impl::finish(const std::vector<Chunk>& plan, const Tensor& logits, std::vector<EngineEvent>& events) {
+  // from here on nothing throws but a bug
   ++steps;
   size_t row = 0;
   std::vector<Sequence*> done;
@@ -379,16 +433,22 @@ void Engine::Impl::publish() {
   ended.clear();
   shown.running = int64_t(running.size());
   shown.waiting = int64_t(waiting.size());
-  shown.kv_tokens_used = pool[kGlobal]->held() * bs;
-  shown.kv_tokens_capacity = pool[kGlobal]->size() * bs;
+  shown.kv_tokens_used = paged ? pool[kGlobal]->held() * bs : 0;
+  shown.kv_tokens_capacity = paged ? pool[kGlobal]->size() * bs : 0;
   shown.prefix_tokens_reused = prefix_reused;
   shown.steps = steps;
   shown.tokens_generated = generated;
   shown.preemptions = preemptions;
-  shown.kv_bytes = pages[kGlobal]->nbytes() + pages[kSliding]->nbytes();
+  if (paged) {
+    shown.kv_bytes = pages[kGlobal]->nbytes() + pages[kSliding]->nbytes();
+  } else {  // the state slots held
+    shown.kv_bytes = 0;
+    for (const auto& s : running)
+      if (s->state) shown.kv_bytes += s->state->nbytes();
+  }
 }
 
-Engine::Engine(const GemmaModel& model, const EngineOptions& options) : impl_(std::make_unique<Impl>(model, options)) {}
+Engine::Engine(const Model& model, const EngineOptions& options) : impl_(std::make_unique<Impl>(model, options)) {}
 Engine::~Engine() = default;
 
 uint64_t Engine::submit(const EngineRequest& r) {

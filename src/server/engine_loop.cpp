@@ -20,7 +20,7 @@ std::string RequestEvents::failure() const {
   return failure_;
 }
 
-EngineLoop::EngineLoop(const GemmaModel& model, const EngineOptions& options, Metrics& metrics)
+EngineLoop::EngineLoop(const Model& model, const EngineOptions& options, Metrics& metrics)
     : engine_(model, options), metrics_(metrics), thread_([this] { run(); }) {}
 
 EngineLoop::~EngineLoop() {

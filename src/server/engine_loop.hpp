@@ -41,7 +41,7 @@ class RequestEvents {
 
 class EngineLoop {
  public:
-  EngineLoop(const GemmaModel& model, const EngineOptions& options, Metrics& metrics);
+  EngineLoop(const Model& model, const EngineOptions& options, Metrics& metrics);
   ~EngineLoop();  // cancels what is left, steps until the engine is idle, joins the thread
 
   struct Ticket {

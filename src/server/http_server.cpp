@@ -36,7 +36,7 @@ constexpr std::chrono::milliseconds kPoll{200};
 struct ServerState {
   ServerOptions options;
   std::optional<Tokenizer> tokenizer;
-  std::unique_ptr<GemmaModel> model;
+  std::unique_ptr<Model> model;
   std::unique_ptr<EngineLoop> loop;
   ModelInfo info;
   Metrics metrics;
@@ -423,7 +423,7 @@ int run_server(const ServerOptions& options) {
   };
 
   try {
-    s.model = std::make_unique<GemmaModel>(GemmaModel::load(options.model_dir, options.bf16_weights ? DType::BF16 : DType::F32));
+    s.model = load_model(options.model_dir, options.bf16_weights ? DType::BF16 : DType::F32);
     s.loop = std::make_unique<EngineLoop>(*s.model, options.engine, s.metrics);
   } catch (...) {
     stop_listening();

@@ -48,7 +48,7 @@ void check_ids(const PreferenceDataset& data, const char* which, int64_t vocab) 
 
 // Checks everything that does not need the reference built; returns the options with
 // schedule.total_steps filled in.
-DpoTrainerOptions checked(DpoTrainerOptions o, const GemmaModel& policy, const PreferenceDataset* train,
+DpoTrainerOptions checked(DpoTrainerOptions o, const Model& policy, const PreferenceDataset* train,
                           const PreferenceDataset* eval) {
   validate(o.dpo);
   static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "dpo");
@@ -70,7 +70,7 @@ DpoTrainerOptions checked(DpoTrainerOptions o, const GemmaModel& policy, const P
       break;
     case ReferenceKind::LoraDisabled:
       if (!policy.has_lora())
-        bad("the LoraDisabled reference needs a policy with LoRA adapters (GemmaModel::add_lora); this one has none");
+        bad("the LoraDisabled reference needs a policy with LoRA adapters (Model::add_lora); this one has none");
       break;
     default: bad("unknown reference kind " + std::to_string(int(r.kind)));
   }
@@ -105,14 +105,14 @@ void put(nlohmann::json& j, const std::string& prefix, const DpoMetrics& m) {
 
 }  // namespace
 
-DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset& train,
+DpoTrainer::DpoTrainer(Model& policy, Optimizer& optimizer, const PreferenceDataset& train,
                        const PreferenceDataset* eval, DpoTrainerOptions options)
     : DpoTrainer(policy, optimizer, &train, eval, std::move(options), 0) {}
 
-DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, DpoTrainerOptions options)
+DpoTrainer::DpoTrainer(Model& policy, Optimizer& optimizer, DpoTrainerOptions options)
     : DpoTrainer(policy, optimizer, nullptr, nullptr, std::move(options), 0) {}
 
-DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PreferenceDataset* train,
+DpoTrainer::DpoTrainer(Model& policy, Optimizer& optimizer, const PreferenceDataset* train,
                        const PreferenceDataset* eval, DpoTrainerOptions options, int)
     : policy_(policy),
       train_(train),
@@ -122,7 +122,7 @@ DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const Preferenc
   const DpoReference& r = o_.reference;
   switch (r.kind) {
     case ReferenceKind::FrozenCopy:
-      frozen_ = std::make_unique<GemmaModel>(policy.clone());
+      frozen_ = policy.clone_model();
       ref_model_ = frozen_.get();
       reference_id_ = model_fingerprint(*frozen_, frozen_->lora_enabled);
       break;
@@ -132,7 +132,7 @@ DpoTrainer::DpoTrainer(GemmaModel& policy, Optimizer& optimizer, const Preferenc
       break;
     case ReferenceKind::LoraDisabled: reference_id_ = model_fingerprint(policy, false); break;
     case ReferenceKind::Precomputed: {
-      const GemmaModel& scorer = r.model ? *r.model : policy;
+      const Model& scorer = r.model ? *r.model : policy;
       const bool lora_off = !r.model;  // the policy as a reference: its base, as TRL's null_ref_context
       ref_train_ = precompute(scorer, lora_off, *train, &cache_path_, &cache_loaded_);
       if (eval && eval->size() > 0) {
@@ -155,7 +155,7 @@ DpoTrainer::~DpoTrainer() = default;
 int64_t DpoTrainer::current_step() const { return loop_->state.step; }
 const TrainState& DpoTrainer::state() const { return loop_->state; }
 
-DpoTrainer::Precomputed DpoTrainer::precompute(const GemmaModel& ref, bool lora_off, const PreferenceDataset& data,
+DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, const PreferenceDataset& data,
                                                std::string* path, bool* loaded) {
   const size_t n = data.size();
   Precomputed out;
@@ -190,7 +190,7 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const GemmaModel& ref, bool lora_
   if (lora_off && ref.has_lora()) base_only.emplace(policy_);  // ref is the policy here
   out.chosen.resize(n);
   out.rejected.resize(n);
-  const int32_t pad = ref.config.pad_token_id;
+  const int32_t pad = ref.special_tokens().pad;
   for (size_t start = 0; start < n; start += size_t(o_.batch_size)) {
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(n, start + size_t(o_.batch_size)); ++i) idx.push_back(i);
@@ -258,7 +258,7 @@ DpoMetrics DpoTrainer::evaluate() {
   for (size_t start = 0; start < n; start += size_t(o_.batch_size)) {
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(n, start + size_t(o_.batch_size)); ++i) idx.push_back(i);
-    const PreferenceBatch batch = make_preference_batch(*eval_, idx, policy_.config.pad_token_id);
+    const PreferenceBatch batch = make_preference_batch(*eval_, idx, policy_.special_tokens().pad);
     const std::vector<float> pol = completion_logprobs(policy_, batch, average).to_vector();
     const std::vector<float> ref = reference_logprobs(batch, true).to_vector();
     const size_t B = idx.size();
@@ -275,7 +275,7 @@ DpoMetrics DpoTrainer::evaluate() {
 DpoStepMetrics DpoTrainer::step() {
   if (!train_) fail(Status::InvalidArg, "dpo: this trainer has no training set (step(batch) takes a batch)");
   return do_step(o_.grad_accum, [&] {
-    return make_preference_batch(*train_, order_->next(), policy_.config.pad_token_id);
+    return make_preference_batch(*train_, order_->next(), policy_.special_tokens().pad);
   });
 }
 

@@ -3,10 +3,10 @@
 
 namespace xla::train::detail {
 
-std::string model_fingerprint(const GemmaModel& model, bool with_lora) {
-  GemmaModel& m = const_cast<GemmaModel&>(model);  // named_parameters is not const; nothing is changed
+std::string model_fingerprint(const Model& model, bool with_lora) {
+  Model& m = const_cast<Model&>(model);  // named_parameters is not const; nothing is changed
   Hasher h;
-  h.text(m.config.to_json());
+  h.text(m.config_json());
   auto add = [&](const std::string& name, const Tensor& t) {
     if (!t.defined()) return;
     h.text(name);

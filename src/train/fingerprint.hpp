@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "xla/gemma.hpp"
+#include "xla/model.hpp"
 
 namespace xla::train::detail {
 
@@ -40,6 +40,6 @@ struct Hasher {
 
 // What a model computes: its config, and every weight's name, dtype, shape and bytes — the
 // adapters too when they take part (with_lora). Hex, 16 digits.
-std::string model_fingerprint(const GemmaModel& model, bool with_lora);
+std::string model_fingerprint(const Model& model, bool with_lora);
 
 }  // namespace xla::train::detail

@@ -34,7 +34,7 @@ uint64_t completion_seed(uint64_t seed, int64_t round, size_t row) {
   return h.h;
 }
 
-GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const PromptDataset& prompts,
+GrpoTrainerOptions checked(GrpoTrainerOptions o, const Model& policy, const PromptDataset& prompts,
                            const TextCodec& codec) {
   static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "grpo");
   validate(o.grpo);
@@ -60,10 +60,10 @@ GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const
   if (!codec.tokenizer && vocab > TextCodec::kByteVocab)
     bad("the rewards see decoded text, and without a tokenizer only byte ids decode: the policy's vocabulary of " +
         std::to_string(vocab) + " is larger than the " + std::to_string(TextCodec::kByteVocab) + " byte ids (pass the tokenizer)");
-  if (o.stop_ids.empty()) o.stop_ids = {policy.config.eos_token_id};
+  if (o.stop_ids.empty()) o.stop_ids = {policy.special_tokens().eos};
   for (int32_t id : o.stop_ids)
     if (id < 0 || id >= vocab) bad("stop id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab));
-  const int64_t context = policy.config.max_position_embeddings;
+  const int64_t context = policy.context_length();
   for (size_t i = 0; i < prompts.size(); ++i) {
     const auto& ids = prompts[i].ids;
     for (int32_t id : ids)
@@ -88,7 +88,7 @@ GrpoTrainerOptions checked(GrpoTrainerOptions o, const GemmaModel& policy, const
         break;
       case ReferenceKind::LoraDisabled:
         if (!policy.has_lora())
-          bad("the LoraDisabled reference needs a policy with LoRA adapters (GemmaModel::add_lora); this one has none");
+          bad("the LoraDisabled reference needs a policy with LoRA adapters (Model::add_lora); this one has none");
         break;
       case ReferenceKind::Precomputed:
         bad("a Precomputed reference cannot be: the completions are new every round");
@@ -132,7 +132,7 @@ struct GrpoTrainer::MicroBatch {
   std::vector<double> rewards;    // [B]
 };
 
-GrpoTrainer::GrpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PromptDataset& prompts,
+GrpoTrainer::GrpoTrainer(Model& policy, Optimizer& optimizer, const PromptDataset& prompts,
                          const TextCodec& codec, GrpoTrainerOptions options)
     : policy_(policy),
       prompts_(prompts),
@@ -142,7 +142,7 @@ GrpoTrainer::GrpoTrainer(GemmaModel& policy, Optimizer& optimizer, const PromptD
   if (o_.grpo.beta != 0) {
     switch (o_.reference) {
       case ReferenceKind::FrozenCopy:
-        frozen_ = std::make_unique<GemmaModel>(policy.clone());
+        frozen_ = policy.clone_model();
         ref_model_ = frozen_.get();
         reference_id_ = "frozen-copy:" + detail::model_fingerprint(*frozen_, frozen_->lora_enabled);
         break;
@@ -272,7 +272,7 @@ GrpoTrainer::MicroBatch GrpoTrainer::micro_batch(const Round& r, int64_t m) cons
     L = std::max(L, prompts_[r.prompts[i / G]].ids.size() + r.completions[i].size() - 1);
     T = std::max(T, r.completions[i].size());
   }
-  const int32_t pad = policy_.config.pad_token_id;
+  const int32_t pad = policy_.special_tokens().pad;
   std::vector<int32_t> in(B * L, pad), tg(B * L, kIgnore);
   std::vector<int64_t> index(B * T, 0);
   for (size_t b = 0; b < B; ++b) {
@@ -296,7 +296,7 @@ GrpoTrainer::MicroBatch GrpoTrainer::micro_batch(const Round& r, int64_t m) cons
   return mb;
 }
 
-Tensor GrpoTrainer::completion_logprobs(const GemmaModel& model, const MicroBatch& mb) const {
+Tensor GrpoTrainer::completion_logprobs(const Model& model, const MicroBatch& mb) const {
   const Tensor lp = token_logprobs(model, mb.inputs, mb.targets, kIgnore, o_.sampling.temperature);  // [B, L]
   return ag::gather(lp, 1, mb.index);                                                                 // [B, T]
 }

@@ -8,17 +8,17 @@
 
 namespace xla::train {
 
-Tensor token_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index,
+Tensor token_logprobs(const Model& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index,
                       float temperature) {
-  return linear_token_logprobs(model.final_hidden(inputs), model.head_weight(), targets, model.config.final_softcap,
+  return linear_token_logprobs(model.final_hidden(inputs), model.head_weight(), targets, model.final_softcap(),
                                ignore_index, 256 << 20, temperature);  // [B, T]
 }
 
-Tensor sequence_logprobs(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index) {
+Tensor sequence_logprobs(const Model& model, const Tensor& inputs, const Tensor& targets, int64_t ignore_index) {
   return ag::sum(token_logprobs(model, inputs, targets, ignore_index), {1});  // [B]
 }
 
-double sequence_logprob(const GemmaModel& model, const std::vector<int32_t>& tokens, int64_t start) {
+double sequence_logprob(const Model& model, const std::vector<int32_t>& tokens, int64_t start) {
   const int64_t n = int64_t(tokens.size());
   if (start < 1 || start > n)
     fail(Status::InvalidArg, "logprob: start " + std::to_string(start) + " must be in [1, " + std::to_string(n) + "]");

@@ -345,9 +345,9 @@ Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const T
   return y;
 }
 
-Tensor lm_loss(const GemmaModel& model, const Tensor& inputs, const Tensor& targets, LossOptions options,
+Tensor lm_loss(const Model& model, const Tensor& inputs, const Tensor& targets, LossOptions options,
                LossParts* parts) {
-  if (model.config.final_softcap > 0) options.softcap = model.config.final_softcap;
+  if (model.final_softcap() > 0) options.softcap = model.final_softcap();
   return linear_cross_entropy(model.final_hidden(inputs), model.head_weight(), targets, options, parts);
 }
 

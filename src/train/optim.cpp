@@ -19,7 +19,7 @@ OptimizerOptions OptimizerOptions::defaults(OptimizerKind kind, double lr) {
   return o;
 }
 
-std::vector<ParamGroup> default_param_groups(GemmaModel& model, double weight_decay) {
+std::vector<ParamGroup> default_param_groups(Model& model, double weight_decay) {
   if (model.has_lora()) {  // LoRA: the adapters alone learn, the base stays frozen
     for (auto& [name, p] : model.named_parameters())
       if (p->defined()) set_requires_grad(*p, false);
@@ -80,7 +80,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
   }
 }
 
-Optimizer::Optimizer(GemmaModel& model, const OptimizerOptions& options)
+Optimizer::Optimizer(Model& model, const OptimizerOptions& options)
     : Optimizer(default_param_groups(model, options.weight_decay), options) {}
 
 void Optimizer::set_lr(double lr) {
@@ -273,8 +273,8 @@ double Schedule::factor(int64_t step) const {
   return min_ratio + (1 - min_ratio) * shape;
 }
 
-void check_optimizer_of(const Optimizer& optimizer, const GemmaModel& model, const std::string& who) {
-  GemmaModel& m = const_cast<GemmaModel&>(model);  // the parameter lists are not const; nothing changes
+void check_optimizer_of(const Optimizer& optimizer, const Model& model, const std::string& who) {
+  Model& m = const_cast<Model&>(model);  // the parameter lists are not const; nothing changes
   std::unordered_set<const void*> own;  // where each of the model's tensors starts
   for (auto& [name, p] : m.named_parameters())
     if (p->defined()) own.insert(p->raw_data());

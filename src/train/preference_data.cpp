@@ -162,7 +162,7 @@ PreferenceBatch make_preference_batch(const PreferenceDataset& data, std::span<c
   return batch;
 }
 
-Tensor completion_logprobs(const GemmaModel& model, const PreferenceBatch& batch, bool average, Tensor* per_token) {
+Tensor completion_logprobs(const Model& model, const PreferenceBatch& batch, bool average, Tensor* per_token) {
   Tensor lp = token_logprobs(model, batch.inputs, batch.targets, kIgnore);  // [2B, L]
   if (per_token) *per_token = lp;
   Tensor sums = ag::sum(lp, {1});  // [2B]

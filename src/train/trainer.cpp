@@ -14,7 +14,7 @@ namespace xla::train {
 using detail::now_s;
 using detail::resident_mb;
 
-Trainer::Trainer(GemmaModel& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions o)
+Trainer::Trainer(Model& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions o)
     : model_(model), train_(train), val_(val), o_(std::move(o)), batcher_(train, o_.batch_size, o_.seed) {
   static_cast<LoopOptions&>(o_) = detail::checked_loop_options(o_, "trainer");
   if (train.seq_len() == 0) fail(Status::InvalidArg, "trainer: the training set is empty");

@@ -25,7 +25,7 @@ LoopOptions checked_loop_options(LoopOptions o, const std::string& who) {
   return o;
 }
 
-TrainingLoop::TrainingLoop(GemmaModel& model, Optimizer& optimizer, const LoopOptions& options, std::string who,
+TrainingLoop::TrainingLoop(Model& model, Optimizer& optimizer, const LoopOptions& options, std::string who,
                            std::string kind)
     : step(optimizer, options),
       metrics(options.metrics_path, who.c_str()),

@@ -21,7 +21,7 @@ class TrainingLoop {
   // options must have passed checked_loop_options. who: "trainer" or
   // "dpo", the prefix of errors; kind: what TrainState::trainer holds for this loop ("" for
   // the language-model Trainer, "dpo").
-  TrainingLoop(GemmaModel& model, Optimizer& optimizer, const LoopOptions& options, std::string who, std::string kind);
+  TrainingLoop(Model& model, Optimizer& optimizer, const LoopOptions& options, std::string who, std::string kind);
 
   OptimizerStep step;
   TrainState state;
@@ -42,7 +42,7 @@ class TrainingLoop {
   double seconds_per_step() const;  // over this run() so far
 
  private:
-  GemmaModel& model_;
+  Model& model_;
   Optimizer& opt_;
   const LoopOptions o_;  // a copy: the trainer that owns this loop may be moved
   std::string who_, kind_;

@@ -1,7 +1,7 @@
 // training_state.cpp — training-state checkpoints (weights, adapters, optimizer moments,
 // step, data position) for a bit-identical resume, written so that a kill at any moment
 // leaves the previous one loadable: temporary folder → rename → `latest` replaced by rename.
-// Model folders alone (config.json + model.safetensors) are GemmaModel::save's, not this.
+// Model folders alone (config.json + model.safetensors) are Model::save's, not this.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +16,7 @@
 
 #include "strict_json.hpp"
 #include "text_file.hpp"
+#include "xla/autograd.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/trainer.hpp"
 
@@ -75,7 +76,7 @@ const char* kind_name(OptimizerKind k) {
 
 }  // namespace
 
-std::string save_training_state(const std::string& root, const GemmaModel& model, const Optimizer* optimizer,
+std::string save_training_state(const std::string& root, const Model& model, const Optimizer* optimizer,
                             const TrainState& state, int keep_last) {
   if (root.empty()) fail(Status::InvalidArg, "checkpoint: empty folder name");
   if (keep_last < 1) fail(Status::InvalidArg, "checkpoint: keep_last must be >= 1");
@@ -104,7 +105,7 @@ std::string save_training_state(const std::string& root, const GemmaModel& model
     if (!state.extra.empty()) st["extra"] = nlohmann::json::parse(state.extra);
     if (model.has_lora()) {
       std::vector<std::pair<std::string, Tensor>> adapters;
-      for (auto& [name, p] : const_cast<GemmaModel&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
+      for (auto& [name, p] : const_cast<Model&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
       char alpha[32];
       std::snprintf(alpha, sizeof alpha, "%.9g", double(model.lora_alpha));
       io::save_safetensors(tmp + "/adapters.safetensors", adapters,
@@ -159,7 +160,7 @@ std::string latest_training_state(const std::string& root) {
   return root + "/" + name;
 }
 
-TrainState load_training_state(const std::string& path, GemmaModel& model, Optimizer* optimizer) {
+TrainState load_training_state(const std::string& path, Model& model, Optimizer* optimizer) {
   if (optimizer) check_optimizer_of(*optimizer, model, "checkpoint");
   std::string dir = path;
   if (!fs::exists(dir + "/state.json")) {
@@ -188,8 +189,8 @@ TrainState load_training_state(const std::string& path, GemmaModel& model, Optim
                              std::to_string(s.data.position) + ")");
 
   // the weights, copied into the model's own tensors
-  GemmaConfig saved = GemmaConfig::from_json(io::read_text_file(dir + "/config.json", "the checkpoint config"));
-  if (saved.to_json() != model.config.to_json())
+  const std::string saved = canonical_config_json(io::read_text_file(dir + "/config.json", "the checkpoint config"));
+  if (saved != model.config_json())
     fail(Status::Format, "checkpoint: " + dir + " holds a model of another configuration");
   io::SafetensorsFile weights = io::SafetensorsFile::open(dir + "/model.safetensors");
   std::vector<std::pair<std::string, Tensor>> loaded;

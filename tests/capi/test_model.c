@@ -46,6 +46,7 @@ int main(void) {
   V = xla_model_vocab_size(m);
   EXPECT(V == 512);
   EXPECT(xla_model_vocab_size(NULL) == -1);
+  EXPECT(strcmp(xla_model_architecture(m), "gemma") == 0);
 
   /* logits of sequence 0 within 1e-3 of the reference */
   logits = (float*)malloc(sizeof(float) * (size_t)(n_ids * V));

@@ -149,6 +149,7 @@ int main(void) {
   BAD(xla_model_save(NULL, "x"), XLA_ERR_INVALID_ARG, "xla_model_save", "NULL");
   xla_model_free(NULL);
   EXPECT(xla_model_vocab_size(NULL) == -1);
+  EXPECT(xla_model_architecture(NULL) == NULL);
   BAD(xla_model_forward(m, ids, 1, 2, logits, 64), XLA_ERR_INVALID_ARG, "xla_model_forward", "99");
   BAD(xla_model_forward(m, i32v, 1, 2, logits, 3), XLA_ERR_BUFFER_TOO_SMALL, "xla_model_forward", "32");
   BAD(xla_model_logprob(m, i32v, 2, 0, &dv), XLA_ERR_INVALID_ARG, "xla_model_logprob", "start");

@@ -280,6 +280,28 @@ lib.xla_model_free(m)
 rc, out, err = run("chat", "--model", tiny, "--tokenizer", tokenizer, "--max-new-tokens", "3", stdin="Hi\nAgain\n")
 check(rc == 0 and out.count("\n") == 2, f"chat answered two turns: {out!r} {err}")
 
+# a Mamba folder through the same commands: info, and generate from ids (no tokenizer)
+mamba = os.path.join(shared, "oracle/mamba")
+with open(os.path.join(mamba, "reference.json")) as f:
+    mref = json.load(f)
+with open(os.path.join(mamba, "model.safetensors"), "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    mparams = sum(math.prod(t["shape"]) for k, t in json.loads(f.read(n)).items() if k != "__metadata__")
+rc, out, err = run("info", mamba)
+check(rc == 0 and "Mamba" in out and f"parameters     {mparams}" in out and "state 16" in out,
+      f"info on the Mamba oracle: {rc} {out} {err}")
+for seq in mref["sequences"]:
+    rc, out, err = run("generate", "--model", mamba, "--prompt-ids", ",".join(map(str, seq["ids"])),
+                       "--max-new-tokens", "8")
+    got = [int(x) for x in out.split()]
+    check(rc == 0 and got == seq["greedy"], f"generate --prompt-ids on the Mamba oracle: {got} vs {seq['greedy']} {err}")
+rc, out, err = run("generate", "--model", mamba, "--prompt-ids", "1,x2")
+check(rc == 2 and "'x2' is not a token id" in err, f"a bad --prompt-ids is a usage error: {rc} {err}")
+rc, out, err = run("generate", "--model", mamba, "--prompt-ids", "1,512", "--max-new-tokens", "2")
+check(rc == 1 and "512" in err and not out, f"an id outside the vocabulary is named: {rc} {out!r} {err}")
+rc, out, err = run("generate", "--model", mamba, "--prompt-ids", "1", "--prompt", "hi")
+check(rc == 2 and "either --prompt" in err, f"--prompt and --prompt-ids together: {rc} {err}")
+
 print(f"cli: {checks - len(failures)} passed, {len(failures)} failed")
 for f in failures:
     print("FAILED:", f)

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "xla/gemma.hpp"
 #include "xla/engine.hpp"
 
 using namespace xla;

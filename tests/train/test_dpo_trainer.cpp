@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tiny.hpp"
+#include "xla/gemma.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo_trainer.hpp"
 #include "xla/loss.hpp"

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tiny.hpp"
+#include "xla/gemma.hpp"
 #include "xla/grpo_trainer.hpp"
 #include "xla/loss.hpp"
 

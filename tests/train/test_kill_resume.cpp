@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "tiny.hpp"
+#include "xla/gemma.hpp"
 #include "xla/trainer.hpp"
 
 extern char** environ;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "xla/gemma.hpp"
 #include "xla/autograd.hpp"
 #include "xla/loss.hpp"
 #include "xla/ops.hpp"

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "tiny.hpp"
+#include "xla/gemma.hpp"
 #include "xla/autograd.hpp"
 #include "xla/optim.hpp"
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "tiny.hpp"
+#include "xla/gemma.hpp"
 #include "xla/dpo_trainer.hpp"
 #include "xla/trainer.hpp"
 

@@ -312,6 +312,7 @@ _DECLS = {
     "xla_model_save": (STATUS, [P, ctypes.c_char_p]),
     "xla_model_free": (None, [P]),
     "xla_model_vocab_size": (i64, [P]),
+    "xla_model_architecture": (ctypes.c_char_p, [P]),
     "xla_model_forward": (STATUS, [P, I32P, i64, i64, P, size_t]),
     "xla_model_logprob": (STATUS, [P, I32P, i64, i64, F64P]),
     # generation and sessions

@@ -1,4 +1,4 @@
-"""model.py — Gemma models (load, create, save, forward, log-probs, generation) and sessions.
+"""model.py — models, Gemma or Mamba (load, create, save, forward, log-probs, generation) and sessions.
 
 A loaded model is immutable for inference and may be shared by threads (each with its own
 Session); training changes it in place (see train.py).
@@ -104,8 +104,9 @@ _GENERATE_DOC = """Generates up to max_new_tokens (default 256) token ids after 
 
 
 class Model(Owned):
-    """A Gemma 1, 2 or 3 text model (the xla_model* is freed by close(), `with`, or collection).
-    Build one with Model.load(folder) or Model.create(config)."""
+    """A Gemma 1, 2 or 3 or a Mamba text model, chosen by config.json's model_type (the
+    xla_model* is freed by close(), `with`, or collection). Build one with Model.load(folder)
+    or Model.create(config); everything below works the same for both families."""
 
     _free = "xla_model_free"
 
@@ -146,6 +147,14 @@ class Model(Owned):
         if n < 0:
             raise InvalidArgumentError("the model is closed")
         return n
+
+    @property
+    def architecture(self) -> str:
+        """The family: "gemma" (attention, a KV cache) or "mamba" (a recurrent state)."""
+        name = lib.xla_model_architecture(self._handle)
+        if name is None:
+            raise InvalidArgumentError("the model is closed")
+        return str(name.decode())
 
     def forward(self, tokens: Tokens, as_list: bool = False) -> Any:
         """Logits for every position: tokens a list of ids ([seq_len] -> logits [seq_len,
