@@ -253,7 +253,7 @@ TEST(MambaScan, FusedScanEqualsTheDiscretisedRecurrence) {
 
 TEST(MambaScan, GradcheckOnEveryInput) {
   for (bool with_h0 : {false, true}) {
-    ScanInputs in = scan_inputs(2, 6, 3, 4, 12);
+    ScanInputs in = scan_inputs(2, 5, 34, 3, 12);  // 34 channels: two backward blocks
     in.dt.data<float>()[1] = 21.f;  // one δ past the threshold (derivative 1)
     std::vector<Tensor> inputs = {in.x, in.dt, in.A, in.Bm, in.Cm, in.D};
     for (Tensor& t : inputs) xla::set_requires_grad(t, true);
@@ -497,6 +497,10 @@ TEST(MambaState, FailedForwardLeavesTheStateAsItWas) {
   EXPECT_THROW(m.forward(I32({1, 99}, {2, 1}), st.get()), xla::Error);
   EXPECT_TRUE(contains(error_of([&] { m.forward(I32({1, 2, 3}, {3, 1}), st.get()); }, xla::Status::InvalidArg),
                        "holds 2 sequences"));
+  // a failure in the second layer, after the first has run: the first layer's state is kept too
+  xla::MambaModel broken = m;  // shares the weights but for one
+  broken.layers[1].D = Tensor::zeros({5});
+  EXPECT_TRUE(contains(error_of([&] { broken.forward(tiny_tokens(), st.get()); }, xla::Status::Shape), "D must be"));
   EXPECT_EQ(ms->conv[0].to_vector(), conv0);
   EXPECT_EQ(ms->ssm[1].to_vector(), ssm1);
   EXPECT_EQ(ms->length(), 9);
