@@ -492,7 +492,15 @@ TEST(MambaState, FailedForwardLeavesTheStateAsItWas) {
   m.forward(tiny_tokens(), st.get());
   auto* ms = dynamic_cast<xla::MambaState*>(st.get());
   ASSERT_NE(ms, nullptr);
-  const std::vector<float> conv0 = ms->conv[0].to_vector(), ssm1 = ms->ssm[1].to_vector();
+  auto snapshot = [&] {  // every tensor of the state, in order
+    std::vector<std::vector<float>> out;
+    for (size_t l = 0; l < ms->conv.size(); ++l) {
+      out.push_back(ms->conv[l].to_vector());
+      out.push_back(ms->ssm[l].to_vector());
+    }
+    return out;
+  };
+  const auto before = snapshot();
   // a token out of the vocabulary fails in the embedding; a batch of 3 does not fit a state of 2
   EXPECT_THROW(m.forward(I32({1, 99}, {2, 1}), st.get()), xla::Error);
   EXPECT_TRUE(contains(error_of([&] { m.forward(I32({1, 2, 3}, {3, 1}), st.get()); }, xla::Status::InvalidArg),
@@ -501,9 +509,14 @@ TEST(MambaState, FailedForwardLeavesTheStateAsItWas) {
   xla::MambaModel broken = m;  // shares the weights but for one
   broken.layers[1].D = Tensor::zeros({5});
   EXPECT_TRUE(contains(error_of([&] { broken.forward(tiny_tokens(), st.get()); }, xla::Status::Shape), "D must be"));
-  EXPECT_EQ(ms->conv[0].to_vector(), conv0);
-  EXPECT_EQ(ms->ssm[1].to_vector(), ssm1);
+  EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(ms->length(), 9);
+  // and it still continues the sequence as if nothing had happened
+  xla::MambaModel fresh = m.clone();
+  auto again = fresh.new_state();
+  fresh.forward(tiny_tokens(), again.get());
+  Tensor next = I32({4, 5}, {2, 1});
+  EXPECT_EQ(m.forward(next, st.get()).to_vector(), fresh.forward(next, again.get()).to_vector());
 }
 
 TEST(MambaState, AStateOfAnotherKindOrShapeIsRefused) {
