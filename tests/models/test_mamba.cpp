@@ -378,7 +378,7 @@ TEST(MambaTraining, TinyModelOverfitsOneBatch) {
     opt.update();
   }
   EXPECT_NEAR(first, std::log(32.f), 0.5f);  // a fresh model is near uniform
-  EXPECT_LT(last, 0.3f * first) << "first " << first << ", last " << last;
+  EXPECT_LT(last, 0.1f) << "first " << first << ", last " << last;  // 3.6 → ~0.01 in 60 steps
   // every kind of weight received a gradient: the scan's inputs all reach the loss
   Tensor loss = lm_loss(m, tiny_tokens());
   xla::backward(loss);
@@ -443,6 +443,27 @@ TEST(MambaLora, FreshAdaptersAreTheIdentityAndOnlyAdaptersGetGradients) {
   }
   EXPECT_TRUE(contains(error_of([&] { tiny().add_lora(2, 1.f, {"q_proj"}); }, xla::Status::InvalidArg), "q_proj"));
   EXPECT_TRUE(contains(error_of([&] { m.add_lora(2, 1.f); }, xla::Status::InvalidArg), "already"));
+}
+
+TEST(MambaLora, GradcheckThroughAdapters) {
+  xla::MambaModel m = tiny(33);
+  m.add_lora(2, 2.f, {}, 4);
+  xla::Generator gen(7);
+  for (auto& [name, t] : m.lora_parameters())  // with B = 0 no gradient would reach A
+    if (name.ends_with("lora_B.weight")) t->copy_(xla::randn(t->shape(), gen, 0.f, 0.3f));
+  const Tensor in = I32({1, 5, 9, 30, 2}, {1, 5});
+  std::vector<Tensor> inputs = {m.layers[0].in_lora.a, m.layers[0].in_lora.b, m.layers[1].x_lora.b,
+                                m.layers[1].dt_lora.a, m.layers[1].out_lora.b};
+  std::string report = xla::gradcheck(
+      [&](const std::vector<Tensor>& v) {
+        m.layers[0].in_lora = {v[0], v[1]};
+        m.layers[1].x_lora.b = v[2];
+        m.layers[1].dt_lora.a = v[3];
+        m.layers[1].out_lora.b = v[4];
+        return m.forward(in);
+      },
+      inputs, 1e-2, 2e-3, 2e-2);
+  EXPECT_EQ(report, "");
 }
 
 TEST(MambaLora, CloneIsDeep) {
