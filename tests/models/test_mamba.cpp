@@ -101,6 +101,24 @@ TEST(MambaConfig, ErrorsNameTheKey) {
   EXPECT_TRUE(contains(error_of(parse("[1, 2]"), Status::Format), "not a JSON object"));
 }
 
+// The keys mamba_ssm's config leaves in converted *-hf folders.
+TEST(MambaConfig, MambaSsmLeftoversAgreeOrAreErrors) {
+  using xla::Status;
+  xla::MambaConfig c = xla::MambaConfig::from_json(
+      with(R"("d_model": 16, "n_layer": 2, "rms_norm": true, "fused_add_norm": true, "pad_vocab_size_multiple": 8, "ssm_cfg": {})"));
+  EXPECT_EQ(c.hidden_size, 16);
+  EXPECT_EQ(c.num_layers, 2);
+  c = xla::MambaConfig::from_json(R"({"model_type": "mamba", "vocab_size": 8, "d_model": 32, "n_layer": 3})");
+  EXPECT_EQ(c.hidden_size, 32);
+  EXPECT_EQ(c.num_layers, 3);
+  EXPECT_EQ(c.intermediate_size, 64);
+  auto parse = [](const std::string& text) { return [text] { xla::MambaConfig::from_json(text); }; };
+  EXPECT_TRUE(contains(error_of(parse(with(R"("n_layer": 3)")), Status::Format), "'n_layer' disagrees with 'num_hidden_layers'"));
+  EXPECT_TRUE(contains(error_of(parse(with(R"("d_model": 8)")), Status::Format), "'d_model' disagrees with 'hidden_size'"));
+  EXPECT_TRUE(contains(error_of(parse(with(R"("rms_norm": false)")), Status::Format), "rms_norm"));
+  EXPECT_TRUE(contains(error_of(parse(with(R"("ssm_cfg": {"d_state": 8})")), Status::Format), "ssm_cfg"));
+}
+
 TEST(MambaConfig, RegistryCreatesAndNamesMamba) {
   std::unique_ptr<xla::Model> m = xla::create_model(kTinyConfig, 3);
   EXPECT_EQ(m->architecture(), "mamba");
