@@ -569,6 +569,9 @@ TEST(MambaState, FailedForwardLeavesTheStateAsItWas) {
   xla::MambaModel broken = m;  // shares the weights but for one
   broken.layers[1].D = Tensor::zeros({5});
   EXPECT_TRUE(contains(error_of([&] { broken.forward(tiny_tokens(), st.get()); }, xla::Status::Shape), "D must be"));
+  // no tokens at all
+  EXPECT_TRUE(contains(error_of([&] { m.forward(Tensor::zeros({2, 0}, xla::DType::I32), st.get()); }, xla::Status::Shape),
+                       "both at least 1"));
   EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(ms->length(), 9);
   // and it still continues the sequence as if nothing had happened

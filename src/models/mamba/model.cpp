@@ -145,8 +145,8 @@ MambaState* state_of(ModelState* state, const MambaModel& m, int64_t batch) {
 
 Tensor MambaModel::final_hidden(const Tensor& tokens, ModelState* state, std::vector<Tensor>* hidden, bool last_only) const {
   const MambaConfig& c = config;
-  if (!tokens.defined() || tokens.ndim() != 2 || tokens.shape()[1] < 1)
-    fail(Status::Shape, "forward: tokens must be [batch, seq_len] with seq_len >= 1, got " +
+  if (!tokens.defined() || tokens.ndim() != 2 || tokens.shape()[0] < 1 || tokens.shape()[1] < 1)
+    fail(Status::Shape, "forward: tokens must be [batch, seq_len], both at least 1, got " +
                             (tokens.defined() ? tokens.shape().str() : "none"));
   if (tokens.dtype() != DType::I32 && tokens.dtype() != DType::I64)
     fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
