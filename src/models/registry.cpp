@@ -5,6 +5,7 @@
 #include "strict_json.hpp"
 #include "xla/error.hpp"
 #include "xla/gemma.hpp"
+#include "xla/mamba.hpp"
 #include "text_file.hpp"
 
 namespace xla {
@@ -33,18 +34,21 @@ std::string model_type_of(const std::string& config_json) {
 std::string canonical_config_json(const std::string& config_json) {
   const std::string type = model_type_of(config_json);
   if (is_gemma(type)) return GemmaConfig::from_json(config_json).to_json();
+  if (type == "mamba") return MambaConfig::from_json(config_json).to_json();
   unknown(type);
 }
 
 std::unique_ptr<Model> load_model(const std::string& dir, DType dtype) {
   const std::string type = model_type_of(io::read_text_file(dir + "/config.json", "the model config"));
   if (is_gemma(type)) return std::make_unique<GemmaModel>(GemmaModel::load(dir, dtype));
+  if (type == "mamba") return std::make_unique<MambaModel>(MambaModel::load(dir, dtype));
   unknown(type);
 }
 
 std::unique_ptr<Model> create_model(const std::string& config_json, uint64_t seed, DType dtype) {
   const std::string type = model_type_of(config_json);
   if (is_gemma(type)) return std::make_unique<GemmaModel>(GemmaModel::create(GemmaConfig::from_json(config_json), seed, dtype));
+  if (type == "mamba") return std::make_unique<MambaModel>(MambaModel::create(MambaConfig::from_json(config_json), seed, dtype));
   unknown(type);
 }
 
