@@ -16,6 +16,7 @@
 #include "args.hpp"
 #include "text_stream.hpp"
 #include "xla/gemma.hpp"
+#include "xla/mamba.hpp"
 #include "xla/generate.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/tokenizer.hpp"
@@ -212,7 +213,8 @@ int cmd_info(int argc, char** argv) {
   if (a.positional().size() != 1) throw UsageError("give the model folder");
   const std::string dir = a.positional()[0];
   // headers only: a 10 GB model is described without reading its weights
-  GemmaConfig c = GemmaConfig::from_json(io::read_text_file(dir + "/config.json"));
+  const std::string config = io::read_text_file(dir + "/config.json");
+  const bool mamba = model_type_of(config) == "mamba";
   io::Checkpoint ckpt = io::Checkpoint::open(dir);
   int64_t params = 0;
   std::map<std::string, int64_t> by_dtype;
@@ -221,16 +223,28 @@ int cmd_info(int argc, char** argv) {
     params += t.shape.numel();
     by_dtype[dtype_name(t.dtype)] += t.shape.numel();
   }
-  int64_t sliding = 0;
-  for (uint8_t s : c.sliding) sliding += s;
-  std::printf("architecture   Gemma %d\n", c.version);
-  std::printf("parameters     %lld\n", (long long)params);
-  std::printf("layers         %lld (%lld sliding-window, %lld global)\n", (long long)c.num_layers, (long long)sliding,
-              (long long)(c.num_layers - sliding));
-  std::printf("hidden         %lld, intermediate %lld, vocabulary %lld\n", (long long)c.hidden_size,
-              (long long)c.intermediate_size, (long long)c.vocab_size);
-  std::printf("attention      %lld heads, %lld kv heads, head_dim %lld\n", (long long)c.num_heads,
-              (long long)c.num_kv_heads, (long long)c.head_dim);
+  if (mamba) {
+    const MambaConfig c = MambaConfig::from_json(config);
+    std::printf("architecture   Mamba (selective state space)\n");
+    std::printf("parameters     %lld\n", (long long)params);
+    std::printf("layers         %lld\n", (long long)c.num_layers);
+    std::printf("hidden         %lld, intermediate %lld, vocabulary %lld\n", (long long)c.hidden_size,
+                (long long)c.intermediate_size, (long long)c.vocab_size);
+    std::printf("ssm            state %lld, conv kernel %lld, dt rank %lld\n", (long long)c.state_size,
+                (long long)c.conv_kernel, (long long)c.time_step_rank);
+  } else {
+    const GemmaConfig c = GemmaConfig::from_json(config);
+    int64_t sliding = 0;
+    for (uint8_t s : c.sliding) sliding += s;
+    std::printf("architecture   Gemma %d\n", c.version);
+    std::printf("parameters     %lld\n", (long long)params);
+    std::printf("layers         %lld (%lld sliding-window, %lld global)\n", (long long)c.num_layers, (long long)sliding,
+                (long long)(c.num_layers - sliding));
+    std::printf("hidden         %lld, intermediate %lld, vocabulary %lld\n", (long long)c.hidden_size,
+                (long long)c.intermediate_size, (long long)c.vocab_size);
+    std::printf("attention      %lld heads, %lld kv heads, head_dim %lld\n", (long long)c.num_heads,
+                (long long)c.num_kv_heads, (long long)c.head_dim);
+  }
   for (auto& [dt, n] : by_dtype) std::printf("dtype          %s: %lld parameters\n", dt.c_str(), (long long)n);
   return 0;
 }

