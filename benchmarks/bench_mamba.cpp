@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
   bench::Ceilings roof;
   if (!context_path.empty()) {
     roof = bench::read_context(context_path, "bench_mamba");
-  } else {
+  } else if (!quick) {
     roof.read_gbs = measure_read_gbs();  // the FMA peak stays unknown: prefill is not read against it
   }
 
@@ -167,9 +167,11 @@ int main(int argc, char** argv) {
   if (roof.fma_gflops > 0)
     std::printf("ceilings (bench_roofline, this sitting): f32 FMA %.1f GFLOP/s, read %.1f GB/s; cpu %s (%s); commit %s\n",
                 roof.fma_gflops, roof.read_gbs, roof.cpu.c_str(), roof.flags.c_str(), roof.commit.c_str());
-  else
+  else if (roof.read_gbs > 0)
     std::printf("ceilings: read %.1f GB/s, measured now by this program; FMA peak not given (pass --context "
                 "build/benchmarks/roofline.context after `make bench`)\n", roof.read_gbs);
+  else
+    std::printf("ceilings: not measured (--quick)\n");
 
   xla::NoGradGuard no_grad;
   bool ok = true;
@@ -227,10 +229,10 @@ int main(int argc, char** argv) {
     // read and written
     const double bytes = weight_bytes + 2 * double(state_bytes);
     const double bound = roof.read_gbs * 1e9 / bytes, tok_s = median(rates);
-    std::printf("decode %lld after %lld: %.2f tokens/s (median of %d); a step reads %.1f MB (state %.2f MB); "
-                "bandwidth bound %.1f tokens/s: %.1f%%\n",
-                (long long)gen_tokens, (long long)prompt_tokens, tok_s, reps, bytes / 1e6, double(state_bytes) / 1e6,
-                bound, 100 * tok_s / bound);
+    std::printf("decode %lld after %lld: %.2f tokens/s (median of %d); a step reads %.1f MB (state %.2f MB)",
+                (long long)gen_tokens, (long long)prompt_tokens, tok_s, reps, bytes / 1e6, double(state_bytes) / 1e6);
+    if (bound > 0) std::printf("; bandwidth bound %.1f tokens/s: %.1f%%", bound, 100 * tok_s / bound);
+    std::printf("\n");
     std::printf("{\"bench\": \"mamba\", \"phase\": \"decode\", \"prompt\": %lld, \"gen\": %lld, \"tokens_per_s\": %.3f, "
                 "\"bytes_per_token\": %.0f, \"state_bytes\": %zu, \"read_gbs\": %.2f, \"bound_tokens_per_s\": %.3f}\n",
                 (long long)prompt_tokens, (long long)gen_tokens, tok_s, bytes, state_bytes, roof.read_gbs, bound);
