@@ -101,6 +101,24 @@ TEST(MambaConfig, ErrorsNameTheKey) {
   EXPECT_TRUE(contains(error_of(parse("[1, 2]"), Status::Format), "not a JSON object"));
 }
 
+// The keys mamba_ssm's config leaves in converted *-hf folders.
+TEST(MambaConfig, MambaSsmLeftoversAgreeOrAreErrors) {
+  using xla::Status;
+  xla::MambaConfig c = xla::MambaConfig::from_json(
+      with(R"("d_model": 16, "n_layer": 2, "rms_norm": true, "fused_add_norm": true, "pad_vocab_size_multiple": 8, "ssm_cfg": {})"));
+  EXPECT_EQ(c.hidden_size, 16);
+  EXPECT_EQ(c.num_layers, 2);
+  c = xla::MambaConfig::from_json(R"({"model_type": "mamba", "vocab_size": 8, "d_model": 32, "n_layer": 3})");
+  EXPECT_EQ(c.hidden_size, 32);
+  EXPECT_EQ(c.num_layers, 3);
+  EXPECT_EQ(c.intermediate_size, 64);
+  auto parse = [](const std::string& text) { return [text] { xla::MambaConfig::from_json(text); }; };
+  EXPECT_TRUE(contains(error_of(parse(with(R"("n_layer": 3)")), Status::Format), "'n_layer' disagrees with 'num_hidden_layers'"));
+  EXPECT_TRUE(contains(error_of(parse(with(R"("d_model": 8)")), Status::Format), "'d_model' disagrees with 'hidden_size'"));
+  EXPECT_TRUE(contains(error_of(parse(with(R"("rms_norm": false)")), Status::Format), "rms_norm"));
+  EXPECT_TRUE(contains(error_of(parse(with(R"("ssm_cfg": {"d_state": 8})")), Status::Format), "ssm_cfg"));
+}
+
 TEST(MambaConfig, RegistryCreatesAndNamesMamba) {
   std::unique_ptr<xla::Model> m = xla::create_model(kTinyConfig, 3);
   EXPECT_EQ(m->architecture(), "mamba");
@@ -265,6 +283,27 @@ TEST(MambaScan, GradcheckOnEveryInput) {
   }
 }
 
+// The backward's channel blocks are summed in a fixed order: the same bits on 1 or 3 threads.
+TEST(MambaScan, GradientsDoNotDependOnTheThreadCount) {
+  ScanInputs in = scan_inputs(2, 9, 100, 4, 16);
+  std::vector<Tensor> inputs = {in.x, in.dt, in.A, in.Bm, in.Cm, in.D};
+  auto grads = [&](int threads) {
+    const int before = xla::num_threads();
+    xla::set_num_threads(threads);
+    std::vector<Tensor> xs;
+    for (const Tensor& t : inputs) {
+      xs.push_back(t.clone());
+      xla::set_requires_grad(xs.back(), true);
+    }
+    xla::backward(xla::ag::sum(xla::ag::mul(xla::mamba::selective_scan(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], in.h0), in.x)));
+    std::vector<std::vector<float>> out;
+    for (const Tensor& t : xs) out.push_back(xla::grad(t).to_vector());
+    xla::set_num_threads(before);
+    return out;
+  };
+  EXPECT_EQ(grads(1), grads(3));
+}
+
 // The scan through ag ops around it: A = −exp(A_log), as the model builds it.
 TEST(MambaScan, GradcheckThroughALog) {
   ScanInputs in = scan_inputs(1, 5, 2, 3, 13);
@@ -378,7 +417,7 @@ TEST(MambaTraining, TinyModelOverfitsOneBatch) {
     opt.update();
   }
   EXPECT_NEAR(first, std::log(32.f), 0.5f);  // a fresh model is near uniform
-  EXPECT_LT(last, 0.3f * first) << "first " << first << ", last " << last;
+  EXPECT_LT(last, 0.1f) << "first " << first << ", last " << last;  // 3.6 → ~0.01 in 60 steps
   // every kind of weight received a gradient: the scan's inputs all reach the loss
   Tensor loss = lm_loss(m, tiny_tokens());
   xla::backward(loss);
@@ -445,6 +484,27 @@ TEST(MambaLora, FreshAdaptersAreTheIdentityAndOnlyAdaptersGetGradients) {
   EXPECT_TRUE(contains(error_of([&] { m.add_lora(2, 1.f); }, xla::Status::InvalidArg), "already"));
 }
 
+TEST(MambaLora, GradcheckThroughAdapters) {
+  xla::MambaModel m = tiny(33);
+  m.add_lora(2, 2.f, {}, 4);
+  xla::Generator gen(7);
+  for (auto& [name, t] : m.lora_parameters())  // with B = 0 no gradient would reach A
+    if (name.ends_with("lora_B.weight")) t->copy_(xla::randn(t->shape(), gen, 0.f, 0.3f));
+  const Tensor in = I32({1, 5, 9, 30, 2}, {1, 5});
+  std::vector<Tensor> inputs = {m.layers[0].in_lora.a, m.layers[0].in_lora.b, m.layers[1].x_lora.b,
+                                m.layers[1].dt_lora.a, m.layers[1].out_lora.b};
+  std::string report = xla::gradcheck(
+      [&](const std::vector<Tensor>& v) {
+        m.layers[0].in_lora = {v[0], v[1]};
+        m.layers[1].x_lora.b = v[2];
+        m.layers[1].dt_lora.a = v[3];
+        m.layers[1].out_lora.b = v[4];
+        return m.forward(in);
+      },
+      inputs, 1e-2, 2e-3, 2e-2);
+  EXPECT_EQ(report, "");
+}
+
 TEST(MambaLora, CloneIsDeep) {
   xla::MambaModel m = tiny(32);
   m.add_lora(1, 1.f, {"x_proj"});
@@ -492,7 +552,15 @@ TEST(MambaState, FailedForwardLeavesTheStateAsItWas) {
   m.forward(tiny_tokens(), st.get());
   auto* ms = dynamic_cast<xla::MambaState*>(st.get());
   ASSERT_NE(ms, nullptr);
-  const std::vector<float> conv0 = ms->conv[0].to_vector(), ssm1 = ms->ssm[1].to_vector();
+  auto snapshot = [&] {  // every tensor of the state, in order
+    std::vector<std::vector<float>> out;
+    for (size_t l = 0; l < ms->conv.size(); ++l) {
+      out.push_back(ms->conv[l].to_vector());
+      out.push_back(ms->ssm[l].to_vector());
+    }
+    return out;
+  };
+  const auto before = snapshot();
   // a token out of the vocabulary fails in the embedding; a batch of 3 does not fit a state of 2
   EXPECT_THROW(m.forward(I32({1, 99}, {2, 1}), st.get()), xla::Error);
   EXPECT_TRUE(contains(error_of([&] { m.forward(I32({1, 2, 3}, {3, 1}), st.get()); }, xla::Status::InvalidArg),
@@ -501,9 +569,14 @@ TEST(MambaState, FailedForwardLeavesTheStateAsItWas) {
   xla::MambaModel broken = m;  // shares the weights but for one
   broken.layers[1].D = Tensor::zeros({5});
   EXPECT_TRUE(contains(error_of([&] { broken.forward(tiny_tokens(), st.get()); }, xla::Status::Shape), "D must be"));
-  EXPECT_EQ(ms->conv[0].to_vector(), conv0);
-  EXPECT_EQ(ms->ssm[1].to_vector(), ssm1);
+  EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(ms->length(), 9);
+  // and it still continues the sequence as if nothing had happened
+  xla::MambaModel fresh = m.clone();
+  auto again = fresh.new_state();
+  fresh.forward(tiny_tokens(), again.get());
+  Tensor next = I32({4, 5}, {2, 1});
+  EXPECT_EQ(m.forward(next, st.get()).to_vector(), fresh.forward(next, again.get()).to_vector());
 }
 
 TEST(MambaState, AStateOfAnotherKindOrShapeIsRefused) {

@@ -21,6 +21,12 @@ using json = nlohmann::json;
 
 const std::set<std::string> kIgnored = {"architectures", "torch_dtype", "dtype", "transformers_version",
                                         "_name_or_path", "use_cache", "use_mambapy", "model_type"};
+// Keys of the original mamba_ssm config that the converted *-hf folders carry along: d_model
+// and n_layer must agree with hidden_size and num_hidden_layers (and stand in for them when
+// those are absent), rms_norm must be true, ssm_cfg empty; fused_add_norm (a kernel choice)
+// and pad_vocab_size_multiple (the vocabulary is already padded) change nothing here.
+const std::set<std::string> kMambaSsm = {"d_model", "n_layer", "rms_norm", "fused_add_norm",
+                                         "pad_vocab_size_multiple", "ssm_cfg"};
 const std::set<std::string> kHonoured = {
     "vocab_size", "hidden_size", "state_size", "num_hidden_layers", "layer_norm_epsilon", "expand",
     "conv_kernel", "use_bias", "use_conv_bias", "time_step_rank", "intermediate_size", "hidden_act",
@@ -90,12 +96,27 @@ MambaConfig MambaConfig::from_json(const std::string& text) {
   if (j["model_type"] != "mamba")
     bad("model_type '" + j["model_type"].get<std::string>() + "' is not a Mamba model (model_type 'mamba')");
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (!kHonoured.count(it.key()) && !kIgnored.count(it.key())) bad("unknown key '" + it.key() + "'");
+    if (!kHonoured.count(it.key()) && !kIgnored.count(it.key()) && !kMambaSsm.count(it.key()))
+      bad("unknown key '" + it.key() + "'");
 
   MambaConfig c;
   c.vocab_size = get_int(j, "vocab_size", true, 0, kMaxVocab);
-  c.hidden_size = get_int(j, "hidden_size", true, 0, kMaxHidden);
-  c.num_layers = get_int(j, "num_hidden_layers", true, 0, kMaxLayers);
+  // an alias agrees with its key, or stands in for it when the key is absent
+  auto with_alias = [&](const char* key, const char* alias, int64_t cap) {
+    const bool has_key = j.contains(key) && !j[key].is_null();
+    const bool has_alias = j.contains(alias) && !j[alias].is_null();
+    const int64_t v = get_int(j, has_key || !has_alias ? key : alias, true, 0, cap);
+    if (has_key && has_alias && get_int(j, alias, true, 0, cap) != v)
+      bad(std::string("'") + alias + "' disagrees with '" + key + "'");
+    return v;
+  };
+  c.hidden_size = with_alias("hidden_size", "d_model", kMaxHidden);
+  c.num_layers = with_alias("num_hidden_layers", "n_layer", kMaxLayers);
+  if (!get_bool(j, "rms_norm", true)) bad("'rms_norm': false (LayerNorm) is not supported");
+  (void)get_bool(j, "fused_add_norm", true);
+  (void)get_int(j, "pad_vocab_size_multiple", false, 8, kMaxVocab);
+  if (j.contains("ssm_cfg") && !j["ssm_cfg"].is_null() && !(j["ssm_cfg"].is_object() && j["ssm_cfg"].empty()))
+    bad("'ssm_cfg' must be empty (its settings are the config's own keys), got " + j["ssm_cfg"].dump());
   c.state_size = get_int(j, "state_size", false, 16, kMaxState);
   c.expand = get_int(j, "expand", false, 2, kMaxExpand);
   c.conv_kernel = get_int(j, "conv_kernel", false, 4, kMaxKernel);
