@@ -178,6 +178,7 @@ bench: build
 	done
 	./$(BUILD)/benchmarks/bench_serve --context $(BENCH_CONTEXT)
 	./$(BUILD)/benchmarks/bench_grpo --context $(BENCH_CONTEXT)
+	./$(BUILD)/benchmarks/bench_mamba --context $(BENCH_CONTEXT)
 	python3 benchmarks/serve_bench.py --build $(BUILD) --context $(BENCH_CONTEXT) --json $(BUILD)/benchmarks/serve_bench.json
 
 clean:
