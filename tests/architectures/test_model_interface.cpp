@@ -1,8 +1,8 @@
 // test_model_interface.cpp — a second architecture through the code that only knows Model:
 // the Mamba oracle (../shared/oracle/mamba) through load_model, generate(), a Session fed in
 // pieces, the serving engine's state slots and sequence_logprob; a tiny Mamba trained by the
-// SFT trainer (and resumed bit for bit), by DPO on LoRA adapters, and a state of one family
-// refused by the other.
+// SFT trainer (and resumed bit for bit), by DPO on LoRA adapters, by GRPO sampling through
+// the engine; and a state of one family refused by the other.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "xla/engine.hpp"
 #include "xla/gemma.hpp"
 #include "xla/generate.hpp"
+#include "xla/grpo_trainer.hpp"
 #include "xla/loss.hpp"
 #include "xla/model.hpp"
 #include "xla/trainer.hpp"
@@ -178,6 +179,41 @@ TEST(ModelInterface, DpoOnMambaLoraAdapters) {
   while (t.current_step() < 20) losses.push_back(t.step().loss);
   EXPECT_NEAR(losses.front(), std::log(2.0), 1e-6);  // the policy starts equal to its base
   EXPECT_LT(losses.back(), 0.5 * losses.front());
+}
+
+// GRPO samples through the engine's state slots and scores through the fused log-probs: the
+// reward for a lowercase first byte rises from what a random model gives.
+TEST(ModelInterface, GrpoTeachesAMambaTheRewardedToken) {
+  std::unique_ptr<Model> m = create_model(kTinyMamba, 21);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 8; ++i) texts.push_back("p" + std::to_string(i));
+  const train::PromptDataset data = train::PromptDataset::from_text(texts, {}, train::TextCodec{});
+  constexpr int32_t kByte = train::TextCodec::kByteOffset;
+  train::Optimizer opt(*m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 2e-2));
+  train::GrpoTrainerOptions o;
+  o.progress = 0;
+  o.grpo.group_size = 4;
+  o.grpo.beta = 0.01f;
+  o.batch_size = 8;
+  o.grad_accum = 2;
+  o.max_completion_length = 3;
+  o.engine.max_seqs = 8;
+  o.steps = 30;
+  o.seed = 3;
+  o.rewards = {{"lowercase", [](const train::Completion& c) {
+                  return !c.ids.empty() && c.ids[0] >= 'a' + kByte && c.ids[0] <= 'z' + kByte ? 1.0 : 0.0;
+                }}};
+  train::GrpoTrainer t(*m, opt, data, train::TextCodec{}, o);
+  std::vector<double> reward;
+  t.run([&](const train::GrpoStepMetrics& s) {
+    reward.push_back(s.reward);
+    return true;
+  });
+  ASSERT_EQ(reward.size(), 30u);
+  const double first = (reward[0] + reward[1] + reward[2]) / 3, last = (reward[27] + reward[28] + reward[29]) / 3;
+  EXPECT_LT(first, 0.4);
+  EXPECT_GT(last, first + 0.4);
+  EXPECT_EQ(t.round().prefix_tokens_reused, 0);  // a recurrent state shares no prompt prefix
 }
 
 TEST(ModelInterface, AStateOfAnotherFamilyIsRefused) {
