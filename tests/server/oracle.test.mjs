@@ -1,7 +1,8 @@
 // oracle.test.mjs — /v1/completions on the three oracle models (gemma1, gemma2, gemma3 in
 // ../shared/oracle/gemma) with the reference sequences' token ids as prompts: the greedy
 // continuation must be the reference implementation's (reference.json), token for token, and
-// the logprobs its log_softmax values (within 1e-4; the top-2 gap within 1e-4 too).
+// the logprobs its log_softmax values (within 1e-4; the top-2 gap within 1e-4 too). The
+// Mamba oracle (../shared/oracle/mamba) likewise gives its greedy continuations.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -13,7 +14,34 @@ const TOL = 1e-4;
 // every server up before the first test starts (node:test runs tests as soon as they are declared)
 const variants = ["gemma1", "gemma2", "gemma3"];
 const servers = await Promise.all(variants.map((v) => startServer(["--model", oracle(v), "--alias", v])));
-after(() => Promise.all(servers.map((s) => s.stop())));
+const mambaDir = path.join(path.dirname(oracle("gemma1")), "..", "mamba");
+const mamba = await startServer(["--model", mambaDir, "--alias", "mamba"]);
+after(() => Promise.all([...servers, mamba].map((s) => s.stop())));
+
+// A Mamba folder serves through the same engine (a state slot per request instead of KV
+// blocks): the reference's greedy continuations, both prompts in flight at once.
+test("mamba: both reference continuations, served together", async () => {
+  const reference = JSON.parse(fs.readFileSync(path.join(mambaDir, "reference.json"), "utf8"));
+  const replies = await Promise.all(
+    reference.sequences.map((seq) =>
+      postOk(mamba, "/v1/completions", {
+        model: "mamba",
+        prompt: seq.ids,
+        temperature: 0,
+        ignore_eos: true,
+        max_tokens: seq.greedy.length,
+        logprobs: 1,
+        return_tokens_as_token_ids: true,
+      }),
+    ),
+  );
+  reference.sequences.forEach((seq, k) => {
+    const c = replies[k].choices[0];
+    assert.equal(c.finish_reason, "length");
+    assert.deepEqual(c.logprobs.tokens.map(tokenId), seq.greedy);
+    assert.deepEqual(replies[k].usage, { prompt_tokens: seq.ids.length, completion_tokens: 8, total_tokens: seq.ids.length + 8 });
+  });
+});
 
 for (const [i, variant] of variants.entries()) {
   const server = servers[i];
