@@ -1,0 +1,30 @@
+// adapters.hpp — what every model family shares about the LoRA adapters inside it: checking
+// the targets asked for, drawing each (layer, target) adapter from a seed of its own, and the
+// deep copy of a model's tensors. Private to src/models; each family names its own slots.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xla/model.hpp"
+
+namespace xla::models {
+
+// The base weight and the adapter of one target (an index into the family's target names)
+// in one layer.
+using AdapterSlot = std::function<std::pair<Tensor*, LoraAdapter*>(size_t layer, size_t target)>;
+
+// Model::add_lora for a family whose projections are named `known`: checks rank, alpha and
+// the targets (empty = all of them; an unknown or repeated one is Status::InvalidArg naming
+// it), then fills every chosen slot of every layer with nn::LoraLinear's A and B and sets
+// the model's rank and alpha.
+void add_adapters(Model& model, int64_t rank, float alpha, const std::vector<std::string>& targets,
+                  uint64_t seed, const std::vector<std::string>& known, size_t layers, const AdapterSlot& slot);
+
+// Every base weight and adapter of `model` copied into storage of its own, with no history
+// and no grad: what clone() does to a copy that still shares its handles.
+void detach_all(Model& model);
+
+}  // namespace xla::models
