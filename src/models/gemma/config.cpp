@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "config_fields.hpp"
 #include "strict_json.hpp"
 
 #include "xla/gemma.hpp"
@@ -18,9 +19,13 @@
 namespace xla {
 namespace {
 
-using json = nlohmann::json;
+using models::json;
+using models::config_bool;
+using models::config_error;
+using models::config_number;
+using models::config_string;
+using models::config_token_id;
 
-[[noreturn]] void bad(const std::string& msg) { fail(Status::Format, "config.json: " + msg); }
 
 const std::set<std::string> kIgnored = {
     "architectures", "torch_dtype", "use_cache", "initializer_range", "attention_dropout",
@@ -44,23 +49,7 @@ constexpr int64_t kMaxVocab = int64_t(1) << 24, kMaxHidden = int64_t(1) << 16, k
 constexpr int64_t kMaxLayers = 1024, kMaxHeads = 1024, kMaxHeadDim = 4096, kMaxContext = int64_t(1) << 24;
 
 int64_t get_int(const json& j, const char* key, bool required, int64_t fallback = 0, int64_t cap = INT64_MAX) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (required) bad(std::string("missing key '") + key + "'");
-    return fallback;
-  }
-  const json& v = j[key];
-  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump());
-  if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(cap) : v.get<int64_t>() > cap)
-    bad(std::string("'") + key + "' is " + v.dump() + ", more than the cap of " + std::to_string(cap));
-  int64_t x = v.get<int64_t>();
-  if (x < 0) bad(std::string("'") + key + "' must not be negative, got " + std::to_string(x));
-  return x;
-}
-
-double get_num(const json& j, const char* key, double fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) bad(std::string("'") + key + "' must be a number, got " + j[key].dump());
-  return j[key].get<double>();
+  return models::config_int(j, key, required, fallback, cap, 0);
 }
 
 // A value the model holds as a float (or feeds to float math): finite, and positive and
@@ -71,46 +60,19 @@ void check_real(const char* key, double v, bool positive) {
   char msg[200];
   std::snprintf(msg, sizeof msg, "'%s' is %.9g; it must be %s, between %.9g and %.9g (a float)", key, v,
                 positive ? "positive" : "0 or positive", double(FLT_MIN), double(FLT_MAX));
-  bad(msg);
-}
-
-bool get_bool(const json& j, const char* key, bool fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_boolean()) bad(std::string("'") + key + "' must be true or false, got " + j[key].dump());
-  return j[key].get<bool>();
-}
-
-std::string get_string(const json& j, const char* key, const std::string& fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_string()) bad(std::string("'") + key + "' must be a string, got " + j[key].dump());
-  return j[key].get<std::string>();
-}
-
-int32_t first_id(const json& j, const char* key, int32_t fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  const json& ids = j[key];
-  if (ids.is_array() && ids.empty()) bad(std::string("'") + key + "' must be an integer or a list of integers, got []");
-  // every id of a list is checked, though only the first is kept: token ids are int32, and
-  // 4294967298 must not wrap to 2
-  for (const json& v : ids.is_array() ? ids : json::array({ids})) {
-    if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer or a list of integers, got " + ids.dump());
-    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT32_MAX)
-                               : v.get<int64_t>() > INT32_MAX || v.get<int64_t>() < INT32_MIN)
-      bad(std::string("'") + key + "' holds " + v.dump() + ", not a token id (int32)");
-  }
-  return (ids.is_array() ? ids[0] : ids).get<int32_t>();
+  config_error(msg);
 }
 
 }  // namespace
 
 GemmaConfig GemmaConfig::from_json(const std::string& text) {
   json root = detail::parse_json_strict(text, "config.json");
-  if (!root.is_object()) bad("not a JSON object");
-  if (!root.contains("model_type") || !root["model_type"].is_string()) bad("missing key 'model_type'");
+  if (!root.is_object()) config_error("not a JSON object");
+  if (!root.contains("model_type") || !root["model_type"].is_string()) config_error("missing key 'model_type'");
   std::string type = root["model_type"];
   const json* j = &root;
   if (type == "gemma3") {  // the multimodal wrapper: its language model is text_config
-    if (!root.contains("text_config") || !root["text_config"].is_object()) bad("model_type 'gemma3' without 'text_config'");
+    if (!root.contains("text_config") || !root["text_config"].is_object()) config_error("model_type 'gemma3' without 'text_config'");
     j = &root["text_config"];
     type = "gemma3_text";
   }
@@ -118,12 +80,12 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   if (type == "gemma") c.version = 1;
   else if (type == "gemma2") c.version = 2;
   else if (type == "gemma3_text") c.version = 3;
-  else bad("unsupported model_type '" + type + "' (libxla reads gemma, gemma2, gemma3_text and gemma3)");
+  else config_error("unsupported model_type '" + type + "' (libxla reads gemma, gemma2, gemma3_text and gemma3)");
 
   for (auto it = j->begin(); it != j->end(); ++it)
-    if (!kHonoured.count(it.key()) && !kIgnored.count(it.key())) bad("unknown key '" + it.key() + "'");
-  if (get_bool(*j, "attention_bias", false)) bad("'attention_bias': true is not a Gemma model");
-  if (get_bool(*j, "use_bidirectional_attention", false)) bad("'use_bidirectional_attention': true is not supported");
+    if (!kHonoured.count(it.key()) && !kIgnored.count(it.key())) config_error("unknown key '" + it.key() + "'");
+  if (config_bool(*j, "attention_bias", false)) config_error("'attention_bias': true is not a Gemma model");
+  if (config_bool(*j, "use_bidirectional_attention", false)) config_error("'use_bidirectional_attention': true is not supported");
 
   c.vocab_size = get_int(*j, "vocab_size", true, 0, kMaxVocab);
   c.hidden_size = get_int(*j, "hidden_size", true, 0, kMaxHidden);
@@ -132,46 +94,46 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   c.num_heads = get_int(*j, "num_attention_heads", true, 0, kMaxHeads);
   c.num_kv_heads = get_int(*j, "num_key_value_heads", false, c.num_heads, kMaxHeads);
   if (c.num_heads == 0 || c.hidden_size == 0 || c.vocab_size == 0 || c.num_kv_heads == 0)
-    bad("vocab_size, hidden_size, num_attention_heads and num_key_value_heads must be positive");
+    config_error("vocab_size, hidden_size, num_attention_heads and num_key_value_heads must be positive");
   c.head_dim = get_int(*j, "head_dim", false, c.hidden_size / c.num_heads, kMaxHeadDim);
-  if (c.head_dim == 0 || c.head_dim % 2) bad("'head_dim' must be positive and even, got " + std::to_string(c.head_dim));
+  if (c.head_dim == 0 || c.head_dim % 2) config_error("'head_dim' must be positive and even, got " + std::to_string(c.head_dim));
   if (c.num_heads % c.num_kv_heads)
-    bad("num_attention_heads " + std::to_string(c.num_heads) + " is not a multiple of num_key_value_heads " +
+    config_error("num_attention_heads " + std::to_string(c.num_heads) + " is not a multiple of num_key_value_heads " +
         std::to_string(c.num_kv_heads));
-  const double eps = get_num(*j, "rms_norm_eps", 1e-6);
+  const double eps = config_number(*j, "rms_norm_eps", 1e-6);
   check_real("rms_norm_eps", eps, true);
   c.rms_norm_eps = float(eps);
   // the context the model was trained for (transformers' defaults: 8192; Gemma 3 131,072)
   c.max_position_embeddings = get_int(*j, "max_position_embeddings", false, c.version == 3 ? 131072 : 8192, kMaxContext);
-  if (c.max_position_embeddings <= 0) bad("'max_position_embeddings' must be positive");
+  if (c.max_position_embeddings <= 0) config_error("'max_position_embeddings' must be positive");
   // transformers' defaults for absent keys: Gemma 2 caps attention at 50 and logits at 30,
   // Gemma 2 and 3 scale queries by 256^-1/2 and slide over 4096 tokens, Gemma 3's global
   // layers use RoPE base 1,000,000.
   const bool v2 = c.version == 2, v3 = c.version == 3;
-  c.rope_theta = get_num(*j, "rope_theta", v3 ? 1000000.0 : 10000.0);
-  c.rope_local_base = get_num(*j, "rope_local_base_freq", 10000.0);
+  c.rope_theta = config_number(*j, "rope_theta", v3 ? 1000000.0 : 10000.0);
+  c.rope_local_base = config_number(*j, "rope_local_base_freq", 10000.0);
   check_real("rope_theta", c.rope_theta, true);
   check_real("rope_local_base_freq", c.rope_local_base, true);
   if (j->contains("rope_scaling") && !(*j)["rope_scaling"].is_null()) {
     const json& rs = (*j)["rope_scaling"];
-    if (!rs.is_object()) bad("'rope_scaling' must be an object like {\"rope_type\": \"linear\", \"factor\": 8}, got " + rs.dump());
-    std::string kind = get_string(rs, "rope_type", get_string(rs, "type", "linear"));
-    if (kind != "linear" && kind != "default") bad("rope_scaling type '" + kind + "' is not supported (linear only)");
+    if (!rs.is_object()) config_error("'rope_scaling' must be an object like {\"rope_type\": \"linear\", \"factor\": 8}, got " + rs.dump());
+    std::string kind = config_string(rs, "rope_type", config_string(rs, "type", "linear"));
+    if (kind != "linear" && kind != "default") config_error("rope_scaling type '" + kind + "' is not supported (linear only)");
     if (kind == "linear") {
       if (!rs.contains("factor") || !rs["factor"].is_number() || rs["factor"].get<double>() <= 0)
-        bad("'rope_scaling' needs a positive 'factor'");
+        config_error("'rope_scaling' needs a positive 'factor'");
       c.rope_scaling = rs["factor"].get<double>();
       check_real("rope_scaling.factor", c.rope_scaling, true);
     }
   }
-  const double qpas = get_num(*j, "query_pre_attn_scalar", v2 || v3 ? 256.0 : double(c.head_dim));
-  if (qpas <= 0) bad("'query_pre_attn_scalar' must be positive");
+  const double qpas = config_number(*j, "query_pre_attn_scalar", v2 || v3 ? 256.0 : double(c.head_dim));
+  if (qpas <= 0) config_error("'query_pre_attn_scalar' must be positive");
   check_real("query_pre_attn_scalar", qpas, true);
   c.query_pre_attn_scalar = float(qpas);
   // absent: the model type's default; null: no cap
-  const double attn_cap = j->contains("attn_logit_softcapping") ? get_num(*j, "attn_logit_softcapping", 0.0) : v2 ? 50.0 : 0.0;
-  const double final_cap = j->contains("final_logit_softcapping") ? get_num(*j, "final_logit_softcapping", 0.0) : v2 ? 30.0 : 0.0;
-  if (attn_cap < 0 || final_cap < 0) bad("soft-caps must not be negative");
+  const double attn_cap = j->contains("attn_logit_softcapping") ? config_number(*j, "attn_logit_softcapping", 0.0) : v2 ? 50.0 : 0.0;
+  const double final_cap = j->contains("final_logit_softcapping") ? config_number(*j, "final_logit_softcapping", 0.0) : v2 ? 30.0 : 0.0;
+  if (attn_cap < 0 || final_cap < 0) config_error("soft-caps must not be negative");
   check_real("attn_logit_softcapping", attn_cap, false);
   check_real("final_logit_softcapping", final_cap, false);
   c.attn_softcap = float(attn_cap);
@@ -182,15 +144,15 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   c.sliding_window = has_window ? get_int(*j, "sliding_window", false, 0, kMaxContext)
                                 : old_spelling >= 0 ? old_spelling : window_default;
   if (has_window && old_spelling >= 0 && old_spelling != c.sliding_window)
-    bad("'sliding_window' and 'sliding_window_size' disagree");
-  c.tie_word_embeddings = get_bool(*j, "tie_word_embeddings", true);
-  c.bos_token_id = first_id(*j, "bos_token_id", 2);
-  c.eos_token_id = first_id(*j, "eos_token_id", 1);
-  c.pad_token_id = first_id(*j, "pad_token_id", 0);
-  get_string(*j, "hidden_act", "");  // a lone legacy hidden_act "gelu" means tanh, as in HF: read for its type only
-  std::string act = get_string(*j, "hidden_activation", "gelu_pytorch_tanh");
+    config_error("'sliding_window' and 'sliding_window_size' disagree");
+  c.tie_word_embeddings = config_bool(*j, "tie_word_embeddings", true);
+  c.bos_token_id = config_token_id(*j, "bos_token_id", 2);
+  c.eos_token_id = config_token_id(*j, "eos_token_id", 1);
+  c.pad_token_id = config_token_id(*j, "pad_token_id", 0);
+  config_string(*j, "hidden_act", "");  // a lone legacy hidden_act "gelu" means tanh, as in HF: read for its type only
+  std::string act = config_string(*j, "hidden_activation", "gelu_pytorch_tanh");
   if (act != "gelu_pytorch_tanh" && act != "gelu_tanh" && act != "gelu")
-    bad("hidden_activation '" + act + "' is not supported (gelu_pytorch_tanh or gelu)");
+    config_error("hidden_activation '" + act + "' is not supported (gelu_pytorch_tanh or gelu)");
   c.hidden_activation = act == "gelu" ? "gelu" : "gelu_pytorch_tanh";
 
   // which layers use the sliding window
@@ -198,12 +160,12 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   if (j->contains("layer_types") && !(*j)["layer_types"].is_null()) {
     const json& lt = (*j)["layer_types"];
     if (!lt.is_array() || int64_t(lt.size()) != c.num_layers)
-      bad("'layer_types' must list " + std::to_string(c.num_layers) + " layers");
+      config_error("'layer_types' must list " + std::to_string(c.num_layers) + " layers");
     for (size_t i = 0; i < lt.size(); ++i) {
-      if (!lt[i].is_string()) bad("layer_types[" + std::to_string(i) + "] must be a string, got " + lt[i].dump());
+      if (!lt[i].is_string()) config_error("layer_types[" + std::to_string(i) + "] must be a string, got " + lt[i].dump());
       std::string t = lt[i].get<std::string>();
       if (t == "sliding_attention") c.sliding[i] = 1;
-      else if (t != "full_attention") bad("layer_types[" + std::to_string(i) + "] '" + t + "' is not a known layer type");
+      else if (t != "full_attention") config_error("layer_types[" + std::to_string(i) + "] '" + t + "' is not a known layer type");
     }
   } else if (c.version == 2) {
     for (int64_t i = 0; i < c.num_layers; i += 2) c.sliding[size_t(i)] = 1;  // local, global, local, …
@@ -213,7 +175,7 @@ GemmaConfig GemmaConfig::from_json(const std::string& text) {
   }
   bool any_sliding = false;
   for (uint8_t s : c.sliding) any_sliding |= s != 0;
-  if (any_sliding && c.sliding_window <= 0) bad("sliding-window layers need a positive 'sliding_window'");
+  if (any_sliding && c.sliding_window <= 0) config_error("sliding-window layers need a positive 'sliding_window'");
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "config_fields.hpp"
 #include "strict_json.hpp"
 
 #include "xla/mamba.hpp"
@@ -15,9 +16,12 @@
 namespace xla {
 namespace {
 
-using json = nlohmann::json;
+using models::json;
+using models::config_bool;
+using models::config_error;
+using models::config_string;
+using models::config_token_id;
 
-[[noreturn]] void bad(const std::string& msg) { fail(Status::Format, "config.json: " + msg); }
 
 const std::set<std::string> kIgnored = {"architectures", "torch_dtype", "dtype", "transformers_version",
                                         "_name_or_path", "use_cache", "use_mambapy", "model_type"};
@@ -40,64 +44,29 @@ constexpr int64_t kMaxVocab = int64_t(1) << 24, kMaxHidden = int64_t(1) << 16, k
 constexpr int64_t kMaxState = 4096, kMaxExpand = 64, kMaxKernel = 1024;
 
 int64_t get_int(const json& j, const char* key, bool required, int64_t fallback, int64_t cap) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (required) bad(std::string("missing key '") + key + "'");
-    return fallback;
-  }
-  const json& v = j[key];
-  if (!v.is_number_integer()) bad(std::string("'") + key + "' must be an integer, got " + v.dump());
-  if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(cap) : v.get<int64_t>() > cap)
-    bad(std::string("'") + key + "' is " + v.dump() + ", more than the cap of " + std::to_string(cap));
-  const int64_t x = v.get<int64_t>();
-  if (x <= 0) bad(std::string("'") + key + "' must be positive, got " + std::to_string(x));
-  return x;
+  return models::config_int(j, key, required, fallback, cap, 1);
 }
 
 double get_num(const json& j, const char* key, double fallback, bool positive) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) bad(std::string("'") + key + "' must be a number, got " + j[key].dump());
-  const double v = j[key].get<double>();
+  if (!models::config_has(j, key)) return fallback;
+  const double v = models::config_number(j, key, fallback);
   if (!std::isfinite(v) || std::fabs(v) > FLT_MAX || (positive && !(v >= FLT_MIN)) || (!positive && v < 0))
-    bad(std::string("'") + key + "' is " + j[key].dump() + "; it must be a " + (positive ? "positive" : "non-negative") +
+    config_error(std::string("'") + key + "' is " + j[key].dump() + "; it must be a " + (positive ? "positive" : "non-negative") +
         " float");
   return v;
-}
-
-bool get_bool(const json& j, const char* key, bool fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_boolean()) bad(std::string("'") + key + "' must be true or false, got " + j[key].dump());
-  return j[key].get<bool>();
-}
-
-std::string get_string(const json& j, const char* key, const std::string& fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_string()) bad(std::string("'") + key + "' must be a string, got " + j[key].dump());
-  return j[key].get<std::string>();
-}
-
-int32_t token_id(const json& j, const char* key, int32_t fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  const json& v = j[key];
-  const json& first = v.is_array() && !v.empty() ? v[0] : v;
-  for (const json& e : v.is_array() ? v : json::array({v}))
-    if (!e.is_number_integer() || (e.is_number_unsigned() ? e.get<uint64_t>() > uint64_t(INT32_MAX)
-                                                          : e.get<int64_t>() > INT32_MAX || e.get<int64_t>() < INT32_MIN))
-      bad(std::string("'") + key + "' must be a token id (int32) or a list of them, got " + v.dump());
-  if (v.is_array() && v.empty()) bad(std::string("'") + key + "' must be a token id or a non-empty list, got []");
-  return first.get<int32_t>();
 }
 
 }  // namespace
 
 MambaConfig MambaConfig::from_json(const std::string& text) {
   json j = detail::parse_json_strict(text, "config.json");
-  if (!j.is_object()) bad("not a JSON object");
-  if (!j.contains("model_type") || !j["model_type"].is_string()) bad("missing key 'model_type'");
+  if (!j.is_object()) config_error("not a JSON object");
+  if (!j.contains("model_type") || !j["model_type"].is_string()) config_error("missing key 'model_type'");
   if (j["model_type"] != "mamba")
-    bad("model_type '" + j["model_type"].get<std::string>() + "' is not a Mamba model (model_type 'mamba')");
+    config_error("model_type '" + j["model_type"].get<std::string>() + "' is not a Mamba model (model_type 'mamba')");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!kHonoured.count(it.key()) && !kIgnored.count(it.key()) && !kMambaSsm.count(it.key()))
-      bad("unknown key '" + it.key() + "'");
+      config_error("unknown key '" + it.key() + "'");
 
   MambaConfig c;
   c.vocab_size = get_int(j, "vocab_size", true, 0, kMaxVocab);
@@ -107,16 +76,16 @@ MambaConfig MambaConfig::from_json(const std::string& text) {
     const bool has_alias = j.contains(alias) && !j[alias].is_null();
     const int64_t v = get_int(j, has_key || !has_alias ? key : alias, true, 0, cap);
     if (has_key && has_alias && get_int(j, alias, true, 0, cap) != v)
-      bad(std::string("'") + alias + "' disagrees with '" + key + "'");
+      config_error(std::string("'") + alias + "' disagrees with '" + key + "'");
     return v;
   };
   c.hidden_size = with_alias("hidden_size", "d_model", kMaxHidden);
   c.num_layers = with_alias("num_hidden_layers", "n_layer", kMaxLayers);
-  if (!get_bool(j, "rms_norm", true)) bad("'rms_norm': false (LayerNorm) is not supported");
-  (void)get_bool(j, "fused_add_norm", true);
+  if (!config_bool(j, "rms_norm", true)) config_error("'rms_norm': false (LayerNorm) is not supported");
+  (void)config_bool(j, "fused_add_norm", true);
   (void)get_int(j, "pad_vocab_size_multiple", false, 8, kMaxVocab);
   if (j.contains("ssm_cfg") && !j["ssm_cfg"].is_null() && !(j["ssm_cfg"].is_object() && j["ssm_cfg"].empty()))
-    bad("'ssm_cfg' must be empty (its settings are the config's own keys), got " + j["ssm_cfg"].dump());
+    config_error("'ssm_cfg' must be empty (its settings are the config's own keys), got " + j["ssm_cfg"].dump());
   c.state_size = get_int(j, "state_size", false, 16, kMaxState);
   c.expand = get_int(j, "expand", false, 2, kMaxExpand);
   c.conv_kernel = get_int(j, "conv_kernel", false, 4, kMaxKernel);
@@ -125,38 +94,38 @@ MambaConfig MambaConfig::from_json(const std::string& text) {
   c.intermediate_size = c.expand * c.hidden_size;
   const int64_t given_i = get_int(j, "intermediate_size", false, c.intermediate_size, kMaxHidden * kMaxExpand);
   if (given_i != c.intermediate_size)
-    bad("'intermediate_size' is " + std::to_string(given_i) + " but expand · hidden_size is " +
+    config_error("'intermediate_size' is " + std::to_string(given_i) + " but expand · hidden_size is " +
         std::to_string(c.intermediate_size));
   const int64_t auto_rank = (c.hidden_size + 15) / 16;  // math.ceil(hidden_size / 16)
   if (j.contains("time_step_rank") && j["time_step_rank"].is_string()) {
-    if (j["time_step_rank"] != "auto") bad("'time_step_rank' must be an integer or \"auto\", got " + j["time_step_rank"].dump());
+    if (j["time_step_rank"] != "auto") config_error("'time_step_rank' must be an integer or \"auto\", got " + j["time_step_rank"].dump());
     c.time_step_rank = auto_rank;
   } else {
     c.time_step_rank = get_int(j, "time_step_rank", false, auto_rank, kMaxHidden);
   }
   c.layer_norm_epsilon = float(get_num(j, "layer_norm_epsilon", 1e-5, true));
-  c.use_bias = get_bool(j, "use_bias", false);
-  c.use_conv_bias = get_bool(j, "use_conv_bias", true);
-  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", true);
-  c.residual_in_fp32 = get_bool(j, "residual_in_fp32", true);
-  const std::string act = get_string(j, "hidden_act", "silu");
-  if (act != "silu") bad("'hidden_act' '" + act + "' is not supported (Mamba's mixer uses silu)");
-  c.bos_token_id = token_id(j, "bos_token_id", 0);
-  c.eos_token_id = token_id(j, "eos_token_id", 0);
-  c.pad_token_id = token_id(j, "pad_token_id", 0);
+  c.use_bias = config_bool(j, "use_bias", false);
+  c.use_conv_bias = config_bool(j, "use_conv_bias", true);
+  c.tie_word_embeddings = config_bool(j, "tie_word_embeddings", true);
+  c.residual_in_fp32 = config_bool(j, "residual_in_fp32", true);
+  const std::string act = config_string(j, "hidden_act", "silu");
+  if (act != "silu") config_error("'hidden_act' '" + act + "' is not supported (Mamba's mixer uses silu)");
+  c.bos_token_id = config_token_id(j, "bos_token_id", 0);
+  c.eos_token_id = config_token_id(j, "eos_token_id", 0);
+  c.pad_token_id = config_token_id(j, "pad_token_id", 0);
 
   c.initializer_range = get_num(j, "initializer_range", 0.1, true);
   c.time_step_scale = get_num(j, "time_step_scale", 1.0, true);
   c.time_step_min = get_num(j, "time_step_min", 0.001, true);
   c.time_step_max = get_num(j, "time_step_max", 0.1, true);
   c.time_step_floor = get_num(j, "time_step_floor", 1e-4, false);
-  if (c.time_step_min > c.time_step_max) bad("'time_step_min' is larger than 'time_step_max'");
-  c.time_step_init_scheme = get_string(j, "time_step_init_scheme", "random");
+  if (c.time_step_min > c.time_step_max) config_error("'time_step_min' is larger than 'time_step_max'");
+  c.time_step_init_scheme = config_string(j, "time_step_init_scheme", "random");
   if (c.time_step_init_scheme != "random" && c.time_step_init_scheme != "constant")
-    bad("'time_step_init_scheme' '" + c.time_step_init_scheme + "' is not random or constant");
-  c.rescale_prenorm_residual = get_bool(j, "rescale_prenorm_residual", false);
-  (void)get_bool(j, "use_cache", true);  // read for its type only
-  (void)get_bool(j, "use_mambapy", false);
+    config_error("'time_step_init_scheme' '" + c.time_step_init_scheme + "' is not random or constant");
+  c.rescale_prenorm_residual = config_bool(j, "rescale_prenorm_residual", false);
+  (void)config_bool(j, "use_cache", true);  // read for its type only
+  (void)config_bool(j, "use_mambapy", false);
   return c;
 }
 
