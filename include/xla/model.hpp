@@ -49,7 +49,8 @@ class Model {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t hidden_size() const = 0;
   // The longest sequence the model is meant for (Gemma: max_position_embeddings). A recurrent
-  // model has no such limit in its math; it reports what its config says it was trained for.
+  // model has no such limit in its math and its config names none: Mamba reports 2^20, a
+  // bound for the serving engine's bookkeeping.
   virtual int64_t context_length() const = 0;
   virtual SpecialTokens special_tokens() const = 0;
   // config.json text that load() reads back; also what checkpoints compare to refuse a
