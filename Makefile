@@ -118,7 +118,7 @@ CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_tokenizer t
               test_capi_grpo test_capi_grpo_trainer \
               test_capi_engine test_capi_threads test_capi_sweep test_env_threads
 # … and the fuzz targets' kept inputs (tests/fuzz/corpus), replayed under the same sanitizers.
-FUZZ_REPLAYS := replay_safetensors replay_shard_index replay_gemma_config replay_tokenizer replay_chat replay_jsonl \
+FUZZ_REPLAYS := replay_safetensors replay_shard_index replay_gemma_config replay_model_config replay_tokenizer replay_chat replay_jsonl \
                 replay_training_state replay_http_request replay_capi_tensor
 # … and `xla serve` itself: under ASan + UBSan fed the server tests' bad requests, disconnects
 # and signals; under TSan its threads (HTTP pool, engine loop, signal wait) in the same tests.

@@ -59,6 +59,20 @@ def seeds_gemma_config(shared):
                                                  "num_key_value_heads": 1, "head_dim": 8}))
 
 
+def seeds_model_config(shared):
+    with open(os.path.join(shared, "oracle", "mamba", "config.json"), "rb") as f:
+        write("model_config", "mamba", f.read())
+    with open(os.path.join(HERE, "..", "..", "benchmarks", "mamba-130m.config.json"), "rb") as f:
+        write("model_config", "mamba-130m", f.read())
+    write("model_config", "mamba-minimal", json.dumps({"model_type": "mamba", "vocab_size": 16, "hidden_size": 8,
+                                                       "num_hidden_layers": 1, "state_size": 4, "conv_kernel": 2,
+                                                       "time_step_rank": "auto", "use_bias": True}))
+    write("model_config", "gemma-minimal", json.dumps({"model_type": "gemma", "vocab_size": 16, "hidden_size": 8,
+                                                       "intermediate_size": 16, "num_hidden_layers": 1,
+                                                       "num_attention_heads": 1, "num_key_value_heads": 1, "head_dim": 8}))
+    write("model_config", "unknown-type", json.dumps({"model_type": "llama", "vocab_size": 16}))
+
+
 def tokenizer(pieces, merges, extra_added=()):
     vocab, added, n = {}, [], 0
     for s in ["<pad>", "<eos>", "<bos>", "<unk>", *extra_added]:
@@ -151,6 +165,7 @@ def main():
     seeds_safetensors()
     seeds_shard_index()
     seeds_gemma_config(a.shared)
+    seeds_model_config(a.shared)
     seeds_tokenizer()
     seeds_chat()
     seeds_jsonl()
