@@ -691,8 +691,9 @@ XLA_API xla_status xla_dpo_loss(const xla_dpo_params* p /* NULL = defaults */, c
  * x Wᵀ + (alpha / rank) · x Aᵀ Bᵀ, with A [rank, in] random and B [out, rank] zeros (so the
  * model starts unchanged). Once a model has adapters, xla_optimizer_create trains only them.
  * Training checkpoints save them; xla_model_save writes the base weights only. */
-/* Adds adapters to q/k/v/o and gate/up/down of every layer. XLA_ERR_INVALID_ARG for rank < 1,
-   alpha <= 0, or a model that has adapters already. */
+/* Adds adapters to every projection of every layer: q/k/v/o and gate/up/down in a Gemma,
+   in_proj/x_proj/dt_proj/out_proj in a Mamba. XLA_ERR_INVALID_ARG for rank < 1, alpha <= 0,
+   or a model that has adapters already. */
 XLA_API xla_status xla_model_add_lora(xla_model* m, int64_t rank, float alpha, uint64_t seed);
 /* Switches the adapters on (1) or off (0: exactly the base model). XLA_ERR_INVALID_ARG when m
    has no adapters. Not thread-safe: the flag belongs to the model. */

@@ -207,7 +207,8 @@ class Model(Owned):
     # ---- LoRA
 
     def add_lora(self, rank: int, alpha: float, seed: int = 0) -> None:
-        """Adds low-rank adapters to q/k/v/o and gate/up/down of every layer: each projection
+        """Adds low-rank adapters to every projection of every layer (Gemma: q/k/v/o and
+        gate/up/down; Mamba: in_proj/x_proj/dt_proj/out_proj): each projection
         W computes x Wᵀ + (alpha / rank) · x Aᵀ Bᵀ with A random (seeded) and B zeros, so the
         model's outputs are unchanged until it trains. An Optimizer made afterwards trains the
         adapters only; training checkpoints hold them, save() writes the base weights only.
