@@ -492,10 +492,12 @@ std::vector<EngineEvent> Engine::step() {
     std::lock_guard<std::mutex> lock(m.mu);
     for (auto& s : m.inbox) m.waiting.push_back(std::move(s));
     m.inbox.clear();
+    m.shown.waiting = int64_t(m.waiting.size());  // submit() counts the queue from here on
     cancels.swap(m.cancels);
   }
   if (!cancels.empty()) m.cancel(cancels, events);
   const std::vector<Chunk> plan = m.schedule();
+  m.publish();  // the queue as admitted: what submit() sees while the forward runs
   if (!plan.empty()) {
     try {
       m.run(plan, events);
