@@ -63,7 +63,8 @@ MambaModel MambaModel::create(const MambaConfig& config, uint64_t seed, DType dt
   m.layers.resize(size_t(config.num_layers));
   Generator gen(seed);
   const int64_t I = config.intermediate_size, S = config.state_size;
-  for (auto& [name, t] : m.named_parameters()) {
+  for (auto& [key, t] : m.named_parameters()) {
+    const std::string& name = key;  // a plain reference: clang 14 cannot capture a binding
     const Shape s = expected_shape(config, name);
     auto ends = [&](const char* suffix) { return name.ends_with(suffix); };
     Tensor w;
