@@ -1,13 +1,9 @@
 // checkpoint.cpp — Gemma from and to Hugging Face folders (config.json + safetensors,
 // sharded or not). Every weight is checked against the config before it is used: a wrong
 // shape or a missing tensor is an error naming the tensor, never a silently wrong model.
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <sstream>
 
+#include "model_folder.hpp"
 #include "text_file.hpp"
 #include "weights.hpp"
 #include "xla/safetensors.hpp"
@@ -52,20 +48,6 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
   return m;
 }
 
-void GemmaModel::save(const std::string& dir) const {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) fail(Status::IO, "cannot create folder " + dir + ": " + ec.message());
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  for (auto& [name, t] : const_cast<GemmaModel*>(this)->named_parameters()) tensors.emplace_back(name, detach(*t));
-  // An old config goes first: a save that fails later must not leave it describing weights
-  // it no longer matches (the folder then fails to load, loudly, until a save succeeds).
-  if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
-    fail(Status::IO, "cannot replace " + dir + "/config.json: " + std::strerror(errno));
-  io::save_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
-  // config last, written durably (a full disk is an error here, not an empty file): a folder
-  // with a config always has its weights
-  io::write_file_durably(dir + "/config.json", config.to_json(), "the model config");
-}
+void GemmaModel::save(const std::string& dir) const { models::save_model_folder(*this, dir, config.to_json()); }
 
 }  // namespace xla

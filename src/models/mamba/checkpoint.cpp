@@ -1,12 +1,8 @@
 // checkpoint.cpp — Mamba from and to Hugging Face folders (config.json + safetensors,
 // sharded or not). Every weight is checked against the config before it is used: a wrong
 // shape or a missing tensor is an error naming the tensor, never a silently wrong model.
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-
+#include "model_folder.hpp"
 #include "shapes.hpp"
 #include "text_file.hpp"
 #include "xla/safetensors.hpp"
@@ -38,18 +34,6 @@ MambaModel MambaModel::load(const std::string& dir, DType dtype) {
   return m;
 }
 
-void MambaModel::save(const std::string& dir) const {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) fail(Status::IO, "cannot create folder " + dir + ": " + ec.message());
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  for (auto& [name, t] : const_cast<MambaModel*>(this)->named_parameters()) tensors.emplace_back(name, detach(*t));
-  // the old config goes first, the new one last (as GemmaModel::save): a folder with a
-  // config always has the weights it describes
-  if (::unlink((dir + "/config.json").c_str()) != 0 && errno != ENOENT)
-    fail(Status::IO, "cannot replace " + dir + "/config.json: " + std::strerror(errno));
-  io::save_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
-  io::write_file_durably(dir + "/config.json", config.to_json(), "the model config");
-}
+void MambaModel::save(const std::string& dir) const { models::save_model_folder(*this, dir, config.to_json()); }
 
 }  // namespace xla
