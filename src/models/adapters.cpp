@@ -47,6 +47,14 @@ void add_adapters(Model& model, int64_t rank, float alpha, const std::vector<std
   model.lora_alpha = alpha;
 }
 
+Tensor widened(const Tensor& w) { return !w.defined() || w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
+
+Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora, bool on, float scaling, const Tensor& bias) {
+  if (!on || !lora.defined()) return nn::linear(x, w, widened(bias));
+  Tensor y = nn::lora_linear(x, w, lora.a, lora.b, scaling);
+  return bias.defined() ? ag::add(y, widened(bias)) : y;
+}
+
 void detach_all(Model& model) {
   for (auto& [name, t] : model.named_parameters())
     if (t->defined()) *t = detach(*t).clone();

@@ -1,6 +1,7 @@
-// adapters.hpp — what every model family shares about the LoRA adapters inside it: checking
-// the targets asked for, drawing each (layer, target) adapter from a seed of its own, and the
-// deep copy of a model's tensors. Private to src/models; each family names its own slots.
+// adapters.hpp — what every model family shares about the projections and LoRA adapters
+// inside it: checking the targets asked for, drawing each (layer, target) adapter from a seed
+// of its own, the projection that adds an adapter, and the deep copy of a model's tensors.
+// Private to src/models; each family names its own slots.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -22,6 +23,16 @@ using AdapterSlot = std::function<std::pair<Tensor*, LoraAdapter*>(size_t layer,
 // the model's rank and alpha.
 void add_adapters(Model& model, int64_t rank, float alpha, const std::vector<std::string>& targets,
                   uint64_t seed, const std::vector<std::string>& known, size_t layers, const AdapterSlot& slot);
+
+// An f32 view of a weight (bf16 weights are widened per use: memory stays halved); an
+// undefined tensor (an absent bias) stays undefined.
+Tensor widened(const Tensor& w);
+
+// A projection inside a model, x [..., in] → [..., out] (+ bias when defined):
+// nn::lora_linear when the adapter exists and `on`, else exactly nn::linear — the base model,
+// bit for bit.
+Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora, bool on, float scaling,
+               const Tensor& bias = Tensor());
 
 // Every base weight and adapter of `model` copied into storage of its own, with no history
 // and no grad: what clone() does to a copy that still shares its handles.

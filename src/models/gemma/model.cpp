@@ -3,13 +3,13 @@
 //   h += [post_ffn_norm](mlp(pre_ffn_norm(h)))                    (Gemma 1: post_attention_layernorm)
 // then the final norm, the (tied) head, and Gemma 2's final soft-cap. Gemma 3 adds q/k norms
 // and a separate RoPE base for sliding-window layers. Bracketed norms are Gemma 2/3 only.
-// LoRA adapters (lora.cpp) join the projections they target through project().
+// LoRA adapters (lora.cpp) join the projections they target through models::project().
 #include <cmath>
 #include <cstring>
 #include <map>
 
+#include "adapters.hpp"
 #include "weights.hpp"
-#include "xla/lora.hpp"
 
 namespace xla {
 
@@ -85,15 +85,7 @@ KVCache GemmaModel::new_cache(int64_t capacity) const {
   return KVCache(std::move(windows), capacity);
 }
 
-// f32 view of a weight (bf16 weights are widened per use: memory stays halved).
-static Tensor f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
-
-// x [..., in] → [..., out]: nn::lora_linear when the adapter exists and is on, else exactly
-// nn::linear (the base model, bit for bit).
-static Tensor project(const Tensor& x, const Tensor& w, const LoraAdapter& lora, bool on, float scaling) {
-  if (!on || !lora.defined()) return nn::linear(x, w);
-  return nn::lora_linear(x, w, lora.a, lora.b, scaling);
-}
+using models::project;
 
 // The KV cache a state must be for this model (nullptr for none).
 static KVCache* cache_of(ModelState* state) {
@@ -145,7 +137,7 @@ Tensor GemmaModel::decoder(const Tensor& tokens, const Tensor& positions, const 
     fail(Status::Shape, "forward: positions must be [" + std::to_string(T) + "]");
 
   // embedding × √C, with √C rounded to the weights' dtype as the reference does
-  Tensor h = f32(ag::embedding(embed_tokens, tokens));
+  Tensor h = models::widened(ag::embedding(embed_tokens, tokens));
   float normalizer = std::sqrt(float(C));
   if (embed_tokens.dtype() == DType::BF16) normalizer = bf16_to_f32(f32_to_bf16(normalizer));
   h = ag::mul(h, Tensor::scalar(normalizer));

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "adapters.hpp"
 #include "scan.hpp"
 #include "shapes.hpp"
-#include "xla/lora.hpp"
 
 namespace xla {
 
@@ -107,22 +107,14 @@ std::unique_ptr<ModelState> MambaModel::new_state(int64_t) const { return std::m
 
 namespace {
 
-// f32 view of a weight (bf16 weights are widened per use: memory stays halved).
-Tensor f32(const Tensor& w) { return !w.defined() || w.dtype() == DType::F32 ? w : ag::cast(w, DType::F32); }
-
-// x [..., in] → [..., out] (+ bias): nn::lora_linear when the adapter exists and is on,
-// else exactly nn::linear.
-Tensor project(const Tensor& x, const Tensor& w, const Tensor& bias, const LoraAdapter& lora, bool on, float scaling) {
-  if (!on || !lora.defined()) return nn::linear(x, w, f32(bias));
-  Tensor y = nn::lora_linear(x, w, lora.a, lora.b, scaling);
-  return bias.defined() ? ag::add(y, f32(bias)) : y;
-}
+using models::project;
+using models::widened;
 
 // Mamba's RMSNorm: x · rsqrt(mean(x²) + eps) · w over the last axis (w itself, where Gemma
 // has 1 + w).
 Tensor rms_norm(const Tensor& x, const Tensor& w, float eps) {
   Tensor ms = ag::mean(ag::mul(x, x), {-1}, true);
-  return ag::mul(ag::mul(x, ag::rsqrt(ag::add(ms, Tensor::scalar(eps)))), f32(w));
+  return ag::mul(ag::mul(x, ag::rsqrt(ag::add(ms, Tensor::scalar(eps)))), widened(w));
 }
 
 // The state a forward must use (nullptr for none), checked against this model and batch.
@@ -160,24 +152,24 @@ Tensor MambaModel::final_hidden(const Tensor& tokens, ModelState* state, std::ve
   const bool lora_on = lora_enabled && has_lora();
   const float lora_s = lora_scaling();
 
-  Tensor h = f32(ag::embedding(embeddings, tokens));  // [B, T, C]
+  Tensor h = widened(ag::embedding(embeddings, tokens));  // [B, T, C]
   if (hidden) hidden->assign(1, h);
   for (size_t l = 0; l < layers.size(); ++l) {
     const MambaLayer& L = layers[l];
     Tensor u = rms_norm(h, L.norm, c.layer_norm_epsilon);
-    std::vector<Tensor> xz = ag::split(project(u, L.in_proj, L.in_proj_bias, L.in_lora, lora_on, lora_s), {I, I}, -1);
+    std::vector<Tensor> xz = ag::split(project(u, L.in_proj, L.in_lora, lora_on, lora_s, L.in_proj_bias), {I, I}, -1);
     // x, z [B, T, I]
-    Tensor x = mamba::causal_conv1d(xz[0], ag::reshape(f32(L.conv_weight), {I, c.conv_kernel}), f32(L.conv_bias),
+    Tensor x = mamba::causal_conv1d(xz[0], ag::reshape(widened(L.conv_weight), {I, c.conv_kernel}), widened(L.conv_bias),
                                     continues ? st->conv[l] : Tensor(), st ? &next_conv[l] : nullptr);
     x = ag::silu(x);
     // dt [B, T, R], B and C [B, T, S]
-    std::vector<Tensor> dbc = ag::split(project(x, L.x_proj, Tensor(), L.x_lora, lora_on, lora_s), {R, S, S}, -1);
-    Tensor dt = project(dbc[0], L.dt_proj, L.dt_proj_bias, L.dt_lora, lora_on, lora_s);  // [B, T, I], before softplus
-    Tensor A = ag::neg(ag::exp(f32(L.A_log)));                                              // [I, S]
-    Tensor y = mamba::selective_scan(x, dt, A, dbc[1], dbc[2], f32(L.D), continues ? st->ssm[l] : Tensor(),
+    std::vector<Tensor> dbc = ag::split(project(x, L.x_proj, L.x_lora, lora_on, lora_s), {R, S, S}, -1);
+    Tensor dt = project(dbc[0], L.dt_proj, L.dt_lora, lora_on, lora_s, L.dt_proj_bias);  // [B, T, I], before softplus
+    Tensor A = ag::neg(ag::exp(widened(L.A_log)));                                              // [I, S]
+    Tensor y = mamba::selective_scan(x, dt, A, dbc[1], dbc[2], widened(L.D), continues ? st->ssm[l] : Tensor(),
                                      st ? &next_ssm[l] : nullptr);
     y = ag::mul(y, ag::silu(xz[1]));
-    h = ag::add(h, project(y, L.out_proj, L.out_proj_bias, L.out_lora, lora_on, lora_s));
+    h = ag::add(h, project(y, L.out_proj, L.out_lora, lora_on, lora_s, L.out_proj_bias));
     if (hidden) hidden->push_back(h);
   }
   if (last_only && !hidden) h = ag::slice(h, 1, T - 1, T);
