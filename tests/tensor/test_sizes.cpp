@@ -65,3 +65,13 @@ TEST(TensorSizes, ByteCountPastAddressableIsRefused) {
 }
 
 }  // namespace
+
+// A slice step far past the axis takes the first element, as a step of the axis's length
+// does; the step must not overflow the view's stride (found by fuzz_capi_tensor).
+TEST(TensorSizes, SliceWithAHugeStepTakesOneElement) {
+  const xla::Tensor t = xla::Tensor::from_vector({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {3, 2});
+  const xla::Tensor s = t.slice(0, 1, 3, INT64_MAX);
+  EXPECT_EQ(s.shape(), (xla::Shape{1, 2}));
+  EXPECT_EQ(s.contiguous().to_vector(), (std::vector<float>{3.f, 4.f}));
+  EXPECT_EQ(t.slice(0, 0, 3, INT64_MAX).contiguous().to_vector(), t.slice(0, 0, 3, 3).contiguous().to_vector());
+}
