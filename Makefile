@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
                 libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev abigail-tools \
-                libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev
+                libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin
 
 
 # … and those the Python package's tests need (ctest python.*: a venv install, NumPy and
@@ -125,7 +125,7 @@ FUZZ_REPLAYS := replay_safetensors replay_shard_index replay_gemma_config replay
 SERVER_SAN_TARGETS := xla_tool server_reference_generate
 SERVER_SAN_TESTS   := fixture_model|client|errors|disconnect|signal
 SERVER_TSAN_TESTS  := fixture_model|client|disconnect|signal
-SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DXLA_BUILD_BENCHMARKS=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
+SAN_FLAGS  := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DXLA_BUILD_BENCHMARKS=OFF -DXLA_MPI=OFF -DXLA_TOKENIZER_JSON=$(TOKENIZER_JSON)
 sanitize: tokenizer-data server-test-deps
 	@[ -f $(BUILD)-asan/build.ninja ] || cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DXLA_SANITIZE=address,undefined
 	cmake --build $(BUILD)-asan -j $(JOBS) --target $(CAPI_TESTS) $(FUZZ_REPLAYS)
@@ -144,7 +144,7 @@ sanitize: tokenizer-data server-test-deps
 # long run. The ordinary build replays the same corpora too (ctest fuzz.replay.*).
 FUZZ_SECONDS ?= 25
 FUZZ_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -g" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g" \
-              -DXLA_FUZZ=ON -DXLA_SANITIZE=address,undefined,fuzzer-no-link -DXLA_BUILD_TESTS=OFF -DXLA_BUILD_BENCHMARKS=OFF
+              -DXLA_FUZZ=ON -DXLA_SANITIZE=address,undefined,fuzzer-no-link -DXLA_BUILD_TESTS=OFF -DXLA_BUILD_BENCHMARKS=OFF -DXLA_MPI=OFF
 fuzz: deps
 	@[ -f $(BUILD)-fuzz/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz $(FUZZ_FLAGS)
 	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_all

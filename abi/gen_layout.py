@@ -10,7 +10,10 @@ text = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
 structs = {}
 for m in re.finditer(r"typedef struct (xla_\w+) \{(.*?)\} \1;", text, flags=re.S):
     fields = []
-    for decl in m.group(2).split(";"):
+    body = m.group(2)
+    # a function-pointer field "ret (*name)(args);": its name only (its commas are not fields')
+    body = re.sub(r"\(\s*\*\s*(\w+)\s*\)\s*\([^)]*\)", r"\1", body)
+    for decl in body.split(";"):
         decl = decl.strip()
         if not decl:
             continue

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <memory>
 
+#include "collective.hpp"
 #include "handles.hpp"
 #include "loop_params.hpp"
 #include "xla/dpo_trainer.hpp"
@@ -14,6 +15,7 @@ struct xla_preference_dataset {
   train::PreferenceDataset d;
 };
 struct xla_dpo_trainer {
+  std::unique_ptr<xla::Collective> collective;  // declared first: the trainer uses it until it goes
   std::unique_ptr<train::DpoTrainer> t;
 };
 
@@ -146,6 +148,8 @@ xla_status xla_dpo_trainer_create(xla_model* policy, xla_optimizer* o, const xla
     t.reference.model = p.reference_model ? p.reference_model->m.get() : nullptr;
     if (p.cache_dir) t.reference.cache_dir = p.cache_dir;
     auto h = std::make_unique<xla_dpo_trainer>();
+    h->collective = collective_from_c(p.collective, "all_reduce");
+    t.collective = h->collective.get();
     h->t = std::make_unique<train::DpoTrainer>(*policy->m, *o->o, train_set->d, eval ? &eval->d : nullptr, std::move(t));
     *out = h.release();
   });

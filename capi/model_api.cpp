@@ -3,7 +3,9 @@
 #include <cstring>
 #include <optional>
 
+#include "collective.hpp"
 #include "handles.hpp"
+#include "xla/pipeline.hpp"
 #include "xla/autograd.hpp"
 #include "xla/generate.hpp"
 #include "xla/loss.hpp"
@@ -93,6 +95,18 @@ xla_status xla_model_load_ex(const char* dir, const xla_model_options* opts, xla
     require_ptr(out, "out");
     xla_model_options o = read_options(opts, xla_model_options_init, "xla_model_options");
     *out = new xla_model{load_model(dir, weight_dtype(o))};
+  });
+}
+
+xla_status xla_model_load_pipeline(const char* dir, const xla_model_options* opts, const xla_collective* c,
+                                   xla_model** out) {
+  return guard("xla_model_load_pipeline", [&] {
+    require_ptr(dir, "dir");
+    require_ptr(out, "out");
+    require_ptr(c, "c");
+    xla_model_options o = read_options(opts, xla_model_options_init, "xla_model_options");
+    std::shared_ptr<Collective> collective = collective_from_c(c, "pipeline");
+    *out = new xla_model{load_pipeline(dir, std::move(collective), weight_dtype(o))};
   });
 }
 

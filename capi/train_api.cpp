@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 
+#include "collective.hpp"
 #include "handles.hpp"
 #include "loop_params.hpp"
 #include "xla/autograd.hpp"
@@ -16,6 +17,7 @@ struct xla_dataset {
   train::Dataset d;
 };
 struct xla_trainer {
+  std::unique_ptr<xla::Collective> collective;  // declared first: the trainer uses it until it goes
   std::unique_ptr<train::Trainer> t;
 };
 
@@ -264,6 +266,8 @@ xla_status xla_trainer_create(xla_model* m, xla_optimizer* o, const xla_dataset*
     t.loss = loss_options(p.loss);
     t.eval_batches = p.eval_batches;
     auto h = std::make_unique<xla_trainer>();
+    h->collective = collective_from_c(p.collective, "all_reduce");
+    t.collective = h->collective.get();
     h->t = std::make_unique<train::Trainer>(model, opt, train_set->d, val ? &val->d : nullptr, std::move(t));
     *out = h.release();
   });

@@ -112,6 +112,17 @@ class GemmaModel : public Model {
   using AttentionFn = std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)>;
   Tensor decoder(const Tensor& tokens, const Tensor& positions, const AttentionFn& attend,
                  std::vector<Tensor>* hidden = nullptr) const;
+  // The decoder in its parts, for a pipeline whose stages hold some of the layers (pipeline.hpp):
+  // embed() is the embedding × √C of tokens [B, T] → [B, T, C]; the normalizer is √C rounded to
+  // the weights' dtype as the reference does; layers_forward() runs this model's layers over a residual
+  // stream h [B, T, C] (decoder() = layers_forward(embed(tokens))), hidden receiving h after each layer;
+  // cached_layers() is layers_forward() attending over a KV cache state as forward() does (extended
+  // only if it succeeds), without the final norm.
+  Tensor embed(const Tensor& tokens) const;
+  float embedding_normalizer() const;
+  Tensor layers_forward(Tensor h, const Tensor& positions, const AttentionFn& attend,
+                        std::vector<Tensor>* hidden = nullptr) const;
+  Tensor cached_layers(Tensor h, ModelState* state, std::vector<Tensor>* hidden = nullptr) const;
   // The LM head's weight [V, C]: embed_tokens when tied.
   const Tensor& head_weight() const override { return config.tie_word_embeddings ? embed_tokens : lm_head; }
   float final_softcap() const override { return config.final_softcap; }

@@ -45,6 +45,10 @@ class SafetensorsFile {
   const TensorInfo& info(const std::string& name) const;  // Status::InvalidArg when absent
   Tensor tensor(const std::string& name) const;            // packed copy, the file's dtype
   Tensor tensor(const std::string& name, DType as) const;  // converted (e.g. a BF16 file -> F32)
+  // Rows [begin, end) of dim 0 only, converted to `as`: a part of a large matrix without
+  // copying the rest (a pipeline stage's share of the embedding). Status::InvalidArg for a
+  // range outside the rows or a tensor of no dimensions.
+  Tensor rows(const std::string& name, int64_t begin, int64_t end, DType as) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }  // "__metadata__"
   const std::string& path() const { return path_; }
 
@@ -85,6 +89,7 @@ class Checkpoint {
   const TensorInfo& info(const std::string& name) const;  // Status::InvalidArg when absent
   Tensor tensor(const std::string& name) const;
   Tensor tensor(const std::string& name, DType as) const;
+  Tensor rows(const std::string& name, int64_t begin, int64_t end, DType as) const;  // as SafetensorsFile::rows
   const std::string& dir() const { return dir_; }
 
  private:

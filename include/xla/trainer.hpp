@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 
+#include "xla/collective.hpp"
 #include "xla/data.hpp"
 #include "xla/loss.hpp"
 #include "xla/optim.hpp"
@@ -41,6 +42,7 @@ struct TrainState {
   std::string trainer;    // the loop that wrote it: "" the language-model Trainer, "dpo", "grpo"
   std::string reference;  // DpoTrainer, GrpoTrainer: fingerprint of the reference model, checked on resume
   std::string extra;      // a trainer's own state as JSON text (GrpoTrainer: the round being reused)
+  int64_t world_size = 1; // data-parallel ranks that trained it: a resume needs as many
 };
 
 // Saves model, optimizer and state as root/step-<step>/ and points root/latest at it; keeps
@@ -90,8 +92,18 @@ struct LoopOptions {
   // Called once per step after every micro-batch's backward, before clipping, with the flat
   // gradient block [Σ numel of the optimizer's parameters]; what it writes there is the
   // gradient that is clipped and applied (a data-parallel trainer all-reduces it here).
-  // Parameters that no gradient reached have zeros in the block and are not updated.
+  // Parameters that no gradient reached have zeros in the block and are not updated. With a
+  // collective, it sees the block after the all-reduce.
   std::function<void(std::span<float> gradients)> on_gradients;
+  // Data parallel (null or one rank: a single process). Every rank builds the same model,
+  // optimizer, data and options; each takes its own batch_size rows (pairs) of every global
+  // batch of world_size × batch_size, in the seed's order, and after every micro-batch's
+  // backward the gradient block, the loss and the counts that weight the micro-batches are
+  // all-reduced: W ranks × batch_size train as one process with batch W × batch_size, and the
+  // replicas stay bit-identical. Rank 0 alone writes metrics, progress and checkpoints; every
+  // rank resumes from them (a shared folder), on the same number of ranks. Must outlive the
+  // trainer.
+  Collective* collective = nullptr;
 };
 
 struct TrainerOptions : LoopOptions {

@@ -275,6 +275,32 @@ XLA_API xla_status xla_tensor_detach(const xla_tensor* t, xla_tensor** out);
 XLA_API int32_t xla_set_grad_enabled(int32_t on);
 XLA_API int32_t xla_is_grad_enabled(void);
 
+/* ================================================================ multi-process
+ * What libxla asks of a transport between processes (ranks), as a struct of callbacks: the
+ * data-parallel trainers all-reduce their gradients through it (xla_trainer_params.collective,
+ * xla_dpo_trainer_params.collective) and a pipeline of model stages passes activations through
+ * it (xla_model_load_pipeline). libxla links no transport itself: libxla_mpi fills one from
+ * MPI_COMM_WORLD (xla/xla_mpi.h); an embedder with gloo or its own transport fills the same
+ * fields. Every rank makes the same calls in the same order. A callback returns XLA_OK, or an
+ * error status that the libxla call then returns. See docs/distributed.md.
+ */
+#define XLA_REDUCE_SUM 0
+#define XLA_REDUCE_MAX 1
+typedef struct xla_collective {
+  uint32_t struct_size;  /* sizeof(xla_collective) */
+  int32_t rank;          /* 0 .. world_size - 1 */
+  int32_t world_size;    /* >= 1 */
+  void* user_data;       /* passed to every callback; must outlive what uses the struct */
+  /* In place: every rank ends with the element-wise XLA_REDUCE_* over all ranks' arrays,
+     the same bits on every rank. */
+  xla_status (*all_reduce_f32)(float* data, size_t count, int32_t op, void* user_data);
+  xla_status (*all_reduce_f64)(double* data, size_t count, int32_t op, void* user_data);
+  /* root's bytes into every other rank's buffer (the same size everywhere) */
+  xla_status (*broadcast)(void* data, size_t bytes, int32_t root, void* user_data);
+  xla_status (*send)(const void* data, size_t bytes, int32_t to, void* user_data);
+  xla_status (*recv)(void* data, size_t bytes, int32_t from, void* user_data);
+} xla_collective;
+
 /* ================================================================ models
  * Gemma 1, 2 and 3 text models and Mamba (v1) models from Hugging Face folders (config.json
  * + *.safetensors, sharded through model.safetensors.index.json or not), chosen by
@@ -295,6 +321,15 @@ XLA_API void xla_model_options_init(xla_model_options* o);
 XLA_API xla_status xla_model_load(const char* dir, xla_model** out);
 XLA_API xla_status xla_model_load_ex(const char* dir, const xla_model_options* opts /* NULL = defaults */,
                                      xla_model** out);
+/* Pipeline-parallel inference: every rank of `c` calls this with the same folder and options;
+   rank r loads only its contiguous share of the layers and 1/world_size of the embedding (and
+   head) rows, so each holds about 1/world_size of the weights. The handle is used as any model
+   for inference (xla_model_forward, xla_generate, sessions), by every rank with the same
+   arguments: hidden states pass stage to stage and every rank receives the full logits, so
+   greedy and seeded generation agree on all ranks. Gemma only (XLA_ERR_UNSUPPORTED for other
+   families); not trainable, not savable. *c is copied; its user_data must outlive the model. */
+XLA_API xla_status xla_model_load_pipeline(const char* dir, const xla_model_options* opts /* NULL = defaults */,
+                                           const xla_collective* c, xla_model** out);
 /* A model with random weights (N(0, 0.02²) matrices, unit norms) from config.json text. */
 XLA_API xla_status xla_model_create(const char* config_json /* text */, uint64_t seed, xla_model** out);
 XLA_API xla_status xla_model_create_ex(const char* config_json, uint64_t seed, const xla_model_options* opts,
@@ -599,6 +634,12 @@ typedef struct xla_trainer_params {
   int64_t checkpoint_every;     /* 0: only at the end (when checkpoint_dir is set) */
   int32_t keep_checkpoints;     /* 2 */
   int32_t progress;             /* -1: a bar on a terminal (stderr), plain lines otherwise; 0 off */
+  /* NULL: one process. Data parallel: every rank creates the same trainer; each takes its
+     batch_size rows of every global batch of world_size × batch_size, gradients, loss and
+     counts are all-reduced after backward (replicas stay bit-identical), rank 0 alone writes
+     metrics, progress and checkpoints. *collective is copied; its user_data must outlive the
+     trainer. */
+  const xla_collective* collective;
 } xla_trainer_params;
 XLA_API void xla_trainer_params_init(xla_trainer_params* p);
 
@@ -751,6 +792,7 @@ typedef struct xla_dpo_trainer_params {
   int64_t checkpoint_every;        /* 0: only at the end when checkpoint_dir is set */
   int32_t keep_checkpoints;        /* 2 */
   int32_t progress;                /* -1: a bar on a terminal, plain lines otherwise; 0 off */
+  const xla_collective* collective; /* NULL: one process; data parallel as xla_trainer_params */
 } xla_dpo_trainer_params;
 XLA_API void xla_dpo_trainer_params_init(xla_dpo_trainer_params* p);
 

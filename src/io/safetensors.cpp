@@ -251,6 +251,21 @@ Tensor SafetensorsFile::tensor(const std::string& name, DType as) const {
   return t.dtype() == as ? t : t.to(as);  // the file-dtype copy is transient: one tensor at a time
 }
 
+Tensor SafetensorsFile::rows(const std::string& name, int64_t begin, int64_t end, DType as) const {
+  const TensorInfo& ti = info(name);
+  if (ti.shape.empty() || begin < 0 || end < begin || end > ti.shape[0])
+    fail(Status::InvalidArg, "safetensors: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " + q(name) +
+                                 " " + ti.shape.str() + " are out of range");
+  Shape part = ti.shape;
+  part[0] = end - begin;
+  int64_t per_row = 1;
+  for (size_t d = 1; d < ti.shape.size(); ++d) per_row *= ti.shape[d];
+  const size_t row_bytes = size_t(per_row) * dtype_size(ti.dtype);
+  Tensor t = Tensor::from_data(static_cast<const char*>(map_) + data_start_ + ti.begin + size_t(begin) * row_bytes, part,
+                               ti.dtype);
+  return t.dtype() == as ? t : t.to(as);
+}
+
 // ---------------------------------------------------------------------------------------
 // save_safetensors
 // ---------------------------------------------------------------------------------------
@@ -374,5 +389,8 @@ const SafetensorsFile& Checkpoint::file_of(const std::string& name) const {
 const TensorInfo& Checkpoint::info(const std::string& name) const { return file_of(name).info(name); }
 Tensor Checkpoint::tensor(const std::string& name) const { return file_of(name).tensor(name); }
 Tensor Checkpoint::tensor(const std::string& name, DType as) const { return file_of(name).tensor(name, as); }
+Tensor Checkpoint::rows(const std::string& name, int64_t begin, int64_t end, DType as) const {
+  return file_of(name).rows(name, begin, end, as);
+}
 
 }  // namespace xla::io

@@ -53,9 +53,10 @@ DpoTrainerOptions checked(DpoTrainerOptions o, const Model& policy, const Prefer
   validate(o.dpo);
   static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "dpo");
   auto bad = [](const std::string& m) { fail(Status::InvalidArg, "dpo: " + m); };
-  if (train && int64_t(train->size()) < o.batch_size)
+  const int64_t ranks = detail::world_size_of(o.collective);
+  if (train && int64_t(train->size()) < o.batch_size * ranks)
     bad("the training set has " + std::to_string(train->size()) + " pairs, fewer than a batch of " +
-        std::to_string(o.batch_size));
+        (ranks > 1 ? std::to_string(ranks) + " ranks × " : std::string()) + std::to_string(o.batch_size));
   if (train) check_ids(*train, "training", policy.vocab_size());
   if (eval) check_ids(*eval, "eval", policy.vocab_size());
   const DpoReference& r = o.reference;
@@ -118,7 +119,16 @@ DpoTrainer::DpoTrainer(Model& policy, Optimizer& optimizer, const PreferenceData
       train_(train),
       eval_(eval),
       o_(checked(std::move(options), policy, train, eval)) {
-  if (train) order_.emplace(train->size(), o_.batch_size, o_.seed);
+  // data parallel: the ranks agree on the data, and start from rank 0's policy before the
+  // reference is copied or scores anything
+  detail::check_same_on_all_ranks(o_.collective,
+                                  {{"the training pairs", train ? int64_t(train->size()) : -1},
+                                   {"the training data's fingerprint", train ? int64_t(train->fingerprint() >> 12) : -1},
+                                   {"the eval pairs", eval ? int64_t(eval->size()) : -1},
+                                   {"the reference kind", int64_t(o_.reference.kind)}},
+                                  "dpo");
+  detail::broadcast_parameters(policy, o_.collective);
+  if (train) order_.emplace(train->size(), o_.batch_size * detail::world_size_of(o_.collective), o_.seed);
   const DpoReference& r = o_.reference;
   switch (r.kind) {
     case ReferenceKind::FrozenCopy:
@@ -166,9 +176,20 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, 
   key.word(data.fingerprint());
   key.text(model_fingerprint(ref, !lora_off && ref.lora_enabled));
   const std::string& dir = o_.reference.cache_dir;
+  Collective* c = o_.collective;
+  const int rank = detail::rank_of(c), ranks = detail::world_size_of(c);
   if (!dir.empty()) {
     *path = dir + "/dpo-ref-" + key.hex() + ".safetensors";
-    if (fs::exists(*path)) {
+    // data parallel: the ranks score together unless every one of them read the cache
+    double read_here = 0;
+    auto read_everywhere = [&] {
+      double v = read_here;
+      if (ranks > 1) c->all_reduce(std::span<double>(&v, 1), ReduceOp::Sum);
+      return v == double(ranks);
+    };
+    const bool there = fs::exists(*path);
+    if (!there && ranks > 1) read_everywhere();  // the same collective calls on every rank
+    else if (there) {
       try {  // a cache that cannot be read is computed again, never trusted
         io::SafetensorsFile f = io::SafetensorsFile::open(*path);
         const auto& meta = f.metadata();
@@ -177,10 +198,13 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, 
             f.info("chosen").shape == want && f.info("rejected").shape == want) {
           out.chosen = f.tensor("chosen", DType::F32).to_vector();
           out.rejected = f.tensor("rejected", DType::F32).to_vector();
-          *loaded = true;
-          return out;
+          read_here = 1;
         }
       } catch (const Error&) {
+      }
+      if (read_everywhere()) {
+        *loaded = true;
+        return out;
       }
     }
   }
@@ -188,10 +212,12 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, 
   NoGradGuard no_grad;
   std::optional<LoraDisabledGuard> base_only;
   if (lora_off && ref.has_lora()) base_only.emplace(policy_);  // ref is the policy here
-  out.chosen.resize(n);
-  out.rejected.resize(n);
+  out.chosen.assign(n, 0.f);
+  out.rejected.assign(n, 0.f);
   const int32_t pad = ref.special_tokens().pad;
+  int64_t batch_index = 0;
   for (size_t start = 0; start < n; start += size_t(o_.batch_size)) {
+    if (batch_index++ % ranks != rank) continue;  // data parallel: every ranks-th batch is this rank's
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(n, start + size_t(o_.batch_size)); ++i) idx.push_back(i);
     const std::vector<float> lp = completion_logprobs(ref, make_preference_batch(data, idx, pad), false).to_vector();
@@ -201,7 +227,11 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, 
       out.rejected[idx[b]] = lp[B + b];
     }
   }
-  if (!dir.empty()) {
+  if (ranks > 1) {  // each pair was scored on one rank and is 0 on the others: the sum is exact
+    c->all_reduce(out.chosen, ReduceOp::Sum);
+    c->all_reduce(out.rejected, ReduceOp::Sum);
+  }
+  if (!dir.empty() && rank == 0) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) fail(Status::IO, "dpo: cannot create the cache folder " + dir + ": " + ec.message());
@@ -253,9 +283,14 @@ DpoMetrics DpoTrainer::evaluate() {
   if (!has_eval_set()) fail(Status::InvalidArg, "dpo: no eval set to evaluate on");
   NoGradGuard no_grad;
   const bool average = o_.dpo.loss == DpoLoss::Ipo;
-  std::vector<double> pc, pr, rc, rr;
   const size_t n = eval_->size();
+  // [pc | pr | rc | rr], each [n]: data parallel, each rank fills its batches' pairs and the
+  // others' stay 0, so the sum over ranks is exact
+  std::vector<double> all(4 * n, 0.0);
+  const int rank = loop_->rank(), ranks = loop_->world_size();
+  int64_t batch_index = 0;
   for (size_t start = 0; start < n; start += size_t(o_.batch_size)) {
+    if (batch_index++ % ranks != rank) continue;
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(n, start + size_t(o_.batch_size)); ++i) idx.push_back(i);
     const PreferenceBatch batch = make_preference_batch(*eval_, idx, policy_.special_tokens().pad);
@@ -263,19 +298,24 @@ DpoMetrics DpoTrainer::evaluate() {
     const std::vector<float> ref = reference_logprobs(batch, true).to_vector();
     const size_t B = idx.size();
     for (size_t b = 0; b < B; ++b) {
-      pc.push_back(pol[b]);
-      pr.push_back(pol[B + b]);
-      rc.push_back(ref[b]);
-      rr.push_back(ref[B + b]);
+      all[idx[b]] = pol[b];
+      all[n + idx[b]] = pol[B + b];
+      all[2 * n + idx[b]] = ref[b];
+      all[3 * n + idx[b]] = ref[B + b];
     }
   }
-  return dpo_loss(o_.dpo, pc, pr, rc, rr);  // means over every eval pair
+  detail::sum_over_ranks(o_.collective, all);
+  auto part = [&](size_t k) { return std::vector<double>(all.begin() + long(k * n), all.begin() + long((k + 1) * n)); };
+  return dpo_loss(o_.dpo, part(0), part(1), part(2), part(3));  // means over every eval pair
 }
 
 DpoStepMetrics DpoTrainer::step() {
   if (!train_) fail(Status::InvalidArg, "dpo: this trainer has no training set (step(batch) takes a batch)");
+  const int64_t rank = loop_->rank(), B = o_.batch_size;
   return do_step(o_.grad_accum, [&] {
-    return make_preference_batch(*train_, order_->next(), policy_.special_tokens().pad);
+    std::vector<size_t> global = order_->next();  // ranks × batch_size pairs: this rank's are its slice
+    std::vector<size_t> mine(global.begin() + rank * B, global.begin() + (rank + 1) * B);
+    return make_preference_batch(*train_, mine, policy_.special_tokens().pad);
   });
 }
 
@@ -286,7 +326,9 @@ DpoStepMetrics DpoTrainer::step(const PreferenceBatch& batch) {
 DpoStepMetrics DpoTrainer::do_step(int64_t micro_batches, const std::function<PreferenceBatch()>& next_batch) {
   const double t0 = now_s();
   TrainState& state = loop_->state;
-  const Tensor seed = Tensor::scalar(1.f / float(micro_batches));
+  const int64_t ranks = loop_->world_size();
+  // the mean over micro-batches and ranks: the all-reduced sum is the global batch's mean
+  const Tensor seed = Tensor::scalar(1.f / float(micro_batches * ranks));
   DpoMetrics sum;
   int64_t pairs = 0;
   const detail::StepOutcome out = loop_->step.run(state.step, micro_batches, [&](int64_t) {
@@ -296,10 +338,15 @@ DpoStepMetrics DpoTrainer::do_step(int64_t micro_batches, const std::function<Pr
     backward(l, seed);  // the mean over micro-batches without another node
     add(sum, mb);
     pairs += batch.pairs();
-    return mb.loss;
+    return mb.loss / double(ranks);
   });
+  double reduced[8] = {sum.loss,          sum.reward_chosen, sum.reward_rejected, sum.reward_accuracy,
+                       sum.reward_margin, sum.logp_chosen,   sum.logp_rejected,   double(pairs)};
+  detail::sum_over_ranks(o_.collective, reduced);
+  sum = {reduced[0], reduced[1], reduced[2], reduced[3], reduced[4], reduced[5], reduced[6]};
+  pairs = int64_t(reduced[7]);
   DpoStepMetrics m;
-  const double k = 1.0 / double(micro_batches);
+  const double k = 1.0 / double(micro_batches * ranks);
   static_cast<DpoMetrics&>(m) = {sum.loss * k,          sum.reward_chosen * k, sum.reward_rejected * k,
                                  sum.reward_accuracy * k, sum.reward_margin * k, sum.logp_chosen * k,
                                  sum.logp_rejected * k};

@@ -37,6 +37,9 @@ uint64_t completion_seed(uint64_t seed, int64_t round, size_t row) {
 GrpoTrainerOptions checked(GrpoTrainerOptions o, const Model& policy, const PromptDataset& prompts,
                            const TextCodec& codec) {
   static_cast<LoopOptions&>(o) = detail::checked_loop_options(o, "grpo");
+  if (detail::world_size_of(o.collective) > 1)
+    bad("data-parallel training is not supported for GRPO (the collective has " +
+        std::to_string(o.collective->world_size()) + " ranks): run it in one process");
   validate(o.grpo);
   const int64_t G = o.grpo.group_size;
   if (o.batch_size % G != 0)

@@ -12,6 +12,7 @@ OptimizerStep::OptimizerStep(Optimizer& optimizer, const LoopOptions& o)
       schedule_(o.schedule),
       max_grad_norm_(o.max_grad_norm),
       on_gradients_(o.on_gradients),
+      collective_(o.collective && o.collective->world_size() > 1 ? o.collective : nullptr),
       base_lr_(optimizer.lr()),
       params_(optimizer.parameters()) {
   int64_t total = 0;
@@ -40,6 +41,10 @@ StepOutcome OptimizerStep::run(int64_t step, int64_t micro_batches, const std::f
     set_grad_buffer(params_[i], requires_grad(params_[i]) ? views_[i] : Tensor());
   flat_.zero_();  // parameters that no gradient reaches read zeros in the block, not stale values
   for (int64_t a = 0; a < micro_batches; ++a) out.loss += micro_batch(a);
+  if (collective_) {  // one array: every rank's weighted shares sum to the global mean gradient
+    collective_->all_reduce(gradients(), ReduceOp::Sum);
+    collective_->all_reduce(std::span<double>(&out.loss, 1), ReduceOp::Sum);
+  }
   if (on_gradients_) on_gradients_(gradients());
   out.grad_norm = clip_grad_norm(params_, max_grad_norm_);
   out.skipped = !std::isfinite(out.loss) || !std::isfinite(out.grad_norm);

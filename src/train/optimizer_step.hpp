@@ -1,6 +1,6 @@
 // optimizer_step.hpp — one optimizer step as every training loop takes it: the learning rate
 // from the schedule, the micro-batches' backward into one flat f32 gradient block, the
-// gradient hook on that block, clipping, the non-finite check, the update. The loss and the
+// all-reduce of that block over the data-parallel ranks, the gradient hook on it, clipping, the non-finite check, the update. The loss and the
 // batches are the caller's. Internal to src/train; not an installed header.
 #pragma once
 #include <cstdint>
@@ -35,7 +35,9 @@ class OptimizerStep {
 
   // The step of 0-based index `step`: micro_batch(a) for a in [0, micro_batches) runs
   // micro-batch a's forward and backward (seeded with its weight in the step, so that the
-  // block ends up holding the step's mean gradient) and returns its share of the loss.
+  // block ends up holding the step's mean gradient) and returns its share of the loss. With a
+  // collective, the weights are shares of the global step: the block and the loss are summed
+  // over the ranks.
   StepOutcome run(int64_t step, int64_t micro_batches, const std::function<double(int64_t)>& micro_batch);
   std::span<float> gradients();  // f32 [Σ numel of the optimizer's parameters]
 
@@ -44,6 +46,7 @@ class OptimizerStep {
   Schedule schedule_;
   double max_grad_norm_;
   std::function<void(std::span<float>)> on_gradients_;
+  Collective* collective_;  // null: one process
   double base_lr_;
   std::vector<Tensor> params_;  // the optimizer's, in order
   Tensor flat_;                 // f32 [Σ numel]

@@ -14,10 +14,32 @@ namespace xla::train {
 using detail::now_s;
 using detail::resident_mb;
 
+namespace {
+
+// Data parallel: every rank draws the global batch of ranks × batch_size rows; this is the
+// batcher of it (checked first, so that a set too small for it is named as such).
+Batcher global_batcher(const Dataset& train, const TrainerOptions& o) {
+  const int64_t ranks = detail::world_size_of(o.collective);
+  if (o.batch_size >= 1 && ranks > 1 && int64_t(train.size()) < o.batch_size * ranks)
+    fail(Status::InvalidArg, "trainer: the training set has " + std::to_string(train.size()) +
+                                 " rows, fewer than a global batch of " + std::to_string(ranks) + " ranks × " +
+                                 std::to_string(o.batch_size));
+  return Batcher(train, std::max<int64_t>(1, o.batch_size) * ranks, o.seed);
+}
+
+}  // namespace
+
 Trainer::Trainer(Model& model, Optimizer& optimizer, const Dataset& train, const Dataset* val, TrainerOptions o)
-    : model_(model), train_(train), val_(val), o_(std::move(o)), batcher_(train, o_.batch_size, o_.seed) {
+    : model_(model), train_(train), val_(val), o_(std::move(o)), batcher_(global_batcher(train, o_)) {
   static_cast<LoopOptions&>(o_) = detail::checked_loop_options(o_, "trainer");
   if (train.seq_len() == 0) fail(Status::InvalidArg, "trainer: the training set is empty");
+  detail::check_same_on_all_ranks(o_.collective,
+                                  {{"the training rows", int64_t(train.size())},
+                                   {"the training seq_len", train.seq_len()},
+                                   {"the training data's fingerprint", int64_t(train.fingerprint() >> 12)},
+                                   {"the validation rows", val ? int64_t(val->size()) : -1}},
+                                  "trainer");
+  detail::broadcast_parameters(model, o_.collective);
   loop_ = std::make_unique<detail::TrainingLoop>(model, optimizer, o_, "trainer", "");
   loop_->state.data = batcher_.state();
 }
@@ -36,18 +58,23 @@ bool Trainer::resume() {
 double Trainer::evaluate() {
   if (!has_eval_set()) fail(Status::InvalidArg, "trainer: no validation set to evaluate on");
   NoGradGuard no_grad;
-  double total = 0;
-  int64_t tokens = 0;
+  double sums[2] = {0, 0};  // Σ cross-entropy × tokens, tokens
+  double& total = sums[0];
+  double& tokens = sums[1];
+  const int rank = loop_->rank(), ranks = loop_->world_size();
+  int64_t index = 0;
   for (auto& [in, tg] : eval_batches(*val_, o_.batch_size, o_.eval_batches)) {
+    if (index++ % ranks != rank) continue;  // data parallel: every ranks-th batch is this rank's
     LossParts parts;
     LossOptions lo = o_.loss;
     lo.z_loss = 0;
     lm_loss(model_, in, tg, lo, &parts);
     if (parts.tokens == 0) continue;
     total += parts.cross_entropy * double(parts.tokens);
-    tokens += parts.tokens;
+    tokens += double(parts.tokens);
   }
-  return tokens ? total / double(tokens) : NAN;
+  detail::sum_over_ranks(o_.collective, sums);
+  return tokens > 0 ? total / tokens : NAN;
 }
 
 StepMetrics Trainer::step() {
@@ -56,20 +83,28 @@ StepMetrics Trainer::step() {
   // Each micro-batch's loss is a mean over its own counted targets. Weighting micro-batch i
   // by n_i / N (N: counted targets of the whole step) makes the accumulated gradient that
   // of one big batch even when masks leave the micro-batches uneven.
+  // Data parallel: each rank keeps its batch_size rows of every global batch, and N counts
+  // the targets of every rank's micro-batches, so that the all-reduced sum of the weighted
+  // gradients is that of the one big batch.
+  const int64_t rank = loop_->rank(), ranks = loop_->world_size(), B = o_.batch_size;
   std::vector<Tensor> ins(size_t(o_.grad_accum)), tgs(size_t(o_.grad_accum));
   std::vector<int64_t> counted(size_t(o_.grad_accum), 0);
-  int64_t all_counted = 0;
+  double all_counted = 0;
   for (size_t a = 0; a < ins.size(); ++a) {
-    batcher_.next(ins[a], tgs[a]);
+    Tensor in, tg;
+    batcher_.next(in, tg);
+    ins[a] = ranks > 1 ? in.slice(0, rank * B, (rank + 1) * B) : in;
+    tgs[a] = ranks > 1 ? tg.slice(0, rank * B, (rank + 1) * B) : tg;
     const int32_t* t = tgs[a].data<int32_t>();
     for (int64_t i = 0; i < tgs[a].numel(); ++i) counted[a] += t[i] != o_.loss.ignore_index;
-    all_counted += counted[a];
+    all_counted += double(counted[a]);
   }
+  detail::sum_over_ranks(o_.collective, std::span<double>(&all_counted, 1));
   const detail::StepOutcome out = loop_->step.run(state.step, o_.grad_accum, [&](int64_t i) {
     const size_t a = size_t(i);
-    tokens_ += ins[a].numel();
+    tokens_ += ins[a].numel() * ranks;
     if (all_counted > 0 && counted[a] == 0) return 0.0;  // nothing to learn from: weight 0
-    const double w = all_counted > 0 ? double(counted[a]) / double(all_counted) : 1.0 / double(o_.grad_accum);
+    const double w = all_counted > 0 ? double(counted[a]) / all_counted : 1.0 / double(o_.grad_accum * ranks);
     Tensor loss = lm_loss(model_, ins[a], tgs[a], o_.loss);
     backward(loss, Tensor::scalar(float(w)));  // the weighted mean without another node
     return w * loss.item();
@@ -85,7 +120,7 @@ StepMetrics Trainer::step() {
   m.step = state.step;
   m.lr = out.lr;
   m.tokens = tokens_;
-  m.tokens_per_s = double(o_.grad_accum * o_.batch_size * train_.seq_len()) / dt;
+  m.tokens_per_s = double(o_.grad_accum * o_.batch_size * ranks * train_.seq_len()) / dt;
   m.elapsed_s = loop_->seconds;
   m.mem_mb = resident_mb();
   if (o_.eval_every > 0 && state.step % o_.eval_every == 0 && has_eval_set()) {

@@ -1,10 +1,14 @@
 // training_loop.hpp — what Trainer and DpoTrainer share around their loss: the options check,
 // the optimizer step, the training state, the metrics file and progress display, training-
-// state checkpoints with the check of who wrote them, and run(). Internal to src/train.
+// state checkpoints with the check of who wrote them, run(), and the data-parallel checks
+// around them (the ranks agree, start identical, and rank 0 alone writes). Internal to src/train.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "optimizer_step.hpp"
 #include "progress.hpp"
@@ -15,6 +19,18 @@ namespace xla::train::detail {
 // Checks the options every loop has (Status::InvalidArg prefixed with `who`) and returns them
 // with schedule.total_steps filled in.
 LoopOptions checked_loop_options(LoopOptions o, const std::string& who);
+
+// Data parallel (no-ops without a collective or with one rank). A rank whose options or data
+// differ from rank 0's would hang the others or train another model: the ranks compare these
+// values first and all fail with Status::InvalidArg naming the first one they disagree on.
+void check_same_on_all_ranks(Collective* c, const std::vector<std::pair<std::string, int64_t>>& values,
+                             const std::string& who);
+// Rank 0's weights and adapters into every other rank, before anything is copied or trained:
+// replicas start identical however each built its model (as DDP does at construction).
+void broadcast_parameters(Model& model, Collective* c);
+void sum_over_ranks(Collective* c, std::span<double> values);
+int rank_of(const Collective* c);
+int world_size_of(const Collective* c);
 
 class TrainingLoop {
  public:
@@ -40,6 +56,8 @@ class TrainingLoop {
   // at the end; returns the steps this call ran.
   int64_t run(const std::function<bool()>& step_and_report);
   double seconds_per_step() const;  // over this run() so far
+  int rank() const { return rank_of(o_.collective); }
+  int world_size() const { return world_size_of(o_.collective); }
 
  private:
   Model& model_;

@@ -103,6 +103,7 @@ std::string save_training_state(const std::string& root, const Model& model, con
     if (!state.trainer.empty()) st["trainer"] = state.trainer;
     if (!state.reference.empty()) st["reference"] = state.reference;
     if (!state.extra.empty()) st["extra"] = nlohmann::json::parse(state.extra);
+    if (state.world_size > 1) st["world_size"] = state.world_size;
     if (model.has_lora()) {
       std::vector<std::pair<std::string, Tensor>> adapters;
       for (auto& [name, p] : const_cast<Model&>(model).lora_parameters()) adapters.emplace_back(name, detach(*p));
@@ -182,8 +183,9 @@ TrainState load_training_state(const std::string& path, Model& model, Optimizer*
   s.trainer = string_field(st, "trainer", where, false);
   s.reference = string_field(st, "reference", where, false);
   if (st.contains("extra")) s.extra = st["extra"].dump();
+  if (st.contains("world_size")) s.world_size = int_field(st, "world_size", where);
   // a tampered or corrupt state: counts are never negative
-  if (s.step < 0 || s.data.epoch < 0 || s.data.position < 0)
+  if (s.step < 0 || s.data.epoch < 0 || s.data.position < 0 || s.world_size < 1)
     fail(Status::Format, "checkpoint: " + dir + "/state.json has a negative step, epoch or position (step " +
                              std::to_string(s.step) + ", epoch " + std::to_string(s.data.epoch) + ", position " +
                              std::to_string(s.data.position) + ")");

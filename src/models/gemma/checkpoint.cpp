@@ -10,7 +10,9 @@
 
 namespace xla {
 
-GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
+GemmaModel GemmaModel::load(const std::string& dir, DType dtype) { return load_gemma(dir, dtype, {}); }
+
+GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part) {
   if (dtype != DType::F32 && dtype != DType::BF16)
     fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
   GemmaModel m;
@@ -34,15 +36,34 @@ GemmaModel GemmaModel::load(const std::string& dir, DType dtype) {
   if (!ckpt.contains(last))
     fail(Status::Format, "GemmaModel::load", "config.json says " + std::to_string(m.config.num_layers) +
                                                  " layers, but tensor '" + last + "' is missing from " + dir);
+  const GemmaConfig full = m.config;
+  const int64_t first = part.first_layer, end = part.end_layer < 0 ? full.num_layers : part.end_layer;
+  const int64_t v0 = part.vocab_begin, v1 = part.vocab_end < 0 ? full.vocab_size : part.vocab_end;
+  if (first < 0 || end > full.num_layers || first >= end || v0 < 0 || v1 > full.vocab_size || v0 >= v1)
+    fail(Status::InvalidArg, "GemmaModel::load", "layers [" + std::to_string(first) + ", " + std::to_string(end) +
+                                                     ") and vocabulary rows [" + std::to_string(v0) + ", " + std::to_string(v1) +
+                                                     ") are not a part of a model of " + std::to_string(full.num_layers) +
+                                                     " layers and " + std::to_string(full.vocab_size) + " tokens");
+  m.config.num_layers = end - first;
+  m.config.sliding.assign(full.sliding.begin() + first, full.sliding.begin() + end);
   m.layers.resize(size_t(m.config.num_layers));
+  // this model's names are its own layer indices; the file's are the full model's
+  auto file_name = [&](const std::string& name) {
+    const std::string layer_prefix = "model.layers.";
+    if (first == 0 || name.rfind(layer_prefix, 0) != 0) return name;
+    const size_t dot = name.find('.', layer_prefix.size());
+    const int64_t l = std::stoll(name.substr(layer_prefix.size(), dot - layer_prefix.size()));
+    return layer_prefix + std::to_string(l + first) + name.substr(dot);
+  };
   for (auto& [name, t] : m.named_parameters()) {
-    const std::string stored = stored_name(name);
+    const std::string stored = stored_name(file_name(name));
     if (!ckpt.contains(stored)) fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' is missing from " + dir);
     const io::TensorInfo& info = ckpt.info(stored);
-    Shape want = expected_shape(m.config, name);
+    Shape want = expected_shape(full, name);
     if (!(info.shape == want))
       fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
-    *t = ckpt.tensor(stored, dtype);
+    const bool by_vocab = name == "model.embed_tokens.weight" || name == "lm_head.weight";
+    *t = by_vocab && (v0 > 0 || v1 < full.vocab_size) ? ckpt.rows(stored, v0, v1, dtype) : ckpt.tensor(stored, dtype);
     if (info.dtype != dtype) release_cached_memory();  // the conversion's temporary is garbage
   }
   return m;

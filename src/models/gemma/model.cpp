@@ -95,11 +95,12 @@ static KVCache* cache_of(ModelState* state) {
   return cache;
 }
 
-Tensor GemmaModel::final_hidden(const Tensor& tokens, ModelState* state, std::vector<Tensor>* hidden, bool last_only) const {
+Tensor GemmaModel::cached_layers(Tensor h, ModelState* state, std::vector<Tensor>* hidden) const {
   KVCache* cache = cache_of(state);
-  if (!tokens.defined() || tokens.ndim() != 2)
-    fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
-  const int64_t T = tokens.shape()[1];
+  if (!h.defined() || h.ndim() != 3)
+    fail(Status::Shape, "forward: the residual stream must be [batch, seq_len, hidden], got " +
+                            (h.defined() ? h.shape().str() : "none"));
+  const int64_t T = h.shape()[1];
   const int64_t start = cache ? cache->length() : 0;
   if (cache && cache->num_layers() != int64_t(layers.size()))
     fail(Status::InvalidArg, "forward: the cache belongs to another model");
@@ -115,32 +116,48 @@ Tensor GemmaModel::final_hidden(const Tensor& tokens, ModelState* state, std::ve
     const int64_t window = config.sliding[size_t(l)] ? config.sliding_window : 0;
     return nn::attention(q, k, v, nn::attention_mask(positions, positions, window), scale, config.attn_softcap);
   };
-  Tensor h = decoder(tokens, positions, attend, hidden);
+  h = layers_forward(std::move(h), positions, attend, hidden);
+  extension.done();
+  return h;
+}
+
+Tensor GemmaModel::final_hidden(const Tensor& tokens, ModelState* state, std::vector<Tensor>* hidden, bool last_only) const {
+  cache_of(state);  // a state of another model is named before anything runs
+  Tensor h = cached_layers(embed(tokens), state, hidden);
+  const int64_t T = h.shape()[1];
   if (last_only && !hidden) h = ag::slice(h, 1, T - 1, T);
   h = nn::rms_norm(h, norm, config.rms_norm_eps);
   if (hidden) hidden->push_back(h);
   if (last_only && hidden) h = ag::slice(h, 1, T - 1, T);
-  extension.done();
   return h;
 }
 
 Tensor GemmaModel::decoder(const Tensor& tokens, const Tensor& positions, const AttentionFn& attend,
                            std::vector<Tensor>* hidden) const {
-  const GemmaConfig& c = config;
+  return layers_forward(embed(tokens), positions, attend, hidden);
+}
+
+float GemmaModel::embedding_normalizer() const {
+  const float normalizer = std::sqrt(float(config.hidden_size));
+  return embed_tokens.dtype() == DType::BF16 ? bf16_to_f32(f32_to_bf16(normalizer)) : normalizer;
+}
+
+Tensor GemmaModel::embed(const Tensor& tokens) const {
   if (!tokens.defined() || tokens.ndim() != 2)
     fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
   if (tokens.dtype() != DType::I32 && tokens.dtype() != DType::I64)
     fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
-  const int64_t B = tokens.shape()[0], T = tokens.shape()[1], C = c.hidden_size;
+  // embedding × √C, with √C rounded to the weights' dtype as the reference does
+  return ag::mul(models::widened(ag::embedding(embed_tokens, tokens)), Tensor::scalar(embedding_normalizer()));
+}
+
+Tensor GemmaModel::layers_forward(Tensor h, const Tensor& positions, const AttentionFn& attend,
+                                  std::vector<Tensor>* hidden) const {
+  const GemmaConfig& c = config;
+  const int64_t B = h.shape()[0], T = h.shape()[1];
   const int64_t H = c.num_heads, KVH = c.num_kv_heads, D = c.head_dim;
   if (!positions.defined() || !(positions.shape() == Shape{T}))
     fail(Status::Shape, "forward: positions must be [" + std::to_string(T) + "]");
-
-  // embedding × √C, with √C rounded to the weights' dtype as the reference does
-  Tensor h = models::widened(ag::embedding(embed_tokens, tokens));
-  float normalizer = std::sqrt(float(C));
-  if (embed_tokens.dtype() == DType::BF16) normalizer = bf16_to_f32(f32_to_bf16(normalizer));
-  h = ag::mul(h, Tensor::scalar(normalizer));
   if (hidden) hidden->assign(1, h);
 
   std::map<std::pair<double, double>, nn::RopeTables> ropes;  // one table per (base, scaling)

@@ -7,4 +7,15 @@
 
 namespace xla {
 Shape expected_shape(const GemmaConfig& c, const std::string& name);
+
+// What of a checkpoint one pipeline stage holds: layers [first_layer, end_layer) as its own
+// layers 0, 1, …, and rows [vocab_begin, vocab_end) of the embedding (and of an untied head).
+// -1 ends: to the last. load_gemma(dir, dtype, {}) is GemmaModel::load.
+struct GemmaPart {
+  int64_t first_layer = 0, end_layer = -1;
+  int64_t vocab_begin = 0, vocab_end = -1;
+};
+// The stage's config is the model's with num_layers and sliding cut to its layers (its
+// vocab_size stays the model's). Every tensor is checked against the full config first.
+GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part);
 }  // namespace xla
