@@ -14,10 +14,12 @@
 
 #include "text_file.hpp"
 #include "args.hpp"
+#include "ranks.hpp"
 #include "text_stream.hpp"
 #include "xla/gemma.hpp"
 #include "xla/mamba.hpp"
 #include "xla/generate.hpp"
+#include "xla/pipeline.hpp"
 #include "xla/safetensors.hpp"
 #include "xla/tokenizer.hpp"
 
@@ -100,6 +102,13 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   return ids;
 }
 
+// The model of `xla generate`: whole, or this rank's stage of a pipeline under mpirun.
+std::unique_ptr<Model> load_for_generation(const std::string& dir, DType dtype) {
+  const std::shared_ptr<Collective> world = ranks();
+  if (world && world->world_size() > 1) return load_pipeline(dir, world, dtype);
+  return load_model(dir, dtype);
+}
+
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
@@ -120,9 +129,10 @@ int cmd_generate(int argc, char** argv) {
   if (a.has("prompt-ids")) {
     if (a.has("chat")) throw UsageError("--chat renders text: give --prompt with it");
     const std::vector<int32_t> prompt = parse_ids(a.get("prompt-ids"));
-    std::unique_ptr<Model> model = load_model(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+    std::unique_ptr<Model> model = load_for_generation(dir, a.has("bf16") ? DType::BF16 : DType::F32);
     if (model->special_tokens().eos >= 0) opts.stop_ids = {model->special_tokens().eos};
     generate(*model, prompt, opts, [](int32_t t) {
+      if (!is_first_rank()) return false;  // every rank samples the same token; rank 0 prints
       std::printf("%d\n", t);
       std::fflush(stdout);
       return false;
@@ -131,7 +141,7 @@ int cmd_generate(int argc, char** argv) {
   }
   const std::string prompt_text = a.required("prompt");
   Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
-  std::unique_ptr<Model> model = load_model(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  std::unique_ptr<Model> model = load_for_generation(dir, a.has("bf16") ? DType::BF16 : DType::F32);
   std::vector<int32_t> prompt;
   if (a.has("chat")) {
     prompt = tok.encode(render_chat({{"user", prompt_text}}, true), false);  // the rendering has <bos>
@@ -141,11 +151,14 @@ int cmd_generate(int argc, char** argv) {
     opts.stop_ids = {tok.eos_id()};
   }
   Streamer out(tok);
+  const bool prints = is_first_rank();
   generate(*model, prompt, opts, [&](int32_t t) {
+    if (!prints) return false;
     if (a.has("ids")) std::printf("%d\n", t);
     else out.push(t);
     return false;
   });
+  if (!prints) return 0;
   out.finish();
   if (!a.has("ids")) std::printf("\n");
   return 0;

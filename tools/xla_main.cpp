@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "ranks.hpp"
 
 namespace {
 
@@ -22,7 +23,8 @@ const char* kUsage =
     "  create    --config FILE --out DIR     a model with random weights, saved as a Hugging Face folder\n"
     "  plot      FILE.jsonl... -o OUT.svg    training metrics (loss, lr, ...) drawn as an SVG\n"
     "\n"
-    "`xla <command> --help` describes a command's options.\n";
+    "`xla <command> --help` describes a command's options. Under mpirun, `xla generate` splits\n"
+    "the model over the ranks (pipeline-parallel inference; rank 0 prints).\n";
 
 }  // namespace
 
@@ -32,20 +34,26 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string cmd = argv[1];
+  int status = 0;
   try {
-    if (cmd == "generate") return xla::cli::cmd_generate(argc, argv);
-    if (cmd == "chat") return xla::cli::cmd_chat(argc, argv);
-    if (cmd == "serve") return xla::cli::cmd_serve(argc, argv);
-    if (cmd == "tokenize") return xla::cli::cmd_tokenize(argc, argv);
-    if (cmd == "info") return xla::cli::cmd_info(argc, argv);
-    if (cmd == "create") return xla::cli::cmd_create(argc, argv);
-    if (cmd == "plot") return xla::cli::cmd_plot(argc, argv);
-    throw xla::cli::UsageError("unknown command '" + cmd + "'");
+    const auto world = xla::cli::start_ranks(&argc, &argv);
+    if (world && world->world_size() > 1 && cmd != "generate")
+      throw xla::cli::UsageError("runs in one process; under mpirun only `xla generate` uses the ranks");
+    if (cmd == "generate") status = xla::cli::cmd_generate(argc, argv);
+    else if (cmd == "chat") status = xla::cli::cmd_chat(argc, argv);
+    else if (cmd == "serve") status = xla::cli::cmd_serve(argc, argv);
+    else if (cmd == "tokenize") status = xla::cli::cmd_tokenize(argc, argv);
+    else if (cmd == "info") status = xla::cli::cmd_info(argc, argv);
+    else if (cmd == "create") status = xla::cli::cmd_create(argc, argv);
+    else if (cmd == "plot") status = xla::cli::cmd_plot(argc, argv);
+    else throw xla::cli::UsageError("unknown command '" + cmd + "'");
   } catch (const xla::cli::UsageError& e) {
-    std::fprintf(stderr, "xla %s: %s\n\n%s", cmd.c_str(), e.what(), kUsage);
-    return 2;
+    if (xla::cli::is_first_rank()) std::fprintf(stderr, "xla %s: %s\n\n%s", cmd.c_str(), e.what(), kUsage);
+    status = 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "xla %s: %s\n", cmd.c_str(), e.what());
-    return 1;
+    // one rank's error ends every rank: the others may be waiting for it
+    xla::cli::abort_ranks("xla " + cmd + ": " + e.what());
   }
+  xla::cli::stop_ranks();
+  return status;
 }

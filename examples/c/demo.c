@@ -14,7 +14,11 @@
  * out_dir/metrics.jsonl -o loss.svg) and checkpoints in out_dir/checkpoints. Each run starts afresh unless --resume is given:
  * then it continues from the latest checkpoint (kill it mid-run and try).
  * It ends by checking its results against floors (check_results) and exits with 1 when one
- * is missed: the demo is also a test (ctest demo.smoke runs it for 40 steps). */
+ * is missed: the demo is also a test (ctest demo.smoke runs it for 40 steps).
+ *
+ *   mpirun -np 2 ./xla_demo                    (built with libxla_mpi: XLA_MPI, the default)
+ * trains and aligns data-parallel: each rank takes half of every batch of 64 (32 pairs for
+ * DPO), gradients are all-reduced, rank 0 prints and writes; GRPO (one process) runs on rank 0. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +26,27 @@
 #include <sys/stat.h>
 
 #include "xla/xla.h"
+#ifdef XLA_HAVE_MPI
+#include "xla/xla_mpi.h"
+#endif
 
-#define CHECK(call)                                                \
-  do {                                                             \
-    if ((call) != XLA_OK) {                                        \
-      fprintf(stderr, "%s failed: %s\n", #call, xla_last_error()); \
-      exit(1);                                                     \
-    }                                                              \
+/* Data parallel under mpirun: the ranks' collective, or NULL in one process. */
+static const xla_collective* g_ranks = NULL;
+static int g_rank = 0, g_world = 1;
+
+/* A failed call ends the program, and under mpirun every rank: the others would wait. */
+static void fail(const char* call) {
+  char message[1024];
+  snprintf(message, sizeof message, "%s failed: %s", call, xla_last_error());
+#ifdef XLA_HAVE_MPI
+  if (g_world > 1) xla_mpi_abort(message);
+#endif
+  fprintf(stderr, "%s\n", message);
+  exit(1);
+}
+#define CHECK(call)                    \
+  do {                                 \
+    if ((call) != XLA_OK) fail(#call); \
   } while (0)
 
 static const char* kConfig =
@@ -267,7 +285,8 @@ static void align(xla_model* m, const char** prompts, const char** answers, size
   xla_dpo_trainer_params_init(&dp);
   dp.dpo.beta = 1.f; /* a strong pull to the reference: the sums must stay right */
   dp.reference = XLA_DPO_REF_LORA_DISABLED;
-  dp.batch_size = 32;
+  dp.batch_size = 32 / g_world; /* per rank: 32 pairs a step in all */
+  dp.collective = g_ranks;
   dp.steps = 60;
   dp.seed = 3;
   dp.metrics_path = metrics;
@@ -384,10 +403,32 @@ static void reinforce(xla_model* m, const char** prompts, const char** answers, 
   xla_prompt_dataset_free(data);
 }
 
+/* Under an MPI launcher: join the ranks; rank 0 alone prints. */
+static void start_ranks(int* argc, char*** argv) {
+#ifdef XLA_HAVE_MPI
+  static xla_collective world;
+  if (!xla_mpi_launched()) return;
+  CHECK(xla_mpi_init(argc, argv));
+  CHECK(xla_mpi_collective(&world));
+  if (world.world_size < 2) return;
+  if (64 % world.world_size != 0) {
+    fprintf(stderr, "xla_demo: %d ranks cannot share a batch of 64 evenly (use 2, 4, 8, ... ranks)\n", world.world_size);
+    xla_mpi_abort("xla_demo: unsupported number of ranks");
+  }
+  g_ranks = &world;
+  g_rank = world.rank;
+  g_world = world.world_size;
+  if (g_rank != 0 && !freopen("/dev/null", "w", stdout)) fail("freopen(/dev/null)");
+#else
+  (void)argc;
+  (void)argv;
+#endif
+}
+
 int main(int argc, char** argv) {
-  const int resume = argc > 1 && strcmp(argv[1], "--resume") == 0;
-  const char* out_dir = argc > 1 + resume ? argv[1 + resume] : "demo_out";
-  const int64_t steps = argc > 2 + resume ? atoll(argv[2 + resume]) : 1500;
+  int resume;
+  const char* out_dir;
+  int64_t steps;
   static char prompts[N * N][8], responses[N * N][8];
   static const char* pp[N * N];
   static const char* rp[N * N];
@@ -405,6 +446,10 @@ int main(int argc, char** argv) {
   struct results res;
   int passed;
 
+  start_ranks(&argc, &argv);
+  resume = argc > 1 && strcmp(argv[1], "--resume") == 0;
+  out_dir = argc > 1 + resume ? argv[1 + resume] : "demo_out";
+  steps = argc > 2 + resume ? atoll(argv[2 + resume]) : 1500;
   for (a = 0; a < N; ++a)
     for (b = 0; b < N; ++b) {
       if (held_out(a, b)) continue;
@@ -417,11 +462,12 @@ int main(int argc, char** argv) {
     }
   printf("libxla %s — training a Gemma 3 from scratch to add two numbers below %d\n", xla_version_string(), N);
   printf("%zu training sums; the held-out ones are never seen\n", n);
+  if (g_world > 1) printf("data parallel: %d ranks, each a share of every batch\n", g_world);
 
   mkdir(out_dir, 0755);
   snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", out_dir);
   snprintf(ckpt, sizeof ckpt, "%s/checkpoints", out_dir);
-  if (!resume) {
+  if (!resume && g_rank == 0) { /* rank 0 writes; another rank must not remove its files */
     char latest[600];
     remove(metrics);
     snprintf(latest, sizeof latest, "%s/latest", ckpt);
@@ -442,7 +488,8 @@ int main(int argc, char** argv) {
   fflush(stdout); /* the progress bar goes to stderr */
 
   xla_trainer_params_init(&tp);
-  tp.batch_size = 64;
+  tp.batch_size = 64 / g_world; /* per rank: 64 rows a step in all */
+  tp.collective = g_ranks;
   tp.steps = steps;
   tp.schedule = XLA_SCHEDULE_COSINE;
   tp.warmup_steps = 30;
@@ -474,13 +521,20 @@ int main(int argc, char** argv) {
   res.accuracy_after = after;
   res.val_loss = val_loss;
   align(m, pp, rp, n, out_dir, &res);
-  reinforce(m, pp, rp, n, out_dir, &res);
-  passed = check_results(&res, steps);
+  if (g_rank == 0) { /* GRPO trains in one process: rank 0's; the others are done */
+    reinforce(m, pp, rp, n, out_dir, &res);
+    passed = check_results(&res, steps);
+  } else {
+    passed = 1;
+  }
   xla_trainer_free(t);
   xla_dataset_free(all);
   xla_dataset_free(train);
   xla_dataset_free(val);
   xla_optimizer_free(opt);
   xla_model_free(m);
+#ifdef XLA_HAVE_MPI
+  CHECK(xla_mpi_finalize());
+#endif
   return passed ? 0 : 1;
 }

@@ -139,7 +139,9 @@ TEST(ModelInterface, TheTrainerTrainsAMambaAndResumesBitForBit) {
     o.progress = 0;
     o.checkpoint_dir = dir;
     train::Trainer t(*m, opt, data, nullptr, o);
-    if (resume) EXPECT_TRUE(t.resume());
+    if (resume) {
+      EXPECT_TRUE(t.resume());
+    }
     while (t.current_step() < steps) losses->push_back(t.step().loss);
     t.save();
     return m;

@@ -42,8 +42,11 @@ static xla_trainer* make_trainer(xla_model* m, xla_optimizer** opt, const xla_da
   xla_optimizer_params op;
   xla_trainer_params tp;
   xla_trainer* t = NULL;
+  /* SGD: its update is linear in the gradient, so the all-reduce's rounding stays rounding
+     in the weights (Adam's division by sqrt(v) can blow it up to a step of lr) */
   xla_optimizer_params_init(&op);
-  op.lr = 3e-3;
+  if (xla_optimizer_params_defaults(&op, XLA_OPT_SGD, 0.05) != XLA_OK) return NULL;
+  op.momentum = 0.9;
   if (xla_optimizer_create(m, &op, opt) != XLA_OK) return NULL;
   xla_trainer_params_init(&tp);
   tp.batch_size = batch;
