@@ -40,7 +40,7 @@ BOOK_PORT     ?= 8000
 # client and render the chat template with @huggingface/jinja, pinned in its package-lock.json.
 SERVER_TEST_NPM := tests/server/node_modules/.package-lock.json
 
-.PHONY: all deps configure build demo test bench clean tokenizer-data sanitize fuzz abi-update book-deps book serve-book \
+.PHONY: all deps configure build demo test bench bench-dp clean tokenizer-data sanitize fuzz abi-update book-deps book serve-book \
         server-test-deps python-deps wheel
 
 all: build
@@ -180,6 +180,16 @@ bench: build
 	./$(BUILD)/benchmarks/bench_grpo --context $(BENCH_CONTEXT)
 	./$(BUILD)/benchmarks/bench_mamba --context $(BENCH_CONTEXT)
 	python3 benchmarks/serve_bench.py --build $(BUILD) --context $(BENCH_CONTEXT) --json $(BUILD)/benchmarks/serve_bench.json
+
+# Data-parallel training of the Gemma 3 270M shape: one process × 2 threads against 2 ranks ×
+# 1 thread at the same global batch (4 × 128 tokens), PyTorch's step beside, the ceilings first.
+MPIRUN := mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root)
+bench-dp: build
+	./$(BUILD)/benchmarks/bench_roofline --context $(BENCH_CONTEXT)
+	@sed -i "1s|^|commit=$$(git describe --always --dirty 2>/dev/null || echo unknown),|" $(BENCH_CONTEXT)
+	OMP_NUM_THREADS=2 ./$(BUILD)/benchmarks/bench_data_parallel --batch 4 --context $(BENCH_CONTEXT)
+	$(MPIRUN) -np 2 -x OMP_NUM_THREADS=1 ./$(BUILD)/benchmarks/bench_data_parallel --batch 2 --context $(BENCH_CONTEXT)
+	$(PYTHON) ../shared/bench/torch_gemma3.py train --batch 4 --seq 128 --steps 3
 
 clean:
 	rm -rf $(BUILD)

@@ -68,6 +68,7 @@ struct StepMetrics {
   double mem_mb = 0;           // resident memory now (MiB)
   double val_loss = NAN, val_ppl = NAN;  // when this step ran a validation
   bool skipped = false;        // non-finite loss or gradient: no update was applied
+  double allreduce_s = 0;      // data parallel: seconds of the step in the gradient all-reduce
 };
 
 // What every training loop here shares (Trainer's and DpoTrainer's options embed it): the

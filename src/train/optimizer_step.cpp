@@ -1,6 +1,7 @@
 // optimizer_step.cpp — the optimizer step over the flat gradient block (optimizer_step.hpp).
 #include "optimizer_step.hpp"
 
+#include <chrono>
 #include <cmath>
 
 #include "xla/autograd.hpp"
@@ -42,8 +43,10 @@ StepOutcome OptimizerStep::run(int64_t step, int64_t micro_batches, const std::f
   flat_.zero_();  // parameters that no gradient reaches read zeros in the block, not stale values
   for (int64_t a = 0; a < micro_batches; ++a) out.loss += micro_batch(a);
   if (collective_) {  // one array: every rank's weighted shares sum to the global mean gradient
+    const auto t0 = std::chrono::steady_clock::now();
     collective_->all_reduce(gradients(), ReduceOp::Sum);
     collective_->all_reduce(std::span<double>(&out.loss, 1), ReduceOp::Sum);
+    out.allreduce_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (on_gradients_) on_gradients_(gradients());
   out.grad_norm = clip_grad_norm(params_, max_grad_norm_);

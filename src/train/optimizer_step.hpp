@@ -18,6 +18,7 @@ struct StepOutcome {
   double lr = 0;         // the learning rate this step used
   double grad_norm = 0;  // before clipping
   bool skipped = false;  // non-finite loss or gradient norm: no update was applied
+  double allreduce_s = 0;  // data parallel: seconds in the gradient all-reduce
 };
 
 // The flat block follows llm.c's layout: one allocation for all gradients, parameter after

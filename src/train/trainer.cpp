@@ -117,6 +117,7 @@ StepMetrics Trainer::step() {
   m.loss = out.loss;
   m.grad_norm = out.grad_norm;
   m.skipped = out.skipped;
+  m.allreduce_s = out.allreduce_s;
   m.step = state.step;
   m.lr = out.lr;
   m.tokens = tokens_;
@@ -136,6 +137,7 @@ void Trainer::log(const StepMetrics& m) {
                         {"grad_norm", m.grad_norm}, {"tokens_per_s", m.tokens_per_s}, {"tokens", m.tokens},
                         {"elapsed_s", m.elapsed_s}, {"mem_mb", m.mem_mb}};
     if (m.skipped) j["skipped"] = true;
+    if (loop_->world_size() > 1) j["allreduce_s"] = m.allreduce_s, j["ranks"] = loop_->world_size();
     if (std::isfinite(m.val_loss)) j["val_loss"] = m.val_loss, j["val_ppl"] = m.val_ppl;
     if (!std::isfinite(m.loss)) j["loss"] = nullptr;
     if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;

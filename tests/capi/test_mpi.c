@@ -2,7 +2,9 @@
  * (batch 2 on each rank) against a one-process trainer with batch 4 in the same program, step
  * by step and through the trained model's logits; with --corrupt-data-on-rank R, rank R's
  * dataset is corrupt, and it ends the job with its message (xla_mpi_abort) while the other
- * rank waits in the trainer's first collective. Usage: test_capi_mpi TMPDIR [--corrupt-data-on-rank R] */
+ * rank waits in the trainer's first collective. Then the Gemma 3 oracle as a pipeline over the
+ * ranks (xla_model_load_pipeline) against the whole model: logits within 1e-5 relative, the
+ * same greedy tokens. Usage: test_capi_mpi TMPDIR [--corrupt-data-on-rank R] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,10 @@ static const char* kConfig =
     " \"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 16,"
     " \"query_pre_attn_scalar\": 16, \"sliding_window\": 8,"
     " \"layer_types\": [\"sliding_attention\", \"full_attention\"]}";
+
+#ifndef XLA_SHARED_DIR
+#define XLA_SHARED_DIR "../shared"
+#endif
 
 #define PAIRS 16
 #define STEPS 4
@@ -120,6 +126,34 @@ int main(int argc, char** argv) {
     scale = fabs(lb[i]) > scale ? fabs(lb[i]) : scale;
   }
   EXPECT(diff <= 1e-5 * scale);
+
+  /* pipeline inference through the C API */
+  {
+    const char* dir = XLA_SHARED_DIR "/oracle/gemma/gemma3";
+    const int32_t prompt[10] = {2, 17, 301, 44, 5, 99, 260, 7, 450, 12};
+    static float ls[10 * 512], lw[10 * 512];
+    int32_t gs[8], gw[8];
+    size_t ns = 0, nw = 0;
+    xla_model *stage = NULL, *whole = NULL;
+    xla_sampler_params sp;
+    EXPECT_OK(xla_model_load_pipeline(dir, NULL, &c, &stage));
+    EXPECT_OK(xla_model_load(dir, &whole));
+    EXPECT_OK(xla_model_forward(stage, prompt, 1, 10, ls, 10 * 512));
+    EXPECT_OK(xla_model_forward(whole, prompt, 1, 10, lw, 10 * 512));
+    diff = scale = 0;
+    for (i = 0; i < 10 * 512; ++i) {
+      diff = fabs(ls[i] - lw[i]) > diff ? fabs(ls[i] - lw[i]) : diff;
+      scale = fabs(lw[i]) > scale ? fabs(lw[i]) : scale;
+    }
+    EXPECT(scale > 0 && diff <= 1e-5 * scale);
+    xla_sampler_params_init(&sp);
+    sp.max_new_tokens = 8;
+    EXPECT_OK(xla_generate(stage, prompt, 10, &sp, NULL, NULL, gs, 8, &ns));
+    EXPECT_OK(xla_generate(whole, prompt, 10, &sp, NULL, NULL, gw, 8, &nw));
+    EXPECT(ns == 8 && nw == 8 && memcmp(gs, gw, sizeof gs) == 0);
+    xla_model_free(stage);
+    xla_model_free(whole);
+  }
 
   /* a collective that is not one */
   {

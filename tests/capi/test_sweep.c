@@ -144,6 +144,16 @@ int main(void) {
     BAD(xla_model_create_ex(kConfig, 1, &o, &mo), XLA_ERR_DTYPE, "xla_model_create", "weight_dtype");
   }
   BAD(xla_model_create("{\"model_type\": \"gemma\", \"bogus_key\": 1}", 1, &mo), XLA_ERR_FORMAT, "xla_model_create", "bogus_key");
+  {
+    xla_collective c;
+    memset(&c, 0, sizeof c);
+    BAD(xla_model_load_pipeline("/nonexistent", NULL, NULL, &mo), XLA_ERR_INVALID_ARG, "xla_model_load_pipeline", "c");
+    BAD(xla_model_load_pipeline("/nonexistent", NULL, &c, &mo), XLA_ERR_INVALID_ARG, "xla_model_load_pipeline", "struct_size");
+    c.struct_size = sizeof c;
+    c.world_size = 1;
+    BAD(xla_model_load_pipeline("/nonexistent", NULL, &c, &mo), XLA_ERR_INVALID_ARG, "xla_model_load_pipeline", "all_reduce_f32");
+    BAD(xla_model_load_pipeline(NULL, NULL, &c, &mo), XLA_ERR_INVALID_ARG, "xla_model_load_pipeline", "NULL");
+  }
   EXPECT(mo == (xla_model*)S);
   EXPECT_OK(xla_model_create(kConfig, 1, &m));
   BAD(xla_model_save(NULL, "x"), XLA_ERR_INVALID_ARG, "xla_model_save", "NULL");

@@ -325,7 +325,9 @@ TEST(PipelineLoad, OtherFamiliesAndTooManyRanksAreNamed) {
     load_pipeline(world->rank() == 1 ? "/nonexistent" : kOracle + "gemma3", c);
     ADD_FAILURE() << "a pipeline with a missing stage loaded";
   } catch (const Error& e) {
-    if (world->rank() != 1) EXPECT_NE(std::string(e.what()).find("another rank could not load"), std::string::npos) << e.what();
+    if (world->rank() != 1) {
+      EXPECT_NE(std::string(e.what()).find("another rank could not load"), std::string::npos) << e.what();
+    }
   }
   EXPECT_EQ(pipeline_stage(7, 0, 3), std::make_pair(int64_t(0), int64_t(3)));
   EXPECT_EQ(pipeline_stage(7, 2, 3), std::make_pair(int64_t(5), int64_t(7)));

@@ -178,12 +178,26 @@ class LossParams(ctypes.Structure):
     _fields_ = [("struct_size", u32), ("ignore_index", i32), ("label_smoothing", f32), ("z_loss", f32)]
 
 
+# xla_collective's callbacks: a transport between processes (docs/distributed.md)
+ALL_REDUCE_F32_FN = ctypes.CFUNCTYPE(i32, ctypes.POINTER(f32), size_t, i32, P)
+ALL_REDUCE_F64_FN = ctypes.CFUNCTYPE(i32, ctypes.POINTER(f64), size_t, i32, P)
+BROADCAST_FN = ctypes.CFUNCTYPE(i32, P, size_t, i32, P)
+SEND_FN = ctypes.CFUNCTYPE(i32, P, size_t, i32, P)
+RECV_FN = ctypes.CFUNCTYPE(i32, P, size_t, i32, P)
+
+
+class Collective(ctypes.Structure):
+    _fields_ = [("struct_size", u32), ("rank", i32), ("world_size", i32), ("user_data", P),
+                ("all_reduce_f32", ALL_REDUCE_F32_FN), ("all_reduce_f64", ALL_REDUCE_F64_FN),
+                ("broadcast", BROADCAST_FN), ("send", SEND_FN), ("recv", RECV_FN)]
+
+
 class TrainerParams(ctypes.Structure):
     _fields_ = [("struct_size", u32), ("batch_size", i64), ("grad_accum", i64), ("steps", i64), ("schedule", i32),
                 ("warmup_steps", i64), ("min_lr_ratio", f64), ("max_grad_norm", f64), ("loss", LossParams),
                 ("seed", u64), ("eval_every", i64), ("eval_batches", i64), ("metrics_path", ctypes.c_char_p),
                 ("checkpoint_dir", ctypes.c_char_p), ("checkpoint_every", i64), ("keep_checkpoints", i32),
-                ("progress", i32)]
+                ("progress", i32), ("collective", ctypes.POINTER(Collective))]
 
 
 class TrainMetrics(ctypes.Structure):
@@ -208,7 +222,7 @@ class DpoTrainerParams(ctypes.Structure):
                 ("schedule", i32), ("warmup_steps", i64), ("min_lr_ratio", f64), ("max_grad_norm", f64),
                 ("seed", u64), ("eval_every", i64), ("metrics_path", ctypes.c_char_p),
                 ("checkpoint_dir", ctypes.c_char_p), ("checkpoint_every", i64), ("keep_checkpoints", i32),
-                ("progress", i32)]
+                ("progress", i32), ("collective", ctypes.POINTER(Collective))]
 
 
 class GrpoParams(ctypes.Structure):
@@ -308,6 +322,7 @@ _DECLS = {
     # models
     "xla_model_options_init": (None, [P]),
     "xla_model_load_ex": (STATUS, [ctypes.c_char_p, ctypes.POINTER(ModelOptions), PP]),
+    "xla_model_load_pipeline": (STATUS, [ctypes.c_char_p, ctypes.POINTER(ModelOptions), ctypes.POINTER(Collective), PP]),
     "xla_model_create_ex": (STATUS, [ctypes.c_char_p, u64, ctypes.POINTER(ModelOptions), PP]),
     "xla_model_save": (STATUS, [P, ctypes.c_char_p]),
     "xla_model_free": (None, [P]),
