@@ -67,6 +67,13 @@ class PipelineModel final : public Model {
       fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
     if (tokens.dtype() != DType::I32 && tokens.dtype() != DType::I64)
       fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
+    // every check before the first collective: a rank that threw midway would leave the
+    // others waiting for it
+    if (state) {
+      auto* cache = dynamic_cast<KVCache*>(state);
+      if (!cache || cache->num_layers() != int64_t(stage_.layers.size()))
+        fail(Status::InvalidArg, "forward: the state was not made by this pipeline stage (new_state)");
+    }
     NoGradGuard no_grad;
     const int64_t B = tokens.shape()[0], T = tokens.shape()[1], C = full_.hidden_size;
     const int rank = c_->rank(), last = c_->world_size() - 1;
