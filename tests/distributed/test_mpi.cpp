@@ -1,11 +1,11 @@
 // test_mpi.cpp — data-parallel training and pipeline inference under `mpirun -np N` (ctest
 // runs it on 2 and 3 ranks). Every rank runs every test: the collectives inside pair up.
 //   Trainer and DpoTrainer on W ranks × batch B equal one process × batch W·B (losses, and
-//   weights trained by SGD, within 1e-5 relative) after several steps, and every replica holds bit-identical
-//   weights after every step, even when the ranks built different initial weights;
-//   a data-parallel resume continues exactly, rank 0 alone writes, and a resume on another
-//   number of ranks is refused; the pipeline's logits equal the oracle's and one process's,
-//   and its greedy continuation is the oracle's.
+//   weights trained by SGD, within 1e-5 relative) after several steps, and every replica
+//   holds bit-identical weights after every step, even when the ranks built different
+//   initial weights; a data-parallel resume (Trainer, DpoTrainer) continues exactly, rank 0
+//   alone writes, and a resume on another number of ranks is refused; the pipeline's logits
+//   equal the oracle's and one process's, and its greedy continuation is the oracle's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -253,6 +253,39 @@ TEST(DataParallel, DpoTrainerEqualsOneProcessWithTheGlobalBatch) {
       EXPECT_EQ(files, 2u);  // training and eval sets' log-probs, written once (rank 0)
     }
   }
+}
+
+TEST(DataParallel, DpoResumeContinuesExactly) {
+  const train::PreferenceDataset train_set = pairs(24);
+  const std::string dir = shared_dir("dpo_resume");
+  auto run = [&](int64_t steps, bool resume, std::vector<double>* losses) {
+    GemmaModel m = GemmaModel::create(tiny_config(), 21);
+    train::Optimizer opt(m, adamw());
+    train::DpoTrainerOptions o;
+    o.batch_size = 2;
+    o.steps = steps;
+    o.progress = 0;
+    o.seed = 3;
+    o.collective = world;
+    o.checkpoint_dir = dir + "/ckpt";
+    train::DpoTrainer t(m, opt, train_set, nullptr, o);
+    if (resume) {
+      EXPECT_TRUE(t.resume());
+    }
+    t.run([&](const train::DpoStepMetrics& s) { return losses->push_back(s.loss), true; });
+  };
+  std::vector<double> straight, first, rest;
+  run(4, false, &straight);
+  barrier();
+  if (world->rank() == 0) fs::remove_all(dir + "/ckpt");
+  barrier();
+  run(2, false, &first);
+  barrier();
+  run(4, true, &rest);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0], straight[2]);
+  EXPECT_EQ(rest[1], straight[3]);
+  barrier();
 }
 
 // ---- pipeline inference ----
