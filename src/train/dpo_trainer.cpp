@@ -180,16 +180,8 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, 
   const int rank = detail::rank_of(c), ranks = detail::world_size_of(c);
   if (!dir.empty()) {
     *path = dir + "/dpo-ref-" + key.hex() + ".safetensors";
-    // data parallel: the ranks score together unless every one of them read the cache
-    double read_here = 0;
-    auto read_everywhere = [&] {
-      double v = read_here;
-      if (ranks > 1) c->all_reduce(std::span<double>(&v, 1), ReduceOp::Sum);
-      return v == double(ranks);
-    };
-    const bool there = fs::exists(*path);
-    if (!there && ranks > 1) read_everywhere();  // the same collective calls on every rank
-    else if (there) {
+    double read = 0;  // 1 when this rank read a valid cache
+    if (fs::exists(*path)) {
       try {  // a cache that cannot be read is computed again, never trusted
         io::SafetensorsFile f = io::SafetensorsFile::open(*path);
         const auto& meta = f.metadata();
@@ -198,14 +190,16 @@ DpoTrainer::Precomputed DpoTrainer::precompute(const Model& ref, bool lora_off, 
             f.info("chosen").shape == want && f.info("rejected").shape == want) {
           out.chosen = f.tensor("chosen", DType::F32).to_vector();
           out.rejected = f.tensor("rejected", DType::F32).to_vector();
-          read_here = 1;
+          read = 1;
         }
       } catch (const Error&) {
       }
-      if (read_everywhere()) {
-        *loaded = true;
-        return out;
-      }
+    }
+    // data parallel: the ranks score together unless every one of them read the cache
+    detail::sum_over_ranks(c, std::span<double>(&read, 1));
+    if (read == double(ranks)) {
+      *loaded = true;
+      return out;
     }
   }
   // score the pairs in order, batch_size at a time, as the trainer's forward does

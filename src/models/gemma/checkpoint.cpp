@@ -12,6 +12,13 @@ namespace xla {
 
 GemmaModel GemmaModel::load(const std::string& dir, DType dtype) { return load_gemma(dir, dtype, {}); }
 
+std::string shifted_layer_name(const std::string& name, int64_t offset) {
+  const std::string prefix = "model.layers.";
+  if (offset == 0 || name.rfind(prefix, 0) != 0) return name;
+  const size_t dot = name.find('.', prefix.size());
+  return prefix + std::to_string(std::stoll(name.substr(prefix.size(), dot - prefix.size())) + offset) + name.substr(dot);
+}
+
 GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part) {
   if (dtype != DType::F32 && dtype != DType::BF16)
     fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
@@ -47,16 +54,9 @@ GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part
   m.config.num_layers = end - first;
   m.config.sliding.assign(full.sliding.begin() + first, full.sliding.begin() + end);
   m.layers.resize(size_t(m.config.num_layers));
-  // this model's names are its own layer indices; the file's are the full model's
-  auto file_name = [&](const std::string& name) {
-    const std::string layer_prefix = "model.layers.";
-    if (first == 0 || name.rfind(layer_prefix, 0) != 0) return name;
-    const size_t dot = name.find('.', layer_prefix.size());
-    const int64_t l = std::stoll(name.substr(layer_prefix.size(), dot - layer_prefix.size()));
-    return layer_prefix + std::to_string(l + first) + name.substr(dot);
-  };
   for (auto& [name, t] : m.named_parameters()) {
-    const std::string stored = stored_name(file_name(name));
+    // this model's names are its own layer indices; the file's are the full model's
+    const std::string stored = stored_name(shifted_layer_name(name, first));
     if (!ckpt.contains(stored)) fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' is missing from " + dir);
     const io::TensorInfo& info = ckpt.info(stored);
     Shape want = expected_shape(full, name);

@@ -142,11 +142,15 @@ float GemmaModel::embedding_normalizer() const {
   return embed_tokens.dtype() == DType::BF16 ? bf16_to_f32(f32_to_bf16(normalizer)) : normalizer;
 }
 
-Tensor GemmaModel::embed(const Tensor& tokens) const {
+void check_tokens(const Tensor& tokens) {
   if (!tokens.defined() || tokens.ndim() != 2)
     fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
   if (tokens.dtype() != DType::I32 && tokens.dtype() != DType::I64)
     fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
+}
+
+Tensor GemmaModel::embed(const Tensor& tokens) const {
+  check_tokens(tokens);
   // embedding × √C, with √C rounded to the weights' dtype as the reference does
   return ag::mul(models::widened(ag::embedding(embed_tokens, tokens)), Tensor::scalar(embedding_normalizer()));
 }

@@ -63,10 +63,7 @@ class PipelineModel final : public Model {
 
   Tensor final_hidden(const Tensor& tokens, ModelState* state, std::vector<Tensor>* hidden, bool last_only) const override {
     if (hidden) unsupported("returning hidden states");
-    if (!tokens.defined() || tokens.ndim() != 2)
-      fail(Status::Shape, "forward: tokens must be [batch, seq_len], got " + (tokens.defined() ? tokens.shape().str() : "none"));
-    if (tokens.dtype() != DType::I32 && tokens.dtype() != DType::I64)
-      fail(Status::DType, std::string("forward: tokens must be i32 or i64, got ") + dtype_name(tokens.dtype()));
+    check_tokens(tokens);
     // every check before the first collective: a rank that threw midway would leave the
     // others waiting for it
     if (state) {
@@ -123,13 +120,7 @@ class PipelineModel final : public Model {
   // This rank's weights, named as in the whole model (its layers' global indices).
   std::vector<std::pair<std::string, Tensor*>> named_parameters() override {
     auto named = stage_.named_parameters();
-    const std::string prefix = "model.layers.";
-    for (auto& [name, t] : named) {
-      if (name.rfind(prefix, 0) != 0) continue;
-      const size_t dot = name.find('.', prefix.size());
-      name = prefix + std::to_string(std::stoll(name.substr(prefix.size(), dot - prefix.size())) + first_layer_) +
-             name.substr(dot);
-    }
+    for (auto& [name, t] : named) name = shifted_layer_name(name, first_layer_);
     return named;
   }
   void save(const std::string&) const override { unsupported("saving"); }

@@ -15,6 +15,11 @@ struct GemmaPart {
   int64_t first_layer = 0, end_layer = -1;
   int64_t vocab_begin = 0, vocab_end = -1;
 };
+// "model.layers.N.rest" as "model.layers.(N + offset).rest"; other names as they are: a
+// stage's own layer indices as the whole model's.
+std::string shifted_layer_name(const std::string& name, int64_t offset);
+// Throws Status::Shape / Status::DType naming what is wrong unless tokens is i32 or i64 [B, T].
+void check_tokens(const Tensor& tokens);
 // The stage's config is the model's with num_layers and sliding cut to its layers (its
 // vocab_size stays the model's). Every tensor is checked against the full config first.
 GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part);
