@@ -125,7 +125,8 @@ DpoTrainer::DpoTrainer(Model& policy, Optimizer& optimizer, const PreferenceData
                                   {{"the training pairs", train ? int64_t(train->size()) : -1},
                                    {"the training data's fingerprint", train ? int64_t(train->fingerprint() >> 12) : -1},
                                    {"the eval pairs", eval ? int64_t(eval->size()) : -1},
-                                   {"the reference kind", int64_t(o_.reference.kind)}},
+                                   {"the reference kind", int64_t(o_.reference.kind)},
+                                   {"whether a cache_dir is set", o_.reference.cache_dir.empty() ? 0 : 1}},
                                   "dpo");
   detail::broadcast_parameters(policy, o_.collective);
   if (train) order_.emplace(train->size(), o_.batch_size * detail::world_size_of(o_.collective), o_.seed);
