@@ -22,8 +22,8 @@ using namespace xla::capi;
 namespace {
 
 DType weight_dtype(const xla_model_options& o) {
-  if (o.weight_dtype != XLA_F32 && o.weight_dtype != XLA_BF16)
-    fail(Status::DType, "weight_dtype must be XLA_F32 or XLA_BF16, got " + std::to_string(o.weight_dtype));
+  if (o.weight_dtype != XLA_F32 && o.weight_dtype != XLA_BF16 && o.weight_dtype != XLA_Q8)
+    fail(Status::DType, "weight_dtype must be XLA_F32, XLA_BF16 or XLA_Q8, got " + std::to_string(o.weight_dtype));
   return DType(o.weight_dtype);
 }
 

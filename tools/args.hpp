@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "xla/dtype.hpp"
+
 namespace xla::cli {
 
 struct UsageError : std::runtime_error {
@@ -87,5 +89,18 @@ class Args {
   std::map<std::string, std::string> flags_;
   std::vector<std::string> positional_;
 };
+
+// --weights f32|bf16|q8 (or the older --bf16): how the model holds its weights.
+inline DType weight_format(const Args& a) {
+  if (!a.has("weights")) return a.has("bf16") ? DType::BF16 : DType::F32;
+  const std::string w = a.get("weights");
+  const DType d = w == "f32" ? DType::F32 : w == "bf16" ? DType::BF16 : w == "q8" ? DType::Q8 : DType::U8;
+  if (d == DType::U8) throw UsageError("--weights must be f32, bf16 or q8, got '" + w + "'");
+  if (a.has("bf16") && d != DType::BF16) throw UsageError("--bf16 and --weights " + w + " disagree");
+  return d;
+}
+constexpr const char* kWeightsHelp =
+    "  --weights F               f32 (default), bf16 (half the memory) or q8 (8-bit blocks, about a\n"
+    "                            quarter: the fastest decode); --bf16 is --weights bf16\n";
 
 }  // namespace xla::cli

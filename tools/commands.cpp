@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,9 @@
 #include "args.hpp"
 #include "ranks.hpp"
 #include "text_stream.hpp"
+#include "cpu_kernels.hpp"
 #include "xla/gemma.hpp"
+#include "xla/xla.h"
 #include "xla/mamba.hpp"
 #include "xla/generate.hpp"
 #include "xla/pipeline.hpp"
@@ -27,14 +30,13 @@ namespace xla::cli {
 namespace {
 
 const std::set<std::string> kSamplingFlags = {"max-new-tokens", "temperature", "top-k", "top-p", "min-p",
-                                              "repetition-penalty", "seed", "tokenizer", "model"};
+                                              "repetition-penalty", "seed", "tokenizer", "model", "weights"};
 const char* kSamplingHelp =
     "  --model DIR               Hugging Face folder (config.json, *.safetensors)\n"
     "  --tokenizer FILE          tokenizer.json (default: DIR/tokenizer.json)\n"
     "  --max-new-tokens N        default 256\n"
     "  --temperature T           0 = greedy (default)\n"
-    "  --top-k K  --top-p P  --min-p P  --repetition-penalty R  --seed S\n"
-    "  --bf16                    keep the weights in bf16 (half the memory)\n";
+    "  --top-k K  --top-p P  --min-p P  --repetition-penalty R  --seed S\n";
 
 bool wants_help(int argc, char** argv) {
   for (int i = 2; i < argc; ++i)
@@ -113,12 +115,12 @@ std::unique_ptr<Model> load_for_generation(const std::string& dir, DType dtype) 
 
 int cmd_generate(int argc, char** argv) {
   if (wants_help(argc, argv)) {
-    std::printf("usage: xla generate --model DIR (--prompt TEXT | --prompt-ids IDS) [options]\n%s"
+    std::printf("usage: xla generate --model DIR (--prompt TEXT | --prompt-ids IDS) [options]\n%s%s"
                 "  --chat                    wrap the prompt in Gemma's chat format\n"
                 "  --ids                     print token ids instead of text\n"
                 "  --prompt-ids IDS          the prompt as token ids (\"2,651,6037\"): no tokenizer is read,\n"
                 "                            ids are printed, generation stops at the model's eos\n",
-                kSamplingHelp);
+                kSamplingHelp, kWeightsHelp);
     return 0;
   }
   Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("prompt"); s.insert("prompt-ids"); return s; }(),
@@ -129,7 +131,7 @@ int cmd_generate(int argc, char** argv) {
   if (a.has("prompt-ids")) {
     if (a.has("chat")) throw UsageError("--chat renders text: give --prompt with it");
     const std::vector<int32_t> prompt = parse_ids(a.get("prompt-ids"));
-    std::unique_ptr<Model> model = load_for_generation(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+    std::unique_ptr<Model> model = load_for_generation(dir, weight_format(a));
     if (model->special_tokens().eos >= 0) opts.stop_ids = {model->special_tokens().eos};
     generate(*model, prompt, opts, [](int32_t t) {
       if (!is_first_rank()) return false;  // every rank samples the same token; rank 0 prints
@@ -141,7 +143,7 @@ int cmd_generate(int argc, char** argv) {
   }
   const std::string prompt_text = a.required("prompt");
   Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
-  std::unique_ptr<Model> model = load_for_generation(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  std::unique_ptr<Model> model = load_for_generation(dir, weight_format(a));
   std::vector<int32_t> prompt;
   if (a.has("chat")) {
     prompt = tok.encode(render_chat({{"user", prompt_text}}, true), false);  // the rendering has <bos>
@@ -166,15 +168,16 @@ int cmd_generate(int argc, char** argv) {
 
 int cmd_chat(int argc, char** argv) {
   if (wants_help(argc, argv)) {
-    std::printf("usage: xla chat --model DIR [options]\n%s  --system TEXT             a system prompt\n"
-                "Type a message and press Enter; an empty line or end of input ends the chat.\n", kSamplingHelp);
+    std::printf("usage: xla chat --model DIR [options]\n%s%s  --system TEXT             a system prompt\n"
+                "Type a message and press Enter; an empty line or end of input ends the chat.\n", kSamplingHelp,
+                kWeightsHelp);
     return 0;
   }
   Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("system"); return s; }(), {"bf16"});
   const std::string dir = a.required("model");
   GenerateOptions opts = sampling(a);
   Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
-  std::unique_ptr<Model> model = load_model(dir, a.has("bf16") ? DType::BF16 : DType::F32);
+  std::unique_ptr<Model> model = load_model(dir, weight_format(a));
   opts.stop_ids = {tok.end_of_turn_id(), tok.eos_id()};
   Session session(*model);
   std::string system = a.get("system"), line;
@@ -219,11 +222,19 @@ int cmd_tokenize(int argc, char** argv) {
 
 int cmd_info(int argc, char** argv) {
   if (wants_help(argc, argv)) {
-    std::printf("usage: xla info DIR\nDescribes the model in a Hugging Face folder.\n");
+    std::printf("usage: xla info [DIR]\nDescribes the model in a Hugging Face folder; without DIR, the library and the\n"
+                "SIMD kernels it runs on this CPU (XLA_CPU=baseline|avx2|avx512|avx512bf16 forces a lower path).\n");
     return 0;
   }
   Args a(argc, argv, 2, {}, {});
-  if (a.positional().size() != 1) throw UsageError("give the model folder");
+  if (a.positional().empty()) {  // the library itself: which kernels this process runs
+    std::printf("libxla         %d.%d.%d\n", XLA_VERSION_MAJOR, XLA_VERSION_MINOR, XLA_VERSION_PATCH);
+    std::printf("kernels        %s (this CPU runs:", detail::cpu_kernels().name);
+    for (const std::string& p : detail::available_cpu_paths()) std::printf(" %s", p.c_str());
+    std::printf(")%s%s\n", std::getenv("XLA_CPU") ? ", forced by XLA_CPU=" : "", std::getenv("XLA_CPU") ? std::getenv("XLA_CPU") : "");
+    return 0;
+  }
+  if (a.positional().size() != 1) throw UsageError("give one model folder (or none, to describe the library)");
   const std::string dir = a.positional()[0];
   // headers only: a 10 GB model is described without reading its weights
   const std::string config = io::read_text_file(dir + "/config.json");
@@ -233,6 +244,9 @@ int cmd_info(int argc, char** argv) {
   std::map<std::string, int64_t> by_dtype;
   for (const std::string& name : ckpt.names()) {
     const io::TensorInfo& t = ckpt.info(name);
+    const bool block_scales = name.ends_with("_scale") && ckpt.contains(name.substr(0, name.size() - 6)) &&
+                              ckpt.info(name.substr(0, name.size() - 6)).dtype == DType::Q8;
+    if (block_scales) continue;  // part of a q8 weight, not parameters of their own
     params += t.shape.numel();
     by_dtype[dtype_name(t.dtype)] += t.shape.numel();
   }
@@ -259,6 +273,33 @@ int cmd_info(int argc, char** argv) {
                 (long long)c.num_kv_heads, (long long)c.head_dim);
   }
   for (auto& [dt, n] : by_dtype) std::printf("dtype          %s: %lld parameters\n", dt.c_str(), (long long)n);
+  return 0;
+}
+
+int cmd_quantize(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::printf("usage: xla quantize DIR OUT\n"
+                "Writes the Gemma model in DIR to OUT with 8-bit weights: every matrix as int8 blocks of 32\n"
+                "with an f16 scale each (NAME: I8, NAME_scale: F16), norms in f32. OUT loads like any\n"
+                "folder (as q8, or widened with --weights f32). Other files of DIR (tokenizer) are copied.\n");
+    return 0;
+  }
+  Args a(argc, argv, 2, {}, {});
+  if (a.positional().size() != 2) throw UsageError("give the model folder and the output folder");
+  const std::string dir = a.positional()[0], out = a.positional()[1];
+  if (std::filesystem::exists(out) && std::filesystem::equivalent(dir, out))
+    throw UsageError("the output folder must differ from the model folder");
+  std::unique_ptr<Model> model = load_model(dir, DType::Q8);
+  model->save(out);
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || name == "config.json" || name.ends_with(".safetensors") ||
+        name == "model.safetensors.index.json")
+      continue;
+    std::filesystem::copy_file(entry.path(), std::filesystem::path(out) / name,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::printf("wrote %s\n", out.c_str());
   return 0;
 }
 

@@ -29,7 +29,7 @@ const char* kServeHelp =
     "  --api-key-file FILE   the same, the key read from FILE (kept out of the process list)\n"
     "  --alias NAME          the model id clients name (default: the folder's name)\n"
     "  --max-body BYTES      largest request body accepted (default 1048576); larger ones get 413\n"
-    "  --bf16                keep the weights in bf16 (half the memory)\n"
+    "  --weights F           f32 (default), bf16 (half the memory) or q8 (8-bit blocks); --bf16 = bf16\n"
     "  --batch-invariant     a request's logits bit-identical however it is batched (slower prefill)\n"
     "When ready it prints `listening on http://HOST:PORT`. SIGINT or SIGTERM ends the requests under way\n"
     "and exits with status 0.\n";
@@ -49,7 +49,7 @@ int cmd_serve(int argc, char** argv) {
     }
   Args a(argc, argv, 2,
          {"model", "tokenizer", "host", "port", "parallel", "ctx", "kv-tokens", "max-queue", "api-key", "api-key-file",
-          "alias", "max-body"},
+          "alias", "max-body", "weights"},
          {"bf16", "batch-invariant"});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   server::ServerOptions o;
@@ -63,7 +63,7 @@ int cmd_serve(int argc, char** argv) {
   o.engine.max_queue = int32_t(a.integer<int64_t>("max-queue", 32, 0, 65536));
   o.max_body = size_t(a.integer<int64_t>("max-body", 1 << 20, 1024, int64_t(1) << 32));
   o.alias = a.get("alias");
-  o.bf16_weights = a.has("bf16");
+  o.weights = weight_format(a);
   o.engine.batch_invariant = a.has("batch-invariant");
   if (a.has("api-key") && a.has("api-key-file")) throw UsageError("give --api-key or --api-key-file, not both");
   if (a.has("api-key")) o.api_key = a.get("api-key");

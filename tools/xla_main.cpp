@@ -1,4 +1,5 @@
-// xla_main.cpp — the `xla` command-line tool: generate, chat, serve, tokenize, info, create, plot.
+// xla_main.cpp — the `xla` command-line tool: generate, chat, serve, tokenize, info, create,
+// quantize, plot.
 // Exit codes scripts can rely on: 0 success, 1 a runtime error (missing or corrupt file,
 // bad model), 2 a usage error (unknown command or option, missing argument).
 #include <cstdio>
@@ -19,8 +20,9 @@ const char* kUsage =
     "  chat      --model DIR                 talk to a model, turn by turn (the KV cache is kept)\n"
     "  serve     --model DIR                 an OpenAI-compatible HTTP server (continuous batching)\n"
     "  tokenize  --tokenizer FILE TEXT       print the token ids and pieces of TEXT\n"
-    "  info      DIR                         architecture, parameter count, dtypes of a model folder\n"
+    "  info      [DIR]                       a model folder's architecture and dtypes; the CPU kernels in use\n"
     "  create    --config FILE --out DIR     a model with random weights, saved as a Hugging Face folder\n"
+    "  quantize  DIR OUT                     the model with 8-bit weights (int8 blocks + f16 scales)\n"
     "  plot      FILE.jsonl... -o OUT.svg    training metrics (loss, lr, ...) drawn as an SVG\n"
     "\n"
     "`xla <command> --help` describes a command's options. Under mpirun, `xla generate` splits\n"
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
     else if (cmd == "tokenize") status = xla::cli::cmd_tokenize(argc, argv);
     else if (cmd == "info") status = xla::cli::cmd_info(argc, argv);
     else if (cmd == "create") status = xla::cli::cmd_create(argc, argv);
+    else if (cmd == "quantize") status = xla::cli::cmd_quantize(argc, argv);
     else if (cmd == "plot") status = xla::cli::cmd_plot(argc, argv);
     else throw xla::cli::UsageError("unknown command '" + cmd + "'");
   } catch (const xla::cli::UsageError& e) {

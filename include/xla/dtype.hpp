@@ -9,15 +9,19 @@
 
 namespace xla {
 
-// Numbers match XLA_F32 … XLA_U8 of the C API.
-enum class DType : int32_t { F32 = 0, BF16 = 1, F16 = 2, I32 = 3, I64 = 4, U8 = 5 };
+// Numbers match XLA_F32 … XLA_Q8 of the C API.
+// Q8 is a weight format, not an element type of arithmetic: int8 values in blocks of 32
+// consecutive elements, each block with an f16 scale (value = scale · q, |q| <= 127). A Q8
+// tensor is made by quantize_q8() (to(DType::Q8)); it is read by matmul (as the weight),
+// embedding and to(): every other op refuses it.
+enum class DType : int32_t { F32 = 0, BF16 = 1, F16 = 2, I32 = 3, I64 = 4, U8 = 5, Q8 = 6 };
 
 constexpr size_t dtype_size(DType t) {
   switch (t) {
     case DType::F32: case DType::I32: return 4;
     case DType::BF16: case DType::F16: return 2;
     case DType::I64: return 8;
-    case DType::U8: return 1;
+    case DType::U8: case DType::Q8: return 1;  // Q8: the int8 values (the scales are kept beside them)
   }
   return 0;
 }
@@ -29,9 +33,11 @@ constexpr const char* dtype_name(DType t) {
     case DType::I32: return "i32";
     case DType::I64: return "i64";
     case DType::U8: return "u8";
+    case DType::Q8: return "q8";
   }
   return "?";
 }
+// The element types a caller can make tensors of (Q8 only comes from quantize_q8()).
 constexpr bool dtype_valid(int32_t t) { return t >= 0 && t <= 5; }
 constexpr bool is_floating(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
 

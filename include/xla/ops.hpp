@@ -67,6 +67,13 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // without a temporary the size of c.
 void addmm_(Tensor& c, const Tensor& a, const Tensor& b);
 
+// ---- quantized weights ----
+// w (f32, bf16 or f16, last axis a multiple of 32) in blocks of 32 along the last axis as int8
+// with an f16 scale each: scale = max|w| / 127 over the block, q = round(w / scale), ties
+// away from zero (a block of zeros has scale 0). The Q8 result is read by matmul (as B),
+// embedding and to(); dequantized, each element is within scale / 2 of w.
+Tensor quantize_q8(const Tensor& w);
+
 // ---- indexing ----
 Tensor index_select(const Tensor& x, int axis, const Tensor& index);  // index: 1-D i32/i64
 Tensor gather(const Tensor& x, int axis, const Tensor& index);        // torch.gather

@@ -24,8 +24,14 @@ struct TensorInfo {
   uint64_t begin, end;
 };
 
+// Q8 tensors (quantize_q8) are stored as two: NAME, the int8 values (dtype "I8", NAME's
+// shape), and q8_scale_name(NAME) = NAME + "_scale", the f16 scale of each block of 32
+// values along the last axis (dtype "F16", NAME's shape with the last axis / 32). Reading
+// NAME gives the Q8 tensor back; an I8 tensor without fitting scales is a Status::Format error.
+std::string q8_scale_name(const std::string& name);
+
 // One .safetensors file, memory-mapped read-only for the object's lifetime.
-// Supported dtypes: F32, BF16, F16, I32, I64, U8; any other one (F64, BOOL, …) is a Status::Format
+// Supported dtypes: F32, BF16, F16, I32, I64, U8, I8 (Q8 values); any other one (F64, BOOL, …) is a Status::Format
 // error at open() naming the tensor. Open failures are Status::IO, corrupt content Status::Format.
 // Moving is cheap (the map changes owner); copying is deleted (two owners would unmap twice).
 // The map is MAP_PRIVATE: another process truncating the file while it is open can still SIGBUS

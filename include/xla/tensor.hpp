@@ -29,6 +29,8 @@ struct Storage {
   // saves a tensor for backward and refuses to use the tensor if it moved (see autograd.hpp).
   uint64_t version = 0;
   bool borrowed = false;
+  // Q8 storage only: the f16 scale of the int8 value at byte i is q8_scales[i / 32].
+  std::vector<uint16_t> q8_scales;
   void (*release)(void*) = nullptr;
   void* release_arg = nullptr;
 };
@@ -69,6 +71,8 @@ class Tensor {
   // Pointer to element [0, 0, …] (the view's offset applied). Checks the dtype.
   template <typename T> T* data();
   template <typename T> const T* data() const;
+  // Q8: the scales of this view's blocks (its offset must be on a block boundary).
+  const uint16_t* q8_scales() const;
   void* raw_data() { return static_cast<char*>(storage_->data) + offset_ * int64_t(dtype_size(dtype_)); }
   const void* raw_data() const { return static_cast<const char*>(storage_->data) + offset_ * int64_t(dtype_size(dtype_)); }
 

@@ -60,6 +60,9 @@ typedef int32_t xla_status;
 #define XLA_I32 3  /* token ids, indices */
 #define XLA_I64 4  /* indices (argmax results) */
 #define XLA_U8 5   /* masks (comparison results) */
+/* Weights only (xla_model_options.weight_dtype), never a tensor's type: int8 in blocks of 32
+   with an f16 scale each (about 1.06 bytes a weight); norms stay f32. */
+#define XLA_Q8 6
 #define XLA_MAX_DIMS 8
 
 /* ================================================================ library */
@@ -68,6 +71,11 @@ typedef int32_t xla_status;
 XLA_API const char* xla_version_string(void);
 /* XLA_ABI_VERSION of the loaded library (compare with the header's to detect a mismatch). */
 XLA_API uint32_t xla_abi_version(void);
+/* The SIMD kernels this process runs, chosen once from the CPU: "baseline" (x86-64), "avx2",
+   "avx512" or "avx512bf16" (bf16 weights then meet activations rounded to bf16 on the bf16
+   unit). The environment variable XLA_CPU, read at the first call into the kernels, forces a
+   lower one (never a higher one than the CPU has). A static string. */
+XLA_API const char* xla_cpu_path(void);
 /* The calling thread's message for its last failed call: never NULL, "" if none failed yet.
    Valid until the thread's next failing call. */
 XLA_API const char* xla_last_error(void);
@@ -311,7 +319,9 @@ typedef struct xla_model xla_model;
 
 typedef struct xla_model_options {
   uint32_t struct_size;  /* sizeof(xla_model_options) */
-  int32_t weight_dtype;  /* XLA_F32 (default) or XLA_BF16: halves the memory, compute stays f32 */
+  int32_t weight_dtype;  /* XLA_F32 (default), XLA_BF16 (half the memory; f32 compute, or bf16 dot
+                            products on "avx512bf16") or XLA_Q8 (int8 blocks: about a quarter;
+                            f32 compute; Gemma only) */
 } xla_model_options;
 XLA_API void xla_model_options_init(xla_model_options* o);
 

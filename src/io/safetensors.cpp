@@ -41,12 +41,13 @@ const char* st_dtype_name(DType t) {
     case DType::I32: return "I32";
     case DType::I64: return "I64";
     case DType::U8: return "U8";
+    case DType::Q8: return "I8";  // the values; the scales are a separate F16 tensor (q8_scale_name)
   }
   return "?";
 }
 
 bool parse_st_dtype(const std::string& s, DType* out) {
-  for (DType t : {DType::F32, DType::BF16, DType::F16, DType::I32, DType::I64, DType::U8})
+  for (DType t : {DType::F32, DType::BF16, DType::F16, DType::I32, DType::I64, DType::U8, DType::Q8})
     if (s == st_dtype_name(t)) return *out = t, true;
   return false;
 }
@@ -207,8 +208,23 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   }
   f.names_.reserve(spans.size());
   for (const Span& s : spans) f.names_.push_back(*s.name);
+  // int8 tensors are Q8 values: each needs its block scales beside it
+  for (const auto& [name, ti] : f.infos_) {
+    if (ti.dtype != DType::Q8) continue;
+    const std::string scale = q8_scale_name(name);
+    auto it = f.infos_.find(scale);
+    Shape want = ti.shape;
+    const bool whole_blocks = !want.empty() && want.back() % 32 == 0;
+    if (whole_blocks) want[want.size() - 1] /= 32;
+    if (!whole_blocks || it == f.infos_.end() || it->second.dtype != DType::F16 || !(it->second.shape == want))
+      fail(Status::Format, where + ": int8 tensor " + q(name) + " " + ti.shape.str() +
+                               " needs its block scales " + q(scale) + " (F16, " +
+                               (whole_blocks ? want.str() : "a last axis that is a multiple of 32") + ")");
+  }
   return f;
 }
+
+std::string q8_scale_name(const std::string& name) { return name + "_scale"; }
 
 SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept { *this = std::move(o); }
 
@@ -240,10 +256,23 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
   return it->second;
 }
 
+// A Q8 tensor of `rows` rows (from row `first`) out of int8 values and F16 scales (open()
+// checked that both exist and fit).
+static Tensor q8_from_file(const char* values, const char* scales, const Shape& shape) {
+  Tensor t = Tensor::empty(shape, DType::Q8);
+  if (t.numel()) {
+    std::memcpy(t.raw_data(), values, size_t(t.numel()));
+    std::memcpy(t.storage()->q8_scales.data(), scales, size_t(t.numel() / 32) * sizeof(uint16_t));
+  }
+  return t;
+}
+
 Tensor SafetensorsFile::tensor(const std::string& name) const {
   const TensorInfo& ti = info(name);
   // In bounds: open() checked begin <= end <= data size and the span's size against the shape.
-  return Tensor::from_data(static_cast<const char*>(map_) + data_start_ + ti.begin, ti.shape, ti.dtype);
+  const char* data = static_cast<const char*>(map_) + data_start_;
+  if (ti.dtype == DType::Q8) return q8_from_file(data + ti.begin, data + info(q8_scale_name(name)).begin, ti.shape);
+  return Tensor::from_data(data + ti.begin, ti.shape, ti.dtype);
 }
 
 Tensor SafetensorsFile::tensor(const std::string& name, DType as) const {
@@ -259,10 +288,13 @@ Tensor SafetensorsFile::rows(const std::string& name, int64_t begin, int64_t end
   Shape part = ti.shape;
   part[0] = end - begin;
   int64_t per_row = 1;
-  for (size_t d = 1; d < ti.shape.size(); ++d) per_row *= ti.shape[d];
+  for (int d = 1; d < ti.shape.size(); ++d) per_row *= ti.shape[d];
   const size_t row_bytes = size_t(per_row) * dtype_size(ti.dtype);
-  Tensor t = Tensor::from_data(static_cast<const char*>(map_) + data_start_ + ti.begin + size_t(begin) * row_bytes, part,
-                               ti.dtype);
+  const char* data = static_cast<const char*>(map_) + data_start_;
+  Tensor t = ti.dtype == DType::Q8
+                 ? q8_from_file(data + ti.begin + size_t(begin) * row_bytes,
+                                data + info(q8_scale_name(name)).begin + size_t(begin) * row_bytes / 16, part)
+                 : Tensor::from_data(data + ti.begin + size_t(begin) * row_bytes, part, ti.dtype);
   return t.dtype() == as ? t : t.to(as);
 }
 
@@ -273,11 +305,29 @@ Tensor SafetensorsFile::rows(const std::string& name, int64_t begin, int64_t end
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   const std::string where = "save_safetensors " + q(path);
+  // A Q8 tensor is written as its int8 values and, beside them, its F16 block scales.
+  std::vector<std::pair<std::string, Tensor>> expanded;
+  bool any_q8 = false;
+  for (const auto& [name, t] : tensors) any_q8 |= t.defined() && t.dtype() == DType::Q8;
+  if (any_q8) {
+    for (const auto& [name, t] : tensors) {
+      expanded.emplace_back(name, t);
+      if (!t.defined() || t.dtype() != DType::Q8) continue;
+      Tensor c = t.clone();  // whole and contiguous (refused otherwise)
+      Shape s = c.shape();
+      s[s.size() - 1] /= 32;
+      Tensor scales = Tensor::empty(s, DType::F16);
+      std::memcpy(scales.raw_data(), c.q8_scales(), scales.nbytes());
+      expanded.back().second = c;
+      expanded.emplace_back(q8_scale_name(name), scales);
+    }
+  }
+  const auto& entries = any_q8 ? expanded : tensors;
   nlohmann::ordered_json header = nlohmann::ordered_json::object();  // keeps the caller's order
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> seen;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const auto& [name, t] : entries) {
     if (name.empty() || name == "__metadata__")
       fail(Status::InvalidArg, where + ": invalid tensor name " + q(name));
     if (!seen.insert(name).second) fail(Status::InvalidArg, where + ": tensor " + q(name) + " appears twice");
@@ -306,7 +356,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     fail(Status::IO, msg);
   };
   if (!write_all(fd, len, 8) || !write_all(fd, text.data(), text.size())) give_up("writing the header failed");
-  for (const auto& [name, t] : tensors) {
+  for (const auto& [name, t] : entries) {
     if (t.numel() == 0) continue;
     Tensor c = t.contiguous();  // row-major bytes; a copy only for strided views
     if (!write_all(fd, c.raw_data(), c.nbytes())) give_up("writing tensor " + q(name) + " failed");

@@ -423,7 +423,7 @@ int run_server(const ServerOptions& options) {
   };
 
   try {
-    s.model = load_model(options.model_dir, options.bf16_weights ? DType::BF16 : DType::F32);
+    s.model = load_model(options.model_dir, options.weights);
     s.loop = std::make_unique<EngineLoop>(*s.model, options.engine, s.metrics);
   } catch (...) {
     stop_listening();

@@ -15,7 +15,7 @@ struct ServerOptions {
   int port = 8080;              // 0 = any free port
   std::string alias;            // the model id clients name; "" = the model folder's name
   std::string api_key;          // "" = none needed
-  bool bf16_weights = false;
+  DType weights = DType::F32;  // how the model holds its weights: F32, BF16 or Q8
   size_t max_body = 1 << 20;    // bytes of a request body; larger ones get 413
   EngineOptions engine;         // max_seqs (--parallel), max_queue, kv_tokens, max_context (--ctx)
 };

@@ -78,14 +78,53 @@ void copy_from(const Tensor& src, void* dst, DType dt) {
     case DType::I32: return copy_typed<S>(src, static_cast<int32_t*>(dst));
     case DType::I64: return copy_typed<S>(src, static_cast<int64_t*>(dst));
     case DType::U8: return copy_typed<S>(src, static_cast<uint8_t*>(dst));
+    case DType::Q8: break;  // refused by copy_strided
+  }
+}
+
+// Q8 values times their block's scale, then stored as D (the scale of the value at storage
+// byte i is scales[i / 32]).
+template <typename D>
+void copy_q8_typed(const Tensor& src, D* dst) {
+  const int8_t* s = static_cast<const int8_t*>(src.raw_data());
+  const uint16_t* scales = src.storage()->q8_scales.data();
+  const int64_t base = src.offset();
+  Walk<2> w(src.shape(), {contiguous_strides(src.shape()), src.strides()});
+  w.parallel_runs([&](const int64_t* off, int64_t n) {
+    const int64_t sx = w.inner_stride(1);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t at = off[1] + i * sx;
+      dst[off[0] + i] = Store<D>::from(float(s[at]) * f16_to_f32(scales[(base + at) / 32]));
+    }
+  });
+}
+
+void copy_from_q8(const Tensor& src, void* dst, DType dt) {
+  switch (dt) {
+    case DType::F32: return copy_q8_typed(src, static_cast<float*>(dst));
+    case DType::BF16: return copy_q8_typed(src, static_cast<bf16*>(dst));
+    case DType::F16: return copy_q8_typed(src, static_cast<f16*>(dst));
+    case DType::I32: return copy_q8_typed(src, static_cast<int32_t*>(dst));
+    case DType::I64: return copy_q8_typed(src, static_cast<int64_t*>(dst));
+    case DType::U8: return copy_q8_typed(src, static_cast<uint8_t*>(dst));
+    case DType::Q8: break;
   }
 }
 
 }  // namespace
 
+void refuse_q8(const Tensor& t, const char* op) {
+  if (t.defined() && t.dtype() == DType::Q8)
+    fail(Status::DType, op, "q8 (quantized weight) tensors are read only by matmul, embedding and to(); "
+                            "convert with to(DType::F32) first");
+}
+
 void copy_strided(const Tensor& src, void* dst, DType dt) {
+  if (dt == DType::Q8)
+    fail(Status::DType, "copy", "q8 tensors are written only by quantize_q8 (to(DType::Q8)), not element by element");
   if (src.numel() == 0) return;
   switch (src.dtype()) {
+    case DType::Q8: return copy_from_q8(src, dst, dt);
     case DType::F32: return copy_from<float>(src, dst, dt);
     case DType::BF16: return copy_from<bf16>(src, dst, dt);
     case DType::F16: return copy_from<f16>(src, dst, dt);

@@ -55,6 +55,7 @@ void gather_typed(const Tensor& x, const Tensor& index, int axis, const std::vec
 static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const char* op) {
   require(x, op);
   require(index, op);
+  detail::refuse_q8(x, op);
   if (index.ndim() != 1) fail(Status::Shape, op, "index must be 1-D, got " + index.shape().str());
   if (x.ndim() == 0) fail(Status::Shape, op, "input is 0-d");
   axis = normalize_axis(axis, x.ndim(), op);
@@ -77,11 +78,32 @@ static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const 
   return out;
 }
 
+// Rows `ids` of a Q8 matrix, dequantized to f32.
+static Tensor q8_rows(const Tensor& table, const Tensor& ids, const char* op) {
+  const int64_t V = table.shape()[0], D = table.shape()[1];
+  if (table.strides()[1] != 1 || table.strides()[0] % 32 || table.offset() % 32)
+    fail(Status::Shape, op, "a q8 table must be a whole quantized matrix, got a view of " + table.shape().str());
+  std::vector<int64_t> idx = read_indices(ids, V, op);
+  Tensor out = Tensor::empty({int64_t(idx.size()), D});
+  const int8_t* q = static_cast<const int8_t*>(table.raw_data());
+  const uint16_t* scales = table.q8_scales();
+  float* o = out.data<float>();
+  const int64_t stride = table.strides()[0];
+  detail::parallel_for(int64_t(idx.size()), 64, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t at = idx[size_t(r)] * stride;
+      for (int64_t j = 0; j < D; ++j) o[r * D + j] = float(q[at + j]) * f16_to_f32(scales[(at + j) / 32]);
+    }
+  });
+  return out;
+}
+
 Tensor index_select(const Tensor& x, int axis, const Tensor& index) { return select_rows(x, axis, index, "index_select"); }
 
 Tensor gather(const Tensor& x, int axis, const Tensor& index) {
   require(x, "gather");
   require(index, "gather");
+  detail::refuse_q8(x, "gather");
   if (index.ndim() != x.ndim())
     fail(Status::Shape, "gather", "index " + index.shape().str() + " must have as many dimensions as input " + x.shape().str());
   if (x.ndim() == 0) fail(Status::Shape, "gather", "input is 0-d");
@@ -108,6 +130,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   if (weight.ndim() != 2) fail(Status::Shape, "embedding", "weight must be [vocab, dim], got " + weight.shape().str());
   Shape shape = ids.shape();
   shape.push_back(weight.shape()[1]);
+  if (weight.dtype() == DType::Q8) return q8_rows(weight, ids, "embedding").view(shape);
   return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding").view(shape);
 }
 
@@ -184,6 +207,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
   axis = normalize_axis(axis, first.ndim(), "concat");
   Shape shape = first.shape();
   shape[axis] = 0;
+  detail::refuse_q8(first, "concat");
   for (const Tensor& t : xs) {
     if (t.dtype() != first.dtype())
       fail(Status::DType, "concat", std::string("dtypes differ: ") + dtype_name(first.dtype()) + " and " + dtype_name(t.dtype()));

@@ -15,7 +15,13 @@ bool as_matref(const Tensor& t, detail::MatRef& m) {
   int64_t rows = t.shape()[n - 2], cols = t.shape()[n - 1];
   int64_t rs = t.strides()[n - 2], cs = t.strides()[n - 1];
   if (t.dtype() == DType::BF16) m.bf16 = t.data<uint16_t>();
-  else m.ptr = t.data<float>();
+  else if (t.dtype() == DType::Q8) {  // a weight: whole blocks along its rows, read as they lie
+    const int64_t block_axis = t.strides()[n - 1] == 1 ? cols : rows;
+    if (t.offset() % 32 || block_axis % 32 || (t.strides()[n - 1] != 1 && t.strides()[n - 2] != 1))
+      fail(Status::Shape, "matmul", "a q8 operand must be a whole quantized matrix or its transpose, got " + t.shape().str());
+    m.q8 = static_cast<const int8_t*>(t.raw_data());
+    m.q8_scales = t.q8_scales();
+  } else m.ptr = t.data<float>();
   if (cols == 1 || cs == 1) {
     if (rows == 1 || rs >= cols) {
       m.col_major = false;
@@ -54,8 +60,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     fail(Status::Shape, "matmul", "operands must have at least 1 dimension, got " + a_in.shape().str() + " and " +
                             b_in.shape().str());
   Tensor a = a_in.dtype() == DType::F32 ? a_in : a_in.to(DType::F32);
-  // a bf16 right operand (a weight kept in bf16) is read as it is by the kernels
-  Tensor b = b_in.dtype() == DType::F32 || b_in.dtype() == DType::BF16 ? b_in : b_in.to(DType::F32);
+  // a bf16 or q8 right operand (a weight kept in bf16 or 8 bits) is read as it is by the kernels
+  Tensor b = b_in.dtype() == DType::F32 || b_in.dtype() == DType::BF16 || b_in.dtype() == DType::Q8 ? b_in : b_in.to(DType::F32);
+  if (b.dtype() == DType::Q8 && b.ndim() != 2)
+    fail(Status::Shape, "matmul", "a q8 right operand must be a matrix, got " + b.shape().str());
   const bool a_vec = a.ndim() == 1, b_vec = b.ndim() == 1;
   if (a_vec) a = a.unsqueeze(0);
   if (b_vec) b = b.unsqueeze(1);
@@ -132,7 +140,7 @@ void addmm_(Tensor& c, const Tensor& a_in, const Tensor& b_in) {
                             " does not fit");
   if (c.dtype() != DType::F32 || !c.is_contiguous()) fail(Status::DType, "addmm_: c must be a contiguous f32 tensor");
   Tensor a = a_in.dtype() == DType::F32 ? a_in : a_in.to(DType::F32);
-  Tensor b = b_in.dtype() == DType::F32 || b_in.dtype() == DType::BF16 ? b_in : b_in.to(DType::F32);
+  Tensor b = b_in.dtype() == DType::F32 || b_in.dtype() == DType::BF16 || b_in.dtype() == DType::Q8 ? b_in : b_in.to(DType::F32);
   if (c.numel() == 0 || K == 0) return;
   detail::MatRef A, B;
   if (!as_matref(a, A)) { a = a.contiguous(); as_matref(a, A); }

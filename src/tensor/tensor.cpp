@@ -12,6 +12,7 @@
 #include "block_cache.hpp"
 #include "copy.hpp"
 #include "parallel.hpp"
+#include "xla/ops.hpp"
 
 namespace xla {
 
@@ -66,10 +67,17 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
     fail(Status::Shape, "empty", "shape " + shape.str() + " of " + dtype_name(dtype) + " needs more than 2^63 bytes");
   Tensor t;
   t.storage_ = std::make_shared<Storage>(bytes);
+  if (dtype == DType::Q8) t.storage_->q8_scales.assign((bytes + 31) / 32, 0);
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
   return t;
+}
+
+const uint16_t* Tensor::q8_scales() const {
+  if (dtype_ != DType::Q8) fail(Status::DType, "q8_scales", std::string("tensor is ") + dtype_name(dtype_) + ", not q8");
+  if (offset_ % 32) fail(Status::InvalidArg, "q8_scales", "view does not start on a 32-element block");
+  return storage_->q8_scales.data() + offset_ / 32;
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
@@ -79,6 +87,7 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
 }
 
 Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype) {
+  if (dtype == DType::Q8) fail(Status::DType, "from_data", "q8 tensors come from quantize_q8(), not from bytes");
   Tensor t = empty(shape, dtype);
   if (t.nbytes()) std::memcpy(t.storage_->data, data, t.nbytes());
   return t;
@@ -86,6 +95,7 @@ Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype) {
 
 Tensor Tensor::borrow(void* data, const Shape& shape, DType dtype, void (*release)(void*), void* release_arg) {
   check_shape(shape, "borrow");
+  if (dtype == DType::Q8) fail(Status::DType, "borrow", "q8 tensors come from quantize_q8(), not from bytes");
   size_t bytes = 0;
   if (__builtin_mul_overflow(size_t(shape.numel()), dtype_size(dtype), &bytes) || bytes > size_t(PTRDIFF_MAX))
     fail(Status::Shape, "borrow", "shape " + shape.str() + " of " + dtype_name(dtype) + " needs more than 2^63 bytes");
@@ -126,12 +136,21 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
+  if (dtype_ == DType::Q8) {
+    if (!is_contiguous() || offset_ % 32)
+      fail(Status::DType, "clone", "a q8 tensor is copied only whole and contiguous; convert with to(DType::F32)");
+    Tensor out = empty(shape_, dtype_);
+    if (numel()) std::memcpy(out.raw_data(), raw_data(), nbytes());
+    std::memcpy(out.storage_->q8_scales.data(), q8_scales(), out.storage_->q8_scales.size() * sizeof(uint16_t));
+    return out;
+  }
   Tensor out = empty(shape_, dtype_);
   detail::copy_strided(*this, out.raw_data(), dtype_);
   return out;
 }
 
 Tensor Tensor::to(DType dtype) const {
+  if (dtype == DType::Q8) return quantize_q8(*this);
   Tensor out = empty(shape_, dtype);
   detail::copy_strided(*this, out.raw_data(), dtype);
   return out;

@@ -55,8 +55,8 @@ HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weigh
   if (!(targets.shape() == lead))
     fail(Status::Shape, name + ": targets " + targets.shape().str() + " should be " + lead.str() + " for hidden " +
                             hidden.shape().str());
-  if (weight.dtype() != DType::F32 && weight.dtype() != DType::BF16)
-    fail(Status::DType, name + ": weight must be f32 or bf16, got " + dtype_name(weight.dtype()));
+  if (weight.dtype() != DType::F32 && weight.dtype() != DType::BF16 && weight.dtype() != DType::Q8)
+    fail(Status::DType, name + ": weight must be f32, bf16 or q8, got " + dtype_name(weight.dtype()));
   if (chunk_bytes <= 0) fail(Status::InvalidArg, name + ": chunk_bytes must be positive");
   HeadInputs in;
   in.C = weight.shape()[1];
@@ -93,7 +93,10 @@ Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap,
   B.col_major = true;  // Wᵀ: element (k, j) is W[j, k]
   B.ld = C;
   if (in.weight.dtype() == DType::BF16) B.bf16 = in.weight.data<uint16_t>();
-  else B.ptr = in.weight.data<float>();
+  else if (in.weight.dtype() == DType::Q8) {
+    B.q8 = static_cast<const int8_t*>(in.weight.raw_data());
+    B.q8_scales = in.weight.q8_scales();
+  } else B.ptr = in.weight.data<float>();
   detail::gemm(rows, V, C, A, B, x, ld, detail::gemm_threads(rows, V, C));
   if (softcap > 0) {
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {

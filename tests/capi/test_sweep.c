@@ -30,12 +30,14 @@ int main(void) {
 
   /* library */
   EXPECT(xla_version_string() != NULL && xla_abi_version() == XLA_ABI_VERSION && xla_last_error() != NULL);
+  EXPECT(xla_cpu_path() != NULL && xla_cpu_path()[0] != '\0');
   EXPECT(xla_set_num_threads(-3) == XLA_OK && xla_get_num_threads() >= 1);
 
   /* tensors */
   EXPECT_OK(xla_tensor_create(XLA_F32, 2, shape, data, &a));
   EXPECT_OK(xla_tensor_create(XLA_I32, 1, ishape, ids, &i32));
   BAD(xla_tensor_create(99, 2, shape, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "dtype 99");
+  BAD(xla_tensor_create(XLA_Q8, 2, shape, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "dtype 6");
   BAD(xla_tensor_create(XLA_F32, 9, shape, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "ndim");
   BAD(xla_tensor_create(XLA_F32, 2, bad_shape, data, &out), XLA_ERR_SHAPE, "xla_tensor_create", "negative extent");
   BAD(xla_tensor_create(XLA_F32, 2, NULL, data, &out), XLA_ERR_INVALID_ARG, "xla_tensor_create", "shape");

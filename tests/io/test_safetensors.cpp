@@ -392,9 +392,37 @@ TEST_F(Safetensors, EntryFieldsMissingOrMistyped) {
 }
 
 TEST_F(Safetensors, UnsupportedDtypesNameTensorAndDtype) {
-  for (const char* dt : {"F64", "BOOL", "I8", "I16", "U16", "F8_E4M3", "f32", ""})
+  for (const char* dt : {"F64", "BOOL", "I16", "U16", "F8_E4M3", "f32", ""})
     expect_header_error(std::string(R"({"w": {"dtype": ")") + dt + R"(", "shape": [1], "data_offsets": [0, 1]}})",
                         std::string("tensor 'w' has dtype ") + dt + ",", std::string(8, '\0'));
+}
+
+// Q8 weights: written as NAME (I8 values) and NAME_scale (F16 block scales), read back as the
+// same bytes; an I8 tensor without fitting scales is refused at open, naming both.
+TEST_F(Safetensors, Q8TensorsRoundTripAsInt8ValuesAndF16Scales) {
+  std::vector<float> v(3 * 64);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = std::sin(float(i)) * float(i % 7);
+  Tensor q = xla::quantize_q8(Tensor::from_vector(v, {3, 64}));
+  save_safetensors(path("q.safetensors"), {{"w.weight", q}, {"b", Tensor::from_vector({1, 2}, {2})}});
+  RawFile raw = raw_read(path("q.safetensors"));
+  EXPECT_EQ(raw.header["w.weight"]["dtype"], "I8");
+  EXPECT_EQ(raw.header["w.weight"]["shape"], json::array({3, 64}));
+  EXPECT_EQ(raw.header["w.weight_scale"]["dtype"], "F16");
+  EXPECT_EQ(raw.header["w.weight_scale"]["shape"], json::array({3, 2}));
+  SafetensorsFile f = SafetensorsFile::open(path("q.safetensors"));
+  Tensor back = f.tensor("w.weight");
+  ASSERT_EQ(back.dtype(), DType::Q8);
+  EXPECT_EQ(std::memcmp(back.raw_data(), q.raw_data(), q.nbytes()), 0);
+  EXPECT_EQ(std::memcmp(back.q8_scales(), q.q8_scales(), 6 * sizeof(uint16_t)), 0);
+  EXPECT_EQ(f.tensor("w.weight", DType::F32).to_vector(), q.to_vector());
+  Tensor row = f.rows("w.weight", 2, 3, DType::F32);
+  EXPECT_EQ(row.to_vector(), q.slice(0, 2, 3).to_vector());
+  // values without scales, or with scales of the wrong shape
+  const std::string data(64 + 8, '\0');
+  expect_header_error(R"({"w": {"dtype": "I8", "shape": [1, 64], "data_offsets": [0, 64]}})", "needs its block scales 'w_scale'", data);
+  expect_header_error(R"({"w": {"dtype": "I8", "shape": [1, 64], "data_offsets": [0, 64]},
+                          "w_scale": {"dtype": "F16", "shape": [1, 3], "data_offsets": [64, 70]}})",
+                      "(F16, [1, 2])", data);
 }
 
 TEST_F(Safetensors, BadDimensions) {

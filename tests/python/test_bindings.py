@@ -180,6 +180,18 @@ class ModelTest(unittest.TestCase):
         logp = logits.log_softmax(-1)
         self.assertAlmostEqual(logp[0, ids[1]].item(), self.seq["token_logprobs"][0], delta=1e-3)
 
+    def test_q8_weights(self) -> None:
+        # 8-bit weights: the same top tokens as float32 here, log-probs within 8-bit noise
+        q8 = xla.Model.load(GEMMA1, weight_dtype="q8")
+        ids = self.seq["token_ids"]
+        a, b = self.model.forward(ids), q8.forward(ids)
+        self.assertEqual(a.argmax(-1).tolist(), b.argmax(-1).tolist())
+        self.assertNotEqual(a.tolist(), b.tolist())
+        self.assertAlmostEqual(q8.logprob(ids), self.seq["sum_logprob"], delta=2.0)
+        self.assertIn(xla.CPU_PATH, ("baseline", "avx2", "avx512", "avx512bf16"))
+        with self.assertRaises(xla.DTypeError):
+            xla.Model.load(MAMBA, weight_dtype="q8")  # Gemma only
+
     def test_greedy_generate_and_callback(self) -> None:
         want = self.seq["greedy_continuation"]
         self.assertEqual(self.model.generate(self.seq["token_ids"], max_new_tokens=8), want)

@@ -39,6 +39,8 @@ from .dlpack import from_dlpack
 
 __version__: str = _c.xla_version_string().decode()
 ABI_VERSION: int = _c.xla_abi_version()
+# The SIMD kernels this process runs ("baseline", "avx2", "avx512", "avx512bf16"; XLA_CPU forces a lower one).
+CPU_PATH: str = _c.xla_cpu_path().decode()
 
 
 def set_num_threads(n: int) -> None:
@@ -53,7 +55,7 @@ def get_num_threads() -> int:
 
 
 __all__ = [
-    "__version__", "ABI_VERSION", "set_num_threads", "get_num_threads", "last_error",
+    "__version__", "ABI_VERSION", "CPU_PATH", "set_num_threads", "get_num_threads", "last_error",
     "XlaError", "InvalidArgumentError", "ShapeError", "DTypeError", "FileError", "FormatError", "OutOfMemoryError",
     "BufferTooSmallError", "UnsupportedError", "AbortedError", "InternalError", "BusyError",
     "Tensor", "DTYPES", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "where", "concat", "stack",

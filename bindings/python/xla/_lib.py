@@ -270,6 +270,7 @@ _DECLS = {
     # library
     "xla_version_string": (ctypes.c_char_p, []),
     "xla_abi_version": (u32, []),
+    "xla_cpu_path": (ctypes.c_char_p, []),
     "xla_last_error": (ctypes.c_char_p, []),
     "xla_set_num_threads": (STATUS, [i32]),
     "xla_get_num_threads": (i32, []),

@@ -20,8 +20,7 @@ std::string shifted_layer_name(const std::string& name, int64_t offset) {
 }
 
 GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part) {
-  if (dtype != DType::F32 && dtype != DType::BF16)
-    fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
+  check_gemma_weight_dtype(dtype);
   GemmaModel m;
   m.config = GemmaConfig::from_json(io::read_text_file(dir + "/config.json"));
   io::Checkpoint ckpt = io::Checkpoint::open(dir);
@@ -63,8 +62,9 @@ GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part
     if (!(info.shape == want))
       fail(Status::Format, "GemmaModel::load", "tensor '" + stored + "' has shape " + info.shape.str() + ", config says " + want.str());
     const bool by_vocab = name == "model.embed_tokens.weight" || name == "lm_head.weight";
-    *t = by_vocab && (v0 > 0 || v1 < full.vocab_size) ? ckpt.rows(stored, v0, v1, dtype) : ckpt.tensor(stored, dtype);
-    if (info.dtype != dtype) release_cached_memory();  // the conversion's temporary is garbage
+    const DType as = weight_storage(dtype, want);
+    *t = by_vocab && (v0 > 0 || v1 < full.vocab_size) ? ckpt.rows(stored, v0, v1, as) : ckpt.tensor(stored, as);
+    if (info.dtype != as) release_cached_memory();  // the conversion's temporary is garbage
   }
   return m;
 }

@@ -42,6 +42,17 @@ std::vector<std::pair<std::string, Tensor*>> GemmaModel::named_parameters() {
   return out;
 }
 
+void check_gemma_weight_dtype(DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::Q8)
+    fail(Status::DType, std::string("Gemma weights are f32, bf16 or q8, not ") + dtype_name(dtype));
+}
+
+DType weight_storage(DType requested, const Shape& shape) {
+  if (requested != DType::Q8) return requested;
+  // 8 bits for the matrices (every projection, the embedding and head); norms stay f32
+  return shape.size() == 2 && shape[1] % 32 == 0 ? DType::Q8 : DType::F32;
+}
+
 // The shape every named weight must have under `c`.
 Shape expected_shape(const GemmaConfig& c, const std::string& name) {
   const int64_t C = c.hidden_size, D = c.head_dim, H = c.num_heads, KVH = c.num_kv_heads, I = c.intermediate_size;
@@ -57,8 +68,7 @@ Shape expected_shape(const GemmaConfig& c, const std::string& name) {
 }
 
 GemmaModel GemmaModel::create(const GemmaConfig& config, uint64_t seed, DType dtype) {
-  if (dtype != DType::F32 && dtype != DType::BF16)
-    fail(Status::DType, std::string("model weights are f32 or bf16, not ") + dtype_name(dtype));
+  check_gemma_weight_dtype(dtype);
   GemmaModel m;
   m.config = config;
   m.layers.resize(size_t(config.num_layers));
@@ -67,8 +77,9 @@ GemmaModel GemmaModel::create(const GemmaConfig& config, uint64_t seed, DType dt
     Shape s = expected_shape(config, name);
     // matrices ~ N(0, 0.02²) as HF's initializer_range; norms start at w = 0, i.e. scale 1 + w = 1
     Tensor w = s.size() == 2 ? randn(s, gen, 0.f, 0.02f) : Tensor::zeros(s);
-    if (dtype != DType::F32) {
-      *t = w.to(dtype);
+    const DType stored = weight_storage(dtype, s);
+    if (stored != DType::F32) {
+      *t = w.to(stored);
       w = Tensor();
       release_cached_memory();  // the f32 draw is garbage: give it back before the next one
     } else {

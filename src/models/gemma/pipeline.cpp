@@ -91,6 +91,10 @@ class PipelineModel final : public Model {
       if (table.dtype() == DType::BF16) {
         const uint16_t* w = table.data<uint16_t>() + r * C;
         for (int64_t j = 0; j < C; ++j) row[j] = bf16_to_f32(w[j]);
+      } else if (table.dtype() == DType::Q8) {  // whole blocks per row: C is a multiple of 32
+        const int8_t* w = static_cast<const int8_t*>(table.raw_data()) + r * C;
+        const uint16_t* scales = table.q8_scales() + r * C / 32;
+        for (int64_t j = 0; j < C; ++j) row[j] = float(w[j]) * f16_to_f32(scales[j / 32]);
       } else {
         std::memcpy(row, table.data<float>() + r * C, size_t(C) * sizeof(float));
       }

@@ -7,6 +7,11 @@
 
 namespace xla {
 Shape expected_shape(const GemmaConfig& c, const std::string& name);
+// Throws Status::DType unless dtype is a weight format Gemma models hold (f32, bf16, q8).
+void check_gemma_weight_dtype(DType dtype);
+// How a weight of `shape` is held when the model asks for `requested`: as asked, except that
+// q8 applies to matrices (last axis a multiple of 32) only; vectors stay f32.
+DType weight_storage(DType requested, const Shape& shape);
 
 // What of a checkpoint one pipeline stage holds: layers [first_layer, end_layer) as its own
 // layers 0, 1, …, and rows [vocab_begin, vocab_end) of the embedding (and of an untied head).

@@ -1,7 +1,7 @@
 // gemm.hpp — C[M, N] = A[M, K] · B[K, N] over raw f32 buffers, each operand row-major or
 // column-major with a leading dimension (so transposed views need no copy).
-// Kernels: our packed SIMD GEMM (gemm_packed.cpp) on AVX2/AVX-512, Eigen's serial GEMM
-// elsewhere, our GEMV for M = 1; the split of C across cores is always ours.
+// Kernels: the run-time chosen path's (cpu_kernels.hpp) packed GEMM and dot products, Eigen's
+// serial GEMM on the baseline path; the split of C across cores is always ours.
 #pragma once
 #include <cstdint>
 
@@ -12,11 +12,17 @@ struct MatRef {
   int64_t ld = 0;          // leading dimension: distance between rows (row-major) or columns
   bool col_major = false;  // true: element (i, j) is at ptr[i + j * ld]
   // B only: the matrix is stored as bf16 here instead of ptr (weights kept in bf16 are
-  // widened while packing, or on the fly in the GEMV: half the bytes to stream).
+  // widened while packing, or on the fly in the dot products: half the bytes to stream) …
   const uint16_t* bf16 = nullptr;
+  // … or as Q8 blocks: int8 values, the f16 scale of q8[i] at q8_scales[i / 32].
+  const int8_t* q8 = nullptr;
+  const uint16_t* q8_scales = nullptr;
   void advance(int64_t elements) {
     if (bf16) bf16 += elements;
-    else ptr += elements;
+    else if (q8) {
+      q8 += elements;
+      q8_scales += elements / 32;  // batch entries of a Q8 tensor start on block boundaries
+    } else ptr += elements;
   }
 };
 

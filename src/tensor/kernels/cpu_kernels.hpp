@@ -1,0 +1,59 @@
+// cpu_kernels.hpp — the SIMD kernels of one instruction set, and the choice of set at run time.
+// libxla.so is built for the x86-64 baseline; the few loops where the instruction set decides
+// the speed (dot products against weights, the packed GEMM's micro-kernel) are compiled once
+// per instruction set (isa_*.cpp, each with its own -m flags) into a table of function
+// pointers, and the table of the best set this CPU has is chosen once, from cpuid. XLA_CPU
+// (environment: baseline, avx2, avx512, avx512bf16) forces a lower one.
+// Each path sums in its own fixed order: results are deterministic per path, not across them.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xla::detail {
+
+// Q8: int8 weights in blocks of 32 consecutive values, each block with an f16 scale d:
+// value = d · q, q in [-127, 127], d = max|w| / 127 over the block (symmetric, no zero point).
+constexpr int64_t kQ8Block = 32;
+
+// Where a kernel reads B (column-major, "weight rows"): row n of K values at base + n·ld.
+// Exactly one of f32, bf16, q8 is set. For q8, the scale of the value at q8[i] is
+// q8_scales[i / 32] (i counted from q8): rows start on block boundaries.
+struct WeightRows {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+  const int8_t* q8 = nullptr;
+  const uint16_t* q8_scales = nullptr;  // f16 bits
+  int64_t ld = 0;
+};
+
+struct CpuKernels {
+  const char* name;  // "baseline", "avx2", "avx512", "avx512bf16"
+  // C[m, n] = Σ_k a[m·lda + k] · B(n, k) for m < M, n0 <= n < n1. Each element is one dot
+  // product in an order fixed by K alone: the same bits whatever M and the column range.
+  void (*dots)(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const WeightRows& B,
+               float* C, int64_t ldc);
+  // The serial packed GEMM (null on the baseline path: Eigen's kernel runs instead).
+  // C[M, N] (+)= A · B; element (i, k) of A at A[i·a_rs + k·a_cs], (k, j) of B at B[k·b_rs + j·b_cs]
+  // in whichever of B_f32, B_bf16, B_q8 (+ scales, indexed by the value's offset from B_q8 / 32) is set.
+  void (*gemm_packed)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B_f32,
+                      const uint16_t* B_bf16, const int8_t* B_q8, const uint16_t* B_q8_scales, int64_t b_rs,
+                      int64_t b_cs, float* C, int64_t ldc, bool accumulate);
+};
+
+// The table in use: the best path this CPU runs, or the one XLA_CPU asks for (never above
+// what the CPU has; an unknown or unavailable request is reported once on stderr).
+const CpuKernels& cpu_kernels();
+// The paths this CPU can run, lowest first ("baseline" always).
+std::vector<std::string> available_cpu_paths();
+// Switches the path for the whole process (tests run each numeric suite on every path).
+// Throws Status::InvalidArg naming the paths this CPU has when `name` is not one of them.
+void use_cpu_path(const std::string& name);
+
+// The per-path tables (isa_*.cpp). Null where this build has no such path.
+namespace isa_baseline { const CpuKernels& table(); }
+namespace isa_avx2 { const CpuKernels& table(); }
+namespace isa_avx512 { const CpuKernels& table(); }
+namespace isa_avx512bf16 { const CpuKernels& table(); }
+
+}  // namespace xla::detail

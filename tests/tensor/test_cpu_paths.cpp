@@ -1,0 +1,189 @@
+// test_cpu_paths.cpp — the SIMD kernels of every instruction-set path this CPU runs (each
+// test switches paths in turn), against naive loops in double; and Q8 weights: quantization
+// error bounds, matmul / embedding through every path, and the ops that must refuse them.
+#include <cstdlib>
+#include <random>
+
+#include "cpu_kernels.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using xla::DType;
+using xla::Tensor;
+
+std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(gen);
+  return v;
+}
+
+// Restores the path this process started with when a test ends.
+struct EveryPath {
+  std::string before = xla::detail::cpu_kernels().name;
+  ~EveryPath() { xla::detail::use_cpu_path(before); }
+  std::vector<std::string> paths = xla::detail::available_cpu_paths();
+};
+
+// C = A · Bᵀ in double, A [M, K], B [N, K] (values as the kernels read them).
+std::vector<double> naive_abt(const std::vector<float>& a, const std::vector<float>& b, int64_t M, int64_t N, int64_t K) {
+  std::vector<double> c(size_t(M * N), 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += double(a[size_t(m * K + k)]) * double(b[size_t(n * K + k)]);
+      c[size_t(m * N + n)] = s;
+    }
+  return c;
+}
+
+double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double scale = 0, err = 0;
+  for (double w : want) scale = std::max(scale, std::fabs(w));
+  for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::fabs(double(got[i]) - want[i]));
+  return err / std::max(scale, 1e-30);
+}
+
+TEST(CpuPaths, BaselineIsAlwaysAvailableAndUnknownPathsAreNamed) {
+  EveryPath guard;
+  ASSERT_FALSE(guard.paths.empty());
+  EXPECT_EQ(guard.paths.front(), "baseline");
+  const char* forced = std::getenv("XLA_CPU");
+  EXPECT_EQ(guard.before, forced ? std::string(forced) : guard.paths.back()) << "the best path runs unless XLA_CPU says otherwise";
+  EXPECT_XLA_ERROR(xla::detail::use_cpu_path("avx9000"), xla::Status::InvalidArg, "avx9000");
+}
+
+// Every path, every weight storage, through matmul(x, Wᵀ): few rows (the dot products) and
+// many (the packed GEMM or Eigen), sizes with tails, against the widened weight in double.
+TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
+  EveryPath guard;
+  for (const std::string& path : guard.paths) {
+    xla::detail::use_cpu_path(path);
+    ASSERT_STREQ(xla::detail::cpu_kernels().name, path.c_str());
+    for (DType storage : {DType::F32, DType::BF16, DType::Q8})
+      for (int64_t M : {1, 3, 70, 130})
+        for (int64_t N : {1, 7, 67})
+          for (int64_t K : {32, 96, 160}) {
+            SCOPED_TRACE(path + " " + xla::dtype_name(storage) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                         " K=" + std::to_string(K));
+            Tensor x = Tensor::from_vector(random_values(size_t(M * K), uint32_t(M * 7 + K)), {M, K});
+            Tensor w = Tensor::from_vector(random_values(size_t(N * K), uint32_t(N * 13 + K), 0.1f), {N, K}).to(storage);
+            std::vector<float> wv = w.to_vector();  // the values the kernels must use
+            std::vector<float> got = xla::matmul(x, w.transpose(0, 1)).to_vector();
+            // bf16 on the bf16 unit rounds x to bf16 too: 2^-8 relative per product
+            const double tol = path == "avx512bf16" && storage == DType::BF16 ? 2e-2 : 2e-6;
+            EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wv, M, N, K)), tol);
+          }
+  }
+}
+
+// A row's bits do not depend on how many rows share the product (what makes the serving
+// engine's results independent of the batch), on every path and storage.
+TEST(CpuPaths, RowsOfFewRowProductsAreBitwiseTheSingleRowProduct) {
+  EveryPath guard;
+  for (const std::string& path : guard.paths) {
+    xla::detail::use_cpu_path(path);
+    for (DType storage : {DType::F32, DType::BF16, DType::Q8}) {
+      SCOPED_TRACE(path + " " + xla::dtype_name(storage));
+      const int64_t M = 7, N = 45, K = 224;
+      Tensor x = Tensor::from_vector(random_values(size_t(M * K), 5), {M, K});
+      Tensor w = Tensor::from_vector(random_values(size_t(N * K), 6, 0.1f), {N, K}).to(storage);
+      std::vector<float> all = xla::matmul(x, w.transpose(0, 1)).to_vector();
+      for (int64_t m = 0; m < M; ++m) {
+        std::vector<float> one = xla::matmul(x.slice(0, m, m + 1), w.transpose(0, 1)).to_vector();
+        for (int64_t n = 0; n < N; ++n) ASSERT_EQ(one[size_t(n)], all[size_t(m * N + n)]) << "row " << m << " col " << n;
+      }
+    }
+  }
+}
+
+// The packed GEMM reads a row-major B too (x · W without a transpose): every path.
+TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
+  EveryPath guard;
+  for (const std::string& path : guard.paths) {
+    xla::detail::use_cpu_path(path);
+    for (DType storage : {DType::F32, DType::BF16, DType::Q8}) {
+      SCOPED_TRACE(path + " " + xla::dtype_name(storage));
+      const int64_t M = 75, K = 40, N = 96;
+      Tensor x = Tensor::from_vector(random_values(size_t(M * K), 8), {M, K});
+      Tensor w = Tensor::from_vector(random_values(size_t(K * N), 9, 0.1f), {K, N}).to(storage);
+      Tensor wt = w.to(DType::F32).transpose(0, 1).contiguous();  // [N, K] for the naive loop
+      std::vector<float> got = xla::matmul(x, w).to_vector();
+      EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), 2e-6);
+    }
+  }
+}
+
+// ---- Q8 weights ----
+
+TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {
+  std::vector<float> v = random_values(64 * 96, 3, 0.05f);
+  v[5] = 0.3f;  // one block with a large value: its step is coarser, its error bound too
+  for (int i = 0; i < 32; ++i) v[size_t(32 + i)] = 0.f;  // an all-zero block: scale 0, exact zeros
+  Tensor w = Tensor::from_vector(v, {64, 96});
+  Tensor q = xla::quantize_q8(w);
+  EXPECT_EQ(q.dtype(), DType::Q8);
+  EXPECT_EQ(q.shape(), w.shape());
+  std::vector<float> back = q.to_vector();
+  const uint16_t* scales = q.q8_scales();
+  const int8_t* values = static_cast<const int8_t*>(q.raw_data());
+  for (size_t b = 0; b < v.size() / 32; ++b) {
+    float amax = 0;
+    for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[b * 32 + i]));
+    const float d = xla::f16_to_f32(scales[b]);
+    EXPECT_EQ(scales[b], xla::f32_to_f16(amax / 127.f)) << "block " << b;
+    for (size_t i = 0; i < 32; ++i) {
+      const size_t at = b * 32 + i;
+      EXPECT_LE(std::abs(int(values[at])), 127);
+      EXPECT_EQ(back[at], float(values[at]) * d);
+      EXPECT_LE(std::fabs(back[at] - v[at]), d / 2 * 1.0001f) << "element " << at;
+    }
+  }
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(back[size_t(32 + i)], 0.f);
+  // the bytes read per weight: 1 value + 2/32 of a scale
+  EXPECT_EQ(q.nbytes() + q.numel() / 32 * 2, size_t(64 * 96) * 17 / 16);
+}
+
+TEST(Q8, BadInputIsNamed) {
+  Tensor odd = Tensor::from_vector(random_values(40, 1), {2, 20});
+  EXPECT_XLA_ERROR(xla::quantize_q8(odd), xla::Status::Shape, "multiple of the 32-element block");
+  std::vector<float> v(32, 1.f);
+  v[7] = NAN;
+  EXPECT_XLA_ERROR(xla::quantize_q8(Tensor::from_vector(v, {1, 32})), xla::Status::InvalidArg, "element 7");
+  Tensor ids = Tensor::from_data(std::vector<int32_t>(32, 1).data(), {32}, DType::I32);
+  EXPECT_XLA_ERROR(xla::quantize_q8(ids), xla::Status::DType, "floating");
+}
+
+TEST(Q8, EmbeddingRowsAreTheDequantizedRows) {
+  Tensor q = xla::quantize_q8(Tensor::from_vector(random_values(10 * 64, 4), {10, 64}));
+  std::vector<float> table = q.to_vector();
+  const std::vector<int64_t> ids = {3, 0, 9, 3};
+  Tensor rows = xla::embedding(q, Tensor::from_data(ids.data(), {2, 2}, DType::I64));
+  EXPECT_EQ(rows.shape(), (xla::Shape{2, 2, 64}));
+  EXPECT_EQ(rows.dtype(), DType::F32);
+  std::vector<float> got = rows.to_vector();
+  for (size_t r = 0; r < ids.size(); ++r)
+    for (size_t j = 0; j < 64; ++j) ASSERT_EQ(got[r * 64 + j], table[size_t(ids[r]) * 64 + j]);
+}
+
+TEST(Q8, OpsThatMoveBytesRefuseQ8) {
+  Tensor q = xla::quantize_q8(Tensor::from_vector(random_values(4 * 32, 2), {4, 32}));
+  Tensor idx = Tensor::from_data(std::vector<int64_t>{1, 2}.data(), {2}, DType::I64);
+  EXPECT_XLA_ERROR(xla::index_select(q, 0, idx), xla::Status::DType, "index_select");
+  EXPECT_XLA_ERROR(xla::concat({q, q}, 0), xla::Status::DType, "concat");
+  EXPECT_XLA_ERROR(q.transpose(0, 1).contiguous(), xla::Status::DType, "q8");
+  Tensor target = q.clone();
+  EXPECT_XLA_ERROR(target.copy_(Tensor::zeros({4, 32})), xla::Status::DType, "q8");
+  EXPECT_XLA_ERROR(Tensor::from_data(q.raw_data(), {4, 32}, DType::Q8), xla::Status::DType, "quantize_q8");
+  // arithmetic reads the dequantized values
+  std::vector<float> doubled = xla::add(q, q).to_vector(), once = q.to_vector();
+  for (size_t i = 0; i < once.size(); ++i) ASSERT_EQ(doubled[i], 2 * once[i]);
+  // a clone is the same bytes and scales
+  Tensor c = q.clone();
+  EXPECT_EQ(std::memcmp(c.raw_data(), q.raw_data(), q.nbytes()), 0);
+  EXPECT_EQ(std::memcmp(c.q8_scales(), q.q8_scales(), 4 * sizeof(uint16_t)), 0);
+}
+
+}  // namespace
