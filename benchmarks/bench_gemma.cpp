@@ -47,7 +47,7 @@ void BM_Prefill512(benchmark::State& st) {
   }
   st.counters["tokens/s"] = benchmark::Counter(512.0 * double(st.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Prefill512)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_Prefill512)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Arg(int(xla::DType::Q8))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
 // 64 greedy tokens after a 128-token prompt; the prefill is outside the timed region.
 void BM_Decode64(benchmark::State& st) {
@@ -63,7 +63,7 @@ void BM_Decode64(benchmark::State& st) {
   }
   st.counters["tokens/s"] = benchmark::Counter(64.0 * double(st.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Decode64)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Decode64)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Arg(int(xla::DType::Q8))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 // 16 greedy tokens after a context of 128, 2048 or 8192 tokens (f32 weights; the prefill is
 // outside the timed region). Weights cost the same at every length; what grows is attention

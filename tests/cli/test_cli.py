@@ -4,7 +4,7 @@ model agreeing with the C API's generate, `chat` over two turns, `plot` read bac
 and clear errors: full disks, FIFOs, a config of more layers than its checkpoint under a
 memory cap.
 Usage: test_cli.py XLA_BINARY LIBXLA SHARED_DIR TOKENIZER_JSON WORK_DIR"""
-import ctypes, json, math, os, resource, signal, struct, subprocess, sys, time
+import ctypes, json, math, os, resource, shutil, signal, struct, subprocess, sys, time
 import xml.etree.ElementTree as ET
 
 xla, libxla, shared, tokenizer, work = sys.argv[1:6]
@@ -301,6 +301,31 @@ rc, out, err = run("generate", "--model", mamba, "--prompt-ids", "1,512", "--max
 check(rc == 1 and "512" in err and not out, f"an id outside the vocabulary is named: {rc} {out!r} {err}")
 rc, out, err = run("generate", "--model", mamba, "--prompt-ids", "1", "--prompt", "hi")
 check(rc == 2 and "either --prompt" in err, f"--prompt and --prompt-ids together: {rc} {err}")
+
+# the library's kernels, forced lower by XLA_CPU; 8-bit weights: quantize, info, generate
+rc, out, err = run("info")
+check(rc == 0 and "kernels" in out and "this CPU runs: baseline" in out, f"xla info names the kernels: {rc} {out} {err}")
+os.environ["XLA_CPU"] = "baseline"
+rc, out2, err = run("info")
+del os.environ["XLA_CPU"]
+check(rc == 0 and "kernels        baseline " in out2 and "forced by XLA_CPU=baseline" in out2, f"XLA_CPU=baseline: {out2}")
+gemma2_ref = json.load(open(os.path.join(model2, "reference.json")))["sequences"][0]
+q8_dir = os.path.join(work, "gemma2_q8")
+shutil.rmtree(q8_dir, ignore_errors=True)
+rc, out, err = run("quantize", model2, q8_dir)
+check(rc == 0 and os.path.exists(os.path.join(q8_dir, "model.safetensors")), f"quantize: {rc} {out} {err}")
+rc, out, err = run("info", q8_dir)
+check(rc == 0 and "q8:" in out and "f32:" in out, f"info on the quantized folder lists q8 and f32 (norms): {out} {err}")
+for weights in (["--weights", "q8"], []):  # held as q8, or widened back to f32
+    rc, out, err = run("generate", "--model", q8_dir, *weights, "--prompt-ids", ",".join(map(str, gemma2_ref["token_ids"])),
+                       "--max-new-tokens", "8")
+    got = [int(x) for x in out.split()]
+    same = sum(a == b for a, b in zip(got, gemma2_ref["greedy_continuation"]))
+    check(rc == 0 and len(got) == 8 and same >= 1, f"generate {weights} on the quantized folder: {got} vs {gemma2_ref['greedy_continuation']} {err}")
+rc, out, err = run("generate", "--model", model2, "--weights", "q4", "--prompt-ids", "2")
+check(rc == 2 and "--weights must be f32, bf16 or q8" in err, f"a bad --weights is a usage error: {rc} {err}")
+rc, out, err = run("quantize", mamba, os.path.join(work, "mamba_q8"))
+check(rc == 1 and "q8" in err, f"quantizing a Mamba model is refused: {rc} {err}")
 
 print(f"cli: {checks - len(failures)} passed, {len(failures)} failed")
 for f in failures:
