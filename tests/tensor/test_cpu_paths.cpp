@@ -42,7 +42,10 @@ std::vector<double> naive_abt(const std::vector<float>& a, const std::vector<flo
 double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {
   double scale = 0, err = 0;
   for (double w : want) scale = std::max(scale, std::fabs(w));
-  for (size_t i = 0; i < got.size(); ++i) err = std::max(err, std::fabs(double(got[i]) - want[i]));
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = std::fabs(double(got[i]) - want[i]);
+    err = std::isnan(e) ? INFINITY : std::max(err, e);  // NaN compares false: never let it pass
+  }
   return err / std::max(scale, 1e-30);
 }
 

@@ -1,0 +1,129 @@
+// avx512_emulation.hpp — scalar stand-ins for the AVX-512 (F, BW, BF16) intrinsics the SIMD
+// kernels use, so that the AVX-512 and AVX512-BF16 code paths (their loops, packing, masks
+// and the pairing of bf16 products) run and are checked on any CPU. Included by
+// isa_kernels.inc when a test defines XLA_EMULATE_AVX512BF16; lives in the kernels' own
+// namespace, so it never meets the real <immintrin.h>. Semantics from Intel's
+// pseudo-code; vdpbf16ps's denormal flushing is not modelled (the tests use normal numbers).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace xla::detail::XLA_ISA {
+
+struct __m512 {
+  float f[16];
+};
+struct __m512i {
+  uint8_t b[64];
+};
+struct __m256i {
+  uint8_t b[32];
+};
+struct __m128i {
+  uint8_t b[16];
+};
+struct __m512bh {  // 32 bf16 values
+  uint16_t h[32];
+  explicit __m512bh(const __m512i& v) { std::memcpy(h, v.b, 64); }
+};
+using __mmask32 = uint32_t;
+constexpr int _MM_HINT_T0 = 3;
+
+inline __m512 _mm512_setzero_ps() { return __m512{}; }
+inline __m512 _mm512_set1_ps(float x) {
+  __m512 v;
+  for (float& f : v.f) f = x;
+  return v;
+}
+inline __m512 _mm512_loadu_ps(const float* p) {
+  __m512 v;
+  std::memcpy(v.f, p, 64);
+  return v;
+}
+inline void _mm512_storeu_ps(float* p, __m512 v) { std::memcpy(p, v.f, 64); }
+inline __m512 _mm512_fmadd_ps(__m512 a, __m512 b, __m512 c) {
+  for (int i = 0; i < 16; ++i) c.f[i] = __builtin_fmaf(a.f[i], b.f[i], c.f[i]);
+  return c;
+}
+inline __m512 _mm512_mul_ps(__m512 a, __m512 b) {
+  for (int i = 0; i < 16; ++i) a.f[i] *= b.f[i];
+  return a;
+}
+inline __m512 _mm512_add_ps(__m512 a, __m512 b) {
+  for (int i = 0; i < 16; ++i) a.f[i] += b.f[i];
+  return a;
+}
+inline __m256i _mm256_loadu_si256(const __m256i* p) {
+  __m256i v;
+  std::memcpy(v.b, p, 32);
+  return v;
+}
+inline __m128i _mm_loadu_si128(const __m128i* p) {
+  __m128i v;
+  std::memcpy(v.b, p, 16);
+  return v;
+}
+inline __m512i _mm512_loadu_si512(const void* p) {
+  __m512i v;
+  std::memcpy(v.b, p, 64);
+  return v;
+}
+inline void set32(__m512i& v, int i, uint32_t x) { std::memcpy(v.b + 4 * i, &x, 4); }
+inline uint32_t get32(const __m512i& v, int i) {
+  uint32_t x;
+  std::memcpy(&x, v.b + 4 * i, 4);
+  return x;
+}
+inline __m512i _mm512_cvtepu16_epi32(__m256i a) {  // zero-extend 16 u16
+  __m512i v;
+  for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(a.b[2 * i]) | uint32_t(a.b[2 * i + 1]) << 8);
+  return v;
+}
+inline __m512i _mm512_cvtepi8_epi32(__m128i a) {  // sign-extend 16 i8
+  __m512i v;
+  for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(int32_t(int8_t(a.b[i]))));
+  return v;
+}
+inline __m512i _mm512_slli_epi32(__m512i a, int n) {
+  for (int i = 0; i < 16; ++i) set32(a, i, get32(a, i) << n);
+  return a;
+}
+inline __m512i _mm512_set1_epi32(int x) {
+  __m512i v;
+  for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(x));
+  return v;
+}
+inline __m512 _mm512_castsi512_ps(__m512i a) {
+  __m512 v;
+  std::memcpy(v.f, a.b, 64);
+  return v;
+}
+inline __m512 _mm512_cvtepi32_ps(__m512i a) {
+  __m512 v;
+  for (int i = 0; i < 16; ++i) v.f[i] = float(int32_t(get32(a, i)));
+  return v;
+}
+inline __m512i _mm512_maskz_loadu_epi16(__mmask32 k, const void* p) {  // lanes not in k read nothing
+  __m512i v{};
+  const uint8_t* s = static_cast<const uint8_t*>(p);
+  for (int i = 0; i < 32; ++i)
+    if (k >> i & 1u) std::memcpy(v.b + 2 * i, s + 2 * i, 2);
+  return v;
+}
+inline float bf16_lane(uint16_t h) {
+  const uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// lane i += a[2i+1]·b[2i+1], then += a[2i]·b[2i]: each product exact in f32, each sum rounded
+inline __m512 _mm512_dpbf16_ps(__m512 c, __m512bh a, __m512bh b) {
+  for (int i = 0; i < 16; ++i) {
+    c.f[i] += bf16_lane(a.h[2 * i + 1]) * bf16_lane(b.h[2 * i + 1]);
+    c.f[i] += bf16_lane(a.h[2 * i]) * bf16_lane(b.h[2 * i]);
+  }
+  return c;
+}
+inline void _mm_prefetch(const char*, int) {}
+
+}  // namespace xla::detail::XLA_ISA
