@@ -332,6 +332,28 @@ class TrainTest(unittest.TestCase):
         with self.assertRaisesRegex(xla.InvalidArgumentError, "999"):
             xla.model_loss(model, self.INPUTS, [[999] * 6, [1] * 6])
 
+    def test_lora_on_frozen_bf16_and_q8_bases(self) -> None:
+        # Training needs f32 weights; a bf16 or q8 model is a frozen base whose LoRA adapters
+        # (f32) train on it: the loss falls as it does over the same base in f32, and the
+        # base's own weights are refused to the optimizer.
+        text = "the quick brown fox jumps over the lazy dog and the dog sleeps in the sun " * 4
+        data = xla.Dataset.from_text(text, 8)
+        config = dict(TINY_CONFIG, hidden_size=64, intermediate_size=128)  # rows of whole 32-blocks
+        ends = {}
+        for weights in ("float32", "bfloat16", "q8"):
+            with self.subTest(weights=weights):
+                if weights != "float32":
+                    with self.assertRaises(xla.DTypeError):  # the base itself is not trainable
+                        base = xla.Model.create(config, seed=2, weight_dtype=weights)
+                        xla.Trainer(base, xla.Optimizer(base, lr=1e-2), data, batch_size=4, steps=1, progress=0).step()
+                model = xla.Model.create(config, seed=2, weight_dtype=weights)
+                model.add_lora(8, 16.0, seed=1)
+                trainer = xla.Trainer(model, xla.Optimizer(model, lr=3e-2), data, batch_size=4, steps=120, progress=0)
+                losses = [trainer.step()["loss"] for _ in range(120)]
+                start, ends[weights] = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+                self.assertLess(ends[weights], start - 0.15, losses)
+                self.assertLess(abs(ends[weights] - ends["float32"]), 0.25, ends)
+
     def test_trainer_stops_at_step_3(self) -> None:
         text = ("one two three four five six seven eight nine ten\n\n"
                 "eleven twelve thirteen fourteen fifteen sixteen\n\n"
