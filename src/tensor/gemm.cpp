@@ -51,33 +51,22 @@ void gemm_eigen(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, i
     split(M, 8, threads, [&](int64_t m0, int64_t m1) { c.middleRows(m0, m1 - m0).noalias() = a.middleRows(m0, m1 - m0) * b; });
 }
 
-inline float widen(float v) { return v; }
-inline float widen(uint16_t v) { return bf16_to_f32(v); }
-
-// y[N] = x[K] · B[K, N] with B row-major (M = 1; a column-major B takes gemm_dots).
-// Memory-bound: each thread streams its own columns of B once, y += x[k] · B[k, :] in column
-// blocks that stay in L1. Our loop rather than Eigen's GEMV, which is serial and whose
-// rounding depends on the buffers' alignment.
-template <typename T>
-void gemv(int64_t N, int64_t K, MatRef A, const T* Bp, int64_t ldb, float* y, int threads) {
+// C = A·B for a few rows of A and a row-major B (attention's probabilities · V; x · W): the
+// path's row kernel, each thread its own columns of B, read once. Rows of A made contiguous.
+void gemm_rows(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads) {
   std::vector<float> packed;
-  const float* x = A.ptr;
-  if (A.col_major && A.ld != 1) {  // (0, k) at ptr[k·ld]: gather the row
-    packed.resize(size_t(K));
-    for (int64_t k = 0; k < K; ++k) packed[size_t(k)] = A.ptr[k * A.ld];
-    x = packed.data();
+  const float* a = A.ptr;
+  int64_t lda = A.ld;
+  if (A.col_major && (M > 1 || A.ld != 1)) {
+    packed.resize(size_t(M * K));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) packed[size_t(m * K + k)] = A.ptr[m + k * A.ld];
+    a = packed.data();
+    lda = K;
   }
+  const CpuKernels& kernels = cpu_kernels();
   split(N, 64, threads, [&](int64_t n0, int64_t n1) {
-    constexpr int64_t kCols = 2048;
-    for (int64_t c0 = n0; c0 < n1; c0 += kCols) {
-      const int64_t c1 = std::min(n1, c0 + kCols);
-      std::fill(y + c0, y + c1, 0.f);
-      for (int64_t k = 0; k < K; ++k) {
-        const float xk = x[k];
-        const T* row = Bp + k * ldb;
-        for (int64_t n = c0; n < c1; ++n) y[n] += xk * widen(row[n]);
-      }
-    }
+    kernels.rows_times_matrix(M, n0, n1, K, a, lda, B.ptr, B.bf16, B.ld, C, ldc);
   });
 }
 
@@ -139,7 +128,8 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
   if (M == 0 || N == 0 || (K == 0 && accumulate)) return;
   const CpuKernels& kernels = cpu_kernels();
   const bool by_dots = B.col_major && (M == 1 || t_row_invariant || M <= kFewRows);
-  if (accumulate && (M == 1 || by_dots || !kernels.gemm_packed)) {  // kernels that only overwrite: via a temporary
+  const bool by_rows = !B.col_major && !B.q8 && (M == 1 || t_row_invariant || M <= kFewRows);
+  if (accumulate && (by_rows || by_dots || !kernels.gemm_packed)) {  // kernels that only overwrite: via a temporary
     std::vector<float> tmp(size_t(M * N));
     gemm(M, N, K, A, B, tmp.data(), N, threads, false);
     for (int64_t i = 0; i < M; ++i)
@@ -152,11 +142,8 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
   }
   if (omp_in_parallel()) threads = 1;
   if (by_dots) return gemm_dots(M, N, K, A, B, C, ldc, threads);
+  if (by_rows) return gemm_rows(M, N, K, A, B, C, ldc, threads);
   std::vector<float> widened;
-  if (M == 1) {
-    if (B.q8) widen_b(B, K, N, widened);
-    return B.bf16 ? gemv(N, K, A, B.bf16, B.ld, C, threads) : gemv(N, K, A, B.ptr, B.ld, C, threads);
-  }
   if (kernels.gemm_packed) {
     const int64_t a_rs = A.col_major ? 1 : A.ld, a_cs = A.col_major ? A.ld : 1;
     const int64_t b_rs = B.col_major ? 1 : B.ld, b_cs = B.col_major ? B.ld : 1;

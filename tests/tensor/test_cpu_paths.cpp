@@ -1,6 +1,7 @@
-// test_cpu_paths.cpp — the SIMD kernels of every instruction-set path this CPU runs (each
-// test switches paths in turn), against naive loops in double; and Q8 weights: quantization
-// error bounds, matmul / embedding through every path, and the ops that must refuse them.
+// test_cpu_paths.cpp — the SIMD kernels of every instruction-set path this CPU
+// runs (each test switches paths in turn), against naive loops in double; and
+// Q8 weights: quantization error bounds, matmul / embedding through every path,
+// and the ops that must refuse them.
 #include <cstdlib>
 #include <random>
 
@@ -16,7 +17,7 @@ std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.f) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> d(0.f, scale);
   std::vector<float> v(n);
-  for (float& x : v) x = d(gen);
+  for (float &x : v) x = d(gen);
   return v;
 }
 
@@ -28,7 +29,8 @@ struct EveryPath {
 };
 
 // C = A · Bᵀ in double, A [M, K], B [N, K] (values as the kernels read them).
-std::vector<double> naive_abt(const std::vector<float>& a, const std::vector<float>& b, int64_t M, int64_t N, int64_t K) {
+std::vector<double> naive_abt(const std::vector<float> &a, const std::vector<float> &b, int64_t M, int64_t N,
+                              int64_t K) {
   std::vector<double> c(size_t(M * N), 0.0);
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
@@ -39,7 +41,7 @@ std::vector<double> naive_abt(const std::vector<float>& a, const std::vector<flo
   return c;
 }
 
-double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {
+double max_rel_error(const std::vector<float> &got, const std::vector<double> &want) {
   double scale = 0, err = 0;
   for (double w : want) scale = std::max(scale, std::fabs(w));
   for (size_t i = 0; i < got.size(); ++i) {
@@ -53,16 +55,18 @@ TEST(CpuPaths, BaselineIsAlwaysAvailableAndUnknownPathsAreNamed) {
   EveryPath guard;
   ASSERT_FALSE(guard.paths.empty());
   EXPECT_EQ(guard.paths.front(), "baseline");
-  const char* forced = std::getenv("XLA_CPU");
-  EXPECT_EQ(guard.before, forced ? std::string(forced) : guard.paths.back()) << "the best path runs unless XLA_CPU says otherwise";
+  const char *forced = std::getenv("XLA_CPU");
+  EXPECT_EQ(guard.before, forced ? std::string(forced) : guard.paths.back())
+      << "the best path runs unless XLA_CPU says otherwise";
   EXPECT_XLA_ERROR(xla::detail::use_cpu_path("avx9000"), xla::Status::InvalidArg, "avx9000");
 }
 
-// Every path, every weight storage, through matmul(x, Wᵀ): few rows (the dot products) and
-// many (the packed GEMM or Eigen), sizes with tails, against the widened weight in double.
+// Every path, every weight storage, through matmul(x, Wᵀ): few rows (the dot
+// products) and many (the packed GEMM or Eigen), sizes with tails, against the
+// widened weight in double.
 TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
   EveryPath guard;
-  for (const std::string& path : guard.paths) {
+  for (const std::string &path : guard.paths) {
     xla::detail::use_cpu_path(path);
     ASSERT_STREQ(xla::detail::cpu_kernels().name, path.c_str());
     for (DType storage : {DType::F32, DType::BF16, DType::Q8})
@@ -72,21 +76,24 @@ TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
             SCOPED_TRACE(path + " " + xla::dtype_name(storage) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
                          " K=" + std::to_string(K));
             Tensor x = Tensor::from_vector(random_values(size_t(M * K), uint32_t(M * 7 + K)), {M, K});
-            Tensor w = Tensor::from_vector(random_values(size_t(N * K), uint32_t(N * 13 + K), 0.1f), {N, K}).to(storage);
+            Tensor w =
+                Tensor::from_vector(random_values(size_t(N * K), uint32_t(N * 13 + K), 0.1f), {N, K}).to(storage);
             std::vector<float> wv = w.to_vector();  // the values the kernels must use
             std::vector<float> got = xla::matmul(x, w.transpose(0, 1)).to_vector();
-            // bf16 on the bf16 unit rounds x to bf16 too: 2^-8 relative per product
+            // bf16 on the bf16 unit rounds x to bf16 too: 2^-8 relative per
+            // product
             const double tol = path == "avx512bf16" && storage == DType::BF16 ? 2e-2 : 2e-6;
             EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wv, M, N, K)), tol);
           }
   }
 }
 
-// A row's bits do not depend on how many rows share the product (what makes the serving
-// engine's results independent of the batch), on every path and storage.
+// A row's bits do not depend on how many rows share the product (what makes the
+// serving engine's results independent of the batch), on every path and
+// storage.
 TEST(CpuPaths, RowsOfFewRowProductsAreBitwiseTheSingleRowProduct) {
   EveryPath guard;
-  for (const std::string& path : guard.paths) {
+  for (const std::string &path : guard.paths) {
     xla::detail::use_cpu_path(path);
     for (DType storage : {DType::F32, DType::BF16, DType::Q8}) {
       SCOPED_TRACE(path + " " + xla::dtype_name(storage));
@@ -96,26 +103,34 @@ TEST(CpuPaths, RowsOfFewRowProductsAreBitwiseTheSingleRowProduct) {
       std::vector<float> all = xla::matmul(x, w.transpose(0, 1)).to_vector();
       for (int64_t m = 0; m < M; ++m) {
         std::vector<float> one = xla::matmul(x.slice(0, m, m + 1), w.transpose(0, 1)).to_vector();
-        for (int64_t n = 0; n < N; ++n) ASSERT_EQ(one[size_t(n)], all[size_t(m * N + n)]) << "row " << m << " col " << n;
+        for (int64_t n = 0; n < N; ++n)
+          ASSERT_EQ(one[size_t(n)], all[size_t(m * N + n)]) << "row " << m << " col " << n;
       }
     }
   }
 }
 
-// The packed GEMM reads a row-major B too (x · W without a transpose): every path.
+// A row-major B (x · W without a transpose; attention's probabilities · V): the
+// row kernel for a few rows (each row's bits independent of M), the packed GEMM
+// for many; every path.
 TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
   EveryPath guard;
-  for (const std::string& path : guard.paths) {
+  for (const std::string &path : guard.paths) {
     xla::detail::use_cpu_path(path);
-    for (DType storage : {DType::F32, DType::BF16, DType::Q8}) {
-      SCOPED_TRACE(path + " " + xla::dtype_name(storage));
-      const int64_t M = 75, K = 40, N = 96;
-      Tensor x = Tensor::from_vector(random_values(size_t(M * K), 8), {M, K});
-      Tensor w = Tensor::from_vector(random_values(size_t(K * N), 9, 0.1f), {K, N}).to(storage);
-      Tensor wt = w.to(DType::F32).transpose(0, 1).contiguous();  // [N, K] for the naive loop
-      std::vector<float> got = xla::matmul(x, w).to_vector();
-      EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), 2e-6);
-    }
+    for (DType storage : {DType::F32, DType::BF16, DType::Q8})
+      for (int64_t M : {1, 3, 6, 75}) {
+        SCOPED_TRACE(path + " " + xla::dtype_name(storage) + " M=" + std::to_string(M));
+        const int64_t K = 40, N = storage == DType::Q8 ? 96 : 97;  // q8 rows are whole blocks
+        Tensor x = Tensor::from_vector(random_values(size_t(M * K), 8), {M, K});
+        Tensor w = Tensor::from_vector(random_values(size_t(K * N), 9, 0.1f), {K, N}).to(storage);
+        Tensor wt = w.to(DType::F32).transpose(0, 1).contiguous();  // [N, K] for the naive loop
+        std::vector<float> got = xla::matmul(x, w).to_vector();
+        EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), 2e-6);
+        if (M <= 6 && storage != DType::Q8) {  // the last row alone: the same bits
+          std::vector<float> last = xla::matmul(x.slice(0, M - 1, M), w).to_vector();
+          for (int64_t n = 0; n < N; ++n) ASSERT_EQ(last[size_t(n)], got[size_t((M - 1) * N + n)]) << "col " << n;
+        }
+      }
   }
 }
 
@@ -123,15 +138,16 @@ TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
 
 TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {
   std::vector<float> v = random_values(64 * 96, 3, 0.05f);
-  v[5] = 0.3f;  // one block with a large value: its step is coarser, its error bound too
+  v[5] = 0.3f;                                           // one block with a large value: its step is coarser, its error
+                                                         // bound too
   for (int i = 0; i < 32; ++i) v[size_t(32 + i)] = 0.f;  // an all-zero block: scale 0, exact zeros
   Tensor w = Tensor::from_vector(v, {64, 96});
   Tensor q = xla::quantize_q8(w);
   EXPECT_EQ(q.dtype(), DType::Q8);
   EXPECT_EQ(q.shape(), w.shape());
   std::vector<float> back = q.to_vector();
-  const uint16_t* scales = q.q8_scales();
-  const int8_t* values = static_cast<const int8_t*>(q.raw_data());
+  const uint16_t *scales = q.q8_scales();
+  const int8_t *values = static_cast<const int8_t *>(q.raw_data());
   for (size_t b = 0; b < v.size() / 32; ++b) {
     float amax = 0;
     for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[b * 32 + i]));

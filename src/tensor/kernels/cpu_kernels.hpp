@@ -33,6 +33,11 @@ struct CpuKernels {
   // product in an order fixed by K alone: the same bits whatever M and the column range.
   void (*dots)(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const WeightRows& B,
                float* C, int64_t ldc);
+  // C[m, n] = Σ_k a[m·lda + k] · B[k·ldb + n] for m < M, n0 <= n < n1, B row-major f32 or bf16
+  // (exactly one set): a few rows against a matrix read once, no packing. Each element sums
+  // over k in order: the same bits whatever M and the column range.
+  void (*rows_times_matrix)(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                            const float* B_f32, const uint16_t* B_bf16, int64_t ldb, float* C, int64_t ldc);
   // The serial packed GEMM (null on the baseline path: Eigen's kernel runs instead).
   // C[M, N] (+)= A · B; element (i, k) of A at A[i·a_rs + k·a_cs], (k, j) of B at B[k·b_rs + j·b_cs]
   // in whichever of B_f32, B_bf16, B_q8 (+ scales, indexed by the value's offset from B_q8 / 32) is set.
