@@ -1,10 +1,11 @@
 // gemm.cpp — the f32 matrix-multiply entry: picks the kernel and splits C across cores.
 // Split rule: cut the larger of M and N into one aligned block per thread (every thread
 // then packs its own panels; nobody waits). Kernels: the run-time path's packed SIMD GEMM
-// (src/tensor/isa) where the CPU has AVX2/AVX-512, Eigen's serial GEMM on the baseline. A few rows (M <= 64: a
-// decode step, a short chunk, the GEMV at M = 1) against a column-major B (x·Wᵀ, every linear layer) are
-// dot products that read B once — memory-bound, so each core streams its share of B — and
-// give each row the same bits whatever M is.
+// (src/tensor/isa) where the CPU has AVX2/AVX-512, Eigen's serial GEMM on the baseline.
+// A few rows (M <= 64: a decode step, a short chunk, the GEMV at M = 1) against a
+// column-major B (x·Wᵀ, every linear layer) are dot products, against a row-major B rows
+// times the matrix: both read B once — memory-bound, so each core streams its share of B —
+// and give each row the same bits whatever M is.
 #include "gemm.hpp"
 
 #include <Eigen/Core>

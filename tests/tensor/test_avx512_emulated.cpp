@@ -3,7 +3,6 @@
 // naive loops in double: their loops, tails, masks and the bf16 pair packing
 // are checked on every CPU, not only where the instructions exist (where
 // CpuPaths checks the real ones).
-#include <random>
 
 #define XLA_ISA isa_emulated_avx512bf16
 #define XLA_ISA_NAME "emulated avx512bf16"
@@ -14,39 +13,9 @@
 namespace {
 
 using xla::detail::WeightRows;
-const xla::detail::CpuKernels &emulated() { return xla::detail::isa_emulated_avx512bf16::table(); }
-
-std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (float &x : v) x = d(gen);
-  return v;
-}
+const xla::detail::CpuKernels& emulated() { return xla::detail::isa_emulated_avx512bf16::table(); }
 
 float bf16_round(float x) { return xla::bf16_to_f32(xla::f32_to_bf16(x)); }
-
-// C[m, n] = Σ_k a[m, k] · b[n, k] in double
-std::vector<double> naive(const std::vector<float> &a, const std::vector<float> &b, int64_t M, int64_t N, int64_t K) {
-  std::vector<double> c(size_t(M * N));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += double(a[size_t(m * K + k)]) * double(b[size_t(n * K + k)]);
-      c[size_t(m * N + n)] = s;
-    }
-  return c;
-}
-
-double rel_error(const std::vector<float> &got, const std::vector<double> &want) {
-  double scale = 1e-30, err = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    scale = std::max(scale, std::fabs(want[i]));
-    const double e = std::fabs(double(got[i]) - want[i]);
-    err = std::isnan(e) ? INFINITY : std::max(err, e);  // NaN compares false: never let it pass
-  }
-  return err / scale;
-}
 
 struct Weights {
   std::vector<float> values;  // [N, K], as the kernels must read them
@@ -56,8 +25,8 @@ struct Weights {
 
 Weights weights(int64_t N, int64_t K, uint32_t seed) {
   Weights w;
-  w.values = random_values(size_t(N * K), seed, 0.1f);
-  for (float &v : w.values) w.bf16.push_back(xla::f32_to_bf16(v));
+  w.values = xt::normal_values(size_t(N * K), seed, 0.1f);
+  for (float& v : w.values) w.bf16.push_back(xla::f32_to_bf16(v));
   if (K % 32 == 0) w.q8 = xla::quantize_q8(xla::Tensor::from_vector(w.values, {N, K}));
   return w;
 }
@@ -67,13 +36,13 @@ TEST(EmulatedAvx512, DotProductsMatchNaiveLoops) {
     for (int64_t N : {1, 4, 7})
       for (int64_t K : {32, 45, 64, 100, 640}) {
         SCOPED_TRACE("M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
-        std::vector<float> a = random_values(size_t(M * K), uint32_t(K + M));
+        std::vector<float> a = xt::normal_values(size_t(M * K), uint32_t(K + M));
         Weights w = weights(N, K, uint32_t(N * 31 + K));
         std::vector<float> c(size_t(M * N));
         // f32: FMA in 16 lanes
         emulated().dots(M, 0, N, K, a.data(), K, WeightRows{w.values.data(), nullptr, nullptr, nullptr, K}, c.data(),
                         N);
-        EXPECT_LT(rel_error(c, naive(a, w.values, M, N, K)), 1e-6);
+        EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(a, w.values, M, N, K)), 1e-6);
         // bf16 on the bf16 unit: a rounded to bf16, products exact, f32 sums
         // (NaN after the last row: a kernel that reads past K — no mask — turns
         // it into NaN)
@@ -81,9 +50,9 @@ TEST(EmulatedAvx512, DotProductsMatchNaiveLoops) {
         padded.resize(padded.size() + 64, 0x7fc0);
         emulated().dots(M, 0, N, K, a.data(), K, WeightRows{nullptr, padded.data(), nullptr, nullptr, K}, c.data(), N);
         std::vector<float> a16(a), b16(w.bf16.size());
-        for (float &x : a16) x = bf16_round(x);
+        for (float& x : a16) x = bf16_round(x);
         for (size_t i = 0; i < b16.size(); ++i) b16[i] = xla::bf16_to_f32(w.bf16[i]);
-        EXPECT_LT(rel_error(c, naive(a16, b16, M, N, K)), 1e-6);
+        EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(a16, b16, M, N, K)), 1e-6);
         // a few rows times the row-major K × N matrix (the weights read as [K,
         // N] here)
         if (N == 7) {
@@ -93,14 +62,14 @@ TEST(EmulatedAvx512, DotProductsMatchNaiveLoops) {
           std::vector<float> btt(size_t(45 * K));  // transposed for the naive loop
           for (int64_t k = 0; k < K; ++k)
             for (int64_t n = 0; n < 45; ++n) btt[size_t(n * K + k)] = bt[size_t(k * 45 + n)];
-          EXPECT_LT(rel_error(cr, naive(a, btt, M, 45, K)),
+          EXPECT_LT(xt::max_rel_error(cr, xt::naive_abt(a, btt, M, 45, K)),
                     1e-5);  // k summed in order: K roundings
         }
         // q8
         if (w.q8.defined()) {
-          const WeightRows rows{nullptr, nullptr, static_cast<const int8_t *>(w.q8.raw_data()), w.q8.q8_scales(), K};
+          const WeightRows rows{nullptr, nullptr, static_cast<const int8_t*>(w.q8.raw_data()), w.q8.q8_scales(), K};
           emulated().dots(M, 0, N, K, a.data(), K, rows, c.data(), N);
-          EXPECT_LT(rel_error(c, naive(a, w.q8.to_vector(), M, N, K)), 1e-6);
+          EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(a, w.q8.to_vector(), M, N, K)), 1e-6);
         }
       }
 }
@@ -113,7 +82,7 @@ TEST(EmulatedAvx512, PackedGemmMatchesNaiveLoops) {
     for (int64_t N : {32, 45})
       for (int64_t K : {31, 64, 801}) {
         SCOPED_TRACE("M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
-        std::vector<float> a = random_values(size_t(M * K), uint32_t(K * 3 + M));
+        std::vector<float> a = xt::normal_values(size_t(M * K), uint32_t(K * 3 + M));
         Weights w = weights(N, K, uint32_t(N + K));
         // row-major copies of B (K × N) for the second layout
         std::vector<float> br(size_t(K * N));
@@ -124,32 +93,31 @@ TEST(EmulatedAvx512, PackedGemmMatchesNaiveLoops) {
             br16[size_t(k * N + n)] = w.bf16[size_t(n * K + k)];
           }
         std::vector<float> a16(a), b16(w.bf16.size());
-        for (float &x : a16) x = bf16_round(x);
+        for (float& x : a16) x = bf16_round(x);
         for (size_t i = 0; i < b16.size(); ++i) b16[i] = xla::bf16_to_f32(w.bf16[i]);
-        const std::vector<double> want = naive(a, w.values, M, N, K), want16 = naive(a16, b16, M, N, K);
+        const std::vector<double> want = xt::naive_abt(a, w.values, M, N, K), want16 = xt::naive_abt(a16, b16, M, N, K);
         for (bool col_major : {true, false}) {
           SCOPED_TRACE(col_major ? "B column-major" : "B row-major");
           const int64_t rs = col_major ? 1 : N, cs = col_major ? K : 1;
           std::vector<float> c(size_t(M * N), 0.f);
           emulated().gemm_packed(M, N, K, a.data(), K, 1, col_major ? w.values.data() : br.data(), nullptr, nullptr,
                                  nullptr, rs, cs, c.data(), N, false);
-          EXPECT_LT(rel_error(c, want), 1e-6);
+          EXPECT_LT(xt::max_rel_error(c, want), 1e-6);
           emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, col_major ? w.bf16.data() : br16.data(), nullptr,
                                  nullptr, rs, cs, c.data(), N, false);
-          EXPECT_LT(rel_error(c, want16), 1e-6);
+          EXPECT_LT(xt::max_rel_error(c, want16), 1e-6);
           // accumulate: C += A·B on top of the previous result
           emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, col_major ? w.bf16.data() : br16.data(), nullptr,
                                  nullptr, rs, cs, c.data(), N, true);
           std::vector<double> twice(want16);
-          for (double &x : twice) x *= 2;
-          EXPECT_LT(rel_error(c, twice), 1e-6);
+          for (double& x : twice) x *= 2;
+          EXPECT_LT(xt::max_rel_error(c, twice), 1e-6);
         }
         if (w.q8.defined()) {
           std::vector<float> c(size_t(M * N));
-          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, nullptr,
-                                 static_cast<const int8_t *>(w.q8.raw_data()), w.q8.q8_scales(), 1, K, c.data(), N,
-                                 false);
-          EXPECT_LT(rel_error(c, naive(a, w.q8.to_vector(), M, N, K)), 1e-6);
+          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, nullptr, static_cast<const int8_t*>(w.q8.raw_data()),
+                                 w.q8.q8_scales(), 1, K, c.data(), N, false);
+          EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(a, w.q8.to_vector(), M, N, K)), 1e-6);
         }
       }
 }

@@ -3,7 +3,6 @@
 // Q8 weights: quantization error bounds, matmul / embedding through every path,
 // and the ops that must refuse them.
 #include <cstdlib>
-#include <random>
 
 #include "cpu_kernels.hpp"
 #include "test_util.hpp"
@@ -13,14 +12,6 @@ namespace {
 using xla::DType;
 using xla::Tensor;
 
-std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (float &x : v) x = d(gen);
-  return v;
-}
-
 // Restores the path this process started with when a test ends.
 struct EveryPath {
   std::string before = xla::detail::cpu_kernels().name;
@@ -28,34 +19,11 @@ struct EveryPath {
   std::vector<std::string> paths = xla::detail::available_cpu_paths();
 };
 
-// C = A · Bᵀ in double, A [M, K], B [N, K] (values as the kernels read them).
-std::vector<double> naive_abt(const std::vector<float> &a, const std::vector<float> &b, int64_t M, int64_t N,
-                              int64_t K) {
-  std::vector<double> c(size_t(M * N), 0.0);
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += double(a[size_t(m * K + k)]) * double(b[size_t(n * K + k)]);
-      c[size_t(m * N + n)] = s;
-    }
-  return c;
-}
-
-double max_rel_error(const std::vector<float> &got, const std::vector<double> &want) {
-  double scale = 0, err = 0;
-  for (double w : want) scale = std::max(scale, std::fabs(w));
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = std::fabs(double(got[i]) - want[i]);
-    err = std::isnan(e) ? INFINITY : std::max(err, e);  // NaN compares false: never let it pass
-  }
-  return err / std::max(scale, 1e-30);
-}
-
 TEST(CpuPaths, BaselineIsAlwaysAvailableAndUnknownPathsAreNamed) {
   EveryPath guard;
   ASSERT_FALSE(guard.paths.empty());
   EXPECT_EQ(guard.paths.front(), "baseline");
-  const char *forced = std::getenv("XLA_CPU");
+  const char* forced = std::getenv("XLA_CPU");
   EXPECT_EQ(guard.before, forced ? std::string(forced) : guard.paths.back())
       << "the best path runs unless XLA_CPU says otherwise";
   EXPECT_XLA_ERROR(xla::detail::use_cpu_path("avx9000"), xla::Status::InvalidArg, "avx9000");
@@ -66,7 +34,7 @@ TEST(CpuPaths, BaselineIsAlwaysAvailableAndUnknownPathsAreNamed) {
 // widened weight in double.
 TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
   EveryPath guard;
-  for (const std::string &path : guard.paths) {
+  for (const std::string& path : guard.paths) {
     xla::detail::use_cpu_path(path);
     ASSERT_STREQ(xla::detail::cpu_kernels().name, path.c_str());
     for (DType storage : {DType::F32, DType::BF16, DType::Q8})
@@ -75,15 +43,15 @@ TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
           for (int64_t K : {32, 96, 160}) {
             SCOPED_TRACE(path + " " + xla::dtype_name(storage) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
                          " K=" + std::to_string(K));
-            Tensor x = Tensor::from_vector(random_values(size_t(M * K), uint32_t(M * 7 + K)), {M, K});
+            Tensor x = Tensor::from_vector(xt::normal_values(size_t(M * K), uint32_t(M * 7 + K)), {M, K});
             Tensor w =
-                Tensor::from_vector(random_values(size_t(N * K), uint32_t(N * 13 + K), 0.1f), {N, K}).to(storage);
+                Tensor::from_vector(xt::normal_values(size_t(N * K), uint32_t(N * 13 + K), 0.1f), {N, K}).to(storage);
             std::vector<float> wv = w.to_vector();  // the values the kernels must use
             std::vector<float> got = xla::matmul(x, w.transpose(0, 1)).to_vector();
             // bf16 on the bf16 unit rounds x to bf16 too: 2^-8 relative per
             // product
             const double tol = path == "avx512bf16" && storage == DType::BF16 ? 2e-2 : 2e-6;
-            EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wv, M, N, K)), tol);
+            EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(x.to_vector(), wv, M, N, K)), tol);
           }
   }
 }
@@ -93,13 +61,13 @@ TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
 // storage.
 TEST(CpuPaths, RowsOfFewRowProductsAreBitwiseTheSingleRowProduct) {
   EveryPath guard;
-  for (const std::string &path : guard.paths) {
+  for (const std::string& path : guard.paths) {
     xla::detail::use_cpu_path(path);
     for (DType storage : {DType::F32, DType::BF16, DType::Q8}) {
       SCOPED_TRACE(path + " " + xla::dtype_name(storage));
       const int64_t M = 7, N = 45, K = 224;
-      Tensor x = Tensor::from_vector(random_values(size_t(M * K), 5), {M, K});
-      Tensor w = Tensor::from_vector(random_values(size_t(N * K), 6, 0.1f), {N, K}).to(storage);
+      Tensor x = Tensor::from_vector(xt::normal_values(size_t(M * K), 5), {M, K});
+      Tensor w = Tensor::from_vector(xt::normal_values(size_t(N * K), 6, 0.1f), {N, K}).to(storage);
       std::vector<float> all = xla::matmul(x, w.transpose(0, 1)).to_vector();
       for (int64_t m = 0; m < M; ++m) {
         std::vector<float> one = xla::matmul(x.slice(0, m, m + 1), w.transpose(0, 1)).to_vector();
@@ -115,17 +83,17 @@ TEST(CpuPaths, RowsOfFewRowProductsAreBitwiseTheSingleRowProduct) {
 // for many; every path.
 TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
   EveryPath guard;
-  for (const std::string &path : guard.paths) {
+  for (const std::string& path : guard.paths) {
     xla::detail::use_cpu_path(path);
     for (DType storage : {DType::F32, DType::BF16, DType::Q8})
       for (int64_t M : {1, 3, 6, 75}) {
         SCOPED_TRACE(path + " " + xla::dtype_name(storage) + " M=" + std::to_string(M));
         const int64_t K = 40, N = storage == DType::Q8 ? 96 : 97;  // q8 rows are whole blocks
-        Tensor x = Tensor::from_vector(random_values(size_t(M * K), 8), {M, K});
-        Tensor w = Tensor::from_vector(random_values(size_t(K * N), 9, 0.1f), {K, N}).to(storage);
+        Tensor x = Tensor::from_vector(xt::normal_values(size_t(M * K), 8), {M, K});
+        Tensor w = Tensor::from_vector(xt::normal_values(size_t(K * N), 9, 0.1f), {K, N}).to(storage);
         Tensor wt = w.to(DType::F32).transpose(0, 1).contiguous();  // [N, K] for the naive loop
         std::vector<float> got = xla::matmul(x, w).to_vector();
-        EXPECT_LT(max_rel_error(got, naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), 2e-6);
+        EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), 2e-6);
         if (M <= 6 && storage != DType::Q8) {  // the last row alone: the same bits
           std::vector<float> last = xla::matmul(x.slice(0, M - 1, M), w).to_vector();
           for (int64_t n = 0; n < N; ++n) ASSERT_EQ(last[size_t(n)], got[size_t((M - 1) * N + n)]) << "col " << n;
@@ -137,7 +105,7 @@ TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
 // ---- Q8 weights ----
 
 TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {
-  std::vector<float> v = random_values(64 * 96, 3, 0.05f);
+  std::vector<float> v = xt::normal_values(64 * 96, 3, 0.05f);
   v[5] = 0.3f;                                           // one block with a large value: its step is coarser, its error
                                                          // bound too
   for (int i = 0; i < 32; ++i) v[size_t(32 + i)] = 0.f;  // an all-zero block: scale 0, exact zeros
@@ -146,8 +114,8 @@ TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {
   EXPECT_EQ(q.dtype(), DType::Q8);
   EXPECT_EQ(q.shape(), w.shape());
   std::vector<float> back = q.to_vector();
-  const uint16_t *scales = q.q8_scales();
-  const int8_t *values = static_cast<const int8_t *>(q.raw_data());
+  const uint16_t* scales = q.q8_scales();
+  const int8_t* values = static_cast<const int8_t*>(q.raw_data());
   for (size_t b = 0; b < v.size() / 32; ++b) {
     float amax = 0;
     for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[b * 32 + i]));
@@ -166,7 +134,7 @@ TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {
 }
 
 TEST(Q8, BadInputIsNamed) {
-  Tensor odd = Tensor::from_vector(random_values(40, 1), {2, 20});
+  Tensor odd = Tensor::from_vector(xt::normal_values(40, 1), {2, 20});
   EXPECT_XLA_ERROR(xla::quantize_q8(odd), xla::Status::Shape, "multiple of the 32-element block");
   std::vector<float> v(32, 1.f);
   v[7] = NAN;
@@ -176,7 +144,7 @@ TEST(Q8, BadInputIsNamed) {
 }
 
 TEST(Q8, EmbeddingRowsAreTheDequantizedRows) {
-  Tensor q = xla::quantize_q8(Tensor::from_vector(random_values(10 * 64, 4), {10, 64}));
+  Tensor q = xla::quantize_q8(Tensor::from_vector(xt::normal_values(10 * 64, 4), {10, 64}));
   std::vector<float> table = q.to_vector();
   const std::vector<int64_t> ids = {3, 0, 9, 3};
   Tensor rows = xla::embedding(q, Tensor::from_data(ids.data(), {2, 2}, DType::I64));
@@ -188,7 +156,7 @@ TEST(Q8, EmbeddingRowsAreTheDequantizedRows) {
 }
 
 TEST(Q8, OpsThatMoveBytesRefuseQ8) {
-  Tensor q = xla::quantize_q8(Tensor::from_vector(random_values(4 * 32, 2), {4, 32}));
+  Tensor q = xla::quantize_q8(Tensor::from_vector(xt::normal_values(4 * 32, 2), {4, 32}));
   Tensor idx = Tensor::from_data(std::vector<int64_t>{1, 2}.data(), {2}, DType::I64);
   EXPECT_XLA_ERROR(xla::index_select(q, 0, idx), xla::Status::DType, "index_select");
   EXPECT_XLA_ERROR(xla::concat({q, q}, 0), xla::Status::DType, "concat");

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -73,6 +74,40 @@ inline std::vector<float> lcg_values(int64_t n, uint64_t seed, float lo = -1.f, 
     x = float(lo + (hi - lo) * u);
   }
   return v;
+}
+
+// Deterministic N(0, scale²) values (std::mt19937: the same on every platform's libstdc++).
+inline std::vector<float> normal_values(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(gen);
+  return v;
+}
+
+// C = A · Bᵀ in double: A [M, K], B [N, K] row-major (the naive reference of the kernel tests).
+inline std::vector<double> naive_abt(const std::vector<float>& a, const std::vector<float>& b, int64_t M, int64_t N,
+                                     int64_t K) {
+  std::vector<double> c(size_t(M * N), 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k) sum += double(a[size_t(m * K + k)]) * double(b[size_t(n * K + k)]);
+      c[size_t(m * N + n)] = sum;
+    }
+  return c;
+}
+
+// max |got - want| over the largest |want|; infinite when any element is NaN (which a plain
+// max would skip: NaN compares false).
+inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double scale = 1e-30, err = 0;
+  for (double w : want) scale = std::max(scale, std::fabs(w));
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = std::fabs(double(got[i]) - want[i]);
+    err = std::isnan(e) ? INFINITY : std::max(err, e);
+  }
+  return err / scale;
 }
 
 // from_data over a vector; an empty vector still passes a valid (non-null) pointer.
