@@ -332,7 +332,7 @@ Tensor Tensor::slice(int axis, int64_t start, int64_t stop, int64_t step) const 
   // a step past the axis takes one element at most, as a step of n does: clamping it keeps
   // step - 1 and the view's stride (stride · step) from overflowing
   step = std::min(step, std::max<int64_t>(n, 1));
-  int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+  int64_t len = stop > start ? (stop - start - 1) / step + 1 : 0;  // ceil, without overflow near INT64_MAX
   Tensor t = alias();
   if (len > 0) t.offset_ += start * strides_[axis];
   t.shape_[axis] = len;

@@ -74,4 +74,7 @@ TEST(TensorSizes, SliceWithAHugeStepTakesOneElement) {
   EXPECT_EQ(s.shape(), (xla::Shape{1, 2}));
   EXPECT_EQ(s.contiguous().to_vector(), (std::vector<float>{3.f, 4.f}));
   EXPECT_EQ(t.slice(0, 0, 3, INT64_MAX).contiguous().to_vector(), t.slice(0, 0, 3, 3).contiguous().to_vector());
+  // an axis of 2^63 - 1 (no elements: another axis is 0) sliced with step 2: ceil((2^63 - 1) / 2)
+  const xla::Tensor empty = xla::Tensor::zeros({INT64_MAX, 0});
+  EXPECT_EQ(empty.slice(0, 0, INT64_MAX, 2).shape(), (xla::Shape{INT64_MAX / 2 + 1, 0}));
 }
