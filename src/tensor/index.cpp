@@ -219,6 +219,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
       fail(Status::Shape, "concat", "axis " + std::to_string(axis) + " of the result would hold more than 2^63 elements");
   }
   Tensor out = Tensor::empty(shape, first.dtype());
+  if (out.numel() == 0) return out;  // nothing to copy (and `outer` may be near 2^63)
   const size_t es = dtype_size(first.dtype());
   const int64_t outer = prod(shape, 0, axis), inner = prod(shape, axis + 1, shape.size());
   const size_t out_row = size_t(shape[axis] * inner) * es;

@@ -77,4 +77,6 @@ TEST(TensorSizes, SliceWithAHugeStepTakesOneElement) {
   // an axis of 2^63 - 1 (no elements: another axis is 0) sliced with step 2: ceil((2^63 - 1) / 2)
   const xla::Tensor empty = xla::Tensor::zeros({INT64_MAX, 0});
   EXPECT_EQ(empty.slice(0, 0, INT64_MAX, 2).shape(), (xla::Shape{INT64_MAX / 2 + 1, 0}));
+  // joining such empty tensors along the zero axis copies nothing (and does not loop 2^63 times)
+  EXPECT_EQ(xla::concat({empty, empty}, 1).shape(), (xla::Shape{INT64_MAX, 0}));
 }
