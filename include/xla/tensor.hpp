@@ -29,6 +29,9 @@ struct Storage {
   // saves a tensor for backward and refuses to use the tensor if it moved (see autograd.hpp).
   uint64_t version = 0;
   bool borrowed = false;
+  // Which allocation this is (1, 2, … in the process; 0 for a borrowed buffer): a capture
+  // tells the buffers made while it ran from those that were there before.
+  uint64_t serial = 0;
   // Q8 storage only: the f16 scale of the int8 value at byte i is q8_scales[i / 32].
   std::vector<uint16_t> q8_scales;
   void (*release)(void*) = nullptr;
@@ -40,6 +43,9 @@ struct AutogradMeta;
 
 // Returns the storage blocks kept for reuse to the system; the bytes freed.
 size_t release_cached_memory();
+// How many storages this process has allocated so far (borrowed buffers not counted): a
+// step's allocations are the difference across it.
+uint64_t storages_created();
 
 class Tensor {
  public:
@@ -118,6 +124,8 @@ class Tensor {
   void set_autograd_meta(std::shared_ptr<AutogradMeta> m) { autograd_ = std::move(m); }
 
  private:
+  Tensor clone_impl() const;
+
   std::shared_ptr<Storage> storage_;
   Shape shape_;
   Dims strides_;

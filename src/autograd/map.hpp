@@ -1,16 +1,18 @@
 // map.hpp — elementwise loops for backward formulas: out[i] = f(g[i], x[i] …) over tensors
 // of one shape, packed to f32 first. One pass, in parallel when large; this keeps a
-// gradient like gelu's from costing five separate tensor ops.
+// gradient like gelu's from costing five separate tensor ops. Each loop reports itself to
+// a capture (src/compile) as an op replayed by closure.
 #pragma once
 #include "xla/ops.hpp"
-#include "parallel.hpp"  // src/tensor/kernels
+#include "op_trace.hpp"  // src/tensor/kernels
+#include "parallel.hpp"
 
 namespace xla::autograd {
 
 inline Tensor packed_f32(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous() ? t : t.to(DType::F32); }
 
 template <typename F>
-Tensor map2(const Tensor& g, const Tensor& x, F f) {
+Tensor map2_impl(const Tensor& g, const Tensor& x, F f) {
   Tensor a = packed_f32(g), b = packed_f32(x);
   Tensor out = Tensor::empty(a.shape(), DType::F32);
   const float* pa = a.data<float>();
@@ -23,7 +25,7 @@ Tensor map2(const Tensor& g, const Tensor& x, F f) {
 }
 
 template <typename F>
-Tensor map3(const Tensor& g, const Tensor& x, const Tensor& y, F f) {
+Tensor map3_impl(const Tensor& g, const Tensor& x, const Tensor& y, F f) {
   Tensor a = packed_f32(g), b = packed_f32(x), c = packed_f32(y);
   Tensor out = Tensor::empty(a.shape(), DType::F32);
   const float* pa = a.data<float>();
@@ -34,6 +36,24 @@ Tensor map3(const Tensor& g, const Tensor& x, const Tensor& y, F f) {
     for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i], pc[i]);
   });
   return out;
+}
+
+template <typename F>
+Tensor map2(const Tensor& g, const Tensor& x, F f) {
+  return detail::traced(
+      {&g, &x},
+      [f] { return detail::other_event("grad", [f](const std::vector<Tensor>& v) { return map2_impl(v[0], v[1], f); }); },
+      [&] { return map2_impl(g, x, f); });
+}
+
+template <typename F>
+Tensor map3(const Tensor& g, const Tensor& x, const Tensor& y, F f) {
+  return detail::traced(
+      {&g, &x, &y},
+      [f] {
+        return detail::other_event("grad", [f](const std::vector<Tensor>& v) { return map3_impl(v[0], v[1], v[2], f); });
+      },
+      [&] { return map3_impl(g, x, y, f); });
 }
 
 }  // namespace xla::autograd

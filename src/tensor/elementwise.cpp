@@ -7,6 +7,7 @@
 
 #include "blocked.hpp"
 #include "copy.hpp"
+#include "elementwise_fns.hpp"
 #include "strided.hpp"
 #include "xla/ops.hpp"
 
@@ -14,6 +15,8 @@ namespace xla {
 namespace {
 
 using detail::as_f32_contiguous;
+using detail::BinaryCode;
+using detail::UnaryCode;
 
 void require(const Tensor& t, const char* op) {
   if (!t.defined()) fail(Status::InvalidArg, op, "undefined tensor");
@@ -121,62 +124,49 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return s;
 }
 
-Tensor neg(const Tensor& x) { return unary(x, "neg", [](auto a, auto o) { o = -a; }); }
-Tensor abs(const Tensor& x) { return unary(x, "abs", [](auto a, auto o) { o = a.abs(); }); }
-Tensor exp(const Tensor& x) { return unary(x, "exp", [](auto a, auto o) { detail::exp_ftz(a, o); }); }
-Tensor log(const Tensor& x) { return unary(x, "log", [](auto a, auto o) { o = a.log(); }); }
-// Plain loops, not Eigen's fast-math packets (which turn sqrt(inf) and rsqrt(0) into NaN):
-// with -fno-math-errno these compile to the exact vsqrtps / vdivps.
-Tensor sqrt(const Tensor& x) {
-  return unary(x, "sqrt", [](auto a, auto o) {
-    for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = std::sqrt(a[i]);
-  });
-}
-Tensor rsqrt(const Tensor& x) {
-  return unary(x, "rsqrt", [](auto a, auto o) {
-    for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = 1.f / std::sqrt(a[i]);
-  });
-}
-Tensor tanh(const Tensor& x) { return unary(x, "tanh", [](auto a, auto o) { o = a.tanh(); }); }
-Tensor sigmoid(const Tensor& x) { return unary(x, "sigmoid", [](auto a, auto o) { o = a.logistic(); }); }
-Tensor relu(const Tensor& x) { return unary(x, "relu", [](auto a, auto o) { o = a.max(0.f); }); }
-Tensor silu(const Tensor& x) { return unary(x, "silu", [](auto a, auto o) { o = a * a.logistic(); }); }
-Tensor gelu(const Tensor& x) {
-  return unary(x, "gelu", [](auto a, auto o) {
-    for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = 0.5f * a[i] * (1.f + std::erf(a[i] * float(M_SQRT1_2)));
-  });
-}
-Tensor gelu_tanh(const Tensor& x) {
-  // 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
-  return unary(x, "gelu_tanh", [](auto a, auto o) {
-    const float k = 0.7978845608028654f;
-    o = 0.5f * a * (1.f + (k * (a + 0.044715f * a * a * a)).tanh());
-  });
-}
+// Each op reports itself to a capture (op_trace.hpp); its arithmetic is elementwise_fns.hpp's.
+#define XLA_UNARY_OP(fn, Code)                                                                              \
+  Tensor fn(const Tensor& x) {                                                                             \
+    return detail::traced(                                                                                 \
+        {&x}, [] { return detail::unary_event(UnaryCode::Code, #fn, &fn); },                               \
+        [&] { return unary(x, #fn, [](auto a, auto o) { detail::unary_block(UnaryCode::Code, a, o); }); }); \
+  }
+XLA_UNARY_OP(neg, Neg)
+XLA_UNARY_OP(abs, Abs)
+XLA_UNARY_OP(exp, Exp)
+XLA_UNARY_OP(log, Log)
+XLA_UNARY_OP(sqrt, Sqrt)
+XLA_UNARY_OP(rsqrt, Rsqrt)
+XLA_UNARY_OP(tanh, Tanh)
+XLA_UNARY_OP(sigmoid, Sigmoid)
+XLA_UNARY_OP(relu, Relu)
+XLA_UNARY_OP(gelu, Gelu)
+XLA_UNARY_OP(gelu_tanh, GeluTanh)
+XLA_UNARY_OP(silu, Silu)
+#undef XLA_UNARY_OP
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, "add", [](float x, float y) { return x + y; }); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, "sub", [](float x, float y) { return x - y; }); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, "mul", [](float x, float y) { return x * y; }); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, "div", [](float x, float y) { return x / y; }); }
-// NaN propagates from either side, as in NumPy/PyTorch.
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  return binary(a, b, "maximum", [](float x, float y) { return (x != x || x > y) ? x : y; });
-}
-Tensor minimum(const Tensor& a, const Tensor& b) {
-  return binary(a, b, "minimum", [](float x, float y) { return (x != x || x < y) ? x : y; });
-}
-Tensor pow(const Tensor& a, const Tensor& b) {
-  return binary(a, b, "pow", [](float x, float y) { return std::pow(x, y); });
-}
+#define XLA_BINARY_OP(fn, Code, impl)                                                                 \
+  Tensor fn(const Tensor& a, const Tensor& b) {                                                           \
+    return detail::traced(                                                                                \
+        {&a, &b}, [] { return detail::binary_event(BinaryCode::Code, #fn, &fn); },                         \
+        [&] { return impl(a, b, #fn, [](auto x, auto y) { return detail::binary_fn<BinaryCode::Code>(x, y); }); }); \
+  }
+XLA_BINARY_OP(add, Add, binary)
+XLA_BINARY_OP(sub, Sub, binary)
+XLA_BINARY_OP(mul, Mul, binary)
+XLA_BINARY_OP(div, Div, binary)
+XLA_BINARY_OP(maximum, Maximum, binary)
+XLA_BINARY_OP(minimum, Minimum, binary)
+XLA_BINARY_OP(pow, Pow, binary)
+XLA_BINARY_OP(eq, Eq, compare)
+XLA_BINARY_OP(ne, Ne, compare)
+XLA_BINARY_OP(lt, Lt, compare)
+XLA_BINARY_OP(le, Le, compare)
+XLA_BINARY_OP(gt, Gt, compare)
+XLA_BINARY_OP(ge, Ge, compare)
+#undef XLA_BINARY_OP
 
-Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, "eq", [](auto x, auto y) { return x == y; }); }
-Tensor ne(const Tensor& a, const Tensor& b) { return compare(a, b, "ne", [](auto x, auto y) { return x != y; }); }
-Tensor lt(const Tensor& a, const Tensor& b) { return compare(a, b, "lt", [](auto x, auto y) { return x < y; }); }
-Tensor le(const Tensor& a, const Tensor& b) { return compare(a, b, "le", [](auto x, auto y) { return x <= y; }); }
-Tensor gt(const Tensor& a, const Tensor& b) { return compare(a, b, "gt", [](auto x, auto y) { return x > y; }); }
-Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, "ge", [](auto x, auto y) { return x >= y; }); }
-
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+static Tensor where_impl(const Tensor& cond, const Tensor& a, const Tensor& b) {
   require(cond, "where");
   require(a, "where");
   require(b, "where");
@@ -200,6 +190,16 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     for (int64_t i = 0; i < n; ++i) o[i] = m[i * sc] ? x[i * sa] : y[i * sb];
   });
   return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  return detail::traced(
+      {&cond, &a, &b},
+      [] {
+        return detail::OpEvent{detail::OpKind::Where, 0, "where", {}, false, 0,
+                               [](const std::vector<Tensor>& v) { return where(v[0], v[1], v[2]); }};
+      },
+      [&] { return where_impl(cond, a, b); });
 }
 
 }  // namespace xla

@@ -4,6 +4,7 @@
 
 #include "copy.hpp"
 #include "strided.hpp"
+#include "op_trace.hpp"
 #include "xla/ops.hpp"
 
 namespace xla {
@@ -98,9 +99,9 @@ static Tensor q8_rows(const Tensor& table, const Tensor& ids, const char* op) {
   return out;
 }
 
-Tensor index_select(const Tensor& x, int axis, const Tensor& index) { return select_rows(x, axis, index, "index_select"); }
+static Tensor index_select_impl(const Tensor& x, int axis, const Tensor& index) { return select_rows(x, axis, index, "index_select"); }
 
-Tensor gather(const Tensor& x, int axis, const Tensor& index) {
+static Tensor gather_impl(const Tensor& x, int axis, const Tensor& index) {
   require(x, "gather");
   require(index, "gather");
   detail::refuse_q8(x, "gather");
@@ -124,7 +125,7 @@ Tensor gather(const Tensor& x, int axis, const Tensor& index) {
   return out;
 }
 
-Tensor embedding(const Tensor& weight, const Tensor& ids) {
+static Tensor embedding_impl(const Tensor& weight, const Tensor& ids) {
   require(weight, "embedding");
   require(ids, "embedding");
   if (weight.ndim() != 2) fail(Status::Shape, "embedding", "weight must be [vocab, dim], got " + weight.shape().str());
@@ -164,13 +165,13 @@ void index_add_(Tensor& out, int axis, const Tensor& index, const Tensor& src) {
   out.bump_version();
 }
 
-Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+static Tensor index_add_impl(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   Tensor out = Tensor::zeros(shape, DType::F32);
   index_add_(out, axis, index, src);
   return out;
 }
 
-Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+static Tensor scatter_add_impl(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   require(index, "scatter_add");
   require(src, "scatter_add");
   if (!(index.shape() == src.shape()))
@@ -199,7 +200,7 @@ Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tens
   return out;
 }
 
-Tensor concat(const std::vector<Tensor>& xs, int axis) {
+static Tensor concat_impl(const std::vector<Tensor>& xs, int axis) {
   if (xs.empty()) fail(Status::InvalidArg, "concat", "no tensors");
   for (const Tensor& t : xs) require(t, "concat");
   const Tensor& first = xs[0];
@@ -235,7 +236,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
   return out;
 }
 
-Tensor stack(const std::vector<Tensor>& xs, int axis) {
+static Tensor stack_impl(const std::vector<Tensor>& xs, int axis) {
   if (xs.empty()) fail(Status::InvalidArg, "stack", "no tensors");
   for (const Tensor& t : xs) {
     require(t, "stack");
@@ -298,7 +299,52 @@ static Tensor triangle(const Tensor& x, int64_t k, bool lower, const char* op) {
   return out;
 }
 
-Tensor tril(const Tensor& x, int64_t k) { return triangle(x, k, true, "tril"); }
-Tensor triu(const Tensor& x, int64_t k) { return triangle(x, k, false, "triu"); }
+
+// ---- the public ops: each reports itself to a capture (op_trace.hpp), replayed by closure ----
+
+using detail::other_event;
+using detail::traced;
+using Args = std::vector<Tensor>;
+
+Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
+  return traced({&x, &index}, [axis] { return other_event("index_select", [axis](const Args& v) { return index_select_impl(v[0], axis, v[1]); }); },
+                [&] { return index_select_impl(x, axis, index); });
+}
+Tensor gather(const Tensor& x, int axis, const Tensor& index) {
+  return traced({&x, &index}, [axis] { return other_event("gather", [axis](const Args& v) { return gather_impl(v[0], axis, v[1]); }); },
+                [&] { return gather_impl(x, axis, index); });
+}
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  return traced({&weight, &ids}, [] { return other_event("embedding", [](const Args& v) { return embedding_impl(v[0], v[1]); }); },
+                [&] { return embedding_impl(weight, ids); });
+}
+Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+  return traced(
+      {&index, &src},
+      [&shape, axis] { return other_event("index_add", [shape, axis](const Args& v) { return index_add_impl(shape, axis, v[0], v[1]); }); },
+      [&] { return index_add_impl(shape, axis, index, src); });
+}
+Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
+  return traced(
+      {&index, &src},
+      [&shape, axis] { return other_event("scatter_add", [shape, axis](const Args& v) { return scatter_add_impl(shape, axis, v[0], v[1]); }); },
+      [&] { return scatter_add_impl(shape, axis, index, src); });
+}
+Tensor concat(const std::vector<Tensor>& xs, int axis) {
+  return detail::traced_list(xs, [axis] { return other_event("concat", [axis](const Args& v) { return concat_impl(v, axis); }); },
+                             [&] { return concat_impl(xs, axis); });
+}
+Tensor stack(const std::vector<Tensor>& xs, int axis) {
+  return detail::traced_list(xs, [axis] { return other_event("stack", [axis](const Args& v) { return stack_impl(v, axis); }); },
+                             [&] { return stack_impl(xs, axis); });
+}
+Tensor tril(const Tensor& x, int64_t k) {
+  return traced({&x}, [k] { return other_event("tril", [k](const Args& v) { return triangle(v[0], k, true, "tril"); }); },
+                [&] { return triangle(x, k, true, "tril"); });
+}
+Tensor triu(const Tensor& x, int64_t k) {
+  return traced({&x}, [k] { return other_event("triu", [k](const Args& v) { return triangle(v[0], k, false, "triu"); }); },
+                [&] { return triangle(x, k, false, "triu"); });
+}
 
 }  // namespace xla

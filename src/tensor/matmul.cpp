@@ -3,6 +3,8 @@
 // column-major (a transposed weight is a column-major view: no copy).
 #include "copy.hpp"
 #include "gemm.hpp"
+#include "into.hpp"
+#include "op_trace.hpp"
 #include "parallel.hpp"
 #include "xla/ops.hpp"
 
@@ -54,7 +56,8 @@ int64_t batch_offset(const Tensor& t, const Shape& bshape, int64_t flat) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+// The product into `into` (contiguous f32 of the result's shape) when given, else a new tensor.
+static Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, Tensor* into) {
   if (!a_in.defined() || !b_in.defined()) fail(Status::InvalidArg, "matmul", "undefined tensor");
   if (a_in.ndim() == 0 || b_in.ndim() == 0)
     fail(Status::Shape, "matmul", "operands must have at least 1 dimension, got " + a_in.shape().str() + " and " +
@@ -78,7 +81,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor out = Tensor::empty(out_shape, DType::F32);
+  Tensor out = into ? into->view(out_shape) : Tensor::empty(out_shape, DType::F32);
 
   if (out.numel() > 0) {
     detail::MatRef A, B;
@@ -123,6 +126,23 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (a_vec) return out.squeeze(out.ndim() - 2);
   if (b_vec) return out.squeeze(out.ndim() - 1);
   return out;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  return detail::traced(
+      {&a, &b},
+      [] {
+        return detail::OpEvent{detail::OpKind::Matmul, 0, "matmul", {}, false, 0,
+                               [](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); }};
+      },
+      [&] { return matmul_impl(a, b, nullptr); });
+}
+
+void detail::matmul_into(const Tensor& a, const Tensor& b, Tensor& out) {
+  if (out.dtype() != DType::F32 || !out.is_contiguous())
+    fail(Status::InvalidArg, "matmul_into", "the destination must be contiguous f32");
+  matmul_impl(a, b, &out);
+  out.bump_version();
 }
 
 }  // namespace xla

@@ -9,7 +9,9 @@
 
 #include "blocked.hpp"
 #include "copy.hpp"
+#include "op_trace.hpp"
 #include "parallel.hpp"
+#include "rows.hpp"
 #include "xla/ops.hpp"
 
 namespace xla {
@@ -75,30 +77,9 @@ Tensor reduce_rows(const Tensor& x, const std::vector<int>& axes, bool keepdims,
   return out;
 }
 
-// Sum of a row, the same bits wherever the row sits in memory: Eigen's own reductions
-// start their vector lanes at the first aligned address, so their rounding would depend on
-// the allocation (we saw forward passes differ in the 7th digit). Here element i always goes
-// to lane i mod 16; 4096-element blocks are then added in f64, which also keeps long rows
-// accurate (10⁶ × 0.1f sums to 100000, where one f32 accumulator drifts by ~0.1%).
-float lane_sum(const float* p, int64_t n) {
-  constexpr int64_t kLanes = 16, kBlock = 4096;
-  double total = 0;
-  for (int64_t b = 0; b < n; b += kBlock) {
-    const int64_t e = std::min(n, b + kBlock);
-    float acc[kLanes] = {};
-    int64_t i = b;
-    for (; i + kLanes <= e; i += kLanes)
-      for (int64_t j = 0; j < kLanes; ++j) acc[j] += p[i + j];
-    for (; i < e; ++i) acc[i % kLanes] += p[i];
-    for (int64_t w = kLanes / 2; w > 0; w /= 2)  // pairwise across lanes
-      for (int64_t j = 0; j < w; ++j) acc[j] += acc[j + w];
-    total += acc[0];
-  }
-  return float(total);
-}
 template <typename R>
 float row_sum(const R& r) {
-  return lane_sum(r.data(), r.size());
+  return detail::lane_sum(r.data(), r.size());
 }
 
 // True when the reduced axes are exactly the leading ones of a packed tensor.
@@ -111,7 +92,7 @@ bool leading_reduction(const Tensor& x, uint32_t mask) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+static Tensor sum_impl(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   uint32_t mask = axis_mask(x, axes, "sum");
   if (leading_reduction(x, mask)) {  // out[c] = Σ_r x[r, c], streaming over rows
     Shape out_shape = reduced_shape(x.shape(), mask, keepdims);
@@ -129,7 +110,7 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   return reduce_rows(x, axes, keepdims, "sum", [](Row r) { return row_sum(r); });
 }
 
-Tensor sum_to(const Tensor& x, const Shape& shape) {
+static Tensor sum_to_impl(const Tensor& x, const Shape& shape) {
   if (!x.defined()) fail(Status::InvalidArg, "sum_to: undefined tensor");
   if (x.shape() == shape) return x;
   const int lead = x.ndim() - shape.size();
@@ -148,7 +129,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   return sum(x, axes, true).reshape(shape);
 }
 
-Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+static Tensor mean_impl(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   uint32_t mask = axis_mask(x, axes, "mean");
   int64_t count = 1;
   for (int i = 0; i < x.ndim(); ++i)
@@ -167,31 +148,21 @@ static void require_nonempty(const Tensor& x, const std::vector<int>& axes, cons
       fail(Status::Shape, op, "cannot reduce over an empty axis of " + x.shape().str());
 }
 
-Tensor max(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+static Tensor max_impl(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   require_nonempty(x, axes, "max");
-  return reduce_rows(x, axes, keepdims, "max", [](Row r) { return r.hasNaN() ? NAN : r.maxCoeff(); });
+  return reduce_rows(x, axes, keepdims, "max", detail::row_max);
 }
 
-Tensor min(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+static Tensor min_impl(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   require_nonempty(x, axes, "min");
-  return reduce_rows(x, axes, keepdims, "min", [](Row r) { return r.hasNaN() ? NAN : r.minCoeff(); });
+  return reduce_rows(x, axes, keepdims, "min", detail::row_min);
 }
 
-static float row_logsumexp(Row r) {
-  if (r.size() == 0) return -INFINITY;
-  float m = r.maxCoeff();
-  if (std::isinf(m)) return m;  // all -inf (or a +inf present)
-  thread_local std::vector<float> scratch;
-  scratch.resize(size_t(r.size()));
-  detail::apply_blocked(r.data(), scratch.data(), r.size(), [m](auto a, auto o) { detail::exp_ftz(a - m, o); });
-  return m + std::log(lane_sum(scratch.data(), r.size()));
+static Tensor logsumexp_impl(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  return reduce_rows(x, axes, keepdims, "logsumexp", detail::row_logsumexp);
 }
 
-Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
-  return reduce_rows(x, axes, keepdims, "logsumexp", row_logsumexp);
-}
-
-Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int correction) {
+static Tensor var_impl(const Tensor& x, const std::vector<int>& axes, bool keepdims, int correction) {
   if (correction < 0) fail(Status::InvalidArg, "var", "correction must be >= 0");
   return reduce_rows(x, axes, keepdims, "var", [correction](Row r) {
     int64_t dof = r.size() - correction;
@@ -205,7 +176,7 @@ Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int cor
   });
 }
 
-Tensor argmax(const Tensor& x, int axis, bool keepdims) {
+static Tensor argmax_impl(const Tensor& x, int axis, bool keepdims) {
   if (!x.defined()) fail(Status::InvalidArg, "argmax", "undefined tensor");
   Tensor src = x.ndim() == 0 ? x.reshape({1}) : x;
   int a = normalize_axis(axis, src.ndim(), "argmax");
@@ -246,17 +217,87 @@ static Tensor along_axis(const Tensor& x, int axis, const char* op, F row_fn) {
   return out.transpose(a, x.ndim() - 1).contiguous();
 }
 
-Tensor softmax(const Tensor& x, int axis) {
-  return along_axis(x, axis, "softmax", [](Row r, RowOut o) {
-    float m = r.maxCoeff();
-    if (std::isinf(m) && m < 0) { o = NAN; return; }  // every entry -inf: 0/0, as PyTorch
-    detail::apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { detail::exp_ftz(a - m, e); });
-    o *= 1.f / row_sum(o);
-  });
+static Tensor softmax_impl(const Tensor& x, int axis) { return along_axis(x, axis, "softmax", detail::softmax_row); }
+static Tensor log_softmax_impl(const Tensor& x, int axis) { return along_axis(x, axis, "log_softmax", detail::log_softmax_row); }
+
+// ---- the public ops: each reports itself to a capture (op_trace.hpp) ----
+
+namespace {
+detail::OpEvent reduce_event(detail::ReduceCode code, const char* name, const Tensor& x, const std::vector<int>& axes,
+                             bool keepdims, Tensor (*fn)(const Tensor&, const std::vector<int>&, bool)) {
+  uint32_t mask = axis_mask(x, axes, name);
+  detail::OpEvent e{detail::OpKind::Reduce, int(code), name, {}, keepdims, 0, {}};
+  for (int i = 0; i < x.ndim(); ++i)
+    if (mask & (1u << i)) e.axes.push_back(i);
+  e.eager = [fn, axes = e.axes, keepdims](const std::vector<Tensor>& v) { return fn(v[0], axes, keepdims); };
+  return e;
+}
+}  // namespace
+
+#define XLA_REDUCE_OP(fn, Code)                                                                                \
+  Tensor fn(const Tensor& x, const std::vector<int>& axes, bool keepdims) {                                   \
+    return detail::traced(                                                                                     \
+        {&x}, [&] { return reduce_event(detail::ReduceCode::Code, #fn, x, axes, keepdims, &fn##_impl); },   \
+        [&] { return fn##_impl(x, axes, keepdims); });                                                         \
+  }
+XLA_REDUCE_OP(sum, Sum)
+XLA_REDUCE_OP(mean, Mean)
+XLA_REDUCE_OP(max, Max)
+XLA_REDUCE_OP(min, Min)
+#undef XLA_REDUCE_OP
+
+Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  return detail::traced(
+      {&x},
+      [&] {
+        return detail::other_event("logsumexp", [axes, keepdims](const std::vector<Tensor>& v) {
+          return logsumexp_impl(v[0], axes, keepdims);
+        });
+      },
+      [&] { return logsumexp_impl(x, axes, keepdims); });
 }
 
-Tensor log_softmax(const Tensor& x, int axis) {
-  return along_axis(x, axis, "log_softmax", [](Row r, RowOut o) { o = r - row_logsumexp(r); });
+Tensor var(const Tensor& x, const std::vector<int>& axes, bool keepdims, int correction) {
+  return detail::traced(
+      {&x},
+      [&] {
+        return detail::other_event("var", [axes, keepdims, correction](const std::vector<Tensor>& v) {
+          return var_impl(v[0], axes, keepdims, correction);
+        });
+      },
+      [&] { return var_impl(x, axes, keepdims, correction); });
 }
+
+Tensor argmax(const Tensor& x, int axis, bool keepdims) {
+  return detail::traced(
+      {&x},
+      [&] {
+        return detail::other_event(
+            "argmax", [axis, keepdims](const std::vector<Tensor>& v) { return argmax_impl(v[0], axis, keepdims); });
+      },
+      [&] { return argmax_impl(x, axis, keepdims); });
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  return detail::traced(
+      {&x},
+      [&] { return detail::other_event("sum_to", [shape](const std::vector<Tensor>& v) { return sum_to_impl(v[0], shape); }); },
+      [&] { return sum_to_impl(x, shape); });
+}
+
+#define XLA_SOFTMAX_OP(fn, Kind)                                                                           \
+  Tensor fn(const Tensor& x, int axis) {                                                                  \
+    return detail::traced(                                                                                 \
+        {&x},                                                                                              \
+        [&] {                                                                                              \
+          const int a = x.ndim() ? normalize_axis(axis, x.ndim(), #fn) : 0;                                \
+          return detail::OpEvent{detail::OpKind::Kind, 0, #fn, {}, false, a,                              \
+                                 [a](const std::vector<Tensor>& v) { return fn##_impl(v[0], a); }};        \
+        },                                                                                                 \
+        [&] { return fn##_impl(x, axis); });                                                               \
+  }
+XLA_SOFTMAX_OP(softmax, Softmax)
+XLA_SOFTMAX_OP(log_softmax, LogSoftmax)
+#undef XLA_SOFTMAX_OP
 
 }  // namespace xla

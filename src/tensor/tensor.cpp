@@ -11,12 +11,19 @@
 
 #include "block_cache.hpp"
 #include "copy.hpp"
+#include "op_trace.hpp"
 #include "parallel.hpp"
 #include "xla/ops.hpp"
 
 namespace xla {
 
-Storage::Storage(size_t n) : nbytes(n) { data = detail::acquire_block(n, &capacity); }
+static std::atomic<uint64_t> g_storages{0};
+uint64_t storages_created() { return g_storages.load(std::memory_order_relaxed); }
+
+Storage::Storage(size_t n) : nbytes(n) {
+  data = detail::acquire_block(n, &capacity);
+  serial = g_storages.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 Storage::Storage(void* d, size_t n, void (*rel)(void*), void* arg)
     : data(d), nbytes(n), capacity(n), borrowed(true), release(rel), release_arg(arg) {}
 Storage::~Storage() {
@@ -25,6 +32,17 @@ Storage::~Storage() {
 }
 
 static std::atomic<int> g_num_threads{0};
+
+namespace detail {
+OpTracer*& current_tracer() {
+  thread_local OpTracer* tracer = nullptr;
+  return tracer;
+}
+int& trace_depth() {
+  thread_local int depth = 0;
+  return depth;
+}
+}  // namespace detail
 
 // The default thread count: XLA_NUM_THREADS, else OMP_NUM_THREADS (its first entry), as
 // users of OpenMP programs expect; else every core. Read once: asking is not free.
@@ -83,6 +101,7 @@ const uint16_t* Tensor::q8_scales() const {
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
   std::memset(t.storage_->data, 0, t.storage_->nbytes);
+  detail::trace_constant(t);
   return t;
 }
 
@@ -90,6 +109,7 @@ Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype) {
   if (dtype == DType::Q8) fail(Status::DType, "from_data", "q8 tensors come from quantize_q8(), not from bytes");
   Tensor t = empty(shape, dtype);
   if (t.nbytes()) std::memcpy(t.storage_->data, data, t.nbytes());
+  detail::trace_constant(t);
   return t;
 }
 
@@ -136,6 +156,12 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
+  return detail::traced(
+      {this}, [] { return detail::OpEvent{detail::OpKind::Convert, 0, "clone", {}, false, 0, [](const std::vector<Tensor>& v) { return v[0].clone(); }}; },
+      [&] { return clone_impl(); });
+}
+
+Tensor Tensor::clone_impl() const {
   if (dtype_ == DType::Q8) {
     if (!is_contiguous() || offset_ % 32)
       fail(Status::DType, "clone", "a q8 tensor is copied only whole and contiguous; convert with to(DType::F32)");
@@ -151,9 +177,17 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == DType::Q8) return quantize_q8(*this);
-  Tensor out = empty(shape_, dtype);
-  detail::copy_strided(*this, out.raw_data(), dtype);
-  return out;
+  return detail::traced(
+      {this},
+      [dtype] {
+        return detail::OpEvent{detail::OpKind::Convert, 0, "to", {}, false, 0,
+                               [dtype](const std::vector<Tensor>& v) { return v[0].to(dtype); }};
+      },
+      [&] {
+        Tensor out = empty(shape_, dtype);
+        detail::copy_strided(*this, out.raw_data(), dtype);
+        return out;
+      });
 }
 
 void Tensor::copy_to(void* dst) const { detail::copy_strided(*this, dst, dtype_); }

@@ -1,0 +1,186 @@
+// capture.cpp — records a function's ops as a graph while it runs once, eagerly.
+// Every op reports (inputs, result) to the tracer (src/tensor/kernels/op_trace.hpp). The
+// tracer knows a tensor by its storage: the buffer an op, a constant or an input brought
+// in; a tensor over such a buffer with other geometry is a View of it. A buffer that was
+// there before the capture began is a Param (a weight, read live at every run); one made
+// during the capture that nobody reported is the trace of an op the capture cannot see,
+// and using it is an error rather than a constant frozen in silently.
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "passes.hpp"
+#include "xla/ops.hpp"
+
+namespace xla::compiler {
+namespace {
+
+using Geometry = std::tuple<std::vector<int64_t>, std::vector<int64_t>, int64_t, int>;
+
+Geometry geometry_of(const Tensor& t) {
+  return {std::vector<int64_t>(t.shape().begin(), t.shape().end()),
+          std::vector<int64_t>(t.strides().begin(), t.strides().end()), t.offset(), int(t.dtype())};
+}
+
+class Tracer final : public detail::OpTracer {
+ public:
+  explicit Tracer(uint64_t first_serial) : first_serial_(first_serial) {}
+
+  Graph graph;
+
+  int add_input(const Tensor& t, int index) {
+    Node n;
+    n.kind = NodeKind::Input;
+    n.index = index;
+    n.shape = t.shape();
+    n.dtype = t.dtype();
+    n.name = "input";
+    return register_buffer(t, graph.add(std::move(n)));
+  }
+
+  // The node holding t's value, adding a View or Param node when needed.
+  int value_of(const Tensor& t, const char* op) {
+    if (!t.defined()) fail(Status::InvalidArg, "compile", std::string(op) + ": an undefined tensor");
+    const Storage* s = t.storage().get();
+    if (auto it = buffers_.find(s); it != buffers_.end()) {
+      const Buffer& b = it->second;
+      if (s->version != b.version)
+        fail(Status::Unsupported, "compile", std::string(op) + " reads a tensor " + t.shape().str() +
+                                                 " that was written in place during the capture; a graph holds "
+                                                 "values, so return the new tensor instead of writing into one");
+      if (geometry_of(t) == geometry_of(b.tensor)) return b.node;
+      auto key = std::make_pair(b.node, geometry_of(t));
+      if (auto v = views_.find(key); v != views_.end()) return v->second;
+      Node n;
+      n.kind = NodeKind::View;
+      n.name = "view";
+      n.in = {b.node};
+      n.shape = t.shape();
+      n.dtype = t.dtype();
+      n.strides = t.strides();
+      n.offset = t.offset() - b.tensor.offset();
+      return views_[key] = graph.add(std::move(n));
+    }
+    if (!s->borrowed && s->serial > first_serial_)
+      fail(Status::Unsupported, "compile",
+           std::string(op) + " reads a tensor " + t.shape().str() + " " + dtype_name(t.dtype()) +
+               " made during the capture by code the capture cannot see (a fused layer's own kernel, a random "
+               "draw, or a write into a new tensor); only the ops of ops.hpp and Tensor's copies are recorded");
+    auto key = std::make_pair(s, geometry_of(t));
+    if (auto p = params_.find(key); p != params_.end()) {
+      if (s->version != p->second.second)
+        fail(Status::Unsupported, "compile", std::string(op) + " reads a weight " + t.shape().str() +
+                                                 " that was written in place during the capture");
+      return p->second.first;
+    }
+    Node n;
+    n.kind = NodeKind::Param;
+    n.name = "param";
+    n.shape = t.shape();
+    n.dtype = t.dtype();
+    n.value = t.alias();
+    int id = graph.add(std::move(n));
+    params_[key] = {id, s->version};
+    return id;
+  }
+
+  void op(detail::OpEvent&& e, const std::vector<Tensor>& inputs, const Tensor& out) override {
+    std::vector<int> in;
+    in.reserve(inputs.size());
+    for (const Tensor& t : inputs) in.push_back(value_of(t, e.name));
+    // A result over a buffer already known (sum_to of a tensor already that shape): no op ran.
+    if (buffers_.count(out.storage().get())) return;
+    Node n;
+    n.kind = NodeKind::Op;
+    n.op = e.kind;
+    n.code = e.code;
+    n.name = e.name;
+    n.in = std::move(in);
+    n.shape = out.shape();
+    n.dtype = out.dtype();
+    n.axes = std::move(e.axes);
+    n.keepdims = e.keepdims;
+    n.axis = e.axis;
+    n.eager = std::move(e.eager);
+    register_buffer(out, graph.add(std::move(n)));
+  }
+
+  void constant(const Tensor& t) override {
+    if (buffers_.count(t.storage().get())) return;
+    Node n;
+    n.kind = NodeKind::Constant;
+    n.name = "constant";
+    n.shape = t.shape();
+    n.dtype = t.dtype();
+    n.value = t.alias();
+    register_buffer(t, graph.add(std::move(n)));
+  }
+
+ private:
+  struct Buffer {
+    int node;
+    Tensor tensor;  // the geometry the node's value has
+    uint64_t version;
+  };
+
+  int register_buffer(const Tensor& t, int node) {
+    buffers_[t.storage().get()] = {node, t.alias(), t.version()};
+    return node;
+  }
+
+  uint64_t first_serial_;
+  std::unordered_map<const Storage*, Buffer> buffers_;
+  std::map<std::pair<int, Geometry>, int> views_;
+  std::map<std::pair<const Storage*, Geometry>, std::pair<int, uint64_t>> params_;
+};
+
+// Installs a tracer on this thread for its lifetime.
+struct TracerScope {
+  explicit TracerScope(Tracer* t) {
+    if (detail::current_tracer())
+      fail(Status::InvalidArg, "compile", "this thread is already capturing (a compile inside a compiled function)");
+    detail::current_tracer() = t;
+  }
+  ~TracerScope() { detail::current_tracer() = nullptr; }
+  TracerScope(const TracerScope&) = delete;
+  TracerScope& operator=(const TracerScope&) = delete;
+};
+
+}  // namespace
+
+Graph capture(const TensorFn& fn, const std::vector<Tensor>& inputs) {
+  if (!fn) fail(Status::InvalidArg, "compile", "no function to capture");
+  // Fresh packed copies: the graph's inputs are buffers of their own, whatever the caller passed.
+  std::vector<Tensor> args;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) fail(Status::InvalidArg, "compile", "input " + std::to_string(i) + " is undefined");
+    if (inputs[i].dtype() == DType::Q8) fail(Status::DType, "compile", "input " + std::to_string(i) + " is q8; pass weights by capture, not as inputs");
+    args.push_back(inputs[i].clone());
+  }
+  Tracer tracer(storages_created());
+  for (size_t i = 0; i < args.size(); ++i) tracer.graph.inputs.push_back(tracer.add_input(args[i], int(i)));
+  std::vector<Tensor> results;
+  {
+    TracerScope scope(&tracer);
+    results = fn(args);
+    for (size_t i = 0; i < results.size(); ++i)
+      tracer.graph.outputs.push_back(tracer.value_of(results[i], ("output " + std::to_string(i)).c_str()));
+  }
+  if (results.empty()) fail(Status::InvalidArg, "compile", "the function returned no tensors");
+  return std::move(tracer.graph);
+}
+
+std::vector<std::vector<int>> users_of(const Graph& g) {
+  std::vector<std::vector<int>> users(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int j : g.nodes[i].in) users[size_t(j)].push_back(int(i));
+  return users;
+}
+
+bool is_elementwise(const Node& n) {
+  using detail::OpKind;
+  return n.kind == NodeKind::Op && (n.op == OpKind::Unary || n.op == OpKind::Binary || n.op == OpKind::Where ||
+                                    n.op == OpKind::Convert);
+}
+
+}  // namespace xla::compiler

@@ -1,0 +1,103 @@
+// op_trace.hpp — how the tensor ops report themselves to a capture (src/compile).
+// While a thread captures, each op of ops.hpp (and the copying Tensor methods) hands the
+// tracer what it did: its kind, its inputs, its result and a closure that reruns it on new
+// inputs. Ops that call other ops report only themselves (a depth count). With no capture
+// the cost is one thread-local load per op.
+#pragma once
+#include <functional>
+#include <initializer_list>
+#include <vector>
+
+#include "xla/tensor.hpp"
+
+namespace xla::detail {
+
+enum class UnaryCode : int { Neg, Abs, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu };
+enum class BinaryCode : int { Add, Sub, Mul, Div, Maximum, Minimum, Pow, Eq, Ne, Lt, Le, Gt, Ge };
+enum class ReduceCode : int { Sum, Mean, Max, Min };
+inline bool is_comparison(BinaryCode c) { return c >= BinaryCode::Eq; }
+
+// What the compiler understands natively; Other ops replay through their closure.
+enum class OpKind : int { Unary, Binary, Where, Reduce, Softmax, LogSoftmax, Matmul, Convert, Other };
+
+using EagerOp = std::function<Tensor(const std::vector<Tensor>&)>;
+
+struct OpEvent {
+  OpKind kind = OpKind::Other;
+  int code = 0;              // a UnaryCode, BinaryCode or ReduceCode
+  const char* name = "";     // the op's name, for dumps and errors
+  std::vector<int> axes;     // Reduce: normalised, ascending
+  bool keepdims = false;     // Reduce
+  int axis = 0;              // Softmax, LogSoftmax: normalised
+  EagerOp eager;             // reruns the op
+};
+
+class OpTracer {
+ public:
+  virtual ~OpTracer() = default;
+  virtual void op(OpEvent&& event, const std::vector<Tensor>& inputs, const Tensor& out) = 0;
+  // A tensor made from values (from_data, zeros, and what builds on them): a constant.
+  virtual void constant(const Tensor& t) = 0;
+};
+
+// The tracer of this thread (null when it is not capturing) and the op nesting depth.
+OpTracer*& current_tracer();
+int& trace_depth();
+
+// Runs compute(); when this thread captures and no traced op encloses this one, reports
+// the result with the event make_event() builds (built only then: closures cost).
+template <typename Make, typename F>
+Tensor traced(std::initializer_list<const Tensor*> inputs, Make&& make_event, F&& compute) {
+  OpTracer* tracer = current_tracer();
+  if (!tracer || trace_depth() > 0) return compute();
+  ++trace_depth();
+  Tensor out;
+  try {
+    out = compute();
+  } catch (...) {
+    --trace_depth();
+    throw;
+  }
+  --trace_depth();
+  std::vector<Tensor> in;
+  in.reserve(inputs.size());
+  for (const Tensor* t : inputs) in.push_back(*t);
+  tracer->op(make_event(), in, out);
+  return out;
+}
+
+// The same for ops over a list of tensors (concat, stack).
+template <typename Make, typename F>
+Tensor traced_list(const std::vector<Tensor>& inputs, Make&& make_event, F&& compute) {
+  OpTracer* tracer = current_tracer();
+  if (!tracer || trace_depth() > 0) return compute();
+  ++trace_depth();
+  Tensor out;
+  try {
+    out = compute();
+  } catch (...) {
+    --trace_depth();
+    throw;
+  }
+  --trace_depth();
+  tracer->op(make_event(), inputs, out);
+  return out;
+}
+
+inline void trace_constant(const Tensor& t) {
+  if (OpTracer* tracer = current_tracer(); tracer && trace_depth() == 0) tracer->constant(t);
+}
+
+// Events for the common shapes of op.
+inline OpEvent unary_event(UnaryCode code, const char* name, Tensor (*fn)(const Tensor&)) {
+  return {OpKind::Unary, int(code), name, {}, false, 0, [fn](const std::vector<Tensor>& v) { return fn(v[0]); }};
+}
+inline OpEvent binary_event(BinaryCode code, const char* name, Tensor (*fn)(const Tensor&, const Tensor&)) {
+  return {OpKind::Binary, int(code), name, {}, false, 0,
+          [fn](const std::vector<Tensor>& v) { return fn(v[0], v[1]); }};
+}
+inline OpEvent other_event(const char* name, EagerOp eager) {
+  return {OpKind::Other, 0, name, {}, false, 0, std::move(eager)};
+}
+
+}  // namespace xla::detail

@@ -1,0 +1,62 @@
+// rows.hpp — the row kernels of the reductions and the softmax family, one definition for
+// the eager ops (src/tensor/reduce.cpp) and the compiler's fused loops (src/compile).
+#pragma once
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "blocked.hpp"
+
+namespace xla::detail {
+
+// Sum of a row, the same bits wherever the row sits in memory: Eigen's own reductions
+// start their vector lanes at the first aligned address, so their rounding would depend on
+// the allocation (we saw forward passes differ in the 7th digit). Here element i always goes
+// to lane i mod 16; 4096-element blocks are then added in f64, which also keeps long rows
+// accurate (10⁶ × 0.1f sums to 100000, where one f32 accumulator drifts by ~0.1%).
+inline float lane_sum(const float* p, int64_t n) {
+  constexpr int64_t kLanes = 16, kBlock = 4096;
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    float acc[kLanes] = {};
+    int64_t i = b;
+    for (; i + kLanes <= e; i += kLanes)
+      for (int64_t j = 0; j < kLanes; ++j) acc[j] += p[i + j];
+    for (; i < e; ++i) acc[i % kLanes] += p[i];
+    for (int64_t w = kLanes / 2; w > 0; w /= 2)  // pairwise across lanes
+      for (int64_t j = 0; j < w; ++j) acc[j] += acc[j + w];
+    total += acc[0];
+  }
+  return float(total);
+}
+
+using ConstRow = Eigen::Map<const Eigen::ArrayXf>;
+using MutRow = Eigen::Map<Eigen::ArrayXf>;
+
+// NaN when the row holds one (Eigen's maxCoeff would skip it).
+inline float row_max(ConstRow r) { return r.hasNaN() ? NAN : r.maxCoeff(); }
+inline float row_min(ConstRow r) { return r.hasNaN() ? NAN : r.minCoeff(); }
+
+inline float row_logsumexp(ConstRow r) {
+  if (r.size() == 0) return -INFINITY;
+  float m = r.maxCoeff();
+  if (std::isinf(m)) return m;  // all -inf (or a +inf present)
+  thread_local std::vector<float> scratch;
+  scratch.resize(size_t(r.size()));
+  apply_blocked(r.data(), scratch.data(), r.size(), [m](auto a, auto o) { exp_ftz(a - m, o); });
+  return m + std::log(lane_sum(scratch.data(), r.size()));
+}
+
+inline void softmax_row(ConstRow r, MutRow o) {
+  float m = r.maxCoeff();
+  if (std::isinf(m) && m < 0) { o = NAN; return; }  // every entry -inf: 0/0, as PyTorch
+  apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { exp_ftz(a - m, e); });
+  o *= 1.f / lane_sum(o.data(), o.size());
+}
+
+inline void log_softmax_row(ConstRow r, MutRow o) { o = r - row_logsumexp(r); }
+
+}  // namespace xla::detail
