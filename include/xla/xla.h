@@ -255,6 +255,50 @@ XLA_API xla_status xla_triu(const xla_tensor* t, int64_t k, xla_tensor** out);
 XLA_API xla_status xla_cross_entropy(const xla_tensor* logits, const xla_tensor* targets, int64_t ignore_index,
                                      float label_smoothing, xla_tensor** out);
 
+/* ================================================================ the compiler
+ * xla_compile calls fn once with copies of the example inputs and records every op of
+ * this header it runs (backward included) as a graph; it then removes dead code, folds
+ * constants, merges repeated expressions, fuses elementwise chains (and a reduction over
+ * trailing axes at their end) into single loops and plans one memory arena for the
+ * graph's buffers. xla_graph_run replays it on new inputs without allocating a tensor
+ * for the fused loops, products and softmax rows, with the eager ops' exact bits. Tensors
+ * fn reads that it did not get as inputs (weights) are read live at every run. Values that
+ * steer control flow inside fn are frozen as they were during the capture. A graph is used
+ * by one thread at a time.
+ */
+typedef struct xla_graph xla_graph;
+
+/* Computes outputs[0..n_outputs) from inputs[0..n_inputs) (borrowed for the call) with
+   the ops of this header; each output is a handle the callback made, which the library
+   takes over (an input handle may be returned as it is). Nonzero: abort the capture. */
+typedef int32_t (*xla_graph_fn)(xla_tensor* const* inputs, int32_t n_inputs, xla_tensor** outputs, int32_t n_outputs,
+                                void* user_data);
+
+#define XLA_COMPILE_NO_FOLD 1u /* keep constant expressions as ops */
+#define XLA_COMPILE_NO_CSE 2u  /* keep repeated expressions */
+#define XLA_COMPILE_NO_FUSE 4u /* every op its own step, as eagerly */
+
+/* Captures and optimises fn for inputs of the example inputs' shapes and dtypes.
+   XLA_ERR_UNSUPPORTED when fn writes in place into a tensor the graph reads, or uses a
+   tensor made by code the capture cannot see (a random draw); XLA_ERR_ABORTED when fn
+   returns nonzero. */
+XLA_API xla_status xla_compile(xla_graph_fn fn, void* user_data, const xla_tensor* const* example_inputs,
+                               int32_t n_inputs, int32_t n_outputs, uint32_t flags, xla_graph** out);
+/* Runs the graph on inputs of the captured shapes and dtypes (XLA_ERR_SHAPE / XLA_ERR_DTYPE
+   otherwise). outputs[k] are new handles (free each) over the graph's buffers: the next
+   run of the graph overwrites their values (xla_tensor_clone to keep one). */
+XLA_API xla_status xla_graph_run(xla_graph* g, const xla_tensor* const* inputs, int32_t n_inputs,
+                                 xla_tensor** outputs, int32_t n_outputs);
+#define XLA_GRAPH_CAPTURED 0  /* as recorded */
+#define XLA_GRAPH_OPTIMIZED 1 /* after the passes, with the arena offsets */
+#define XLA_GRAPH_TEXT 0      /* one line per node */
+#define XLA_GRAPH_DOT 1       /* Graphviz: dot -Tsvg */
+/* The graph as text, NUL-terminated into buf (cap >= length + 1); *len_out = the length
+   without the NUL, also on XLA_ERR_BUFFER_TOO_SMALL. */
+XLA_API xla_status xla_graph_dump(const xla_graph* g, int32_t stage, int32_t format, char* buf, size_t cap,
+                                  size_t* len_out);
+XLA_API void xla_graph_free(xla_graph* g);
+
 /* ================================================================ autograd
  * Every op above records what backward needs when grad mode is on (the default, per
  * thread) and one of its inputs requires grad. Gradients accumulate into the leaves'

@@ -13,6 +13,14 @@ static const char* kConfig =
     " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 4}";
 
 static int32_t no_stop(int32_t t, void* u) { (void)t; (void)u; return 0; }
+static int32_t neg_graph(xla_tensor* const* in, int32_t n_in, xla_tensor** out, int32_t n_out, void* u) {
+  (void)n_in; (void)n_out; (void)u;
+  return xla_neg(in[0], &out[0]) != XLA_OK;
+}
+static int32_t refusing_graph(xla_tensor* const* in, int32_t n_in, xla_tensor** out, int32_t n_out, void* u) {
+  (void)in; (void)n_in; (void)out; (void)n_out; (void)u;
+  return 7;
+}
 
 int main(void) {
   void* const S = (void*)&g_failed; /* a sentinel: out-pointers must keep it */
@@ -122,6 +130,38 @@ int main(void) {
   BAD(xla_triu(i32, 0, &out), XLA_ERR_SHAPE, "xla_triu", "");
   BAD(xla_cross_entropy(a, i32, -100, 2.f, &out), XLA_ERR_INVALID_ARG, "xla_cross_entropy", "label_smoothing");
   EXPECT(out == (xla_tensor*)S);
+
+  /* the compiler */
+  {
+    xla_graph *g = (xla_graph*)S, *gr = NULL;
+    const xla_tensor* ex[1];
+    ex[0] = a;
+    BAD(xla_compile(NULL, NULL, ex, 1, 1, 0, &g), XLA_ERR_INVALID_ARG, "xla_compile", "fn is NULL");
+    BAD(xla_compile(neg_graph, NULL, ex, 1, 1, 0, NULL), XLA_ERR_INVALID_ARG, "xla_compile", "out is NULL");
+    BAD(xla_compile(neg_graph, NULL, NULL, 1, 1, 0, &g), XLA_ERR_INVALID_ARG, "xla_compile", "example_inputs is NULL");
+    BAD(xla_compile(neg_graph, NULL, ex, 1, 0, 0, &g), XLA_ERR_INVALID_ARG, "xla_compile", "n_outputs is 0");
+    BAD(xla_compile(neg_graph, NULL, ex, -1, 1, 0, &g), XLA_ERR_INVALID_ARG, "xla_compile", "n_inputs is -1");
+    BAD(xla_compile(neg_graph, NULL, ex, 1, 1, 64, &g), XLA_ERR_INVALID_ARG, "xla_compile", "flags 64");
+    BAD(xla_compile(refusing_graph, NULL, ex, 1, 1, 0, &g), XLA_ERR_ABORTED, "xla_compile", "fn returned 7");
+    EXPECT(g == (xla_graph*)S);
+    EXPECT_OK(xla_compile(neg_graph, NULL, ex, 1, 1, 0, &gr));
+    BAD(xla_graph_run(NULL, ex, 1, outs, 1), XLA_ERR_INVALID_ARG, "xla_graph_run", "g is NULL");
+    BAD(xla_graph_run(gr, ex, 1, NULL, 1), XLA_ERR_INVALID_ARG, "xla_graph_run", "outputs is NULL");
+    BAD(xla_graph_run(gr, ex, 1, outs, 2), XLA_ERR_INVALID_ARG, "xla_graph_run", "n_outputs is 2");
+    BAD(xla_graph_run(gr, NULL, 1, outs, 1), XLA_ERR_INVALID_ARG, "xla_graph_run", "inputs is NULL");
+    BAD(xla_graph_run(gr, ex, 0, outs, 1), XLA_ERR_INVALID_ARG, "xla_graph_run", "takes 1 inputs, got 0");
+    ex[0] = i32;
+    BAD(xla_graph_run(gr, ex, 1, outs, 1), XLA_ERR_SHAPE, "xla_graph_run", "captured as [2, 3]");
+    EXPECT(outs[0] == (xla_tensor*)S);
+    BAD(xla_graph_dump(NULL, 0, 0, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_graph_dump", "g is NULL");
+    BAD(xla_graph_dump(gr, 2, 0, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_graph_dump", "stage 2");
+    BAD(xla_graph_dump(gr, 0, 5, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_graph_dump", "format 5");
+    BAD(xla_graph_dump(gr, 0, 0, buf, 8, NULL), XLA_ERR_INVALID_ARG, "xla_graph_dump", "len_out is NULL");
+    BAD(xla_graph_dump(gr, 0, 0, buf, 8, &n), XLA_ERR_BUFFER_TOO_SMALL, "xla_graph_dump", "needs");
+    EXPECT(n > 8);
+    xla_graph_free(gr);
+    xla_graph_free(NULL);
+  }
 
   /* autograd */
   BAD(xla_tensor_set_requires_grad(NULL, 1), XLA_ERR_INVALID_ARG, "xla_tensor_set_requires_grad", "NULL");

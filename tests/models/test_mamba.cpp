@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cpu_kernels.hpp"
+
 #include "../../src/models/mamba/scan.hpp"
 #include "xla/mamba.hpp"
 #include "xla/safetensors.hpp"
@@ -151,7 +153,9 @@ TEST(MambaCheckpoint, Bf16WeightsMatchRoundedF32Weights) {
   xla::MambaModel rounded = xla::MambaModel::load(dir);
   for (auto& [name, t] : rounded.named_parameters()) *t = t->to(xla::DType::BF16).to(xla::DType::F32);
   Tensor a = half.forward(tiny_tokens()), b = rounded.forward(tiny_tokens());
-  EXPECT_LE(max_abs_diff(a, b), 1e-5);
+  // the avx512bf16 path's bf16 unit also rounds the activations that meet bf16 weights
+  const bool bf16_unit = std::string(xla::detail::cpu_kernels().name) == "avx512bf16";
+  EXPECT_LE(max_abs_diff(a, b), bf16_unit ? 2e-2 : 1e-5);
   EXPECT_GT(max_abs_diff(a, xla::MambaModel::load(dir).forward(tiny_tokens())), 0);  // bf16 did round
   fs::remove_all(dir);
 }

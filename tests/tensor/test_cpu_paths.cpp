@@ -93,7 +93,9 @@ TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
         Tensor w = Tensor::from_vector(xt::normal_values(size_t(K * N), 9, 0.1f), {K, N}).to(storage);
         Tensor wt = w.to(DType::F32).transpose(0, 1).contiguous();  // [N, K] for the naive loop
         std::vector<float> got = xla::matmul(x, w).to_vector();
-        EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), 2e-6);
+        // the bf16 unit's packed GEMM rounds x to bf16 too (see above)
+        const double tol = path == "avx512bf16" && storage == DType::BF16 ? 2e-2 : 2e-6;
+        EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(x.to_vector(), wt.to_vector(), M, N, K)), tol);
         if (M <= 6 && storage != DType::Q8) {  // the last row alone: the same bits
           std::vector<float> last = xla::matmul(x.slice(0, M - 1, M), w).to_vector();
           for (int64_t n = 0; n < N; ++n) ASSERT_EQ(last[size_t(n)], got[size_t((M - 1) * N + n)]) << "col " << n;

@@ -4,8 +4,10 @@
 // naive triple loops in double written here.
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "cpu_kernels.hpp"
 #include "test_util.hpp"
 
 using namespace xt;
@@ -317,13 +319,26 @@ TEST(Matmul, BothSplitDirectionsMatchNaiveLoop) {
 }
 
 // A bf16 right operand (a weight kept in bf16) is read as it is: the same bits as widening
-// it to f32 first, in the packed GEMM (both layouts, across block edges) and in the GEMV.
+// it to f32 first, in the packed GEMM (both layouts, across block edges) and in the GEMV —
+// except on the avx512bf16 path, whose bf16 unit takes the activations rounded to bf16:
+// there each product is within bf16 rounding (2⁻⁸ relative) of the f32 one.
 TEST(Matmul, Bf16RightOperandEqualsItsF32Widening) {
+  const bool bf16_unit = std::string(xla::detail::cpu_kernels().name) == "avx512bf16";
+  auto expect_same = [&](const Tensor& got, const Tensor& want) {
+    if (!bf16_unit) return expect_bitwise_equal(got, want);
+    std::vector<float> g = got.to_vector(), w = want.to_vector();
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(g[i] - w[i])));
+      scale = std::max(scale, double(std::fabs(w[i])));
+    }
+    EXPECT_LE(worst, 1e-2 * scale);
+  };
   for (int64_t M : {1, 7, 130}) {
     Tensor a = rnd({M, 300}, 96);
     Tensor w = rnd({3100, 300}, 97).to(DType::BF16);  // [N, K], used transposed
     Tensor wt = rnd({300, 70}, 98).to(DType::BF16);   // [K, N], row-major
-    expect_bitwise_equal(xla::matmul(a, w.transpose(0, 1)), xla::matmul(a, w.to(DType::F32).transpose(0, 1)));
-    expect_bitwise_equal(xla::matmul(a, wt), xla::matmul(a, wt.to(DType::F32)));
+    expect_same(xla::matmul(a, w.transpose(0, 1)), xla::matmul(a, w.to(DType::F32).transpose(0, 1)));
+    expect_same(xla::matmul(a, wt), xla::matmul(a, wt.to(DType::F32)));
   }
 }
