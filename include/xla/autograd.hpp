@@ -136,6 +136,7 @@ class Node {
     std::vector<Edge> next;  // one per input, in the op's argument order
     std::vector<SavedTensor> saved;
     bool released = false;  // saved data freed by a backward without retain_graph
+    bool untraced = false;  // recorded where a capture sees nothing: its backward is hidden too
     // valid during one backward
     uint64_t epoch = 0;
     int64_t pending = 0;

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "node.hpp"
+#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla {
 
@@ -127,6 +128,8 @@ template <typename Range, typename Get>
 static void attach_range(Tensor& out, const char* name, std::shared_ptr<Node> node, const Range& inputs, Get get) {
   Node::State& s = Engine::state(*node);
   s.name = name;
+  // made inside code a capture does not see (xla/compile.hpp): its backward is not seen either
+  s.untraced = xla::detail::trace_depth() > 0;
   s.next.reserve(inputs.size());
   for (const auto& t : inputs) s.next.push_back(edge_of(get(t)));
   auto meta = std::make_shared<AutogradMeta>();
@@ -241,7 +244,14 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
       Tensor g = std::move(s.grad_in);
       s.grad_in = Tensor();
       gi.assign(s.next.size(), Tensor());
-      if (g.defined()) n->backward(g, gi.data());
+      if (g.defined()) {
+        if (s.untraced) {
+          xla::detail::UntracedScope untraced;
+          n->backward(g, gi.data());
+        } else {
+          n->backward(g, gi.data());
+        }
+      }
       g = Tensor();
       for (size_t i = 0; i < s.next.size(); ++i) {
         Edge& e = s.next[i];

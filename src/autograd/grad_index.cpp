@@ -4,6 +4,7 @@
 
 #include "map.hpp"
 #include "node.hpp"
+#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla::ag {
 
@@ -174,13 +175,9 @@ float row_lse(const float* x, int64_t C) {
   return m + float(std::log(s));
 }
 
-}  // namespace
-
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, float label_smoothing) {
-  if (!(label_smoothing >= 0.f && label_smoothing <= 1.f))
-    fail(Status::InvalidArg, "cross_entropy", "label_smoothing must be in [0, 1]");
+// The mean loss (0-d), each counted row's log-partition [rows] and the packed f32 logits.
+std::vector<Tensor> cross_entropy_kernel(const Tensor& logits, const Tensor& targets, int64_t ignore_index, float eps) {
   CrossEntropyRows r = ce_rows(logits, targets, ignore_index);
-  const float eps = label_smoothing;
   const float* x = r.logits.data<float>();
   std::vector<float> lse(size_t(r.rows));
   double total = 0;
@@ -200,44 +197,75 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     total += loss;
   }
   Tensor y = Tensor::scalar(float(total / double(r.counted)));  // 0/0 = NaN when all ignored
+  return {y, Tensor::from_vector(lse, {r.rows}), r.logits};
+}
+
+// d(loss)/d(logits) · g, in the logits' shape.
+Tensor cross_entropy_grad_kernel(const Tensor& logits, const Tensor& targets, const Tensor& lse_t, const Tensor& g,
+                                 int64_t ignore, float eps, const Shape& shape) {
+  const int64_t C = logits.shape().back(), N = C ? logits.numel() / C : 0;
+  std::vector<int64_t> t(static_cast<size_t>(N));
+  targets.to(DType::I64).copy_to(t.data());
+  int64_t counted = 0;
+  for (int64_t v : t) counted += v != ignore;
+  const float scale = g.item() / float(counted);
+  Tensor out = Tensor::empty(logits.shape(), DType::F32);
+  const float* x = logits.data<float>();
+  const float* l = lse_t.data<float>();
+  float* d = out.data<float>();
+#pragma omp parallel for num_threads(num_threads()) if (N * C > (1 << 16))
+  for (int64_t i = 0; i < N; ++i) {
+    float* di = d + i * C;
+    if (t[size_t(i)] == ignore) {
+      std::fill(di, di + C, 0.f);
+      continue;
+    }
+    const float* xi = x + i * C;
+    for (int64_t c = 0; c < C; ++c) di[c] = scale * (std::exp(xi[c] - l[i]) - eps / float(C));
+    di[t[size_t(i)]] -= scale * (1.f - eps);
+  }
+  return out.reshape(shape);
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, float label_smoothing) {
+  if (!(label_smoothing >= 0.f && label_smoothing <= 1.f))
+    fail(Status::InvalidArg, "cross_entropy", "label_smoothing must be in [0, 1]");
+  const float eps = label_smoothing;
+  // the kernels report themselves to a capture (op_trace.hpp)
+  std::vector<Tensor> out = detail::traced_multi(
+      {logits, targets},
+      [=] {
+        return detail::multi_event("cross_entropy", [=](const std::vector<Tensor>& v) {
+          return cross_entropy_kernel(v[0], v[1], ignore_index, eps);
+        });
+      },
+      [&] { return cross_entropy_kernel(logits, targets, ignore_index, eps); });
+  Tensor y = out[0];
   struct CrossEntropy {
     Shape logits;  // [..., C]
     int64_t ignore_index;
     float label_smoothing;
   };
   if (auto* n = record_op<CrossEntropy>(y, "cross_entropy", [](auto& n, const Tensor& g, Tensor* gi) {
-        const Tensor& logits = n.saved(0);
-        const Tensor& targets = n.saved(1);
-        const Tensor& lse_t = n.saved(2);
-        const int64_t C = logits.shape().back(), N = C ? logits.numel() / C : 0;
-        const int64_t ignore = n.p.ignore_index;
-        const float eps = n.p.label_smoothing;
-        std::vector<int64_t> t(static_cast<size_t>(N));
-        targets.to(DType::I64).copy_to(t.data());
-        int64_t counted = 0;
-        for (int64_t v : t) counted += v != ignore;
-        const float scale = g.item() / float(counted);
-        Tensor out = Tensor::empty(logits.shape(), DType::F32);
-        const float* x = logits.data<float>();
-        const float* l = lse_t.data<float>();
-        float* d = out.data<float>();
-#pragma omp parallel for num_threads(num_threads()) if (N * C > (1 << 16))
-        for (int64_t i = 0; i < N; ++i) {
-          float* di = d + i * C;
-          if (t[size_t(i)] == ignore) {
-            std::fill(di, di + C, 0.f);
-            continue;
-          }
-          const float* xi = x + i * C;
-          for (int64_t c = 0; c < C; ++c) di[c] = scale * (std::exp(xi[c] - l[i]) - eps / float(C));
-          di[t[size_t(i)]] -= scale * (1.f - eps);
-        }
-        gi[0] = out.reshape(n.p.logits);
+        const CrossEntropy p = n.p;
+        gi[0] = detail::traced(
+            {&n.saved(0), &n.saved(1), &n.saved(2), &g},
+            [p] {
+              return detail::other_event("cross_entropy_grad", [p](const std::vector<Tensor>& v) {
+                return cross_entropy_grad_kernel(v[0], v[1], v[2], v[3], p.ignore_index, p.label_smoothing, p.logits);
+              });
+            },
+            [&] {
+              return cross_entropy_grad_kernel(n.saved(0), n.saved(1), n.saved(2), g, p.ignore_index, p.label_smoothing,
+                                               p.logits);
+            });
       }, {&logits})) {
     n->p = CrossEntropy{logits.shape(), ignore_index, eps};
-    n->save(r.logits);
+    n->save(out[2]);
     n->save(targets);
-    n->save(Tensor::from_vector(lse, {r.rows}));
+    n->save(out[1]);
   }
   return y;
 }

@@ -105,6 +105,35 @@ class Tracer final : public detail::OpTracer {
     register_buffer(out, graph.add(std::move(n)));
   }
 
+  void multi_op(detail::OpEvent&& e, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outs) override {
+    std::vector<int> in;
+    in.reserve(inputs.size());
+    for (const Tensor& t : inputs) in.push_back(t.defined() ? value_of(t, e.name) : -1);
+    // an undefined input (a gradient not wanted) stays undefined at replay: the op is rerun
+    // with the same pattern, so the closure sees what it saw
+    Node n;
+    n.kind = NodeKind::Op;
+    n.op = e.kind;
+    n.name = e.name;
+    n.eager_multi = std::move(e.eager_multi);
+    for (int j : in) {
+      n.args.push_back(j >= 0 ? int(n.in.size()) : -1);
+      if (j >= 0) n.in.push_back(j);
+    }
+    const int id = graph.add(std::move(n));
+    for (size_t k = 0; k < outs.size(); ++k) {
+      if (!outs[k].defined() || buffers_.count(outs[k].storage().get())) continue;
+      Node o;
+      o.kind = NodeKind::Output;
+      o.name = e.name;
+      o.in = {id};
+      o.index = int(k);
+      o.shape = outs[k].shape();
+      o.dtype = outs[k].dtype();
+      register_buffer(outs[k], graph.add(std::move(o)));
+    }
+  }
+
   void constant(const Tensor& t) override {
     if (buffers_.count(t.storage().get())) return;
     Node n;

@@ -24,9 +24,10 @@ struct CompiledFunction::Impl {
   CompileStats stats;
   std::shared_ptr<Storage> arena;
   std::vector<Tensor> preset;                // per node: its arena tensor, Param or Constant value
-  std::vector<std::vector<int>> outputs_of;  // per Fused node: its FusedOutput nodes
+  std::vector<std::vector<int>> outputs_of;  // per Fused node: its Output nodes
   std::vector<std::vector<int>> dead_after;  // per node: slots to drop once it ran
   std::vector<Tensor> slots, args, outs, results;
+  std::vector<std::vector<Tensor>> multi;  // per Op with several results: its results
 
   void build();
   void step(int i);
@@ -51,13 +52,14 @@ void CompiledFunction::Impl::build() {
   outputs_of.assign(size_t(N), {});
   dead_after.assign(size_t(N), {});
   slots.assign(size_t(N), Tensor());
+  multi.assign(size_t(N), {});
   std::vector<char> is_output(size_t(N), 0);
   for (int o : graph.outputs) is_output[size_t(o)] = 1;
   for (int i = 0; i < N; ++i) {
     const Node& n = graph.nodes[size_t(i)];
     if (plan.offset[size_t(i)] >= 0) preset[size_t(i)] = arena_tensor(arena, plan.offset[size_t(i)], n.shape, n.dtype);
     if (n.kind == NodeKind::Param || n.kind == NodeKind::Constant) preset[size_t(i)] = n.value;
-    if (n.kind == NodeKind::FusedOutput) outputs_of[size_t(n.in[0])].push_back(i);
+    if (n.kind == NodeKind::Output) outputs_of[size_t(n.in[0])].push_back(i);
     if (plan.last_use[size_t(i)] >= 0 && plan.last_use[size_t(i)] < N && !is_output[size_t(i)])
       dead_after[size_t(plan.last_use[size_t(i)])].push_back(i);
     switch (n.kind) {
@@ -86,8 +88,11 @@ void CompiledFunction::Impl::step(int i) {
   switch (n.kind) {
     case NodeKind::Input: return;  // bound by run()
     case NodeKind::Param:
-    case NodeKind::Constant:
-    case NodeKind::FusedOutput: slot = preset[size_t(i)]; return;
+    case NodeKind::Constant: slot = preset[size_t(i)]; return;
+    case NodeKind::Output:
+      if (graph.nodes[size_t(n.in[0])].kind == NodeKind::Fused) slot = preset[size_t(i)];
+      else slot = multi[size_t(n.in[0])][size_t(n.index)];
+      return;
     case NodeKind::View: {
       const Tensor& base = slots[size_t(n.in[0])];
       slot = base.as_strided(n.shape, n.strides, base.offset() + n.offset);
@@ -101,6 +106,12 @@ void CompiledFunction::Impl::step(int i) {
       return;
     }
     case NodeKind::Op: break;
+  }
+  if (n.eager_multi) {
+    args.resize(n.args.size());
+    for (size_t k = 0; k < n.args.size(); ++k) args[k] = n.args[k] >= 0 ? slots[size_t(n.in[size_t(n.args[k])])] : Tensor();
+    multi[size_t(i)] = n.eager_multi(args);
+    return;
   }
   if (!compiler::writes_arena(graph, i)) {
     gather_args();
@@ -153,7 +164,10 @@ const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inpu
   }
   for (int i = 0; i < int(g.nodes.size()); ++i) {
     m.step(i);
-    for (int d : m.dead_after[size_t(i)]) m.slots[size_t(d)] = Tensor();
+    for (int d : m.dead_after[size_t(i)]) {
+      m.slots[size_t(d)] = Tensor();
+      m.multi[size_t(d)].clear();
+    }
   }
   m.results.resize(g.outputs.size());
   for (size_t k = 0; k < g.outputs.size(); ++k) m.results[k] = m.slots[size_t(g.outputs[k])];

@@ -14,8 +14,8 @@ constexpr int64_t kMaxMergedConstant = 64;  // elements
 
 // A key naming everything that decides a node's value, or "" when it cannot be merged.
 std::string key_of(const Node& n) {
-  if (n.kind == NodeKind::Input || n.kind == NodeKind::Fused || n.kind == NodeKind::FusedOutput) return "";
-  if (n.kind == NodeKind::Op && n.op == detail::OpKind::Other) return "";
+  if (n.kind == NodeKind::Input || n.kind == NodeKind::Fused || n.kind == NodeKind::Output) return "";
+  if (n.kind == NodeKind::Op && n.op == detail::OpKind::Other) return "";  // multi-result ops too
   if (n.kind == NodeKind::Constant && n.value.numel() > kMaxMergedConstant) return "";
   std::string k = std::to_string(int(n.kind)) + "|" + std::to_string(int(n.op)) + "|" + std::to_string(n.code) + "|" +
                   n.name + "|" + n.shape.str() + "|" + std::to_string(int(n.dtype)) + "|" + n.strides.str() + "|" +

@@ -30,7 +30,7 @@ std::string op_of(const Node& n) {
       return s;
     }
     case NodeKind::View: return "view strides=" + n.strides.str() + " offset=" + std::to_string(n.offset);
-    case NodeKind::FusedOutput: return "output " + std::to_string(n.index) + " (" + n.name + ")";
+    case NodeKind::Output: return "result " + std::to_string(n.index) + " (" + n.name + ")";
     case NodeKind::Fused: {
       std::string s = "fused loop " + n.shape.str() + " {";
       bool first = true;

@@ -10,7 +10,7 @@ Graph fold_constants(const Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node n = g.nodes[i];
     for (int& j : n.in) j = id[size_t(j)];
-    bool all_constant = (n.kind == NodeKind::Op || n.kind == NodeKind::View) && !n.in.empty();
+    bool all_constant = ((n.kind == NodeKind::Op && !n.eager_multi) || n.kind == NodeKind::View) && !n.in.empty();
     for (int j : n.in) all_constant = all_constant && out.nodes[size_t(j)].kind == NodeKind::Constant;
     if (all_constant) {
       Tensor value;

@@ -190,7 +190,7 @@ Graph fuse_elementwise(const Graph& g) {
     for (size_t k = 0; k < stored.size(); ++k) {
       const Node& m = g.nodes[size_t(stored[k])];
       Node o;
-      o.kind = NodeKind::FusedOutput;
+      o.kind = NodeKind::Output;
       o.name = m.name;
       o.in = {fid};
       o.index = int(k);

@@ -22,7 +22,7 @@ size_t buffer_bytes(const Node& n) {
 
 bool writes_arena(const Graph& g, int i) {
   const Node& n = g.nodes[size_t(i)];
-  if (n.kind == NodeKind::FusedOutput) return true;
+  if (n.kind == NodeKind::Output) return g.nodes[size_t(n.in[0])].kind == NodeKind::Fused;
   if (n.kind != NodeKind::Op) return false;
   if (n.op == detail::OpKind::Matmul) return true;
   if (n.op == detail::OpKind::Softmax || n.op == detail::OpKind::LogSoftmax)
@@ -50,7 +50,7 @@ MemoryPlan plan_memory(const Graph& g) {
   for (int i = 0; i < N; ++i) {
     if (!writes_arena(g, i)) continue;
     const Node& n = g.nodes[size_t(i)];
-    const int born = n.kind == NodeKind::FusedOutput ? n.in[0] : i;
+    const int born = n.kind == NodeKind::Output ? n.in[0] : i;
     buffers.push_back({i, born, std::max(plan.last_use[size_t(i)], i), buffer_bytes(n)});
     plan.unplanned_bytes += buffer_bytes(n);
   }

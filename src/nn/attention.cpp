@@ -1,13 +1,12 @@
 // attention.cpp — RoPE and grouped-query attention with causal / sliding-window masks.
 #include <cmath>
 
+#include "op_trace.hpp"  // src/tensor/kernels
 #include "xla/nn.hpp"
 
 namespace xla::nn {
 
-RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, double scaling) {
-  if (positions.ndim() != 1) fail(Status::Shape, "rope: positions must be 1-D, got " + positions.shape().str());
-  if (head_dim <= 0 || head_dim % 2) fail(Status::InvalidArg, "rope: head_dim must be even, got " + std::to_string(head_dim));
+static std::vector<Tensor> rope_tables_kernel(const Tensor& positions, int64_t head_dim, double base, double scaling) {
   const int64_t T = positions.numel(), half = head_dim / 2;
   std::vector<int64_t> pos(static_cast<size_t>(T));
   positions.to(DType::I64).copy_to(pos.data());
@@ -25,6 +24,21 @@ RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, d
       ps[t * head_dim + i] = ps[t * head_dim + i + half] = std::sin(angle);
     }
   return {cos, sin};
+}
+
+RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, double scaling) {
+  if (positions.ndim() != 1) fail(Status::Shape, "rope: positions must be 1-D, got " + positions.shape().str());
+  if (head_dim <= 0 || head_dim % 2) fail(Status::InvalidArg, "rope: head_dim must be even, got " + std::to_string(head_dim));
+  // a capture replays the tables from the positions of each run (op_trace.hpp)
+  std::vector<Tensor> t = detail::traced_multi(
+      {positions},
+      [=] {
+        return detail::multi_event("rope_tables", [=](const std::vector<Tensor>& v) {
+          return rope_tables_kernel(v[0], head_dim, base, scaling);
+        });
+      },
+      [&] { return rope_tables_kernel(positions, head_dim, base, scaling); });
+  return {t[0], t[1]};
 }
 
 Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window) {

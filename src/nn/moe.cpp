@@ -2,6 +2,7 @@
 // run on the batch of tokens routed to it, the results scattered back to (token, slot) order
 // with a differentiable permutation, weighted and summed; plus the load-balancing loss.
 #include "xla/moe.hpp"
+#include "op_trace.hpp"  // src/tensor/kernels
 
 #include <algorithm>
 #include <cmath>
@@ -47,6 +48,7 @@ void check_shapes(const Tensor& x, const Tensor& router, const std::vector<MoeEx
 }  // namespace
 
 MoeOutput moe(const Tensor& x, const Tensor& router, const std::vector<MoeExpert>& experts, int top_k) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   check_shapes(x, router, experts, top_k);
   const int64_t n = x.shape()[0], c = x.shape()[1], e = router.shape()[0], k = top_k;
   if (n == 0) return {Tensor::zeros({0, c}), Tensor::scalar(0.f), Tensor::zeros({0, k}, DType::I64)};

@@ -8,6 +8,7 @@
 #include "float_text.hpp"
 #include "xla/autograd.hpp"
 #include "xla/dpo.hpp"
+#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla::train {
 
@@ -113,6 +114,7 @@ DpoMetrics dpo_loss(const DpoOptions& o, std::span<const double> policy_chosen,
 
 Tensor dpo_loss(const DpoOptions& o, const Tensor& policy_chosen, const Tensor& policy_rejected,
                 const Tensor& ref_chosen, const Tensor& ref_rejected, DpoMetrics* metrics) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   validate(o);
   // The double form checks the lengths and values (and gives the metrics): O(n), next to
   // whatever produced the log-probs.

@@ -8,6 +8,7 @@
 #include "float_text.hpp"
 #include "xla/autograd.hpp"
 #include "xla/grpo.hpp"
+#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla::train {
 
@@ -179,6 +180,7 @@ GrpoMetrics grpo_loss(const GrpoOptions& o, std::span<const double> logps, std::
 
 Tensor grpo_loss(const GrpoOptions& o, const Tensor& logps, const Tensor& old_logps, const Tensor& ref_logps,
                  std::span<const int32_t> lengths, std::span<const double> rewards, GrpoMetrics* metrics) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   validate(o);
   if (!logps.defined()) bad("logps is undefined");
   if (logps.ndim() != 2) fail(Status::Shape, kOp, "logps must be [n_seq, n_tok], got " + logps.shape().str());

@@ -11,6 +11,7 @@
 #include "xla/autograd.hpp"
 #include "xla/loss.hpp"
 #include "xla/ops.hpp"
+#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla::train {
 namespace {
@@ -161,6 +162,7 @@ struct LinearCrossEntropyNode final : autograd::Node {
 
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                             const LossOptions& o, LossParts* parts) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   const char* op = "linear_cross_entropy";
   if (!(o.label_smoothing >= 0.f && o.label_smoothing <= 1.f))
     fail(Status::InvalidArg, std::string(op) + ": label_smoothing must be in [0, 1]");
@@ -309,6 +311,7 @@ struct TokenLogprobsNode final : autograd::Node {
 
 Tensor linear_token_logprobs(const Tensor& hidden, const Tensor& weight, const Tensor& targets, float softcap,
                              int64_t ignore_index, int64_t chunk_bytes, float temperature) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   const char* op = "linear_token_logprobs";
   if (!(softcap >= 0.f && std::isfinite(softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
   if (!(temperature > 0.f && std::isfinite(temperature)))

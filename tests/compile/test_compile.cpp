@@ -226,7 +226,7 @@ TEST(Plan, BuffersAliveTogetherNeverShareBytes) {
   EXPECT_LT(p.arena_bytes, p.unplanned_bytes);
   const int N = int(g.nodes.size());
   auto life = [&](int i) {
-    int born = g.nodes[size_t(i)].kind == compiler::NodeKind::FusedOutput ? g.nodes[size_t(i)].in[0] : i;
+    int born = g.nodes[size_t(i)].kind == compiler::NodeKind::Output ? g.nodes[size_t(i)].in[0] : i;
     return std::make_pair(born, std::max(p.last_use[size_t(i)], i));
   };
   for (int a = 0; a < N; ++a)

@@ -116,9 +116,15 @@ def parse_transcripts(path):
     return out
 
 
+# The printed outputs are those of libxla's avx2 kernels: the last digits of a result depend
+# on the kernel path (AVX-512 sums in another order, the bf16 unit rounds activations), and
+# every machine the book is checked on has AVX2.
+BOOK_CPU_PATH = "avx2"
+
+
 def run_console(tc, command, timeout=120):
     env = dict(os.environ, PATH=tc["bindir"] + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
-               TOKENIZER=tc["tokenizer"], LANG="C.UTF-8")
+               TOKENIZER=tc["tokenizer"], LANG="C.UTF-8", XLA_CPU=BOOK_CPU_PATH)
     try:
         p = subprocess.run(["bash", "-c", command], cwd=tc["source"], env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=timeout)
@@ -291,6 +297,7 @@ def compile_and_run(tc, lang, source, workdir, run_timeout=60, compile_timeout=1
             return RunResult("compile", code, out, err, to, tr)
         cmd = [exe]
     env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "2")
+    env["XLA_CPU"] = BOOK_CPU_PATH
     code, out, err, to, tr = _run_limited(cmd, workdir, env, run_timeout, memory_bytes, cpu_seconds,
                                           file_bytes, max_output)
     return RunResult("run", code, out, err, to, tr)

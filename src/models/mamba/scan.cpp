@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "parallel.hpp"  // src/tensor/kernels
+#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla::mamba {
 namespace {
@@ -212,6 +213,7 @@ struct SelectiveScanNode final : autograd::Node {
 
 Tensor selective_scan(const Tensor& x_in, const Tensor& dt_in, const Tensor& A_in, const Tensor& B_in,
                       const Tensor& C_in, const Tensor& D_in, const Tensor& h0_in, Tensor* h_last) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   const char* op = "selective_scan";
   if (!x_in.defined() || x_in.ndim() != 3) fail(Status::Shape, "selective_scan: x must be [B, T, I]");
   if (!A_in.defined() || A_in.ndim() != 2) fail(Status::Shape, "selective_scan: A must be [I, S]");
@@ -311,6 +313,7 @@ struct CausalConvNode final : autograd::Node {
 
 Tensor causal_conv1d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Tensor& past_in,
                      Tensor* window) {
+  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
   const char* op = "causal_conv1d";
   if (!x_in.defined() || x_in.ndim() != 3) fail(Status::Shape, "causal_conv1d: x must be [B, T, I]");
   if (!w_in.defined() || w_in.ndim() != 2) fail(Status::Shape, "causal_conv1d: w must be [I, K]");

@@ -21,6 +21,9 @@ inline bool is_comparison(BinaryCode c) { return c >= BinaryCode::Eq; }
 enum class OpKind : int { Unary, Binary, Where, Reduce, Softmax, LogSoftmax, Matmul, Convert, Other };
 
 using EagerOp = std::function<Tensor(const std::vector<Tensor>&)>;
+// An op with several results (a fused layer's kernel and the values it keeps for backward);
+// results it was not asked for are undefined.
+using EagerMultiOp = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 struct OpEvent {
   OpKind kind = OpKind::Other;
@@ -30,12 +33,14 @@ struct OpEvent {
   bool keepdims = false;     // Reduce
   int axis = 0;              // Softmax, LogSoftmax: normalised
   EagerOp eager;             // reruns the op
+  EagerMultiOp eager_multi = {};  // … or, for an op with several results, this
 };
 
 class OpTracer {
  public:
   virtual ~OpTracer() = default;
   virtual void op(OpEvent&& event, const std::vector<Tensor>& inputs, const Tensor& out) = 0;
+  virtual void multi_op(OpEvent&& event, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outs) = 0;
   // A tensor made from values (from_data, zeros, and what builds on them): a constant.
   virtual void constant(const Tensor& t) = 0;
 };
@@ -84,20 +89,53 @@ Tensor traced_list(const std::vector<Tensor>& inputs, Make&& make_event, F&& com
   return out;
 }
 
+// The same for an op with several results (undefined ones allowed): a fused layer's raw
+// kernel reports itself this way, so a capture replays the kernel instead of refusing it.
+template <typename Make, typename F>
+std::vector<Tensor> traced_multi(const std::vector<Tensor>& inputs, Make&& make_event, F&& compute) {
+  OpTracer* tracer = current_tracer();
+  if (!tracer || trace_depth() > 0) return compute();
+  ++trace_depth();
+  std::vector<Tensor> outs;
+  try {
+    outs = compute();
+  } catch (...) {
+    --trace_depth();
+    throw;
+  }
+  --trace_depth();
+  tracer->multi_op(make_event(), inputs, outs);
+  return outs;
+}
+
+// Code whose results come from raw kernels that do not report themselves (a fused loss,
+// a selective scan, data-dependent routing) runs inside one of these: nothing in it is
+// recorded, not even the constants it makes, so a capture that uses its results fails
+// (Status::Unsupported) instead of freezing them as constants.
+struct UntracedScope {
+  UntracedScope() { ++trace_depth(); }
+  ~UntracedScope() { --trace_depth(); }
+  UntracedScope(const UntracedScope&) = delete;
+  UntracedScope& operator=(const UntracedScope&) = delete;
+};
+
 inline void trace_constant(const Tensor& t) {
   if (OpTracer* tracer = current_tracer(); tracer && trace_depth() == 0) tracer->constant(t);
 }
 
 // Events for the common shapes of op.
 inline OpEvent unary_event(UnaryCode code, const char* name, Tensor (*fn)(const Tensor&)) {
-  return {OpKind::Unary, int(code), name, {}, false, 0, [fn](const std::vector<Tensor>& v) { return fn(v[0]); }};
+  return {OpKind::Unary, int(code), name, {}, false, 0, [fn](const std::vector<Tensor>& v) { return fn(v[0]); }, {}};
 }
 inline OpEvent binary_event(BinaryCode code, const char* name, Tensor (*fn)(const Tensor&, const Tensor&)) {
   return {OpKind::Binary, int(code), name, {}, false, 0,
-          [fn](const std::vector<Tensor>& v) { return fn(v[0], v[1]); }};
+          [fn](const std::vector<Tensor>& v) { return fn(v[0], v[1]); }, {}};
 }
 inline OpEvent other_event(const char* name, EagerOp eager) {
-  return {OpKind::Other, 0, name, {}, false, 0, std::move(eager)};
+  return {OpKind::Other, 0, name, {}, false, 0, std::move(eager), {}};
+}
+inline OpEvent multi_event(const char* name, EagerMultiOp eager) {
+  return {OpKind::Other, 0, name, {}, false, 0, {}, std::move(eager)};
 }
 
 }  // namespace xla::detail
