@@ -115,7 +115,7 @@ test: tokenizer-data book-deps server-test-deps python-deps build
 # (the bad-input sweep among them), and two threads sharing one model under ThreadSanitizer
 # (OpenMP kept to one thread there: libgomp is not instrumented, so TSan cannot see its barriers).
 CAPI_TESTS := test_capi test_capi_autograd test_capi_model test_capi_mamba test_capi_tokenizer test_capi_train test_capi_dpo test_capi_dpo_trainer \
-              test_capi_grpo test_capi_grpo_trainer \
+              test_capi_grpo test_capi_grpo_trainer test_capi_compile \
               test_capi_engine test_capi_threads test_capi_sweep test_env_threads
 # … and the fuzz targets' kept inputs (tests/fuzz/corpus), replayed under the same sanitizers.
 FUZZ_REPLAYS := replay_safetensors replay_shard_index replay_gemma_config replay_model_config replay_tokenizer replay_chat replay_jsonl \

@@ -265,6 +265,8 @@ xla_status xla_trainer_create(xla_model* m, xla_optimizer* o, const xla_dataset*
       invalid("loss.struct_size is " + std::to_string(p.loss.struct_size) + "; call xla_trainer_params_init");
     t.loss = loss_options(p.loss);
     t.eval_batches = p.eval_batches;
+    if (p.compile != 0 && p.compile != 1) invalid("compile is " + std::to_string(p.compile) + ", not 0 or 1");
+    t.compile = p.compile != 0;
     auto h = std::make_unique<xla_trainer>();
     h->collective = collective_from_c(p.collective, "all_reduce");
     t.collective = h->collective.get();

@@ -52,6 +52,9 @@ void zero_grad(Tensor& t);         // forgets the accumulated gradient
 // keeps an undefined .grad; zero_grad keeps the buffer. An undefined buffer removes it (any
 // tensor, never an error; .grad stays as it is).
 void set_grad_buffer(Tensor& t, const Tensor& buffer);
+// Adds g (the leaf's shape) into its .grad as one contribution of a backward would, into
+// its gradient buffer when it has one: for gradients computed elsewhere (a compiled graph's).
+void accumulate_grad(Tensor& leaf, const Tensor& g);
 Tensor detach(const Tensor& t);    // same data, no history, does not require grad
 std::string grad_fn_name(const Tensor& t);  // "mul", "matmul", … ("" for leaves)
 

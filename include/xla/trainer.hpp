@@ -110,6 +110,12 @@ struct LoopOptions {
 struct TrainerOptions : LoopOptions {
   LossOptions loss;
   int64_t eval_batches = 0;    // validation batches per evaluation; 0 = every validation row
+  // Replays each micro-batch's forward, loss and backward from a graph captured once per
+  // batch shape (xla/compile.hpp): the same gradients (bit for bit with one micro-batch a
+  // step; with several, their sum may round differently), less per-op overhead. A model
+  // whose layers cannot be captured (Mamba's scan, MoE routing) is Status::Unsupported at
+  // the first step.
+  bool compile = false;
   std::function<bool(const StepMetrics&)> on_step;  // return false to stop after this step
 };
 
@@ -141,7 +147,10 @@ class Trainer {
   const TrainState& state() const;
 
  private:
+  struct CompiledSteps;
   void log(const StepMetrics& m);
+  // options.compile: one micro-batch replayed from its graph; returns its loss.
+  double compiled_micro_batch(const Tensor& in, const Tensor& tg, double w);
   Model& model_;
   const Dataset& train_;
   const Dataset* val_;
@@ -149,6 +158,7 @@ class Trainer {
   Batcher batcher_;
   int64_t tokens_ = 0;
   std::unique_ptr<detail::TrainingLoop> loop_;
+  std::unique_ptr<CompiledSteps> compiled_;  // options.compile: a graph per micro-batch shape
 };
 
 }  // namespace xla::train

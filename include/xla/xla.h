@@ -694,6 +694,11 @@ typedef struct xla_trainer_params {
      metrics, progress and checkpoints. *collective is copied; its user_data must outlive the
      trainer. */
   const xla_collective* collective;
+  /* 0; 1: each micro-batch's forward, loss and backward replayed from a graph captured once
+     per batch shape (the compiler, xla_compile): the same gradients, bit for bit with
+     grad_accum 1. XLA_ERR_UNSUPPORTED at the first step for a model whose layers cannot be
+     captured (Mamba). */
+  int32_t compile;
 } xla_trainer_params;
 XLA_API void xla_trainer_params_init(xla_trainer_params* p);
 

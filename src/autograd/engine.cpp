@@ -179,6 +179,15 @@ static void accumulate(AutogradMeta& leaf, Tensor g) {
 
 static std::atomic<uint64_t> g_epoch{0};
 
+void accumulate_grad(Tensor& leaf, const Tensor& g) {
+  if (!leaf.defined() || !g.defined()) fail(Status::InvalidArg, "accumulate_grad: undefined tensor");
+  if (!is_leaf(leaf) || !requires_grad(leaf))
+    fail(Status::InvalidArg, "accumulate_grad: the tensor is not a leaf that requires grad");
+  if (!(g.shape() == leaf.shape()))
+    fail(Status::Shape, "accumulate_grad: gradient " + g.shape().str() + " for a leaf " + leaf.shape().str());
+  accumulate(*leaf.autograd_meta(), g.dtype() == DType::F32 ? g : g.to(DType::F32));
+}
+
 void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   if (!root.defined()) fail(Status::InvalidArg, "backward", "undefined tensor");
   if (!requires_grad(root))

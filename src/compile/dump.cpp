@@ -63,7 +63,7 @@ std::string to_text(const Graph& g, const MemoryPlan* plan) {
     const Node& n = g.nodes[i];
     o << "%" << i << " = " << op_of(n);
     if (!n.in.empty()) o << "(" << args_of(n) << ")";
-    if (n.kind != NodeKind::Fused) o << " : " << type_of(n);
+    if (n.kind != NodeKind::Fused && !n.eager_multi) o << " : " << type_of(n);
     if (plan && plan->offset[i] >= 0) o << "  @" << plan->offset[i];
     o << "\n";
   }
@@ -88,7 +88,7 @@ std::string to_dot(const Graph& g) {
       default: break;
     }
     std::string label = "%" + std::to_string(i) + " " + op_of(n);
-    if (n.kind != NodeKind::Fused) label += "\\n" + type_of(n);
+    if (n.kind != NodeKind::Fused && !n.eager_multi) label += "\\n" + type_of(n);
     std::string escaped;
     for (char c : label) escaped += c == '"' ? std::string("\\\"") : std::string(1, c);
     o << "  n" << i << " [label=\"" << escaped << "\"" << style << "];\n";

@@ -185,6 +185,12 @@ Graph fuse_elementwise(const Graph& g) {
       }
     }
     if (grp.reduction >= 0) stored.push_back(grp.reduction);
+    // an f32 value computed straight into its output, when nothing else writes that register
+    loop->store_of.assign(loop->code.size(), -1);
+    for (size_t k = 0; k < loop->stores.size(); ++k) {
+      const int r = loop->stores[k].reg;
+      if (loop->stores[k].dtype == DType::F32 && loop->store_of[size_t(r)] < 0) loop->store_of[size_t(r)] = int(k);
+    }
     fused.loop = loop;
     const int fid = out.add(std::move(fused));
     for (size_t k = 0; k < stored.size(); ++k) {

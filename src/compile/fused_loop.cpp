@@ -13,7 +13,11 @@
 namespace xla::compiler {
 namespace {
 
-constexpr int64_t kBlock = 512;  // elements per register
+constexpr int64_t kBlock = 2048;  // elements per register
+// Registers lie kStride floats apart, not kBlock: at 2 KiB apart, every other register
+// would share its address's low 12 bits with the one written, and the CPU would stall
+// loads behind stores it takes for the same address (4K aliasing; measured 1.8× slower).
+constexpr int64_t kStride = kBlock + 16;
 constexpr int64_t kPacket = 16;  // Eigen's widest packet: unary blocks are padded to it
 
 // One input seen through broadcasting onto the loop's shape.
@@ -51,19 +55,43 @@ float load_one(const char* p, DType dt, int64_t i) {
   }
 }
 
+// Where element `begin` of the loop lies in the source, and its position along the last axis.
+int64_t offset_of(const Source& s, const Shape& shape, int64_t begin, int64_t* last_index) {
+  int64_t rest = begin, off = 0;
+  for (int d = shape.size() - 1; d >= 0; --d) {
+    const int64_t i = rest % shape[d];
+    rest /= shape[d];
+    off += i * s.strides[d];
+    if (d == shape.size() - 1) *last_index = i;
+  }
+  return off;
+}
+
+// A block's values: n floats at ptr, or one value everywhere (uniform).
+struct Value {
+  const float* ptr = nullptr;
+  bool uniform = false;
+  float v = 0;
+};
+
+// The source's block [begin, begin + n) without copying when it can be had so: packed f32
+// in place, a value broadcast along the block; else Value{} (it must be loaded).
+Value peek(const Source& s, const Shape& shape, int64_t begin, int64_t n) {
+  if (s.scalar) return {nullptr, true, load_one(s.base, s.dtype, 0)};
+  if (s.packed) return s.dtype == DType::F32 ? Value{reinterpret_cast<const float*>(s.base) + begin} : Value{};
+  int64_t i = 0;
+  const int64_t off = offset_of(s, shape, begin, &i);
+  if (i + n > shape.back()) return {};  // the block spans rows
+  const int64_t step = s.strides[shape.size() - 1];
+  if (step == 0) return {nullptr, true, load_one(s.base, s.dtype, off)};
+  if (step == 1 && s.dtype == DType::F32) return {reinterpret_cast<const float*>(s.base) + off};
+  return {};
+}
+
 // r[0, n) = the source's elements at flat loop positions [begin, begin + n).
 void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* r) {
-  if (s.scalar) {
-    const float v = load_one(s.base, s.dtype, 0);
-    std::fill(r, r + n, v);
-    return;
-  }
   if (s.packed) {
-    if (s.dtype == DType::F32) {
-      std::memcpy(r, reinterpret_cast<const float*>(s.base) + begin, size_t(n) * sizeof(float));
-    } else {
-      for (int64_t i = 0; i < n; ++i) r[i] = load_one(s.base, s.dtype, begin + i);
-    }
+    for (int64_t i = 0; i < n; ++i) r[i] = load_one(s.base, s.dtype, begin + i);
     return;
   }
   // walk the multi-index from `begin`, a run along the last axis at a time
@@ -81,7 +109,10 @@ void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* 
     const int64_t run = std::min(n - k, last - idx[nd - 1]);
     if (s.dtype == DType::F32) {
       const float* p = reinterpret_cast<const float*>(s.base) + off;
-      for (int64_t i = 0; i < run; ++i) r[k + i] = p[i * step];
+      if (step == 1) std::memcpy(r + k, p, size_t(run) * sizeof(float));  // a row of a broadcast operand
+      else if (step == 0) std::fill(r + k, r + k + run, *p);                // a value along the row
+      else
+        for (int64_t i = 0; i < run; ++i) r[k + i] = p[i * step];
     } else {
       for (int64_t i = 0; i < run; ++i) r[k + i] = load_one(s.base, s.dtype, off + i * step);
     }
@@ -98,60 +129,159 @@ void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* 
 }
 
 // Registers of one thread: 64-byte aligned blocks, zeroed once (the padding of a block is
-// read by the vector code of unary ops and must hold numbers).
-float* registers(size_t count) {
-  thread_local std::unique_ptr<float[], void (*)(float*)> regs(nullptr, [](float* p) { ::operator delete[](p, std::align_val_t(64)); });
-  thread_local size_t have = 0;
-  if (count > have) {
-    size_t n = count * size_t(kBlock);
+// read by the vector code of unary ops and must hold numbers), and each instruction's value.
+struct Registers {
+  float* data = nullptr;
+  std::vector<Value> value;
+};
+Registers& registers(size_t count) {
+  thread_local std::unique_ptr<float[], void (*)(float*)> block(nullptr, [](float* p) {
+    ::operator delete[](p, std::align_val_t(64));
+  });
+  thread_local Registers regs;
+  if (count > regs.value.size()) {
+    const size_t n = (count + 1) * size_t(kStride);  // one more: a scratch block
     float* p = static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64)));
     std::fill(p, p + n, 0.f);
-    regs.reset(p);
-    have = count;
+    block.reset(p);
+    regs.data = p;
+    regs.value.resize(count);
   }
-  return regs.get();
+  return regs;
 }
 
-// Runs the program over flat positions [begin, begin + n), n <= kBlock.
-void run_block(const FusedLoop& loop, const std::vector<Source>& src, int64_t begin, int64_t n, float* regs) {
+bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
+
+// v's n values at `to` (a fill for a uniform value).
+void write(const Value& v, float* to, int64_t n) {
+  if (v.uniform) std::fill(to, to + n, v.v);
+  else if (v.ptr != to) std::memcpy(to, v.ptr, size_t(n) * sizeof(float));
+}
+
+// f of one value through the vector code of the eager op (an aligned packet of copies),
+// so that a uniform block gets the bits each of its elements would.
+float unary_one(detail::UnaryCode code, float x) {
+  alignas(64) float in[kPacket], out[kPacket];
+  std::fill(in, in + kPacket, x);
+  detail::AlignedIn a(in, kPacket);
+  detail::AlignedOut o(out, kPacket);
+  detail::unary_block(code, a, o);
+  return out[0];
+}
+
+// Runs the program over flat positions [begin, begin + n), n <= kBlock. Inputs are read
+// where they lie when packed (or broadcast whole along the block), a stored f32 value is
+// computed straight into its output, and a value that is the same across the block stays
+// one number: a chain moves each block between memory and the registers once. Unary ops
+// (Eigen's aligned vector code, which reads and writes whole packets) go through
+// registers when a block is short or unaligned.
+void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vector<Tensor>& outputs, int64_t begin,
+               int64_t n, Registers& regs) {
   const int64_t padded = (n + kPacket - 1) / kPacket * kPacket;
+  const bool whole = padded == n;
+  float* scratch = regs.data + loop.code.size() * kStride;
   for (size_t i = 0; i < loop.code.size(); ++i) {
     const FusedLoop::Instr& in = loop.code[i];
-    float* r = regs + i * kBlock;
-    const float* a = in.a >= 0 ? regs + size_t(in.a) * kBlock : nullptr;
-    const float* b = in.b >= 0 ? regs + size_t(in.b) * kBlock : nullptr;
+    float* own = regs.data + i * kStride;
+    const int st = loop.store_of[i];
+    float* direct = st >= 0 ? outputs[size_t(st)].data<float>() + begin : nullptr;
+    float* out = direct ? direct : own;
+    Value& result = regs.value[i];
+    const bool reads = in.step != FusedLoop::Step::Load && in.step != FusedLoop::Step::Imm;
+    const Value a = reads && in.a >= 0 ? regs.value[size_t(in.a)] : Value{};
+    const Value b = in.b >= 0 ? regs.value[size_t(in.b)] : Value{};
     switch (in.step) {
-      case FusedLoop::Step::Load: load(src[size_t(in.a)], loop.shape, begin, n, r); break;
-      case FusedLoop::Step::Imm: std::fill(r, r + n, in.imm); break;
-      case FusedLoop::Step::Copy: std::memcpy(r, a, size_t(n) * sizeof(float)); break;
+      case FusedLoop::Step::Load: {
+        const Source& from = src[size_t(in.a)];
+        const Value v = peek(from, loop.shape, begin, n);
+        if (v.ptr || v.uniform) {
+          if (!direct) {
+            result = v;
+            continue;
+          }
+          write(v, out, n);
+        } else {
+          load(from, loop.shape, begin, n, out);
+        }
+        break;
+      }
+      case FusedLoop::Step::Imm:
+        if (!direct) {
+          result = {nullptr, true, in.imm};
+          continue;
+        }
+        std::fill(out, out + n, in.imm);
+        break;
+      case FusedLoop::Step::Copy:
+        if (!direct) {
+          result = a;
+          continue;
+        }
+        write(a, out, n);
+        break;
       case FusedLoop::Step::Unary: {
-        detail::AlignedIn x(a, padded);
-        detail::AlignedOut o(r, padded);
-        detail::unary_block(detail::UnaryCode(in.code), x, o);
+        const auto code = detail::UnaryCode(in.code);
+        if (a.uniform) {
+          const float y = unary_one(code, a.v);
+          if (!direct) {
+            result = {nullptr, true, y};
+            continue;
+          }
+          std::fill(out, out + n, y);
+          break;
+        }
+        const float* x = a.ptr;
+        if (!whole || !aligned(x)) {  // Eigen reads whole aligned packets
+          std::memcpy(scratch, x, size_t(n) * sizeof(float));
+          x = scratch;
+        }
+        float* o = whole && aligned(out) ? out : own;
+        detail::AlignedIn xm(x, padded);
+        detail::AlignedOut om(o, padded);
+        detail::unary_block(code, xm, om);
+        if (o != out) std::memcpy(out, o, size_t(n) * sizeof(float));
         break;
       }
       case FusedLoop::Step::Binary:
         detail::with_binary_code(detail::BinaryCode(in.code), [&](auto c) {
-          for (int64_t k = 0; k < n; ++k) r[k] = float(detail::binary_fn<decltype(c)::value>(a[k], b[k]));
+          constexpr detail::BinaryCode C = decltype(c)::value;
+          if (a.uniform && b.uniform) {
+            result = {nullptr, true, float(detail::binary_fn<C>(a.v, b.v))};
+            if (direct) std::fill(out, out + n, result.v);
+            return;
+          }
+          if (a.uniform) {
+            for (int64_t k = 0; k < n; ++k) out[k] = float(detail::binary_fn<C>(a.v, b.ptr[k]));
+          } else if (b.uniform) {
+            for (int64_t k = 0; k < n; ++k) out[k] = float(detail::binary_fn<C>(a.ptr[k], b.v));
+          } else {
+            for (int64_t k = 0; k < n; ++k) out[k] = float(detail::binary_fn<C>(a.ptr[k], b.ptr[k]));
+          }
+          result = {out};
         });
-        break;
+        continue;
       case FusedLoop::Step::Where: {
-        const float* c = regs + size_t(in.c) * kBlock;
-        for (int64_t k = 0; k < n; ++k) r[k] = c[k] != 0.f ? a[k] : b[k];
+        const Value c = regs.value[size_t(in.c)];
+        auto at = [](const Value& v, int64_t k) { return v.uniform ? v.v : v.ptr[k]; };
+        for (int64_t k = 0; k < n; ++k) out[k] = at(c, k) != 0.f ? at(a, k) : at(b, k);
         break;
       }
     }
+    result = {out};
   }
 }
 
-void store(const FusedLoop& loop, const float* regs, std::vector<Tensor>& outputs, int64_t begin, int64_t n) {
+// The stores not computed in place: u8 masks, and values that stayed in an input or a register.
+void store(const FusedLoop& loop, const Registers& regs, std::vector<Tensor>& outputs, int64_t begin, int64_t n) {
   for (size_t s = 0; s < loop.stores.size(); ++s) {
-    const float* r = regs + size_t(loop.stores[s].reg) * kBlock;
+    const int reg = loop.stores[s].reg;
+    const Value& v = regs.value[size_t(reg)];
+    if (loop.store_of[size_t(reg)] == int(s) && !v.uniform && v.ptr == outputs[s].data<float>() + begin) continue;
     if (loop.stores[s].dtype == DType::U8) {
       uint8_t* o = outputs[s].data<uint8_t>() + begin;
-      for (int64_t k = 0; k < n; ++k) o[k] = uint8_t(r[k] != 0.f);
+      for (int64_t k = 0; k < n; ++k) o[k] = uint8_t((v.uniform ? v.v : v.ptr[k]) != 0.f);
     } else {
-      std::memcpy(outputs[s].data<float>() + begin, r, size_t(n) * sizeof(float));
+      write(v, outputs[s].data<float>() + begin, n);
     }
   }
 }
@@ -174,38 +304,45 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   src.reserve(inputs.size());
   for (const Tensor& t : inputs) src.push_back(bind(t, loop.shape));
   const int64_t total = loop.shape.numel();
-  const size_t nregs = loop.code.size();
-  if (!loop.reduces) {
-    const int64_t blocks = (total + kBlock - 1) / kBlock;
-    detail::parallel_for(blocks, detail::kElementwiseGrain / kBlock, [&](int64_t b0, int64_t b1) {
-      float* regs = registers(nregs);
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        const int64_t begin = blk * kBlock, n = std::min(kBlock, total - begin);
-        run_block(loop, src, begin, n, regs);
-        store(loop, regs, outputs, begin, n);
-      }
-    });
+  if (total == 0) {
+    if (loop.reduces)  // rows of nothing: what the eager op gives
+      outputs.back().fill_(loop.reduce_code == detail::ReduceCode::Mean ? std::numeric_limits<double>::quiet_NaN() : 0.0);
     return;
   }
-  int64_t row = 1;
-  for (int d = loop.shape.size() - loop.reduce_dims; d < loop.shape.size(); ++d) row *= loop.shape[d];
-  float* reduced = outputs.back().data<float>();
-  const int64_t rows = outputs.back().numel();
-  detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(row, 1)),
-                       [&](int64_t r0, int64_t r1) {
-                         float* regs = registers(nregs);
-                         thread_local std::vector<float> values;
-                         values.resize(size_t(row));
-                         for (int64_t r = r0; r < r1; ++r) {
-                           for (int64_t j = 0; j < row; j += kBlock) {
-                             const int64_t begin = r * row + j, n = std::min(kBlock, row - j);
-                             run_block(loop, src, begin, n, regs);
-                             store(loop, regs, outputs, begin, n);
-                             std::memcpy(values.data() + j, regs + size_t(loop.reduce_reg) * kBlock, size_t(n) * sizeof(float));
-                           }
-                           reduced[r] = reduce_row(loop.reduce_code, values.data(), row);
-                         }
-                       });
+  const size_t nregs = loop.code.size();
+  // Blocks never straddle rows of the reduction, nor, when rows are long, rows of the last
+  // axis: a row-broadcast operand is then one value or one pointer per block.
+  int64_t row = loop.shape.size() ? loop.shape.back() : 1;
+  if (loop.reduces) {
+    row = 1;
+    for (int d = loop.shape.size() - loop.reduce_dims; d < loop.shape.size(); ++d) row *= loop.shape[d];
+  } else if (row < 128) {
+    row = total;  // short rows: flat blocks
+  }
+  const int64_t rows = total / row, per_row = (row + kBlock - 1) / kBlock;
+  float* reduced = loop.reduces ? outputs.back().data<float>() : nullptr;
+  detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / row), [&](int64_t r0, int64_t r1) {
+    Registers& regs = registers(nregs);
+    thread_local std::vector<float> values;
+    if (reduced) values.resize(size_t(row));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* in_place = nullptr;  // the row's values, where they lie contiguously
+      for (int64_t blk = 0; blk < per_row; ++blk) {
+        const int64_t j = blk * kBlock, begin = r * row + j, n = std::min(kBlock, row - j);
+        run_block(loop, src, outputs, begin, n, regs);
+        store(loop, regs, outputs, begin, n);
+        if (!reduced) continue;
+        const Value& v = regs.value[size_t(loop.reduce_reg)];
+        if (blk == 0 && !v.uniform) in_place = v.ptr;
+        if (in_place && (v.uniform || v.ptr != in_place + j)) {  // not contiguous after all: collect
+          if (j) std::memcpy(values.data(), in_place, size_t(j) * sizeof(float));
+          in_place = nullptr;
+        }
+        if (!in_place) write(v, values.data() + j, n);
+      }
+      if (reduced) reduced[r] = reduce_row(loop.reduce_code, in_place ? in_place : values.data(), row);
+    }
+  });
 }
 
 }  // namespace xla::compiler

@@ -30,6 +30,7 @@ struct FusedLoop {
   Shape shape;              // the iteration space
   std::vector<Instr> code;  // register i holds instruction i's result
   std::vector<Store> stores;
+  std::vector<int> store_of;  // per register: the f32 store it is computed into, or -1
   // A reduction of register reduce_reg over the last reduce_dims axes of `shape`: the
   // output after the stores.
   bool reduces = false;

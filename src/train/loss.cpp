@@ -2,6 +2,7 @@
 // Per chunk: logits = h·Wᵀ (one GEMM), then each row is turned in place into its loss and,
 // when training, into dloss/dlogits, which two more GEMMs turn into the gradients of h
 // (dlogits·W) and of W (dlogitsᵀ·h, accumulated over chunks without a temporary).
+#include <bit>
 #include <cmath>
 #include <vector>
 
@@ -142,12 +143,17 @@ struct LinearCrossEntropyNode final : autograd::Node {
   bool handed_over[2] = {false, false};  // moved out by a backward with seed 1
 
   void backward(const Tensor& g, Tensor* gi) override {
-    const float s = g.item();
+    // Under a capture the seed is a value of the graph, not a number to branch on: always
+    // the product (x · 1 is x, bit for bit).
+    const bool capturing = xla::detail::current_tracer() != nullptr;
+    const float s = capturing ? 0.f : g.item();
     for (int i = 0; i < 2; ++i) {
       if (!needs(i) || !has_grad[i]) continue;
       if (handed_over[i])
         fail(Status::InvalidArg, "linear_cross_entropy: backward through this loss twice is not supported");
-      if (s == 1.f) {
+      if (capturing) {
+        gi[i] = mul(saved(size_t(i)), g);
+      } else if (s == 1.f) {
         gi[i] = take_saved(size_t(i));
         handed_over[i] = true;
       } else {
@@ -160,17 +166,21 @@ struct LinearCrossEntropyNode final : autograd::Node {
 
 }  // namespace
 
-Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
-                            const LossOptions& o, LossParts* parts) {
-  detail::UntracedScope untraced;  // raw kernels: a capture must not freeze their results
-  const char* op = "linear_cross_entropy";
-  if (!(o.label_smoothing >= 0.f && o.label_smoothing <= 1.f))
-    fail(Status::InvalidArg, std::string(op) + ": label_smoothing must be in [0, 1]");
-  if (!(o.z_loss >= 0.f && std::isfinite(o.z_loss))) fail(Status::InvalidArg, std::string(op) + ": z_loss must be >= 0");
-  if (!(o.softcap >= 0.f && std::isfinite(o.softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
-  HeadInputs in = head_inputs(op, hidden, weight, targets, o.ignore_index, o.chunk_bytes);
-  const bool need_h = is_grad_enabled() && requires_grad(hidden);
-  const bool need_w = is_grad_enabled() && requires_grad(weight);
+// LossParts as a tensor, exactly: three i64, the first two the bits of the doubles.
+Tensor parts_tensor(const LossParts& p) {
+  const int64_t v[3] = {std::bit_cast<int64_t>(p.cross_entropy), std::bit_cast<int64_t>(p.z_loss), p.tokens};
+  return Tensor::from_data(v, {3}, DType::I64);
+}
+LossParts parts_of(const Tensor& t) {
+  const int64_t* v = t.data<int64_t>();
+  return {std::bit_cast<double>(v[0]), std::bit_cast<double>(v[1]), v[2]};
+}
+
+// The loss (0-d), dloss/dh [N, C] and dloss/dW [V, C] when asked for (else undefined), and
+// the LossParts (parts_tensor).
+std::vector<Tensor> linear_cross_entropy_kernel(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                                                const LossOptions& o, bool need_h, bool need_w) {
+  HeadInputs in = head_inputs("linear_cross_entropy", hidden, weight, targets, o.ignore_index, o.chunk_bytes);
   const int64_t N = in.N, V = in.V, C = in.C;
   const float eps = o.label_smoothing, z = o.z_loss, cap = o.softcap;
   const float scale = in.counted ? 1.f / float(in.counted) : 0.f;
@@ -225,15 +235,37 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   double ce_sum = 0, z_sum = 0;
   for (int64_t i = 0; i < N; ++i) ce_sum += ce[size_t(i)], z_sum += zl[size_t(i)];
   const double denom = double(in.counted);  // 0 counted: 0/0 = NaN, as PyTorch's mean
-  if (parts) *parts = LossParts{ce_sum / denom, z_sum / denom, in.counted};
-  Tensor y = Tensor::scalar(float((ce_sum + z_sum) / denom));
+  return {Tensor::scalar(float((ce_sum + z_sum) / denom)), grad_h, grad_w,
+          parts_tensor(LossParts{ce_sum / denom, z_sum / denom, in.counted})};
+}
+
+Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                            const LossOptions& o, LossParts* parts) {
+  const char* op = "linear_cross_entropy";
+  if (!(o.label_smoothing >= 0.f && o.label_smoothing <= 1.f))
+    fail(Status::InvalidArg, std::string(op) + ": label_smoothing must be in [0, 1]");
+  if (!(o.z_loss >= 0.f && std::isfinite(o.z_loss))) fail(Status::InvalidArg, std::string(op) + ": z_loss must be >= 0");
+  if (!(o.softcap >= 0.f && std::isfinite(o.softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
+  const bool need_h = is_grad_enabled() && requires_grad(hidden);
+  const bool need_w = is_grad_enabled() && requires_grad(weight);
+  // the kernel reports itself to a capture (op_trace.hpp), gradients included
+  std::vector<Tensor> out = detail::traced_multi(
+      {hidden, weight, targets},
+      [=] {
+        return detail::multi_event("linear_cross_entropy", [=](const std::vector<Tensor>& v) {
+          return linear_cross_entropy_kernel(v[0], v[1], v[2], o, need_h, need_w);
+        });
+      },
+      [&] { return linear_cross_entropy_kernel(hidden, weight, targets, o, need_h, need_w); });
+  if (parts) *parts = parts_of(out[3]);
+  Tensor y = out[0];
   if (auto* n = autograd::record<LinearCrossEntropyNode>(y, "linear_cross_entropy", {&hidden, &weight})) {
     n->hidden_shape = hidden.shape();
     n->weight_shape = weight.shape();
     n->has_grad[0] = need_h;
     n->has_grad[1] = need_w;
-    n->save(grad_h);
-    n->save(grad_w);
+    n->save(out[1]);
+    n->save(out[2]);
   }
   return y;
 }

@@ -30,16 +30,24 @@ OptimizerStep::~OptimizerStep() {
   for (Tensor& p : params_) set_grad_buffer(p, Tensor());
 }
 
+// A parameter frozen since the optimizer was made gets no gradient, and no buffer.
+void OptimizerStep::attach_buffers() {
+  for (size_t i = 0; i < params_.size(); ++i)
+    set_grad_buffer(params_[i], requires_grad(params_[i]) ? views_[i] : Tensor());
+}
+
+void OptimizerStep::detach_buffers() {
+  for (Tensor& p : params_) set_grad_buffer(p, Tensor());
+}
+
 std::span<float> OptimizerStep::gradients() { return {flat_.data<float>(), size_t(flat_.numel())}; }
 
 StepOutcome OptimizerStep::run(int64_t step, int64_t micro_batches, const std::function<double(int64_t)>& micro_batch) {
   StepOutcome out;
   out.lr = base_lr_ * schedule_.factor(step);
   opt_.set_lr(out.lr);
-  // attached every step: another loop over the same optimizer may have attached its own since.
-  // A parameter frozen since the optimizer was made gets no gradient, and no buffer.
-  for (size_t i = 0; i < params_.size(); ++i)
-    set_grad_buffer(params_[i], requires_grad(params_[i]) ? views_[i] : Tensor());
+  // attached every step: another loop over the same optimizer may have attached its own since
+  attach_buffers();
   flat_.zero_();  // parameters that no gradient reaches read zeros in the block, not stale values
   for (int64_t a = 0; a < micro_batches; ++a) out.loss += micro_batch(a);
   if (collective_) {  // one array: every rank's weighted shares sum to the global mean gradient

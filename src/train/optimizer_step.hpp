@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "xla/autograd.hpp"
 #include "xla/optim.hpp"
 #include "xla/trainer.hpp"
 
@@ -41,6 +42,15 @@ class OptimizerStep {
   // over the ranks.
   StepOutcome run(int64_t step, int64_t micro_batches, const std::function<double(int64_t)>& micro_batch);
   std::span<float> gradients();  // f32 [Σ numel of the optimizer's parameters]
+
+  // For micro-batches replayed from a compiled graph (xla/compile.hpp), whose gradients are
+  // the graph's results: the parameters in block order, and adding one gradient into its
+  // slice of the block as a backward would. A capture runs with the buffers off (detach_buffers), so that the
+  // gradients it records are values and not writes into the block.
+  const std::vector<Tensor>& parameters() const { return params_; }
+  void add_gradient(size_t i, const Tensor& g) { accumulate_grad(params_[i], g); }
+  void attach_buffers();
+  void detach_buffers();
 
  private:
   Optimizer& opt_;

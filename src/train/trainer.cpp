@@ -6,8 +6,11 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "training_loop.hpp"
 #include "xla/autograd.hpp"
+#include "xla/compile.hpp"
 
 namespace xla::train {
 
@@ -43,6 +46,16 @@ Trainer::Trainer(Model& model, Optimizer& optimizer, const Dataset& train, const
   loop_ = std::make_unique<detail::TrainingLoop>(model, optimizer, o_, "trainer", "");
   loop_->state.data = batcher_.state();
 }
+
+// A micro-batch's forward, loss and backward as a graph: inputs (tokens, targets, weight),
+// results (loss, then the gradient of each parameter in `grads`, in block order).
+struct Trainer::CompiledSteps {
+  struct Step {
+    CompiledFunction graph;
+    std::vector<size_t> grads;  // block positions of the parameters a gradient reaches
+  };
+  std::map<std::string, Step> by_shape;
+};
 
 Trainer::~Trainer() = default;
 
@@ -105,6 +118,7 @@ StepMetrics Trainer::step() {
     tokens_ += ins[a].numel() * ranks;
     if (all_counted > 0 && counted[a] == 0) return 0.0;  // nothing to learn from: weight 0
     const double w = all_counted > 0 ? double(counted[a]) / all_counted : 1.0 / double(o_.grad_accum * ranks);
+    if (o_.compile) return w * compiled_micro_batch(ins[a], tgs[a], w);
     Tensor loss = lm_loss(model_, ins[a], tgs[a], o_.loss);
     backward(loss, Tensor::scalar(float(w)));  // the weighted mean without another node
     return w * loss.item();
@@ -129,6 +143,47 @@ StepMetrics Trainer::step() {
     m.val_ppl = std::exp(m.val_loss);
   }
   return m;
+}
+
+double Trainer::compiled_micro_batch(const Tensor& in, const Tensor& tg, double w) {
+  if (!compiled_) compiled_ = std::make_unique<CompiledSteps>();
+  detail::OptimizerStep& opt = loop_->step;
+  const std::vector<Tensor>& params = opt.parameters();
+  const std::string key = in.shape().str() + tg.shape().str();
+  auto it = compiled_->by_shape.find(key);
+  if (it == compiled_->by_shape.end()) {
+    auto forget_grads = [&] {
+      for (Tensor p : params) zero_grad(p);  // p shares the parameter's autograd record
+    };
+    std::vector<size_t> grads;
+    auto micro_batch = [&](const std::vector<Tensor>& x) {
+      forget_grads();
+      Tensor loss = lm_loss(model_, x[0], x[1], o_.loss);
+      backward(loss, x[2]);
+      std::vector<Tensor> out = {detach(loss)};
+      grads.clear();
+      for (size_t i = 0; i < params.size(); ++i)
+        if (Tensor g = grad(params[i]); g.defined()) {
+          out.push_back(g);
+          grads.push_back(i);
+        }
+      return out;
+    };
+    opt.detach_buffers();  // the capture records gradients as values (optimizer_step.hpp)
+    try {
+      CompiledFunction graph = compile(micro_batch, {in, tg, Tensor::scalar(float(w))});
+      it = compiled_->by_shape.emplace(key, CompiledSteps::Step{std::move(graph), grads}).first;
+    } catch (...) {
+      forget_grads();
+      opt.attach_buffers();
+      throw;
+    }
+    forget_grads();
+    opt.attach_buffers();
+  }
+  const std::vector<Tensor>& r = it->second.graph.run({in, tg, Tensor::scalar(float(w))});
+  for (size_t k = 0; k < it->second.grads.size(); ++k) opt.add_gradient(it->second.grads[k], r[k + 1]);
+  return double(r[0].item());
 }
 
 void Trainer::log(const StepMetrics& m) {

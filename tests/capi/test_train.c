@@ -156,6 +156,37 @@ int main(void) {
     EXPECT(xla_trainer_evaluate(t, &val) == XLA_ERR_INVALID_ARG && val == 42);
     EXPECT(strstr(xla_last_error(), "no validation set") != NULL);
     xla_trainer_free(t);
+    /* compile = 1 replays each micro-batch from a captured graph: the same losses and norms */
+    {
+      xla_model *ma = NULL, *mb = NULL;
+      xla_optimizer *oa = NULL, *ob = NULL;
+      xla_trainer *ta = NULL, *tb = NULL;
+      xla_train_metrics ma_met, mb_met;
+      int s;
+      EXPECT_OK(xla_model_create(kConfig, 9, &ma));
+      EXPECT_OK(xla_model_create(kConfig, 9, &mb));
+      EXPECT_OK(xla_optimizer_create(ma, &op, &oa));
+      EXPECT_OK(xla_optimizer_create(mb, &op, &ob));
+      tp.compile = 2;
+      EXPECT(xla_trainer_create(mb, ob, tr, NULL, &tp, &tb) == XLA_ERR_INVALID_ARG && tb == NULL);
+      EXPECT(strstr(xla_last_error(), "compile is 2") != NULL);
+      tp.compile = 0;
+      EXPECT_OK(xla_trainer_create(ma, oa, tr, NULL, &tp, &ta));
+      tp.compile = 1;
+      EXPECT_OK(xla_trainer_create(mb, ob, tr, NULL, &tp, &tb));
+      ma_met.struct_size = mb_met.struct_size = sizeof ma_met;
+      for (s = 0; s < 3; ++s) {
+        EXPECT_OK(xla_trainer_step(ta, &ma_met));
+        EXPECT_OK(xla_trainer_step(tb, &mb_met));
+        EXPECT(ma_met.loss == mb_met.loss && ma_met.grad_norm == mb_met.grad_norm);
+      }
+      xla_trainer_free(ta);
+      xla_trainer_free(tb);
+      xla_optimizer_free(oa);
+      xla_optimizer_free(ob);
+      xla_model_free(ma);
+      xla_model_free(mb);
+    }
     xla_dataset_free(all);
     xla_dataset_free(tr);
     xla_dataset_free(va);

@@ -197,7 +197,7 @@ class TrainerParams(ctypes.Structure):
                 ("warmup_steps", i64), ("min_lr_ratio", f64), ("max_grad_norm", f64), ("loss", LossParams),
                 ("seed", u64), ("eval_every", i64), ("eval_batches", i64), ("metrics_path", ctypes.c_char_p),
                 ("checkpoint_dir", ctypes.c_char_p), ("checkpoint_every", i64), ("keep_checkpoints", i32),
-                ("progress", i32), ("collective", ctypes.POINTER(Collective))]
+                ("progress", i32), ("collective", ctypes.POINTER(Collective)), ("compile", i32)]
 
 
 class TrainMetrics(ctypes.Structure):
