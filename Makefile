@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config python3 \
                 libeigen3-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libopenblas-dev abigail-tools \
-                libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin
+                libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin graphviz
 
 
 # … and those the Python package's tests need (ctest python.*: a venv install, NumPy and

@@ -2,10 +2,17 @@
 // (RMSNorm with its residual add, GeGLU) at decode (1 row) and prefill (128 rows), where
 // memory is the bound (bytes_per_second against the roofline's read bandwidth), and a small
 // MLP's training step (forward, backward), where the per-op overhead is the bound.
-// Each run also counts the tensors it allocates (allocs_per_run).
+// Each run also counts the tensors it allocates (allocs_per_run). And a whole forward of one
+// token without a cache (a decode step's work at position 0: every layer, the LM head) of
+// the Gemma 3 270M shape and of the demo's small model, eager and compiled.
 #include <benchmark/benchmark.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "bench_common.hpp"
 #include "xla/autograd.hpp"
+#include "xla/gemma.hpp"
 #include "xla/compile.hpp"
 #include "xla/ops.hpp"
 
@@ -86,5 +93,27 @@ void BM_MlpTrainStep(benchmark::State& st) {
   run_case(st, step, in, 0, st.range(0) != 0);
 }
 BENCHMARK(BM_MlpTrainStep)->ArgNames({"compiled"})->Arg(0)->Arg(1);
+
+xla::GemmaConfig config_270m() {
+  std::ifstream f(std::string(XLA_SHARED_DIR) + "/bench/gemma3-270m.config.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return GemmaConfig::from_json(ss.str());
+}
+
+void one_token_forward(benchmark::State& st, const GemmaConfig& cfg) {
+  GemmaModel m = GemmaModel::create(cfg, 1);
+  NoGradGuard no_grad;
+  const int32_t id = 7;
+  std::vector<Tensor> in = {Tensor::from_data(&id, {1, 1}, DType::I32)};
+  auto forward = [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{m.forward(x[0])}; };
+  run_case(st, forward, in, 0, st.range(0) != 0);
+}
+
+void BM_OneTokenForward270M(benchmark::State& st) { one_token_forward(st, config_270m()); }
+BENCHMARK(BM_OneTokenForward270M)->ArgNames({"compiled"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_OneTokenForwardDemo(benchmark::State& st) { one_token_forward(st, bench::demo_config()); }
+BENCHMARK(BM_OneTokenForwardDemo)->ArgNames({"compiled"})->Arg(0)->Arg(1);
 
 }  // namespace

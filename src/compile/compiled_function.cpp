@@ -196,7 +196,7 @@ CompiledFunction compile(const std::function<std::vector<Tensor>(const std::vect
   Graph g = compiler::eliminate_dead_code(impl->captured);
   if (options.fold_constants) g = compiler::fold_constants(g);
   if (options.eliminate_common_subexpressions) g = compiler::eliminate_common_subexpressions(g);
-  if (options.fuse) g = compiler::fuse_elementwise(g);
+  if (options.fuse) g = compiler::eliminate_dead_code(compiler::fuse_elementwise(g));  // constants now immediates
   impl->graph = std::move(g);
   impl->build();
   return CompiledFunction(std::move(impl));

@@ -382,6 +382,16 @@ class TrainTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             xla.Trainer(model, opt, train, no_such_option=1)
 
+    def test_compiled_trainer_steps_equal_eager_ones(self) -> None:
+        data = xla.Dataset.from_text("the quick brown fox jumps over the lazy dog, again and again\n\n" * 4, 8)
+        losses = {}
+        for compile_step in (False, True):
+            model = xla.Model.create(TINY_CONFIG, seed=4)
+            trainer = xla.Trainer(model, xla.Optimizer(model, lr=3e-3), data, batch_size=4, steps=3, progress=0,
+                                  compile=compile_step)
+            losses[compile_step] = [(m["loss"], m["grad_norm"]) for m in (trainer.step() for _ in range(3))]
+        self.assertEqual(losses[True], losses[False])
+
 
 class DpoTest(unittest.TestCase):
     def test_against_trl(self) -> None:

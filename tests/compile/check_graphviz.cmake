@@ -1,0 +1,17 @@
+# check_graphviz.cmake — the Graphviz dumps render with Debian's `dot` (ctest compile.graphviz).
+# cmake -DTOOL=<compile_graph_dot> -DDOT=<dot> -DOUT=<dir> -P check_graphviz.cmake
+file(MAKE_DIRECTORY ${OUT})
+execute_process(COMMAND ${TOOL} ${OUT} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "compile_graph_dot failed (${rc})")
+endif()
+foreach(name before after)
+  execute_process(COMMAND ${DOT} -Tsvg ${OUT}/${name}.dot OUTPUT_VARIABLE svg ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 OR NOT svg MATCHES "<svg" OR NOT err STREQUAL "")
+    message(FATAL_ERROR "dot -Tsvg ${name}.dot: status ${rc}, ${err}")
+  endif()
+  if(name STREQUAL "after" AND NOT svg MATCHES "fused loop")
+    message(FATAL_ERROR "after.dot shows no fused loop")
+  endif()
+endforeach()
+message(STATUS "before.dot and after.dot render")
