@@ -15,7 +15,9 @@
 // into one arena, reused by liveness. run() replays the graph on new inputs of the same
 // shapes and dtypes: fused loops, products and softmax rows write into the arena, the other
 // ops run as they do eagerly. Results equal eager ones bit for bit (the fused loops share
-// the eager ops' arithmetic and summation order).
+// the eager ops' arithmetic and summation order) — but where eager code would add into a
+// tensor in place (a tied embedding's rows into the head's gradient), a capture records a
+// new sum instead, whose rounding may differ in the last bit.
 //
 // What cannot be captured fails at compile() with Status::Unsupported, naming the op: a
 // tensor made by code that does not report to the capture (the fused layers of nn.hpp,

@@ -168,8 +168,10 @@ static void accumulate(AutogradMeta& leaf, Tensor g) {
   if (leaf.grad.defined()) {
     // In place when nobody else holds the .grad (as PyTorch does): no second buffer the size
     // of a 262,144-row embedding while a tied head and its embedding both send gradient.
+    // Under a capture (xla/compile.hpp) a graph holds values: the sum is a new tensor.
     const bool in_place = leaf.grad.storage().use_count() == 1 && leaf.grad.is_contiguous() &&
-                          leaf.grad.dtype() == DType::F32 && g.shape() == leaf.grad.shape();
+                          leaf.grad.dtype() == DType::F32 && g.shape() == leaf.grad.shape() &&
+                          !xla::detail::current_tracer();
     if (in_place) leaf.grad.add_(g);
     else leaf.grad = add(leaf.grad, g);
   } else {

@@ -48,8 +48,9 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
         const Shape& w = n.p.x;  // [vocab, dim]
         const Tensor rows = g.reshape({ids.numel(), w[1]}), flat = ids.reshape({ids.numel()});
         // A leaf weight whose .grad already exists and is ours alone (a tied LM head sent its
-        // gradient first) takes the rows in place: no second [vocab, dim] buffer.
-        if (const auto& leaf = autograd::Engine::state(n).next[0].leaf) {
+        // gradient first) takes the rows in place: no second [vocab, dim] buffer. Not under a
+        // capture (xla/compile.hpp), whose graph holds values.
+        if (const auto& leaf = autograd::Engine::state(n).next[0].leaf; leaf && !detail::current_tracer()) {
           Tensor& acc = leaf->grad;
           if (acc.defined() && acc.storage().use_count() == 1 && acc.is_contiguous() && acc.dtype() == DType::F32 &&
               acc.shape() == w) {

@@ -7,7 +7,6 @@
 // and using it is an error rather than a constant frozen in silently.
 #include <map>
 #include <tuple>
-#include <unordered_map>
 
 #include "passes.hpp"
 #include "xla/ops.hpp"
@@ -42,13 +41,13 @@ class Tracer final : public detail::OpTracer {
   int value_of(const Tensor& t, const char* op) {
     if (!t.defined()) fail(Status::InvalidArg, "compile", std::string(op) + ": an undefined tensor");
     const Storage* s = t.storage().get();
-    if (auto it = buffers_.find(s); it != buffers_.end()) {
-      const Buffer& b = it->second;
+    if (const Buffer* found = find(s)) {
+      const Buffer& b = *found;
       if (s->version != b.version)
         fail(Status::Unsupported, "compile", std::string(op) + " reads a tensor " + t.shape().str() +
                                                  " that was written in place during the capture; a graph holds "
                                                  "values, so return the new tensor instead of writing into one");
-      if (geometry_of(t) == geometry_of(b.tensor)) return b.node;
+      if (geometry_of(t) == b.geometry) return b.node;
       auto key = std::make_pair(b.node, geometry_of(t));
       if (auto v = views_.find(key); v != views_.end()) return v->second;
       Node n;
@@ -58,7 +57,7 @@ class Tracer final : public detail::OpTracer {
       n.shape = t.shape();
       n.dtype = t.dtype();
       n.strides = t.strides();
-      n.offset = t.offset() - b.tensor.offset();
+      n.offset = t.offset() - std::get<2>(b.geometry);
       return views_[key] = graph.add(std::move(n));
     }
     if (!s->borrowed && s->serial > first_serial_)
@@ -89,7 +88,7 @@ class Tracer final : public detail::OpTracer {
     in.reserve(inputs.size());
     for (const Tensor& t : inputs) in.push_back(value_of(t, e.name));
     // A result over a buffer already known (sum_to of a tensor already that shape): no op ran.
-    if (buffers_.count(out.storage().get())) return;
+    if (find(out.storage().get())) return;
     Node n;
     n.kind = NodeKind::Op;
     n.op = e.kind;
@@ -122,7 +121,7 @@ class Tracer final : public detail::OpTracer {
     }
     const int id = graph.add(std::move(n));
     for (size_t k = 0; k < outs.size(); ++k) {
-      if (!outs[k].defined() || buffers_.count(outs[k].storage().get())) continue;
+      if (!outs[k].defined() || find(outs[k].storage().get())) continue;
       Node o;
       o.kind = NodeKind::Output;
       o.name = e.name;
@@ -135,7 +134,7 @@ class Tracer final : public detail::OpTracer {
   }
 
   void constant(const Tensor& t) override {
-    if (buffers_.count(t.storage().get())) return;
+    if (find(t.storage().get())) return;
     Node n;
     n.kind = NodeKind::Constant;
     n.name = "constant";
@@ -148,17 +147,30 @@ class Tracer final : public detail::OpTracer {
  private:
   struct Buffer {
     int node;
-    Tensor tensor;  // the geometry the node's value has
+    Geometry geometry;  // the node's value's
     uint64_t version;
   };
 
+  // Buffers are known by their allocation serial, so that the capture need not keep them
+  // alive (a step's intermediates are freed as they are eagerly) and a freed buffer's
+  // address, reused, is never mistaken for it. A borrowed buffer has no serial: it is known
+  // by its address and kept alive.
+  using BufferKey = std::pair<uint64_t, const Storage*>;
+  static BufferKey key_of(const Storage* s) { return s->serial ? BufferKey{s->serial, nullptr} : BufferKey{0, s}; }
+  const Buffer* find(const Storage* s) const {
+    auto it = buffers_.find(key_of(s));
+    return it == buffers_.end() ? nullptr : &it->second;
+  }
+
   int register_buffer(const Tensor& t, int node) {
-    buffers_[t.storage().get()] = {node, t.alias(), t.version()};
+    buffers_[key_of(t.storage().get())] = {node, geometry_of(t), t.version()};
+    if (!t.storage()->serial) borrowed_.push_back(t.alias());
     return node;
   }
 
   uint64_t first_serial_;
-  std::unordered_map<const Storage*, Buffer> buffers_;
+  std::map<BufferKey, Buffer> buffers_;
+  std::vector<Tensor> borrowed_;
   std::map<std::pair<int, Geometry>, int> views_;
   std::map<std::pair<const Storage*, Geometry>, std::pair<int, uint64_t>> params_;
 };
