@@ -4,17 +4,22 @@
 // MLP's training step (forward, backward), where the per-op overhead is the bound.
 // Each run also counts the tensors it allocates (allocs_per_run). And a whole forward of one
 // token without a cache (a decode step's work at position 0: every layer, the LM head) of
-// the Gemma 3 270M shape and of the demo's small model, eager and compiled.
+// the Gemma 3 270M shape and of the demo's small model, eager and compiled, and the demo's
+// training step: these alternate eager and compiled in one loop (counters eager_ms,
+// compiled_ms), so that the machine's drift, up to 2× within minutes, hits both alike.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "bench_common.hpp"
 #include "xla/autograd.hpp"
-#include "xla/gemma.hpp"
 #include "xla/compile.hpp"
+#include "xla/gemma.hpp"
+#include "xla/loss.hpp"
 #include "xla/ops.hpp"
+#include "xla/optim.hpp"
 
 using namespace xla;
 
@@ -46,8 +51,10 @@ void run_case(benchmark::State& st, F&& fn, const std::vector<Tensor>& inputs, i
   uint64_t allocs = 0;
   for (auto _ : st) {
     const uint64_t before = storages_created();
-    if (compiled) benchmark::DoNotOptimize(f.run(inputs).data());
-    else benchmark::DoNotOptimize(fn(inputs).data());
+    if (compiled)
+      benchmark::DoNotOptimize(f.run(inputs).data());
+    else
+      benchmark::DoNotOptimize(fn(inputs).data());
     allocs += storages_created() - before;
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * bytes);
@@ -61,7 +68,8 @@ void BM_AddNorm(benchmark::State& st) {
   std::vector<Tensor> in = {normal({rows, kHidden}, 2), normal({rows, kHidden}, 3)};
   // read x, residual and w once, write h and y: the least any implementation moves
   const int64_t bytes = (4 * rows * kHidden + kHidden) * 4;
-  run_case(st, [&](const std::vector<Tensor>& x) { return add_norm(x, w); }, in, bytes, st.range(1) != 0);
+  run_case(
+      st, [&](const std::vector<Tensor>& x) { return add_norm(x, w); }, in, bytes, st.range(1) != 0);
 }
 BENCHMARK(BM_AddNorm)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128}, {0, 1}});
 
@@ -110,10 +118,77 @@ void one_token_forward(benchmark::State& st, const GemmaConfig& cfg) {
   run_case(st, forward, in, 0, st.range(0) != 0);
 }
 
-void BM_OneTokenForward270M(benchmark::State& st) { one_token_forward(st, config_270m()); }
-BENCHMARK(BM_OneTokenForward270M)->ArgNames({"compiled"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+// Runs eager() then compiled() each iteration; their mean times are the counters.
+template <typename E, typename C>
+void alternate(benchmark::State& st, E&& eager, C&& compiled) {
+  auto ms = [](auto&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (int i = 0; i < 3; ++i) eager(), compiled();  // warm: caches, the block cache, AdamW's moments
+  double e = 0, c = 0;
+  for (auto _ : st) {
+    e += ms(eager);
+    c += ms(compiled);
+  }
+  st.counters["eager_ms"] = e / double(st.iterations());
+  st.counters["compiled_ms"] = c / double(st.iterations());
+  st.counters["speedup"] = e / c;
+}
+
+void BM_OneTokenForward270MAlternating(benchmark::State& st) {
+  GemmaModel m = GemmaModel::create(config_270m(), 1);
+  NoGradGuard no_grad;
+  const int32_t id = 7;
+  std::vector<Tensor> in = {Tensor::from_data(&id, {1, 1}, DType::I32)};
+  auto forward = [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{m.forward(x[0])}; };
+  CompiledFunction f = compile(forward, in);
+  alternate(
+      st, [&] { benchmark::DoNotOptimize(forward(in).data()); }, [&] { benchmark::DoNotOptimize(f.run(in).data()); });
+}
+BENCHMARK(BM_OneTokenForward270MAlternating)->Unit(benchmark::kMillisecond)->Iterations(50);
 
 void BM_OneTokenForwardDemo(benchmark::State& st) { one_token_forward(st, bench::demo_config()); }
 BENCHMARK(BM_OneTokenForwardDemo)->ArgNames({"compiled"})->Arg(0)->Arg(1);
+
+// The demo model's training step (64 × 12 tokens, AdamW), as TrainerOptions::compile runs it.
+void BM_DemoTrainStepAlternating(benchmark::State& st) {
+  GemmaModel m = GemmaModel::create(bench::demo_config(), 1);
+  train::Optimizer opt(m, train::OptimizerOptions::defaults(train::OptimizerKind::AdamW, 1e-4));
+  const int64_t B = 64, T = 12, V = m.vocab_size();
+  std::vector<int32_t> ids(size_t(B * T)), next(size_t(B * T));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = int32_t((i * 7919 + 2) % uint64_t(V));
+    next[i] = int32_t((i * 7919 + 9) % uint64_t(V));
+  }
+  std::vector<Tensor> in = {Tensor::from_data(ids.data(), {B, T}, DType::I32),
+                            Tensor::from_data(next.data(), {B, T}, DType::I32)};
+  std::vector<Tensor> params = opt.parameters();
+  CompiledFunction f = compile(
+      [&](const std::vector<Tensor>& x) {
+        opt.zero_grad();
+        Tensor loss = train::lm_loss(m, x[0], x[1]);
+        backward(loss);
+        std::vector<Tensor> out = {detach(loss)};
+        for (const Tensor& p : params) out.push_back(grad(p));
+        return out;
+      },
+      in);
+  alternate(
+      st,
+      [&] {
+        opt.zero_grad();
+        backward(train::lm_loss(m, in[0], in[1]));
+        opt.step();
+      },
+      [&] {
+        opt.zero_grad();
+        const std::vector<Tensor>& r = f.run(in);
+        for (size_t i = 0; i < params.size(); ++i) accumulate_grad(params[i], r[i + 1]);
+        opt.step();
+      });
+}
+BENCHMARK(BM_DemoTrainStepAlternating)->Unit(benchmark::kMillisecond)->Iterations(100);
 
 }  // namespace

@@ -20,7 +20,8 @@ void check_count(int32_t n, const char* name) {
 std::vector<Tensor> tensors_of(const xla_tensor* const* ts, int32_t n, const char* name) {
   if (n > 0) require_ptr(ts, name);
   std::vector<Tensor> v;
-  for (int32_t i = 0; i < n; ++i) v.push_back(tensor_of(ts[i], (std::string(name) + "[" + std::to_string(i) + "]").c_str()));
+  for (int32_t i = 0; i < n; ++i)
+    v.push_back(tensor_of(ts[i], (std::string(name) + "[" + std::to_string(i) + "]").c_str()));
   return v;
 }
 
@@ -99,8 +100,8 @@ xla_status xla_graph_dump(const xla_graph* g, int32_t stage, int32_t format, cha
                                        format == XLA_GRAPH_DOT ? GraphFormat::Dot : GraphFormat::Text);
     *len_out = text.size();
     if (cap < text.size() + 1)
-      fail(Status::BufferTooSmall, "the text needs " + std::to_string(text.size() + 1) + " bytes with its NUL, buf holds " +
-                                       std::to_string(cap));
+      fail(Status::BufferTooSmall, "the text needs " + std::to_string(text.size() + 1) +
+                                       " bytes with its NUL, buf holds " + std::to_string(cap));
     require_ptr(buf, "buf");
     std::memcpy(buf, text.data(), text.size() + 1);
   });

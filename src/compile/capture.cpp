@@ -21,6 +21,16 @@ Geometry geometry_of(const Tensor& t) {
           std::vector<int64_t>(t.strides().begin(), t.strides().end()), t.offset(), int(t.dtype())};
 }
 
+// A node of `kind` whose value has t's shape and dtype.
+Node node_like(NodeKind kind, const char* name, const Tensor& t) {
+  Node n;
+  n.kind = kind;
+  n.name = name;
+  n.shape = t.shape();
+  n.dtype = t.dtype();
+  return n;
+}
+
 class Tracer final : public detail::OpTracer {
  public:
   explicit Tracer(uint64_t first_serial) : first_serial_(first_serial) {}
@@ -28,12 +38,8 @@ class Tracer final : public detail::OpTracer {
   Graph graph;
 
   int add_input(const Tensor& t, int index) {
-    Node n;
-    n.kind = NodeKind::Input;
+    Node n = node_like(NodeKind::Input, "input", t);
     n.index = index;
-    n.shape = t.shape();
-    n.dtype = t.dtype();
-    n.name = "input";
     return register_buffer(t, graph.add(std::move(n)));
   }
 
@@ -44,18 +50,15 @@ class Tracer final : public detail::OpTracer {
     if (const Buffer* found = find(s)) {
       const Buffer& b = *found;
       if (s->version != b.version)
-        fail(Status::Unsupported, "compile", std::string(op) + " reads a tensor " + t.shape().str() +
-                                                 " that was written in place during the capture; a graph holds "
-                                                 "values, so return the new tensor instead of writing into one");
+        fail(Status::Unsupported, "compile",
+             std::string(op) + " reads a tensor " + t.shape().str() +
+                 " that was written in place during the capture; a graph holds "
+                 "values, so return the new tensor instead of writing into one");
       if (geometry_of(t) == b.geometry) return b.node;
       auto key = std::make_pair(b.node, geometry_of(t));
       if (auto v = views_.find(key); v != views_.end()) return v->second;
-      Node n;
-      n.kind = NodeKind::View;
-      n.name = "view";
+      Node n = node_like(NodeKind::View, "view", t);
       n.in = {b.node};
-      n.shape = t.shape();
-      n.dtype = t.dtype();
       n.strides = t.strides();
       n.offset = t.offset() - std::get<2>(b.geometry);
       return views_[key] = graph.add(std::move(n));
@@ -63,20 +66,16 @@ class Tracer final : public detail::OpTracer {
     if (!s->borrowed && s->serial > first_serial_)
       fail(Status::Unsupported, "compile",
            std::string(op) + " reads a tensor " + t.shape().str() + " " + dtype_name(t.dtype()) +
-               " made during the capture by code the capture cannot see (a fused layer's own kernel, a random "
-               "draw, or a write into a new tensor); only the ops of ops.hpp and Tensor's copies are recorded");
+               " made during the capture by code the capture cannot see (a raw kernel that does not report "
+               "itself, such as Mamba's scan, a random draw, or a write into a new tensor)");
     auto key = std::make_pair(s, geometry_of(t));
     if (auto p = params_.find(key); p != params_.end()) {
       if (s->version != p->second.second)
-        fail(Status::Unsupported, "compile", std::string(op) + " reads a weight " + t.shape().str() +
-                                                 " that was written in place during the capture");
+        fail(Status::Unsupported, "compile",
+             std::string(op) + " reads a weight " + t.shape().str() + " that was written in place during the capture");
       return p->second.first;
     }
-    Node n;
-    n.kind = NodeKind::Param;
-    n.name = "param";
-    n.shape = t.shape();
-    n.dtype = t.dtype();
+    Node n = node_like(NodeKind::Param, "param", t);
     n.value = t.alias();
     int id = graph.add(std::move(n));
     params_[key] = {id, s->version};
@@ -89,14 +88,10 @@ class Tracer final : public detail::OpTracer {
     for (const Tensor& t : inputs) in.push_back(value_of(t, e.name));
     // A result over a buffer already known (sum_to of a tensor already that shape): no op ran.
     if (find(out.storage().get())) return;
-    Node n;
-    n.kind = NodeKind::Op;
+    Node n = node_like(NodeKind::Op, e.name, out);
     n.op = e.kind;
     n.code = e.code;
-    n.name = e.name;
     n.in = std::move(in);
-    n.shape = out.shape();
-    n.dtype = out.dtype();
     n.axes = std::move(e.axes);
     n.keepdims = e.keepdims;
     n.axis = e.axis;
@@ -122,24 +117,16 @@ class Tracer final : public detail::OpTracer {
     const int id = graph.add(std::move(n));
     for (size_t k = 0; k < outs.size(); ++k) {
       if (!outs[k].defined() || find(outs[k].storage().get())) continue;
-      Node o;
-      o.kind = NodeKind::Output;
-      o.name = e.name;
+      Node o = node_like(NodeKind::Output, e.name, outs[k]);
       o.in = {id};
       o.index = int(k);
-      o.shape = outs[k].shape();
-      o.dtype = outs[k].dtype();
       register_buffer(outs[k], graph.add(std::move(o)));
     }
   }
 
   void constant(const Tensor& t) override {
     if (find(t.storage().get())) return;
-    Node n;
-    n.kind = NodeKind::Constant;
-    n.name = "constant";
-    n.shape = t.shape();
-    n.dtype = t.dtype();
+    Node n = node_like(NodeKind::Constant, "constant", t);
     n.value = t.alias();
     register_buffer(t, graph.add(std::move(n)));
   }
@@ -195,7 +182,8 @@ Graph capture(const TensorFn& fn, const std::vector<Tensor>& inputs) {
   std::vector<Tensor> args;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) fail(Status::InvalidArg, "compile", "input " + std::to_string(i) + " is undefined");
-    if (inputs[i].dtype() == DType::Q8) fail(Status::DType, "compile", "input " + std::to_string(i) + " is q8; pass weights by capture, not as inputs");
+    if (inputs[i].dtype() == DType::Q8)
+      fail(Status::DType, "compile", "input " + std::to_string(i) + " is q8; pass weights by capture, not as inputs");
     args.push_back(inputs[i].clone());
   }
   Tracer tracer(storages_created());
@@ -220,8 +208,8 @@ std::vector<std::vector<int>> users_of(const Graph& g) {
 
 bool is_elementwise(const Node& n) {
   using detail::OpKind;
-  return n.kind == NodeKind::Op && (n.op == OpKind::Unary || n.op == OpKind::Binary || n.op == OpKind::Where ||
-                                    n.op == OpKind::Convert);
+  return n.kind == NodeKind::Op &&
+         (n.op == OpKind::Unary || n.op == OpKind::Binary || n.op == OpKind::Where || n.op == OpKind::Convert);
 }
 
 }  // namespace xla::compiler

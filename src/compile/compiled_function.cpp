@@ -38,8 +38,9 @@ namespace {
 // A tensor over `bytes` of the arena at `offset`, keeping the arena alive while it lives.
 Tensor arena_tensor(const std::shared_ptr<Storage>& arena, int64_t offset, const Shape& shape, DType dtype) {
   auto* keep = new std::shared_ptr<Storage>(arena);
-  return Tensor::borrow(static_cast<char*>(arena->data) + offset, shape, dtype,
-                        [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); }, keep);
+  return Tensor::borrow(
+      static_cast<char*>(arena->data) + offset, shape, dtype,
+      [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); }, keep);
 }
 
 }  // namespace
@@ -65,11 +66,15 @@ void CompiledFunction::Impl::build() {
     switch (n.kind) {
       case NodeKind::Fused:
         ++stats.fused_loops;
-        for (const auto& in : n.loop->code) stats.fused_ops += in.step != compiler::FusedLoop::Step::Load && in.step != compiler::FusedLoop::Step::Imm;
+        for (const auto& in : n.loop->code)
+          stats.fused_ops += in.step != compiler::FusedLoop::Step::Load && in.step != compiler::FusedLoop::Step::Imm;
         stats.fused_ops += n.loop->reduces;
         break;
-      case NodeKind::Op: ++(compiler::writes_arena(graph, i) ? stats.arena_steps : stats.eager_steps); break;
-      default: break;
+      case NodeKind::Op:
+        ++(compiler::writes_arena(graph, i) ? stats.arena_steps : stats.eager_steps);
+        break;
+      default:
+        break;
     }
   }
   stats.nodes = N;
@@ -86,12 +91,17 @@ void CompiledFunction::Impl::step(int i) {
     for (size_t k = 0; k < n.in.size(); ++k) args[k] = slots[size_t(n.in[k])];
   };
   switch (n.kind) {
-    case NodeKind::Input: return;  // bound by run()
+    case NodeKind::Input:
+      return;  // bound by run()
     case NodeKind::Param:
-    case NodeKind::Constant: slot = preset[size_t(i)]; return;
+    case NodeKind::Constant:
+      slot = preset[size_t(i)];
+      return;
     case NodeKind::Output:
-      if (graph.nodes[size_t(n.in[0])].kind == NodeKind::Fused) slot = preset[size_t(i)];
-      else slot = multi[size_t(n.in[0])][size_t(n.index)];
+      if (graph.nodes[size_t(n.in[0])].kind == NodeKind::Fused)
+        slot = preset[size_t(i)];
+      else
+        slot = multi[size_t(n.in[0])][size_t(n.index)];
       return;
     case NodeKind::View: {
       const Tensor& base = slots[size_t(n.in[0])];
@@ -105,11 +115,13 @@ void CompiledFunction::Impl::step(int i) {
       compiler::run_fused_loop(*n.loop, args, outs);
       return;
     }
-    case NodeKind::Op: break;
+    case NodeKind::Op:
+      break;
   }
   if (n.eager_multi) {
     args.resize(n.args.size());
-    for (size_t k = 0; k < n.args.size(); ++k) args[k] = n.args[k] >= 0 ? slots[size_t(n.in[size_t(n.args[k])])] : Tensor();
+    for (size_t k = 0; k < n.args.size(); ++k)
+      args[k] = n.args[k] >= 0 ? slots[size_t(n.in[size_t(n.args[k])])] : Tensor();
     multi[size_t(i)] = n.eager_multi(args);
     return;
   }
@@ -148,18 +160,20 @@ const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inpu
   Impl& m = *impl_;
   const Graph& g = m.graph;
   if (inputs.size() != g.inputs.size())
-    fail(Status::InvalidArg, "compiled function", "takes " + std::to_string(g.inputs.size()) + " inputs, got " +
-                                                      std::to_string(inputs.size()));
+    fail(Status::InvalidArg, "compiled function",
+         "takes " + std::to_string(g.inputs.size()) + " inputs, got " + std::to_string(inputs.size()));
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Node& want = g.nodes[size_t(g.inputs[k])];
     const Tensor& t = inputs[k];
     if (!t.defined()) fail(Status::InvalidArg, "compiled function", "input " + std::to_string(k) + " is undefined");
     if (!(t.shape() == want.shape))
-      fail(Status::Shape, "compiled function", "input " + std::to_string(k) + " is " + t.shape().str() +
-                                                   " but was captured as " + want.shape.str() + " (compile again for new shapes)");
+      fail(Status::Shape, "compiled function",
+           "input " + std::to_string(k) + " is " + t.shape().str() + " but was captured as " + want.shape.str() +
+               " (compile again for new shapes)");
     if (t.dtype() != want.dtype)
-      fail(Status::DType, "compiled function", "input " + std::to_string(k) + " is " + dtype_name(t.dtype()) +
-                                                   " but was captured as " + dtype_name(want.dtype));
+      fail(Status::DType, "compiled function",
+           "input " + std::to_string(k) + " is " + dtype_name(t.dtype()) + " but was captured as " +
+               dtype_name(want.dtype));
     m.slots[size_t(g.inputs[k])] = t.is_contiguous() ? t.alias() : t.contiguous();
   }
   for (int i = 0; i < int(g.nodes.size()); ++i) {

@@ -18,8 +18,10 @@ std::string args_of(const Node& n) {
 // What a node does, in a few words: "mul", "sum axes=[1]", "view strides=[…]".
 std::string op_of(const Node& n) {
   switch (n.kind) {
-    case NodeKind::Input: return "input " + std::to_string(n.index);
-    case NodeKind::Param: return "param";
+    case NodeKind::Input:
+      return "input " + std::to_string(n.index);
+    case NodeKind::Param:
+      return "param";
     case NodeKind::Constant: {
       std::string s = "constant";
       if (n.value.numel() == 1) {
@@ -29,8 +31,10 @@ std::string op_of(const Node& n) {
       }
       return s;
     }
-    case NodeKind::View: return "view strides=" + n.strides.str() + " offset=" + std::to_string(n.offset);
-    case NodeKind::Output: return "result " + std::to_string(n.index) + " (" + n.name + ")";
+    case NodeKind::View:
+      return "view strides=" + n.strides.str() + " offset=" + std::to_string(n.offset);
+    case NodeKind::Output:
+      return "result " + std::to_string(n.index) + " (" + n.name + ")";
     case NodeKind::Fused: {
       std::string s = "fused loop " + n.shape.str() + " {";
       bool first = true;
@@ -42,7 +46,8 @@ std::string op_of(const Node& n) {
       if (n.loop->reduces) s += std::string(first ? "" : " ") + "→ " + n.loop->reduce_name;
       return s + "}";
     }
-    case NodeKind::Op: break;
+    case NodeKind::Op:
+      break;
   }
   std::string s = n.name;
   if (n.op == detail::OpKind::Reduce) {
@@ -81,11 +86,20 @@ std::string to_dot(const Graph& g) {
     const Node& n = g.nodes[i];
     std::string style;
     switch (n.kind) {
-      case NodeKind::Input: style = ", shape=ellipse, style=filled, fillcolor=\"#dbeafe\""; break;
-      case NodeKind::Param: style = ", shape=ellipse, style=filled, fillcolor=\"#fef3c7\""; break;
-      case NodeKind::Constant: style = ", shape=ellipse, style=filled, fillcolor=\"#f3f4f6\""; break;
-      case NodeKind::Fused: style = ", style=filled, fillcolor=\"#dcfce7\""; break;
-      default: break;
+      case NodeKind::Input:
+        style = ", shape=ellipse, style=filled, fillcolor=\"#dbeafe\"";
+        break;
+      case NodeKind::Param:
+        style = ", shape=ellipse, style=filled, fillcolor=\"#fef3c7\"";
+        break;
+      case NodeKind::Constant:
+        style = ", shape=ellipse, style=filled, fillcolor=\"#f3f4f6\"";
+        break;
+      case NodeKind::Fused:
+        style = ", style=filled, fillcolor=\"#dcfce7\"";
+        break;
+      default:
+        break;
     }
     std::string label = "%" + std::to_string(i) + " " + op_of(n);
     if (n.kind != NodeKind::Fused && !n.eager_multi) label += "\\n" + type_of(n);

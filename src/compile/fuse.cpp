@@ -156,7 +156,10 @@ Graph fuse_elementwise(const Graph& g) {
       in.name = n.name;
       in.code = n.code;
       switch (n.op) {
-        case OpKind::Unary: in.step = FusedLoop::Step::Unary; in.a = operand(n.in[0]); break;
+        case OpKind::Unary:
+          in.step = FusedLoop::Step::Unary;
+          in.a = operand(n.in[0]);
+          break;
         case OpKind::Binary:
           in.step = FusedLoop::Step::Binary;
           in.a = operand(n.in[0]);
@@ -168,7 +171,10 @@ Graph fuse_elementwise(const Graph& g) {
           in.a = operand(n.in[1]);
           in.b = operand(n.in[2]);
           break;
-        default: in.step = FusedLoop::Step::Copy; in.a = operand(n.in[0]); break;
+        default:
+          in.step = FusedLoop::Step::Copy;
+          in.a = operand(n.in[0]);
+          break;
       }
       loop->code.push_back(in);
       reg[m] = int(loop->code.size()) - 1;

@@ -14,9 +14,9 @@ namespace xla::compiler {
 namespace {
 
 constexpr int64_t kBlock = 2048;  // elements per register
-// Registers lie kStride floats apart, not kBlock: at 2 KiB apart, every other register
-// would share its address's low 12 bits with the one written, and the CPU would stall
-// loads behind stores it takes for the same address (4K aliasing; measured 1.8× slower).
+// Registers lie kStride floats apart, not kBlock: at a multiple of 4 KiB apart, every
+// register would share its address's low 12 bits with the others, and the CPU can stall a
+// load behind a store it takes for the same address (4K aliasing).
 constexpr int64_t kStride = kBlock + 16;
 constexpr int64_t kPacket = 16;  // Eigen's widest packet: unary blocks are padded to it
 
@@ -24,7 +24,7 @@ constexpr int64_t kPacket = 16;  // Eigen's widest packet: unary blocks are padd
 struct Source {
   const char* base = nullptr;
   DType dtype = DType::F32;
-  Dims strides;  // per loop axis, in elements; 0 where broadcast
+  Dims strides;         // per loop axis, in elements; 0 where broadcast
   bool packed = false;  // strides are the loop shape's own: element i is at base + i
   bool scalar = false;  // every stride 0
 };
@@ -45,13 +45,20 @@ Source bind(const Tensor& t, const Shape& shape) {
 
 float load_one(const char* p, DType dt, int64_t i) {
   switch (dt) {
-    case DType::F32: return reinterpret_cast<const float*>(p)[i];
-    case DType::BF16: return bf16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
-    case DType::F16: return f16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
-    case DType::I32: return float(reinterpret_cast<const int32_t*>(p)[i]);
-    case DType::I64: return float(reinterpret_cast<const int64_t*>(p)[i]);
-    case DType::U8: return float(reinterpret_cast<const uint8_t*>(p)[i]);
-    default: fail(Status::DType, "compiled loop", std::string("cannot read ") + dtype_name(dt));
+    case DType::F32:
+      return reinterpret_cast<const float*>(p)[i];
+    case DType::BF16:
+      return bf16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
+    case DType::F16:
+      return f16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
+    case DType::I32:
+      return float(reinterpret_cast<const int32_t*>(p)[i]);
+    case DType::I64:
+      return float(reinterpret_cast<const int64_t*>(p)[i]);
+    case DType::U8:
+      return float(reinterpret_cast<const uint8_t*>(p)[i]);
+    default:
+      fail(Status::DType, "compiled loop", std::string("cannot read ") + dtype_name(dt));
   }
 }
 
@@ -109,8 +116,10 @@ void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* 
     const int64_t run = std::min(n - k, last - idx[nd - 1]);
     if (s.dtype == DType::F32) {
       const float* p = reinterpret_cast<const float*>(s.base) + off;
-      if (step == 1) std::memcpy(r + k, p, size_t(run) * sizeof(float));  // a row of a broadcast operand
-      else if (step == 0) std::fill(r + k, r + k + run, *p);                // a value along the row
+      if (step == 1)
+        std::memcpy(r + k, p, size_t(run) * sizeof(float));  // a row of a broadcast operand
+      else if (step == 0)
+        std::fill(r + k, r + k + run, *p);  // a value along the row
       else
         for (int64_t i = 0; i < run; ++i) r[k + i] = p[i * step];
     } else {
@@ -135,9 +144,8 @@ struct Registers {
   std::vector<Value> value;
 };
 Registers& registers(size_t count) {
-  thread_local std::unique_ptr<float[], void (*)(float*)> block(nullptr, [](float* p) {
-    ::operator delete[](p, std::align_val_t(64));
-  });
+  thread_local std::unique_ptr<float[], void (*)(float*)> block(
+      nullptr, [](float* p) { ::operator delete[](p, std::align_val_t(64)); });
   thread_local Registers regs;
   if (count > regs.value.size()) {
     const size_t n = (count + 1) * size_t(kStride);  // one more: a scratch block
@@ -154,8 +162,10 @@ bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
 
 // v's n values at `to` (a fill for a uniform value).
 void write(const Value& v, float* to, int64_t n) {
-  if (v.uniform) std::fill(to, to + n, v.v);
-  else if (v.ptr != to) std::memcpy(to, v.ptr, size_t(n) * sizeof(float));
+  if (v.uniform)
+    std::fill(to, to + n, v.v);
+  else if (v.ptr != to)
+    std::memcpy(to, v.ptr, size_t(n) * sizeof(float));
 }
 
 // f of one value through the vector code of the eager op (an aligned packet of copies),
@@ -288,11 +298,14 @@ void store(const FusedLoop& loop, const Registers& regs, std::vector<Tensor>& ou
 
 float reduce_row(detail::ReduceCode code, const float* row, int64_t n) {
   switch (code) {
-    case detail::ReduceCode::Sum: return detail::lane_sum(row, n);
+    case detail::ReduceCode::Sum:
+      return detail::lane_sum(row, n);
     case detail::ReduceCode::Mean:
       return n ? detail::lane_sum(row, n) * (1.f / float(n)) : std::numeric_limits<float>::quiet_NaN();
-    case detail::ReduceCode::Max: return detail::row_max(detail::ConstRow(row, n));
-    case detail::ReduceCode::Min: return detail::row_min(detail::ConstRow(row, n));
+    case detail::ReduceCode::Max:
+      return detail::row_max(detail::ConstRow(row, n));
+    case detail::ReduceCode::Min:
+      return detail::row_min(detail::ConstRow(row, n));
   }
   return 0.f;
 }
@@ -306,7 +319,8 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   const int64_t total = loop.shape.numel();
   if (total == 0) {
     if (loop.reduces)  // rows of nothing: what the eager op gives
-      outputs.back().fill_(loop.reduce_code == detail::ReduceCode::Mean ? std::numeric_limits<double>::quiet_NaN() : 0.0);
+      outputs.back().fill_(loop.reduce_code == detail::ReduceCode::Mean ? std::numeric_limits<double>::quiet_NaN()
+                                                                        : 0.0);
     return;
   }
   const size_t nregs = loop.code.size();

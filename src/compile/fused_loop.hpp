@@ -17,10 +17,10 @@ struct FusedLoop {
   enum class Step { Load, Imm, Unary, Binary, Where, Copy };
   struct Instr {
     Step step = Step::Load;
-    int code = 0;           // Unary, Binary
+    int code = 0;                // Unary, Binary
     int a = -1, b = -1, c = -1;  // registers read (Load: the input slot)
-    float imm = 0;          // Imm
-    std::string name;       // the op, for dumps
+    float imm = 0;               // Imm
+    std::string name;            // the op, for dumps
   };
   struct Store {
     int reg = 0;

@@ -14,13 +14,13 @@ namespace xla::compiler {
 struct FusedLoop;  // fused_loop.hpp
 
 enum class NodeKind {
-  Input,        // the run's i-th argument
-  Param,        // a tensor that existed before the capture (a weight): read live at each run
-  Constant,     // a tensor the captured function made from values: fixed
-  View,         // a strided window on in[0]'s buffer (in[0] is never a View itself)
-  Op,           // one op of ops.hpp (or a fused layer's kernel, with several results)
-  Fused,        // a loop computing several elementwise ops (and a row reduction) at once
-  Output,       // result `index` of in[0], a Fused node or an Op with several results
+  Input,     // the run's i-th argument
+  Param,     // a tensor that existed before the capture (a weight): read live at each run
+  Constant,  // a tensor the captured function made from values: fixed
+  View,      // a strided window on in[0]'s buffer (in[0] is never a View itself)
+  Op,        // one op of ops.hpp (or a fused layer's kernel, with several results)
+  Fused,     // a loop computing several elementwise ops (and a row reduction) at once
+  Output,    // result `index` of in[0], a Fused node or an Op with several results
 };
 
 struct Node {
@@ -31,16 +31,16 @@ struct Node {
   std::vector<int> in;
   Shape shape;
   DType dtype = DType::F32;
-  std::vector<int> axes;  // Reduce
-  bool keepdims = false;  // Reduce
-  int axis = 0;           // Softmax, LogSoftmax
-  int index = 0;          // Input: argument position; Output: which result
-  Dims strides;           // View: in elements of in[0]'s buffer ...
-  int64_t offset = 0;     // ... from in[0]'s first element
-  Tensor value;           // Param (live), Constant (fixed)
-  detail::EagerOp eager;  // Op: reruns the op
-  detail::EagerMultiOp eager_multi;  // Op with several results: reruns it (Output nodes pick them)
-  std::vector<int> args;             // … on argument k = in[args[k]], or undefined when -1
+  std::vector<int> axes;                  // Reduce
+  bool keepdims = false;                  // Reduce
+  int axis = 0;                           // Softmax, LogSoftmax
+  int index = 0;                          // Input: argument position; Output: which result
+  Dims strides;                           // View: in elements of in[0]'s buffer ...
+  int64_t offset = 0;                     // ... from in[0]'s first element
+  Tensor value;                           // Param (live), Constant (fixed)
+  detail::EagerOp eager;                  // Op: reruns the op
+  detail::EagerMultiOp eager_multi;       // Op with several results: reruns it (Output nodes pick them)
+  std::vector<int> args;                  // … on argument k = in[args[k]], or undefined when -1
   std::shared_ptr<const FusedLoop> loop;  // Fused
 };
 

@@ -99,7 +99,9 @@ static Tensor q8_rows(const Tensor& table, const Tensor& ids, const char* op) {
   return out;
 }
 
-static Tensor index_select_impl(const Tensor& x, int axis, const Tensor& index) { return select_rows(x, axis, index, "index_select"); }
+static Tensor index_select_impl(const Tensor& x, int axis, const Tensor& index) {
+  return select_rows(x, axis, index, "index_select");
+}
 
 static Tensor gather_impl(const Tensor& x, int axis, const Tensor& index) {
   require(x, "gather");
@@ -299,7 +301,6 @@ static Tensor triangle(const Tensor& x, int64_t k, bool lower, const char* op) {
   return out;
 }
 
-
 // ---- the public ops: each reports itself to a capture (op_trace.hpp), replayed by closure ----
 
 using detail::other_event;
@@ -307,44 +308,62 @@ using detail::traced;
 using Args = std::vector<Tensor>;
 
 Tensor index_select(const Tensor& x, int axis, const Tensor& index) {
-  return traced({&x, &index}, [axis] { return other_event("index_select", [axis](const Args& v) { return index_select_impl(v[0], axis, v[1]); }); },
-                [&] { return index_select_impl(x, axis, index); });
+  return traced(
+      {&x, &index},
+      [axis] {
+        return other_event("index_select", [axis](const Args& v) { return index_select_impl(v[0], axis, v[1]); });
+      },
+      [&] { return index_select_impl(x, axis, index); });
 }
 Tensor gather(const Tensor& x, int axis, const Tensor& index) {
-  return traced({&x, &index}, [axis] { return other_event("gather", [axis](const Args& v) { return gather_impl(v[0], axis, v[1]); }); },
-                [&] { return gather_impl(x, axis, index); });
+  return traced(
+      {&x, &index},
+      [axis] { return other_event("gather", [axis](const Args& v) { return gather_impl(v[0], axis, v[1]); }); },
+      [&] { return gather_impl(x, axis, index); });
 }
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
-  return traced({&weight, &ids}, [] { return other_event("embedding", [](const Args& v) { return embedding_impl(v[0], v[1]); }); },
-                [&] { return embedding_impl(weight, ids); });
+  return traced(
+      {&weight, &ids},
+      [] { return other_event("embedding", [](const Args& v) { return embedding_impl(v[0], v[1]); }); },
+      [&] { return embedding_impl(weight, ids); });
 }
 Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   return traced(
       {&index, &src},
-      [&shape, axis] { return other_event("index_add", [shape, axis](const Args& v) { return index_add_impl(shape, axis, v[0], v[1]); }); },
+      [&shape, axis] {
+        return other_event("index_add",
+                           [shape, axis](const Args& v) { return index_add_impl(shape, axis, v[0], v[1]); });
+      },
       [&] { return index_add_impl(shape, axis, index, src); });
 }
 Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   return traced(
       {&index, &src},
-      [&shape, axis] { return other_event("scatter_add", [shape, axis](const Args& v) { return scatter_add_impl(shape, axis, v[0], v[1]); }); },
+      [&shape, axis] {
+        return other_event("scatter_add",
+                           [shape, axis](const Args& v) { return scatter_add_impl(shape, axis, v[0], v[1]); });
+      },
       [&] { return scatter_add_impl(shape, axis, index, src); });
 }
 Tensor concat(const std::vector<Tensor>& xs, int axis) {
-  return detail::traced_list(xs, [axis] { return other_event("concat", [axis](const Args& v) { return concat_impl(v, axis); }); },
-                             [&] { return concat_impl(xs, axis); });
+  return detail::traced_list(
+      xs, [axis] { return other_event("concat", [axis](const Args& v) { return concat_impl(v, axis); }); },
+      [&] { return concat_impl(xs, axis); });
 }
 Tensor stack(const std::vector<Tensor>& xs, int axis) {
-  return detail::traced_list(xs, [axis] { return other_event("stack", [axis](const Args& v) { return stack_impl(v, axis); }); },
-                             [&] { return stack_impl(xs, axis); });
+  return detail::traced_list(
+      xs, [axis] { return other_event("stack", [axis](const Args& v) { return stack_impl(v, axis); }); },
+      [&] { return stack_impl(xs, axis); });
 }
 Tensor tril(const Tensor& x, int64_t k) {
-  return traced({&x}, [k] { return other_event("tril", [k](const Args& v) { return triangle(v[0], k, true, "tril"); }); },
-                [&] { return triangle(x, k, true, "tril"); });
+  return traced(
+      {&x}, [k] { return other_event("tril", [k](const Args& v) { return triangle(v[0], k, true, "tril"); }); },
+      [&] { return triangle(x, k, true, "tril"); });
 }
 Tensor triu(const Tensor& x, int64_t k) {
-  return traced({&x}, [k] { return other_event("triu", [k](const Args& v) { return triangle(v[0], k, false, "triu"); }); },
-                [&] { return triangle(x, k, false, "triu"); });
+  return traced(
+      {&x}, [k] { return other_event("triu", [k](const Args& v) { return triangle(v[0], k, false, "triu"); }); },
+      [&] { return triangle(x, k, false, "triu"); });
 }
 
 }  // namespace xla

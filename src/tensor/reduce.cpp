@@ -211,14 +211,17 @@ static Tensor along_axis(const Tensor& x, int axis, const char* op, F row_fn) {
   float* dst = out.data<float>();
   detail::parallel_for(outer, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(inner, 1)),
                        [&](int64_t b, int64_t e) {
-                         for (int64_t i = b; i < e; ++i) row_fn(Row(src + i * inner, inner), RowOut(dst + i * inner, inner));
+                         for (int64_t i = b; i < e; ++i)
+                           row_fn(Row(src + i * inner, inner), RowOut(dst + i * inner, inner));
                        });
   if (a == x.ndim() - 1) return out;
   return out.transpose(a, x.ndim() - 1).contiguous();
 }
 
 static Tensor softmax_impl(const Tensor& x, int axis) { return along_axis(x, axis, "softmax", detail::softmax_row); }
-static Tensor log_softmax_impl(const Tensor& x, int axis) { return along_axis(x, axis, "log_softmax", detail::log_softmax_row); }
+static Tensor log_softmax_impl(const Tensor& x, int axis) {
+  return along_axis(x, axis, "log_softmax", detail::log_softmax_row);
+}
 
 // ---- the public ops: each reports itself to a capture (op_trace.hpp) ----
 
@@ -234,11 +237,11 @@ detail::OpEvent reduce_event(detail::ReduceCode code, const char* name, const Te
 }
 }  // namespace
 
-#define XLA_REDUCE_OP(fn, Code)                                                                                \
-  Tensor fn(const Tensor& x, const std::vector<int>& axes, bool keepdims) {                                   \
-    return detail::traced(                                                                                     \
-        {&x}, [&] { return reduce_event(detail::ReduceCode::Code, #fn, x, axes, keepdims, &fn##_impl); },   \
-        [&] { return fn##_impl(x, axes, keepdims); });                                                         \
+#define XLA_REDUCE_OP(fn, Code)                                                                           \
+  Tensor fn(const Tensor& x, const std::vector<int>& axes, bool keepdims) {                               \
+    return detail::traced(                                                                                \
+        {&x}, [&] { return reduce_event(detail::ReduceCode::Code, #fn, x, axes, keepdims, &fn##_impl); }, \
+        [&] { return fn##_impl(x, axes, keepdims); });                                                    \
   }
 XLA_REDUCE_OP(sum, Sum)
 XLA_REDUCE_OP(mean, Mean)
@@ -281,20 +284,28 @@ Tensor argmax(const Tensor& x, int axis, bool keepdims) {
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   return detail::traced(
       {&x},
-      [&] { return detail::other_event("sum_to", [shape](const std::vector<Tensor>& v) { return sum_to_impl(v[0], shape); }); },
+      [&] {
+        return detail::other_event("sum_to",
+                                   [shape](const std::vector<Tensor>& v) { return sum_to_impl(v[0], shape); });
+      },
       [&] { return sum_to_impl(x, shape); });
 }
 
-#define XLA_SOFTMAX_OP(fn, Kind)                                                                           \
-  Tensor fn(const Tensor& x, int axis) {                                                                  \
-    return detail::traced(                                                                                 \
-        {&x},                                                                                              \
-        [&] {                                                                                              \
-          const int a = x.ndim() ? normalize_axis(axis, x.ndim(), #fn) : 0;                                \
-          return detail::OpEvent{detail::OpKind::Kind, 0, #fn, {}, false, a,                              \
-                                 [a](const std::vector<Tensor>& v) { return fn##_impl(v[0], a); }};        \
-        },                                                                                                 \
-        [&] { return fn##_impl(x, axis); });                                                               \
+#define XLA_SOFTMAX_OP(fn, Kind)                                            \
+  Tensor fn(const Tensor& x, int axis) {                                    \
+    return detail::traced(                                                  \
+        {&x},                                                               \
+        [&] {                                                               \
+          const int a = x.ndim() ? normalize_axis(axis, x.ndim(), #fn) : 0; \
+          return detail::OpEvent{detail::OpKind::Kind,                      \
+                                 0,                                         \
+                                 #fn,                                       \
+                                 {},                                        \
+                                 false,                                     \
+                                 a,                                         \
+                                 [a](const std::vector<Tensor>& v) { return fn##_impl(v[0], a); }};    \
+        },                                                                  \
+        [&] { return fn##_impl(x, axis); });                                \
   }
 XLA_SOFTMAX_OP(softmax, Softmax)
 XLA_SOFTMAX_OP(log_softmax, LogSoftmax)

@@ -236,7 +236,8 @@ TEST(Plan, BuffersAliveTogetherNeverShareBytes) {
       auto [bb, db] = life(b);
       if (ba > db || bb > da) continue;  // never alive together
       const int64_t sa = g.nodes[size_t(a)].shape.numel() * 4, sb = g.nodes[size_t(b)].shape.numel() * 4;
-      const bool apart = p.offset[size_t(a)] + sa <= p.offset[size_t(b)] || p.offset[size_t(b)] + sb <= p.offset[size_t(a)];
+      const bool apart =
+          p.offset[size_t(a)] + sa <= p.offset[size_t(b)] || p.offset[size_t(b)] + sb <= p.offset[size_t(a)];
       EXPECT_TRUE(apart) << "%" << a << " and %" << b << " overlap\n" << compiler::to_text(g, &p);
     }
   CompiledFunction f = compile(fn, {x});

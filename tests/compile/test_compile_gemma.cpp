@@ -43,6 +43,15 @@ void expect_same_bits(const Tensor& a, const Tensor& b, const std::string& what)
 class CompiledGemma : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { model = GemmaModel::load(kOracle + GetParam()); }
+  // Every weight, made a parameter that wants its gradient.
+  std::vector<Tensor*> trainable() {
+    std::vector<Tensor*> params;
+    for (auto& [name, t] : model.named_parameters()) {
+      set_requires_grad(*t, true);
+      params.push_back(t);
+    }
+    return params;
+  }
   GemmaModel model;
 };
 
@@ -62,11 +71,7 @@ TEST_P(CompiledGemma, ForwardEqualsEagerBitwise) {
 
 TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
   const int64_t V = model.vocab_size();
-  std::vector<Tensor*> params;
-  for (auto& [name, t] : model.named_parameters()) {
-    set_requires_grad(*t, true);
-    params.push_back(t);
-  }
+  std::vector<Tensor*> params = trainable();
   auto step = [&](const std::vector<Tensor>& in) {
     for (Tensor* p : params) zero_grad(*p);
     Tensor logits = model.forward(in[0]);
@@ -97,11 +102,7 @@ TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
 // place, one by one; a capture adds them up first (a graph holds values), so sums of a
 // repeated row round in another order: equal within 1e-6 of the largest gradient.
 TEST_P(CompiledGemma, RepeatedIdsGiveTheEagerGradientsWithinRounding) {
-  std::vector<Tensor*> params;
-  for (auto& [name, t] : model.named_parameters()) {
-    set_requires_grad(*t, true);
-    params.push_back(t);
-  }
+  std::vector<Tensor*> params = trainable();
   auto step = [&](const std::vector<Tensor>& in) {
     for (Tensor* p : params) zero_grad(*p);
     backward(ag::cross_entropy(model.forward(in[0]), in[1]));

@@ -35,20 +35,33 @@ std::vector<Tensor> program(const std::vector<Tensor>& in, uint32_t seed, int le
     const Tensor& a = pool[rng() % pool.size()];
     const Tensor& b = pool[rng() % pool.size()];
     switch (rng() % 5) {
-      case 0: pool.push_back(unary[rng() % 9](a)); break;
-      case 1: pool.push_back(sqrt(abs(a))); break;
-      case 2: pool.push_back(where(compare[rng() % 6](a, b), a, b)); break;
-      default: pool.push_back(tanh(binary[rng() % 6](a, b))); break;  // tanh keeps values bounded
+      case 0:
+        pool.push_back(unary[rng() % 9](a));
+        break;
+      case 1:
+        pool.push_back(sqrt(abs(a)));
+        break;
+      case 2:
+        pool.push_back(where(compare[rng() % 6](a, b), a, b));
+        break;
+      default:
+        pool.push_back(tanh(binary[rng() % 6](a, b)));
+        break;  // tanh keeps values bounded
     }
   }
   Tensor last = pool.back().expand(full);
   Tensor keep = pool[pool.size() / 2];
   switch (rng() % 5) {
-    case 0: return {last, keep};
-    case 1: return {sum(last, {-1}), keep};
-    case 2: return {mean(last, {-1}, true), keep};
-    case 3: return {full.size() >= 2 ? max(last, {-2, -1}) : max(last, {-1}), keep};
-    default: return {min(last, {-1}, true), keep};
+    case 0:
+      return {last, keep};
+    case 1:
+      return {sum(last, {-1}), keep};
+    case 2:
+      return {mean(last, {-1}, true), keep};
+    case 3:
+      return {full.size() >= 2 ? max(last, {-2, -1}) : max(last, {-1}), keep};
+    default:
+      return {min(last, {-1}, true), keep};
   }
 }
 

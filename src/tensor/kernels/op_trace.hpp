@@ -27,12 +27,12 @@ using EagerMultiOp = std::function<std::vector<Tensor>(const std::vector<Tensor>
 
 struct OpEvent {
   OpKind kind = OpKind::Other;
-  int code = 0;              // a UnaryCode, BinaryCode or ReduceCode
-  const char* name = "";     // the op's name, for dumps and errors
-  std::vector<int> axes;     // Reduce: normalised, ascending
-  bool keepdims = false;     // Reduce
-  int axis = 0;              // Softmax, LogSoftmax: normalised
-  EagerOp eager;             // reruns the op
+  int code = 0;                   // a UnaryCode, BinaryCode or ReduceCode
+  const char* name = "";          // the op's name, for dumps and errors
+  std::vector<int> axes;          // Reduce: normalised, ascending
+  bool keepdims = false;          // Reduce
+  int axis = 0;                   // Softmax, LogSoftmax: normalised
+  EagerOp eager;                  // reruns the op
   EagerMultiOp eager_multi = {};  // … or, for an op with several results, this
 };
 
@@ -49,21 +49,32 @@ class OpTracer {
 OpTracer*& current_tracer();
 int& trace_depth();
 
-// Runs compute(); when this thread captures and no traced op encloses this one, reports
-// the result with the event make_event() builds (built only then: closures cost).
+// Code whose results come from raw kernels that do not report themselves (a fused loss,
+// a selective scan, data-dependent routing) runs inside one of these: nothing in it is
+// recorded, not even the constants it makes, so a capture that uses its results fails
+// (Status::Unsupported) instead of freezing them as constants. A traced op runs its own
+// body inside one too: the ops it calls are its parts, not ops of the graph.
+struct UntracedScope {
+  UntracedScope() { ++trace_depth(); }
+  ~UntracedScope() { --trace_depth(); }
+  UntracedScope(const UntracedScope&) = delete;
+  UntracedScope& operator=(const UntracedScope&) = delete;
+};
+
+// The tracer to report an op to: this thread's, when no traced op encloses this one.
+inline OpTracer* reporting_tracer() { return trace_depth() > 0 ? nullptr : current_tracer(); }
+
+// Runs compute(); when there is a tracer to report to, reports the result with the event
+// make_event() builds (built only then: closures cost).
 template <typename Make, typename F>
 Tensor traced(std::initializer_list<const Tensor*> inputs, Make&& make_event, F&& compute) {
-  OpTracer* tracer = current_tracer();
-  if (!tracer || trace_depth() > 0) return compute();
-  ++trace_depth();
+  OpTracer* tracer = reporting_tracer();
+  if (!tracer) return compute();
   Tensor out;
-  try {
+  {
+    UntracedScope body;  // the ops compute() calls are this op's parts
     out = compute();
-  } catch (...) {
-    --trace_depth();
-    throw;
   }
-  --trace_depth();
   std::vector<Tensor> in;
   in.reserve(inputs.size());
   for (const Tensor* t : inputs) in.push_back(*t);
@@ -74,17 +85,13 @@ Tensor traced(std::initializer_list<const Tensor*> inputs, Make&& make_event, F&
 // The same for ops over a list of tensors (concat, stack).
 template <typename Make, typename F>
 Tensor traced_list(const std::vector<Tensor>& inputs, Make&& make_event, F&& compute) {
-  OpTracer* tracer = current_tracer();
-  if (!tracer || trace_depth() > 0) return compute();
-  ++trace_depth();
+  OpTracer* tracer = reporting_tracer();
+  if (!tracer) return compute();
   Tensor out;
-  try {
+  {
+    UntracedScope body;
     out = compute();
-  } catch (...) {
-    --trace_depth();
-    throw;
   }
-  --trace_depth();
   tracer->op(make_event(), inputs, out);
   return out;
 }
@@ -93,34 +100,19 @@ Tensor traced_list(const std::vector<Tensor>& inputs, Make&& make_event, F&& com
 // kernel reports itself this way, so a capture replays the kernel instead of refusing it.
 template <typename Make, typename F>
 std::vector<Tensor> traced_multi(const std::vector<Tensor>& inputs, Make&& make_event, F&& compute) {
-  OpTracer* tracer = current_tracer();
-  if (!tracer || trace_depth() > 0) return compute();
-  ++trace_depth();
+  OpTracer* tracer = reporting_tracer();
+  if (!tracer) return compute();
   std::vector<Tensor> outs;
-  try {
+  {
+    UntracedScope body;
     outs = compute();
-  } catch (...) {
-    --trace_depth();
-    throw;
   }
-  --trace_depth();
   tracer->multi_op(make_event(), inputs, outs);
   return outs;
 }
 
-// Code whose results come from raw kernels that do not report themselves (a fused loss,
-// a selective scan, data-dependent routing) runs inside one of these: nothing in it is
-// recorded, not even the constants it makes, so a capture that uses its results fails
-// (Status::Unsupported) instead of freezing them as constants.
-struct UntracedScope {
-  UntracedScope() { ++trace_depth(); }
-  ~UntracedScope() { --trace_depth(); }
-  UntracedScope(const UntracedScope&) = delete;
-  UntracedScope& operator=(const UntracedScope&) = delete;
-};
-
 inline void trace_constant(const Tensor& t) {
-  if (OpTracer* tracer = current_tracer(); tracer && trace_depth() == 0) tracer->constant(t);
+  if (OpTracer* tracer = reporting_tracer()) tracer->constant(t);
 }
 
 // Events for the common shapes of op.
@@ -128,8 +120,8 @@ inline OpEvent unary_event(UnaryCode code, const char* name, Tensor (*fn)(const 
   return {OpKind::Unary, int(code), name, {}, false, 0, [fn](const std::vector<Tensor>& v) { return fn(v[0]); }, {}};
 }
 inline OpEvent binary_event(BinaryCode code, const char* name, Tensor (*fn)(const Tensor&, const Tensor&)) {
-  return {OpKind::Binary, int(code), name, {}, false, 0,
-          [fn](const std::vector<Tensor>& v) { return fn(v[0], v[1]); }, {}};
+  return {
+      OpKind::Binary, int(code), name, {}, false, 0, [fn](const std::vector<Tensor>& v) { return fn(v[0], v[1]); }, {}};
 }
 inline OpEvent other_event(const char* name, EagerOp eager) {
   return {OpKind::Other, 0, name, {}, false, 0, std::move(eager), {}};

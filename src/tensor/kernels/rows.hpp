@@ -52,7 +52,10 @@ inline float row_logsumexp(ConstRow r) {
 
 inline void softmax_row(ConstRow r, MutRow o) {
   float m = r.maxCoeff();
-  if (std::isinf(m) && m < 0) { o = NAN; return; }  // every entry -inf: 0/0, as PyTorch
+  if (std::isinf(m) && m < 0) {
+    o = NAN;
+    return;
+  }  // every entry -inf: 0/0, as PyTorch
   apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { exp_ftz(a - m, e); });
   o *= 1.f / lane_sum(o.data(), o.size());
 }
