@@ -128,13 +128,21 @@ void alternate(benchmark::State& st, E&& eager, C&& compiled) {
   };
   for (int i = 0; i < 3; ++i) eager(), compiled();  // warm: caches, the block cache, AdamW's moments
   double e = 0, c = 0;
+  uint64_t eager_allocs = 0, compiled_allocs = 0;
   for (auto _ : st) {
+    uint64_t before = storages_created();
     e += ms(eager);
+    eager_allocs += storages_created() - before;
+    before = storages_created();
     c += ms(compiled);
+    compiled_allocs += storages_created() - before;
   }
-  st.counters["eager_ms"] = e / double(st.iterations());
-  st.counters["compiled_ms"] = c / double(st.iterations());
+  const double n = double(st.iterations());
+  st.counters["eager_ms"] = e / n;
+  st.counters["compiled_ms"] = c / n;
   st.counters["speedup"] = e / c;
+  st.counters["eager_allocs"] = double(eager_allocs) / n;
+  st.counters["compiled_allocs"] = double(compiled_allocs) / n;
 }
 
 void BM_OneTokenForward270MAlternating(benchmark::State& st) {

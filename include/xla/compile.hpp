@@ -49,7 +49,7 @@ struct CompileStats {
   int64_t nodes = 0;           // after the passes
   int64_t fused_loops = 0;     // loops replacing elementwise chains
   int64_t fused_ops = 0;       // ops inside them
-  int64_t arena_steps = 0;     // products and softmax rows writing into the arena
+  int64_t arena_steps = 0;     // products, softmax rows and fused layers' kernels writing into the arena
   int64_t eager_steps = 0;     // ops that run as they do eagerly (allocating their result)
   size_t arena_bytes = 0;      // the one buffer of the graph
   size_t unplanned_bytes = 0;  // the same buffers without reuse

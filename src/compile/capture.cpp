@@ -110,6 +110,7 @@ class Tracer final : public detail::OpTracer {
     n.op = e.kind;
     n.name = e.name;
     n.eager_multi = std::move(e.eager_multi);
+    n.into = std::move(e.into);
     for (int j : in) {
       n.args.push_back(j >= 0 ? int(n.in.size()) : -1);
       if (j >= 0) n.in.push_back(j);

@@ -28,6 +28,7 @@ struct CompiledFunction::Impl {
   std::vector<std::vector<int>> dead_after;  // per node: slots to drop once it ran
   std::vector<Tensor> slots, args, outs, results;
   std::vector<std::vector<Tensor>> multi;  // per Op with several results: its results
+  std::vector<int> result_count;           // … and how many its kernel gives
 
   void build();
   void step(int i);
@@ -54,13 +55,17 @@ void CompiledFunction::Impl::build() {
   dead_after.assign(size_t(N), {});
   slots.assign(size_t(N), Tensor());
   multi.assign(size_t(N), {});
+  result_count.assign(size_t(N), 0);
   std::vector<char> is_output(size_t(N), 0);
   for (int o : graph.outputs) is_output[size_t(o)] = 1;
   for (int i = 0; i < N; ++i) {
     const Node& n = graph.nodes[size_t(i)];
     if (plan.offset[size_t(i)] >= 0) preset[size_t(i)] = arena_tensor(arena, plan.offset[size_t(i)], n.shape, n.dtype);
     if (n.kind == NodeKind::Param || n.kind == NodeKind::Constant) preset[size_t(i)] = n.value;
-    if (n.kind == NodeKind::Output) outputs_of[size_t(n.in[0])].push_back(i);
+    if (n.kind == NodeKind::Output) {  // a loop's or a kernel's
+      outputs_of[size_t(n.in[0])].push_back(i);
+      result_count[size_t(n.in[0])] = std::max(result_count[size_t(n.in[0])], n.index + 1);
+    }
     if (plan.last_use[size_t(i)] >= 0 && plan.last_use[size_t(i)] < N && !is_output[size_t(i)])
       dead_after[size_t(plan.last_use[size_t(i)])].push_back(i);
     switch (n.kind) {
@@ -71,7 +76,7 @@ void CompiledFunction::Impl::build() {
         stats.fused_ops += n.loop->reduces;
         break;
       case NodeKind::Op:
-        ++(compiler::writes_arena(graph, i) ? stats.arena_steps : stats.eager_steps);
+        ++(compiler::writes_arena(graph, i) || n.into ? stats.arena_steps : stats.eager_steps);
         break;
       default:
         break;
@@ -97,11 +102,8 @@ void CompiledFunction::Impl::step(int i) {
     case NodeKind::Constant:
       slot = preset[size_t(i)];
       return;
-    case NodeKind::Output:
-      if (graph.nodes[size_t(n.in[0])].kind == NodeKind::Fused)
-        slot = preset[size_t(i)];
-      else
-        slot = multi[size_t(n.in[0])][size_t(n.index)];
+    case NodeKind::Output:  // a loop's or a kernel's result: in the arena, or among the kernel's own
+      slot = compiler::writes_arena(graph, i) ? preset[size_t(i)] : multi[size_t(n.in[0])][size_t(n.index)];
       return;
     case NodeKind::View: {
       const Tensor& base = slots[size_t(n.in[0])];
@@ -122,7 +124,15 @@ void CompiledFunction::Impl::step(int i) {
     args.resize(n.args.size());
     for (size_t k = 0; k < n.args.size(); ++k)
       args[k] = n.args[k] >= 0 ? slots[size_t(n.in[size_t(n.args[k])])] : Tensor();
-    multi[size_t(i)] = n.eager_multi(args);
+    if (!n.into) {
+      multi[size_t(i)] = n.eager_multi(args);
+      return;
+    }
+    // into the planned buffers of the results the graph reads; the others are not wanted
+    std::vector<Tensor>& out = multi[size_t(i)];
+    out.assign(size_t(result_count[size_t(i)]), Tensor());
+    for (int o : outputs_of[size_t(i)]) out[size_t(graph.nodes[size_t(o)].index)] = preset[size_t(o)];
+    n.into(args, out);
     return;
   }
   if (!compiler::writes_arena(graph, i)) {

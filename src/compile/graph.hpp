@@ -41,6 +41,7 @@ struct Node {
   detail::EagerOp eager;                  // Op: reruns the op
   detail::EagerMultiOp eager_multi;       // Op with several results: reruns it (Output nodes pick them)
   std::vector<int> args;                  // … on argument k = in[args[k]], or undefined when -1
+  detail::EagerInto into;                 // … when its kernel can write into planned buffers
   std::shared_ptr<const FusedLoop> loop;  // Fused
 };
 

@@ -22,7 +22,10 @@ size_t buffer_bytes(const Node& n) {
 
 bool writes_arena(const Graph& g, int i) {
   const Node& n = g.nodes[size_t(i)];
-  if (n.kind == NodeKind::Output) return g.nodes[size_t(n.in[0])].kind == NodeKind::Fused;
+  if (n.kind == NodeKind::Output) {
+    const Node& producer = g.nodes[size_t(n.in[0])];
+    return producer.kind == NodeKind::Fused || bool(producer.into);
+  }
   if (n.kind != NodeKind::Op) return false;
   if (n.op == detail::OpKind::Matmul) return true;
   if (n.op == detail::OpKind::Softmax || n.op == detail::OpKind::LogSoftmax)

@@ -23,20 +23,29 @@ Tensor f32c(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous
 // sums (the weight gradient) combine in the same order on every machine.
 constexpr int64_t kRowBlock = 64;
 
-// dx and dw of y = x · rstd · (1 + w) from g, given x, w (f32, packed) and rstd [rows]:
-// {dx or undefined, dw or undefined}. dw is summed over rows in fixed blocks.
-std::vector<Tensor> rms_norm_grad_kernel(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& g_in,
-                                         bool want_dx, bool want_dw, const Shape& x_shape) {
-  const Tensor g = f32c(g_in);
+// Runs an `into` kernel (op_trace.hpp) on results it allocates first: the eager path of
+// the kernels below, which a capture replays into planned buffers instead.
+template <typename Into, typename Results>
+std::vector<Tensor> allocate_and_run(const std::vector<Tensor>& in, const Into& into, const Results& results) {
+  std::vector<Tensor> out = results(in);
+  into(in, out);
+  return out;
+}
+
+// dx and dw of y = x · rstd · (1 + w) from g, for in = {x, w, rstd, g}, into out = {dx, dw}
+// (either undefined when not wanted). dw is summed over rows in fixed blocks.
+void rms_norm_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>& out) {
+  const Tensor x = f32c(in[0]), w = f32c(in[1]), rstd = f32c(in[2]), g = f32c(in[3]);
+  Tensor* dx = detail::wanted(out, 0);
+  Tensor* dw = detail::wanted(out, 1);
   const int64_t C = w.numel(), rows = C ? x.numel() / C : 0;
   const float* px = x.data<float>();
   const float* pw = w.data<float>();
   const float* pr = rstd.data<float>();
   const float* pg = g.data<float>();
-  Tensor dx = want_dx ? Tensor::empty(x_shape, DType::F32) : Tensor();
   const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
-  std::vector<float> dw_part(want_dw ? size_t(blocks * C) : 0, 0.f);
-  float* pdx = dx.defined() ? dx.data<float>() : nullptr;
+  std::vector<float> dw_part(dw ? size_t(blocks * C) : 0, 0.f);
+  float* pdx = dx ? dx->data<float>() : nullptr;
   detail::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       float* dwp = dw_part.empty() ? nullptr : dw_part.data() + blk * C;
@@ -56,37 +65,37 @@ std::vector<Tensor> rms_norm_grad_kernel(const Tensor& x, const Tensor& w, const
       }
     }
   });
-  Tensor dw;
-  if (want_dw) {
-    dw = Tensor::zeros({C}, DType::F32);
-    float* pdw = dw.data<float>();
+  if (dw) {
+    dw->zero_();
+    float* pdw = dw->data<float>();
     for (int64_t blk = 0; blk < blocks; ++blk)
       for (int64_t j = 0; j < C; ++j) pdw[j] += dw_part[size_t(blk * C + j)];
   }
-  return {dx, dw};
 }
 
-// y = x · rstd · (1 + w) per row of C, rstd = 1/√(mean(x²) + eps), for x, w f32 packed: {y, rstd}.
-std::vector<Tensor> rms_norm_kernel(const Tensor& x, const Tensor& w, float eps, const Shape& y_shape) {
+// y = x · rstd · (1 + w) per row of C, rstd = 1/√(mean(x²) + eps), for in = {x, w}, into
+// out = {y, rstd}.
+void rms_norm_into(const std::vector<Tensor>& in, float eps, std::vector<Tensor>& out) {
+  const Tensor x = f32c(in[0]), w = f32c(in[1]);
+  Tensor* y = detail::wanted(out, 0);
+  Tensor* rstd = detail::wanted(out, 1);
   const int64_t C = w.numel(), rows = C ? x.numel() / C : 0;
-  Tensor y = Tensor::empty(y_shape, DType::F32);
-  Tensor rstd = Tensor::empty({rows}, DType::F32);
   const float* px = x.data<float>();
   const float* pw = w.data<float>();
-  float* py = y.data<float>();
-  float* pr = rstd.data<float>();
+  float* py = y ? y->data<float>() : nullptr;
+  float* pr = rstd ? rstd->data<float>() : nullptr;
   detail::parallel_for(rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* xr = px + r * C;
-      float* yr = py + r * C;
       double ss = 0;
       for (int64_t j = 0; j < C; ++j) ss += double(xr[j]) * xr[j];
       const float inv = float(1.0 / std::sqrt(ss / double(C) + double(eps)));
-      pr[r] = inv;
+      if (pr) pr[r] = inv;
+      if (!py) continue;
+      float* yr = py + r * C;
       for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] * inv) * (1.f + pw[j]);
     }
   });
-  return {y, rstd};
 }
 
 // Saves x, w (f32) and rstd [rows]; backward gives dx and dw.
@@ -96,14 +105,13 @@ struct RmsNormNode final : autograd::Node {
   void backward(const Tensor& g, Tensor* gi) override {
     const bool want_dx = needs(0), want_dw = needs(1);
     const Shape shape = x_shape;
+    auto results = [=](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{want_dx ? Tensor::empty(shape) : Tensor(), want_dw ? Tensor::empty({in[1].numel()}) : Tensor()};
+    };
+    const std::vector<Tensor> in = {saved(0), saved(1), saved(2), f32c(g)};
     std::vector<Tensor> d = detail::traced_multi(
-        {saved(0), saved(1), saved(2), g},
-        [=] {
-          return detail::multi_event("rms_norm_grad", [=](const std::vector<Tensor>& v) {
-            return rms_norm_grad_kernel(v[0], v[1], v[2], v[3], want_dx, want_dw, shape);
-          });
-        },
-        [&] { return rms_norm_grad_kernel(saved(0), saved(1), saved(2), g, want_dx, want_dw, shape); });
+        in, [&] { return detail::multi_event_into("rms_norm_grad", rms_norm_grad_into, results); },
+        [&] { return allocate_and_run(in, rms_norm_grad_into, results); });
     gi[0] = d[0];
     gi[1] = d[1];
   }
@@ -119,13 +127,16 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& w_in, float eps) {
   const Tensor w_f = w_in.dtype() == DType::F32 ? w_in : ag::cast(w_in, DType::F32);
   const Tensor x = f32c(detach(x_in)), w = f32c(detach(w_f));
   const Shape shape = x_in.shape();
-  // a capture replays the kernel (op_trace.hpp)
+  // a capture replays the kernel, into planned buffers (op_trace.hpp)
+  auto into = [eps](const std::vector<Tensor>& in, std::vector<Tensor>& out) { rms_norm_into(in, eps, out); };
+  auto results = [shape](const std::vector<Tensor>& in) {
+    const int64_t C = in[1].numel();
+    return std::vector<Tensor>{Tensor::empty(shape), Tensor::empty({C ? shape.numel() / C : 0})};
+  };
+  const std::vector<Tensor> in = {x, w};
   std::vector<Tensor> yr = detail::traced_multi(
-      {x, w},
-      [=] {
-        return detail::multi_event("rms_norm", [=](const std::vector<Tensor>& v) { return rms_norm_kernel(f32c(v[0]), f32c(v[1]), eps, shape); });
-      },
-      [&] { return rms_norm_kernel(x, w, eps, shape); });
+      in, [&] { return detail::multi_event_into("rms_norm", into, results); },
+      [&] { return allocate_and_run(in, into, results); });
   Tensor y = yr[0];
   const Tensor& rstd = yr[1];
   if (auto* n = autograd::record<RmsNormNode>(y, "rms_norm", {&x_in, &w_f})) {
@@ -139,22 +150,23 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& w_in, float eps) {
 
 namespace {
 
-// y = x·cos + rotate_half(x)·sin over [..., T, D] planes of x (f32 packed), tables [T, D];
-// with transpose, the adjoint rotation g·cos + [g₂·sin₂, −g₁·sin₁] (RoPE's backward).
-Tensor rope_kernel(const Tensor& x, const Tensor& cs, const Tensor& sn, bool transpose) {
+// y = x·cos + rotate_half(x)·sin over [..., T, D] planes, for in = {x, cos, sin} (tables
+// [T, D]), into out = {y}; with transpose, the adjoint rotation g·cos + [g₂·sin₂, −g₁·sin₁]
+// (RoPE's backward).
+void rope_into(const std::vector<Tensor>& in, bool transpose, std::vector<Tensor>& out) {
+  const Tensor x = f32c(in[0]), cs = f32c(in[1]), sn = f32c(in[2]);
   const int64_t D = cs.shape()[1], T = cs.shape()[0], half = D / 2, rows = D ? x.numel() / D : 0;
-  Tensor y = Tensor::empty(x.shape(), DType::F32);
   const float* c = cs.data<float>();
   const float* s = sn.data<float>();
-  const float* in = x.data<float>();
-  float* out = y.data<float>();
+  const float* px = x.data<float>();
+  float* py = out[0].data<float>();
   detail::parallel_for(rows, 64, [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
       const int64_t t = row % T;
-      const float* xi = in + row * D;
+      const float* xi = px + row * D;
       const float* ct = c + t * D;
       const float* st = s + t * D;
-      float* yo = out + row * D;
+      float* yo = py + row * D;
       if (!transpose) {
         for (int64_t i = 0; i < half; ++i) yo[i] = xi[i] * ct[i] - xi[i + half] * st[i];
         for (int64_t i = half; i < D; ++i) yo[i] = xi[i] * ct[i] + xi[i - half] * st[i];
@@ -164,25 +176,21 @@ Tensor rope_kernel(const Tensor& x, const Tensor& cs, const Tensor& sn, bool tra
       }
     }
   });
-  return y;
 }
 
-// rope_kernel, reported to a capture as the op `name`.
+// rope_into on a new result, reported to a capture as "rope" (or "rope_grad").
 Tensor traced_rope(const Tensor& x, const Tensor& cs, const Tensor& sn, bool transpose) {
-  const char* name = transpose ? "rope_grad" : "rope";
-  return detail::traced(
-      {&x, &cs, &sn},
-      [=] {
-        return detail::other_event(name, [=](const std::vector<Tensor>& v) {
-          return rope_kernel(f32c(v[0]), v[1], v[2], transpose);
-        });
-      },
-      [&] { return rope_kernel(f32c(x), cs, sn, transpose); });
+  auto into = [transpose](const std::vector<Tensor>& in, std::vector<Tensor>& out) { rope_into(in, transpose, out); };
+  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
+  const std::vector<Tensor> in = {x, cs, sn};
+  return detail::traced_multi(
+      in, [&] { return detail::multi_event_into(transpose ? "rope_grad" : "rope", into, results); },
+      [&] { return allocate_and_run(in, into, results); })[0];
 }
 
 // Saves the tables [T, D]; the backward is the adjoint rotation.
 struct RopeNode final : autograd::Node {
-  void backward(const Tensor& g, Tensor* gi) override { gi[0] = traced_rope(g, saved(0), saved(1), true); }
+  void backward(const Tensor& g, Tensor* gi) override { gi[0] = traced_rope(f32c(g), saved(0), saved(1), true); }
 };
 
 }  // namespace
@@ -193,7 +201,8 @@ Tensor apply_rope(const Tensor& x_in, const RopeTables& rope) {
   if (!(rope.cos.shape() == Shape{T, D}) || !(rope.sin.shape() == Shape{T, D}))
     fail(Status::Shape, "rope: tables " + rope.cos.shape().str() + " do not fit x " + x_in.shape().str());
   const Tensor cs = f32c(rope.cos), sn = f32c(rope.sin);
-  Tensor y = traced_rope(detach(x_in), cs, sn, false);
+  // packed before the kernel, so that a capture plans the copy (op_trace.hpp)
+  Tensor y = traced_rope(f32c(detach(x_in)), cs, sn, false);
   if (auto* n = autograd::record<RopeNode>(y, "rope", {&x_in})) {
     n->save(cs);
     n->save(sn);
@@ -203,19 +212,18 @@ Tensor apply_rope(const Tensor& x_in, const RopeTables& rope) {
 
 namespace {
 
-// da, db of y = gelu_tanh(a) · b from g, a and b f32 packed: {da or undefined, db or
-// undefined}; tanh is recomputed in one pass.
-std::vector<Tensor> gelu_tanh_mul_grad_kernel(const Tensor& a, const Tensor& b, const Tensor& g_in, bool want_da,
-                                              bool want_db) {
-  const Tensor g = f32c(g_in);
+// da, db of y = gelu_tanh(a) · b from g, for in = {a, b, g}, into out = {da, db} (either
+// undefined when not wanted); tanh is recomputed in one pass.
+void gelu_tanh_mul_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>& out) {
+  const Tensor a = f32c(in[0]), b = f32c(in[1]), g = f32c(in[2]);
   const int64_t N = a.numel();
-  Tensor da = want_da ? Tensor::empty(a.shape(), DType::F32) : Tensor();
-  Tensor db = want_db ? Tensor::empty(a.shape(), DType::F32) : Tensor();
+  Tensor* da = detail::wanted(out, 0);
+  Tensor* db = detail::wanted(out, 1);
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   const float* pg = g.data<float>();
-  float* pda = da.defined() ? da.data<float>() : nullptr;
-  float* pdb = db.defined() ? db.data<float>() : nullptr;
+  float* pda = da ? da->data<float>() : nullptr;
+  float* pdb = db ? db->data<float>() : nullptr;
   detail::parallel_for(N, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
     constexpr int64_t kBlock = 512;
     alignas(64) float t[kBlock];
@@ -237,21 +245,20 @@ std::vector<Tensor> gelu_tanh_mul_grad_kernel(const Tensor& a, const Tensor& b, 
       }
     }
   });
-  return {da, db};
 }
 
 // y = gelu_tanh(a) · b. Saves a and b (f32).
 struct GeluTanhMulNode final : autograd::Node {
   void backward(const Tensor& g, Tensor* gi) override {
     const bool want_da = needs(0), want_db = needs(1);
+    auto results = [=](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{want_da ? Tensor::empty(in[0].shape()) : Tensor(),
+                                 want_db ? Tensor::empty(in[0].shape()) : Tensor()};
+    };
+    const std::vector<Tensor> in = {saved(0), saved(1), f32c(g)};
     std::vector<Tensor> d = detail::traced_multi(
-        {saved(0), saved(1), g},
-        [=] {
-          return detail::multi_event("gelu_tanh_mul_grad", [=](const std::vector<Tensor>& v) {
-            return gelu_tanh_mul_grad_kernel(v[0], v[1], v[2], want_da, want_db);
-          });
-        },
-        [&] { return gelu_tanh_mul_grad_kernel(saved(0), saved(1), g, want_da, want_db); });
+        in, [&] { return detail::multi_event_into("gelu_tanh_mul_grad", gelu_tanh_mul_grad_into, results); },
+        [&] { return allocate_and_run(in, gelu_tanh_mul_grad_into, results); });
     gi[0] = d[0];
     gi[1] = d[1];
   }

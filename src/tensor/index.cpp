@@ -52,8 +52,9 @@ void gather_typed(const Tensor& x, const Tensor& index, int axis, const std::vec
 
 }  // namespace
 
-// index_select under the name of the op that called it (embedding errors say "embedding").
-static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const char* op) {
+// index_select under the name of the op that called it (embedding errors say "embedding"),
+// into `into` (the result's shape and dtype, packed) when given.
+static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const char* op, const Tensor* into = nullptr) {
   require(x, op);
   require(index, op);
   detail::refuse_q8(x, op);
@@ -63,7 +64,7 @@ static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const 
   std::vector<int64_t> idx = read_indices(index, x.shape()[axis], op);
   Shape shape = x.shape();
   shape[axis] = int64_t(idx.size());
-  Tensor out = Tensor::empty(shape, x.dtype());
+  Tensor out = into ? into->view(shape) : Tensor::empty(shape, x.dtype());
   Tensor xc = x.contiguous();
   const int64_t outer = prod(x.shape(), 0, axis), inner = prod(x.shape(), axis + 1, x.ndim());
   const int64_t n = x.shape()[axis], L = int64_t(idx.size());
@@ -79,13 +80,13 @@ static Tensor select_rows(const Tensor& x, int axis, const Tensor& index, const 
   return out;
 }
 
-// Rows `ids` of a Q8 matrix, dequantized to f32.
-static Tensor q8_rows(const Tensor& table, const Tensor& ids, const char* op) {
+// Rows `ids` of a Q8 matrix, dequantized to f32 (into `into`, packed f32, when given).
+static Tensor q8_rows(const Tensor& table, const Tensor& ids, const char* op, const Tensor* into = nullptr) {
   const int64_t V = table.shape()[0], D = table.shape()[1];
   if (table.strides()[1] != 1 || table.strides()[0] % 32 || table.offset() % 32)
     fail(Status::Shape, op, "a q8 table must be a whole quantized matrix, got a view of " + table.shape().str());
   std::vector<int64_t> idx = read_indices(ids, V, op);
-  Tensor out = Tensor::empty({int64_t(idx.size()), D});
+  Tensor out = into ? into->view({int64_t(idx.size()), D}) : Tensor::empty({int64_t(idx.size()), D});
   const int8_t* q = static_cast<const int8_t*>(table.raw_data());
   const uint16_t* scales = table.q8_scales();
   float* o = out.data<float>();
@@ -127,14 +128,16 @@ static Tensor gather_impl(const Tensor& x, int axis, const Tensor& index) {
   return out;
 }
 
-static Tensor embedding_impl(const Tensor& weight, const Tensor& ids) {
+// The rows of weight [V, D] that ids pick, [..., D], into `into` (that shape, packed; f32
+// for a q8 table, else the table's dtype) when given.
+static Tensor embedding_impl(const Tensor& weight, const Tensor& ids, const Tensor* into = nullptr) {
   require(weight, "embedding");
   require(ids, "embedding");
   if (weight.ndim() != 2) fail(Status::Shape, "embedding", "weight must be [vocab, dim], got " + weight.shape().str());
   Shape shape = ids.shape();
   shape.push_back(weight.shape()[1]);
-  if (weight.dtype() == DType::Q8) return q8_rows(weight, ids, "embedding").view(shape);
-  return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding").view(shape);
+  if (weight.dtype() == DType::Q8) return q8_rows(weight, ids, "embedding", into).view(shape);
+  return select_rows(weight, 0, ids.reshape({ids.numel()}), "embedding", into).view(shape);
 }
 
 void index_add_(Tensor& out, int axis, const Tensor& index, const Tensor& src) {
@@ -322,10 +325,16 @@ Tensor gather(const Tensor& x, int axis, const Tensor& index) {
       [&] { return gather_impl(x, axis, index); });
 }
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
-  return traced(
-      {&weight, &ids},
-      [] { return other_event("embedding", [](const Args& v) { return embedding_impl(v[0], v[1]); }); },
-      [&] { return embedding_impl(weight, ids); });
+  // a capture replays it into a planned buffer (op_trace.hpp)
+  auto into = [](const std::vector<Tensor>& in, std::vector<Tensor>& out) { embedding_impl(in[0], in[1], &out[0]); };
+  auto results = [](const std::vector<Tensor>& in) {
+    Shape shape = in[1].shape();
+    shape.push_back(in[0].shape()[1]);
+    return std::vector<Tensor>{Tensor::empty(shape, in[0].dtype() == DType::Q8 ? DType::F32 : in[0].dtype())};
+  };
+  return detail::traced_multi(
+      {weight, ids}, [&] { return detail::multi_event_into("embedding", into, results); },
+      [&] { return std::vector<Tensor>{embedding_impl(weight, ids)}; })[0];
 }
 Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   return traced(

@@ -69,6 +69,20 @@ TEST_P(CompiledGemma, ForwardEqualsEagerBitwise) {
   }
 }
 
+// Every buffer of a forward is planned: the fused layers' kernels write into the arena as
+// the products do, and RoPE's tables of constant positions fold.
+TEST_P(CompiledGemma, ForwardAllocatesNoTensor) {
+  NoGradGuard no_grad;
+  auto forward = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.forward(in[0])}; };
+  Tensor t = tokens(ids_of(12, model.vocab_size(), 1), 2);
+  CompiledFunction f = compile(forward, {t});
+  EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
+  f.run({t});
+  const uint64_t before = storages_created();
+  f.run({t});
+  EXPECT_EQ(storages_created() - before, 0u);
+}
+
 TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
   const int64_t V = model.vocab_size();
   std::vector<Tensor*> params = trainable();

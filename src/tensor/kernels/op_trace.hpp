@@ -24,6 +24,9 @@ using EagerOp = std::function<Tensor(const std::vector<Tensor>&)>;
 // An op with several results (a fused layer's kernel and the values it keeps for backward);
 // results it was not asked for are undefined.
 using EagerMultiOp = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+// The same kernel writing into results the caller allocated (contiguous, of the captured
+// shapes and dtypes; an undefined one is not wanted): a replay then allocates nothing.
+using EagerInto = std::function<void(const std::vector<Tensor>&, std::vector<Tensor>&)>;
 
 struct OpEvent {
   OpKind kind = OpKind::Other;
@@ -34,6 +37,7 @@ struct OpEvent {
   int axis = 0;                   // Softmax, LogSoftmax: normalised
   EagerOp eager;                  // reruns the op
   EagerMultiOp eager_multi = {};  // … or, for an op with several results, this
+  EagerInto into = {};            // optional: the kernel into given results
 };
 
 class OpTracer {
@@ -127,7 +131,24 @@ inline OpEvent other_event(const char* name, EagerOp eager) {
   return {OpKind::Other, 0, name, {}, false, 0, std::move(eager), {}};
 }
 inline OpEvent multi_event(const char* name, EagerMultiOp eager) {
-  return {OpKind::Other, 0, name, {}, false, 0, {}, std::move(eager)};
+  return {OpKind::Other, 0, name, {}, false, 0, {}, std::move(eager), {}};
+}
+// Result k of an `into` kernel's results when it is wanted (defined), else null.
+inline Tensor* wanted(std::vector<Tensor>& out, size_t k) { return k < out.size() && out[k].defined() ? &out[k] : nullptr; }
+
+// An op with several results whose kernel can write into given ones: `into` is the kernel,
+// and rerunning it allocates results like `shapes_of(inputs)` (shape, dtype; an undefined
+// tensor for a result not wanted).
+template <typename Into, typename Shapes>
+OpEvent multi_event_into(const char* name, Into into, Shapes shapes_of) {
+  OpEvent e{OpKind::Other, 0, name, {}, false, 0, {}, {}, {}};
+  e.eager_multi = [into, shapes_of](const std::vector<Tensor>& in) {
+    std::vector<Tensor> out = shapes_of(in);
+    into(in, out);
+    return out;
+  };
+  e.into = into;
+  return e;
 }
 
 }  // namespace xla::detail
