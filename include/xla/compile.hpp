@@ -13,8 +13,8 @@
 // common subexpressions and fuse chains of elementwise ops, and a reduction over trailing
 // axes at their end, into single loops; a memory plan puts every buffer the replay writes
 // into one arena, reused by liveness. run() replays the graph on new inputs of the same
-// shapes and dtypes: fused loops, products and softmax rows write into the arena, the other
-// ops run as they do eagerly. Results equal eager ones bit for bit (the fused loops share
+// shapes and dtypes: fused loops, products, softmax rows and the fused layers' kernels write
+// into the arena, the other ops run as they do eagerly. Results equal eager ones bit for bit (the fused loops share
 // the eager ops' arithmetic and summation order) — but where eager code would add into a
 // tensor in place (a tied embedding's rows into the head's gradient), a capture records a
 // new sum instead, whose rounding may differ in the last bit.
