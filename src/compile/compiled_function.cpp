@@ -147,17 +147,10 @@ void CompiledFunction::Impl::step(int i) {
     const Tensor& x = slots[size_t(n.in[0])];
     if (x.dtype() == DType::F32 && x.is_contiguous()) {
       const int64_t inner = x.shape().back(), outer = inner ? x.numel() / inner : 0;
-      const float* src = x.data<float>();
-      float* dst = out.data<float>();
-      const bool log = n.op == detail::OpKind::LogSoftmax;
-      detail::parallel_for(outer, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(inner, 1)),
-                           [&](int64_t b, int64_t e) {
-                             for (int64_t r = b; r < e; ++r) {
-                               detail::ConstRow row(src + r * inner, inner);
-                               detail::MutRow o(dst + r * inner, inner);
-                               log ? detail::log_softmax_row(row, o) : detail::softmax_row(row, o);
-                             }
-                           });
+      if (n.op == detail::OpKind::LogSoftmax)
+        detail::for_each_row(x.data<float>(), out.data<float>(), outer, inner, detail::log_softmax_row);
+      else
+        detail::for_each_row(x.data<float>(), out.data<float>(), outer, inner, detail::softmax_row);
     } else {
       gather_args();
       out.copy_(n.eager(args));

@@ -207,13 +207,7 @@ static Tensor along_axis(const Tensor& x, int axis, const char* op, F row_fn) {
   Tensor in = detail::as_f32_contiguous(moved);
   Tensor out = Tensor::empty(in.shape(), DType::F32);
   const int64_t inner = in.shape().back(), outer = inner ? in.numel() / inner : 0;
-  const float* src = in.data<float>();
-  float* dst = out.data<float>();
-  detail::parallel_for(outer, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(inner, 1)),
-                       [&](int64_t b, int64_t e) {
-                         for (int64_t i = b; i < e; ++i)
-                           row_fn(Row(src + i * inner, inner), RowOut(dst + i * inner, inner));
-                       });
+  detail::for_each_row(in.data<float>(), out.data<float>(), outer, inner, row_fn);
   if (a == x.ndim() - 1) return out;
   return out.transpose(a, x.ndim() - 1).contiguous();
 }

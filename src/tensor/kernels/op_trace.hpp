@@ -68,10 +68,10 @@ struct UntracedScope {
 // The tracer to report an op to: this thread's, when no traced op encloses this one.
 inline OpTracer* reporting_tracer() { return trace_depth() > 0 ? nullptr : current_tracer(); }
 
-// Runs compute(); when there is a tracer to report to, reports the result with the event
-// make_event() builds (built only then: closures cost).
+// Runs compute() (an op over the tensors `inputs`); when there is a tracer to report to,
+// reports the result with the event make_event() builds (built only then: closures cost).
 template <typename Make, typename F>
-Tensor traced(std::initializer_list<const Tensor*> inputs, Make&& make_event, F&& compute) {
+Tensor traced_list(const std::vector<Tensor>& inputs, Make&& make_event, F&& compute) {
   OpTracer* tracer = reporting_tracer();
   if (!tracer) return compute();
   Tensor out;
@@ -79,25 +79,18 @@ Tensor traced(std::initializer_list<const Tensor*> inputs, Make&& make_event, F&
     UntracedScope body;  // the ops compute() calls are this op's parts
     out = compute();
   }
-  std::vector<Tensor> in;
-  in.reserve(inputs.size());
-  for (const Tensor* t : inputs) in.push_back(*t);
-  tracer->op(make_event(), in, out);
+  tracer->op(make_event(), inputs, out);
   return out;
 }
 
-// The same for ops over a list of tensors (concat, stack).
+// The same for an op of a few named arguments.
 template <typename Make, typename F>
-Tensor traced_list(const std::vector<Tensor>& inputs, Make&& make_event, F&& compute) {
-  OpTracer* tracer = reporting_tracer();
-  if (!tracer) return compute();
-  Tensor out;
-  {
-    UntracedScope body;
-    out = compute();
-  }
-  tracer->op(make_event(), inputs, out);
-  return out;
+Tensor traced(std::initializer_list<const Tensor*> inputs, Make&& make_event, F&& compute) {
+  if (!reporting_tracer()) return compute();
+  std::vector<Tensor> in;
+  in.reserve(inputs.size());
+  for (const Tensor* t : inputs) in.push_back(*t);
+  return traced_list(in, std::forward<Make>(make_event), std::forward<F>(compute));
 }
 
 // The same for an op with several results (undefined ones allowed): a fused layer's raw
@@ -133,8 +126,11 @@ inline OpEvent other_event(const char* name, EagerOp eager) {
 inline OpEvent multi_event(const char* name, EagerMultiOp eager) {
   return {OpKind::Other, 0, name, {}, false, 0, {}, std::move(eager), {}};
 }
+
 // Result k of an `into` kernel's results when it is wanted (defined), else null.
-inline Tensor* wanted(std::vector<Tensor>& out, size_t k) { return k < out.size() && out[k].defined() ? &out[k] : nullptr; }
+inline Tensor* wanted(std::vector<Tensor>& out, size_t k) {
+  return k < out.size() && out[k].defined() ? &out[k] : nullptr;
+}
 
 // An op with several results whose kernel can write into given ones: `into` is the kernel,
 // and rerunning it allocates results like `shapes_of(inputs)` (shape, dtype; an undefined

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blocked.hpp"
+#include "parallel.hpp"
 
 namespace xla::detail {
 
@@ -61,5 +62,14 @@ inline void softmax_row(ConstRow r, MutRow o) {
 }
 
 inline void log_softmax_row(ConstRow r, MutRow o) { o = r - row_logsumexp(r); }
+
+// row_fn(row i of src, row i of dst) for the `outer` packed rows of `inner` floats, in
+// parallel when large: softmax and log_softmax, eager and replayed.
+template <typename F>
+void for_each_row(const float* src, float* dst, int64_t outer, int64_t inner, F&& row_fn) {
+  parallel_for(outer, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) row_fn(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
+  });
+}
 
 }  // namespace xla::detail
