@@ -6,7 +6,8 @@
 // token without a cache (a decode step's work at position 0: every layer, the LM head) of
 // the Gemma 3 270M shape and of the demo's small model, eager and compiled, and the demo's
 // training step: these alternate eager and compiled in one loop (counters eager_ms,
-// compiled_ms), so that the machine's drift, up to 2× within minutes, hits both alike.
+// compiled_ms), so that the machine's drift, up to 2× within minutes, hits both alike; so
+// does the compiled decode step over a KV cache (BM_DecodeStep270MAlternating).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -156,6 +157,46 @@ void BM_OneTokenForward270MAlternating(benchmark::State& st) {
       st, [&] { benchmark::DoNotOptimize(forward(in).data()); }, [&] { benchmark::DoNotOptimize(f.run(in).data()); });
 }
 BENCHMARK(BM_OneTokenForward270MAlternating)->Unit(benchmark::kMillisecond)->Iterations(50);
+
+// The decode step proper (Model::compile_decode): one token after 128 through the KV cache,
+// eager (forward over the cache) and compiled, each on its own cache, alternating; and the
+// same token's products alone (every projection and the LM head as x·Wᵀ), so that the time
+// outside GEMV is each step's time minus gemv_ms.
+void BM_DecodeStep270MAlternating(benchmark::State& st) {
+  GemmaModel m = GemmaModel::create(config_270m(), 1, DType(st.range(0)));
+  NoGradGuard no_grad;
+  std::vector<int32_t> prompt(128);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 2) % 262144);
+  Tensor p = Tensor::from_data(prompt.data(), {1, 128}, DType::I32);
+  auto eager_cache = m.new_state(), compiled_cache = m.new_state();
+  m.forward(p, eager_cache.get(), nullptr, true);
+  m.forward(p, compiled_cache.get(), nullptr, true);
+  std::unique_ptr<DecodeStep> step = m.compile_decode(compiled_cache.get());
+  int32_t id = 7;
+  Tensor token = Tensor::from_data(&id, {1, 1}, DType::I32);
+  alternate(
+      st, [&] { benchmark::DoNotOptimize(m.forward(token, eager_cache.get(), nullptr, true)); },
+      [&] { benchmark::DoNotOptimize(step->step(id)); });
+
+  std::vector<Tensor> weights = {m.head_weight()};
+  for (const GemmaLayer& L : m.layers)
+    weights.insert(weights.end(), {L.q_proj, L.k_proj, L.v_proj, L.o_proj, L.gate_proj, L.up_proj, L.down_proj});
+  auto gemv = [&] {
+    for (const Tensor& w : weights) benchmark::DoNotOptimize(matmul(full({1, w.shape()[1]}, 1.0), w.transpose(0, 1)));
+  };
+  for (int i = 0; i < 3; ++i) gemv();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) gemv();
+  st.counters["gemv_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 10;
+  st.counters["captures"] = double(step->captures());
+}
+BENCHMARK(BM_DecodeStep270MAlternating)
+    ->ArgNames({"dtype"})
+    ->Arg(int(DType::F32))
+    ->Arg(int(DType::BF16))
+    ->Arg(int(DType::Q8))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(40);
 
 void BM_OneTokenForwardDemo(benchmark::State& st) { one_token_forward(st, bench::demo_config()); }
 BENCHMARK(BM_OneTokenForwardDemo)->ArgNames({"compiled"})->Arg(0)->Arg(1);

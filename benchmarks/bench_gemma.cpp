@@ -50,20 +50,26 @@ void BM_Prefill512(benchmark::State& st) {
 BENCHMARK(BM_Prefill512)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Arg(int(xla::DType::Q8))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
 // 64 greedy tokens after a 128-token prompt; the prefill is outside the timed region.
+// compiled: the session's steps replay a compiled graph (SessionOptions::compile).
 void BM_Decode64(benchmark::State& st) {
   const xla::GemmaModel& m = model(xla::DType(st.range(0)));
   xla::GenerateOptions opts;
   opts.max_new_tokens = 64;
   for (auto _ : st) {
     st.PauseTiming();
-    xla::Session s(m);
+    xla::Session s(m, {.compile = st.range(1) != 0});
     s.feed(prompt(128));
     st.ResumeTiming();
     benchmark::DoNotOptimize(s.generate({}, opts));
   }
   st.counters["tokens/s"] = benchmark::Counter(64.0 * double(st.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Decode64)->Arg(int(xla::DType::F32))->Arg(int(xla::DType::BF16))->Arg(int(xla::DType::Q8))->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Decode64)
+    ->ArgNames({"dtype", "compiled"})
+    ->ArgsProduct({{int(xla::DType::F32), int(xla::DType::BF16), int(xla::DType::Q8)}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 // 16 greedy tokens after a context of 128, 2048 or 8192 tokens (f32 weights; the prefill is
 // outside the timed region). Weights cost the same at every length; what grows is attention

@@ -214,6 +214,14 @@ xla_status xla_session_reset(xla_session* s) {
   });
 }
 
+xla_status xla_session_compile(xla_session* s, int on) {
+  return guard("xla_session_compile", [&] {
+    require_ptr(s, "s");
+    if (on != 0 && on != 1) invalid("on must be 0 or 1, got " + std::to_string(on));
+    s->s.set_compile(on == 1);
+  });
+}
+
 xla_status xla_session_feed(xla_session* s, const int32_t* ids, size_t n, float* logits_out, size_t cap) {
   return guard("xla_session_feed", [&] {
     require_ptr(s, "s");

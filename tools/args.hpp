@@ -102,5 +102,8 @@ inline DType weight_format(const Args& a) {
 constexpr const char* kWeightsHelp =
     "  --weights F               f32 (default), bf16 (half the memory) or q8 (8-bit blocks, about a\n"
     "                            quarter: the fastest decode); --bf16 is --weights bf16\n";
+constexpr const char* kCompileHelp =
+    "  --compile                 each new token replays a compiled graph of the model's step\n"
+    "                            (Gemma; no allocation per token, the same tokens)\n";
 
 }  // namespace xla::cli

@@ -119,21 +119,25 @@ int cmd_generate(int argc, char** argv) {
                 "  --chat                    wrap the prompt in Gemma's chat format\n"
                 "  --ids                     print token ids instead of text\n"
                 "  --prompt-ids IDS          the prompt as token ids (\"2,651,6037\"): no tokenizer is read,\n"
-                "                            ids are printed, generation stops at the model's eos\n",
-                kSamplingHelp, kWeightsHelp);
+                "                            ids are printed, generation stops at the model's eos\n%s",
+                kSamplingHelp, kWeightsHelp, kCompileHelp);
     return 0;
   }
   Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("prompt"); s.insert("prompt-ids"); return s; }(),
-         {"bf16", "chat", "ids"});
+         {"bf16", "chat", "ids", "compile"});
   const std::string dir = a.required("model");
   if (a.has("prompt") == a.has("prompt-ids")) throw UsageError("give either --prompt TEXT or --prompt-ids IDS");
+  const std::shared_ptr<Collective> world = ranks();
+  if (a.has("compile") && world && world->world_size() > 1)
+    throw UsageError("--compile runs in one process (a pipeline's steps are not compiled)");
+  const SessionOptions session_options{.compile = a.has("compile")};
   GenerateOptions opts = sampling(a);
   if (a.has("prompt-ids")) {
     if (a.has("chat")) throw UsageError("--chat renders text: give --prompt with it");
     const std::vector<int32_t> prompt = parse_ids(a.get("prompt-ids"));
     std::unique_ptr<Model> model = load_for_generation(dir, weight_format(a));
     if (model->special_tokens().eos >= 0) opts.stop_ids = {model->special_tokens().eos};
-    generate(*model, prompt, opts, [](int32_t t) {
+    Session(*model, session_options).generate(prompt, opts, [](int32_t t) {
       if (!is_first_rank()) return false;  // every rank samples the same token; rank 0 prints
       std::printf("%d\n", t);
       std::fflush(stdout);
@@ -154,7 +158,7 @@ int cmd_generate(int argc, char** argv) {
   }
   Streamer out(tok);
   const bool prints = is_first_rank();
-  generate(*model, prompt, opts, [&](int32_t t) {
+  Session(*model, session_options).generate(prompt, opts, [&](int32_t t) {
     if (!prints) return false;
     if (a.has("ids")) std::printf("%d\n", t);
     else out.push(t);
@@ -169,17 +173,17 @@ int cmd_generate(int argc, char** argv) {
 int cmd_chat(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     std::printf("usage: xla chat --model DIR [options]\n%s%s  --system TEXT             a system prompt\n"
-                "Type a message and press Enter; an empty line or end of input ends the chat.\n", kSamplingHelp,
-                kWeightsHelp);
+                "Type a message and press Enter; an empty line or end of input ends the chat.\n%s", kSamplingHelp,
+                kWeightsHelp, kCompileHelp);
     return 0;
   }
-  Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("system"); return s; }(), {"bf16"});
+  Args a(argc, argv, 2, [] { auto s = kSamplingFlags; s.insert("system"); return s; }(), {"bf16", "compile"});
   const std::string dir = a.required("model");
   GenerateOptions opts = sampling(a);
   Tokenizer tok = Tokenizer::load(tokenizer_path(a, dir));
   std::unique_ptr<Model> model = load_model(dir, weight_format(a));
   opts.stop_ids = {tok.end_of_turn_id(), tok.eos_id()};
-  Session session(*model);
+  Session session(*model, {.compile = a.has("compile")});
   std::string system = a.get("system"), line;
   bool first = true;
   const bool tty = isatty(fileno(stdin));

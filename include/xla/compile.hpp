@@ -19,9 +19,15 @@
 // tensor in place (a tied embedding's rows into the head's gradient), a capture records a
 // new sum instead, whose rounding may differ in the last bit.
 //
+// One kind of in-place write is captured: index_copy_ into a tensor from outside (a KV
+// cache's buffer) at positions given as values. It is an effect: it runs at its place in
+// every replay, what follows reads the buffer as written, and no pass moves or merges
+// anything across it. That is how a decode step, whose cache slot changes every token,
+// compiles once (Model::compile_decode).
+//
 // What cannot be captured fails at compile() with Status::Unsupported, naming the op: a
 // tensor made by code that does not report to the capture (the fused layers of nn.hpp,
-// random draws), or an in-place write into a tensor the graph reads. Control flow that
+// random draws), or any other in-place write into a tensor the graph reads. Control flow that
 // depends on values is frozen as it went during the capture, as in every tracing compiler.
 #pragma once
 #include <cstddef>
@@ -51,6 +57,7 @@ struct CompileStats {
   int64_t fused_ops = 0;       // ops inside them
   int64_t arena_steps = 0;     // products, softmax rows and fused layers' kernels writing into the arena
   int64_t eager_steps = 0;     // ops that run as they do eagerly (allocating their result)
+  int64_t effects = 0;         // in-place writes into tensors from outside (index_copy_ into a cache)
   size_t arena_bytes = 0;      // the one buffer of the graph
   size_t unplanned_bytes = 0;  // the same buffers without reuse
 };

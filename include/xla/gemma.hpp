@@ -103,6 +103,8 @@ class GemmaModel : public Model {
                  bool last_only = false) const override;
   Tensor final_hidden(const Tensor& tokens, ModelState* state = nullptr, std::vector<Tensor>* hidden = nullptr,
                       bool last_only = false) const override;
+  // A one-token step over a KV cache state, compiled per span of the cache (decode_step.cpp).
+  std::unique_ptr<DecodeStep> compile_decode(ModelState* state) const override;
   // The decoder with attention left to the caller: what forward() and the serving engine
   // (paged attention over many sequences) share. tokens [B, T] at `positions` (i64 [T], the
   // RoPE angles); attend(layer, q, k, v) receives the new tokens' queries [B, H, T, D] and

@@ -21,9 +21,16 @@ struct GenerateOptions {
 // Called with each new token; returning true stops generation (the token is kept).
 using TokenCallback = std::function<bool(int32_t token)>;
 
+struct SessionOptions {
+  // One-token feeds (each generated token) replay a compiled graph (Model::compile_decode):
+  // no tensor allocated per token; logits equal the eager ones to float rounding. Prompts
+  // still run eagerly. Status::Unsupported at construction for a model that cannot compile.
+  bool compile = false;
+};
+
 class Session {
  public:
-  explicit Session(const Model& model);  // the model must outlive the session
+  explicit Session(const Model& model, SessionOptions options = {});  // the model must outlive the session
   // Appends tokens to the context (one forward over all of them); returns the logits [V]
   // that predict the next token.
   std::vector<float> feed(const std::vector<int32_t>& ids);
@@ -34,10 +41,14 @@ class Session {
                                 const TokenCallback& on_token = {}, bool* stopped_by_callback = nullptr);
   int64_t length() const { return state_->length() + int64_t(pending_.size()); }  // tokens of context
   void reset();
+  // Switches compiled one-token steps on or off (see SessionOptions::compile).
+  void set_compile(bool on);
+  bool compiled() const { return bool(decode_); }
 
  private:
   const Model& model_;
   std::unique_ptr<ModelState> state_;
+  std::unique_ptr<DecodeStep> decode_;  // over state_, when compiled
   std::vector<int32_t> history_;   // every token of the context (for the repetition penalty)
   std::vector<int32_t> pending_;   // generated last, not yet run through the model
   std::vector<float> last_logits_;

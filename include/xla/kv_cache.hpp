@@ -3,8 +3,8 @@
 // sequences that advance together, as a Session or a training-free forward uses it.
 //
 // Design (written here because every reader of forward() needs it):
-// - Buffers are allocated once and written in place: no concat per token, no allocation per
-//   step. A global layer appends into [B, KVH, capacity, D] and grows by doubling only when a
+// - Buffers are allocated once, zeroed, and written in place: no concat per token, no
+//   allocation per step. A global layer appends into [B, KVH, capacity, D] and grows by doubling only when a
 //   sequence outlives the capacity it was made with (give the capacity up front to avoid it).
 // - A sliding-window layer is a ring of `window` slots: the window - 1 positions a new token
 //   can still see, plus that token. A long sequence costs those layers nothing more.
@@ -65,6 +65,23 @@ class KVCache : public ModelState {
   void rollback();  // forgets the pending tokens: the cache is as before the appends
   int64_t pending() const { return pending_; }
 
+  // A compiled one-token step (Model::compile_decode) writes the new token's keys and values
+  // itself, with index_copy_ into keys()/values() at step_slot(), and attends over the
+  // first `span` slots of a layer (of a window layer's ring, at most all of it: position p
+  // sits in slot p % window) under step_mask(): one graph then serves every position below
+  // span. begin_step() opens such a step for the token at length(), as append() would
+  // (close it with commit() or rollback()); every global layer then has at least `span`
+  // slots, all finite (unused slots hold zeros, which the mask hides). The cache must
+  // already hold a token.
+  void begin_step(int64_t span);
+  int64_t step_slot(int64_t layer) const;
+  // u8 [extent]: which of the layer's first `extent` slots the token at length() may see.
+  void step_mask(int64_t layer, int64_t extent, uint8_t* out) const;
+  // A layer's buffers [B, KVH, slots, D]; replaced (and generation() changed) when they grow.
+  const Tensor& keys(int64_t layer) const { return layers_.at(size_t(layer)).k; }
+  const Tensor& values(int64_t layer) const { return layers_.at(size_t(layer)).v; }
+  uint64_t generation() const { return generation_; }
+
   // Commits on done(), rolls back if destroyed before: wrap a forward in one.
   class Transaction {
    public:
@@ -93,12 +110,13 @@ class KVCache : public ModelState {
     Tensor pending_k, pending_v;  // window layers, T > 1: the new tokens, written at commit
     int64_t saved_slot = -1, saved_pos = -1;  // window layers, T == 1: the slot overwritten
   };
-  void reserve(Layer& L, const Tensor& like, int64_t needed);
+  void reserve(Layer& L, int64_t needed);  // batch_heads_ known
   static void write(Layer& L, const Tensor& k, const Tensor& v, int64_t slot, int64_t from, int64_t count);
 
   std::vector<Layer> layers_;
   int64_t length_ = 0, pending_ = 0, capacity_ = 0;
   Shape batch_heads_;  // [B, KVH, D] fixed by the first append
+  uint64_t generation_ = 0;
 };
 
 }  // namespace xla

@@ -36,6 +36,23 @@ struct LoraAdapter {
   bool defined() const { return a.defined(); }
 };
 
+// One token's forward over a state, captured once as a graph and replayed (compile.hpp):
+// made by Model::compile_decode. A replay allocates no tensor and dispatches no op beyond
+// the graph's kernels.
+class DecodeStep {
+ public:
+  virtual ~DecodeStep() = default;
+  // Feeds `token` to the state (one sequence holding at least one token) and returns the
+  // logits [vocab_size] predicting the next: forward({{token}}, state, nullptr, true) to
+  // float rounding (attention sums over a masked span of the cache rather than exactly the
+  // positions seen). Valid until the next call. On error the state is as it was.
+  virtual const float* step(int32_t token) = 0;
+  // Graphs captured so far: one each time a step reaches a span of the cache it has no graph
+  // for (16, 32, 64, … slots; a graph is dropped when the cache's buffers grow). The weights
+  // are read live; the structure, and whether LoRA adapters are on, are as at the capture.
+  virtual int64_t captures() const = 0;
+};
+
 struct SpecialTokens {
   int32_t bos = -1, eos = -1, pad = 0;  // -1: the model has none
 };
@@ -68,6 +85,10 @@ class Model {
   // require grad. last_only: logits of the last position only ([B, 1, V]).
   virtual Tensor forward(const Tensor& tokens, ModelState* state = nullptr, std::vector<Tensor>* hidden = nullptr,
                          bool last_only = false) const = 0;
+  // A compiled one-token step over `state` (from new_state, batch 1). The state must outlive
+  // it and change only through it or forward(). Status::Unsupported for a model whose
+  // forward cannot be captured (Mamba's selective scan is a raw kernel).
+  virtual std::unique_ptr<DecodeStep> compile_decode(ModelState* state) const;
   // forward without the LM head: the residual stream after the final norm, [B, T, C] (what a
   // chunked loss multiplies by head_weight() itself, never holding all the logits).
   virtual Tensor final_hidden(const Tensor& tokens, ModelState* state = nullptr, std::vector<Tensor>* hidden = nullptr,

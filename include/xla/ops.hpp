@@ -84,6 +84,11 @@ Tensor embedding(const Tensor& weight, const Tensor& ids);            // weight 
 Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src);
 // The same into an existing contiguous f32 tensor (out += …), in place.
 void index_add_(Tensor& out, int axis, const Tensor& index, const Tensor& src);
+// out[index[i]] = src[i] along axis, in place (torch.index_copy_; src converted to out's
+// dtype). The positions are values, not arguments: a capture records the write as an
+// effect on out, replayed with each run's indices, so a compiled step can write into a
+// buffer that outlives it (a KV cache) at a position known only when it runs.
+void index_copy_(Tensor& out, int axis, const Tensor& index, const Tensor& src);
 // out = zeros of `shape`, then out[..., index[...], ...] += src[...] (torch.scatter_add with
 // src of index's shape): the backward of gather.
 Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src);

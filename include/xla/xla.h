@@ -463,6 +463,11 @@ XLA_API void xla_session_free(xla_session* s);
 /* Tokens of context held (fed and generated). */
 XLA_API int64_t xla_session_length(const xla_session* s);
 XLA_API xla_status xla_session_reset(xla_session* s);
+/* on = 1: each one-token feed (every generated token) replays a graph compiled from the
+   model's step (see "The compiler"): no allocation per token, logits equal the eager ones
+   to float rounding; prompts still run eagerly. on = 0: eager again. Kept across resets.
+   XLA_ERR_UNSUPPORTED for a model whose step cannot be compiled (Mamba). */
+XLA_API xla_status xla_session_compile(xla_session* s, int on);
 /* Appends n tokens to the context; logits_out (nullable, cap >= vocab floats) receives the
    logits that predict the next token. On error the session is unchanged. */
 XLA_API xla_status xla_session_feed(xla_session* s, const int32_t* ids, size_t n, float* logits_out, size_t cap);

@@ -125,6 +125,30 @@ class Tracer final : public detail::OpTracer {
     }
   }
 
+  void effect(detail::OpEvent&& e, const Tensor& target, const std::vector<Tensor>& inputs,
+              uint64_t version_before) override {
+    const Storage* s = target.storage().get();
+    if (find(s))
+      fail(Status::Unsupported, "compile",
+           std::string(e.name) + " writes into a tensor " + target.shape().str() +
+               " that the graph computes or takes as an input; a graph may write in place only into tensors "
+               "from outside it (a cache buffer)");
+    Node n = node_like(NodeKind::Effect, e.name, target);
+    for (auto& [key, param] : params_)  // what the graph read of this buffer so far was read before the write
+      if (key.first == s) {
+        if (param.second != version_before)
+          fail(Status::Unsupported, "compile",
+               std::string(e.name) + " writes into a weight " + target.shape().str() +
+                   " that was already written in place, unseen, during the capture");
+        param.second = s->version;
+      }
+    n.in.push_back(value_of(target, e.name));  // a Param at the buffer's new version
+    for (const Tensor& t : inputs) n.in.push_back(value_of(t, e.name));
+    n.op = e.kind;
+    n.eager = std::move(e.eager);
+    graph.add(std::move(n));
+  }
+
   void constant(const Tensor& t) override {
     if (find(t.storage().get())) return;
     Node n = node_like(NodeKind::Constant, "constant", t);

@@ -78,6 +78,9 @@ void CompiledFunction::Impl::build() {
       case NodeKind::Op:
         ++(compiler::writes_arena(graph, i) || n.into ? stats.arena_steps : stats.eager_steps);
         break;
+      case NodeKind::Effect:
+        ++stats.effects;
+        break;
       default:
         break;
     }
@@ -117,6 +120,10 @@ void CompiledFunction::Impl::step(int i) {
       compiler::run_fused_loop(*n.loop, args, outs);
       return;
     }
+    case NodeKind::Effect:
+      gather_args();
+      n.eager(args);
+      return;
     case NodeKind::Op:
       break;
   }

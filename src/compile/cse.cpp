@@ -1,7 +1,7 @@
 // cse.cpp — common-subexpression elimination: two nodes of the same op, attributes and
 // inputs compute the same value, so the second becomes the first. Ops replayed by closure
 // (OpKind::Other) carry attributes the graph cannot compare and are never merged; small
-// constants merge by value.
+// constants merge by value. Nothing merges across an effect (an in-place write).
 #include <cstring>
 #include <map>
 
@@ -14,7 +14,8 @@ constexpr int64_t kMaxMergedConstant = 64;  // elements
 
 // A key naming everything that decides a node's value, or "" when it cannot be merged.
 std::string key_of(const Node& n) {
-  if (n.kind == NodeKind::Input || n.kind == NodeKind::Fused || n.kind == NodeKind::Output) return "";
+  if (n.kind == NodeKind::Input || n.kind == NodeKind::Fused || n.kind == NodeKind::Output || n.kind == NodeKind::Effect)
+    return "";
   if (n.kind == NodeKind::Op && n.op == detail::OpKind::Other) return "";  // multi-result ops too
   if (n.kind == NodeKind::Constant && n.value.numel() > kMaxMergedConstant) return "";
   std::string k = std::to_string(int(n.kind)) + "|" + std::to_string(int(n.op)) + "|" + std::to_string(n.code) + "|" +
@@ -50,8 +51,10 @@ Graph eliminate_common_subexpressions(const Graph& g) {
         continue;
       }
     }
+    const bool effect = n.kind == NodeKind::Effect;
     id[i] = out.add(std::move(n));
     if (!k.empty()) seen[k] = id[i];
+    if (effect) seen.clear();  // what was read before a write is not what is read after it
   }
   for (int i : g.inputs) out.inputs.push_back(id[size_t(i)]);
   for (int o : g.outputs) out.outputs.push_back(id[size_t(o)]);

@@ -1,4 +1,5 @@
-// dce.cpp — dead-code elimination: keeps what the outputs depend on, and the inputs.
+// dce.cpp — dead-code elimination: keeps what the outputs and the effects (in-place writes
+// into buffers outside the graph) depend on, and the inputs.
 #include "passes.hpp"
 
 namespace xla::compiler {
@@ -7,6 +8,7 @@ Graph eliminate_dead_code(const Graph& g) {
   std::vector<char> live(g.nodes.size(), 0);
   for (int o : g.outputs) live[size_t(o)] = 1;
   for (int i : g.inputs) live[size_t(i)] = 1;
+  for (size_t i = 0; i < g.nodes.size(); ++i) live[i] |= g.nodes[i].kind == NodeKind::Effect;
   for (size_t i = g.nodes.size(); i-- > 0;)  // users come after what they read
     if (live[i])
       for (int j : g.nodes[i].in) live[size_t(j)] = 1;

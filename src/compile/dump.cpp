@@ -46,6 +46,8 @@ std::string op_of(const Node& n) {
       if (n.loop->reduces) s += std::string(first ? "" : " ") + "→ " + n.loop->reduce_name;
       return s + "}";
     }
+    case NodeKind::Effect:
+      return "write " + n.name + " into";
     case NodeKind::Op:
       break;
   }
@@ -97,6 +99,9 @@ std::string to_dot(const Graph& g) {
         break;
       case NodeKind::Fused:
         style = ", style=filled, fillcolor=\"#dcfce7\"";
+        break;
+      case NodeKind::Effect:
+        style = ", style=filled, fillcolor=\"#fee2e2\"";
         break;
       default:
         break;

@@ -71,7 +71,9 @@ Graph fuse_elementwise(const Graph& g) {
   for (size_t i = 0; i < N; ++i) {
     const Node& n = g.nodes[i];
     int gid = -1;
-    if (fusable_elementwise(g, n)) {
+    if (n.kind == NodeKind::Effect) {  // no loop moves past an in-place write: every group ends before it
+      for (Group& grp : groups) grp.closed = true;
+    } else if (fusable_elementwise(g, n)) {
       for (int j : n.in)
         if ((gid = open_group_of(j, n.shape)) >= 0) break;
       if (gid < 0) {

@@ -21,6 +21,8 @@ enum class NodeKind {
   Op,        // one op of ops.hpp (or a fused layer's kernel, with several results)
   Fused,     // a loop computing several elementwise ops (and a row reduction) at once
   Output,    // result `index` of in[0], a Fused node or an Op with several results
+  Effect,    // an in-place write into in[0] (a Param) from in[1…]: no value; kept, and never
+             // moved past or merged across (the passes treat it as a barrier)
 };
 
 struct Node {

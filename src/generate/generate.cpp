@@ -13,10 +13,20 @@ static Tensor row_tokens(const std::vector<int32_t>& ids) {
   return Tensor::from_data(ids.data(), {1, int64_t(ids.size())}, DType::I32);
 }
 
-Session::Session(const Model& model) : model_(model), state_(model.new_state()) {}
+Session::Session(const Model& model, SessionOptions options) : model_(model), state_(model.new_state()) {
+  set_compile(options.compile);
+}
+
+void Session::set_compile(bool on) {
+  if (!on) decode_.reset();
+  if (on && !decode_) decode_ = model_.compile_decode(state_.get());
+}
 
 void Session::reset() {
+  const bool compiled = bool(decode_);
+  decode_.reset();  // it refers to the state it was made for
   state_ = model_.new_state();
+  set_compile(compiled);
   history_.clear();
   pending_.clear();
   last_logits_.clear();
@@ -28,10 +38,14 @@ std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
   if (all.empty()) fail(Status::InvalidArg, "session feed: no tokens");
   NoGradGuard no_grad;
   // a failed forward (a bad id) leaves the state, and so the session, as it was
-  Tensor logits = model_.forward(row_tokens(all), state_.get(), nullptr, /*last_only=*/true);  // [1, 1, V]
+  if (decode_ && all.size() == 1 && state_->length() > 0) {
+    const float* logits = decode_->step(all[0]);
+    last_logits_.assign(logits, logits + model_.vocab_size());
+  } else {
+    last_logits_ = model_.forward(row_tokens(all), state_.get(), nullptr, /*last_only=*/true).to_vector();  // [1, 1, V]
+  }
   history_.insert(history_.end(), ids.begin(), ids.end());
   pending_.clear();
-  last_logits_ = logits.to_vector();
   return last_logits_;
 }
 

@@ -38,6 +38,11 @@ std::string canonical_config_json(const std::string& config_json) {
   unknown(type);
 }
 
+std::unique_ptr<DecodeStep> Model::compile_decode(ModelState*) const {
+  fail(Status::Unsupported, "compile_decode",
+       "this model (" + architecture() + ") cannot compile its step: its forward runs code a capture cannot record");
+}
+
 std::unique_ptr<Model> load_model(const std::string& dir, DType dtype) {
   const std::string type = model_type_of(io::read_text_file(dir + "/config.json", "the model config"));
   if (is_gemma(type)) return std::make_unique<GemmaModel>(GemmaModel::load(dir, dtype));

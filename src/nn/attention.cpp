@@ -6,15 +6,16 @@
 
 namespace xla::nn {
 
-static std::vector<Tensor> rope_tables_kernel(const Tensor& positions, int64_t head_dim, double base, double scaling) {
+// cos and sin [T, head_dim] of the positions, into given tensors.
+static void rope_tables_into(const Tensor& positions, int64_t head_dim, double base, double scaling, Tensor& cos,
+                             Tensor& sin) {
   const int64_t T = positions.numel(), half = head_dim / 2;
   std::vector<int64_t> pos(static_cast<size_t>(T));
-  positions.to(DType::I64).copy_to(pos.data());
+  (positions.dtype() == DType::I64 ? positions : positions.to(DType::I64)).copy_to(pos.data());
   // inverse frequencies and angles in f32, as the reference computes them
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i)
     inv[size_t(i)] = 1.f / std::pow(float(base), float(2 * i) / float(head_dim));
-  Tensor cos = Tensor::empty({T, head_dim}), sin = Tensor::empty({T, head_dim});
   float* pc = cos.data<float>();
   float* ps = sin.data<float>();
   for (int64_t t = 0; t < T; ++t)
@@ -23,21 +24,26 @@ static std::vector<Tensor> rope_tables_kernel(const Tensor& positions, int64_t h
       pc[t * head_dim + i] = pc[t * head_dim + i + half] = std::cos(angle);
       ps[t * head_dim + i] = ps[t * head_dim + i + half] = std::sin(angle);
     }
-  return {cos, sin};
 }
 
 RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, double scaling) {
   if (positions.ndim() != 1) fail(Status::Shape, "rope: positions must be 1-D, got " + positions.shape().str());
   if (head_dim <= 0 || head_dim % 2) fail(Status::InvalidArg, "rope: head_dim must be even, got " + std::to_string(head_dim));
+  auto tables_of = [head_dim](const std::vector<Tensor>& v) {
+    const int64_t T = v[0].numel();
+    return std::vector<Tensor>{Tensor::empty({T, head_dim}), Tensor::empty({T, head_dim})};
+  };
+  auto into = [=](const std::vector<Tensor>& v, std::vector<Tensor>& out) {
+    rope_tables_into(v[0], head_dim, base, scaling, out[0], out[1]);
+  };
   // a capture replays the tables from the positions of each run (op_trace.hpp)
   std::vector<Tensor> t = detail::traced_multi(
-      {positions},
-      [=] {
-        return detail::multi_event("rope_tables", [=](const std::vector<Tensor>& v) {
-          return rope_tables_kernel(v[0], head_dim, base, scaling);
-        });
-      },
-      [&] { return rope_tables_kernel(positions, head_dim, base, scaling); });
+      {positions}, [=] { return detail::multi_event_into("rope_tables", into, tables_of); },
+      [&] {
+        std::vector<Tensor> out = tables_of({positions});
+        into({positions}, out);
+        return out;
+      });
   return {t[0], t[1]};
 }
 
@@ -63,7 +69,8 @@ static Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   scores = ag::mul(scores, Tensor::scalar(scale));
   if (softcap_value > 0) scores = softcap(scores, softcap_value);
   // mask [T, S] repeated over the G heads: [G·T, S]
-  Tensor mask = G == 1 ? allowed : allowed.unsqueeze(0).expand({G, T, S}).reshape({G * T, S});
+  // (one query: [1, S] broadcasts over the G rows as it is)
+  Tensor mask = G == 1 || T == 1 ? allowed : allowed.unsqueeze(0).expand({G, T, S}).reshape({G * T, S});
   scores = ag::where(mask, scores, Tensor::scalar(-INFINITY));
   Tensor probs = ag::softmax(scores, -1);
   Tensor out = ag::matmul(probs, v);  // [B, KVH, G·T, D]

@@ -45,13 +45,14 @@ std::unique_ptr<ModelState> KVCache::clone() const {
 // Makes room for `needed` slots (global layers: positions 0 … needed - 1). Growth doubles,
 // so a sequence that outlives its capacity pays an amortised copy per token, not a copy
 // per step.
-void KVCache::reserve(Layer& L, const Tensor& like, int64_t needed) {
+void KVCache::reserve(Layer& L, int64_t needed) {
   const int64_t want = L.window > 0 ? L.window : needed;
   if (L.slots >= want) return;
   int64_t slots = want;
   if (L.window == 0) slots = std::max({want, capacity_, L.slots * 2});
-  const int64_t B = like.shape()[0], KVH = like.shape()[1], D = like.shape()[3];
-  Tensor k = Tensor::empty({B, KVH, slots, D}), v = Tensor::empty({B, KVH, slots, D});
+  const int64_t B = batch_heads_[0], KVH = batch_heads_[1], D = batch_heads_[2];
+  // zeros: a compiled step attends over unused slots too (masked), and 0 · NaN would not vanish
+  Tensor k = Tensor::zeros({B, KVH, slots, D}), v = Tensor::zeros({B, KVH, slots, D});
   if (L.slots > 0) {
     k.slice(2, 0, L.slots).copy_(L.k);
     v.slice(2, 0, L.slots).copy_(L.v);
@@ -60,6 +61,7 @@ void KVCache::reserve(Layer& L, const Tensor& like, int64_t needed) {
   L.v = v;
   L.pos.resize(size_t(slots), -1);
   L.slots = slots;
+  ++generation_;
 }
 
 // Tokens [from, from + count) of k/v [B, KVH, T, D] into slots [slot, slot + count).
@@ -104,7 +106,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
                             " tokens in one step");
 
   const int64_t start = length_;
-  reserve(L, k_in, start + T);
+  reserve(L, start + T);
   const Tensor k = detach(k_in), v = detach(v_in);  // what the buffers keep: values, no history
   Span span;
   if (L.window == 0) {
@@ -147,6 +149,42 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
   L.appended = true;
   pending_ = T;
   return span;
+}
+
+void KVCache::begin_step(int64_t span) {
+  if (length_ == 0 || batch_heads_.size() == 0) fail(Status::InvalidArg, "kv cache: a compiled step needs a cache holding a token");
+  if (pending_ != 0) fail(Status::InvalidArg, "kv cache: a step is already under way");
+  const int64_t start = length_;
+  if (span <= start) fail(Status::InvalidArg, "kv cache: a step at position " + std::to_string(start) + " needs a span past it, got " + std::to_string(span));
+  pending_ = 1;  // first: a rollback then undoes whatever of the loop ran
+  for (Layer& L : layers_) {
+    reserve(L, span);
+    if (L.window == 0) {
+      L.pos[size_t(start)] = start;
+    } else {  // the slot of the position that just left the window, as append() of one token
+      const int64_t slot = start % L.window;
+      L.saved_slot = slot;
+      L.saved_pos = L.pos[size_t(slot)];
+      L.pos[size_t(slot)] = start;
+    }
+    L.appended = true;
+  }
+}
+
+int64_t KVCache::step_slot(int64_t layer) const {
+  const Layer& L = layers_.at(size_t(layer));
+  return L.window == 0 ? length_ : length_ % L.window;
+}
+
+void KVCache::step_mask(int64_t layer, int64_t extent, uint8_t* out) const {
+  const Layer& L = layers_.at(size_t(layer));
+  if (extent > L.slots)
+    fail(Status::InvalidArg, "kv cache: a mask over " + std::to_string(extent) + " slots of a layer holding " + std::to_string(L.slots));
+  const int64_t q = length_;
+  for (int64_t s = 0; s < extent; ++s) {
+    const int64_t p = L.pos[size_t(s)];
+    out[s] = p >= 0 && p <= q && (L.window == 0 || q - p < L.window);
+  }
 }
 
 void KVCache::commit() {

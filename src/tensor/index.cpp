@@ -170,6 +170,33 @@ void index_add_(Tensor& out, int axis, const Tensor& index, const Tensor& src) {
   out.bump_version();
 }
 
+void index_copy_(Tensor& out, int axis, const Tensor& index, const Tensor& src) {
+  require(out, "index_copy_");
+  require(index, "index_copy_");
+  require(src, "index_copy_");
+  if (index.ndim() != 1) fail(Status::Shape, "index_copy_: index must be 1-D, got " + index.shape().str());
+  axis = normalize_axis(axis, out.ndim(), "index_copy_");
+  Shape want = out.shape();
+  want[axis] = index.numel();
+  if (!(src.shape() == want))
+    fail(Status::Shape, "index_copy_: source " + src.shape().str() + " should be " + want.str());
+  Tensor target = out;  // the handle the closure writes through at each replay
+  detail::traced_effect(
+      target, {&index, &src},
+      [axis] {
+        return detail::other_event("index_copy_", [axis](const std::vector<Tensor>& v) {
+          Tensor o = v[0];
+          index_copy_(o, axis, v[1], v[2]);
+          return Tensor();
+        });
+      },
+      [&] {
+        std::vector<int64_t> idx = read_indices(index, out.shape()[axis], "index_copy_");
+        for (size_t j = 0; j < idx.size(); ++j)
+          out.slice(axis, idx[j], idx[j] + 1).copy_(src.slice(axis, int64_t(j), int64_t(j) + 1));
+      });
+}
+
 static Tensor index_add_impl(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   Tensor out = Tensor::zeros(shape, DType::F32);
   index_add_(out, axis, index, src);

@@ -86,6 +86,14 @@ int main(void) {
   EXPECT(xla_session_length(s) == n_ids + 8);
   EXPECT_OK(xla_session_reset(s));
   EXPECT(xla_session_length(s) == 0);
+  /* compiled steps give the same 8 reference tokens; the switch takes 0 or 1 */
+  EXPECT_OK(xla_session_compile(s, 1));
+  sp.max_new_tokens = 8;
+  EXPECT_OK(xla_session_generate(s, ids, (size_t)n_ids, &sp, NULL, NULL, out, 16, &n_out));
+  EXPECT(n_out == 8 && memcmp(out, greedy, sizeof(int32_t) * 8) == 0);
+  EXPECT(xla_session_compile(s, 2) == XLA_ERR_INVALID_ARG && strstr(xla_last_error(), "on must be 0 or 1") != NULL);
+  EXPECT_OK(xla_session_compile(s, 0));
+  EXPECT_OK(xla_session_reset(s));
   /* the sampler on its own, over the session's logits, makes xla_generate's choices:
      greedy, and seeded sampling with a repetition penalty (same seed, same draws) */
   {

@@ -219,6 +219,7 @@ int main(void) {
     xla_session_free(NULL);
     EXPECT(xla_session_length(NULL) == -1);
     BAD(xla_session_reset(NULL), XLA_ERR_INVALID_ARG, "xla_session_reset", "NULL");
+    BAD(xla_session_compile(NULL, 1), XLA_ERR_INVALID_ARG, "xla_session_compile", "NULL");
     BAD(xla_session_feed(NULL, i32v, 1, NULL, 0), XLA_ERR_INVALID_ARG, "xla_session_feed", "NULL");
     BAD(xla_session_generate(NULL, i32v, 1, NULL, NULL, NULL, i32v, 4, &n), XLA_ERR_INVALID_ARG, "xla_session_generate", "NULL");
   }

@@ -324,6 +324,13 @@ for weights in (["--weights", "q8"], []):  # held as q8, or widened back to f32
     check(rc == 0 and len(got) == 8 and same >= 1, f"generate {weights} on the quantized folder: {got} vs {gemma2_ref['greedy_continuation']} {err}")
 rc, out, err = run("generate", "--model", model2, "--weights", "q4", "--prompt-ids", "2")
 check(rc == 2 and "--weights must be f32, bf16 or q8" in err, f"a bad --weights is a usage error: {rc} {err}")
+# compiled steps: the reference's greedy continuation; Mamba cannot compile its step
+rc, out, err = run("generate", "--model", model2, "--compile", "--prompt-ids", ",".join(map(str, gemma2_ref["token_ids"])),
+                   "--max-new-tokens", str(len(gemma2_ref["greedy_continuation"])))
+check(rc == 0 and [int(x) for x in out.split()] == gemma2_ref["greedy_continuation"],
+      f"generate --compile gives the reference continuation: {out!r} {err}")
+rc, out, err = run("generate", "--model", mamba, "--compile", "--prompt-ids", "1,2", "--max-new-tokens", "2")
+check(rc == 1 and "cannot compile" in err and not out, f"generate --compile on Mamba is refused: {rc} {out!r} {err}")
 rc, out, err = run("quantize", mamba, os.path.join(work, "mamba_q8"))
 check(rc == 1 and "q8" in err, f"quantizing a Mamba model is refused: {rc} {err}")
 

@@ -140,6 +140,72 @@ TEST(Capture, InPlaceWritesAreRefused) {
   }
 }
 
+// index_copy_ into a tensor from outside is an effect: it runs at its place in every replay
+// with that run's indices, what follows reads the buffer as written, a read before it is
+// not merged with the same read after it, and it is kept though no result depends on it.
+TEST(Effects, IndexCopyIntoAnOutsideBufferReplaysInPlace) {
+  Tensor cache = Tensor::zeros({4, 3});
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor before = sum(exp(cache), {0});  // read before the write …
+    index_copy_(cache, 0, in[0], mul(in[1], Tensor::scalar(2.f)));
+    Tensor after = sum(exp(cache), {0});  // … and the same read after it: not one value
+    return std::vector<Tensor>{sub(after, before)};
+  };
+  auto row = [](float a, float b, float c) {
+    const float v[3] = {a, b, c};
+    return Tensor::from_data(v, {1, 3}, DType::F32);
+  };
+  auto index = [](int64_t i) { return Tensor::from_data(&i, {1}, DType::I64); };
+  CompiledFunction f = compile(fn, {index(0), row(1, 2, 3)});
+  EXPECT_EQ(f.stats().effects, 1);
+  Tensor expect = Tensor::zeros({4, 3});
+  auto eager = [&](int64_t i, const Tensor& r) {  // fn's arithmetic on a copy of the cache's state
+    Tensor before = sum(exp(expect), {0});
+    index_copy_(expect, 0, index(i), mul(r, Tensor::scalar(2.f)));
+    return sub(sum(exp(expect), {0}), before);
+  };
+  eager(0, row(1, 2, 3));  // what the capture's own run wrote
+  for (int64_t i : {2, 3, 2}) {
+    Tensor r = row(float(i), -1.f, 0.5f);
+    Tensor got = f.run({index(i), r})[0];
+    expect_same_bits(got, eager(i, r), "result, row " + std::to_string(i));
+    expect_same_bits(cache, expect, "cache, row " + std::to_string(i));
+  }
+
+  // no result reads the write: it still runs
+  auto writes_only = [&](const std::vector<Tensor>& in) {
+    index_copy_(cache, 0, in[0], in[1]);
+    return std::vector<Tensor>{exp(in[1])};
+  };
+  CompiledFunction w = compile(writes_only, {index(1), row(0, 0, 0)});
+  w.run({index(1), row(7, 8, 9)});
+  EXPECT_EQ(cache.slice(0, 1, 2).to_vector(), (std::vector<float>{7, 8, 9}));
+}
+
+TEST(Effects, WritesIntoTheGraphsOwnTensorsAreRefused) {
+  int64_t i = 0;
+  Tensor at = Tensor::from_data(&i, {1}, DType::I64);
+  auto into_a_value = [&](const std::vector<Tensor>& in) {
+    Tensor y = mul(in[0], in[0]);
+    index_copy_(y, 0, at, in[0].slice(0, 0, 1));
+    return std::vector<Tensor>{y};
+  };
+  auto into_an_input = [&](const std::vector<Tensor>& in) {
+    Tensor x = in[0];
+    index_copy_(x, 0, at, exp(in[0].slice(0, 0, 1)));
+    return std::vector<Tensor>{x};
+  };
+  for (const auto& fn : {std::function(into_a_value), std::function(into_an_input)}) {
+    try {
+      compile(fn, {randn_tensor({4}, 2)});
+      ADD_FAILURE() << "a write into the graph's own tensor was captured";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::Unsupported);
+      EXPECT_NE(std::string(e.what()).find("index_copy_ writes into a tensor"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Capture, ACompileInsideACapturedFunctionIsRefused) {
   auto inner = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(in[0])}; };
   auto outer = [&](const std::vector<Tensor>& in) {

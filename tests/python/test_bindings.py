@@ -216,6 +216,16 @@ class ModelTest(unittest.TestCase):
         s.reset()
         self.assertEqual(len(s), 0)
 
+    def test_compiled_session_gives_the_reference_continuation(self) -> None:
+        s = self.model.session(compile=True)
+        self.assertEqual(s.generate(self.seq["token_ids"], max_new_tokens=8), self.seq["greedy_continuation"])
+        s.compile(False)  # eager from here, continuing the same context
+        eager = self.model.session()
+        eager.generate(self.seq["token_ids"], max_new_tokens=8)
+        self.assertEqual(s.generate(max_new_tokens=4), eager.generate(max_new_tokens=4))
+        with self.assertRaisesRegex(xla.UnsupportedError, "cannot compile"):
+            xla.Model.load(MAMBA).session(compile=True)
+
     def test_load_errors(self) -> None:
         with self.assertRaisesRegex(xla.FileError, "config.json"):
             xla.Model.load(os.path.join(SHARED, "no_such_model"))

@@ -338,6 +338,7 @@ _DECLS = {
     "xla_session_free": (None, [P]),
     "xla_session_length": (i64, [P]),
     "xla_session_reset": (STATUS, [P]),
+    "xla_session_compile": (STATUS, [P, i32]),
     "xla_session_feed": (STATUS, [P, I32P, size_t, P, size_t]),
     "xla_session_generate": (STATUS, [P, I32P, size_t, ctypes.POINTER(SamplerParams), TOKEN_FN, P, I32P, size_t,
                                       SIZEP]),

@@ -47,6 +47,11 @@ class OpTracer {
   virtual void multi_op(OpEvent&& event, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outs) = 0;
   // A tensor made from values (from_data, zeros, and what builds on them): a constant.
   virtual void constant(const Tensor& t) = 0;
+  // An op that wrote into `target` in place (inputs: what it read); target's storage was at
+  // version `version_before` when it began. event.eager reruns the write (its arguments:
+  // target, then the inputs) and returns nothing.
+  virtual void effect(OpEvent&& event, const Tensor& target, const std::vector<Tensor>& inputs,
+                      uint64_t version_before) = 0;
 };
 
 // The tracer of this thread (null when it is not capturing) and the op nesting depth.
@@ -106,6 +111,21 @@ std::vector<Tensor> traced_multi(const std::vector<Tensor>& inputs, Make&& make_
   }
   tracer->multi_op(make_event(), inputs, outs);
   return outs;
+}
+
+// Runs write() (an in-place op into target) and reports it as an effect.
+template <typename Make, typename F>
+void traced_effect(const Tensor& target, std::initializer_list<const Tensor*> inputs, Make&& make_event, F&& write) {
+  OpTracer* tracer = reporting_tracer();
+  if (!tracer) return write();
+  const uint64_t before = target.version();
+  {
+    UntracedScope body;
+    write();
+  }
+  std::vector<Tensor> in;
+  for (const Tensor* t : inputs) in.push_back(*t);
+  tracer->effect(make_event(), target, in, before);
 }
 
 inline void trace_constant(const Tensor& t) {
