@@ -48,8 +48,8 @@ class DecodeStep {
   // positions seen). Valid until the next call. On error the state is as it was.
   virtual const float* step(int32_t token) = 0;
   // Graphs captured so far: one each time a step reaches a span of the cache it has no graph
-  // for (16, 32, 64, … slots; a graph is dropped when the cache's buffers grow). The weights
-  // are read live; the structure, and whether LoRA adapters are on, are as at the capture.
+  // for (16, 32, 64, … slots). Graphs are dropped when the cache's buffers grow and when
+  // LoRA adapters are added or switched on or off; weights are read live.
   virtual int64_t captures() const = 0;
 };
 

@@ -13,6 +13,7 @@
 #include "xla/generate.hpp"
 #include "xla/kv_cache.hpp"
 #include "xla/mamba.hpp"
+#include "xla/ops.hpp"
 
 #ifndef XLA_SHARED_DIR
 #define XLA_SHARED_DIR "/work/shared"
@@ -152,6 +153,22 @@ TEST_P(CompiledDecode, SwitchesOffAndOnMidConversation) {
   s.reset();
   EXPECT_TRUE(s.compiled());
   EXPECT_EQ(s.length(), 0);
+}
+
+// Adapters added to the model, or switched off, after the steps were captured: the next
+// steps capture again and follow the model, as eager ones do.
+TEST_P(CompiledDecode, FollowsLoraAddedOrSwitchedAfterCapture) {
+  Session eager(model), compiled(model, {.compile = true});
+  std::vector<float> a = eager.feed(kPrompt), b = compiled.feed(kPrompt);
+  for (int32_t t : {3, 4}) a = eager.feed({t}), b = compiled.feed({t});
+  model.add_lora(2, 4.f);
+  for (auto& [name, w] : model.lora_parameters())
+    if (name.find("lora_B") != std::string::npos) w->copy_(full(w->shape(), 0.05));
+  for (int32_t t : {5, 6}) a = eager.feed({t}), b = compiled.feed({t});
+  EXPECT_LE(relative_gap(b, a), 2e-6) << "adapters added";
+  model.lora_enabled = false;
+  for (int32_t t : {7, 8}) a = eager.feed({t}), b = compiled.feed({t});
+  EXPECT_LE(relative_gap(b, a), 2e-6) << "adapters switched off";
 }
 
 INSTANTIATE_TEST_SUITE_P(Oracle, CompiledDecode, ::testing::Values("gemma1", "gemma2", "gemma3"));

@@ -42,9 +42,13 @@ class GemmaDecodeStep final : public DecodeStep {
     const int64_t span = std::max<int64_t>(kSmallestSpan, int64_t(std::bit_ceil(uint64_t(position + 1))));
     KVCache::Transaction step(cache_);  // rolled back if anything below throws
     cache_->begin_step(span);
-    if (cache_->generation() != generation_) {  // buffers replaced: the graphs read the old ones
+    // The graphs read the cache's buffers and follow the model's structure as at capture:
+    // buffers replaced (grown), or LoRA adapters added or switched, mean capturing again.
+    const bool lora = model_.lora_enabled && model_.has_lora();
+    if (cache_->generation() != generation_ || lora != lora_) {
       graphs_.clear();
       generation_ = cache_->generation();
+      lora_ = lora;
     }
     Graph& g = graphs_[span];
     if (g.inputs.empty()) {
@@ -114,6 +118,7 @@ class GemmaDecodeStep final : public DecodeStep {
   std::vector<int> kind_of_layer_;   // index into windows_
   std::map<int64_t, Graph> graphs_;  // by span
   uint64_t generation_ = 0;
+  bool lora_ = false;
   int64_t captures_ = 0;
 };
 
