@@ -1,6 +1,8 @@
 // grad_shape.cpp — differentiable views (reshape, permute, slice, expand …), cast and
 // matmul. A view's backward is the inverse view of the gradient; slicing scatters it into
 // zeros of the input's shape.
+#include <algorithm>
+
 #include "node.hpp"
 
 namespace xla::ag {
@@ -126,9 +128,21 @@ static Tensor matmul2(const Tensor& a, const Tensor& b) {
   Tensor y = xla::matmul(a, b);
   if (auto* n = record_op<BinaryShapes>(y, "matmul", [](auto& n, const Tensor& g, Tensor* gi) {
         const Tensor &a = n.saved(0), &b = n.saved(1);
-        // dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims it was broadcast along
+        // dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims it was broadcast along.
+        // A matrix shared by the whole batch (a weight: x [B, T, C] @ W) sums over the batch
+        // inside one product, the rows of every entry stacked: Σ_b x_bᵀ g_b = Xᵀ G, instead of
+        // B products of W's size and a pass adding them up.
         if (n.needs(0)) gi[0] = sum_to(xla::matmul(g, b.transpose(-1, -2)), n.p.a);
-        if (n.needs(1)) gi[1] = sum_to(xla::matmul(a.transpose(-1, -2), g), n.p.b);
+        if (n.needs(1)) {
+          const bool shared = n.p.b.size() == 2 && a.ndim() > 2 && g.ndim() == a.ndim() &&
+                              std::equal(a.shape().begin(), a.shape().end() - 2, g.shape().begin());
+          if (shared) {
+            const int64_t K = a.shape().back(), N = g.shape().back(), rows = K ? a.numel() / K : 0;
+            gi[1] = xla::matmul(a.reshape({rows, K}).transpose(0, 1), g.reshape({rows, N}));
+          } else {
+            gi[1] = sum_to(xla::matmul(a.transpose(-1, -2), g), n.p.b);
+          }
+        }
       }, {&a, &b})) {
     n->p = BinaryShapes{a.shape(), b.shape()};
     n->save(a);

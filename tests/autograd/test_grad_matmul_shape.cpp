@@ -56,6 +56,8 @@ TEST(GradMatmul, BatchedWithBroadcastBatchDims) {
   const std::vector<Case> cases = {
       {{2, 2, 3}, {2, 3, 4}, {2, 2, 4}, "[2,2,3] @ [2,3,4]"},
       {{2, 2, 3}, {3, 4}, {2, 2, 4}, "[2,2,3] @ [3,4] (b broadcast over the batch)"},
+      {{3, 5, 4}, {4, 6}, {3, 5, 6}, "[3,5,4] @ [4,6] (a weight shared by 15 rows: one product for its gradient)"},
+      {{2, 3, 1, 4}, {4, 2}, {2, 3, 1, 2}, "[2,3,1,4] @ [4,2] (two batch dims, one row each)"},
       {{2, 3}, {2, 3, 4}, {2, 2, 4}, "[2,3] @ [2,3,4] (a broadcast over the batch)"},
       {{2, 1, 2, 3}, {3, 3, 4}, {2, 3, 2, 4}, "[2,1,2,3] @ [3,3,4] (batch dims broadcast both ways)"},
       {{1, 2, 3}, {2, 3, 4}, {2, 2, 4}, "[1,2,3] @ [2,3,4] (size-1 batch)"},
@@ -86,6 +88,11 @@ TEST(GradMatmul, TransposedAndStridedOperands) {
     Tensor a = req(T(lcg_values(12, 43), {2, 3, 2}).permute({0, 2, 1}));  // [2,2,3]
     Tensor b = req(T(lcg_values(24, 44), {2, 4, 3}).permute({0, 2, 1}));  // [2,3,4]
     check_grad(mm(), {a, b});
+  }
+  {
+    SCOPED_TRACE("a permuted batch times a shared weight (its rows are gathered for the product)");
+    Tensor a = req(T(lcg_values(30, 49), {5, 3, 2}).permute({1, 0, 2}));  // [3,5,2]
+    check_grad(mm(), {a, param({2, 4}, 50)});
   }
   {
     SCOPED_TRACE("batch axis permuted to the middle");
