@@ -331,9 +331,9 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
     row = 1;
     for (int d = loop.shape.size() - loop.reduce_dims; d < loop.shape.size(); ++d) row *= loop.shape[d];
   } else if (row < 128) {
-    row = total;  // short rows: flat blocks
+    row = std::min(total, kBlock);  // short rows: flat blocks, which the threads share out
   }
-  const int64_t rows = total / row, per_row = (row + kBlock - 1) / kBlock;
+  const int64_t rows = (total + row - 1) / row;  // the last of flat blocks may be short
   float* reduced = loop.reduces ? outputs.back().data<float>() : nullptr;
   detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / row), [&](int64_t r0, int64_t r1) {
     Registers& regs = registers(nregs);
@@ -341,8 +341,9 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
     if (reduced) values.resize(size_t(row));
     for (int64_t r = r0; r < r1; ++r) {
       const float* in_place = nullptr;  // the row's values, where they lie contiguously
+      const int64_t len = std::min(row, total - r * row), per_row = (len + kBlock - 1) / kBlock;
       for (int64_t blk = 0; blk < per_row; ++blk) {
-        const int64_t j = blk * kBlock, begin = r * row + j, n = std::min(kBlock, row - j);
+        const int64_t j = blk * kBlock, begin = r * row + j, n = std::min(kBlock, len - j);
         run_block(loop, src, outputs, begin, n, regs);
         store(loop, regs, outputs, begin, n);
         if (!reduced) continue;
