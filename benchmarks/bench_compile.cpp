@@ -72,7 +72,7 @@ void BM_AddNorm(benchmark::State& st) {
   run_case(
       st, [&](const std::vector<Tensor>& x) { return add_norm(x, w); }, in, bytes, st.range(1) != 0);
 }
-BENCHMARK(BM_AddNorm)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128}, {0, 1}});
+BENCHMARK(BM_AddNorm)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128, 2048}, {0, 1}});
 
 void BM_GeGLU(benchmark::State& st) {
   const int64_t rows = st.range(0);
@@ -80,7 +80,7 @@ void BM_GeGLU(benchmark::State& st) {
   const int64_t bytes = (2 * rows * kFfn + rows * kFfn) * 4;
   run_case(st, geglu, in, bytes, st.range(1) != 0);
 }
-BENCHMARK(BM_GeGLU)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128}, {0, 1}});
+BENCHMARK(BM_GeGLU)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128, 2048}, {0, 1}});
 
 // A 3-layer MLP's training step on a batch of 16: small tensors, so the time is per-op cost.
 void BM_MlpTrainStep(benchmark::State& st) {

@@ -3,8 +3,11 @@
 // its input and ends it. A group is closed as soon as something outside it reads one of
 // its values: everything the group computes is then ready by its last member, where its
 // Fused node is placed, and no cycle can form. Each group becomes one loop (fused_loop.hpp)
-// storing only the values read outside it.
+// storing only the values read outside it. A small producer read only by loops of larger
+// shapes (a norm's per-row rsqrt, a per-column 1 + w) is no loop of its own: each reader's
+// loop computes it from its inputs, broadcast.
 #include <cstring>
+#include <functional>
 #include <map>
 
 #include "fused_loop.hpp"
@@ -62,6 +65,24 @@ struct Group {
 
 Graph fuse_elementwise(const Graph& g) {
   const size_t N = g.nodes.size();
+  std::vector<char> is_output(N, 0);
+  for (int o : g.outputs) is_output[size_t(o)] = 1;
+  const auto users = users_of(g);
+  // Small producers computed inside their consumers' loops instead of a loop of their own:
+  // an elementwise op whose every reader is an elementwise op of a larger shape (or such a
+  // producer itself), e.g. RMSNorm's rsqrt(mean + ε) per row or (1 + w) per column. Its
+  // value broadcasts along the consumer's blocks, so a row's is one number per block.
+  std::vector<char> inlined(N, 0);
+  for (size_t i = N; i-- > 0;) {
+    const Node& n = g.nodes[i];
+    if (!fusable_elementwise(g, n) || is_output[i] || users[i].empty()) continue;
+    bool ok = true;
+    for (int u : users[i]) {
+      const Node& un = g.nodes[size_t(u)];
+      ok = ok && fusable_elementwise(g, un) && (un.shape == n.shape ? bool(inlined[size_t(u)]) : true);
+    }
+    inlined[i] = ok;
+  }
   std::vector<int> group_of(N, -1);
   std::vector<Group> groups;
   auto open_group_of = [&](int j, const Shape& shape) {
@@ -73,6 +94,8 @@ Graph fuse_elementwise(const Graph& g) {
     int gid = -1;
     if (n.kind == NodeKind::Effect) {  // no loop moves past an in-place write: every group ends before it
       for (Group& grp : groups) grp.closed = true;
+    } else if (inlined[i]) {
+      // computed in its readers' loops: it joins none, and what it reads is read from outside
     } else if (fusable_elementwise(g, n)) {
       for (int j : n.in)
         if ((gid = open_group_of(j, n.shape)) >= 0) break;
@@ -98,14 +121,11 @@ Graph fuse_elementwise(const Graph& g) {
       if (group_of[size_t(j)] >= 0 && group_of[size_t(j)] != gid) groups[size_t(group_of[size_t(j)])].closed = true;
   }
 
-  std::vector<char> is_output(N, 0);
-  for (int o : g.outputs) is_output[size_t(o)] = 1;
-  const auto users = users_of(g);
-
   Graph out;
   std::vector<int> id(N, -1);
   for (size_t i = 0; i < N; ++i) {
     const int gid = group_of[i];
+    if (inlined[i]) continue;  // in its readers' loops
     if (gid < 0) {
       Node n = g.nodes[i];
       for (int& j : n.in) j = id[size_t(j)];
@@ -124,8 +144,10 @@ Graph fuse_elementwise(const Graph& g) {
     fused.shape = grp.shape;
     std::map<int, int> reg;           // node → register
     std::map<uint32_t, int> imm_reg;  // immediate bits → register
+    std::function<int(int)> emit;  // an elementwise node's instruction, its operands first
     auto operand = [&](int j) {
       if (auto it = reg.find(j); it != reg.end()) return it->second;
+      if (inlined[size_t(j)]) return emit(j);
       float v;
       if (uniform_value(g.nodes[size_t(j)], v)) {
         uint32_t bits;
@@ -144,16 +166,8 @@ Graph fuse_elementwise(const Graph& g) {
       loop->code.push_back(in);
       return reg[j] = int(loop->code.size()) - 1;
     };
-    for (int m : grp.members) {
+    emit = [&](int m) {
       const Node& n = g.nodes[size_t(m)];
-      if (m == grp.reduction) {
-        loop->reduces = true;
-        loop->reduce_code = detail::ReduceCode(n.code);
-        loop->reduce_reg = operand(n.in[0]);
-        loop->reduce_dims = int(n.axes.size());
-        loop->reduce_name = n.name;
-        continue;
-      }
       FusedLoop::Instr in;
       in.name = n.name;
       in.code = n.code;
@@ -179,7 +193,19 @@ Graph fuse_elementwise(const Graph& g) {
           break;
       }
       loop->code.push_back(in);
-      reg[m] = int(loop->code.size()) - 1;
+      return reg[m] = int(loop->code.size()) - 1;
+    };
+    for (int m : grp.members) {
+      const Node& n = g.nodes[size_t(m)];
+      if (m == grp.reduction) {
+        loop->reduces = true;
+        loop->reduce_code = detail::ReduceCode(n.code);
+        loop->reduce_reg = operand(n.in[0]);
+        loop->reduce_dims = int(n.axes.size());
+        loop->reduce_name = n.name;
+        continue;
+      }
+      emit(m);
     }
     // values read outside the group are stored
     std::vector<int> stored;
