@@ -14,7 +14,8 @@ constexpr int64_t kMaxMergedConstant = 64;  // elements
 
 // A key naming everything that decides a node's value, or "" when it cannot be merged.
 std::string key_of(const Node& n) {
-  if (n.kind == NodeKind::Input || n.kind == NodeKind::Fused || n.kind == NodeKind::Output || n.kind == NodeKind::Effect)
+  if (n.kind == NodeKind::Input || n.kind == NodeKind::Fused || n.kind == NodeKind::Output ||
+      n.kind == NodeKind::Effect)
     return "";
   if (n.kind == NodeKind::Op && n.op == detail::OpKind::Other) return "";  // multi-result ops too
   if (n.kind == NodeKind::Constant && n.value.numel() > kMaxMergedConstant) return "";

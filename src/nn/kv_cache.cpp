@@ -152,10 +152,13 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
 }
 
 void KVCache::begin_step(int64_t span) {
-  if (length_ == 0 || batch_heads_.size() == 0) fail(Status::InvalidArg, "kv cache: a compiled step needs a cache holding a token");
+  if (length_ == 0 || batch_heads_.size() == 0)
+    fail(Status::InvalidArg, "kv cache: a compiled step needs a cache holding a token");
   if (pending_ != 0) fail(Status::InvalidArg, "kv cache: a step is already under way");
   const int64_t start = length_;
-  if (span <= start) fail(Status::InvalidArg, "kv cache: a step at position " + std::to_string(start) + " needs a span past it, got " + std::to_string(span));
+  if (span <= start)
+    fail(Status::InvalidArg, "kv cache: a step at position " + std::to_string(start) + " needs a span past it, got " +
+                                 std::to_string(span));
   pending_ = 1;  // first: a rollback then undoes whatever of the loop ran
   for (Layer& L : layers_) {
     reserve(L, span);
@@ -179,7 +182,8 @@ int64_t KVCache::step_slot(int64_t layer) const {
 void KVCache::step_mask(int64_t layer, int64_t extent, uint8_t* out) const {
   const Layer& L = layers_.at(size_t(layer));
   if (extent > L.slots)
-    fail(Status::InvalidArg, "kv cache: a mask over " + std::to_string(extent) + " slots of a layer holding " + std::to_string(L.slots));
+    fail(Status::InvalidArg,
+         "kv cache: a mask over " + std::to_string(extent) + " slots of a layer holding " + std::to_string(L.slots));
   const int64_t q = length_;
   for (int64_t s = 0; s < extent; ++s) {
     const int64_t p = L.pos[size_t(s)];

@@ -13,13 +13,15 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (!defined() || !src.defined()) fail(Status::InvalidArg, "copy_: undefined tensor");
   // a source overlapping this storage is packed first, so no element is read after it is written
   Tensor from = (src.shares_storage(*this) ? src.clone() : src).expand(shape_);
-  const size_t es = dtype_size(dtype_);
   if (is_contiguous()) {
     detail::copy_strided(from, raw_data(), dtype_);
-  } else if (from.dtype() == dtype_ && dtype_ != DType::Q8) {  // bytes from one geometry to the other
-    detail::Walk<2> w(shape_, {strides_, from.strides()});
+  } else {
+    // bytes from the source's geometry into this view's, converted first when the dtypes differ
+    const Tensor same = from.dtype() == dtype_ && dtype_ != DType::Q8 ? from : from.to(dtype_);
+    const size_t es = dtype_size(dtype_);
+    detail::Walk<2> w(shape_, {strides_, same.strides()});
     char* dst = static_cast<char*>(raw_data());
-    const char* s = static_cast<const char*>(from.raw_data());
+    const char* s = static_cast<const char*>(same.raw_data());
     const int64_t ds = w.inner_stride(0), ss = w.inner_stride(1);
     w.runs(0, w.numel(), [&](const int64_t* off, int64_t n) {
       if (ds == 1 && ss == 1) {
@@ -28,15 +30,6 @@ Tensor& Tensor::copy_(const Tensor& src) {
       }
       for (int64_t i = 0; i < n; ++i)
         std::memcpy(dst + (off[0] + i * ds) * int64_t(es), s + (off[1] + i * ss) * int64_t(es), es);
-    });
-  } else {
-    Tensor packed = from.to(dtype_);  // convert first, then scatter into this view's strides
-    detail::Walk<2> w(shape_, {strides_, contiguous_strides(shape_)});
-    char* dst = static_cast<char*>(raw_data());
-    const char* s = static_cast<const char*>(packed.raw_data());
-    w.runs(0, w.numel(), [&](const int64_t* off, int64_t n) {
-      for (int64_t i = 0; i < n; ++i)
-        std::memcpy(dst + (off[0] + i * w.inner_stride(0)) * int64_t(es), s + (off[1] + i) * int64_t(es), es);
     });
   }
   bump_version();
