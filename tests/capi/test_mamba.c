@@ -80,6 +80,9 @@ int main(void) {
   EXPECT(xla_session_feed(ss, ids[1], 5, logits, (size_t)V) == XLA_ERR_INVALID_ARG);
   EXPECT(has("512"));
   EXPECT(xla_session_length(ss) == n[0] + 8);
+  /* the selective scan is a raw kernel: its steps cannot be compiled, and the session goes on */
+  EXPECT(xla_session_compile(ss, 1) == XLA_ERR_UNSUPPORTED && has("cannot compile"));
+  EXPECT(xla_session_length(ss) == n[0] + 8);
   xla_session_free(ss);
   n[1] = read_numbers(ref, "\"ids\"", 1, d, 64);
   for (i = 0; i < n[1]; ++i) ids[1][i] = (int32_t)d[i];
