@@ -180,9 +180,8 @@ void index_copy_(Tensor& out, int axis, const Tensor& index, const Tensor& src) 
   want[axis] = index.numel();
   if (!(src.shape() == want))
     fail(Status::Shape, "index_copy_: source " + src.shape().str() + " should be " + want.str());
-  Tensor target = out;  // the handle the closure writes through at each replay
   detail::traced_effect(
-      target, {&index, &src},
+      out, {&index, &src},
       [axis] {
         return detail::other_event("index_copy_", [axis](const std::vector<Tensor>& v) {
           Tensor o = v[0];

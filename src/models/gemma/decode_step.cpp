@@ -27,7 +27,10 @@ class GemmaDecodeStep final : public DecodeStep {
       const int64_t w = cache->window(l);
       auto it = std::find(windows_.begin(), windows_.end(), w);
       kind_of_layer_.push_back(int(it - windows_.begin()));
-      if (it == windows_.end()) windows_.push_back(w);
+      if (it == windows_.end()) {
+        windows_.push_back(w);
+        first_layer_.push_back(l);
+      }
     }
   }
 
@@ -60,7 +63,7 @@ class GemmaDecodeStep final : public DecodeStep {
     g.inputs[0].data<int32_t>()[0] = token;
     g.inputs[1].data<int64_t>()[0] = position;
     for (size_t w = 0; w < windows_.size(); ++w) {
-      const int64_t layer = first_layer_of(int(w));
+      const int64_t layer = first_layer_[w];
       g.inputs[2 + 2 * w].data<int64_t>()[0] = cache_->step_slot(layer);
       Tensor& mask = g.inputs[3 + 2 * w];
       cache_->step_mask(layer, mask.shape()[1], mask.data<uint8_t>());
@@ -83,12 +86,6 @@ class GemmaDecodeStep final : public DecodeStep {
     std::vector<Tensor> inputs;  // token, position, then per kind of layer: slot, mask
     std::unique_ptr<CompiledFunction> function;
   };
-
-  int64_t first_layer_of(int kind) const {
-    for (size_t l = 0; l < kind_of_layer_.size(); ++l)
-      if (kind_of_layer_[l] == kind) return int64_t(l);
-    return -1;
-  }
 
   // The step as a function of its inputs (a Graph's), for compile().
   std::function<std::vector<Tensor>(const std::vector<Tensor>&)> step_function() const {
@@ -114,9 +111,10 @@ class GemmaDecodeStep final : public DecodeStep {
 
   const GemmaModel& model_;
   KVCache* cache_;
-  std::vector<int64_t> windows_;     // the distinct windows of the layers (0: global)
-  std::vector<int> kind_of_layer_;   // index into windows_
-  std::map<int64_t, Graph> graphs_;  // by span
+  std::vector<int64_t> windows_;      // the distinct windows of the layers (0: global)
+  std::vector<int64_t> first_layer_;  // per window: its first layer (slots and masks are alike across them)
+  std::vector<int> kind_of_layer_;    // index into windows_
+  std::map<int64_t, Graph> graphs_;   // by span
   uint64_t generation_ = 0;
   bool lora_ = false;
   int64_t captures_ = 0;
