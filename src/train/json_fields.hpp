@@ -25,7 +25,10 @@ inline nlohmann::json object_of(std::string_view line, const std::string& where)
   return j;
 }
 
-inline std::vector<int32_t> ids_of(const nlohmann::json& j, const char* key, const std::string& where) {
+// The array of token ids at `key`, each in [0, vocab): an id the tokenizer does not know would
+// index past the embedding.
+inline std::vector<int32_t> ids_of(const nlohmann::json& j, const char* key, const std::string& where,
+                                   int32_t vocab) {
   if (!j.contains(key)) fail(Status::Format, where + ": missing key \"" + key + "\"");
   const nlohmann::json& v = j[key];
   if (!v.is_array()) fail(Status::Format, where + ": \"" + key + "\" must be an array of token ids");
@@ -33,6 +36,9 @@ inline std::vector<int32_t> ids_of(const nlohmann::json& j, const char* key, con
   for (const nlohmann::json& x : v) {
     if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX)
       fail(Status::Format, where + ": \"" + key + "\" holds " + x.dump() + ", not a token id");
+    if (x.get<int64_t>() >= vocab)
+      fail(Status::Format, where + ": \"" + key + "\" holds " + x.dump() + ", outside the vocabulary of " +
+                               std::to_string(vocab) + " tokens");
     ids.push_back(x.get<int32_t>());
   }
   return ids;

@@ -65,9 +65,9 @@ PreferenceDataset PreferenceDataset::from_jsonl(const std::string& path, const T
     const nlohmann::json j = detail::object_of(line, where);
     PreferenceExample e;
     if (j.contains("prompt_ids") || j.contains("chosen_ids") || j.contains("rejected_ids")) {
-      e.prompt = ids_of(j, "prompt_ids", where);
-      e.chosen = ids_of(j, "chosen_ids", where);
-      e.rejected = ids_of(j, "rejected_ids", where);
+      e.prompt = ids_of(j, "prompt_ids", where, codec.vocab_size());
+      e.chosen = ids_of(j, "chosen_ids", where, codec.vocab_size());
+      e.rejected = ids_of(j, "rejected_ids", where, codec.vocab_size());
     } else {
       std::string prompt = text_of(j, "prompt", where), chosen = text_of(j, "chosen", where),
                   rejected = text_of(j, "rejected", where);

@@ -53,7 +53,7 @@ PromptDataset PromptDataset::from_jsonl(const std::string& path, const TextCodec
     const nlohmann::json j = detail::object_of(line, where);
     PromptExample e;
     if (j.contains("prompt_ids")) {
-      e.ids = detail::ids_of(j, "prompt_ids", where);
+      e.ids = detail::ids_of(j, "prompt_ids", where, codec.vocab_size());
       if (e.ids.empty()) fail(Status::Format, where + ": empty \"prompt_ids\"");
     } else {
       e.text = detail::text_of(j, "prompt", where);

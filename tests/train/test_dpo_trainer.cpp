@@ -528,6 +528,8 @@ TEST(DpoTrainer, ErrorsNameTheProblem) {
                Status::Format, "i.jsonl:1: empty chosen completion");
   expect_error([&] { train::PreferenceDataset::from_jsonl(write("t.jsonl", R"({"prompt_ids": [2], "chosen_ids": "x", "rejected_ids": [4]})"), bytes); },
                Status::Format, "t.jsonl:1: \"chosen_ids\" must be an array");
+  expect_error([&] { train::PreferenceDataset::from_jsonl(write("v.jsonl", R"({"prompt_ids": [2], "chosen_ids": [5], "rejected_ids": [259]})"), bytes); },
+               Status::Format, "v.jsonl:1: \"rejected_ids\" holds 259, outside the vocabulary of 259 tokens");
   expect_error([&] { train::PreferenceDataset::from_jsonl(write("j.jsonl", ok + "\n{oops"), bytes); },
                Status::Format, "j.jsonl:2: not JSON");
   expect_error([&] { train::PreferenceDataset::from_jsonl(write("l.jsonl", ok + "\n" + R"({"prompt": "abcde", "chosen": "b", "rejected": "cc"})"), bytes, 8); },

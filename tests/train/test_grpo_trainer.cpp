@@ -378,6 +378,12 @@ TEST(GrpoTrainer, BuiltInRewardsAndPromptData) {
   }
   expect_error([&] { train::PromptDataset::from_jsonl(dir + "/bad.jsonl", train::TextCodec{}); }, Status::Format,
                "bad.jsonl:2");
+  {
+    std::ofstream f(dir + "/far.jsonl");
+    f << "{\"prompt_ids\": [2, 5]}\n{\"prompt_ids\": [2, 444442, 6]}\n";
+  }
+  expect_error([&] { train::PromptDataset::from_jsonl(dir + "/far.jsonl", train::TextCodec{}); }, Status::Format,
+               "far.jsonl:2: \"prompt_ids\" holds 444442, outside the vocabulary of 259 tokens");
   // chat: the prompt as a user turn and the model's turn opener, after <bos>
   const std::vector<std::string> one{"hi"};
   const train::PromptDataset chat = train::PromptDataset::from_text(one, {}, train::TextCodec{}, true);
