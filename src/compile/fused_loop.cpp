@@ -2,9 +2,11 @@
 // a plain loop (vectorised by the compiler) per element.
 #include "fused_loop.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <new>
 
 #include "elementwise_fns.hpp"
 #include "parallel.hpp"
@@ -139,23 +141,63 @@ void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* 
 
 // Registers of one thread: 64-byte aligned blocks, zeroed once (the padding of a block is
 // read by the vector code of unary ops and must hold numbers), and each instruction's value.
+// The values sit on cache lines of their own: written at every block, they would otherwise
+// stall the other thread's reads of whatever shared their line (the loop's sources).
 struct Registers {
   float* data = nullptr;
-  std::vector<Value> value;
+  Value* value = nullptr;
+  size_t count = 0;
+  bool holds(const float* p) const { return p >= data && p < data + (count + 1) * size_t(kStride); }
 };
 Registers& registers(size_t count) {
-  thread_local std::unique_ptr<float[], void (*)(float*)> block(
-      nullptr, [](float* p) { ::operator delete[](p, std::align_val_t(64)); });
+  thread_local std::unique_ptr<char[], void (*)(char*)> block(
+      nullptr, [](char* p) { ::operator delete[](p, std::align_val_t(64)); });
   thread_local Registers regs;
-  if (count > regs.value.size()) {
-    const size_t n = (count + 1) * size_t(kStride);  // one more: a scratch block
-    float* p = static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64)));
-    std::fill(p, p + n, 0.f);
+  if (count > regs.count) {
+    const size_t head = (count * sizeof(Value) + 63) / 64 * 64;
+    const size_t floats = (count + 1) * size_t(kStride);  // one more: a scratch block
+    char* p = static_cast<char*>(::operator new[](head + floats * sizeof(float), std::align_val_t(64)));
     block.reset(p);
-    regs.data = p;
-    regs.value.resize(count);
+    regs.value = new (p) Value[count];
+    regs.data = reinterpret_cast<float*>(p + head);
+    std::fill(regs.data, regs.data + floats, 0.f);
+    regs.count = count;
   }
   return regs;
+}
+
+// Which instructions give the same block in every row, when each block is one whole row:
+// those reading only immediates and sources broadcast along the rows (a norm's weight, its
+// `1 + w`). A thread computes them at its first row and keeps them in their registers.
+// A stored one is not kept: its store is written at every row.
+std::vector<char> row_invariant(const FusedLoop& loop, const std::vector<Source>& src, int lead_axes) {
+  std::vector<char> same(loop.code.size(), 0);
+  for (size_t i = 0; i < loop.code.size(); ++i) {
+    const FusedLoop::Instr& in = loop.code[i];
+    switch (in.step) {
+      case FusedLoop::Step::Load: {
+        const Source& s = src[size_t(in.a)];
+        same[i] = 1;
+        for (int d = 0; d < lead_axes; ++d) same[i] = same[i] && s.strides[d] == 0;
+        break;
+      }
+      case FusedLoop::Step::Imm:
+        same[i] = 1;
+        break;
+      case FusedLoop::Step::Unary:
+      case FusedLoop::Step::Copy:
+        same[i] = same[size_t(in.a)];
+        break;
+      case FusedLoop::Step::Binary:
+        same[i] = same[size_t(in.a)] && same[size_t(in.b)];
+        break;
+      case FusedLoop::Step::Where:
+        same[i] = same[size_t(in.a)] && same[size_t(in.b)] && same[size_t(in.c)];
+        break;
+    }
+  }
+  for (size_t i = 0; i < same.size(); ++i) same[i] = same[i] && loop.store_of[i] < 0;
+  return same;
 }
 
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
@@ -184,13 +226,15 @@ float unary_one(detail::UnaryCode code, float x) {
 // computed straight into its output, and a value that is the same across the block stays
 // one number: a chain moves each block between memory and the registers once. Unary ops
 // (Eigen's aligned vector code, which reads and writes whole packets) go through
-// registers when a block is short or unaligned.
+// registers when a block is short or unaligned. Instructions marked in `kept` still hold
+// their value from the previous block and are skipped.
 void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vector<Tensor>& outputs, int64_t begin,
-               int64_t n, Registers& regs) {
+               int64_t n, Registers& regs, const char* kept) {
   const int64_t padded = (n + kPacket - 1) / kPacket * kPacket;
   const bool whole = padded == n;
   float* scratch = regs.data + loop.code.size() * kStride;
   for (size_t i = 0; i < loop.code.size(); ++i) {
+    if (kept && kept[i]) continue;
     const FusedLoop::Instr& in = loop.code[i];
     float* own = regs.data + i * kStride;
     const int st = loop.store_of[i];
@@ -335,6 +379,11 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   }
   const int64_t rows = (total + row - 1) / row;  // the last of flat blocks may be short
   float* reduced = loop.reduces ? outputs.back().data<float>() : nullptr;
+  std::vector<char> invariant;
+  const bool row_blocks = (loop.reduces || row == loop.shape.back()) && row <= kBlock;
+  if (row_blocks && rows > 1)
+    invariant = row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1));
+  const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
   detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / row), [&](int64_t r0, int64_t r1) {
     Registers& regs = registers(nregs);
     thread_local std::vector<float> values;
@@ -344,11 +393,13 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
       const int64_t len = std::min(row, total - r * row), per_row = (len + kBlock - 1) / kBlock;
       for (int64_t blk = 0; blk < per_row; ++blk) {
         const int64_t j = blk * kBlock, begin = r * row + j, n = std::min(kBlock, len - j);
-        run_block(loop, src, outputs, begin, n, regs);
+        run_block(loop, src, outputs, begin, n, regs, hoists && r > r0 ? invariant.data() : nullptr);
         store(loop, regs, outputs, begin, n);
         if (!reduced) continue;
         const Value& v = regs.value[size_t(loop.reduce_reg)];
-        if (blk == 0 && !v.uniform) in_place = v.ptr;
+        // A register is overwritten by the row's next block: only a row of one block is
+        // reduced where it lies in one.
+        if (blk == 0 && !v.uniform && (per_row == 1 || !regs.holds(v.ptr))) in_place = v.ptr;
         if (in_place && (v.uniform || v.ptr != in_place + j)) {  // not contiguous after all: collect
           if (j) std::memcpy(values.data(), in_place, size_t(j) * sizeof(float));
           in_place = nullptr;

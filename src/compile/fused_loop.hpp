@@ -1,5 +1,5 @@
 // fused_loop.hpp — a Fused node's program and the loop that runs it.
-// The loop walks its shape in blocks of 512 elements. Each instruction fills one register
+// The loop walks its shape in blocks of up to 2048 elements. Each instruction fills one register
 // (a block) from earlier ones, with the same arithmetic as the eager ops
 // (elementwise_fns.hpp), so a fused chain gives the eager chain's bits while reading its
 // inputs once and writing only the values someone needs. A reduction at the end collects

@@ -50,6 +50,21 @@ TEST(Compile, RmsNormFusesAndMatchesEagerBitwise) {
   }
 }
 
+// A reduced row longer than one block, of values computed in registers: each block's values
+// are collected before the next block overwrites them.
+TEST(Compile, ReductionsOfRowsLongerThanABlockMatchEagerBitwise) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{sum(mul(tanh(in[0]), Tensor::scalar(3.f)), {-2, -1})};
+  };
+  Tensor x = randn_tensor({2, 3, 1500}, 7);  // rows of 4500: blocks of 2048, 2048, 404
+  CompiledFunction f = compile(fn, {x});
+  EXPECT_EQ(f.stats().fused_loops, 1) << f.dump(GraphStage::Optimized, GraphFormat::Text);
+  for (uint64_t seed : {8, 9}) {
+    Tensor x2 = randn_tensor({2, 3, 1500}, seed);
+    expect_same_bits(f.run({x2})[0], fn({x2})[0], "sum over 4500");
+  }
+}
+
 namespace {
 
 // A two-layer block with every kind of replay step: products, fused chains, softmax rows.

@@ -76,6 +76,9 @@ TEST(FusedProperty, RandomChainsEqualEagerBitwise) {
     for (int i = 0; i < rank; ++i) full.push_back(1 + int64_t(rng() % 9));
     if (trial % 10 == 0) full[rank - 1] = 700;  // rows longer than one 512-element block
     if (trial % 10 == 5) full = {9 + int64_t(rng() % 5), 3, 97};  // short rows, several flat blocks, the last short
+    // rows of one block each, with operands broadcast along some leading axes: what is the
+    // same in every row is computed once per thread
+    if (trial % 10 == 3) full = {2 + int64_t(rng() % 3), 3 + int64_t(rng() % 3), 160};
     std::vector<Tensor> in;
     for (int i = 0; i < 3; ++i) {
       Generator g(trial * 7 + uint64_t(i));
