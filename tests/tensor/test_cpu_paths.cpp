@@ -2,7 +2,10 @@
 // runs (each test switches paths in turn), against naive loops in double; and
 // Q8 weights: quantization error bounds, matmul / embedding through every path,
 // and the ops that must refuse them.
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "cpu_kernels.hpp"
 #include "test_util.hpp"
@@ -101,6 +104,48 @@ TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
           for (int64_t n = 0; n < N; ++n) ASSERT_EQ(last[size_t(n)], got[size_t((M - 1) * N + n)]) << "col " << n;
         }
       }
+  }
+}
+
+// The elementwise ops' tanh (and GELU's tanh form, through the ops) on every path: within
+// 2 ulp of tanh in double over a sweep of [-12, 12] and at the special values.
+TEST(CpuPaths, TanhIsWithinTwoUlpOnEveryPath) {
+  EveryPath guard;
+  std::vector<float> xs;
+  for (float x = -12.f; x <= 12.f; x += 1.f / 4096) xs.push_back(x);
+  for (float x = 1e-30f; x < 1.f; x *= 1.01f) xs.insert(xs.end(), {x, -x});
+  for (float x : {0.f, -0.f, 0.55f, std::nextafter(0.55f, 0.f), 9.f, 10.f, 1e30f, -1e30f, 1e-45f}) xs.push_back(x);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  xs.insert(xs.end(), {inf, -inf, nan});
+  const Tensor x = Tensor::from_vector(xs, {int64_t(xs.size())});
+  for (const std::string& path : guard.paths) {
+    SCOPED_TRACE(path);
+    xla::detail::use_cpu_path(path);
+    const std::vector<float> t = xla::tanh(x).to_vector(), g = xla::gelu_tanh(x).to_vector();
+    double worst = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double want = std::tanh(double(xs[i]));
+      if (std::isnan(xs[i])) {
+        EXPECT_TRUE(std::isnan(t[i]) && std::isnan(g[i]));
+        continue;
+      }
+      const float w = float(want);
+      const double ulp = std::nextafter(std::fabs(w), inf) - std::fabs(w);
+      const double err = std::fabs(double(t[i]) - want) / ulp;
+      worst = std::max(worst, err);
+      ASSERT_LE(err, 2.0) << "tanh(" << xs[i] << ") = " << t[i] << ", not " << want;
+      ASSERT_EQ(std::signbit(t[i]), std::signbit(xs[i])) << xs[i];
+      // GELU: as the formula in double, to float rounding of its parts (at −∞ the formula is
+      // −∞ · 0: NaN, as before and as the formula is written)
+      const double v = xs[i], k = 0.7978845608028654;
+      if (std::isinf(v)) {
+        EXPECT_TRUE(v > 0 ? g[i] == inf : std::isnan(g[i])) << "gelu_tanh(" << v << ") = " << g[i];
+        continue;
+      }
+      const double gelu = 0.5 * v * (1 + std::tanh(k * (v + 0.044715 * v * v * v)));
+      ASSERT_NEAR(g[i], gelu, 1e-6 * std::max(1.0, std::fabs(v))) << "gelu_tanh(" << v << ")";
+    }
+    std::printf("%s: tanh within %.2f ulp\n", path.c_str(), worst);
   }
 }
 

@@ -44,6 +44,10 @@ struct CpuKernels {
   void (*gemm_packed)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B_f32,
                       const uint16_t* B_bf16, const int8_t* B_q8, const uint16_t* B_q8_scales, int64_t b_rs,
                       int64_t b_cs, float* C, int64_t ldc, bool accumulate);
+  // y[i] = tanh(x[i]) within 2 ulp, and GELU's tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+  // with its tanh within 1.2e-7, for i < n (y may be x). The same bits on every path with FMA.
+  void (*tanh_f32)(const float* x, float* y, int64_t n);
+  void (*gelu_tanh_f32)(const float* x, float* y, int64_t n);
 };
 
 // The table in use: the best path this CPU runs, or the one XLA_CPU asks for (never above

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "blocked.hpp"
+#include "cpu_kernels.hpp"
 #include "op_trace.hpp"
 
 namespace xla::detail {
@@ -26,18 +27,15 @@ void unary_block(UnaryCode code, const A& a, O& o) {
     case UnaryCode::Rsqrt:
       for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = 1.f / std::sqrt(a[i]);
       break;
-    case UnaryCode::Tanh: o = a.tanh(); break;
+    // The run-time chosen path's vector loops (cpu_kernels.hpp): Eigen's are the baseline's.
+    case UnaryCode::Tanh: cpu_kernels().tanh_f32(a.data(), o.data(), a.size()); break;
     case UnaryCode::Sigmoid: o = a.logistic(); break;
     case UnaryCode::Relu: o = a.max(0.f); break;
     case UnaryCode::Silu: o = a * a.logistic(); break;
     case UnaryCode::Gelu:
       for (Eigen::Index i = 0; i < a.size(); ++i) o[i] = 0.5f * a[i] * (1.f + std::erf(a[i] * float(M_SQRT1_2)));
       break;
-    case UnaryCode::GeluTanh: {  // 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
-      const float k = 0.7978845608028654f;
-      o = 0.5f * a * (1.f + (k * (a + 0.044715f * a * a * a)).tanh());
-      break;
-    }
+    case UnaryCode::GeluTanh: cpu_kernels().gelu_tanh_f32(a.data(), o.data(), a.size()); break;
   }
 }
 
