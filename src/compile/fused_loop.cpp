@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 
+#include "cpu_kernels.hpp"
 #include "elementwise_fns.hpp"
 #include "parallel.hpp"
 #include "rows.hpp"
@@ -297,6 +298,17 @@ void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vecto
         break;
       }
       case FusedLoop::Step::Binary:
+        // + − × ÷ through the path's vector loops (exactly rounded: the eager bits)
+        if (in.code <= int(detail::BinaryCode::Div) && !(a.uniform && b.uniform)) {
+          static_assert(int(detail::BinaryCode::Add) == int(detail::Arith::Add) &&
+                        int(detail::BinaryCode::Sub) == int(detail::Arith::Sub) &&
+                        int(detail::BinaryCode::Mul) == int(detail::Arith::Mul) &&
+                        int(detail::BinaryCode::Div) == int(detail::Arith::Div));
+          detail::cpu_kernels().arith_f32(detail::Arith(in.code), a.uniform ? &a.v : a.ptr, a.uniform,
+                                          b.uniform ? &b.v : b.ptr, b.uniform, out, n);
+          result = {out};
+          continue;
+        }
         detail::with_binary_code(detail::BinaryCode(in.code), [&](auto c) {
           constexpr detail::BinaryCode C = decltype(c)::value;
           if (a.uniform && b.uniform) {

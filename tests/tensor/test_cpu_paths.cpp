@@ -149,6 +149,29 @@ TEST(CpuPaths, TanhIsWithinTwoUlpOnEveryPath) {
   }
 }
 
+// The fused loops' + − × ÷ on every path: the bits of the scalar operation, with either
+// side one value, at lengths with vector tails.
+TEST(CpuPaths, ArithmeticGivesTheScalarBitsOnEveryPath) {
+  EveryPath guard;
+  const std::vector<float> a = xt::normal_values(37, 1), b = xt::normal_values(37, 2);
+  for (const std::string& path : guard.paths) {
+    SCOPED_TRACE(path);
+    xla::detail::use_cpu_path(path);
+    for (int op = 0; op < 4; ++op)
+      for (int one = 0; one < 3; ++one)  // neither, a, b
+        for (int64_t n : {1, 15, 16, 37}) {
+          std::vector<float> got(static_cast<size_t>(n));
+          xla::detail::cpu_kernels().arith_f32(xla::detail::Arith(op), a.data(), one == 1, b.data(), one == 2,
+                                               got.data(), n);
+          for (int64_t i = 0; i < n; ++i) {
+            const float x = one == 1 ? a[0] : a[size_t(i)], y = one == 2 ? b[0] : b[size_t(i)];
+            const float want = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
+            ASSERT_EQ(std::memcmp(&got[size_t(i)], &want, 4), 0) << "op " << op << " one " << one << " i " << i;
+          }
+        }
+  }
+}
+
 // ---- Q8 weights ----
 
 TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {

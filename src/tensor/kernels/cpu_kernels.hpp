@@ -27,6 +27,9 @@ struct WeightRows {
   int64_t ld = 0;
 };
 
+// The four arithmetic ops, each exactly rounded: any loop, any width, gives the same bits.
+enum class Arith : int { Add, Sub, Mul, Div };
+
 struct CpuKernels {
   const char* name;  // "baseline", "avx2", "avx512", "avx512bf16"
   // C[m, n] = Σ_k a[m·lda + k] · B(n, k) for m < M, n0 <= n < n1. Each element is one dot
@@ -48,6 +51,9 @@ struct CpuKernels {
   // with its tanh within 1.2e-7, for i < n (y may be x). The same bits on every path with FMA.
   void (*tanh_f32)(const float* x, float* y, int64_t n);
   void (*gelu_tanh_f32)(const float* x, float* y, int64_t n);
+  // out[i] = a[i] op b[i] for i < n, where a (or b) is the one value a[0] (b[0]) when a_one
+  // (b_one) is set; out may be a or b.
+  void (*arith_f32)(Arith op, const float* a, bool a_one, const float* b, bool b_one, float* out, int64_t n);
 };
 
 // The table in use: the best path this CPU runs, or the one XLA_CPU asks for (never above
