@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu_kernels.hpp"
+
 namespace xla::detail {
 
 using AlignedIn = Eigen::Map<const Eigen::ArrayXf, Eigen::Aligned64>;
@@ -30,15 +32,13 @@ void apply_blocked(const float* in, float* out, int64_t n, F&& fn) {
   }
 }
 
-// e^a with results below FLT_MIN flushed to 0: Eigen's vector exp clamps its input at
-// -88.38, so exp(-inf) would come out as 3e-39 instead of 0 — and a masked attention score
-// must get exactly zero weight.
-// (Eigen 3.4's select() is not vectorised, so the flush is a plain loop after the vector exp.)
+// e^x with results below FLT_MIN flushed to 0 (a masked attention score, −∞, must get
+// exactly zero weight): x evaluated into o (e.g. a − max, exactly), then the run-time chosen
+// path's exp in place (cpu_kernels.hpp).
 template <typename X, typename O>
 void exp_ftz(const X& x, O& o) {
-  o = x.exp();
-  float* out = o.data();
-  for (Eigen::Index i = 0; i < o.size(); ++i) out[i] = x[i] < -87.33654f ? 0.f : out[i];  // a blend
+  o = x;
+  cpu_kernels().exp_f32(o.data(), o.data(), o.size());
 }
 
 }  // namespace xla::detail

@@ -54,6 +54,8 @@ struct CpuKernels {
   // out[i] = a[i] op b[i] for i < n, where a (or b) is the one value a[0] (b[0]) when a_one
   // (b_one) is set; out may be a or b.
   void (*arith_f32)(Arith op, const float* a, bool a_one, const float* b, bool b_one, float* out, int64_t n);
+  // y[i] = exp(x[i]) within 2 ulp, 0 below −87.33654 (under FLT_MIN), for i < n (y may be x).
+  void (*exp_f32)(const float* x, float* y, int64_t n);
 };
 
 // The table in use: the best path this CPU runs, or the one XLA_CPU asks for (never above
