@@ -104,7 +104,11 @@ Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap,
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r)
         detail::apply_blocked(x + r * ld, x + r * ld, V,
-                              [softcap](auto a, auto o) { o = (a * (1.f / softcap)).tanh() * softcap; });
+                              [softcap](auto a, auto o) {
+                                o = a * (1.f / softcap);  // cap · tanh(x / cap), the model's tanh
+                                detail::cpu_kernels().tanh_f32(o.data(), o.data(), o.size());
+                                o *= softcap;
+                              });
     });
   }
   if (temperature != 1.f) {
