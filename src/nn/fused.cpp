@@ -8,10 +8,10 @@
 #include <cmath>
 #include <vector>
 
-#include "blocked.hpp"   // src/tensor/kernels
+#include "blocked.hpp"      // src/tensor/kernels
 #include "cpu_kernels.hpp"  // src/tensor/kernels
-#include "op_trace.hpp"  // src/tensor/kernels
-#include "parallel.hpp"  // src/tensor/kernels
+#include "op_trace.hpp"     // src/tensor/kernels
+#include "parallel.hpp"     // src/tensor/kernels
 #include "xla/autograd.hpp"
 #include "xla/nn.hpp"
 
