@@ -24,6 +24,19 @@ Tensor f32c(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous
 // sums (the weight gradient) combine in the same order on every machine.
 constexpr int64_t kRowBlock = 64;
 
+// Σ term(j) for j < n in double, over 8 lanes (term j into lane j mod 8, the lanes then summed
+// pairwise): one order on every machine and thread split, and 8 sums the compiler vectorises
+// where a single running sum would wait on each add.
+template <typename F>
+double sum_in_lanes(int64_t n, F term) {
+  double lane[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += term(j + l);
+  for (; j < n; ++j) lane[j % 8] += term(j);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 // Runs an `into` kernel (op_trace.hpp) on results it allocates first: the eager path of
 // the kernels below, which a capture replays into planned buffers instead.
 template <typename Into, typename Results>
@@ -58,8 +71,7 @@ void rms_norm_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>& out)
           for (int64_t j = 0; j < C; ++j) dwp[j] += gr[j] * xr[j] * inv;
         if (!pdx) continue;
         // y = x·r·s: dx = r·(g·s) − r³·x·mean(g·s·x)
-        double dot = 0;
-        for (int64_t j = 0; j < C; ++j) dot += double(gr[j]) * (1.f + pw[j]) * xr[j];
+        const double dot = sum_in_lanes(C, [&](int64_t j) { return double(gr[j]) * (1.f + pw[j]) * xr[j]; });
         const float k = float(dot / double(C)) * inv * inv * inv;
         float* dr = pdx + r * C;
         for (int64_t j = 0; j < C; ++j) dr[j] = inv * gr[j] * (1.f + pw[j]) - k * xr[j];
@@ -88,8 +100,7 @@ void rms_norm_into(const std::vector<Tensor>& in, float eps, std::vector<Tensor>
   detail::parallel_for(rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* xr = px + r * C;
-      double ss = 0;
-      for (int64_t j = 0; j < C; ++j) ss += double(xr[j]) * xr[j];
+      const double ss = sum_in_lanes(C, [&](int64_t j) { return double(xr[j]) * xr[j]; });
       const float inv = float(1.0 / std::sqrt(ss / double(C) + double(eps)));
       if (pr) pr[r] = inv;
       if (!py) continue;
