@@ -299,13 +299,9 @@ void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vecto
       }
       case FusedLoop::Step::Binary:
         // + − × ÷ through the path's vector loops (exactly rounded: the eager bits)
-        if (in.code <= int(detail::BinaryCode::Div) && !(a.uniform && b.uniform)) {
-          static_assert(int(detail::BinaryCode::Add) == int(detail::Arith::Add) &&
-                        int(detail::BinaryCode::Sub) == int(detail::Arith::Sub) &&
-                        int(detail::BinaryCode::Mul) == int(detail::Arith::Mul) &&
-                        int(detail::BinaryCode::Div) == int(detail::Arith::Div));
-          detail::cpu_kernels().arith_f32(detail::Arith(in.code), a.uniform ? &a.v : a.ptr, a.uniform,
-                                          b.uniform ? &b.v : b.ptr, b.uniform, out, n);
+        if (const auto arith = detail::arith_of(detail::BinaryCode(in.code)); arith && !(a.uniform && b.uniform)) {
+          detail::cpu_kernels().arith_f32(*arith, a.uniform ? &a.v : a.ptr, a.uniform, b.uniform ? &b.v : b.ptr,
+                                          b.uniform, out, n);
           result = {out};
           continue;
         }

@@ -4,6 +4,8 @@
 // (both packed, one side a broadcast scalar) so that the compiler vectorises it.
 #include <Eigen/Core>
 #include <cmath>
+#include <optional>
+#include <type_traits>
 
 #include "blocked.hpp"
 #include "copy.hpp"
@@ -45,9 +47,13 @@ Dims broadcast_strides(const Tensor& t, const Shape& shape) {
   return s;
 }
 
-// out[i] = f(a[i], b[i]) with broadcasting; In is the compute type of the inputs.
+// out[i] = f(a[i], b[i]) with broadcasting; In is the compute type of the inputs. When f is
+// f32 + − × ÷ (`arith`), runs along a row (or one value against one) go through the path's
+// vector loops (cpu_kernels.hpp), exactly rounded as f is.
 template <typename In, typename Out, typename F>
-Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f) {
+Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f,
+                    std::optional<detail::Arith> arith = std::nullopt) {
+  constexpr bool kF32 = std::is_same_v<In, float> && std::is_same_v<Out, float>;
   constexpr DType in_dt = dtype_of<In>();
   Tensor a_conv, b_conv;  // converted copies, only when needed (no refcount traffic otherwise)
   if (a.dtype() != in_dt) a_conv = a.to(in_dt);
@@ -63,6 +69,8 @@ Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f) {
   if (ac.shape() == shape && bc.shape() == shape && ac.is_contiguous() && bc.is_contiguous()) {
     // same shape, both packed: one flat loop, no walk to set up
     detail::parallel_for(numel, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
+      if constexpr (kF32)
+        if (arith) return detail::cpu_kernels().arith_f32(*arith, pa + s, false, pb + s, false, po + s, e - s);
       for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
     });
     return out;
@@ -73,6 +81,9 @@ Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f) {
     Out* o = po + off[0];
     const In* x = pa + off[1];
     const In* y = pb + off[2];
+    if constexpr (kF32)
+      if (arith && (sa == 0 || sa == 1) && (sb == 0 || sb == 1))
+        return detail::cpu_kernels().arith_f32(*arith, x, sa == 0, y, sb == 0, o, n);
     if (sa == 1 && sb == 1) {
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
     } else if (sa == 1 && sb == 0) {
@@ -89,18 +100,18 @@ Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& shape, F f) {
 }
 
 template <typename F>
-Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f, BinaryCode code) {
   require(a, op);
   require(b, op);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  return binary_typed<float, float>(a, b, shape, f);
+  return binary_typed<float, float>(a, b, shape, f, detail::arith_of(code));
 }
 
 bool is_integer(DType t) { return t == DType::I32 || t == DType::I64 || t == DType::U8; }
 
 // Comparisons run on int64 when both sides are integers (ids above 2^24 stay exact).
 template <typename F>
-Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f) {
+Tensor compare(const Tensor& a, const Tensor& b, const char* op, F f, BinaryCode) {
   require(a, op);
   require(b, op);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
@@ -145,11 +156,14 @@ XLA_UNARY_OP(gelu_tanh, GeluTanh)
 XLA_UNARY_OP(silu, Silu)
 #undef XLA_UNARY_OP
 
-#define XLA_BINARY_OP(fn, Code, impl)                                                                 \
-  Tensor fn(const Tensor& a, const Tensor& b) {                                                           \
-    return detail::traced(                                                                                \
-        {&a, &b}, [] { return detail::binary_event(BinaryCode::Code, #fn, &fn); },                         \
-        [&] { return impl(a, b, #fn, [](auto x, auto y) { return detail::binary_fn<BinaryCode::Code>(x, y); }); }); \
+#define XLA_BINARY_OP(fn, Code, impl)                                                                                 \
+  Tensor fn(const Tensor& a, const Tensor& b) {                                                                       \
+    return detail::traced(                                                                                            \
+        {&a, &b}, [] { return detail::binary_event(BinaryCode::Code, #fn, &fn); },                                    \
+        [&] {                                                                                                         \
+          return impl(                                                                                                \
+              a, b, #fn, [](auto x, auto y) { return detail::binary_fn<BinaryCode::Code>(x, y); }, BinaryCode::Code); \
+        });                                                                                                           \
   }
 XLA_BINARY_OP(add, Add, binary)
 XLA_BINARY_OP(sub, Sub, binary)

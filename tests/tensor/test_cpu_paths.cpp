@@ -198,13 +198,13 @@ TEST(CpuPaths, ArithmeticGivesTheScalarBitsOnEveryPath) {
     SCOPED_TRACE(path);
     xla::detail::use_cpu_path(path);
     for (int op = 0; op < 4; ++op)
-      for (int one = 0; one < 3; ++one)  // neither, a, b
+      for (int one = 0; one < 4; ++one)  // neither, a, b, both
         for (int64_t n : {1, 15, 16, 37}) {
           std::vector<float> got(static_cast<size_t>(n));
-          xla::detail::cpu_kernels().arith_f32(xla::detail::Arith(op), a.data(), one == 1, b.data(), one == 2,
-                                               got.data(), n);
+          const bool a_one = one == 1 || one == 3, b_one = one == 2 || one == 3;
+          xla::detail::cpu_kernels().arith_f32(xla::detail::Arith(op), a.data(), a_one, b.data(), b_one, got.data(), n);
           for (int64_t i = 0; i < n; ++i) {
-            const float x = one == 1 ? a[0] : a[size_t(i)], y = one == 2 ? b[0] : b[size_t(i)];
+            const float x = a_one ? a[0] : a[size_t(i)], y = b_one ? b[0] : b[size_t(i)];
             const float want = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
             ASSERT_EQ(std::memcmp(&got[size_t(i)], &want, 4), 0) << "op " << op << " one " << one << " i " << i;
           }

@@ -253,6 +253,14 @@ TEST(Add, BroadcastsRowOverMatrix) {
   expect_values(xla::add(T({kInf, 1}), T({-kInf, kInf})), {kNaN, kInf});
 }
 
+TEST(Add, ExpandedOperandsBothOneValueAlongARow) {
+  // both sides expanded views (stride 0 along the row), as a mean's gradient is: each row is
+  // one value plus one value
+  const Tensor a = T({1, 2, 3}, {3, 1}).expand({3, 4}), b = T({10, 20, 30}, {3, 1}).expand({3, 4});
+  expect_tensor(xla::add(a, b), {3, 4}, {11, 11, 11, 11, 22, 22, 22, 22, 33, 33, 33, 33});
+  expect_tensor(xla::div(b, a), {3, 4}, {10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10});
+}
+
 TEST(Sub, AllBroadcastPositionsLayoutsAndErrors) {
   check_binary(xla::sub, [](double a, double b) { return a - b; }, "sub", 0.f, kF32, kAny, kAny);
 }

@@ -52,8 +52,8 @@ struct CpuKernels {
   // with its tanh within 1.2e-7, for i < n (y may be x). The same bits on every path with FMA.
   void (*tanh_f32)(const float* x, float* y, int64_t n);
   void (*gelu_tanh_f32)(const float* x, float* y, int64_t n);
-  // out[i] = a[i] op b[i] for i < n, where a (or b) is the one value a[0] (b[0]) when a_one
-  // (b_one) is set; out may be a or b.
+  // out[i] = a[i] op b[i] for i < n, where a (or b, or both) is the one value a[0] (b[0])
+  // when a_one (b_one) is set; out may be a or b.
   void (*arith_f32)(Arith op, const float* a, bool a_one, const float* b, bool b_one, float* out, int64_t n);
   // y[i] = exp(x[i]) within 2 ulp, 0 below −87.33654 (under FLT_MIN), for i < n (y may be x).
   void (*exp_f32)(const float* x, float* y, int64_t n);

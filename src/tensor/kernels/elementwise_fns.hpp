@@ -4,6 +4,7 @@
 #pragma once
 #include <Eigen/Core>
 #include <cmath>
+#include <optional>
 
 #include "blocked.hpp"
 #include "cpu_kernels.hpp"
@@ -56,6 +57,15 @@ inline auto binary_fn(T x, T y) {
   else if constexpr (C == BinaryCode::Le) return x <= y;
   else if constexpr (C == BinaryCode::Gt) return x > y;
   else return x >= y;
+}
+
+// The kernel table's arithmetic (cpu_kernels.hpp) for + − × ÷, numbered alike; none for
+// the other ops.
+inline std::optional<Arith> arith_of(BinaryCode code) {
+  static_assert(int(BinaryCode::Add) == int(Arith::Add) && int(BinaryCode::Sub) == int(Arith::Sub) &&
+                int(BinaryCode::Mul) == int(Arith::Mul) && int(BinaryCode::Div) == int(Arith::Div));
+  if (code > BinaryCode::Div) return std::nullopt;
+  return Arith(int(code));
 }
 
 // Calls fn(std::integral_constant<BinaryCode, code>) — a switch turned into a template
