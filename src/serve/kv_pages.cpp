@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu_kernels.hpp"
 #include "parallel.hpp"
 #include "xla/error.hpp"
 
@@ -88,13 +89,21 @@ void KVPages::attend_as(const E* K, const E* V, int64_t layer, const Tokens& t, 
       sc.resize(size_t(S));
       for (int64_t s = 0; s < S; ++s) {
         const int64_t pos = lo + s;
-        float x = dot(qh, K + offset(layer, table[pos / bs], g, pos % bs), D) * scale;
-        if (softcap > 0) x = std::tanh(x / softcap) * softcap;
-        sc[size_t(s)] = x;
+        sc[size_t(s)] = dot(qh, K + offset(layer, table[pos / bs], g, pos % bs), D) * scale;
+      }
+      // the soft-cap and the softmax's exp through the kernels' vector tanh and exp, as a
+      // session's attention computes them
+      const detail::CpuKernels& kernels = detail::cpu_kernels();
+      if (softcap > 0) {
+        for (float& x : sc) x *= 1.f / softcap;
+        kernels.tanh_f32(sc.data(), sc.data(), S);
+        for (float& x : sc) x *= softcap;
       }
       const float mx = *std::max_element(sc.begin(), sc.end());
+      for (float& x : sc) x -= mx;
+      kernels.exp_f32(sc.data(), sc.data(), S);
       float sum = 0.f;
-      for (float& x : sc) sum += x = std::exp(x - mx);
+      for (float x : sc) sum += x;
       const float inv = 1.f / sum;
       float* o = out + (h * n + i) * D;
       std::fill(o, o + D, 0.f);
