@@ -7,8 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu_kernels.hpp"
 #include "parallel.hpp"
+#include "row_transforms.hpp"
 #include "xla/error.hpp"
 
 namespace xla::serve {
@@ -93,15 +93,9 @@ void KVPages::attend_as(const E* K, const E* V, int64_t layer, const Tokens& t, 
       }
       // the soft-cap and the softmax's exp through the kernels' vector tanh and exp, as a
       // session's attention computes them
-      const detail::CpuKernels& kernels = detail::cpu_kernels();
-      if (softcap > 0) {
-        for (float& x : sc) x *= 1.f / softcap;
-        kernels.tanh_f32(sc.data(), sc.data(), S);
-        for (float& x : sc) x *= softcap;
-      }
+      if (softcap > 0) detail::soft_cap(sc.data(), S, softcap);
       const float mx = *std::max_element(sc.begin(), sc.end());
-      for (float& x : sc) x -= mx;
-      kernels.exp_f32(sc.data(), sc.data(), S);
+      detail::exp_shifted(sc.data(), mx, sc.data(), S);
       float sum = 0.f;
       for (float x : sc) sum += x;
       const float inv = 1.f / sum;

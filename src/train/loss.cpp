@@ -2,17 +2,19 @@
 // Per chunk: logits = h·Wᵀ (one GEMM), then each row is turned in place into its loss and,
 // when training, into dloss/dlogits, which two more GEMMs turn into the gradients of h
 // (dlogits·W) and of W (dlogitsᵀ·h, accumulated over chunks without a temporary).
+#include "xla/loss.hpp"
+
 #include <bit>
 #include <cmath>
 #include <vector>
 
-#include "blocked.hpp"   // src/tensor/kernels
-#include "gemm.hpp"      // src/tensor/kernels
-#include "parallel.hpp"  // src/tensor/kernels
+#include "blocked.hpp"         // src/tensor/kernels
+#include "gemm.hpp"            // src/tensor/kernels
+#include "op_trace.hpp"        // src/tensor/kernels
+#include "parallel.hpp"        // src/tensor/kernels
+#include "row_transforms.hpp"  // src/tensor/kernels
 #include "xla/autograd.hpp"
-#include "xla/loss.hpp"
 #include "xla/ops.hpp"
-#include "op_trace.hpp"  // src/tensor/kernels
 
 namespace xla::train {
 namespace {
@@ -102,13 +104,7 @@ Tensor chunk_logits(const HeadInputs& in, int64_t r0, int64_t r1, float softcap,
   detail::gemm(rows, V, C, A, B, x, ld, detail::gemm_threads(rows, V, C));
   if (softcap > 0) {
     detail::parallel_for(rows, 1, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r)
-        detail::apply_blocked(x + r * ld, x + r * ld, V,
-                              [softcap](auto a, auto o) {
-                                o = a * (1.f / softcap);  // cap · tanh(x / cap), the model's tanh
-                                detail::cpu_kernels().tanh_f32(o.data(), o.data(), o.size());
-                                o *= softcap;
-                              });
+      for (int64_t r = b; r < e; ++r) detail::soft_cap(x + r * ld, V, softcap);
     });
   }
   if (temperature != 1.f) {
@@ -130,7 +126,7 @@ RowStats row_stats(const float* x, float* e, int64_t V) {
   RowStats s;
   s.max = row_max(x, V);
   const float m = s.max;
-  detail::apply_blocked(x, e, V, [m](auto a, auto o) { detail::exp_ftz(a - m, o); });
+  detail::exp_shifted(x, m, e, V);
   s.sum_e = lane_sum(e, V);
   s.lse = m + float(std::log(s.sum_e));
   return s;

@@ -10,8 +10,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cpu_kernels.hpp"
-
 namespace xla::detail {
 
 using AlignedIn = Eigen::Map<const Eigen::ArrayXf, Eigen::Aligned64>;
@@ -30,15 +28,6 @@ void apply_blocked(const float* in, float* out, int64_t n, F&& fn) {
     fn(AlignedIn(a, padded), AlignedOut(o, padded));
     std::memcpy(out + i, o, size_t(m) * sizeof(float));
   }
-}
-
-// e^x with results below FLT_MIN flushed to 0 (a masked attention score, −∞, must get
-// exactly zero weight): x evaluated into o (e.g. a − max, exactly), then the run-time chosen
-// path's exp in place (cpu_kernels.hpp).
-template <typename X, typename O>
-void exp_ftz(const X& x, O& o) {
-  o = x;
-  cpu_kernels().exp_f32(o.data(), o.data(), o.size());
 }
 
 }  // namespace xla::detail

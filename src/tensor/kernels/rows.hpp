@@ -9,6 +9,7 @@
 
 #include "blocked.hpp"
 #include "parallel.hpp"
+#include "row_transforms.hpp"
 
 namespace xla::detail {
 
@@ -47,7 +48,7 @@ inline float row_logsumexp(ConstRow r) {
   if (std::isinf(m)) return m;  // all -inf (or a +inf present)
   thread_local std::vector<float> scratch;
   scratch.resize(size_t(r.size()));
-  apply_blocked(r.data(), scratch.data(), r.size(), [m](auto a, auto o) { exp_ftz(a - m, o); });
+  exp_shifted(r.data(), m, scratch.data(), r.size());
   return m + std::log(lane_sum(scratch.data(), r.size()));
 }
 
@@ -57,7 +58,7 @@ inline void softmax_row(ConstRow r, MutRow o) {
     o = NAN;
     return;
   }  // every entry -inf: 0/0, as PyTorch
-  apply_blocked(r.data(), o.data(), r.size(), [m](auto a, auto e) { exp_ftz(a - m, e); });
+  exp_shifted(r.data(), m, o.data(), r.size());
   o *= 1.f / lane_sum(o.data(), o.size());
 }
 
