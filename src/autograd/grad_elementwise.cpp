@@ -5,6 +5,7 @@
 
 #include "map.hpp"
 #include "node.hpp"
+#include "row_transforms.hpp"  // src/tensor/kernels
 
 namespace xla::ag {
 
@@ -38,19 +39,27 @@ XLA_UNARY_GRAD(relu, false, v > 0 ? g : 0.f)
 // d [x Φ(x)] = Φ(x) + x φ(x)
 XLA_UNARY_GRAD(gelu, false,
                g * (0.5f * (1.f + std::erf(v * float(M_SQRT1_2))) + v * 0.3989422804014327f * std::exp(-0.5f * v * v)))
-// y = ½x(1 + t), t = tanh(k(x + c x³)):  dy = ½(1 + t) + ½x (1 - t²) k (1 + 3c x²)
-XLA_UNARY_GRAD(gelu_tanh, false, [&] {
-  const float k = 0.7978845608028654f;
-  const float c = 0.044715f;
-  float t = std::tanh(k * (v + c * v * v * v));
-  return g * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * k * (1.f + 3.f * c * v * v));
-}())
 // d [x σ(x)] = σ(x) (1 + x (1 - σ(x)))
 XLA_UNARY_GRAD(silu, false, [&] {
   float s = 1.f / (1.f + std::exp(-v));
   return g * s * (1.f + v * (1.f - s));
 }())
 #undef XLA_UNARY_GRAD
+
+// dx = g · gelu_tanh'(x) for a block, the slope through the path's vector tanh
+static void gelu_tanh_grad_block(const float* g, const float* x, float* dx, int64_t n) {
+  detail::gelu_tanh_slope(x, dx, n);
+  for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * dx[i];
+}
+
+Tensor gelu_tanh(const Tensor& x) {
+  Tensor y = xla::gelu_tanh(x);
+  auto backward = [](auto& n, const Tensor& g, Tensor* gi) {
+    gi[0] = autograd::map2_blocks(g, n.saved(0), gelu_tanh_grad_block);
+  };
+  if (auto* n = record_op(y, "gelu_tanh", backward, {&x})) n->save(x);
+  return y;
+}
 
 // ---- binary ----
 

@@ -8,10 +8,11 @@
 #include <cmath>
 #include <vector>
 
-#include "blocked.hpp"      // src/tensor/kernels
-#include "cpu_kernels.hpp"  // src/tensor/kernels
-#include "op_trace.hpp"     // src/tensor/kernels
-#include "parallel.hpp"     // src/tensor/kernels
+#include "blocked.hpp"         // src/tensor/kernels
+#include "cpu_kernels.hpp"     // src/tensor/kernels
+#include "op_trace.hpp"        // src/tensor/kernels
+#include "parallel.hpp"        // src/tensor/kernels
+#include "row_transforms.hpp"  // src/tensor/kernels
 #include "xla/autograd.hpp"
 #include "xla/nn.hpp"
 
@@ -238,25 +239,16 @@ void gelu_tanh_mul_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>&
   float* pdb = db ? db->data<float>() : nullptr;
   detail::parallel_for(N, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
     constexpr int64_t kBlock = 512;
-    alignas(64) float t[kBlock], gelu[kBlock];
+    alignas(64) float slope[kBlock], gelu[kBlock];
     for (int64_t i0 = s; i0 < e; i0 += kBlock) {
       const int64_t m = std::min(kBlock, e - i0);
-      // t = tanh(k (a + 0.044715 a³)) through the path's vector tanh; gelu(a) as the forward
-      // computed it, so that db is its product with g bit for bit
-      for (int64_t j = 0; j < m; ++j) {
-        const float x = pa[i0 + j];
-        t[j] = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-      }
-      detail::cpu_kernels().tanh_f32(t, t, m);
+      // gelu(a) as the forward computed it, so that db is its product with g bit for bit
+      if (pda) detail::gelu_tanh_slope(pa + i0, slope, m);
       if (pdb) detail::cpu_kernels().gelu_tanh_f32(pa + i0, gelu, m);
       for (int64_t j = 0; j < m; ++j) {
-        const float x = pa[i0 + j], th = t[j], gg = pg[i0 + j];
+        const float gg = pg[i0 + j];
         if (pdb) pdb[i0 + j] = gg * gelu[j];
-        if (pda) {
-          const float dgelu =
-              0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
-          pda[i0 + j] = gg * pb[i0 + j] * dgelu;
-        }
+        if (pda) pda[i0 + j] = gg * pb[i0 + j] * slope[j];
       }
     }
   });
