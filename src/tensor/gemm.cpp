@@ -112,17 +112,22 @@ thread_local bool t_row_invariant = false;
 // from 128.
 constexpr int64_t kFewRows = 64;
 
+// Up to this many rows a product is split by the bytes of B it reads, as a GEMV is.
+constexpr int64_t kFewRowsByBytes = 8;
+
 }  // namespace
 
 RowInvariantGemm::RowInvariantGemm(bool on) : prev_(t_row_invariant) { t_row_invariant = on; }
 RowInvariantGemm::~RowInvariantGemm() { t_row_invariant = prev_; }
 
 int gemm_threads(int64_t M, int64_t N, int64_t K) {
-  // a GEMV is bound by memory, not FLOPs: one core cannot stream B at the machine's bandwidth
-  if (M == 1) return int(std::clamp<int64_t>(N * K / (64 * 1024) + 1, 1, num_threads()));
-  double flops = 2.0 * double(M) * double(N) * double(K);
-  int64_t by_work = int64_t(flops / 4e6) + 1;  // ~4 MFLOP a thread before a split pays
-  return int(std::clamp<int64_t>(by_work, 1, num_threads()));
+  // A GEMV, or a few rows (a decode step's attention: the query heads of a kv head against
+  // its cached keys), is bound by memory, not FLOPs: one core cannot stream B at the
+  // machine's bandwidth.
+  const int64_t by_bytes = M <= kFewRowsByBytes ? N * K / (64 * 1024) + 1 : 1;
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int64_t by_work = M == 1 ? 1 : int64_t(flops / 4e6) + 1;  // ~4 MFLOP a thread before a split pays
+  return int(std::clamp<int64_t>(std::max(by_bytes, by_work), 1, num_threads()));
 }
 
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads, bool accumulate) {

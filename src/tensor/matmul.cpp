@@ -102,8 +102,9 @@ static Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, Tensor* into) 
     if (a_flat) {
       int64_t rows = nbatch * M;
       detail::gemm(rows, N, K, A, B, C, N, detail::gemm_threads(rows, N, K));
-    } else if (nbatch >= num_threads() && detail::gemm_threads(M, N, K) < num_threads()) {
-      // many small products (attention heads): one serial GEMM per batch entry, in parallel
+    } else if (nbatch >= num_threads() && (M <= 8 || detail::gemm_threads(M, N, K) < num_threads())) {
+      // many small products (attention heads, or a decode step's kv heads): one serial GEMM
+      // per batch entry, in parallel
       detail::parallel_for(nbatch, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t i = b0; i < b1; ++i) {
           detail::MatRef Ai = A, Bi = B;

@@ -16,6 +16,9 @@ struct __m512 {
 struct __m512i {
   uint8_t b[64];
 };
+struct __m256 {
+  float f[8];
+};
 struct __m256i {
   uint8_t b[32];
 };
@@ -125,5 +128,45 @@ inline __m512 _mm512_dpbf16_ps(__m512 c, __m512bh a, __m512bh b) {
   return c;
 }
 inline void _mm_prefetch(const char*, int) {}
+
+// The AVX (256-bit) shuffles of the 8 × 8 transpose; "lane" below is a 128-bit half.
+inline __m256 _mm256_setzero_ps() { return __m256{}; }
+inline __m256 _mm256_loadu_ps(const float* p) {
+  __m256 v;
+  std::memcpy(v.f, p, 32);
+  return v;
+}
+inline void _mm256_storeu_ps(float* p, __m256 v) { std::memcpy(p, v.f, 32); }
+inline __m256 _mm256_unpacklo_ps(__m256 a, __m256 b) {  // per lane: a0 b0 a1 b1
+  __m256 v;
+  for (int h = 0; h < 8; h += 4)
+    for (int i = 0; i < 2; ++i) v.f[h + 2 * i] = a.f[h + i], v.f[h + 2 * i + 1] = b.f[h + i];
+  return v;
+}
+inline __m256 _mm256_unpackhi_ps(__m256 a, __m256 b) {  // per lane: a2 b2 a3 b3
+  __m256 v;
+  for (int h = 0; h < 8; h += 4)
+    for (int i = 0; i < 2; ++i) v.f[h + 2 * i] = a.f[h + 2 + i], v.f[h + 2 * i + 1] = b.f[h + 2 + i];
+  return v;
+}
+inline __m256 _mm256_shuffle_ps(__m256 a, __m256 b, int imm) {  // per lane: a[imm0] a[imm1] b[imm2] b[imm3]
+  __m256 v;
+  for (int h = 0; h < 8; h += 4) {
+    v.f[h] = a.f[h + (imm & 3)];
+    v.f[h + 1] = a.f[h + (imm >> 2 & 3)];
+    v.f[h + 2] = b.f[h + (imm >> 4 & 3)];
+    v.f[h + 3] = b.f[h + (imm >> 6 & 3)];
+  }
+  return v;
+}
+inline __m256 _mm256_permute2f128_ps(__m256 a, __m256 b, int imm) {  // each half: one of a's, b's, or zero
+  __m256 v;
+  for (int h = 0; h < 2; ++h) {
+    const int sel = imm >> (4 * h);
+    const float* from = (sel & 2 ? b.f : a.f) + (sel & 1) * 4;
+    for (int i = 0; i < 4; ++i) v.f[4 * h + i] = sel & 8 ? 0.f : from[i];
+  }
+  return v;
+}
 
 }  // namespace xla::detail::XLA_ISA
