@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "bench_common.hpp"
@@ -119,16 +120,18 @@ void one_token_forward(benchmark::State& st, const GemmaConfig& cfg) {
   run_case(st, forward, in, 0, st.range(0) != 0);
 }
 
-// Runs eager() then compiled() each iteration; their mean times are the counters.
+// Runs eager() then compiled() each iteration, and products() when given (the same work's
+// matrix products alone, timed in the same iteration so that a drift of the machine's
+// bandwidth moves all three alike); their mean times are the counters.
 template <typename E, typename C>
-void alternate(benchmark::State& st, E&& eager, C&& compiled) {
+void alternate(benchmark::State& st, E&& eager, C&& compiled, const std::function<void()>& products = nullptr) {
   auto ms = [](auto&& f) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
   for (int i = 0; i < 3; ++i) eager(), compiled();  // warm: caches, the block cache, AdamW's moments
-  double e = 0, c = 0;
+  double e = 0, c = 0, p = 0;
   uint64_t eager_allocs = 0, compiled_allocs = 0;
   for (auto _ : st) {
     uint64_t before = storages_created();
@@ -137,10 +140,16 @@ void alternate(benchmark::State& st, E&& eager, C&& compiled) {
     before = storages_created();
     c += ms(compiled);
     compiled_allocs += storages_created() - before;
+    if (products) p += ms(products);
   }
   const double n = double(st.iterations());
   st.counters["eager_ms"] = e / n;
   st.counters["compiled_ms"] = c / n;
+  if (products) {
+    st.counters["gemv_ms"] = p / n;
+    st.counters["eager_outside_gemv_ms"] = (e - p) / n;
+    st.counters["compiled_outside_gemv_ms"] = (c - p) / n;
+  }
   st.counters["speedup"] = e / c;
   st.counters["eager_allocs"] = double(eager_allocs) / n;
   st.counters["compiled_allocs"] = double(compiled_allocs) / n;
@@ -160,8 +169,8 @@ BENCHMARK(BM_OneTokenForward270MAlternating)->Unit(benchmark::kMillisecond)->Ite
 
 // The decode step proper (Model::compile_decode): one token after 128 through the KV cache,
 // eager (forward over the cache) and compiled, each on its own cache, alternating; and the
-// same token's products alone (every projection and the LM head as x·Wᵀ), so that the time
-// outside GEMV is each step's time minus gemv_ms.
+// same token's products alone (every projection and the LM head as x·Wᵀ) in the same
+// iterations, so that the time outside GEMV is each step's time minus gemv_ms.
 void BM_DecodeStep270MAlternating(benchmark::State& st) {
   GemmaModel m = GemmaModel::create(config_270m(), 1, DType(st.range(0)));
   NoGradGuard no_grad;
@@ -174,20 +183,17 @@ void BM_DecodeStep270MAlternating(benchmark::State& st) {
   std::unique_ptr<DecodeStep> step = m.compile_decode(compiled_cache.get());
   int32_t id = 7;
   Tensor token = Tensor::from_data(&id, {1, 1}, DType::I32);
-  alternate(
-      st, [&] { benchmark::DoNotOptimize(m.forward(token, eager_cache.get(), nullptr, true)); },
-      [&] { benchmark::DoNotOptimize(step->step(id)); });
-
   std::vector<Tensor> weights = {m.head_weight()};
   for (const GemmaLayer& L : m.layers)
     weights.insert(weights.end(), {L.q_proj, L.k_proj, L.v_proj, L.o_proj, L.gate_proj, L.up_proj, L.down_proj});
-  auto gemv = [&] {
-    for (const Tensor& w : weights) benchmark::DoNotOptimize(matmul(full({1, w.shape()[1]}, 1.0), w.transpose(0, 1)));
+  std::vector<Tensor> inputs;  // a row for each weight, made before the timing
+  for (const Tensor& w : weights) inputs.push_back(full({1, w.shape()[1]}, 1.0));
+  auto products = [&] {
+    for (size_t i = 0; i < weights.size(); ++i) benchmark::DoNotOptimize(matmul(inputs[i], weights[i].transpose(0, 1)));
   };
-  for (int i = 0; i < 3; ++i) gemv();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 10; ++i) gemv();
-  st.counters["gemv_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 10;
+  alternate(
+      st, [&] { benchmark::DoNotOptimize(m.forward(token, eager_cache.get(), nullptr, true)); },
+      [&] { benchmark::DoNotOptimize(step->step(id)); }, products);
   st.counters["captures"] = double(step->captures());
 }
 BENCHMARK(BM_DecodeStep270MAlternating)
