@@ -59,6 +59,24 @@ TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
   }
 }
 
+// A depth the packed GEMM cuts into blocks of 347 (2080 = 6 × 347 − 2): its packing widens
+// q8 runs of eight k that cross a 32-element block, with each block's own scale.
+TEST(CpuPaths, PackedWeightsWidenAcrossQ8BlocksOnEveryPath) {
+  EveryPath guard;
+  for (const std::string& path : guard.paths) {
+    xla::detail::use_cpu_path(path);
+    for (DType storage : {DType::BF16, DType::Q8}) {
+      SCOPED_TRACE(path + " " + xla::dtype_name(storage));
+      const int64_t M = 70, N = 67, K = 2080;
+      Tensor x = Tensor::from_vector(xt::normal_values(size_t(M * K), 5), {M, K});
+      Tensor w = Tensor::from_vector(xt::normal_values(size_t(N * K), 6, 0.1f), {N, K}).to(storage);
+      std::vector<float> got = xla::matmul(x, w.transpose(0, 1)).to_vector();
+      const double tol = path == "avx512bf16" && storage == DType::BF16 ? 2e-2 : 2e-6;
+      EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(x.to_vector(), w.to_vector(), M, N, K)), tol);
+    }
+  }
+}
+
 // A row's bits do not depend on how many rows share the product (what makes the
 // serving engine's results independent of the batch), on every path and
 // storage.
