@@ -13,6 +13,11 @@ namespace xla::nn {
 // place; an undefined b means no bias)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
+// linear(x, w) for each weight, with one input read by several projections (a layer's q, k
+// and v; GeGLU's gate and up): the same results; without gradients and for a few rows (a
+// decode step), one split of all the weights' rows across the cores instead of one each.
+std::vector<Tensor> linears(const Tensor& x, const std::vector<Tensor>& weights);
+
 // Gemma's RMSNorm over the last axis: x · rsqrt(mean(x²) + eps) · (1 + w), in f32.
 Tensor rms_norm(const Tensor& x, const Tensor& w, float eps);
 

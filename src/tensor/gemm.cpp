@@ -52,19 +52,23 @@ void gemm_eigen(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, i
     split(M, 8, threads, [&](int64_t m0, int64_t m1) { c.middleRows(m0, m1 - m0).noalias() = a.middleRows(m0, m1 - m0) * b; });
 }
 
+// The rows of A contiguous (lda = K), in `packed` when A is column-major.
+const float* rows_of(int64_t M, int64_t K, MatRef A, std::vector<float>& packed, int64_t& lda) {
+  lda = A.ld;
+  if (!A.col_major || (M == 1 && A.ld == 1)) return A.ptr;
+  packed.resize(size_t(M * K));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) packed[size_t(m * K + k)] = A.ptr[m + k * A.ld];
+  lda = K;
+  return packed.data();
+}
+
 // C = A·B for a few rows of A and a row-major B (attention's probabilities · V; x · W): the
 // path's row kernel, each thread its own columns of B, read once. Rows of A made contiguous.
 void gemm_rows(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads) {
   std::vector<float> packed;
-  const float* a = A.ptr;
-  int64_t lda = A.ld;
-  if (A.col_major && (M > 1 || A.ld != 1)) {
-    packed.resize(size_t(M * K));
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) packed[size_t(m * K + k)] = A.ptr[m + k * A.ld];
-    a = packed.data();
-    lda = K;
-  }
+  int64_t lda;
+  const float* a = rows_of(M, K, A, packed, lda);
   const CpuKernels& kernels = cpu_kernels();
   split(N, 64, threads, [&](int64_t n0, int64_t n1) {
     kernels.rows_times_matrix(M, n0, n1, K, a, lda, B.ptr, B.bf16, B.ld, C, ldc);
@@ -76,15 +80,8 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, in
 // its own columns of B and reads them once: memory-bound for a few rows.
 void gemm_dots(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads) {
   std::vector<float> packed;
-  const float* a = A.ptr;
-  int64_t lda = A.ld;
-  if (A.col_major && (M > 1 || A.ld != 1)) {  // rows of A contiguous
-    packed.resize(size_t(M * K));
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) packed[size_t(m * K + k)] = A.ptr[m + k * A.ld];
-    a = packed.data();
-    lda = K;
-  }
+  int64_t lda;
+  const float* a = rows_of(M, K, A, packed, lda);
   const WeightRows rows{B.ptr, B.bf16, B.q8, B.q8_scales, B.ld};
   const CpuKernels& kernels = cpu_kernels();
   split(N, 8, threads, [&](int64_t n0, int64_t n1) { kernels.dots(M, n0, n1, K, a, lda, rows, C, ldc); });
@@ -172,6 +169,34 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
   if (!A.col_major && B.col_major) return gemm_eigen<RowMat, ColMat>(M, N, K, A, B, C, ldc, threads);
   if (A.col_major && !B.col_major) return gemm_eigen<ColMat, RowMat>(M, N, K, A, B, C, ldc, threads);
   return gemm_eigen<ColMat, ColMat>(M, N, K, A, B, C, ldc, threads);
+}
+
+bool gemm_grouped_dots(int64_t M, int64_t K, MatRef A, const GroupedProduct* parts, int count) {
+  if (M == 0 || K == 0 || count == 0 || !(M == 1 || t_row_invariant || M <= kFewRows)) return false;
+  int64_t total = 0;
+  for (int i = 0; i < count; ++i) {
+    if (!parts[i].B.col_major) return false;
+    total += parts[i].N;
+  }
+  std::vector<float> packed;
+  int64_t lda;
+  const float* a = rows_of(M, K, A, packed, lda);
+  const CpuKernels& kernels = cpu_kernels();
+  // one split of the products' columns laid end to end; a thread's range may cover parts of
+  // several products
+  split(total, 8, omp_in_parallel() ? 1 : gemm_threads(M, total, K), [&](int64_t n0, int64_t n1) {
+    int64_t start = 0;
+    for (int i = 0; i < count; ++i) {
+      const GroupedProduct& p = parts[i];
+      const int64_t lo = std::max(n0, start) - start, hi = std::min(n1, start + p.N) - start;
+      if (lo < hi) {
+        const WeightRows rows{p.B.ptr, p.B.bf16, p.B.q8, p.B.q8_scales, p.B.ld};
+        kernels.dots(M, lo, hi, K, a, lda, rows, p.C, p.N);
+      }
+      start += p.N;
+    }
+  });
+  return true;
 }
 
 }  // namespace xla::detail

@@ -146,6 +146,29 @@ void detail::matmul_into(const Tensor& a, const Tensor& b, Tensor& out) {
   out.bump_version();
 }
 
+void detail::linears_into(const Tensor& x_in, const std::vector<Tensor>& weights, std::vector<Tensor>& out) {
+  const int64_t K = x_in.shape().back(), M = K ? x_in.numel() / K : 0;
+  const Tensor x = (x_in.dtype() == DType::F32 ? x_in : x_in.to(DType::F32)).contiguous();
+  std::vector<detail::GroupedProduct> parts(weights.size());
+  bool grouped = M > 0 && out.size() == weights.size();
+  for (size_t i = 0; grouped && i < weights.size(); ++i) {
+    const Tensor& w = weights[i];
+    grouped = w.ndim() == 2 && w.shape()[1] == K && out[i].dtype() == DType::F32 && out[i].is_contiguous() &&
+              out[i].numel() == M * w.shape()[0] &&
+              (w.dtype() == DType::F32 || w.dtype() == DType::BF16 || w.dtype() == DType::Q8) &&
+              as_matref(w.transpose(0, 1), parts[i].B);
+    parts[i].N = grouped ? w.shape()[0] : 0;
+    parts[i].C = grouped ? out[i].data<float>() : nullptr;
+  }
+  detail::MatRef A;
+  if (grouped && as_matref(x.reshape({M, K}), A) &&
+      detail::gemm_grouped_dots(M, K, A, parts.data(), int(parts.size()))) {
+    for (Tensor& o : out) o.bump_version();
+    return;
+  }
+  for (size_t i = 0; i < weights.size(); ++i) matmul_into(x_in, weights[i].transpose(0, 1), out[i]);
+}
+
 }  // namespace xla
 
 namespace xla {

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
+#include "../autograd/grad_util.hpp"
+#include "xla/autograd.hpp"
 #include "xla/nn.hpp"
 
 using xla::Tensor;
@@ -35,6 +38,40 @@ TEST(Linear, WeightLayoutAndBias) {
                                         return std::vector<Tensor>{a, c, d};
                                       }());
   EXPECT_EQ(report, "");
+}
+
+// linears(x, {w…}) is linear(x, w) for each weight, bit for bit: the grouped dot products of
+// a few rows without gradients (each weight's rows end to end, split across the cores), the
+// separate products for many rows or with gradients; f32, bf16 and q8 weights.
+TEST(Linear, SeveralWeightsOfOneInputEqualEachLinear) {
+  auto normal = [](xla::Shape s, uint64_t seed) {
+    xla::Generator gen(seed);
+    return xla::randn(s, gen);
+  };
+  auto bitwise = [](const Tensor& a, const Tensor& b) {
+    ASSERT_TRUE(a.shape() == b.shape()) << a.shape().str() << " vs " << b.shape().str();
+    std::vector<float> x = a.to_vector(), y = b.to_vector();
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0);
+  };
+  for (xla::DType dtype : {xla::DType::F32, xla::DType::BF16, xla::DType::Q8})
+    for (int64_t rows : {1, 3, 100}) {
+      SCOPED_TRACE(std::string(xla::dtype_name(dtype)) + " rows " + std::to_string(rows));
+      // N = 1040 + 264 + 264: each thread's range of the 1568 rows spans two weights
+      std::vector<Tensor> w = {normal({1040, 96}, 1).to(dtype), normal({264, 96}, 2).to(dtype),
+                               normal({264, 96}, 3).to(dtype)};
+      Tensor x = normal({1, rows, 96}, 4);
+      xla::NoGradGuard no_grad;
+      std::vector<Tensor> got = nn::linears(x, w);
+      ASSERT_EQ(got.size(), 3u);
+      for (size_t i = 0; i < w.size(); ++i) bitwise(got[i], nn::linear(x, w[i]));
+    }
+  // with gradients: the separate products, each differentiable
+  Tensor x = normal({2, 8}, 5), a = normal({3, 8}, 6), b = normal({5, 8}, 7);
+  xla::set_requires_grad(x, true);
+  std::vector<Tensor> y = nn::linears(x, {a, b});
+  xla::backward(xla::ag::add(xla::ag::sum(y[0]), xla::ag::sum(y[1])));
+  expect_near_all(xla::grad(x), xla::add(xla::sum(a, {0}, true), xla::sum(b, {0}, true)).expand({2, 8}).to_vector());
+  EXPECT_XLA_ERROR(nn::linears(x, {a, normal({4, 7}, 8)}), xla::Status::Shape, "in-features 7");
 }
 
 TEST(RmsNorm, GemmaScalesByOnePlusW) {

@@ -190,10 +190,18 @@ Tensor GemmaModel::layers_forward(Tensor h, const Tensor& positions, const Atten
     const GemmaLayer& L = layers[l];
     // ---- attention ----
     Tensor x = nn::rms_norm(h, L.input_layernorm, c.rms_norm_eps);
-    auto heads = [&](const Tensor& w, const LoraAdapter& a, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
-      return ag::permute(ag::reshape(project(x, w, a, lora_on, lora_s), {B, T, n, D}), {0, 2, 1, 3});
+    auto heads = [&](const Tensor& t, int64_t n) {  // [B, T, n·D] → [B, n, T, D]
+      return ag::permute(ag::reshape(t, {B, T, n, D}), {0, 2, 1, 3});
     };
-    Tensor q = heads(L.q_proj, L.q_lora, H), k = heads(L.k_proj, L.k_lora, KVH), v = heads(L.v_proj, L.v_lora, KVH);
+    Tensor q, k, v;
+    if (lora_on && (L.q_lora.defined() || L.k_lora.defined() || L.v_lora.defined())) {
+      q = heads(project(x, L.q_proj, L.q_lora, true, lora_s), H);
+      k = heads(project(x, L.k_proj, L.k_lora, true, lora_s), KVH);
+      v = heads(project(x, L.v_proj, L.v_lora, true, lora_s), KVH);
+    } else {  // one input, three weights: one pass over the cores in a decode step
+      std::vector<Tensor> qkv = nn::linears(x, {L.q_proj, L.k_proj, L.v_proj});
+      q = heads(qkv[0], H), k = heads(qkv[1], KVH), v = heads(qkv[2], KVH);
+    }
     if (c.version == 3) {
       q = nn::rms_norm(q, L.q_norm, c.rms_norm_eps);
       k = nn::rms_norm(k, L.k_norm, c.rms_norm_eps);

@@ -47,6 +47,20 @@ class RowInvariantGemm {
   bool prev_;
 };
 
+// One of several products C = A·B that share A (x·Wᵀ for the weights read from one input:
+// a layer's q, k and v; GeGLU's gate and up): B column-major [K, N], C row-major [M, N].
+struct GroupedProduct {
+  MatRef B;
+  int64_t N = 0;
+  float* C = nullptr;
+};
+
+// The products of `parts` when every one is a dot-product product (B column-major, few rows
+// or row-invariant, as gemm() decides): one split of all their columns across the cores
+// instead of a parallel region each, the same bits. Returns false, having done nothing,
+// when they are not.
+bool gemm_grouped_dots(int64_t M, int64_t K, MatRef A, const GroupedProduct* parts, int count);
+
 // Threads worth using for an M×N×K product (1 below a couple of MFLOP per thread).
 int gemm_threads(int64_t M, int64_t N, int64_t K);
 

@@ -1,6 +1,8 @@
 // into.hpp — ops that write into a buffer the caller owns, for the compiler's replay
 // (src/compile), which plans every buffer of a graph ahead and allocates none while it runs.
 #pragma once
+#include <vector>
+
 #include "xla/tensor.hpp"
 
 namespace xla::detail {
@@ -8,5 +10,10 @@ namespace xla::detail {
 // matmul(a, b) into out: contiguous f32 of the result's shape (checked: Status::Shape when
 // the product does not fit, InvalidArg when out is not contiguous f32).
 void matmul_into(const Tensor& a, const Tensor& b, Tensor& out);
+
+// x · w_iᵀ for each weight w_i [N_i, K] into out[i] (contiguous f32 [..., N_i]): for a few
+// rows, one split of all the weights' rows across the cores (one parallel region, not one a
+// weight), else one matmul_into each; the same bits either way.
+void linears_into(const Tensor& x, const std::vector<Tensor>& weights, std::vector<Tensor>& out);
 
 }  // namespace xla::detail
