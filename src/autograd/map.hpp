@@ -11,15 +11,18 @@ namespace xla::autograd {
 
 inline Tensor packed_f32(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous() ? t : t.to(DType::F32); }
 
+// out = f(g, x) for a formula that runs on blocks: f(g, x, out, n) writes out[0..n) from
+// g[0..n) and x[0..n), so that it can call the kernel table's vector functions.
 template <typename F>
-Tensor map2_impl(const Tensor& g, const Tensor& x, F f) {
+Tensor map2_blocks_impl(const Tensor& g, const Tensor& x, F f) {
   Tensor a = packed_f32(g), b = packed_f32(x);
   Tensor out = Tensor::empty(a.shape(), DType::F32);
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   float* po = out.data<float>();
   detail::parallel_for(out.numel(), detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+    constexpr int64_t kBlock = 512;  // one block of each operand stays in L1 between passes
+    for (int64_t i = s; i < e; i += kBlock) f(pa + i, pb + i, po + i, std::min(kBlock, e - i));
   });
   return out;
 }
@@ -38,22 +41,6 @@ Tensor map3_impl(const Tensor& g, const Tensor& x, const Tensor& y, F f) {
   return out;
 }
 
-// As map2_impl, for a formula that runs on blocks: f(g, x, out, n) writes out[0..n) from
-// g[0..n) and x[0..n), so that it can call the kernel table's vector functions.
-template <typename F>
-Tensor map2_blocks_impl(const Tensor& g, const Tensor& x, F f) {
-  Tensor a = packed_f32(g), b = packed_f32(x);
-  Tensor out = Tensor::empty(a.shape(), DType::F32);
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* po = out.data<float>();
-  detail::parallel_for(out.numel(), detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
-    constexpr int64_t kBlock = 512;  // one block of each operand stays in L1 between passes
-    for (int64_t i = s; i < e; i += kBlock) f(pa + i, pb + i, po + i, std::min(kBlock, e - i));
-  });
-  return out;
-}
-
 template <typename F>
 Tensor map2_blocks(const Tensor& g, const Tensor& x, F f) {
   return detail::traced(
@@ -67,10 +54,9 @@ Tensor map2_blocks(const Tensor& g, const Tensor& x, F f) {
 
 template <typename F>
 Tensor map2(const Tensor& g, const Tensor& x, F f) {
-  return detail::traced(
-      {&g, &x},
-      [f] { return detail::other_event("grad", [f](const std::vector<Tensor>& v) { return map2_impl(v[0], v[1], f); }); },
-      [&] { return map2_impl(g, x, f); });
+  return map2_blocks(g, x, [f](const float* pg, const float* px, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(pg[i], px[i]);
+  });
 }
 
 template <typename F>

@@ -77,14 +77,28 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, in
 
 // C = A·B with B column-major (x·Wᵀ), every element through the path's dot products: the
 // same bits for a row whatever M is, M = 1 (decode, the LM head) included. Each thread takes
-// its own columns of B and reads them once: memory-bound for a few rows.
-void gemm_dots(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads) {
+// its own columns of B and reads them once: memory-bound for a few rows. Several products
+// sharing A have their columns laid end to end and split once; a thread's range may cover
+// parts of several.
+void dots_split(int64_t M, int64_t K, MatRef A, const GroupedProduct* parts, int count, int threads) {
   std::vector<float> packed;
   int64_t lda;
   const float* a = rows_of(M, K, A, packed, lda);
-  const WeightRows rows{B.ptr, B.bf16, B.q8, B.q8_scales, B.ld};
+  int64_t total = 0;
+  for (int i = 0; i < count; ++i) total += parts[i].N;
   const CpuKernels& kernels = cpu_kernels();
-  split(N, 8, threads, [&](int64_t n0, int64_t n1) { kernels.dots(M, n0, n1, K, a, lda, rows, C, ldc); });
+  split(total, 8, threads, [&](int64_t n0, int64_t n1) {
+    int64_t start = 0;
+    for (int i = 0; i < count; ++i) {
+      const GroupedProduct& p = parts[i];
+      const int64_t lo = std::max(n0, start) - start, hi = std::min(n1, start + p.N) - start;
+      if (lo < hi) {
+        const WeightRows rows{p.B.ptr, p.B.bf16, p.B.q8, p.B.q8_scales, p.B.ld};
+        kernels.dots(M, lo, hi, K, a, lda, rows, p.C, p.ldc);
+      }
+      start += p.N;
+    }
+  });
 }
 
 // B (K × N as laid out) widened to f32 in `out`, for the kernels that read f32 only.
@@ -108,9 +122,6 @@ thread_local bool t_row_invariant = false;
 // on Gemma 3 270M's shapes (2-core Zen 3, 2026-12-03): dots faster up to 64 rows, packing
 // from 128.
 constexpr int64_t kFewRows = 64;
-
-// Up to this many rows a product is split by the bytes of B it reads, as a GEMV is.
-constexpr int64_t kFewRowsByBytes = 8;
 
 }  // namespace
 
@@ -144,7 +155,10 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     return;
   }
   if (omp_in_parallel()) threads = 1;
-  if (by_dots) return gemm_dots(M, N, K, A, B, C, ldc, threads);
+  if (by_dots) {
+    const GroupedProduct product{B, N, C, ldc};
+    return dots_split(M, K, A, &product, 1, threads);
+  }
   if (by_rows) return gemm_rows(M, N, K, A, B, C, ldc, threads);
   std::vector<float> widened;
   if (kernels.gemm_packed) {
@@ -178,24 +192,7 @@ bool gemm_grouped_dots(int64_t M, int64_t K, MatRef A, const GroupedProduct* par
     if (!parts[i].B.col_major) return false;
     total += parts[i].N;
   }
-  std::vector<float> packed;
-  int64_t lda;
-  const float* a = rows_of(M, K, A, packed, lda);
-  const CpuKernels& kernels = cpu_kernels();
-  // one split of the products' columns laid end to end; a thread's range may cover parts of
-  // several products
-  split(total, 8, omp_in_parallel() ? 1 : gemm_threads(M, total, K), [&](int64_t n0, int64_t n1) {
-    int64_t start = 0;
-    for (int i = 0; i < count; ++i) {
-      const GroupedProduct& p = parts[i];
-      const int64_t lo = std::max(n0, start) - start, hi = std::min(n1, start + p.N) - start;
-      if (lo < hi) {
-        const WeightRows rows{p.B.ptr, p.B.bf16, p.B.q8, p.B.q8_scales, p.B.ld};
-        kernels.dots(M, lo, hi, K, a, lda, rows, p.C, p.N);
-      }
-      start += p.N;
-    }
-  });
+  dots_split(M, K, A, parts, count, omp_in_parallel() ? 1 : gemm_threads(M, total, K));
   return true;
 }
 

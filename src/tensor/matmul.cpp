@@ -102,7 +102,8 @@ static Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, Tensor* into) 
     if (a_flat) {
       int64_t rows = nbatch * M;
       detail::gemm(rows, N, K, A, B, C, N, detail::gemm_threads(rows, N, K));
-    } else if (nbatch >= num_threads() && (M <= 8 || detail::gemm_threads(M, N, K) < num_threads())) {
+    } else if (nbatch >= num_threads() &&
+               (M <= detail::kFewRowsByBytes || detail::gemm_threads(M, N, K) < num_threads())) {
       // many small products (attention heads, or a decode step's kv heads): one serial GEMM
       // per batch entry, in parallel
       detail::parallel_for(nbatch, 1, [&](int64_t b0, int64_t b1) {
@@ -159,6 +160,7 @@ void detail::linears_into(const Tensor& x_in, const std::vector<Tensor>& weights
               as_matref(w.transpose(0, 1), parts[i].B);
     parts[i].N = grouped ? w.shape()[0] : 0;
     parts[i].C = grouped ? out[i].data<float>() : nullptr;
+    parts[i].ldc = parts[i].N;
   }
   detail::MatRef A;
   if (grouped && as_matref(x.reshape({M, K}), A) &&

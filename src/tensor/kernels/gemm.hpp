@@ -53,6 +53,7 @@ struct GroupedProduct {
   MatRef B;
   int64_t N = 0;
   float* C = nullptr;
+  int64_t ldc = 0;
 };
 
 // The products of `parts` when every one is a dot-product product (B column-major, few rows
@@ -60,6 +61,10 @@ struct GroupedProduct {
 // instead of a parallel region each, the same bits. Returns false, having done nothing,
 // when they are not.
 bool gemm_grouped_dots(int64_t M, int64_t K, MatRef A, const GroupedProduct* parts, int count);
+
+// Up to this many rows a product is split across the cores by the bytes of B it reads, as a
+// GEMV is: a few rows are bound by memory, not FLOPs.
+constexpr int64_t kFewRowsByBytes = 8;
 
 // Threads worth using for an M×N×K product (1 below a couple of MFLOP per thread).
 int gemm_threads(int64_t M, int64_t N, int64_t K);
