@@ -9,7 +9,6 @@
 #include "blocked.hpp"
 #include "cpu_kernels.hpp"
 #include "op_trace.hpp"
-#include "row_transforms.hpp"
 
 namespace xla::detail {
 
@@ -19,7 +18,7 @@ void unary_block(UnaryCode code, const A& a, O& o) {
   switch (code) {
     case UnaryCode::Neg: o = -a; break;
     case UnaryCode::Abs: o = a.abs(); break;
-    case UnaryCode::Exp: exp_shifted(a.data(), 0.f, o.data(), a.size()); break;
+    case UnaryCode::Exp: cpu_kernels().exp_f32(a.data(), o.data(), a.size()); break;
     case UnaryCode::Log: o = a.log(); break;
     // Plain loops, not Eigen's fast-math packets (which turn sqrt(inf) and rsqrt(0) into
     // NaN): with -fno-math-errno these compile to the exact vsqrtps / vdivps.
