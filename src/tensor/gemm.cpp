@@ -123,6 +123,10 @@ thread_local bool t_row_invariant = false;
 // from 128.
 constexpr int64_t kFewRows = 64;
 
+// Whether an M-row product reads B once instead of packing it (the dot products for a
+// column-major B, the row kernel for a row-major one).
+bool few_rows(int64_t M) { return M == 1 || t_row_invariant || M <= kFewRows; }
+
 }  // namespace
 
 RowInvariantGemm::RowInvariantGemm(bool on) : prev_(t_row_invariant) { t_row_invariant = on; }
@@ -141,8 +145,8 @@ int gemm_threads(int64_t M, int64_t N, int64_t K) {
 void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, int threads, bool accumulate) {
   if (M == 0 || N == 0 || (K == 0 && accumulate)) return;
   const CpuKernels& kernels = cpu_kernels();
-  const bool by_dots = B.col_major && (M == 1 || t_row_invariant || M <= kFewRows);
-  const bool by_rows = !B.col_major && !B.q8 && (M == 1 || t_row_invariant || M <= kFewRows);
+  const bool by_dots = B.col_major && few_rows(M);
+  const bool by_rows = !B.col_major && !B.q8 && few_rows(M);
   if (accumulate && (by_rows || by_dots || !kernels.gemm_packed)) {  // kernels that only overwrite: via a temporary
     std::vector<float> tmp(size_t(M * N));
     gemm(M, N, K, A, B, tmp.data(), N, threads, false);
@@ -186,7 +190,7 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
 }
 
 bool gemm_grouped_dots(int64_t M, int64_t K, MatRef A, const GroupedProduct* parts, int count) {
-  if (M == 0 || K == 0 || count == 0 || !(M == 1 || t_row_invariant || M <= kFewRows)) return false;
+  if (M == 0 || K == 0 || count == 0 || !few_rows(M)) return false;
   int64_t total = 0;
   for (int i = 0; i < count; ++i) {
     if (!parts[i].B.col_major) return false;

@@ -1,7 +1,7 @@
 // row_transforms.hpp — a row's softmax exponentials, its logit soft-cap and the slope of
-// the tanh GELU through the kernel table's vector exp and tanh (cpu_kernels.hpp). Kept out of cpu_kernels.hpp, which
-// the per-instruction-set sources include: an inline function there could be compiled with
-// AVX and picked by the linker for baseline code.
+// the tanh GELU through the kernel table's vector exp and tanh (cpu_kernels.hpp). Kept out
+// of cpu_kernels.hpp, which the per-instruction-set sources include: an inline function
+// there could be compiled with AVX and picked by the linker for baseline code.
 #pragma once
 #include <cstdint>
 

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "blocked.hpp"
 #include "parallel.hpp"
 #include "row_transforms.hpp"
 
