@@ -37,7 +37,9 @@ Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window);
 // Grouped-query attention. q [B, H, T, D]; k, v [B, KVH, S, D] with H a multiple of KVH:
 // head h reads kv head h / (H / KVH), by viewing q as [B, KVH, (H/KVH)·T, D] — the K/V heads
 // are never repeated in memory. scores = q·kᵀ·scale, soft-capped (cap·tanh(s / cap)) when
-// softcap > 0, masked by `allowed` [T, S], softmax over S. Returns [B, H, T, D].
+// softcap > 0, masked by `allowed` [T, S], softmax over S. Returns [B, H, T, D]. One query
+// position with no gradient to record (a decode step) runs as a single pass over blocks of
+// keys, reading only the slots from the first to the last one `allowed` shows.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap);
 
 // gelu_tanh(a) ⊙ b as one node (saves a and b only).

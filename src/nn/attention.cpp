@@ -1,7 +1,13 @@
 // attention.cpp — RoPE and grouped-query attention with causal / sliding-window masks.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
-#include "op_trace.hpp"  // src/tensor/kernels
+#include "cpu_kernels.hpp"     // src/tensor/kernels
+#include "op_trace.hpp"        // src/tensor/kernels
+#include "parallel.hpp"        // src/tensor/kernels
+#include "row_transforms.hpp"  // src/tensor/kernels
+#include "xla/autograd.hpp"
 #include "xla/nn.hpp"
 
 namespace xla::nn {
@@ -77,6 +83,160 @@ static Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   return ag::reshape(out, {B, H, T, D});
 }
 
+// One query position against the cache (a decode step), in = {q [B, H, 1, D], k, v
+// [B, KVH, S, D], allowed u8 [1, S]}, each with D contiguous, into out = {[B, H, 1, D]}.
+// Scores, softmax and the weighted sum of values take one pass over the keys and values,
+// which is all the memory a step's attention touches: the positions from the first to the
+// last one the mask allows go in fixed blocks of kKeysPerBlock, shared by the cores. Each
+// block keeps its own maximum and sum, and the blocks are combined in order afterwards (the
+// flash-decoding split), so the bits do not depend on the number of threads. Positions
+// outside that range are never read: a compiled step's span, rounded up to a power of two,
+// costs nothing beyond the keys it may see.
+constexpr int64_t kKeysPerBlock = 32;
+
+// max(m, x), where a NaN, once met, stays: a block of keys whose scores are all NaN must
+// spread NaN, not pass for a block with no weight.
+static inline float max_keeping_nan(float m, float x) { return x > m || x != x ? x : m; }
+
+static void attend_one_query_into(const std::vector<Tensor>& in, float scale, float softcap_value,
+                                  std::vector<Tensor>& out) {
+  const Tensor &q = in[0], &k = in[1], &v = in[2];
+  const Tensor mask = in[3].dtype() == DType::U8 && in[3].is_contiguous() ? in[3] : in[3].to(DType::U8).contiguous();
+  const int64_t B = q.shape()[0], H = q.shape()[1], D = q.shape()[3];
+  const int64_t KVH = k.shape()[1], S = k.shape()[2], G = H / KVH;
+  float* o = out[0].data<float>();
+  const uint8_t* allowed = mask.data<uint8_t>();
+  int64_t k0 = 0, k1 = S;
+  while (k0 < S && !allowed[k0]) ++k0;
+  while (k1 > k0 && !allowed[k1 - 1]) --k1;
+  if (k0 == k1) {  // nothing visible: softmax over nothing but −∞, NaN as the unfused ops give
+    std::fill(o, o + B * H * D, std::numeric_limits<float>::quiet_NaN());
+    return;
+  }
+  const int64_t blocks = (k1 - k0 + kKeysPerBlock - 1) / kKeysPerBlock;
+  const int64_t items = B * KVH * blocks, per_item = G * (D + 2);  // outputs, maximum, sum
+  thread_local std::vector<float> partial;                         // the calling thread's; the cores write their items
+  if (partial.size() < size_t(items * per_item)) partial.resize(size_t(items * per_item));
+  float* parts = partial.data();
+  const float* qd = q.data<float>();
+  const float *kd = k.data<float>(), *vd = v.data<float>();
+  const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides();
+  const detail::CpuKernels& cpu = detail::cpu_kernels();
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  detail::parallel_for(items, 2, [&](int64_t begin, int64_t end) {
+    // All the scores of this range first, then all the weighted values: the keys and then the
+    // values stream in as two long runs, which the prefetchers follow, instead of short
+    // alternating blocks. Each block's numbers are the same either way.
+    thread_local std::vector<float> score_buffer;
+    if (score_buffer.size() < size_t((end - begin) * G * kKeysPerBlock))
+      score_buffer.resize(size_t((end - begin) * G * kKeysPerBlock));
+    auto block_of = [&](int64_t item, int64_t& b, int64_t& h, int64_t& s0, int64_t& n) {
+      const int64_t bh = item / blocks;
+      b = bh / KVH, h = bh % KVH;
+      s0 = k0 + (item % blocks) * kKeysPerBlock, n = std::min(kKeysPerBlock, k1 - s0);
+    };
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t b, h, s0, n;
+      block_of(item, b, h, s0, n);
+      float* scores = score_buffer.data() + (item - begin) * G * kKeysPerBlock;
+      const float* qh = qd + b * qs[0] + h * G * qs[1];
+      const float* kb = kd + b * ks[0] + h * ks[1] + s0 * ks[2];
+      cpu.dots(G, 0, n, D, qh, qs[1], detail::WeightRows{kb, nullptr, nullptr, nullptr, ks[2]}, scores, n);
+    }
+    {  // the first block's values, while the keys are read
+      int64_t b, h, s0, n;
+      block_of(begin, b, h, s0, n);
+      const char* first = reinterpret_cast<const char*>(vd + b * vs[0] + h * vs[1] + s0 * vs[2]);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t at = 0; at < D * 4; at += 64) __builtin_prefetch(first + i * vs[2] * 4 + at, 0, 3);
+    }
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t b, h, s0, n;
+      block_of(item, b, h, s0, n);
+      float* scores = score_buffer.data() + (item - begin) * G * kKeysPerBlock;
+      float* po = parts + item * per_item;  // G rows of D, then G maxima, then G sums
+      float *block_max = po + G * D, *block_sum = block_max + G;
+      for (int64_t g = 0; g < G; ++g) {
+        float* row = scores + g * n;
+        for (int64_t i = 0; i < n; ++i) row[i] *= scale;
+        if (softcap_value > 0) detail::soft_cap(row, n, softcap_value);
+        float mx = minus_inf;
+        bool visible = false;
+        for (int64_t i = 0; i < n; ++i) {
+          if (!allowed[s0 + i]) row[i] = minus_inf;
+          visible = visible || allowed[s0 + i];
+          mx = max_keeping_nan(mx, row[i]);
+        }
+        float sum = 0.f;
+        if (!visible) {  // a block the mask hides whole: no weight at all
+          std::fill(row, row + n, 0.f);
+        } else {
+          detail::exp_shifted(row, mx, row, n);
+          for (int64_t i = 0; i < n; ++i) sum += row[i];
+        }
+        block_max[g] = mx;
+        block_sum[g] = sum;
+      }
+      const float* vb = vd + b * vs[0] + h * vs[1] + s0 * vs[2];
+      if (item + 1 < end) {  // the next block's values, a row at a time: the product below reads them across
+        int64_t b1, h1, s1, n1;
+        block_of(item + 1, b1, h1, s1, n1);
+        const char* next = reinterpret_cast<const char*>(vd + b1 * vs[0] + h1 * vs[1] + s1 * vs[2]);
+        for (int64_t i = 0; i < n1; ++i)
+          for (int64_t at = 0; at < D * 4; at += 64) __builtin_prefetch(next + i * vs[2] * 4 + at, 0, 3);
+      }
+      cpu.rows_times_matrix(G, 0, D, n, scores, n, vb, nullptr, vs[2], po, D);
+    }
+  });
+  // out = Σ_blocks e^(m_b − m)·o_b / Σ_blocks e^(m_b − m)·l_b, the blocks in order
+  for (int64_t bh = 0; bh < B * KVH; ++bh)
+    for (int64_t g = 0; g < G; ++g) {
+      const float* first = parts + bh * blocks * per_item;
+      float m = minus_inf;
+      for (int64_t c = 0; c < blocks; ++c) m = max_keeping_nan(m, first[c * per_item + G * D + g]);
+      float* y = o + (bh * G + g) * D;
+      std::fill(y, y + D, 0.f);
+      float total = 0.f;
+      for (int64_t c = 0; c < blocks; ++c) {
+        const float* po = first + c * per_item;
+        const float bm = po[G * D + g];
+        if (bm == minus_inf) continue;  // hidden, or every visible score −∞: no weight
+        const float w = std::exp(bm - m);
+        total += w * po[G * D + G + g];
+        for (int64_t d = 0; d < D; ++d) y[d] += w * po[g * D + d];
+      }
+      const float inv = 1.f / total;
+      for (int64_t d = 0; d < D; ++d) y[d] *= inv;
+    }
+}
+
+// Whether a decode step's attention can take the one-pass kernel: one query position, f32
+// throughout, D contiguous, no gradient to record.
+static bool one_query_fits(const Tensor& q, const Tensor& k, const Tensor& v) {
+  const int64_t T = q.shape()[2], G = q.shape()[1] / k.shape()[1];
+  if (T != 1 || G > 64) return false;
+  for (const Tensor* t : {&q, &k, &v})
+    if (t->dtype() != DType::F32 || t->strides()[3] != 1) return false;
+  return !(is_grad_enabled() && (requires_grad(q) || requires_grad(k) || requires_grad(v)));
+}
+
+static Tensor attend_one_query(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale,
+                               float softcap_value) {
+  auto into = [=](const std::vector<Tensor>& in, std::vector<Tensor>& out) {
+    attend_one_query_into(in, scale, softcap_value, out);
+  };
+  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
+  const std::vector<Tensor> in = {q, k, v, allowed};
+  // a capture replays the kernel, into a planned buffer (op_trace.hpp)
+  return detail::traced_multi(
+      in, [&] { return detail::multi_event_into("attend_one_query", into, results); },
+      [&] {
+        std::vector<Tensor> out = results(in);
+        into(in, out);
+        return out;
+      })[0];
+}
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap_value) {
   if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4)
     fail(Status::Shape, "attention: q, k, v must be [B, heads, T, D], got " + q.shape().str() + ", " + k.shape().str() +
@@ -87,6 +247,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
     fail(Status::Shape, "attention: k/v " + k.shape().str() + " do not fit q " + q.shape().str());
   if (!(allowed.shape() == Shape{T, S}))
     fail(Status::Shape, "attention: mask " + allowed.shape().str() + " should be " + Shape{T, S}.str());
+  if (one_query_fits(q, k, v)) return attend_one_query(q, k, v, allowed, scale, softcap_value);
   constexpr int64_t kBlock = 128;
   if (T < 2 * kBlock) return attend(q, k, v, allowed, scale, softcap_value);
   // Long prompts: blocks of queries, each against only the keys its mask allows somewhere

@@ -171,3 +171,71 @@ TEST(Attention, BlockedLongPromptsMatchNaiveLoop) {
     EXPECT_LT(worst, 1e-5) << "window " << window;
   }
 }
+
+// One query position (a decode step) takes a one-pass kernel over blocks of 32 keys. Checked
+// against the naive loop on views with strides (the cache's first S slots), a mask with
+// holes (a slot hidden alone, a whole block hidden, hidden slots at both ends), two batch
+// rows and soft-capping; against the unfused ops (which a query needing a gradient takes);
+// for the same bits on one thread and on several; and for NaN where a key is NaN or nothing
+// is visible.
+TEST(Attention, OneQueryMatchesNaiveLoopAndTheUnfusedOps) {
+  const int64_t B = 2, H = 4, KVH = 2, G = H / KVH, S = 200, D = 16;
+  xla::Generator g(11);
+  Tensor q = xla::randn({B, H, 1, D}, g);
+  Tensor k = xla::randn({B, KVH, 300, D}, g).slice(2, 0, S), v = xla::randn({B, KVH, 300, D}, g).slice(2, 0, S);
+  std::vector<float> allowed(S, 1.f);
+  allowed[0] = allowed[1] = allowed[S - 1] = allowed[77] = 0.f;
+  for (int64_t s = 96; s < 128; ++s) allowed[size_t(s)] = 0.f;
+  Tensor mask = Tensor::from_vector(allowed, {1, S}).to(xla::DType::U8);
+  std::vector<float> qv = q.to_vector(), kv = k.to_vector(), vv = v.to_vector();
+  for (float cap : {0.f, 5.f}) {
+    std::vector<float> got = nn::attention(q, k, v, mask, 0.25f, cap).to_vector();
+    double worst = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t kh = h / G;
+        std::vector<double> p(size_t(S), 0.0);
+        double m = -1e30, z = 0;
+        for (int64_t s = 0; s < S; ++s) {
+          if (!allowed[size_t(s)]) continue;
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += qv[size_t((b * H + h) * D + d)] * kv[size_t(((b * KVH + kh) * S + s) * D + d)];
+          p[size_t(s)] = cap > 0 ? cap * std::tanh(0.25 * dot / cap) : 0.25 * dot;
+          m = std::max(m, p[size_t(s)]);
+        }
+        for (int64_t s = 0; s < S; ++s)
+          if (allowed[size_t(s)]) z += (p[size_t(s)] = std::exp(p[size_t(s)] - m));
+        for (int64_t d = 0; d < D; ++d) {
+          double want = 0;
+          for (int64_t s = 0; s < S; ++s)
+            if (allowed[size_t(s)]) want += p[size_t(s)] / z * vv[size_t(((b * KVH + kh) * S + s) * D + d)];
+          worst = std::max(worst, std::fabs(got[size_t((b * H + h) * D + d)] - want));
+        }
+      }
+    EXPECT_LT(worst, 2e-6) << "softcap " << cap;
+
+    Tensor q_grad = q.clone();
+    xla::set_requires_grad(q_grad, true);
+    std::vector<float> unfused = xla::detach(nn::attention(q_grad, k, v, mask, 0.25f, cap)).to_vector();
+    double apart = 0;
+    for (size_t i = 0; i < got.size(); ++i) apart = std::max(apart, double(std::fabs(got[i] - unfused[i])));
+    EXPECT_LT(apart, 2e-6) << "softcap " << cap;
+
+    xla::set_num_threads(1);
+    std::vector<float> one_thread = nn::attention(q, k, v, mask, 0.25f, cap).to_vector();
+    xla::set_num_threads(0);
+    EXPECT_EQ(std::memcmp(one_thread.data(), got.data(), got.size() * sizeof(float)), 0) << "softcap " << cap;
+  }
+  // a NaN in the keys reaches the heads that read them, even from a block of nothing but NaN
+  // (slots 162…193: the visible slots start at 2, in blocks of 32)
+  std::vector<float> k_nan = kv;
+  for (int64_t s = 162; s < 194; ++s) k_nan[size_t(((0 * KVH + 1) * S + s) * D)] = NAN;
+  std::vector<float> got =
+      nn::attention(q, Tensor::from_vector(k_nan, {B, KVH, S, D}), v, mask, 0.25f, 0.f).to_vector();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      EXPECT_EQ(std::isnan(got[size_t((b * H + h) * D)]), b == 0 && h / G == 1) << "batch " << b << " head " << h;
+  Tensor none = Tensor::zeros({1, S}, xla::DType::U8);
+  for (float x : nn::attention(q, k, v, none, 0.25f, 0.f).to_vector()) EXPECT_TRUE(std::isnan(x));
+}

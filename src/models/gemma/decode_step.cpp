@@ -4,7 +4,9 @@
 // the new keys and values into the cache itself (index_copy_, an effect) and attends over
 // the first `span` slots of each layer (of a window layer's ring, at most all of it), masked. So
 // one graph serves every position below its span; spans are powers of two, and a graph is
-// compiled the first time a step needs its span (about log2(context) graphs in all).
+// compiled the first time a step needs its span (about log2(context) graphs in all). The
+// attention kernel reads only the slots the mask shows (nn::attention), so a span's unused
+// slots cost nothing.
 #include <algorithm>
 #include <bit>
 #include <cmath>
