@@ -43,13 +43,7 @@ RopeTables rope_tables(const Tensor& positions, int64_t head_dim, double base, d
     rope_tables_into(v[0], head_dim, base, scaling, out[0], out[1]);
   };
   // a capture replays the tables from the positions of each run (op_trace.hpp)
-  std::vector<Tensor> t = detail::traced_multi(
-      {positions}, [=] { return detail::multi_event_into("rope_tables", into, tables_of); },
-      [&] {
-        std::vector<Tensor> out = tables_of({positions});
-        into({positions}, out);
-        return out;
-      });
+  std::vector<Tensor> t = detail::traced_into("rope_tables", {positions}, into, tables_of);
   return {t[0], t[1]};
 }
 
@@ -226,15 +220,8 @@ static Tensor attend_one_query(const Tensor& q, const Tensor& k, const Tensor& v
     attend_one_query_into(in, scale, softcap_value, out);
   };
   auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
-  const std::vector<Tensor> in = {q, k, v, allowed};
   // a capture replays the kernel, into a planned buffer (op_trace.hpp)
-  return detail::traced_multi(
-      in, [&] { return detail::multi_event_into("attend_one_query", into, results); },
-      [&] {
-        std::vector<Tensor> out = results(in);
-        into(in, out);
-        return out;
-      })[0];
+  return detail::traced_into("attend_one_query", {q, k, v, allowed}, into, results)[0];
 }
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap_value) {

@@ -38,15 +38,6 @@ double sum_in_lanes(int64_t n, F term) {
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-// Runs an `into` kernel (op_trace.hpp) on results it allocates first: the eager path of
-// the kernels below, which a capture replays into planned buffers instead.
-template <typename Into, typename Results>
-std::vector<Tensor> allocate_and_run(const std::vector<Tensor>& in, const Into& into, const Results& results) {
-  std::vector<Tensor> out = results(in);
-  into(in, out);
-  return out;
-}
-
 // dx and dw of y = x · rstd · (1 + w) from g, for in = {x, w, rstd, g}, into out = {dx, dw}
 // (either undefined when not wanted). dw is summed over rows in fixed blocks.
 void rms_norm_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>& out) {
@@ -122,9 +113,7 @@ struct RmsNormNode final : autograd::Node {
       return std::vector<Tensor>{want_dx ? Tensor::empty(shape) : Tensor(), want_dw ? Tensor::empty({in[1].numel()}) : Tensor()};
     };
     const std::vector<Tensor> in = {saved(0), saved(1), saved(2), f32c(g)};
-    std::vector<Tensor> d = detail::traced_multi(
-        in, [&] { return detail::multi_event_into("rms_norm_grad", rms_norm_grad_into, results); },
-        [&] { return allocate_and_run(in, rms_norm_grad_into, results); });
+    std::vector<Tensor> d = detail::traced_into("rms_norm_grad", in, rms_norm_grad_into, results);
     gi[0] = d[0];
     gi[1] = d[1];
   }
@@ -147,9 +136,7 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& w_in, float eps) {
     return std::vector<Tensor>{Tensor::empty(shape), Tensor::empty({C ? shape.numel() / C : 0})};
   };
   const std::vector<Tensor> in = {x, w};
-  std::vector<Tensor> yr = detail::traced_multi(
-      in, [&] { return detail::multi_event_into("rms_norm", into, results); },
-      [&] { return allocate_and_run(in, into, results); });
+  std::vector<Tensor> yr = detail::traced_into("rms_norm", in, into, results);
   Tensor y = yr[0];
   const Tensor& rstd = yr[1];
   if (auto* n = autograd::record<RmsNormNode>(y, "rms_norm", {&x_in, &w_f})) {
@@ -196,9 +183,7 @@ Tensor traced_rope(const Tensor& x, const Tensor& cs, const Tensor& sn, bool tra
   auto into = [transpose](const std::vector<Tensor>& in, std::vector<Tensor>& out) { rope_into(in, transpose, out); };
   auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
   const std::vector<Tensor> in = {x, cs, sn};
-  return detail::traced_multi(
-      in, [&] { return detail::multi_event_into(transpose ? "rope_grad" : "rope", into, results); },
-      [&] { return allocate_and_run(in, into, results); })[0];
+  return detail::traced_into(transpose ? "rope_grad" : "rope", in, into, results)[0];
 }
 
 // Saves the tables [T, D]; the backward is the adjoint rotation.
@@ -263,9 +248,7 @@ struct GeluTanhMulNode final : autograd::Node {
                                  want_db ? Tensor::empty(in[0].shape()) : Tensor()};
     };
     const std::vector<Tensor> in = {saved(0), saved(1), f32c(g)};
-    std::vector<Tensor> d = detail::traced_multi(
-        in, [&] { return detail::multi_event_into("gelu_tanh_mul_grad", gelu_tanh_mul_grad_into, results); },
-        [&] { return allocate_and_run(in, gelu_tanh_mul_grad_into, results); });
+    std::vector<Tensor> d = detail::traced_into("gelu_tanh_mul_grad", in, gelu_tanh_mul_grad_into, results);
     gi[0] = d[0];
     gi[1] = d[1];
   }

@@ -55,13 +55,7 @@ std::vector<Tensor> linears(const Tensor& x, const std::vector<Tensor>& weights)
     detail::linears_into(v[0], std::vector<Tensor>(v.begin() + 1, v.end()), out);
   };
   // a capture replays the products from the inputs of each run (op_trace.hpp)
-  return detail::traced_multi(
-      in, [&] { return detail::multi_event_into("linears", into, results); },
-      [&] {
-        std::vector<Tensor> out = results(in);
-        into(in, out);
-        return out;
-      });
+  return detail::traced_into("linears", in, into, results);
 }
 
 Tensor geglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {

@@ -167,4 +167,17 @@ OpEvent multi_event_into(const char* name, Into into, Shapes shapes_of) {
   return e;
 }
 
+// Runs such an op: eagerly into results allocated like `shapes_of(inputs)`, and, when a
+// capture is on, reported with `into` so that a replay writes into planned buffers instead.
+template <typename Into, typename Shapes>
+std::vector<Tensor> traced_into(const char* name, const std::vector<Tensor>& inputs, Into into, Shapes shapes_of) {
+  return traced_multi(
+      inputs, [&] { return multi_event_into(name, into, shapes_of); },
+      [&] {
+        std::vector<Tensor> out = shapes_of(inputs);
+        into(inputs, out);
+        return out;
+      });
+}
+
 }  // namespace xla::detail
