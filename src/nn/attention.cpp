@@ -109,7 +109,8 @@ static void attend_one_query_into(const std::vector<Tensor>& in, float scale, fl
   }
   const int64_t blocks = (k1 - k0 + kKeysPerBlock - 1) / kKeysPerBlock;
   const int64_t items = B * KVH * blocks, per_item = G * (D + 2);  // outputs, maximum, sum
-  thread_local std::vector<float> partial;                         // the calling thread's; the cores write their items
+  // the calling thread's buffer; the cores write their items into it
+  thread_local std::vector<float> partial;
   if (partial.size() < size_t(items * per_item)) partial.resize(size_t(items * per_item));
   float* parts = partial.data();
   const float* qd = q.data<float>();
@@ -129,6 +130,15 @@ static void attend_one_query_into(const std::vector<Tensor>& in, float scale, fl
       b = bh / KVH, h = bh % KVH;
       s0 = k0 + (item % blocks) * kKeysPerBlock, n = std::min(kKeysPerBlock, k1 - s0);
     };
+    // A block's values into the cache a row at a time: the product reads them across rows.
+    auto prefetch_values = [&](int64_t item) {
+      int64_t b, h, s0, n;
+      block_of(item, b, h, s0, n);
+      const char* rows = reinterpret_cast<const char*>(vd + b * vs[0] + h * vs[1] + s0 * vs[2]);
+      const int64_t row_bytes = D * int64_t(sizeof(float)), stride_bytes = vs[2] * int64_t(sizeof(float));
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(rows + i * stride_bytes + at, 0, 3);
+    };
     for (int64_t item = begin; item < end; ++item) {
       int64_t b, h, s0, n;
       block_of(item, b, h, s0, n);
@@ -137,28 +147,22 @@ static void attend_one_query_into(const std::vector<Tensor>& in, float scale, fl
       const float* kb = kd + b * ks[0] + h * ks[1] + s0 * ks[2];
       cpu.dots(G, 0, n, D, qh, qs[1], detail::WeightRows{kb, nullptr, nullptr, nullptr, ks[2]}, scores, n);
     }
-    {  // the first block's values, while the keys are read
-      int64_t b, h, s0, n;
-      block_of(begin, b, h, s0, n);
-      const char* first = reinterpret_cast<const char*>(vd + b * vs[0] + h * vs[1] + s0 * vs[2]);
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t at = 0; at < D * 4; at += 64) __builtin_prefetch(first + i * vs[2] * 4 + at, 0, 3);
-    }
+    prefetch_values(begin);  // the first block's values, while its weights are worked out
     for (int64_t item = begin; item < end; ++item) {
       int64_t b, h, s0, n;
       block_of(item, b, h, s0, n);
       float* scores = score_buffer.data() + (item - begin) * G * kKeysPerBlock;
       float* po = parts + item * per_item;  // G rows of D, then G maxima, then G sums
       float *block_max = po + G * D, *block_sum = block_max + G;
+      bool visible = false;
+      for (int64_t i = 0; i < n; ++i) visible = visible || allowed[s0 + i];
       for (int64_t g = 0; g < G; ++g) {
         float* row = scores + g * n;
         for (int64_t i = 0; i < n; ++i) row[i] *= scale;
         if (softcap_value > 0) detail::soft_cap(row, n, softcap_value);
         float mx = minus_inf;
-        bool visible = false;
         for (int64_t i = 0; i < n; ++i) {
           if (!allowed[s0 + i]) row[i] = minus_inf;
-          visible = visible || allowed[s0 + i];
           mx = max_keeping_nan(mx, row[i]);
         }
         float sum = 0.f;
@@ -172,13 +176,7 @@ static void attend_one_query_into(const std::vector<Tensor>& in, float scale, fl
         block_sum[g] = sum;
       }
       const float* vb = vd + b * vs[0] + h * vs[1] + s0 * vs[2];
-      if (item + 1 < end) {  // the next block's values, a row at a time: the product below reads them across
-        int64_t b1, h1, s1, n1;
-        block_of(item + 1, b1, h1, s1, n1);
-        const char* next = reinterpret_cast<const char*>(vd + b1 * vs[0] + h1 * vs[1] + s1 * vs[2]);
-        for (int64_t i = 0; i < n1; ++i)
-          for (int64_t at = 0; at < D * 4; at += 64) __builtin_prefetch(next + i * vs[2] * 4 + at, 0, 3);
-      }
+      if (item + 1 < end) prefetch_values(item + 1);
       cpu.rows_times_matrix(G, 0, D, n, scores, n, vb, nullptr, vs[2], po, D);
     }
   });
