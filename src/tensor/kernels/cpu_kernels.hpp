@@ -49,7 +49,7 @@ struct CpuKernels {
                       const uint16_t* B_bf16, const int8_t* B_q8, const uint16_t* B_q8_scales, int64_t b_rs,
                       int64_t b_cs, float* C, int64_t ldc, bool accumulate);
   // y[i] = tanh(x[i]) within 2 ulp, and GELU's tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-  // with its tanh within 1.2e-7, for i < n (y may be x). The same bits on every path with FMA.
+  // as x·σ(2u) (one exp, one division), for i < n (y may be x). The same bits on every path with FMA.
   void (*tanh_f32)(const float* x, float* y, int64_t n);
   void (*gelu_tanh_f32)(const float* x, float* y, int64_t n);
   // out[i] = a[i] op b[i] for i < n, where a (or b, or both) is the one value a[0] (b[0])
