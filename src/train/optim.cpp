@@ -109,9 +109,45 @@ Tensor grad_of(const Tensor& p, const std::string& name) {
   return g.dtype() == DType::F32 && g.is_contiguous() ? g : g.to(DType::F32).contiguous();
 }
 
-template <typename F>
-void for_elements(int64_t n, F&& fn) {
-  detail::parallel_for(n, detail::kElementwiseGrain, [&](int64_t b, int64_t e) { fn(b, e); });
+// The updates' factors, rounded to float once from double, as torch passes them to its kernels.
+// Passed by value with the buffers __restrict: captured by reference, every factor would be
+// read again after each store (it might alias), and the loops would not vectorise.
+struct SgdFactors {
+  float weight_decay, momentum, dampening_complement, lr;
+  bool first, nesterov;
+};
+struct AdamFactors {
+  float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, step_size, bias2_sqrt;
+  float decay, l2;  // AdamW scales w by decay; Adam adds l2·w to the gradient
+  bool adamw;
+};
+
+void sgd_update(const SgdFactors f, float* __restrict w, float* __restrict buf, const float* __restrict gr, int64_t b,
+                int64_t e) {
+  for (int64_t j = b; j < e; ++j) {
+    float d = gr[j];
+    if (f.weight_decay != 0) d += f.weight_decay * w[j];
+    if (buf) {
+      buf[j] = f.first ? d : f.momentum * buf[j] + f.dampening_complement * d;  // torch: the first step copies
+      d = f.nesterov ? d + f.momentum * buf[j] : buf[j];
+    }
+    w[j] -= f.lr * d;
+  }
+}
+
+void adam_update(const AdamFactors f, float* __restrict w, float* __restrict m, float* __restrict v,
+                 const float* __restrict gr, int64_t b, int64_t e) {
+  for (int64_t j = b; j < e; ++j) {
+    float d = gr[j];
+    if (f.adamw)
+      w[j] *= f.decay;
+    else if (f.l2 != 0)
+      d += f.l2 * w[j];
+    m[j] = m[j] * f.beta1 + d * f.one_minus_beta1;
+    v[j] = v[j] * f.beta2 + f.one_minus_beta2 * d * d;
+    const float denom = std::sqrt(v[j]) / f.bias2_sqrt + f.eps;
+    w[j] -= f.step_size * (m[j] / denom);
+  }
 }
 
 }  // namespace
@@ -138,40 +174,20 @@ void Optimizer::step() {
         const bool first = !s.m.defined();
         if (o.momentum > 0 && first) s.m = Tensor::zeros(p.shape());
         float* buf = o.momentum > 0 ? s.m.data<float>() : nullptr;
-        const float fwd = float(wd), mom = float(o.momentum), damp = float(1 - o.dampening), flr = float(lr);
-        for_elements(n, [&](int64_t b, int64_t e) {
-          for (int64_t j = b; j < e; ++j) {
-            float d = gr[j];
-            if (wd != 0) d += fwd * w[j];
-            if (buf) {
-              buf[j] = first ? d : mom * buf[j] + damp * d;  // torch: the first step copies the gradient
-              d = o.nesterov ? d + mom * buf[j] : buf[j];
-            }
-            w[j] -= flr * d;
-          }
-        });
+        const SgdFactors f{float(wd), float(o.momentum), float(1 - o.dampening), float(lr), first, o.nesterov};
+        detail::parallel_for(n, detail::kElementwiseGrain,
+                             [=](int64_t b, int64_t e) { sgd_update(f, w, buf, gr, b, e); });
       } else {
         if (!s.m.defined()) s.m = Tensor::zeros(p.shape()), s.v = Tensor::zeros(p.shape());
         float* m = s.m.data<float>();
         float* v = s.v.data<float>();
         const bool adamw = o.kind == OptimizerKind::AdamW;
         const double bc1 = 1 - std::pow(o.beta1, t), bc2 = 1 - std::pow(o.beta2, t);
-        const float step_size = float(lr / bc1), bc2_sqrt = float(std::sqrt(bc2));
-        // scalars rounded to float once, from double, as torch passes them to its kernels
-        const float b1 = float(o.beta1), b2 = float(o.beta2), eps = float(o.eps);
-        const float one_m_b1 = float(1 - o.beta1), one_m_b2 = float(1 - o.beta2);
-        const float decay = float(1 - lr * wd), l2 = float(wd);
-        for_elements(n, [&](int64_t b, int64_t e) {
-          for (int64_t j = b; j < e; ++j) {
-            float d = gr[j];
-            if (adamw) w[j] *= decay;
-            else if (wd != 0) d += l2 * w[j];
-            m[j] = m[j] * b1 + d * one_m_b1;
-            v[j] = v[j] * b2 + one_m_b2 * d * d;
-            const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
-            w[j] -= step_size * (m[j] / denom);
-          }
-        });
+        const AdamFactors f{
+            float(o.beta1),  float(o.beta2),        float(1 - o.beta1), float(1 - o.beta2), float(o.eps),
+            float(lr / bc1), float(std::sqrt(bc2)), float(1 - lr * wd), float(wd),          adamw};
+        detail::parallel_for(n, detail::kElementwiseGrain,
+                             [=](int64_t b, int64_t e) { adam_update(f, w, m, v, gr, b, e); });
       }
       p.bump_version();
     }
