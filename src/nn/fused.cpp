@@ -230,11 +230,11 @@ void gelu_tanh_mul_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>&
       // gelu(a) as the forward computed it, so that db is its product with g bit for bit
       if (pda) detail::gelu_tanh_slope(pa + i0, slope, m);
       if (pdb) detail::cpu_kernels().gelu_tanh_f32(pa + i0, gelu, m);
-      for (int64_t j = 0; j < m; ++j) {
-        const float gg = pg[i0 + j];
-        if (pdb) pdb[i0 + j] = gg * gelu[j];
-        if (pda) pda[i0 + j] = gg * pb[i0 + j] * slope[j];
-      }
+      // one loop per result: with both stores under conditions in one loop, it stays scalar
+      if (pdb)
+        for (int64_t j = 0; j < m; ++j) pdb[i0 + j] = pg[i0 + j] * gelu[j];
+      if (pda)
+        for (int64_t j = 0; j < m; ++j) pda[i0 + j] = pg[i0 + j] * pb[i0 + j] * slope[j];
     }
   });
 }
