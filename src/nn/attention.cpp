@@ -7,6 +7,7 @@
 #include "op_trace.hpp"        // src/tensor/kernels
 #include "parallel.hpp"        // src/tensor/kernels
 #include "row_transforms.hpp"  // src/tensor/kernels
+#include "rows.hpp"            // src/tensor/kernels
 #include "xla/autograd.hpp"
 #include "xla/nn.hpp"
 
@@ -58,6 +59,46 @@ Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window) 
   return allowed.to(DType::U8);
 }
 
+// softmax(where(mask, softcap(scores · scale), −∞)) over the last axis in one pass over each
+// row, for in = {scores [B, KVH, G·T, S], allowed u8 [T, S]} (row g·T + t reads mask row t),
+// into out = {probs}. Each step is the unfused op's own arithmetic (the product by a float
+// factor, the elementwise tanh, softmax_row), so the bits are theirs.
+static void masked_softmax_into(const std::vector<Tensor>& in, float scale, float softcap_value,
+                                std::vector<Tensor>& out) {
+  const Tensor scores =
+      in[0].dtype() == DType::F32 && in[0].is_contiguous() ? in[0] : in[0].to(DType::F32).contiguous();
+  const Tensor mask = in[1].dtype() == DType::U8 && in[1].is_contiguous() ? in[1] : in[1].to(DType::U8).contiguous();
+  const int64_t T = mask.shape()[0], S = mask.shape()[1], rows = S ? scores.numel() / S : 0;
+  const float* src = scores.data<float>();
+  const uint8_t* allowed = mask.data<uint8_t>();
+  float* dst = out[0].data<float>();
+  const float inv_cap = softcap_value > 0 ? 1.f / softcap_value : 0.f;
+  detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(S, 1)),
+                       [=](int64_t r0, int64_t r1) {
+                         for (int64_t r = r0; r < r1; ++r) {
+                           const float* s = src + r * S;
+                           const uint8_t* m = allowed + (r % T) * S;
+                           float* o = dst + r * S;
+                           for (int64_t j = 0; j < S; ++j) o[j] = s[j] * scale;
+                           if (softcap_value > 0) {
+                             for (int64_t j = 0; j < S; ++j) o[j] *= inv_cap;
+                             detail::cpu_kernels().tanh_f32(o, o, S);
+                             for (int64_t j = 0; j < S; ++j) o[j] *= softcap_value;
+                           }
+                           for (int64_t j = 0; j < S; ++j) o[j] = m[j] ? o[j] : -INFINITY;
+                           detail::softmax_row(detail::ConstRow(o, S), detail::MutRow(o, S));
+                         }
+                       });
+}
+
+static Tensor masked_softmax(const Tensor& scores, const Tensor& allowed, float scale, float softcap_value) {
+  auto into = [=](const std::vector<Tensor>& in, std::vector<Tensor>& out) {
+    masked_softmax_into(in, scale, softcap_value, out);
+  };
+  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
+  return detail::traced_into("masked_softmax", {scores, allowed}, into, results)[0];
+}
+
 // Scores → probabilities → output for one block of queries against keys [k0, k1).
 static Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale,
                      float softcap_value) {
@@ -66,6 +107,12 @@ static Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   // [B, H, T, D] → [B, KVH, G·T, D]: the G query heads of one kv head side by side
   Tensor qg = ag::reshape(q, {B, KVH, G * T, D});
   Tensor scores = ag::matmul(qg, ag::transpose(k, -1, -2));  // [B, KVH, G·T, S]
+  if (!(is_grad_enabled() && (requires_grad(q) || requires_grad(k) || requires_grad(v)))) {
+    // nothing to record: scale, cap, mask and softmax in one pass (a prefill's scores are
+    // its largest tensor)
+    Tensor out = matmul(masked_softmax(scores, allowed, scale, softcap_value), v);
+    return out.reshape({B, H, T, D});
+  }
   scores = ag::mul(scores, Tensor::scalar(scale));
   if (softcap_value > 0) scores = softcap(scores, softcap_value);
   // mask [T, S] repeated over the G heads: [G·T, S]

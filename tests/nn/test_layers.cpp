@@ -239,3 +239,32 @@ TEST(Attention, OneQueryMatchesNaiveLoopAndTheUnfusedOps) {
   Tensor none = Tensor::zeros({1, S}, xla::DType::U8);
   for (float x : nn::attention(q, k, v, none, 0.25f, 0.f).to_vector()) EXPECT_TRUE(std::isnan(x));
 }
+
+// Many query positions with nothing to record take one pass for scale, soft-cap, mask and
+// softmax: the same bits as the unfused ops (taken when q needs a gradient), for short
+// prompts and for long ones in blocks of queries, with a query that sees nothing (NaN).
+TEST(Attention, ManyQueriesFusedSoftmaxIsTheUnfusedOps) {
+  const int64_t B = 1, H = 4, KVH = 2, D = 8;
+  for (int64_t T : {int64_t(5), int64_t(300)}) {
+    const int64_t S = T + 3;
+    xla::Generator g(12);
+    Tensor q = xla::randn({B, H, T, D}, g).mul_(3.f);
+    Tensor k = xla::randn({B, KVH, S, D}, g), v = xla::randn({B, KVH, S, D}, g);
+    std::vector<float> allowed(size_t(T * S), 0.f);
+    for (int64_t t = 0; t < T; ++t)  // causal over a cache holding 3 earlier slots, a window of 9
+      for (int64_t s = std::max<int64_t>(0, t + 3 - 8); s <= t + 3; ++s) allowed[size_t(t * S + s)] = 1.f;
+    for (int64_t s = 0; s < S; ++s) allowed[size_t(1 * S + s)] = 0.f;  // query 1 sees nothing
+    Tensor mask = Tensor::from_vector(allowed, {T, S}).to(xla::DType::U8);
+    for (float cap : {0.f, 2.f}) {
+      std::vector<float> fused = nn::attention(q, k, v, mask, 0.3f, cap).to_vector();
+      Tensor q_grad = q.clone();
+      xla::set_requires_grad(q_grad, true);
+      std::vector<float> unfused = xla::detach(nn::attention(q_grad, k, v, mask, 0.3f, cap)).to_vector();
+      ASSERT_EQ(fused.size(), unfused.size());
+      EXPECT_EQ(std::memcmp(fused.data(), unfused.data(), fused.size() * sizeof(float)), 0)
+          << "T " << T << " softcap " << cap;
+      for (int64_t h = 0; h < H; ++h) EXPECT_TRUE(std::isnan(fused[size_t((h * T + 1) * D)])) << "T " << T;
+      EXPECT_FALSE(std::isnan(fused[size_t(2 * D)])) << "T " << T;
+    }
+  }
+}
