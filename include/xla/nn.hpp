@@ -39,7 +39,9 @@ Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window);
 // are never repeated in memory. scores = q·kᵀ·scale, soft-capped (cap·tanh(s / cap)) when
 // softcap > 0, masked by `allowed` [T, S], softmax over S. Returns [B, H, T, D]. One query
 // position with no gradient to record (a decode step) runs as a single pass over blocks of
-// keys, reading only the slots from the first to the last one `allowed` shows.
+// keys, reading only the slots from the first to the last one `allowed` shows; more positions
+// with none (a prompt) scale, cap, mask and softmax their scores in one pass, bit for bit the
+// ops a gradient needs.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap);
 
 // gelu_tanh(a) ⊙ b as one node (saves a and b only).
