@@ -239,6 +239,24 @@ void gelu_tanh_mul_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>&
   });
 }
 
+// y = gelu_tanh(a) · b for in = {a, b}, into out = {y}: GELU's kernel over a block, then the
+// product, in one pass (the bits of the two ops, which round each element alike).
+void gelu_tanh_mul_into(const std::vector<Tensor>& in, std::vector<Tensor>& out) {
+  const Tensor a = f32c(in[0]), b = f32c(in[1]);
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* py = out[0].data<float>();
+  detail::parallel_for(a.numel(), detail::kElementwiseGrain, [=](int64_t s, int64_t e) {
+    constexpr int64_t kBlock = 512;
+    alignas(64) float gelu[kBlock];
+    for (int64_t i0 = s; i0 < e; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, e - i0);
+      detail::cpu_kernels().gelu_tanh_f32(pa + i0, gelu, m);
+      for (int64_t j = 0; j < m; ++j) py[i0 + j] = gelu[j] * pb[i0 + j];
+    }
+  });
+}
+
 // y = gelu_tanh(a) · b. Saves a and b (f32).
 struct GeluTanhMulNode final : autograd::Node {
   void backward(const Tensor& g, Tensor* gi) override {
@@ -261,7 +279,9 @@ Tensor gelu_tanh_mul(const Tensor& a_in, const Tensor& b_in) {
   if (!(a_in.shape() == b_in.shape()))
     fail(Status::Shape, "gelu_tanh_mul: shapes " + a_in.shape().str() + " and " + b_in.shape().str() + " differ");
   const Tensor a = f32c(detach(a_in)), b = f32c(detach(b_in));
-  Tensor y = mul(gelu_tanh(a), b);  // the forward values of the unfused ops, bit for bit
+  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
+  // the forward values of the unfused ops, bit for bit; a capture replays the kernel
+  Tensor y = detail::traced_into("gelu_tanh_mul", {a, b}, gelu_tanh_mul_into, results)[0];
   if (auto* n = autograd::record<GeluTanhMulNode>(y, "gelu_tanh_mul", {&a_in, &b_in})) {
     n->save(a);
     n->save(b);
