@@ -95,8 +95,7 @@ static Tensor masked_softmax(const Tensor& scores, const Tensor& allowed, float 
   auto into = [=](const std::vector<Tensor>& in, std::vector<Tensor>& out) {
     masked_softmax_into(in, scale, softcap_value, out);
   };
-  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
-  return detail::traced_into("masked_softmax", {scores, allowed}, into, results)[0];
+  return detail::traced_into("masked_softmax", {scores, allowed}, into, detail::one_like_first)[0];
 }
 
 // Scores → probabilities → output for one block of queries against keys [k0, k1).
@@ -264,9 +263,8 @@ static Tensor attend_one_query(const Tensor& q, const Tensor& k, const Tensor& v
   auto into = [=](const std::vector<Tensor>& in, std::vector<Tensor>& out) {
     attend_one_query_into(in, scale, softcap_value, out);
   };
-  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
   // a capture replays the kernel, into a planned buffer (op_trace.hpp)
-  return detail::traced_into("attend_one_query", {q, k, v, allowed}, into, results)[0];
+  return detail::traced_into("attend_one_query", {q, k, v, allowed}, into, detail::one_like_first)[0];
 }
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& allowed, float scale, float softcap_value) {

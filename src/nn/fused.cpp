@@ -181,9 +181,8 @@ void rope_into(const std::vector<Tensor>& in, bool transpose, std::vector<Tensor
 // rope_into on a new result, reported to a capture as "rope" (or "rope_grad").
 Tensor traced_rope(const Tensor& x, const Tensor& cs, const Tensor& sn, bool transpose) {
   auto into = [transpose](const std::vector<Tensor>& in, std::vector<Tensor>& out) { rope_into(in, transpose, out); };
-  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
   const std::vector<Tensor> in = {x, cs, sn};
-  return detail::traced_into(transpose ? "rope_grad" : "rope", in, into, results)[0];
+  return detail::traced_into(transpose ? "rope_grad" : "rope", in, into, detail::one_like_first)[0];
 }
 
 // Saves the tables [T, D]; the backward is the adjoint rotation.
@@ -279,9 +278,8 @@ Tensor gelu_tanh_mul(const Tensor& a_in, const Tensor& b_in) {
   if (!(a_in.shape() == b_in.shape()))
     fail(Status::Shape, "gelu_tanh_mul: shapes " + a_in.shape().str() + " and " + b_in.shape().str() + " differ");
   const Tensor a = f32c(detach(a_in)), b = f32c(detach(b_in));
-  auto results = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{Tensor::empty(in[0].shape())}; };
   // the forward values of the unfused ops, bit for bit; a capture replays the kernel
-  Tensor y = detail::traced_into("gelu_tanh_mul", {a, b}, gelu_tanh_mul_into, results)[0];
+  Tensor y = detail::traced_into("gelu_tanh_mul", {a, b}, gelu_tanh_mul_into, detail::one_like_first)[0];
   if (auto* n = autograd::record<GeluTanhMulNode>(y, "gelu_tanh_mul", {&a_in, &b_in})) {
     n->save(a);
     n->save(b);

@@ -167,6 +167,9 @@ OpEvent multi_event_into(const char* name, Into into, Shapes shapes_of) {
   return e;
 }
 
+// shapes_of for the ops whose one result is f32 and shaped like their first input.
+inline std::vector<Tensor> one_like_first(const std::vector<Tensor>& in) { return {Tensor::empty(in[0].shape())}; }
+
 // Runs such an op: eagerly into results allocated like `shapes_of(inputs)`, and, when a
 // capture is on, reported with `into` so that a replay writes into planned buffers instead.
 template <typename Into, typename Shapes>
