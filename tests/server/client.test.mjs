@@ -18,7 +18,7 @@ const messages = [
   { role: "user", content: "Name three colours." },
 ];
 const MAX = 12;
-const ref = referenceChat(messages, MAX);
+const ref = await referenceChat(messages, MAX);
 // the checks below mean something only if the model says something
 assert.equal(ref.tokens.length, MAX);
 assert.ok(ref.text.length >= 8, `reference text too short: ${JSON.stringify(ref)}`);
@@ -150,7 +150,7 @@ test("a stop string: text up to it, finish_reason stop", async () => {
 
 test("completions: a string prompt gets <bos>, max_tokens defaults to 16", async () => {
   const prompt = "The capital of France is";
-  const expected = referencePrompt(prompt, 16);
+  const expected = await referencePrompt(prompt, 16);
   const r = await client.completions.create({ model: alias, prompt, temperature: 0 });
   assert.equal(r.object, "text_completion");
   assert.equal(typeof r.id, "string");
@@ -174,7 +174,7 @@ test("completions: a string prompt gets <bos>, max_tokens defaults to 16", async
 test("completions: token ids as the prompt, logprobs as an int", async () => {
   // the same prompt as ids: <bos> and the text's own tokens, from the server's tokenizer
   const prompt = "Once upon a time";
-  const expected = referencePrompt(prompt, 6);
+  const expected = await referencePrompt(prompt, 6);
   const tok = await fetch(`${server.url}/tokenize`, {
     method: "POST",
     headers: { "content-type": "application/json" },

@@ -3,7 +3,7 @@
 // whatever happens), requests with fetch, Server-Sent Events, Prometheus metrics, the OpenAI
 // error shape, /proc/<pid>/status, and the C API's own answer (reference_generate).
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
@@ -232,10 +232,20 @@ export function procStatus(pid) {
 }
 
 // The C API's greedy answer (reference_generate.c): {prompt_tokens, tokens, finish, text}.
-function runReference(args) {
-  const p = spawnSync(REFERENCE, args, { encoding: "utf8", timeout: 120_000 });
-  assert.equal(p.status, 0, `reference_generate ${args.join(" ")}: ${p.stderr}`);
-  return JSON.parse(p.stdout);
+// Awaited, not run synchronously: a blocked event loop misses the server closing an idle
+// kept-alive connection (after 3 s), and the next request would go out on the dead socket.
+async function runReference(args) {
+  const { code, stdout, stderr } = await new Promise((resolve, reject) => {
+    const p = spawn(REFERENCE, args, { stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
+    let out = "",
+      err = "";
+    p.stdout.setEncoding("utf8").on("data", (d) => (out += d));
+    p.stderr.setEncoding("utf8").on("data", (d) => (err += d));
+    p.on("error", reject);
+    p.on("close", (code) => resolve({ code, stdout: out, stderr: err }));
+  });
+  assert.equal(code, 0, `reference_generate ${args.join(" ")}: ${stderr}`);
+  return JSON.parse(stdout);
 }
 // messages: [{role, content: string}], rendered with xla_chat_render, stop ids <end_of_turn>, <eos>.
 export const referenceChat = (messages, maxTokens, model = MODEL) =>
