@@ -59,20 +59,22 @@ Tensor attention_mask(const Tensor& q_pos, const Tensor& k_pos, int64_t window) 
   return allowed.to(DType::U8);
 }
 
+// t itself when it already is packed `dtype`, else a packed copy.
+static Tensor packed_as(const Tensor& t, DType dtype) {
+  return t.dtype() == dtype && t.is_contiguous() ? t : t.to(dtype).contiguous();
+}
+
 // softmax(where(mask, softcap(scores · scale), −∞)) over the last axis in one pass over each
 // row, for in = {scores [B, KVH, G·T, S], allowed u8 [T, S]} (row g·T + t reads mask row t),
 // into out = {probs}. Each step is the unfused op's own arithmetic (the product by a float
-// factor, the elementwise tanh, softmax_row), so the bits are theirs.
+// factor, soft_cap, softmax_row), so the bits are theirs.
 static void masked_softmax_into(const std::vector<Tensor>& in, float scale, float softcap_value,
                                 std::vector<Tensor>& out) {
-  const Tensor scores =
-      in[0].dtype() == DType::F32 && in[0].is_contiguous() ? in[0] : in[0].to(DType::F32).contiguous();
-  const Tensor mask = in[1].dtype() == DType::U8 && in[1].is_contiguous() ? in[1] : in[1].to(DType::U8).contiguous();
+  const Tensor scores = packed_as(in[0], DType::F32), mask = packed_as(in[1], DType::U8);
   const int64_t T = mask.shape()[0], S = mask.shape()[1], rows = S ? scores.numel() / S : 0;
   const float* src = scores.data<float>();
   const uint8_t* allowed = mask.data<uint8_t>();
   float* dst = out[0].data<float>();
-  const float inv_cap = softcap_value > 0 ? 1.f / softcap_value : 0.f;
   detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(S, 1)),
                        [=](int64_t r0, int64_t r1) {
                          for (int64_t r = r0; r < r1; ++r) {
@@ -80,11 +82,7 @@ static void masked_softmax_into(const std::vector<Tensor>& in, float scale, floa
                            const uint8_t* m = allowed + (r % T) * S;
                            float* o = dst + r * S;
                            for (int64_t j = 0; j < S; ++j) o[j] = s[j] * scale;
-                           if (softcap_value > 0) {
-                             for (int64_t j = 0; j < S; ++j) o[j] *= inv_cap;
-                             detail::cpu_kernels().tanh_f32(o, o, S);
-                             for (int64_t j = 0; j < S; ++j) o[j] *= softcap_value;
-                           }
+                           if (softcap_value > 0) detail::soft_cap(o, S, softcap_value);
                            for (int64_t j = 0; j < S; ++j) o[j] = m[j] ? o[j] : -INFINITY;
                            detail::softmax_row(detail::ConstRow(o, S), detail::MutRow(o, S));
                          }
@@ -141,7 +139,7 @@ static inline float max_keeping_nan(float m, float x) { return x > m || x != x ?
 static void attend_one_query_into(const std::vector<Tensor>& in, float scale, float softcap_value,
                                   std::vector<Tensor>& out) {
   const Tensor &q = in[0], &k = in[1], &v = in[2];
-  const Tensor mask = in[3].dtype() == DType::U8 && in[3].is_contiguous() ? in[3] : in[3].to(DType::U8).contiguous();
+  const Tensor mask = packed_as(in[3], DType::U8);
   const int64_t B = q.shape()[0], H = q.shape()[1], D = q.shape()[3];
   const int64_t KVH = k.shape()[1], S = k.shape()[2], G = H / KVH;
   float* o = out[0].data<float>();
