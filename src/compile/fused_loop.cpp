@@ -392,7 +392,9 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   if (row_blocks && rows > 1)
     invariant = row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1));
   const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
-  detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / row), [&](int64_t r0, int64_t r1) {
+  // a loop of many ops costs as many passes per element: the threads share it out sooner
+  const int64_t grain = std::max(detail::kHeavyElementGrain, detail::kElementwiseGrain / int64_t(nregs + 1));
+  detail::parallel_for(rows, std::max<int64_t>(1, grain / row), [&](int64_t r0, int64_t r1) {
     Registers& regs = registers(nregs);
     thread_local std::vector<float> values;
     if (reduced) values.resize(size_t(row));

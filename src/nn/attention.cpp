@@ -280,18 +280,27 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   if (T < 2 * kBlock) return attend(q, k, v, allowed, scale, softcap_value);
   // Long prompts: blocks of queries, each against only the keys its mask allows somewhere
   // (causal: the first block needs a quarter of the keys of the last) — about half the work.
-  std::vector<uint8_t> m(static_cast<size_t>(T * S));
-  allowed.to(DType::U8).copy_to(m.data());
+  const Tensor mask = packed_as(allowed, DType::U8);
+  const uint8_t* m = mask.data<uint8_t>();
   std::vector<Tensor> outs;
   for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
     const int64_t t1 = std::min(T, t0 + kBlock);
+    // [k0, k1): from the first key any row allows to the last (each row read from its ends
+    // inwards, only as far as the range found so far: a causal block reads little)
     int64_t k0 = S, k1 = 0;
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t s = 0; s < S; ++s)
-        if (m[size_t(t * S + s)]) {
-          k0 = std::min(k0, s);
-          k1 = std::max(k1, s + 1);
+    for (int64_t t = t0; t < t1; ++t) {
+      const uint8_t* row = m + t * S;
+      for (int64_t s = 0; s < k0; ++s)
+        if (row[s]) {
+          k0 = s;
+          break;
         }
+      for (int64_t s = S - 1; s >= std::max(k1, k0); --s)
+        if (row[s]) {
+          k1 = s + 1;
+          break;
+        }
+    }
     if (k1 <= k0) k0 = 0, k1 = S;  // a fully masked block: keep softmax's NaN as without blocks
     outs.push_back(attend(ag::slice(q, 2, t0, t1), ag::slice(k, 2, k0, k1), ag::slice(v, 2, k0, k1),
                           allowed.slice(0, t0, t1).slice(1, k0, k1), scale, softcap_value));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "parallel.hpp"  // src/tensor/kernels
 #include "xla/autograd.hpp"
 
 namespace xla {
@@ -75,13 +76,16 @@ void KVCache::write(Layer& L, const Tensor& k, const Tensor& v, int64_t slot, in
 static Tensor mask_from_positions(const int64_t* kp, int64_t S, int64_t start, int64_t T, int64_t window) {
   Tensor allowed = Tensor::empty({T, S}, DType::U8);
   uint8_t* m = allowed.data<uint8_t>();
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t q = start + t;
-    for (int64_t s = 0; s < S; ++s) {
-      const int64_t p = kp[s];
-      m[t * S + s] = p >= 0 && p <= q && (window == 0 || q - p < window);
-    }
-  }
+  detail::parallel_for(T, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(S, 1)),
+                       [=](int64_t t0, int64_t t1) {
+                         for (int64_t t = t0; t < t1; ++t) {
+                           const int64_t q = start + t;
+                           for (int64_t s = 0; s < S; ++s) {
+                             const int64_t p = kp[s];
+                             m[t * S + s] = p >= 0 && p <= q && (window == 0 || q - p < window);
+                           }
+                         }
+                       });
   return allowed;
 }
 

@@ -1,6 +1,7 @@
 // gemm.cpp — the f32 matrix-multiply entry: picks the kernel and splits C across cores.
-// Split rule: cut the larger of M and N into one aligned block per thread (every thread
-// then packs its own panels; nobody waits). Kernels: the run-time path's packed SIMD GEMM
+// Split rule: cut the larger of M and N into one aligned block per thread, each packing its
+// own panels of B; cut along N, the threads first pack A between them where the kernel packs
+// it (it reads a row-major A in place for f32 products). Kernels: the run-time path's packed SIMD GEMM
 // (src/tensor/isa) where the CPU has AVX2/AVX-512, Eigen's serial GEMM on the baseline.
 // A few rows (M <= 64: a decode step, a short chunk, the GEMV at M = 1) against a
 // column-major B (x·Wᵀ, every linear layer) are dot products, against a row-major B rows
@@ -11,11 +12,12 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "cpu_kernels.hpp"
-#include "xla/dtype.hpp"
 #include "parallel.hpp"
+#include "xla/dtype.hpp"
 
 namespace xla::detail {
 namespace {
@@ -169,17 +171,39 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     const int64_t a_rs = A.col_major ? 1 : A.ld, a_cs = A.col_major ? A.ld : 1;
     const int64_t b_rs = B.col_major ? 1 : B.ld, b_cs = B.col_major ? B.ld : 1;
     // the column range [n0, n1) of B: its offset from B's first element
-    auto packed = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    auto packed = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1, const float* A_packed) {
       const int64_t off = n0 * b_cs;
-      kernels.gemm_packed(m1 - m0, n1 - n0, K, A.ptr + m0 * a_rs, a_rs, a_cs, B.ptr ? B.ptr + off : nullptr,
+      kernels.gemm_packed(m1 - m0, n1 - n0, K, A.ptr + m0 * a_rs, a_rs, a_cs, A_packed, B.ptr ? B.ptr + off : nullptr,
                           B.bf16 ? B.bf16 + off : nullptr, B.q8 ? B.q8 + off : nullptr,
-                          B.q8 ? B.q8_scales + off / kQ8Block : nullptr, b_rs, b_cs, C + m0 * ldc + n0, ldc, accumulate);
+                          B.q8 ? B.q8_scales + off / kQ8Block : nullptr, b_rs, b_cs, C + m0 * ldc + n0, ldc,
+                          accumulate);
     };
-    // column ranges start at multiples of 32: on a Q8 block boundary in either layout
-    if (N >= M)
-      split(N, 32, threads, [&](int64_t n0, int64_t n1) { packed(0, M, n0, n1); });
-    else
-      split(M, 6, threads, [&](int64_t m0, int64_t m1) { packed(m0, m1, 0, N); });
+    if (N < M) {
+      split(M, 6, threads, [&](int64_t m0, int64_t m1) { packed(m0, m1, 0, N, nullptr); });
+      return;
+    }
+    const size_t need = threads > 1 ? kernels.packed_a_floats(M, K, a_cs, B.bf16 != nullptr) : 0;
+    if (need == 0)  // one thread, or A read in place
+      return split(N, 32, threads, [&](int64_t n0, int64_t n1) { packed(0, M, n0, n1, nullptr); });
+    // Every thread's columns need all of A: the threads pack it once between them, then
+    // each runs its columns from the shared packing (the arithmetic is the same).
+    thread_local std::unique_ptr<float[]> shared_a;  // grown, never shrunk or cleared
+    thread_local size_t shared_floats = 0;
+    if (need > shared_floats) {
+      shared_a.reset(new float[need]);
+      shared_floats = need;
+    }
+    float* A_packed = shared_a.get();
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), T = omp_get_num_threads();
+      kernels.pack_a_part(M, K, A.ptr, a_rs, a_cs, B.bf16 != nullptr, t, T, A_packed);
+#pragma omp barrier
+      // column ranges start at multiples of 32: on a Q8 block boundary in either layout
+      const int64_t units = (N + 31) / 32;
+      const int64_t n0 = std::min(N, units * t / T * 32), n1 = std::min(N, units * (t + 1) / T * 32);
+      if (n1 > n0) packed(0, M, n0, n1, A_packed);
+    }
     return;
   }
   if (B.bf16 || B.q8) widen_b(B, K, N, widened);  // Eigen reads f32 only

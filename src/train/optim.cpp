@@ -186,7 +186,7 @@ void Optimizer::step() {
         const AdamFactors f{
             float(o.beta1),  float(o.beta2),        float(1 - o.beta1), float(1 - o.beta2), float(o.eps),
             float(lr / bc1), float(std::sqrt(bc2)), float(1 - lr * wd), float(wd),          adamw};
-        detail::parallel_for(n, detail::kElementwiseGrain,
+        detail::parallel_for(n, detail::kHeavyElementGrain,
                              [=](int64_t b, int64_t e) { adam_update(f, w, m, v, gr, b, e); });
       }
       p.bump_version();

@@ -100,24 +100,72 @@ TEST(EmulatedAvx512, PackedGemmMatchesNaiveLoops) {
           SCOPED_TRACE(col_major ? "B column-major" : "B row-major");
           const int64_t rs = col_major ? 1 : N, cs = col_major ? K : 1;
           std::vector<float> c(size_t(M * N), 0.f);
-          emulated().gemm_packed(M, N, K, a.data(), K, 1, col_major ? w.values.data() : br.data(), nullptr, nullptr,
-                                 nullptr, rs, cs, c.data(), N, false);
+          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, col_major ? w.values.data() : br.data(), nullptr,
+                                 nullptr, nullptr, rs, cs, c.data(), N, false);
           EXPECT_LT(xt::max_rel_error(c, want), 1e-6);
-          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, col_major ? w.bf16.data() : br16.data(), nullptr,
-                                 nullptr, rs, cs, c.data(), N, false);
+          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, nullptr, col_major ? w.bf16.data() : br16.data(),
+                                 nullptr, nullptr, rs, cs, c.data(), N, false);
           EXPECT_LT(xt::max_rel_error(c, want16), 1e-6);
           // accumulate: C += A·B on top of the previous result
-          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, col_major ? w.bf16.data() : br16.data(), nullptr,
-                                 nullptr, rs, cs, c.data(), N, true);
+          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, nullptr, col_major ? w.bf16.data() : br16.data(),
+                                 nullptr, nullptr, rs, cs, c.data(), N, true);
           std::vector<double> twice(want16);
           for (double& x : twice) x *= 2;
           EXPECT_LT(xt::max_rel_error(c, twice), 1e-6);
         }
         if (w.q8.defined()) {
           std::vector<float> c(size_t(M * N));
-          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, nullptr, static_cast<const int8_t*>(w.q8.raw_data()),
-                                 w.q8.q8_scales(), 1, K, c.data(), N, false);
+          emulated().gemm_packed(M, N, K, a.data(), K, 1, nullptr, nullptr, nullptr,
+                                 static_cast<const int8_t*>(w.q8.raw_data()), w.q8.q8_scales(), 1, K, c.data(), N,
+                                 false);
           EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(a, w.q8.to_vector(), M, N, K)), 1e-6);
+        }
+      }
+}
+
+// A packed beforehand, in parts (as threads splitting N share it), gives the bits of the
+// kernel packing A itself: f32, bf16 pairs and q8 B, rows across the micro-tile and the MC
+// block (130), k across blocks of unequal length (770: f32 blocks of 257, 257, 256, pair
+// blocks of 386 and 384; 771: the last pair half empty), A row- and column-major.
+TEST(EmulatedAvx512, SharedPackingOfAGivesTheSameBits) {
+  const int64_t N = 64;
+  for (int64_t M : {5, 130})
+    for (int64_t K : {64, 770, 771})
+      for (bool a_col_major : {false, true}) {
+        SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + (a_col_major ? " A column-major" : ""));
+        const std::vector<float> a = xt::normal_values(size_t(M * K), uint32_t(M + K));
+        const int64_t a_rs = a_col_major ? 1 : K, a_cs = a_col_major ? M : 1;
+        Weights w = weights(N, K, uint32_t(7 * K));
+        const int8_t* q8 = w.q8.defined() ? static_cast<const int8_t*>(w.q8.raw_data()) : nullptr;
+        for (int kind = 0; kind < 3; ++kind) {
+          if (kind == 2 && !q8) continue;
+          const bool bf16 = kind == 1;
+          auto run = [&](const float* A_packed) {
+            std::vector<float> c(size_t(M * N));
+            emulated().gemm_packed(M, N, K, a.data(), a_rs, a_cs, A_packed, kind == 0 ? w.values.data() : nullptr,
+                                   bf16 ? w.bf16.data() : nullptr, kind == 2 ? q8 : nullptr,
+                                   kind == 2 ? w.q8.q8_scales() : nullptr, 1, K, c.data(), N, false);
+            return c;
+          };
+          // A row-major against an f32 or q8 B is read in place (no packing asked for); here it
+          // is packed all the same, to the size a column-major one takes
+          EXPECT_EQ(emulated().packed_a_floats(M, K, a_cs, bf16) == 0, !bf16 && !a_col_major);
+          const int64_t column_major_cs = M;
+          std::vector<float> packed(emulated().packed_a_floats(M, K, column_major_cs, bf16), std::nanf(""));
+          for (int part = 0; part < 3; ++part)
+            emulated().pack_a_part(M, K, a.data(), a_rs, a_cs, bf16, part, 3, packed.data());
+          const std::vector<float> own = run(nullptr), shared = run(packed.data());
+          std::vector<float> a_rows(a.size()), b(w.values);  // A row-major, as the naive loop reads it
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t k = 0; k < K; ++k) {
+              const float x = a[size_t(i * a_rs + k * a_cs)];
+              a_rows[size_t(i * K + k)] = bf16 ? bf16_round(x) : x;
+            }
+          if (bf16)
+            for (size_t i = 0; i < b.size(); ++i) b[i] = xla::bf16_to_f32(w.bf16[i]);
+          if (kind == 2) b = w.q8.to_vector();
+          EXPECT_LT(xt::max_rel_error(own, xt::naive_abt(a_rows, b, M, N, K)), 1e-6);
+          EXPECT_EQ(0, std::memcmp(own.data(), shared.data(), own.size() * sizeof(float))) << "B kind " << kind;
         }
       }
 }

@@ -287,9 +287,10 @@ TEST(Matmul, ResultsDoNotDependOnThreadCount) {
   EXPECT_TRUE(y1.is_contiguous());
 }
 
-// The packed kernel blocks K by 256, M by 120 and N by 3072 and tiles C by 6 × 16/32: these
-// sizes cross every block edge (K = 600 accumulates three K blocks, N = 3100 spills one
-// panel, M = 130 leaves partial row tiles), with each operand row- and column-major.
+// The packed kernel blocks K by at most 384, M by 120 and N by 3072 and tiles C by 6 × 16/32:
+// these sizes cross every block edge (K = 600 accumulates two K blocks, N = 3100 spills one
+// panel, M = 130 leaves partial row tiles), with each operand row- and column-major (a
+// row-major A read in place, a column-major one packed; two threads share one packing).
 TEST(Matmul, BlockEdgesOfThePackedKernelInEveryLayout) {
   const int64_t M = 130, K = 600, N = 3100;
   Tensor a = rnd({M, K}, 90), b = rnd({K, N}, 91);

@@ -45,9 +45,17 @@ struct CpuKernels {
   // The serial packed GEMM (null on the baseline path: Eigen's kernel runs instead).
   // C[M, N] (+)= A · B; element (i, k) of A at A[i·a_rs + k·a_cs], (k, j) of B at B[k·b_rs + j·b_cs]
   // in whichever of B_f32, B_bf16, B_q8 (+ scales, indexed by the value's offset from B_q8 / 32) is set.
-  void (*gemm_packed)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B_f32,
-                      const uint16_t* B_bf16, const int8_t* B_q8, const uint16_t* B_q8_scales, int64_t b_rs,
-                      int64_t b_cs, float* C, int64_t ldc, bool accumulate);
+  // A_packed: null, or all of A packed beforehand by pack_a_part (threads splitting N then
+  // share one packing instead of each packing all of A).
+  void (*gemm_packed)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
+                      const float* A_packed, const float* B_f32, const uint16_t* B_bf16, const int8_t* B_q8,
+                      const uint16_t* B_q8_scales, int64_t b_rs, int64_t b_cs, float* C, int64_t ldc, bool accumulate);
+  // The floats that all of an M × K A (k apart by a_cs) takes packed for gemm_packed against
+  // a B of this storage (bf16 or not), 0 where the kernel reads A in place; and part `part`
+  // of `parts` of packing it (rows split evenly).
+  size_t (*packed_a_floats)(int64_t M, int64_t K, int64_t a_cs, bool b_bf16);
+  void (*pack_a_part)(int64_t M, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, bool b_bf16, int part,
+                      int parts, float* out);
   // y[i] = tanh(x[i]) within 2 ulp, and GELU's tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
   // as x·σ(2u) (one exp, one division), for i < n (y may be x). The same bits on every path with FMA.
   void (*tanh_f32)(const float* x, float* y, int64_t n);

@@ -67,9 +67,11 @@ inline void log_softmax_row(ConstRow r, MutRow o) { o = r - row_logsumexp(r); }
 // parallel when large: softmax and log_softmax, eager and replayed.
 template <typename F>
 void for_each_row(const float* src, float* dst, int64_t outer, int64_t inner, F&& row_fn) {
-  parallel_for(outer, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) row_fn(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
-  });
+  parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t i = b; i < e; ++i)
+                   row_fn(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
+               });
 }
 
 }  // namespace xla::detail
