@@ -139,7 +139,7 @@ TEST(Attention, GroupedQueryMatchesNaiveLoop) {
   EXPECT_EQ(report, "");
 }
 
-// Prompts of 256 tokens and more run attention in blocks of queries, each against only the
+// Prompts of 128 tokens and more run attention in blocks of queries, each against only the
 // keys its mask allows: the same numbers as the naive loop, for causal and sliding masks.
 TEST(Attention, BlockedLongPromptsMatchNaiveLoop) {
   const int64_t H = 2, KVH = 1, T = 300, D = 4;
