@@ -111,6 +111,15 @@ class KVCache : public ModelState {
     int64_t saved_slot = -1, saved_pos = -1;  // window layers, T == 1: the slot overwritten
   };
   void reserve(Layer& L, int64_t needed);  // batch_heads_ known
+  // The open transaction's masks: layers of one kind see the same key positions, so each
+  // distinct mask is built once a step, not once a layer.
+  struct StepMask {
+    int64_t window, start, T;
+    std::vector<int64_t> positions;
+    Tensor allowed;
+  };
+  std::vector<StepMask> step_masks_;
+  Tensor mask_for(const int64_t* kp, int64_t S, int64_t start, int64_t T, int64_t window);
   static void write(Layer& L, const Tensor& k, const Tensor& v, int64_t slot, int64_t from, int64_t count);
 
   std::vector<Layer> layers_;

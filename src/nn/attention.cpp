@@ -75,7 +75,7 @@ static void masked_softmax_into(const std::vector<Tensor>& in, float scale, floa
   const float* src = scores.data<float>();
   const uint8_t* allowed = mask.data<uint8_t>();
   float* dst = out[0].data<float>();
-  detail::parallel_for(rows, std::max<int64_t>(1, detail::kElementwiseGrain / std::max<int64_t>(S, 1)),
+  detail::parallel_for(rows, std::max<int64_t>(1, detail::kHeavyElementGrain / std::max<int64_t>(S, 1)),
                        [=](int64_t r0, int64_t r1) {
                          for (int64_t r = r0; r < r1; ++r) {
                            const float* s = src + r * S;

@@ -221,7 +221,7 @@ void gelu_tanh_mul_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>&
   const float* pg = g.data<float>();
   float* pda = da ? da->data<float>() : nullptr;
   float* pdb = db ? db->data<float>() : nullptr;
-  detail::parallel_for(N, detail::kElementwiseGrain, [&](int64_t s, int64_t e) {
+  detail::parallel_for(N, detail::kHeavyElementGrain, [&](int64_t s, int64_t e) {
     constexpr int64_t kBlock = 512;
     alignas(64) float slope[kBlock], gelu[kBlock];
     for (int64_t i0 = s; i0 < e; i0 += kBlock) {
@@ -245,7 +245,7 @@ void gelu_tanh_mul_into(const std::vector<Tensor>& in, std::vector<Tensor>& out)
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   float* py = out[0].data<float>();
-  detail::parallel_for(a.numel(), detail::kElementwiseGrain, [=](int64_t s, int64_t e) {
+  detail::parallel_for(a.numel(), detail::kHeavyElementGrain, [=](int64_t s, int64_t e) {
     constexpr int64_t kBlock = 512;
     alignas(64) float gelu[kBlock];
     for (int64_t i0 = s; i0 < e; i0 += kBlock) {

@@ -89,6 +89,16 @@ static Tensor mask_from_positions(const int64_t* kp, int64_t S, int64_t start, i
   return allowed;
 }
 
+Tensor KVCache::mask_for(const int64_t* kp, int64_t S, int64_t start, int64_t T, int64_t window) {
+  for (const StepMask& m : step_masks_)
+    if (m.window == window && m.start == start && m.T == T && int64_t(m.positions.size()) == S &&
+        std::equal(m.positions.begin(), m.positions.end(), kp))
+      return m.allowed;
+  Tensor allowed = mask_from_positions(kp, S, start, T, window);
+  step_masks_.push_back({window, start, T, std::vector<int64_t>(kp, kp + S), allowed});
+  return allowed;
+}
+
 KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v_in, bool differentiable) {
   if (layer < 0 || layer >= num_layers())
     fail(Status::InvalidArg, "kv cache: layer " + std::to_string(layer) + " of " + std::to_string(num_layers()));
@@ -125,7 +135,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
       span.k = L.k.slice(2, 0, start + T);
       span.v = L.v.slice(2, 0, start + T);
     }
-    span.allowed = mask_from_positions(L.pos.data(), start + T, start, T, 0);
+    span.allowed = mask_for(L.pos.data(), start + T, start, T, 0);
   } else if (T == 1 && !differentiable) {
     // One token into a ring: its slot holds position start - window, which no query from
     // now on can see, so writing before commit loses nothing even if the step fails.
@@ -136,7 +146,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
     L.pos[size_t(slot)] = start;
     span.k = L.k.slice(2, 0, used);
     span.v = L.v.slice(2, 0, used);
-    span.allowed = mask_from_positions(L.pos.data(), used, start, 1, L.window);
+    span.allowed = mask_for(L.pos.data(), used, start, 1, L.window);
   } else {
     // Several tokens into a ring: the early ones must still see entries the later ones
     // would overwrite, so attention reads the ring and the new tokens side by side and the
@@ -146,7 +156,7 @@ KVCache::Span KVCache::append(int64_t layer, const Tensor& k_in, const Tensor& v
     span.v = used == 0 ? v_in : ag::concat({L.v.slice(2, 0, used), v_in}, 2);
     std::vector<int64_t> kp(L.pos.begin(), L.pos.begin() + used);
     for (int64_t t = 0; t < T; ++t) kp.push_back(start + t);
-    span.allowed = mask_from_positions(kp.data(), int64_t(kp.size()), start, T, L.window);
+    span.allowed = mask_for(kp.data(), int64_t(kp.size()), start, T, L.window);
     L.pending_k = k;
     L.pending_v = v;
   }
@@ -219,6 +229,7 @@ void KVCache::commit() {
   }
   length_ = end;
   pending_ = 0;
+  step_masks_.clear();
 }
 
 void KVCache::rollback() {
@@ -231,6 +242,7 @@ void KVCache::rollback() {
     L.appended = false;
   }
   pending_ = 0;
+  step_masks_.clear();
   if (length_ == 0) batch_heads_ = Shape{};  // nothing kept: the next forward may bring another shape
 }
 

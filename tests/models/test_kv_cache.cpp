@@ -218,6 +218,43 @@ TEST(KVCache, DifferentiableThroughTheNewTokens) {
   EXPECT_LT(max_abs_diff(g_cached, g_full), 1e-4 * scale);
 }
 
+// Layers of one kind see the same key positions in a step: they share one mask, built once;
+// a layer of another window gets its own, and the next step builds afresh.
+TEST(KVCache, LayersOfOneKindShareTheStepsMask) {
+  xla::NoGradGuard no_grad;
+  KVCache cache({0, 3, 0, 3});
+  xla::Generator gen(3);
+  auto append_all = [&](int64_t T) {
+    std::vector<Tensor> masks;
+    for (int64_t l = 0; l < 4; ++l) {
+      const Tensor k = xla::randn({1, 1, T, 2}, gen), v = xla::randn({1, 1, T, 2}, gen);
+      masks.push_back(cache.append(l, k, v).allowed);
+    }
+    cache.commit();
+    return masks;
+  };
+  auto expect_mask = [](const Tensor& m, int64_t start, int64_t window) {  // keys in position order
+    const int64_t T = m.shape()[0], S = m.shape()[1];
+    const std::vector<float> got = m.to(xla::DType::F32).to_vector();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t q = start + t;
+        EXPECT_EQ(got[size_t(t * S + s)], float(s <= q && (window == 0 || q - s < window))) << t << ", " << s;
+      }
+  };
+  std::vector<Tensor> first = append_all(5);
+  EXPECT_EQ(first[0].raw_data(), first[2].raw_data());
+  EXPECT_EQ(first[1].raw_data(), first[3].raw_data());
+  EXPECT_NE(first[0].raw_data(), first[1].raw_data());
+  expect_mask(first[0], 0, 0);
+  expect_mask(first[1], 0, 3);
+  std::vector<Tensor> next = append_all(1);  // global: keys 0..5; ring: three slots
+  EXPECT_EQ(next[0].shape(), (xla::Shape{1, 6}));
+  expect_mask(next[0], 5, 0);
+  EXPECT_EQ(next[1].shape(), (xla::Shape{1, 3}));
+  EXPECT_EQ(next[1].to(xla::DType::F32).to_vector(), (std::vector<float>{1, 1, 1}));
+}
+
 TEST(KVCache, MisuseIsAnError) {
   GemmaModel m = tiny_model();
   KVCache cache = m.new_cache();
