@@ -182,11 +182,14 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
       split(M, 6, threads, [&](int64_t m0, int64_t m1) { packed(m0, m1, 0, N, nullptr); });
       return;
     }
-    const size_t need = threads > 1 ? kernels.packed_a_floats(M, K, a_cs, B.bf16 != nullptr) : 0;
-    if (need == 0)  // one thread, or A read in place
-      return split(N, 32, threads, [&](int64_t n0, int64_t n1) { packed(0, M, n0, n1, nullptr); });
     // Every thread's columns need all of A: the threads pack it once between them, then
-    // each runs its columns from the shared packing (the arithmetic is the same).
+    // each runs its columns from the shared packing (the arithmetic is the same). Not for
+    // one thread, an A read in place, or an A so large that keeping its packing would cost
+    // more memory than it saves time.
+    constexpr size_t kMostSharedFloats = size_t(4) << 20;  // 16 MB
+    const size_t need = threads > 1 ? kernels.packed_a_floats(M, K, a_cs, B.bf16 != nullptr) : 0;
+    if (need == 0 || need > kMostSharedFloats)
+      return split(N, 32, threads, [&](int64_t n0, int64_t n1) { packed(0, M, n0, n1, nullptr); });
     thread_local std::unique_ptr<float[]> shared_a;  // grown, never shrunk or cleared
     thread_local size_t shared_floats = 0;
     if (need > shared_floats) {

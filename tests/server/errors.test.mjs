@@ -5,7 +5,7 @@
 // the model's vocabulary; bad command lines exit with 2 (1 for a file missing or unloadable).
 // After all of it the server still answers.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -207,7 +207,22 @@ test("token ids outside a 512-id model: 400 naming the id", async () => {
 });
 
 // ---- the command line
-test("bad command lines exit with 2, missing or unloadable files with 1", () => {
+// `xla` run to its exit, killed (SIGKILL: a server stuck before its sigwait does not take
+// SIGTERM) at a deadline; awaited, so that the event loop stays free to see the servers
+// above close their idle connections.
+function runXla(args, deadlineMs) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(XLA, args, { stdio: ["ignore", "pipe", "pipe"], timeout: deadlineMs, killSignal: "SIGKILL" });
+    let stdout = "",
+      stderr = "";
+    p.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    p.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    p.on("error", reject);
+    p.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
+}
+
+test("bad command lines exit with 2, missing or unloadable files with 1", async () => {
   const badModel = fs.mkdtempSync(path.join(os.tmpdir(), "server-bad-model-"));
   fs.writeFileSync(path.join(badModel, "config.json"), "{ not json");
   const base = ["serve", "--host", "127.0.0.1", "--port", "0"];
@@ -223,8 +238,7 @@ test("bad command lines exit with 2, missing or unloadable files with 1", () => 
     [[...base, "--tokenizer", TOKENIZER, "--model", badModel], 1, "config.json", 5],
   ]) {
     for (let t = 0; t < (tries ?? 1); ++t) {
-      // SIGKILL at the deadline: a server stuck before its sigwait does not take SIGTERM
-      const p = spawnSync(XLA, args, { encoding: "utf8", timeout: 15_000, killSignal: "SIGKILL" });
+      const p = await runXla(args, 15_000);
       const what = `xla ${args.join(" ")} (try ${t + 1})`;
       assert.equal(p.status, status, `${what} -> ${p.status ?? `${p.signal}: still running after 15 s`}; stderr: ${p.stderr}`);
       assert.ok(p.stderr.trim().length > 0, `${what}: nothing on stderr`);
