@@ -1,8 +1,9 @@
 // gemm.cpp — the f32 matrix-multiply entry: picks the kernel and splits C across cores.
 // Split rule: cut the larger of M and N into one aligned block per thread, each packing its
 // own panels of B; cut along N, the threads first pack A between them where the kernel packs
-// it (it reads a row-major A in place for f32 products). Kernels: the run-time path's packed SIMD GEMM
-// (src/tensor/isa) where the CPU has AVX2/AVX-512, Eigen's serial GEMM on the baseline.
+// it (it reads a row-major A in place for f32 products). Kernels: the run-time path's packed
+// SIMD GEMM (src/tensor/isa) where the CPU has AVX2/AVX-512, Eigen's serial GEMM on the
+// baseline.
 // A few rows (M <= 64: a decode step, a short chunk, the GEMV at M = 1) against a
 // column-major B (x·Wᵀ, every linear layer) are dot products, against a row-major B rows
 // times the matrix: both read B once — memory-bound, so each core streams its share of B —
