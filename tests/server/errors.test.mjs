@@ -5,14 +5,13 @@
 // the model's vocabulary; bad command lines exit with 2 (1 for a file missing or unloadable).
 // After all of it the server still answers.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import OpenAI from "openai";
 import {
-  MODEL, XLA, TOKENIZER, assertError, get, metric, oracle, post, request, startServer, waitMetrics,
+  MODEL, XLA, TOKENIZER, assertError, get, metric, oracle, post, request, runToExit, startServer, waitMetrics,
 } from "./helper.mjs";
 
 // context 64 tokens, bodies up to 4096 bytes
@@ -207,21 +206,6 @@ test("token ids outside a 512-id model: 400 naming the id", async () => {
 });
 
 // ---- the command line
-// `xla` run to its exit, killed (SIGKILL: a server stuck before its sigwait does not take
-// SIGTERM) at a deadline; awaited, so that the event loop stays free to see the servers
-// above close their idle connections.
-function runXla(args, deadlineMs) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(XLA, args, { stdio: ["ignore", "pipe", "pipe"], timeout: deadlineMs, killSignal: "SIGKILL" });
-    let stdout = "",
-      stderr = "";
-    p.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    p.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    p.on("error", reject);
-    p.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
-  });
-}
-
 test("bad command lines exit with 2, missing or unloadable files with 1", async () => {
   const badModel = fs.mkdtempSync(path.join(os.tmpdir(), "server-bad-model-"));
   fs.writeFileSync(path.join(badModel, "config.json"), "{ not json");
@@ -238,7 +222,8 @@ test("bad command lines exit with 2, missing or unloadable files with 1", async 
     [[...base, "--tokenizer", TOKENIZER, "--model", badModel], 1, "config.json", 5],
   ]) {
     for (let t = 0; t < (tries ?? 1); ++t) {
-      const p = await runXla(args, 15_000);
+      // SIGKILL at the deadline: a server stuck before its sigwait does not take SIGTERM
+      const p = await runToExit(XLA, args, { timeoutMs: 15_000, killSignal: "SIGKILL" });
       const what = `xla ${args.join(" ")} (try ${t + 1})`;
       assert.equal(p.status, status, `${what} -> ${p.status ?? `${p.signal}: still running after 15 s`}; stderr: ${p.stderr}`);
       assert.ok(p.stderr.trim().length > 0, `${what}: nothing on stderr`);

@@ -231,20 +231,25 @@ export function procStatus(pid) {
   return { rssKiB: field("VmRSS"), threads: field("Threads") };
 }
 
-// The C API's greedy answer (reference_generate.c): {prompt_tokens, tokens, finish, text}.
-// Awaited, not run synchronously: a blocked event loop misses the server closing an idle
-// kept-alive connection (after 3 s), and the next request would go out on the dead socket.
-async function runReference(args) {
-  const { code, stdout, stderr } = await new Promise((resolve, reject) => {
-    const p = spawn(REFERENCE, args, { stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
-    let out = "",
-      err = "";
-    p.stdout.setEncoding("utf8").on("data", (d) => (out += d));
-    p.stderr.setEncoding("utf8").on("data", (d) => (err += d));
+// A program run to its exit, killed with killSignal at the deadline: {status, signal, stdout,
+// stderr}. Awaited, never run synchronously: a blocked event loop misses a server closing an
+// idle kept-alive connection (after 3 s), and the next request would go out on the dead socket.
+export function runToExit(file, args, { timeoutMs, killSignal = "SIGTERM" }) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal });
+    let stdout = "",
+      stderr = "";
+    p.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    p.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
     p.on("error", reject);
-    p.on("close", (code) => resolve({ code, stdout: out, stderr: err }));
+    p.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
   });
-  assert.equal(code, 0, `reference_generate ${args.join(" ")}: ${stderr}`);
+}
+
+// The C API's greedy answer (reference_generate.c): {prompt_tokens, tokens, finish, text}.
+async function runReference(args) {
+  const { status, stdout, stderr } = await runToExit(REFERENCE, args, { timeoutMs: 120_000 });
+  assert.equal(status, 0, `reference_generate ${args.join(" ")}: ${stderr}`);
   return JSON.parse(stdout);
 }
 // messages: [{role, content: string}], rendered with xla_chat_render, stop ids <end_of_turn>, <eos>.
