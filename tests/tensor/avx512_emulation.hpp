@@ -87,6 +87,26 @@ inline __m512i _mm512_cvtepi8_epi32(__m128i a) {  // sign-extend 16 i8
   for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(int32_t(int8_t(a.b[i]))));
   return v;
 }
+inline int16_t get16(const __m512i& v, int i) {
+  int16_t x;
+  std::memcpy(&x, v.b + 2 * i, 2);
+  return x;
+}
+inline __m512i _mm512_cvtepi8_epi16(__m256i a) {  // sign-extend 32 i8
+  __m512i v;
+  for (int i = 0; i < 32; ++i) {
+    const int16_t x = int8_t(a.b[i]);
+    std::memcpy(v.b + 2 * i, &x, 2);
+  }
+  return v;
+}
+inline __m512i _mm512_madd_epi16(__m512i a, __m512i b) {  // lane i: a[2i]·b[2i] + a[2i+1]·b[2i+1]
+  __m512i v;
+  for (int i = 0; i < 16; ++i)
+    set32(v, i,
+          uint32_t(int32_t(get16(a, 2 * i)) * get16(b, 2 * i) + int32_t(get16(a, 2 * i + 1)) * get16(b, 2 * i + 1)));
+  return v;
+}
 inline __m512i _mm512_slli_epi32(__m512i a, int n) {
   for (int i = 0; i < 16; ++i) set32(a, i, get32(a, i) << n);
   return a;

@@ -68,8 +68,8 @@ TEST(EmulatedAvx512, DotProductsMatchNaiveLoops) {
         // q8
         if (w.q8.defined()) {
           const WeightRows rows{nullptr, nullptr, static_cast<const int8_t*>(w.q8.raw_data()), w.q8.q8_scales(), K};
-          emulated().dots(M, 0, N, K, a.data(), K, rows, c.data(), N);
-          EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(a, w.q8.to_vector(), M, N, K)), 1e-6);
+          emulated().dots(M, 0, N, K, a.data(), K, rows, c.data(), N);  // a in 16-bit blocks
+          EXPECT_LT(xt::max_rel_error(c, xt::naive_abt(xt::q8_activations(a), w.q8.to_vector(), M, N, K)), 1e-6);
         }
       }
 }

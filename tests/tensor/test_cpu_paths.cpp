@@ -54,7 +54,11 @@ TEST(CpuPaths, LinearLayersMatchNaiveLoopsOnEveryPath) {
             // bf16 on the bf16 unit rounds x to bf16 too: 2^-8 relative per
             // product
             const double tol = path == "avx512bf16" && storage == DType::BF16 ? 2e-2 : 2e-6;
-            EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(x.to_vector(), wv, M, N, K)), tol);
+            // a few rows against q8 weights: x in 16-bit blocks (test_util.hpp); a single
+            // weight row is a row-major [K, 1] once transposed, for the packed kernel
+            const bool blocks = storage == DType::Q8 && M <= 64 && N > 1;
+            const std::vector<float> xv = blocks ? xt::q8_activations(x.to_vector()) : x.to_vector();
+            EXPECT_LT(xt::max_rel_error(got, xt::naive_abt(xv, wv, M, N, K)), tol);
           }
   }
 }
@@ -259,6 +263,78 @@ TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {
   for (int i = 0; i < 32; ++i) EXPECT_EQ(back[size_t(32 + i)], 0.f);
   // the bytes read per weight: 1 value + 2/32 of a scale
   EXPECT_EQ(q.nbytes() + q.numel() / 32 * 2, size_t(64 * 96) * 17 / 16);
+}
+
+// A few rows against Q8 weights (a decode step's) multiply 16-bit blocks of the activations:
+// on every path the result is the product with those blocks to f32's rounding, and within
+// their bound of the product with x itself: Σ over blocks of s/2 · Σ|w|, s = max|x| / 32767.
+TEST(Q8, FewRowsMultiplySixteenBitBlocksOfTheActivations) {
+  EveryPath guard;
+  const int64_t M = 2, N = 40, K = 640;
+  std::vector<float> xv = xt::normal_values(size_t(M * K), 21);
+  xv[5] = 40.f;                                      // one large value: coarse steps for its block
+  for (size_t i = 64; i < 96; ++i) xv[i] = 0.f;      // an all-zero block
+  for (size_t i = 96; i < 128; ++i) xv[i] *= 1e-6f;  // a small one: steps as fine as its values
+  const Tensor x = Tensor::from_vector(xv, {M, K});
+  const Tensor w = Tensor::from_vector(xt::normal_values(size_t(N * K), 22, 0.1f), {N, K}).to(DType::Q8);
+  const std::vector<float> wv = w.to_vector();
+  const std::vector<double> exact = xt::naive_abt(xv, wv, M, N, K),
+                            blocks = xt::naive_abt(xt::q8_activations(xv), wv, M, N, K);
+  for (const std::string& path : guard.paths) {
+    SCOPED_TRACE(path);
+    xla::detail::use_cpu_path(path);
+    const std::vector<float> got = xla::matmul(x, w.transpose(0, 1)).to_vector();
+    EXPECT_LT(xt::max_rel_error(got, blocks), 2e-6);
+    EXPECT_GT(xt::max_rel_error(got, exact), 2e-6) << "the activations were not cut into 16-bit blocks";
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double bound = 0;
+        for (int64_t b = 0; b < K; b += 32) {
+          double largest = 0, weight = 0;
+          for (int64_t k = b; k < b + 32; ++k) {
+            largest = std::max(largest, double(std::fabs(xv[size_t(m * K + k)])));
+            weight += std::fabs(double(wv[size_t(n * K + k)]));
+          }
+          bound += largest / 32767 / 2 * weight;
+        }
+        const size_t at = size_t(m * N + n);
+        EXPECT_LE(std::fabs(double(got[at]) - exact[at]), bound + 1e-6 * std::fabs(exact[at])) << m << ", " << n;
+      }
+  }
+}
+
+// Rows the 16-bit blocks cannot hold keep f32 activations: NaN and Inf reach the result as in
+// any product, and blocks below 2^-60 or above 2^64 keep their precision.
+TEST(Q8, FewRowsWithNonFiniteOrExtremeValuesKeepF32Activations) {
+  EveryPath guard;
+  const int64_t M = 2, N = 8, K = 64;
+  const Tensor w = Tensor::from_vector(xt::normal_values(size_t(N * K), 24, 0.1f), {N, K}).to(DType::Q8);
+  const std::vector<float> wv = w.to_vector();
+  for (const std::string& path : guard.paths) {
+    xla::detail::use_cpu_path(path);
+    for (float special : {NAN, INFINITY, 1e-25f, 1e30f}) {
+      SCOPED_TRACE(path + " " + std::to_string(special));
+      std::vector<float> xv = xt::normal_values(size_t(M * K), 23);
+      if (std::isfinite(special)) {
+        for (int64_t k = 0; k < K; ++k) xv[size_t(k)] *= special;  // all of row 0
+      } else {
+        xv[3] = special;
+      }
+      const std::vector<float> got = xla::matmul(Tensor::from_vector(xv, {M, K}), w.transpose(0, 1)).to_vector();
+      const std::vector<double> exact = xt::naive_abt(xv, wv, M, N, K);
+      const std::vector<float> row0(got.begin(), got.begin() + N), row1(got.begin() + N, got.end());
+      EXPECT_LT(xt::max_rel_error(row1, std::vector<double>(exact.begin() + N, exact.end())), 2e-6);
+      if (std::isfinite(special)) {
+        EXPECT_LT(xt::max_rel_error(row0, std::vector<double>(exact.begin(), exact.begin() + N)), 2e-6);
+      } else {
+        for (int64_t n = 0; n < N; ++n) {
+          if (wv[size_t(n * K + 3)] != 0.f) {
+            EXPECT_FALSE(std::isfinite(row0[size_t(n)])) << "column " << n;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Q8, BadInputIsNamed) {

@@ -98,6 +98,20 @@ inline std::vector<double> naive_abt(const std::vector<float>& a, const std::vec
   return c;
 }
 
+// The activations that a product of a few rows (up to 64) with Q8 weights multiplies: each
+// row of a [M, K] in blocks of 32, each block as integers x = round(a · 32767 / max|a|)
+// (ties to even) times its scale s = max|a| / 32767. Written here from that definition.
+inline std::vector<float> q8_activations(const std::vector<float>& a) {
+  std::vector<float> out(a.size());
+  for (size_t b = 0; b < a.size(); b += 32) {
+    float largest = 0;
+    for (size_t i = b; i < b + 32; ++i) largest = std::max(largest, std::fabs(a[i]));
+    const float s = largest / 32767.f, inv = largest == 0 ? 0.f : 32767.f / largest;
+    for (size_t i = b; i < b + 32; ++i) out[i] = float(double(std::nearbyint(a[i] * inv)) * double(s));
+  }
+  return out;
+}
+
 // max |got - want| over the largest |want|; infinite when any element is NaN (which a plain
 // max would skip: NaN compares false).
 inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {

@@ -35,6 +35,8 @@ struct CpuKernels {
   const char* name;  // "baseline", "avx2", "avx512", "avx512bf16"
   // C[m, n] = Σ_k a[m·lda + k] · B(n, k) for m < M, n0 <= n < n1. Each element is one dot
   // product in an order fixed by K alone: the same bits whatever M and the column range.
+  // Against q8 rows, each row of a is cut into 16-bit blocks first (isa_kernels.inc): a
+  // within 2^-16 of each block's largest value.
   void (*dots)(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const WeightRows& B,
                float* C, int64_t ldc);
   // C[m, n] = Σ_k a[m·lda + k] · B[k·ldb + n] for m < M, n0 <= n < n1, B row-major f32 or bf16
