@@ -10,6 +10,7 @@
 // does the compiled decode step over a KV cache (BM_DecodeStep270MAlternating).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -122,7 +123,10 @@ void one_token_forward(benchmark::State& st, const GemmaConfig& cfg) {
 
 // Runs eager() then compiled() each iteration, and products() when given (the same work's
 // matrix products alone, timed in the same iteration so that a drift of the machine's
-// bandwidth moves all three alike); their mean times are the counters.
+// bandwidth moves all three alike); their mean times are the counters. The time outside
+// the products is the median over iterations of each one's difference: the bandwidth here
+// jumps by up to 2× from one second to the next, and a mean of differences a few percent
+// of the step keeps the jumps.
 template <typename E, typename C>
 void alternate(benchmark::State& st, E&& eager, C&& compiled, const std::function<void()>& products = nullptr) {
   auto ms = [](auto&& f) {
@@ -132,23 +136,35 @@ void alternate(benchmark::State& st, E&& eager, C&& compiled, const std::functio
   };
   for (int i = 0; i < 3; ++i) eager(), compiled();  // warm: caches, the block cache, AdamW's moments
   double e = 0, c = 0, p = 0;
+  std::vector<double> eager_outside, compiled_outside;
   uint64_t eager_allocs = 0, compiled_allocs = 0;
   for (auto _ : st) {
     uint64_t before = storages_created();
-    e += ms(eager);
+    const double ei = ms(eager);
     eager_allocs += storages_created() - before;
     before = storages_created();
-    c += ms(compiled);
+    const double ci = ms(compiled);
     compiled_allocs += storages_created() - before;
-    if (products) p += ms(products);
+    e += ei;
+    c += ci;
+    if (products) {
+      const double pi = ms(products);
+      p += pi;
+      eager_outside.push_back(ei - pi);
+      compiled_outside.push_back(ci - pi);
+    }
   }
   const double n = double(st.iterations());
   st.counters["eager_ms"] = e / n;
   st.counters["compiled_ms"] = c / n;
   if (products) {
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v.empty() ? 0.0 : v[v.size() / 2];
+    };
     st.counters["gemv_ms"] = p / n;
-    st.counters["eager_outside_gemv_ms"] = (e - p) / n;
-    st.counters["compiled_outside_gemv_ms"] = (c - p) / n;
+    st.counters["eager_outside_gemv_ms"] = median(eager_outside);
+    st.counters["compiled_outside_gemv_ms"] = median(compiled_outside);
   }
   st.counters["speedup"] = e / c;
   st.counters["eager_allocs"] = double(eager_allocs) / n;
