@@ -347,6 +347,27 @@ TEST(Q8, BadInputIsNamed) {
   EXPECT_XLA_ERROR(xla::quantize_q8(ids), xla::Status::DType, "floating");
 }
 
+// Halves round away from zero (as std::round): a block whose largest value is 63.5 has the
+// scale 63.5 / 127 = 0.5 exactly, so ±(k + 0.5) · 0.5 is the tie ±(k + 0.5), stored as ±(k + 1).
+TEST(Q8, TiesRoundAwayFromZero) {
+  std::vector<float> v = {63.5f};
+  for (int k = 0; k < 31; ++k) v.push_back((k % 2 ? -1.f : 1.f) * (float(k / 2) + 0.5f) * 0.5f);
+  Tensor q = xla::quantize_q8(Tensor::from_vector(v, {1, 32}));
+  ASSERT_EQ(xla::f16_to_f32(q.q8_scales()[0]), 0.5f);
+  const int8_t* values = static_cast<const int8_t*>(q.raw_data());
+  EXPECT_EQ(values[0], 127);
+  for (int k = 0; k < 31; ++k) EXPECT_EQ(values[1 + k], (k % 2 ? -1 : 1) * (k / 2 + 1)) << "element " << 1 + k;
+}
+
+// Bad values in ranges that different threads check: the error names the first of them.
+TEST(Q8, TheFirstBadElementIsNamed) {
+  std::vector<float> v = xt::normal_values(1024 * 128, 5);
+  v[100] = 1e30f;   // with two threads, the first range's, found at once
+  v[131000] = NAN;  // the second range's, found after a longer search
+  v[131001] = INFINITY;
+  EXPECT_XLA_ERROR(xla::quantize_q8(Tensor::from_vector(v, {1024, 128})), xla::Status::InvalidArg, "element 100 ");
+}
+
 TEST(Q8, EmbeddingRowsAreTheDequantizedRows) {
   Tensor q = xla::quantize_q8(Tensor::from_vector(xt::normal_values(10 * 64, 4), {10, 64}));
   std::vector<float> table = q.to_vector();
