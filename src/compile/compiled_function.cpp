@@ -29,6 +29,7 @@ struct CompiledFunction::Impl {
   std::vector<Tensor> slots, args, outs, results;
   std::vector<std::vector<Tensor>> multi;  // per Op with several results: its results
   std::vector<int> result_count;           // … and how many its kernel gives
+  std::vector<char> in_arena;              // per node: compiler::writes_arena, once
 
   void build();
   void step(int i);
@@ -56,6 +57,8 @@ void CompiledFunction::Impl::build() {
   slots.assign(size_t(N), Tensor());
   multi.assign(size_t(N), {});
   result_count.assign(size_t(N), 0);
+  in_arena.assign(size_t(N), 0);
+  for (int i = 0; i < N; ++i) in_arena[size_t(i)] = compiler::writes_arena(graph, i);
   std::vector<char> is_output(size_t(N), 0);
   for (int o : graph.outputs) is_output[size_t(o)] = 1;
   for (int i = 0; i < N; ++i) {
@@ -76,7 +79,7 @@ void CompiledFunction::Impl::build() {
         stats.fused_ops += n.loop->reduces;
         break;
       case NodeKind::Op:
-        ++(compiler::writes_arena(graph, i) || n.into ? stats.arena_steps : stats.eager_steps);
+        ++(in_arena[size_t(i)] || n.into ? stats.arena_steps : stats.eager_steps);
         break;
       case NodeKind::Effect:
         ++stats.effects;
@@ -106,7 +109,7 @@ void CompiledFunction::Impl::step(int i) {
       slot = preset[size_t(i)];
       return;
     case NodeKind::Output:  // a loop's or a kernel's result: in the arena, or among the kernel's own
-      slot = compiler::writes_arena(graph, i) ? preset[size_t(i)] : multi[size_t(n.in[0])][size_t(n.index)];
+      slot = in_arena[size_t(i)] ? preset[size_t(i)] : multi[size_t(n.in[0])][size_t(n.index)];
       return;
     case NodeKind::View: {
       const Tensor& base = slots[size_t(n.in[0])];
@@ -142,7 +145,7 @@ void CompiledFunction::Impl::step(int i) {
     n.into(args, out);
     return;
   }
-  if (!compiler::writes_arena(graph, i)) {
+  if (!in_arena[size_t(i)]) {
     gather_args();
     slot = n.eager(args);
     return;

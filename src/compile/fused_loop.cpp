@@ -100,8 +100,13 @@ Value peek(const Source& s, const Shape& shape, int64_t begin, int64_t n) {
 
 // r[0, n) = the source's elements at flat loop positions [begin, begin + n).
 void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* r) {
-  if (s.packed) {
-    for (int64_t i = 0; i < n; ++i) r[i] = load_one(s.base, s.dtype, begin + i);
+  if (s.packed) {  // (an f32 one is read in place: see peek)
+    if (s.dtype == DType::BF16) {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(s.base) + begin;
+      for (int64_t i = 0; i < n; ++i) r[i] = bf16_to_f32(p[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) r[i] = load_one(s.base, s.dtype, begin + i);
+    }
     return;
   }
   // walk the multi-index from `begin`, a run along the last axis at a time
