@@ -71,49 +71,47 @@ inline __m512i _mm512_loadu_si512(const void* p) {
   std::memcpy(v.b, p, 64);
   return v;
 }
-inline void set32(__m512i& v, int i, uint32_t x) { std::memcpy(v.b + 4 * i, &x, 4); }
-inline uint32_t get32(const __m512i& v, int i) {
-  uint32_t x;
-  std::memcpy(&x, v.b + 4 * i, 4);
+// Element i of v, read or written as a T (16 or 32 bits).
+template <typename T>
+T element(const __m512i& v, int i) {
+  T x;
+  std::memcpy(&x, v.b + sizeof(T) * i, sizeof(T));
   return x;
+}
+template <typename T>
+void set_element(__m512i& v, int i, T x) {
+  std::memcpy(v.b + sizeof(T) * i, &x, sizeof(T));
 }
 inline __m512i _mm512_cvtepu16_epi32(__m256i a) {  // zero-extend 16 u16
   __m512i v;
-  for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(a.b[2 * i]) | uint32_t(a.b[2 * i + 1]) << 8);
+  for (int i = 0; i < 16; ++i) set_element(v, i, uint32_t(a.b[2 * i]) | uint32_t(a.b[2 * i + 1]) << 8);
   return v;
 }
 inline __m512i _mm512_cvtepi8_epi32(__m128i a) {  // sign-extend 16 i8
   __m512i v;
-  for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(int32_t(int8_t(a.b[i]))));
+  for (int i = 0; i < 16; ++i) set_element(v, i, uint32_t(int32_t(int8_t(a.b[i]))));
   return v;
-}
-inline int16_t get16(const __m512i& v, int i) {
-  int16_t x;
-  std::memcpy(&x, v.b + 2 * i, 2);
-  return x;
 }
 inline __m512i _mm512_cvtepi8_epi16(__m256i a) {  // sign-extend 32 i8
   __m512i v;
-  for (int i = 0; i < 32; ++i) {
-    const int16_t x = int8_t(a.b[i]);
-    std::memcpy(v.b + 2 * i, &x, 2);
-  }
+  for (int i = 0; i < 32; ++i) set_element(v, i, int16_t(int8_t(a.b[i])));
   return v;
 }
 inline __m512i _mm512_madd_epi16(__m512i a, __m512i b) {  // lane i: a[2i]·b[2i] + a[2i+1]·b[2i+1]
   __m512i v;
   for (int i = 0; i < 16; ++i)
-    set32(v, i,
-          uint32_t(int32_t(get16(a, 2 * i)) * get16(b, 2 * i) + int32_t(get16(a, 2 * i + 1)) * get16(b, 2 * i + 1)));
+    set_element(v, i,
+                uint32_t(int32_t(element<int16_t>(a, 2 * i)) * element<int16_t>(b, 2 * i) +
+                         int32_t(element<int16_t>(a, 2 * i + 1)) * element<int16_t>(b, 2 * i + 1)));
   return v;
 }
 inline __m512i _mm512_slli_epi32(__m512i a, int n) {
-  for (int i = 0; i < 16; ++i) set32(a, i, get32(a, i) << n);
+  for (int i = 0; i < 16; ++i) set_element(a, i, element<uint32_t>(a, i) << n);
   return a;
 }
 inline __m512i _mm512_set1_epi32(int x) {
   __m512i v;
-  for (int i = 0; i < 16; ++i) set32(v, i, uint32_t(x));
+  for (int i = 0; i < 16; ++i) set_element(v, i, uint32_t(x));
   return v;
 }
 inline __m512 _mm512_castsi512_ps(__m512i a) {
@@ -123,7 +121,7 @@ inline __m512 _mm512_castsi512_ps(__m512i a) {
 }
 inline __m512 _mm512_cvtepi32_ps(__m512i a) {
   __m512 v;
-  for (int i = 0; i < 16; ++i) v.f[i] = float(int32_t(get32(a, i)));
+  for (int i = 0; i < 16; ++i) v.f[i] = float(int32_t(element<uint32_t>(a, i)));
   return v;
 }
 inline __m512i _mm512_maskz_loadu_epi16(__mmask32 k, const void* p) {  // lanes not in k read nothing
