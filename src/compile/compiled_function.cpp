@@ -1,7 +1,9 @@
 // compiled_function.cpp — compile(): capture, passes, memory plan; run(): the replay.
-// The replay walks the optimised graph in order with one slot per node. Buffers of the
-// memory plan are tensors over the arena made once here, so a run that only touches them
-// (fused loops, products, softmax rows) allocates nothing; other ops run as eagerly.
+// The replay walks the optimised graph's working nodes in order with one slot per node.
+// Buffers of the memory plan are tensors over the arena made once here, and so are the
+// slots of weights, constants and views of them: a run that only touches them (fused
+// loops, products, softmax rows) allocates nothing and copies no tensor handle, and
+// other ops run as eagerly.
 #include <algorithm>
 
 #include "fused_loop.hpp"
@@ -19,26 +21,36 @@ using compiler::Node;
 using compiler::NodeKind;
 
 struct CompiledFunction::Impl {
+  // One node the replay runs at each step. Its arguments that are the same tensors at every
+  // run (weights, constants, buffers of the arena and views of them) are set once; the
+  // others (`fresh`: inputs and what eager ops return) are gathered before it runs and
+  // let go after.
+  struct Work {
+    int node = 0;
+    std::vector<Tensor> args;
+    std::vector<std::pair<int, int>> fresh;  // (argument, node whose slot it is)
+    std::vector<Tensor> outs;                // a loop's outputs, or a kernel's results
+    std::vector<int> dead;                   // slots no later node reads
+  };
+
   Graph captured, graph;
   compiler::MemoryPlan plan;
   CompileStats stats;
   std::shared_ptr<Storage> arena;
-  std::vector<Tensor> preset;                // per node: its arena tensor, Param or Constant value
-  std::vector<std::vector<int>> outputs_of;  // per Fused node: its Output nodes
-  std::vector<std::vector<int>> dead_after;  // per node: slots to drop once it ran
-  std::vector<Tensor> slots, args, outs, results;
-  std::vector<std::vector<Tensor>> multi;  // per Op with several results: its results
-  std::vector<int> result_count;           // … and how many its kernel gives
-  std::vector<char> in_arena;              // per node: compiler::writes_arena, once
+  std::vector<Tensor> slots, results;
+  std::vector<char> fixed;                 // per node: its slot holds the same tensor at every run
+  std::vector<std::vector<Tensor>> multi;  // per Op with several results made eagerly: its results
+  std::vector<Work> work;
 
   void build();
-  void step(int i);
+  void step(Work& w);
 };
 
 namespace {
 
 // A tensor over `bytes` of the arena at `offset`, keeping the arena alive while it lives.
 Tensor arena_tensor(const std::shared_ptr<Storage>& arena, int64_t offset, const Shape& shape, DType dtype) {
+  if (!arena) return Tensor::empty(shape, dtype);  // every planned buffer is empty
   auto* keep = new std::shared_ptr<Storage>(arena);
   return Tensor::borrow(
       static_cast<char*>(arena->data) + offset, shape, dtype,
@@ -51,27 +63,36 @@ void CompiledFunction::Impl::build() {
   const int N = int(graph.nodes.size());
   plan = compiler::plan_memory(graph);
   if (plan.arena_bytes) arena = std::make_shared<Storage>(plan.arena_bytes);
-  preset.assign(size_t(N), Tensor());
-  outputs_of.assign(size_t(N), {});
-  dead_after.assign(size_t(N), {});
   slots.assign(size_t(N), Tensor());
+  fixed.assign(size_t(N), 0);
   multi.assign(size_t(N), {});
-  result_count.assign(size_t(N), 0);
-  in_arena.assign(size_t(N), 0);
-  for (int i = 0; i < N; ++i) in_arena[size_t(i)] = compiler::writes_arena(graph, i);
-  std::vector<char> is_output(size_t(N), 0);
-  for (int o : graph.outputs) is_output[size_t(o)] = 1;
+  std::vector<std::vector<int>> outputs_of(static_cast<size_t>(N));  // per Fused node or kernel: its Output nodes
+  std::vector<int> result_count(size_t(N), 0);                       // … and how many results the kernel gives
   for (int i = 0; i < N; ++i) {
     const Node& n = graph.nodes[size_t(i)];
-    if (plan.offset[size_t(i)] >= 0) preset[size_t(i)] = arena_tensor(arena, plan.offset[size_t(i)], n.shape, n.dtype);
-    if (n.kind == NodeKind::Param || n.kind == NodeKind::Constant) preset[size_t(i)] = n.value;
-    if (n.kind == NodeKind::Output) {  // a loop's or a kernel's
-      outputs_of[size_t(n.in[0])].push_back(i);
-      result_count[size_t(n.in[0])] = std::max(result_count[size_t(n.in[0])], n.index + 1);
+    if (n.kind != NodeKind::Output) continue;
+    outputs_of[size_t(n.in[0])].push_back(i);
+    result_count[size_t(n.in[0])] = std::max(result_count[size_t(n.in[0])], n.index + 1);
+  }
+  for (int i = 0; i < N; ++i) {
+    const Node& n = graph.nodes[size_t(i)];
+    if (plan.offset[size_t(i)] >= 0) {
+      slots[size_t(i)] = arena_tensor(arena, plan.offset[size_t(i)], n.shape, n.dtype);
+      fixed[size_t(i)] = 1;
     }
-    if (plan.last_use[size_t(i)] >= 0 && plan.last_use[size_t(i)] < N && !is_output[size_t(i)])
-      dead_after[size_t(plan.last_use[size_t(i)])].push_back(i);
     switch (n.kind) {
+      case NodeKind::Param:
+      case NodeKind::Constant:
+        slots[size_t(i)] = n.value;
+        fixed[size_t(i)] = 1;
+        break;
+      case NodeKind::View:
+        if (fixed[size_t(n.in[0])]) {
+          const Tensor& base = slots[size_t(n.in[0])];
+          slots[size_t(i)] = base.as_strided(n.shape, n.strides, base.offset() + n.offset);
+          fixed[size_t(i)] = 1;
+        }
+        break;
       case NodeKind::Fused:
         ++stats.fused_loops;
         for (const auto& in : n.loop->code)
@@ -79,7 +100,7 @@ void CompiledFunction::Impl::build() {
         stats.fused_ops += n.loop->reduces;
         break;
       case NodeKind::Op:
-        ++(in_arena[size_t(i)] || n.into ? stats.arena_steps : stats.eager_steps);
+        ++(compiler::writes_arena(graph, i) || n.into ? stats.arena_steps : stats.eager_steps);
         break;
       case NodeKind::Effect:
         ++stats.effects;
@@ -88,85 +109,96 @@ void CompiledFunction::Impl::build() {
         break;
     }
   }
+  for (int i = 0; i < N; ++i) {  // (a loop's or a kernel's Output nodes follow it: their slots are set above)
+    const Node& n = graph.nodes[size_t(i)];
+    const bool runs = n.kind == NodeKind::Op || n.kind == NodeKind::Fused || n.kind == NodeKind::Effect ||
+                      ((n.kind == NodeKind::View || n.kind == NodeKind::Output) && !fixed[size_t(i)]);
+    if (!runs) continue;
+    Work w;
+    w.node = i;
+    auto take = [&](int k, int from) {
+      if (fixed[size_t(from)])
+        w.args[size_t(k)] = slots[size_t(from)];
+      else
+        w.fresh.push_back({k, from});
+    };
+    if (n.kind == NodeKind::Op && n.eager_multi) {
+      w.args.resize(n.args.size());  // argument k is in[args[k]], or undefined when -1
+      for (size_t k = 0; k < n.args.size(); ++k)
+        if (n.args[k] >= 0) take(int(k), n.in[size_t(n.args[k])]);
+      if (n.into) {  // into the planned buffers of the results the graph reads; the others are not wanted
+        w.outs.assign(size_t(result_count[size_t(i)]), Tensor());
+        for (int o : outputs_of[size_t(i)]) w.outs[size_t(graph.nodes[size_t(o)].index)] = slots[size_t(o)];
+      }
+    } else if (n.kind != NodeKind::View && n.kind != NodeKind::Output) {
+      w.args.resize(n.in.size());
+      for (size_t k = 0; k < n.in.size(); ++k) take(int(k), n.in[k]);
+      if (n.kind == NodeKind::Fused)
+        for (int o : outputs_of[size_t(i)]) w.outs.push_back(slots[size_t(o)]);
+    }
+    work.push_back(std::move(w));
+  }
+  // A slot the replay fills is let go after the last node reading it (an output's is kept).
+  std::vector<char> is_output(size_t(N), 0);
+  for (int o : graph.outputs) is_output[size_t(o)] = 1;
+  for (int i = 0; i < N; ++i) {
+    const int last = plan.last_use[size_t(i)];
+    if (fixed[size_t(i)] || is_output[size_t(i)] || last < 0 || last >= N) continue;
+    auto after = std::upper_bound(work.begin(), work.end(), last, [](int v, const Work& w) { return v < w.node; });
+    if (after != work.begin()) std::prev(after)->dead.push_back(i);
+  }
   stats.nodes = N;
   stats.captured_nodes = int64_t(captured.nodes.size());
   stats.arena_bytes = plan.arena_bytes;
   stats.unplanned_bytes = plan.unplanned_bytes;
 }
 
-void CompiledFunction::Impl::step(int i) {
-  const Node& n = graph.nodes[size_t(i)];
-  Tensor& slot = slots[size_t(i)];
-  auto gather_args = [&] {
-    args.resize(n.in.size());
-    for (size_t k = 0; k < n.in.size(); ++k) args[k] = slots[size_t(n.in[k])];
-  };
+void CompiledFunction::Impl::step(Work& w) {
+  const Node& n = graph.nodes[size_t(w.node)];
+  Tensor& slot = slots[size_t(w.node)];
+  for (auto [k, from] : w.fresh) w.args[size_t(k)] = slots[size_t(from)];
   switch (n.kind) {
-    case NodeKind::Input:
-      return;  // bound by run()
-    case NodeKind::Param:
-    case NodeKind::Constant:
-      slot = preset[size_t(i)];
-      return;
-    case NodeKind::Output:  // a loop's or a kernel's result: in the arena, or among the kernel's own
-      slot = in_arena[size_t(i)] ? preset[size_t(i)] : multi[size_t(n.in[0])][size_t(n.index)];
-      return;
     case NodeKind::View: {
       const Tensor& base = slots[size_t(n.in[0])];
       slot = base.as_strided(n.shape, n.strides, base.offset() + n.offset);
       return;
     }
-    case NodeKind::Fused: {
-      gather_args();
-      outs.resize(outputs_of[size_t(i)].size());
-      for (size_t k = 0; k < outs.size(); ++k) outs[k] = preset[size_t(outputs_of[size_t(i)][k])];
-      compiler::run_fused_loop(*n.loop, args, outs);
+    case NodeKind::Output:  // a result of a kernel that made its own
+      slot = multi[size_t(n.in[0])][size_t(n.index)];
       return;
-    }
+    case NodeKind::Fused:
+      compiler::run_fused_loop(*n.loop, w.args, w.outs);
+      break;
     case NodeKind::Effect:
-      gather_args();
-      n.eager(args);
-      return;
+      n.eager(w.args);
+      break;
     case NodeKind::Op:
+      if (n.eager_multi) {
+        if (n.into)
+          n.into(w.args, w.outs);
+        else
+          multi[size_t(w.node)] = n.eager_multi(w.args);
+      } else if (!fixed[size_t(w.node)]) {
+        slot = n.eager(w.args);
+      } else if (n.op == detail::OpKind::Matmul) {
+        detail::matmul_into(w.args[0], w.args[1], slot);
+      } else {  // softmax or log_softmax over the last axis, into the arena
+        const Tensor& x = w.args[0];
+        if (x.dtype() == DType::F32 && x.is_contiguous()) {
+          const int64_t inner = x.shape().back(), outer = inner ? x.numel() / inner : 0;
+          if (n.op == detail::OpKind::LogSoftmax)
+            detail::for_each_row(x.data<float>(), slot.data<float>(), outer, inner, detail::log_softmax_row);
+          else
+            detail::for_each_row(x.data<float>(), slot.data<float>(), outer, inner, detail::softmax_row);
+        } else {
+          slot.copy_(n.eager(w.args));
+        }
+      }
+      break;
+    default:
       break;
   }
-  if (n.eager_multi) {
-    args.resize(n.args.size());
-    for (size_t k = 0; k < n.args.size(); ++k)
-      args[k] = n.args[k] >= 0 ? slots[size_t(n.in[size_t(n.args[k])])] : Tensor();
-    if (!n.into) {
-      multi[size_t(i)] = n.eager_multi(args);
-      return;
-    }
-    // into the planned buffers of the results the graph reads; the others are not wanted
-    std::vector<Tensor>& out = multi[size_t(i)];
-    out.assign(size_t(result_count[size_t(i)]), Tensor());
-    for (int o : outputs_of[size_t(i)]) out[size_t(graph.nodes[size_t(o)].index)] = preset[size_t(o)];
-    n.into(args, out);
-    return;
-  }
-  if (!in_arena[size_t(i)]) {
-    gather_args();
-    slot = n.eager(args);
-    return;
-  }
-  Tensor& out = preset[size_t(i)];
-  if (n.op == detail::OpKind::Matmul) {
-    detail::matmul_into(slots[size_t(n.in[0])], slots[size_t(n.in[1])], out);
-  } else {  // softmax or log_softmax over the last axis
-    const Tensor& x = slots[size_t(n.in[0])];
-    if (x.dtype() == DType::F32 && x.is_contiguous()) {
-      const int64_t inner = x.shape().back(), outer = inner ? x.numel() / inner : 0;
-      if (n.op == detail::OpKind::LogSoftmax)
-        detail::for_each_row(x.data<float>(), out.data<float>(), outer, inner, detail::log_softmax_row);
-      else
-        detail::for_each_row(x.data<float>(), out.data<float>(), outer, inner, detail::softmax_row);
-    } else {
-      gather_args();
-      out.copy_(n.eager(args));
-    }
-  }
-  slot = out;
+  for (auto [k, from] : w.fresh) w.args[size_t(k)] = Tensor();
 }
 
 const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inputs) {
@@ -189,17 +221,15 @@ const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inpu
                dtype_name(want.dtype));
     m.slots[size_t(g.inputs[k])] = t.is_contiguous() ? t.alias() : t.contiguous();
   }
-  for (int i = 0; i < int(g.nodes.size()); ++i) {
-    m.step(i);
-    for (int d : m.dead_after[size_t(i)]) {
+  for (Impl::Work& w : m.work) {
+    m.step(w);
+    for (int d : w.dead) {
       m.slots[size_t(d)] = Tensor();
       m.multi[size_t(d)].clear();
     }
   }
   m.results.resize(g.outputs.size());
   for (size_t k = 0; k < g.outputs.size(); ++k) m.results[k] = m.slots[size_t(g.outputs[k])];
-  m.args.clear();
-  m.outs.clear();
   return m.results;
 }
 

@@ -176,8 +176,8 @@ Registers& registers(size_t count) {
 // those reading only immediates and sources broadcast along the rows (a norm's weight, its
 // `1 + w`). A thread computes them at its first row and keeps them in their registers.
 // A stored one is not kept: its store is written at every row.
-std::vector<char> row_invariant(const FusedLoop& loop, const std::vector<Source>& src, int lead_axes) {
-  std::vector<char> same(loop.code.size(), 0);
+void row_invariant(const FusedLoop& loop, const std::vector<Source>& src, int lead_axes, std::vector<char>& same) {
+  same.assign(loop.code.size(), 0);
   for (size_t i = 0; i < loop.code.size(); ++i) {
     const FusedLoop::Instr& in = loop.code[i];
     switch (in.step) {
@@ -203,7 +203,6 @@ std::vector<char> row_invariant(const FusedLoop& loop, const std::vector<Source>
     }
   }
   for (size_t i = 0; i < same.size(); ++i) same[i] = same[i] && loop.store_of[i] < 0;
-  return same;
 }
 
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
@@ -234,8 +233,8 @@ float unary_one(detail::UnaryCode code, float x) {
 // (Eigen's aligned vector code, which reads and writes whole packets) go through
 // registers when a block is short or unaligned. Instructions marked in `kept` still hold
 // their value from the previous block and are skipped.
-void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vector<Tensor>& outputs, int64_t begin,
-               int64_t n, Registers& regs, const char* kept) {
+void run_block(const FusedLoop& loop, const std::vector<Source>& src, void* const* outputs, int64_t begin, int64_t n,
+               Registers& regs, const char* kept) {
   const int64_t padded = (n + kPacket - 1) / kPacket * kPacket;
   const bool whole = padded == n;
   float* scratch = regs.data + loop.code.size() * kStride;
@@ -244,7 +243,7 @@ void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vecto
     const FusedLoop::Instr& in = loop.code[i];
     float* own = regs.data + i * kStride;
     const int st = loop.store_of[i];
-    float* direct = st >= 0 ? outputs[size_t(st)].data<float>() + begin : nullptr;
+    float* direct = st >= 0 ? static_cast<float*>(outputs[st]) + begin : nullptr;
     float* out = direct ? direct : own;
     Value& result = regs.value[i];
     const bool reads = in.step != FusedLoop::Step::Load && in.step != FusedLoop::Step::Imm;
@@ -339,16 +338,17 @@ void run_block(const FusedLoop& loop, const std::vector<Source>& src, std::vecto
 }
 
 // The stores not computed in place: u8 masks, and values that stayed in an input or a register.
-void store(const FusedLoop& loop, const Registers& regs, std::vector<Tensor>& outputs, int64_t begin, int64_t n) {
+void store(const FusedLoop& loop, const Registers& regs, void* const* outputs, int64_t begin, int64_t n) {
   for (size_t s = 0; s < loop.stores.size(); ++s) {
     const int reg = loop.stores[s].reg;
     const Value& v = regs.value[size_t(reg)];
-    if (loop.store_of[size_t(reg)] == int(s) && !v.uniform && v.ptr == outputs[s].data<float>() + begin) continue;
+    if (loop.store_of[size_t(reg)] == int(s) && !v.uniform && v.ptr == static_cast<float*>(outputs[s]) + begin)
+      continue;
     if (loop.stores[s].dtype == DType::U8) {
-      uint8_t* o = outputs[s].data<uint8_t>() + begin;
+      uint8_t* o = static_cast<uint8_t*>(outputs[s]) + begin;
       for (int64_t k = 0; k < n; ++k) o[k] = uint8_t((v.uniform ? v.v : v.ptr[k]) != 0.f);
     } else {
-      write(v, outputs[s].data<float>() + begin, n);
+      write(v, static_cast<float*>(outputs[s]) + begin, n);
     }
   }
 }
@@ -370,9 +370,20 @@ float reduce_row(detail::ReduceCode code, const float* row, int64_t n) {
 }  // namespace
 
 void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
-  std::vector<Source> src;
-  src.reserve(inputs.size());
+  // The caller's thread keeps these between calls, so that a replay step allocates nothing.
+  // (References, so that the worker threads below read the caller's, not their own.)
+  thread_local std::vector<Source> kept_sources;
+  thread_local std::vector<void*> kept_outputs;
+  thread_local std::vector<char> kept_invariant;
+  std::vector<Source>& src = kept_sources;
+  std::vector<void*>& out = kept_outputs;
+  std::vector<char>& invariant = kept_invariant;
+  src.clear();
   for (const Tensor& t : inputs) src.push_back(bind(t, loop.shape));
+  out.clear();
+  for (size_t s = 0; s < loop.stores.size(); ++s)
+    out.push_back(loop.stores[s].dtype == DType::U8 ? static_cast<void*>(outputs[s].data<uint8_t>())
+                                                    : static_cast<void*>(outputs[s].data<float>()));
   const int64_t total = loop.shape.numel();
   if (total == 0) {
     if (loop.reduces)  // rows of nothing: what the eager op gives
@@ -392,10 +403,10 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   }
   const int64_t rows = (total + row - 1) / row;  // the last of flat blocks may be short
   float* reduced = loop.reduces ? outputs.back().data<float>() : nullptr;
-  std::vector<char> invariant;
   const bool row_blocks = (loop.reduces || row == loop.shape.back()) && row <= kBlock;
+  invariant.clear();
   if (row_blocks && rows > 1)
-    invariant = row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1));
+    row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1), invariant);
   const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
   // a loop of many ops costs as many passes per element: the threads share it out sooner
   const int64_t grain = std::max(detail::kHeavyElementGrain, detail::kElementwiseGrain / int64_t(nregs + 1));
@@ -408,8 +419,8 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
       const int64_t len = std::min(row, total - r * row), per_row = (len + kBlock - 1) / kBlock;
       for (int64_t blk = 0; blk < per_row; ++blk) {
         const int64_t j = blk * kBlock, begin = r * row + j, n = std::min(kBlock, len - j);
-        run_block(loop, src, outputs, begin, n, regs, hoists && r > r0 ? invariant.data() : nullptr);
-        store(loop, regs, outputs, begin, n);
+        run_block(loop, src, out.data(), begin, n, regs, hoists && r > r0 ? invariant.data() : nullptr);
+        store(loop, regs, out.data(), begin, n);
         if (!reduced) continue;
         const Value& v = regs.value[size_t(loop.reduce_reg)];
         // A register is overwritten by the row's next block: only a row of one block is
