@@ -104,8 +104,8 @@ TEST(CpuPaths, RowsOfFewRowProductsAreBitwiseTheSingleRowProduct) {
 }
 
 // A row-major B (x · W without a transpose; attention's probabilities · V): the
-// row kernel for a few rows (each row's bits independent of M), the packed GEMM
-// for many; every path.
+// row kernel for a few rows (each row's bits independent of M and of how many
+// columns the product has), the packed GEMM for many; every path.
 TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
   EveryPath guard;
   for (const std::string& path : guard.paths) {
@@ -124,6 +124,13 @@ TEST(CpuPaths, RowMajorWeightsMatchNaiveLoops) {
         if (M <= 6 && storage != DType::Q8) {  // the last row alone: the same bits
           std::vector<float> last = xla::matmul(x.slice(0, M - 1, M), w).to_vector();
           for (int64_t n = 0; n < N; ++n) ASSERT_EQ(last[size_t(n)], got[size_t((M - 1) * N + n)]) << "col " << n;
+          // a product narrower than a tile of columns (attention's): the wide one's bits
+          for (int64_t narrow : {1, 12, 37}) {
+            std::vector<float> part = xla::matmul(x, w.slice(1, 0, narrow)).to_vector();
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t n = 0; n < narrow; ++n)
+                ASSERT_EQ(part[size_t(m * narrow + n)], got[size_t(m * N + n)]) << narrow << " cols, at " << m << ", " << n;
+          }
         }
       }
   }
