@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "cpu_kernels.hpp"
 #include "elementwise_fns.hpp"
@@ -65,6 +66,32 @@ float load_one(const char* p, DType dt, int64_t i) {
   }
 }
 
+// r[i] = the source's element at off + i·step, i < n, widened to f32: one switch per run.
+template <typename T>
+void widen_run(const char* base, int64_t off, int64_t step, int64_t n, float* r) {
+  const T* p = reinterpret_cast<const T*>(base) + off;
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<T, uint16_t>)
+      r[i] = bf16_to_f32(p[i * step]);
+    else
+      r[i] = float(p[i * step]);
+  }
+}
+void load_run(const Source& s, int64_t off, int64_t step, int64_t n, float* r) {
+  switch (s.dtype) {
+    case DType::F32:
+      return widen_run<float>(s.base, off, step, n, r);
+    case DType::BF16:
+      return widen_run<uint16_t>(s.base, off, step, n, r);
+    case DType::I32:
+      return widen_run<int32_t>(s.base, off, step, n, r);
+    case DType::U8:
+      return widen_run<uint8_t>(s.base, off, step, n, r);
+    default:  // (f16, i64: rare here)
+      for (int64_t i = 0; i < n; ++i) r[i] = load_one(s.base, s.dtype, off + i * step);
+  }
+}
+
 // Where element `begin` of the loop lies in the source, and its position along the last axis.
 int64_t offset_of(const Source& s, const Shape& shape, int64_t begin, int64_t* last_index) {
   int64_t rest = begin, off = 0;
@@ -100,15 +127,7 @@ Value peek(const Source& s, const Shape& shape, int64_t begin, int64_t n) {
 
 // r[0, n) = the source's elements at flat loop positions [begin, begin + n).
 void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* r) {
-  if (s.packed) {  // (an f32 one is read in place: see peek)
-    if (s.dtype == DType::BF16) {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(s.base) + begin;
-      for (int64_t i = 0; i < n; ++i) r[i] = bf16_to_f32(p[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) r[i] = load_one(s.base, s.dtype, begin + i);
-    }
-    return;
-  }
+  if (s.packed) return load_run(s, begin, 1, n, r);  // (an f32 one is read in place: see peek)
   // walk the multi-index from `begin`, a run along the last axis at a time
   const int nd = shape.size();
   int64_t idx[kMaxDims];
@@ -131,7 +150,7 @@ void load(const Source& s, const Shape& shape, int64_t begin, int64_t n, float* 
       else
         for (int64_t i = 0; i < run; ++i) r[k + i] = p[i * step];
     } else {
-      for (int64_t i = 0; i < run; ++i) r[k + i] = load_one(s.base, s.dtype, off + i * step);
+      load_run(s, off, step, run, r + k);
     }
     k += run;
     off += run * step;
@@ -410,6 +429,29 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
   // a loop of many ops costs as many passes per element: the threads share it out sooner
   const int64_t grain = std::max(detail::kHeavyElementGrain, detail::kElementwiseGrain / int64_t(nregs + 1));
+  // Short rows of a reduction (a softmax's gradient over 12 keys): whole rows, as many as a
+  // block holds, then each row reduced where it lies. A block per row would pay the program's
+  // dispatch for every few elements. Each element's value is the same either way.
+  if (const int64_t group = reduced && row * 2 <= kBlock ? kBlock / row : 1; group > 1) {
+    detail::parallel_for(rows, std::max<int64_t>(1, grain / row), [&](int64_t r0, int64_t r1) {
+      Registers& regs = registers(nregs);
+      thread_local std::vector<float> values;
+      values.resize(size_t(kBlock));
+      for (int64_t r = r0; r < r1; r += group) {
+        const int64_t count = std::min(group, r1 - r), begin = r * row, n = count * row;
+        run_block(loop, src, out.data(), begin, n, regs, nullptr);
+        store(loop, regs, out.data(), begin, n);
+        const Value& v = regs.value[size_t(loop.reduce_reg)];
+        const float* at = v.ptr;
+        if (v.uniform) {
+          write(v, values.data(), n);
+          at = values.data();
+        }
+        for (int64_t j = 0; j < count; ++j) reduced[r + j] = reduce_row(loop.reduce_code, at + j * row, row);
+      }
+    });
+    return;
+  }
   detail::parallel_for(rows, std::max<int64_t>(1, grain / row), [&](int64_t r0, int64_t r1) {
     Registers& regs = registers(nregs);
     thread_local std::vector<float> values;

@@ -65,6 +65,27 @@ TEST(Compile, ReductionsOfRowsLongerThanABlockMatchEagerBitwise) {
   }
 }
 
+// Rows shorter than half a block (a softmax's gradient over 12 keys): whole rows to a block,
+// each reduced where it lies, blocks ending mid-way through a thread's rows; and a strided u8
+// mask broadcast over the batch, widened a run at a time.
+TEST(Compile, ReductionsOfShortRowsMatchEagerBitwise) {
+  Tensor mask = gt(randn_tensor({12, 70}, 10), Tensor::scalar(0.f)).transpose(0, 1);  // u8, strided
+  auto fn = [&](const std::vector<Tensor>& in) {
+    const Tensor &p = in[0], &dp = in[1];
+    Tensor s = sum(mul(dp, p), {-1}, true);
+    return std::vector<Tensor>{sum(mul(dp, p), {-1}), where(mask, mul(p, sub(dp, s)), Tensor::scalar(0.f))};
+  };
+  const Shape shape = {3, 5, 70, 12};  // 1050 rows of 12: 170 to a block
+  CompiledFunction f = compile(fn, {randn_tensor(shape, 11), randn_tensor(shape, 12)});
+  for (uint64_t seed : {13, 15}) {
+    Tensor p = randn_tensor(shape, seed), dp = randn_tensor(shape, seed + 1);
+    const std::vector<Tensor>& got = f.run({p, dp});
+    std::vector<Tensor> want = fn({p, dp});
+    expect_same_bits(got[0], want[0], "row sums");
+    expect_same_bits(got[1], want[1], "masked gradient");
+  }
+}
+
 namespace {
 
 // A two-layer block with every kind of replay step: products, fused chains, softmax rows.
