@@ -189,7 +189,7 @@ void CompiledFunction::Impl::step(Work& w) {
           if (n.op == detail::OpKind::LogSoftmax)
             detail::for_each_row(x.data<float>(), slot.data<float>(), outer, inner, detail::log_softmax_row);
           else
-            detail::for_each_row(x.data<float>(), slot.data<float>(), outer, inner, detail::softmax_row);
+            detail::softmax_rows(x.data<float>(), slot.data<float>(), outer, inner);
         } else {
           slot.copy_(n.eager(w.args));
         }

@@ -198,23 +198,26 @@ static Tensor argmax_impl(const Tensor& x, int axis, bool keepdims) {
 
 // ---- softmax family: rows along `axis`, moved last when needed ----
 
+// rows_fn(in, out, outer, inner) over x's rows along `axis`, into a new tensor.
 template <typename F>
-static Tensor along_axis(const Tensor& x, int axis, const char* op, F row_fn) {
+static Tensor along_axis(const Tensor& x, int axis, const char* op, F rows_fn) {
   if (!x.defined()) fail(Status::InvalidArg, op, "undefined tensor");
-  if (x.ndim() == 0) return along_axis(x.reshape({1}), 0, op, row_fn).reshape({});
+  if (x.ndim() == 0) return along_axis(x.reshape({1}), 0, op, rows_fn).reshape({});
   int a = normalize_axis(axis, x.ndim(), op);
   Tensor moved = x.transpose(a, x.ndim() - 1);
   Tensor in = detail::as_f32_contiguous(moved);
   Tensor out = Tensor::empty(in.shape(), DType::F32);
   const int64_t inner = in.shape().back(), outer = inner ? in.numel() / inner : 0;
-  detail::for_each_row(in.data<float>(), out.data<float>(), outer, inner, row_fn);
+  rows_fn(in.data<float>(), out.data<float>(), outer, inner);
   if (a == x.ndim() - 1) return out;
   return out.transpose(a, x.ndim() - 1).contiguous();
 }
 
-static Tensor softmax_impl(const Tensor& x, int axis) { return along_axis(x, axis, "softmax", detail::softmax_row); }
+static Tensor softmax_impl(const Tensor& x, int axis) { return along_axis(x, axis, "softmax", detail::softmax_rows); }
 static Tensor log_softmax_impl(const Tensor& x, int axis) {
-  return along_axis(x, axis, "log_softmax", detail::log_softmax_row);
+  return along_axis(x, axis, "log_softmax", [](const float* in, float* out, int64_t outer, int64_t inner) {
+    detail::for_each_row(in, out, outer, inner, detail::log_softmax_row);
+  });
 }
 
 // ---- the public ops: each reports itself to a capture (op_trace.hpp) ----

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -348,6 +349,29 @@ TEST(Argmax, SizeOneZeroSizeAndErrors) {
 // =========================================================================================
 
 TEST(Softmax, EveryAxisAndLayoutMatchesNaiveLoop) { check_softmax(xla::softmax, false, "softmax"); }
+
+// Short rows go through the vector exp a group of rows at a time: 1000 rows of 12 span
+// several groups and both threads; each row keeps the bits it gets alone, a row of −∞ only
+// gives NaN, and a row with one −∞ gives it weight 0.
+TEST(Softmax, ShortRowsInGroupsKeepEachRowsBits) {
+  std::vector<float> v = lcg_values(12000, 3, -6, 6);
+  for (int j = 0; j < 12; ++j) v[size_t(500 * 12 + j)] = -INFINITY;
+  v[size_t(999 * 12 + 4)] = -INFINITY;
+  const Tensor x = T(v, {1000, 12});
+  std::vector<float> got = xla::softmax(x, -1).to_vector(), want = ref_softmax(x, -1, false);
+  for (int64_t r = 0; r < 1000; ++r) {
+    std::vector<float> alone = xla::softmax(x.slice(0, r, r + 1), -1).to_vector();
+    for (int64_t j = 0; j < 12; ++j) {
+      const float g = got[size_t(r * 12 + j)];
+      ASSERT_EQ(std::memcmp(&g, &alone[size_t(j)], sizeof g), 0) << "row " << r << " col " << j;
+      if (r == 500)
+        ASSERT_TRUE(std::isnan(g));
+      else
+        ASSERT_NEAR(g, want[size_t(r * 12 + j)], 1e-6f) << "row " << r << " col " << j;
+    }
+  }
+  EXPECT_EQ(got[size_t(999 * 12 + 4)], 0.f);
+}
 
 TEST(Softmax, HandValuesAndStability) {
   // softmax([1,2,3]) = e^x / sum e^x = [0.09003057, 0.24472847, 0.66524096]

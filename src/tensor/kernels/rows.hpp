@@ -63,6 +63,42 @@ inline void softmax_row(ConstRow r, MutRow o) {
 
 inline void log_softmax_row(ConstRow r, MutRow o) { o = r - row_logsumexp(r); }
 
+// softmax_row over `outer` packed rows of `inner` floats, with its bits. Short rows
+// (attention's over a dozen keys) share one call of the vector exp per group of rows: one
+// call per row cost more than its arithmetic. dst may be src.
+inline void softmax_rows(const float* src, float* dst, int64_t outer, int64_t inner) {
+  constexpr int64_t kGroupFloats = 2048;
+  if (inner * 4 > kGroupFloats) {
+    parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t i = b; i < e; ++i)
+                     softmax_row(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
+                 });
+    return;
+  }
+  const int64_t group = kGroupFloats / std::max<int64_t>(inner, 1);
+  parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
+               [&](int64_t b, int64_t e) {
+                 float maxima[kGroupFloats];
+                 for (int64_t r0 = b; r0 < e; r0 += group) {
+                   const int64_t r1 = std::min(e, r0 + group);
+                   for (int64_t r = r0; r < r1; ++r) {
+                     const float m = ConstRow(src + r * inner, inner).maxCoeff();
+                     maxima[r - r0] = m;
+                     for (int64_t j = 0; j < inner; ++j) dst[r * inner + j] = src[r * inner + j] - m;
+                   }
+                   cpu_kernels().exp_f32(dst + r0 * inner, dst + r0 * inner, (r1 - r0) * inner);
+                   for (int64_t r = r0; r < r1; ++r) {
+                     MutRow o(dst + r * inner, inner);
+                     if (std::isinf(maxima[r - r0]) && maxima[r - r0] < 0)
+                       o = NAN;  // every entry −∞: 0/0, as PyTorch
+                     else
+                       o *= 1.f / lane_sum(o.data(), inner);
+                   }
+                 }
+               });
+}
+
 // row_fn(row i of src, row i of dst) for the `outer` packed rows of `inner` floats, in
 // parallel when large: softmax and log_softmax, eager and replayed.
 template <typename F>
