@@ -1,5 +1,5 @@
 // block_cache.hpp — where tensor storage comes from. Small buffers come from the C
-// allocator; buffers of 256 KiB and more are kept on free and handed out again, because
+// allocator; buffers of 64 KiB and more are kept on free and handed out again, because
 // faulting in fresh pages costs more than the op itself (measured here: ~1 GB/s for
 // first-touch pages against ~40 GB/s for reused ones), and an LLM step allocates the same
 // big activations and logits every time. Large blocks are 2 MiB aligned and advised as
@@ -9,7 +9,7 @@
 
 namespace xla::detail {
 
-// Returns memory of at least n bytes, 16-byte aligned below 256 KiB and 64-byte aligned
+// Returns memory of at least n bytes, 16-byte aligned below 64 KiB and 64-byte aligned
 // above (never null: throws Status::OOM);
 // *capacity receives the size to pass back to release_block.
 void* acquire_block(size_t n, size_t* capacity);

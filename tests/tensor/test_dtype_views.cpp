@@ -259,6 +259,21 @@ TEST(Create, ZerosForEveryDType) {
   }
 }
 
+// Buffers from 64 KiB are kept when freed and handed out again (first-touch page faults
+// cost more than the ops writing them); smaller ones go back to malloc.
+TEST(Create, BuffersFrom64KiBAreKeptForReuse) {
+  xla::release_cached_memory();
+  { Tensor t = Tensor::empty({25 * 1024}); }                   // 100 KiB
+  EXPECT_EQ(xla::release_cached_memory(), size_t(112) << 10);  // in 16 KiB granules
+  { Tensor t = Tensor::empty({15 * 1024}); }                   // 60 KiB
+  EXPECT_EQ(xla::release_cached_memory(), 0u);
+  Tensor a = Tensor::empty({25 * 1024});
+  void* first = a.storage()->data;
+  a = Tensor();
+  Tensor b = Tensor::empty({26 * 1024});  // 104 KiB: the same 112 KiB block
+  EXPECT_EQ(b.storage()->data, first);
+}
+
 TEST(Create, EmptyIsWritableAndAligned) {
   Tensor e = Tensor::empty({3, 5});
   ASSERT_TRUE(e.defined());
@@ -267,7 +282,7 @@ TEST(Create, EmptyIsWritableAndAligned) {
   for (int i = 0; i < 15; ++i) p[i] = float(i * i);
   EXPECT_EQ(e.to_vector()[14], 196.f);  // 14^2
   EXPECT_GE(e.storage()->nbytes, 15 * sizeof(float));
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(e.storage()->data) % 16, 0u);  // 16-byte aligned (64 from 256 KiB)
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(e.storage()->data) % 16, 0u);     // 16-byte aligned (64 from 64 KiB)
   Tensor big = Tensor::empty({1 << 18});                                  // 1 MiB
   EXPECT_EQ(reinterpret_cast<uintptr_t>(big.storage()->data) % 64, 0u);
   EXPECT_FALSE(Tensor().defined());
