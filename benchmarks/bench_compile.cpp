@@ -7,7 +7,8 @@
 // the Gemma 3 270M shape and of the demo's small model, eager and compiled, and the demo's
 // training step: these alternate eager and compiled in one loop (counters eager_ms,
 // compiled_ms), so that the machine's drift, up to 2× within minutes, hits both alike; so
-// does the compiled decode step over a KV cache (BM_DecodeStep270MAlternating).
+// does the compiled decode step over a KV cache (BM_DecodeStep270MAlternating, and
+// BM_DecodeStepNarrowAlternating for the same structure with tiny products).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -187,11 +188,11 @@ BENCHMARK(BM_OneTokenForward270MAlternating)->Unit(benchmark::kMillisecond)->Ite
 // eager (forward over the cache) and compiled, each on its own cache, alternating; and the
 // same token's products alone (every projection and the LM head as x·Wᵀ) in the same
 // iterations, so that the time outside GEMV is each step's time minus gemv_ms.
-void BM_DecodeStep270MAlternating(benchmark::State& st) {
-  GemmaModel m = GemmaModel::create(config_270m(), 1, DType(st.range(0)));
+void decode_step_alternating(benchmark::State& st, const GemmaConfig& config, DType dtype) {
+  GemmaModel m = GemmaModel::create(config, 1, dtype);
   NoGradGuard no_grad;
   std::vector<int32_t> prompt(128);
-  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 2) % 262144);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 2) % uint64_t(config.vocab_size));
   Tensor p = Tensor::from_data(prompt.data(), {1, 128}, DType::I32);
   auto eager_cache = m.new_state(), compiled_cache = m.new_state();
   m.forward(p, eager_cache.get(), nullptr, true);
@@ -212,6 +213,10 @@ void BM_DecodeStep270MAlternating(benchmark::State& st) {
       [&] { benchmark::DoNotOptimize(step->step(id)); }, products);
   st.counters["captures"] = double(step->captures());
 }
+
+void BM_DecodeStep270MAlternating(benchmark::State& st) {
+  decode_step_alternating(st, config_270m(), DType(st.range(0)));
+}
 BENCHMARK(BM_DecodeStep270MAlternating)
     ->ArgNames({"dtype"})
     ->Arg(int(DType::F32))
@@ -219,6 +224,21 @@ BENCHMARK(BM_DecodeStep270MAlternating)
     ->Arg(int(DType::Q8))
     ->Unit(benchmark::kMillisecond)
     ->Iterations(40);
+
+// The same step for a model of the 270M's structure (18 layers, 4 heads, 1 KV head, its
+// windows) with tiny products (width 64, head_dim 32, a vocabulary of 512): what is left
+// is the step's own cost outside the products, which the drift of the big one's bandwidth hides.
+void BM_DecodeStepNarrowAlternating(benchmark::State& st) {
+  GemmaConfig c = config_270m();
+  c.vocab_size = 512;
+  c.hidden_size = 64;
+  c.intermediate_size = 128;
+  c.head_dim = 32;
+  decode_step_alternating(st, c, DType::BF16);
+}
+BENCHMARK(BM_DecodeStepNarrowAlternating)
+    ->Unit(benchmark::kMicrosecond)
+    ->Iterations(100);  // one span: no capture timed
 
 void BM_OneTokenForwardDemo(benchmark::State& st) { one_token_forward(st, bench::demo_config()); }
 BENCHMARK(BM_OneTokenForwardDemo)->ArgNames({"compiled"})->Arg(0)->Arg(1);
