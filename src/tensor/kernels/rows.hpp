@@ -63,19 +63,23 @@ inline void softmax_row(ConstRow r, MutRow o) {
 
 inline void log_softmax_row(ConstRow r, MutRow o) { o = r - row_logsumexp(r); }
 
+// row_fn(row i of src, row i of dst) for the `outer` packed rows of `inner` floats, in
+// parallel when large: log_softmax and softmax's long rows, eager and replayed.
+template <typename F>
+void for_each_row(const float* src, float* dst, int64_t outer, int64_t inner, F&& row_fn) {
+  parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t i = b; i < e; ++i)
+                   row_fn(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
+               });
+}
+
 // softmax_row over `outer` packed rows of `inner` floats, with its bits. Short rows
 // (attention's over a dozen keys) share one call of the vector exp per group of rows: one
 // call per row cost more than its arithmetic. dst may be src.
 inline void softmax_rows(const float* src, float* dst, int64_t outer, int64_t inner) {
   constexpr int64_t kGroupFloats = 2048;
-  if (inner * 4 > kGroupFloats) {
-    parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
-                 [&](int64_t b, int64_t e) {
-                   for (int64_t i = b; i < e; ++i)
-                     softmax_row(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
-                 });
-    return;
-  }
+  if (inner * 4 > kGroupFloats) return for_each_row(src, dst, outer, inner, softmax_row);
   const int64_t group = kGroupFloats / std::max<int64_t>(inner, 1);
   parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
                [&](int64_t b, int64_t e) {
@@ -96,17 +100,6 @@ inline void softmax_rows(const float* src, float* dst, int64_t outer, int64_t in
                        o *= 1.f / lane_sum(o.data(), inner);
                    }
                  }
-               });
-}
-
-// row_fn(row i of src, row i of dst) for the `outer` packed rows of `inner` floats, in
-// parallel when large: softmax and log_softmax, eager and replayed.
-template <typename F>
-void for_each_row(const float* src, float* dst, int64_t outer, int64_t inner, F&& row_fn) {
-  parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
-               [&](int64_t b, int64_t e) {
-                 for (int64_t i = b; i < e; ++i)
-                   row_fn(ConstRow(src + i * inner, inner), MutRow(dst + i * inner, inner));
                });
 }
 
