@@ -79,7 +79,8 @@ void for_each_row(const float* src, float* dst, int64_t outer, int64_t inner, F&
 // call per row cost more than its arithmetic. dst may be src.
 inline void softmax_rows(const float* src, float* dst, int64_t outer, int64_t inner) {
   constexpr int64_t kGroupFloats = 2048;
-  if (inner * 4 > kGroupFloats) return for_each_row(src, dst, outer, inner, softmax_row);
+  if (outer == 0) return;  // (inner may then be any size: a zero-size tensor allocates nothing)
+  if (inner > kGroupFloats / 4) return for_each_row(src, dst, outer, inner, softmax_row);
   const int64_t group = kGroupFloats / std::max<int64_t>(inner, 1);
   parallel_for(outer, std::max<int64_t>(1, kHeavyElementGrain / std::max<int64_t>(inner, 1)),
                [&](int64_t b, int64_t e) {
