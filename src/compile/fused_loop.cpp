@@ -422,11 +422,6 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   }
   const int64_t rows = (total + row - 1) / row;  // the last of flat blocks may be short
   float* reduced = loop.reduces ? outputs.back().data<float>() : nullptr;
-  const bool row_blocks = (loop.reduces || row == loop.shape.back()) && row <= kBlock;
-  invariant.clear();
-  if (row_blocks && rows > 1)
-    row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1), invariant);
-  const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
   // a loop of many ops costs as many passes per element: the threads share it out sooner
   const int64_t grain = std::max(detail::kHeavyElementGrain, detail::kElementwiseGrain / int64_t(nregs + 1));
   // Short rows of a reduction (a softmax's gradient over 12 keys): whole rows, as many as a
@@ -452,6 +447,11 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
     });
     return;
   }
+  const bool row_blocks = (loop.reduces || row == loop.shape.back()) && row <= kBlock;
+  invariant.clear();
+  if (row_blocks && rows > 1)
+    row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1), invariant);
+  const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
   detail::parallel_for(rows, std::max<int64_t>(1, grain / row), [&](int64_t r0, int64_t r1) {
     Registers& regs = registers(nregs);
     thread_local std::vector<float> values;
