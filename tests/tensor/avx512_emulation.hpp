@@ -137,6 +137,20 @@ inline float bf16_lane(uint16_t h) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+// sixteen f16 values (IEEE binary16) widened to f32: exact, subnormals and NaN included
+inline __m512 _mm512_cvtph_ps(__m256i a) {
+  __m512 v;
+  for (int i = 0; i < 16; ++i) {
+    uint16_t h;
+    std::memcpy(&h, a.b + 2 * i, 2);
+    const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    const float magnitude = e == 0x1f ? (m ? __builtin_nanf("") : __builtin_inff())
+                            : e == 0  ? __builtin_ldexpf(float(m), -24)
+                                      : __builtin_ldexpf(float(m | 0x400), e - 25);
+    v.f[i] = h & 0x8000 ? -magnitude : magnitude;
+  }
+  return v;
+}
 // lane i += a[2i+1]·b[2i+1], then += a[2i]·b[2i]: each product exact in f32, each sum rounded
 inline __m512 _mm512_dpbf16_ps(__m512 c, __m512bh a, __m512bh b) {
   for (int i = 0; i < 16; ++i) {
