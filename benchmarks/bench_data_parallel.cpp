@@ -7,8 +7,8 @@
 // Rank 0 prints one JSON line: tokens/s (global), seconds per step, the share of a step in the
 // gradient all-reduce (waiting for the slowest rank included), peak memory per rank, and the
 // fraction of the f32 FMA peak (--context FILE: bench_roofline's ceilings of the same sitting,
-// as `make bench-dp` writes them) that 6·N FLOPs per token make. --quick: a 2-layer model, 2 steps, checks that the replicas agree.
-#include <omp.h>
+// as `make bench-dp` writes them) that 6·N FLOPs per token make. --quick: a 2-layer model, 2 steps, checks that the
+// replicas agree.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -128,14 +128,15 @@ int main(int argc, char** argv) {
     const double tokens_s = double(ranks * o.batch * o.seq) / per_step;
     const double gflops = 6.0 * double(params) * tokens_s / 1e9;
     if (rank == 0) {
-      std::printf("{\"bench\": \"data_parallel\", \"ranks\": %d, \"threads_per_rank\": %d, \"global_batch\": %lld, "
-                  "\"seq\": %lld, \"params\": %lld, \"s_per_step\": %.3f, \"tokens_per_s\": %.2f, "
-                  "\"allreduce_share\": %.4f, \"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"fma_fraction\": %s, "
-                  "\"peak_rss_mib_per_rank\": %.0f, \"loss\": %.4f, \"cpu_flags\": \"%s\", \"commit\": \"%s\"}\n",
-                  ranks, omp_get_max_threads(), (long long)(ranks * o.batch), (long long)o.seq, (long long)params,
-                  per_step, tokens_s, reduce / seconds, gflops, o.roof.fma_gflops,
-                  o.roof.fma_gflops > 0 ? std::to_string(gflops / o.roof.fma_gflops).c_str() : "null", rss, loss,
-                  o.roof.flags.c_str(), o.roof.commit.c_str());
+      std::printf(
+          "{\"bench\": \"data_parallel\", \"ranks\": %d, \"threads_per_rank\": %d, \"global_batch\": %lld, "
+          "\"seq\": %lld, \"params\": %lld, \"s_per_step\": %.3f, \"tokens_per_s\": %.2f, "
+          "\"allreduce_share\": %.4f, \"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"fma_fraction\": %s, "
+          "\"peak_rss_mib_per_rank\": %.0f, \"loss\": %.4f, \"cpu_flags\": \"%s\", \"commit\": \"%s\"}\n",
+          ranks, xla::num_threads(), (long long)(ranks * o.batch), (long long)o.seq, (long long)params, per_step,
+          tokens_s, reduce / seconds, gflops, o.roof.fma_gflops,
+          o.roof.fma_gflops > 0 ? std::to_string(gflops / o.roof.fma_gflops).c_str() : "null", rss, loss,
+          o.roof.flags.c_str(), o.roof.commit.c_str());
       if (!(std::isfinite(loss) && differ == 0)) {
         std::printf("bench_data_parallel: checks FAILED (loss %g, replicas differ %g)\n", loss, differ);
         return 1;

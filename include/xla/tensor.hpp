@@ -152,7 +152,7 @@ template <typename T> T* Tensor::data() {
 }
 template <typename T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }
 
-// Threads used by libxla's own parallel loops (it never touches the host's OpenMP settings).
+// Threads used by libxla's own parallel loops (its own workers, not OpenMP's).
 void set_num_threads(int n);  // <= 0: the default (XLA_NUM_THREADS, OMP_NUM_THREADS, or all cores)
 int num_threads();
 

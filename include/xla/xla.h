@@ -9,8 +9,8 @@
  *
  * Threads: tensors are immutable through this API (but for memory the caller reaches with
  * xla_tensor_data or lends with xla_tensor_from_buffer), so one tensor may be read by many
- * threads at once; the error message and the grad mode are per thread. libxla never
- * changes the host's global OpenMP settings.
+ * threads at once; the error message and the grad mode are per thread. libxla splits its
+ * work over worker threads of its own (not OpenMP: the host's OpenMP settings stay its own).
  *
  * The rules are in docs/capi.md (and the contract it extends).
  */

@@ -26,7 +26,7 @@ extern "C" {
    mpiexec, Slurm's srun with PMI or PMIx), 0 otherwise: a program can then run alone without
    starting MPI at all. */
 XLA_API int32_t xla_mpi_launched(void);
-/* Starts MPI (MPI_Init_thread, funneled: libxla's OpenMP threads never call MPI) unless it
+/* Starts MPI (MPI_Init_thread, funneled: libxla's worker threads never call MPI) unless it
    already runs; argc and argv may be NULL. XLA_ERR_INTERNAL when MPI cannot start. */
 XLA_API xla_status xla_mpi_init(int* argc, char*** argv);
 /* *out: MPI_COMM_WORLD as an xla_collective (rank, size, the five callbacks). All-reduces go

@@ -181,22 +181,26 @@ std::vector<Tensor> cross_entropy_kernel(const Tensor& logits, const Tensor& tar
   CrossEntropyRows r = ce_rows(logits, targets, ignore_index);
   const float* x = r.logits.data<float>();
   std::vector<float> lse(size_t(r.rows));
-  double total = 0;
-#pragma omp parallel for reduction(+ : total) num_threads(num_threads()) if (r.rows * r.classes > (1 << 16))
-  for (int64_t i = 0; i < r.rows; ++i) {
-    const int64_t t = r.targets[size_t(i)];
-    if (t == ignore_index) continue;
-    const float* row = x + i * r.classes;
-    const float l = row_lse(row, r.classes);
-    lse[size_t(i)] = l;
-    double loss = (1.0 - eps) * (double(l) - row[t]);
-    if (eps > 0) {
-      double mean = 0;
-      for (int64_t c = 0; c < r.classes; ++c) mean += row[c];
-      loss += eps * (double(l) - mean / double(r.classes));
+  std::vector<double> losses(size_t(r.rows), 0.0);  // summed in row order: the same bits on any thread count
+  const int64_t rows_per_thread = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(r.classes, 1));
+  detail::parallel_for(r.rows, rows_per_thread, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = r.targets[size_t(i)];
+      if (t == ignore_index) continue;
+      const float* row = x + i * r.classes;
+      const float l = row_lse(row, r.classes);
+      lse[size_t(i)] = l;
+      double loss = (1.0 - eps) * (double(l) - row[t]);
+      if (eps > 0) {
+        double mean = 0;
+        for (int64_t c = 0; c < r.classes; ++c) mean += row[c];
+        loss += eps * (double(l) - mean / double(r.classes));
+      }
+      losses[size_t(i)] = loss;
     }
-    total += loss;
-  }
+  });
+  double total = 0;
+  for (double loss : losses) total += loss;
   Tensor y = Tensor::scalar(float(total / double(r.counted)));  // 0/0 = NaN when all ignored
   return {y, Tensor::from_vector(lse, {r.rows}), r.logits};
 }
@@ -214,17 +218,19 @@ Tensor cross_entropy_grad_kernel(const Tensor& logits, const Tensor& targets, co
   const float* x = logits.data<float>();
   const float* l = lse_t.data<float>();
   float* d = out.data<float>();
-#pragma omp parallel for num_threads(num_threads()) if (N * C > (1 << 16))
-  for (int64_t i = 0; i < N; ++i) {
-    float* di = d + i * C;
-    if (t[size_t(i)] == ignore) {
-      std::fill(di, di + C, 0.f);
-      continue;
+  const int64_t rows_per_thread = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(C, 1));
+  detail::parallel_for(N, rows_per_thread, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* di = d + i * C;
+      if (t[size_t(i)] == ignore) {
+        std::fill(di, di + C, 0.f);
+        continue;
+      }
+      const float* xi = x + i * C;
+      for (int64_t c = 0; c < C; ++c) di[c] = scale * (std::exp(xi[c] - l[i]) - eps / float(C));
+      di[t[size_t(i)]] -= scale * (1.f - eps);
     }
-    const float* xi = x + i * C;
-    for (int64_t c = 0; c < C; ++c) di[c] = scale * (std::exp(xi[c] - l[i]) - eps / float(C));
-    di[t[size_t(i)]] -= scale * (1.f - eps);
-  }
+  });
   return out.reshape(shape);
 }
 

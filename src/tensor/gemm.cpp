@@ -35,13 +35,11 @@ void split(int64_t extent, int64_t align, int threads, F&& block) {
     block(int64_t(0), extent);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    int t = omp_get_thread_num(), T = omp_get_num_threads();
+  on_threads(threads, [&](int t, int T) {
     int64_t units = (extent + align - 1) / align;
     int64_t b0 = std::min(extent, units * t / T * align), b1 = std::min(extent, units * (t + 1) / T * align);
     if (b1 > b0) block(b0, b1);
-  }
+  });
 }
 
 template <typename AM, typename BM>
@@ -161,7 +159,7 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
     for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
     return;
   }
-  if (omp_in_parallel()) threads = 1;
+  if (in_parallel_region()) threads = 1;
   if (by_dots) {
     const GroupedProduct product{B, N, C, ldc};
     return dots_split(M, K, A, &product, 1, threads);
@@ -198,17 +196,10 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
       shared_floats = need;
     }
     float* A_packed = shared_a.get();
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      kernels.pack_a_part(M, K, A.ptr, a_rs, a_cs, B.bf16 != nullptr, t, T, A_packed);
-#pragma omp barrier
-      // column ranges start at multiples of 32: on a Q8 block boundary in either layout
-      const int64_t units = (N + 31) / 32;
-      const int64_t n0 = std::min(N, units * t / T * 32), n1 = std::min(N, units * (t + 1) / T * 32);
-      if (n1 > n0) packed(0, M, n0, n1, A_packed);
-    }
-    return;
+    on_threads(threads,
+               [&](int t, int T) { kernels.pack_a_part(M, K, A.ptr, a_rs, a_cs, B.bf16 != nullptr, t, T, A_packed); });
+    // column ranges start at multiples of 32: on a Q8 block boundary in either layout
+    return split(N, 32, threads, [&](int64_t n0, int64_t n1) { packed(0, M, n0, n1, A_packed); });
   }
   if (B.bf16 || B.q8) widen_b(B, K, N, widened);  // Eigen reads f32 only
   if (!A.col_major && !B.col_major) return gemm_eigen<RowMat, RowMat>(M, N, K, A, B, C, ldc, threads);
@@ -224,7 +215,7 @@ bool gemm_grouped_dots(int64_t M, int64_t K, MatRef A, const GroupedProduct* par
     if (!parts[i].B.col_major) return false;
     total += parts[i].N;
   }
-  dots_split(M, K, A, parts, count, omp_in_parallel() ? 1 : gemm_threads(M, total, K));
+  dots_split(M, K, A, parts, count, in_parallel_region() ? 1 : gemm_threads(M, total, K));
   return true;
 }
 

@@ -26,7 +26,7 @@ Tensor quantize_q8(const Tensor& w) {
   uint16_t* scales = out.storage()->q8_scales.data();
   // Each range checks its values first (in a loop without an early exit, which vectorises)
   // and quantizes only if all fit; the first bad element is named after the
-  // loop, since no exception may leave an OpenMP region.
+  // loop, where no other thread is still at work.
   constexpr float kLargest = 127.f * 65504.f;
   const int64_t n = w.numel();
   std::atomic<int64_t> first_bad{n};

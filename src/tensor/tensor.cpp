@@ -2,12 +2,13 @@
 // (shape, strides, offset) triples; data moves only in contiguous()/clone()/to().
 #include "xla/tensor.hpp"
 
-#include <omp.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include "block_cache.hpp"
 #include "copy.hpp"
@@ -45,7 +46,7 @@ int& trace_depth() {
 }  // namespace detail
 
 // The default thread count: XLA_NUM_THREADS, else OMP_NUM_THREADS (its first entry), as
-// users of OpenMP programs expect; else every core. Read once: asking is not free.
+// users of OpenMP programs expect; else every core this process may use. Read once: asking is not free.
 static int default_threads() {
   for (const char* var : {"XLA_NUM_THREADS", "OMP_NUM_THREADS"}) {
     const char* v = std::getenv(var);
@@ -54,7 +55,9 @@ static int default_threads() {
     long n = std::strtol(v, &end, 10);
     if (end != v && n > 0 && (*end == '\0' || *end == ',')) return int(std::min(n, 1024L));
   }
-  return omp_get_num_procs();
+  cpu_set_t allowed;  // the cores this process may run on (taskset, cgroups), not the machine's
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) return CPU_COUNT(&allowed);
+  return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 void set_num_threads(int n) { g_num_threads = n <= 0 ? 0 : n; }

@@ -1,7 +1,7 @@
 /* test_threads.c — one loaded model shared by threads (capi.md rule 9): two threads
  * generating at once get exactly the tokens one thread gets alone, each its own prompt, and
  * xla_last_error stays per thread. Also built with ThreadSanitizer (make test runs it).
- *   test_threads SHARED_DIR [omp_threads]   (omp_threads 1 keeps OpenMP out of TSan's view) */
+ *   test_threads SHARED_DIR [library_threads] */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
