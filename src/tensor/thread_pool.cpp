@@ -38,7 +38,7 @@ inline void cpu_relax() {
 // How long a worker keeps spinning after a region before it sleeps: longer than the serial
 // stretches between the regions of one step, short enough that an idle library lets the
 // core go almost at once.
-constexpr auto kSpinBeforeSleep = std::chrono::microseconds(2000);
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
 
 class Pool {
  public:
