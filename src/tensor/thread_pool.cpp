@@ -17,6 +17,7 @@
 #include <chrono>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -46,8 +47,9 @@ class Pool {
 
   void run(int team, RegionJob job, void* ctx) {
     std::unique_lock<std::mutex> lock(dispatch_, std::try_to_lock);
-    if (!lock.owns_lock()) return run_serially(team, job, ctx);
-    grow(team - 1);
+    // another thread's region holds the workers, the team is too large to post, or the
+    // system will not start another thread (a process limit): this thread runs every part
+    if (!lock.owns_lock() || team >= (1 << kTeamBits) || !grow(team - 1)) return run_serially(team, job, ctx);
     job_ = job;
     ctx_ = ctx;
     error_ = nullptr;
@@ -89,12 +91,18 @@ class Pool {
     t_in_region = outer;
   }
 
-  void grow(int workers) {
-    while (int(threads_.size()) < workers) {
-      const int index = int(threads_.size()) + 1;
-      const uint32_t now = word_.load(std::memory_order_relaxed);
-      threads_.emplace_back([this, index, now] { work(index, now); });
+  // Whether there are at least `workers` workers, starting the missing ones.
+  bool grow(int workers) {
+    try {
+      while (int(threads_.size()) < workers) {
+        const int index = int(threads_.size()) + 1;
+        const uint32_t now = word_.load(std::memory_order_relaxed);
+        threads_.emplace_back([this, index, now] { work(index, now); });
+      }
+    } catch (const std::system_error&) {
+      return false;
     }
+    return true;
   }
 
   void keep_error(std::exception_ptr e) {

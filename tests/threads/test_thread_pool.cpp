@@ -3,10 +3,12 @@
 // serially with the same parts; an exception in any part reaches the caller and leaves the
 // pool working; a forked child gets workers of its own. Also built under ThreadSanitizer.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -151,3 +153,36 @@ TEST(ThreadPool, AForkedChildRunsRegionsOnWorkersOfItsOwn) {
 }
 
 }  // namespace
+
+// A process that may not start another thread (here: no address space left for a thread's
+// stack) still runs every part of a region, on the calling thread. Not under ThreadSanitizer,
+// whose runtime needs address space of its own.
+TEST(ThreadPoolLimits, NoThreadToStartRunsEveryPartOnTheCaller) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20);
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    if (pages <= 0) _exit(2);
+    const rlim_t now = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE));
+    const rlimit limit{now + (1 << 20), now + (1 << 20)};  // 1 MiB more: less than one thread's stack
+    if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(3);
+    int parts = 0;
+    bool caller_only = true;
+    const auto me = std::this_thread::get_id();
+    // more workers than the stacks the C library keeps from the parent's threads
+    on_threads(64, [&](int, int) {
+      ++parts;  // one thread: no race
+      caller_only = caller_only && std::this_thread::get_id() == me;
+    });
+    _exit(parts == 64 && caller_only ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died (signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: parts missing or run elsewhere; 2, 3: the limit could not be set";
+}
