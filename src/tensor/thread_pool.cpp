@@ -1,9 +1,9 @@
 // thread_pool.cpp — the worker threads behind parallel_for and the GEMM's split.
 //
 // A region hands each thread its part and waits for all of them, as an OpenMP parallel
-// region does, but costs about a fifth as much: a decode step runs some 400 of them, each
-// a few tens of µs of work, and libgomp's start and end of a region took 2.9–3.1 µs against
-// 0.4–0.6 µs for this hand-off (2-core Zen 5, 2026-12-05).
+// region does, but costs about a fifth as much: a decode step of the 270M shape runs 91 of
+// them, most a few tens of µs of work, and libgomp's start and end of a region took
+// 2.9–3.1 µs against 0.4–0.6 µs for this hand-off (2-core Zen 5, 2026-12-05).
 //
 // The caller posts a region by bumping one 32-bit word (sequence number and team size) and
 // runs part 0 itself; each worker spins on that word for a while after its last region, then
@@ -41,15 +41,27 @@ inline void cpu_relax() {
 // core go almost at once.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
 
+// Every part on this thread, in order (marked as inside a region, so that loops within stay
+// serial).
+void run_serially(int team, RegionJob job, void* ctx) {
+  const bool outer = t_in_region;
+  t_in_region = true;
+  try {
+    for (int t = 0; t < team; ++t) job(ctx, t, team);
+  } catch (...) {
+    t_in_region = outer;
+    throw;
+  }
+  t_in_region = outer;
+}
+
 class Pool {
  public:
-  Pool() = default;
-
   void run(int team, RegionJob job, void* ctx) {
     std::unique_lock<std::mutex> lock(dispatch_, std::try_to_lock);
     // another thread's region holds the workers, the team is too large to post, or the
     // system will not start another thread (a process limit): this thread runs every part
-    if (!lock.owns_lock() || team >= (1 << kTeamBits) || !grow(team - 1)) return run_serially(team, job, ctx);
+    if (!lock.owns_lock() || uint32_t(team) > kTeamMask || !grow(team - 1)) return run_serially(team, job, ctx);
     job_ = job;
     ctx_ = ctx;
     error_ = nullptr;
@@ -77,19 +89,8 @@ class Pool {
 
  private:
   static constexpr int kTeamBits = 11;  // teams up to 2047 (num_threads() stops at 1024)
+  static constexpr uint32_t kTeamMask = (1u << kTeamBits) - 1;
   static constexpr uint32_t kSequenceMask = (1u << (32 - kTeamBits)) - 1;
-
-  static void run_serially(int team, RegionJob job, void* ctx) {
-    const bool outer = t_in_region;
-    t_in_region = true;
-    try {
-      for (int t = 0; t < team; ++t) job(ctx, t, team);
-    } catch (...) {
-      t_in_region = outer;
-      throw;
-    }
-    t_in_region = outer;
-  }
 
   // Whether there are at least `workers` workers, starting the missing ones.
   bool grow(int workers) {
@@ -117,9 +118,10 @@ class Pool {
     for (;;) {
       const uint32_t word = wait_for_change(seen);
       seen = word;
-      if (index >= int(word & ((1u << kTeamBits) - 1))) continue;
+      const int team = int(word & kTeamMask);
+      if (index >= team) continue;
       try {
-        job_(ctx_, index, int(word & ((1u << kTeamBits) - 1)));
+        job_(ctx_, index, team);
       } catch (...) {
         keep_error(std::current_exception());
       }
@@ -141,7 +143,6 @@ class Pool {
     uint32_t word;
     while ((word = word_.load(std::memory_order_seq_cst)) == seen) word_.wait(seen, std::memory_order_seq_cst);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
     return word;
   }
 
@@ -171,10 +172,7 @@ Pool*& pool() {
 
 void run_region(int team, RegionJob job, void* ctx) {
   if (team <= 1) return job(ctx, 0, 1);
-  if (t_in_region) {  // nested: this thread runs every part
-    for (int t = 0; t < team; ++t) job(ctx, t, team);
-    return;
-  }
+  if (t_in_region) return run_serially(team, job, ctx);  // nested
   pool()->run(team, job, ctx);
 }
 
