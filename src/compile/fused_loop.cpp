@@ -23,6 +23,11 @@ constexpr int64_t kBlock = 2048;  // elements per register
 // load behind a store it takes for the same address (4K aliasing).
 constexpr int64_t kStride = kBlock + 16;
 constexpr int64_t kPacket = 16;  // Eigen's widest packet: unary blocks are padded to it
+// A loop whose results take at least this many bytes writes them with non-temporal stores
+// where an arithmetic step computes them and no later step reads them back: results larger
+// than the caches are found in memory by their next reader anyway, and an ordinary store
+// first reads every line it writes. (GeGLU over 2048 rows of the 270M shape: bench_compile.)
+constexpr int64_t kStreamedBytes = int64_t(8) << 20;
 
 // One input seen through broadcasting onto the loop's shape.
 struct Source {
@@ -251,9 +256,10 @@ float unary_one(detail::UnaryCode code, float x) {
 // one number: a chain moves each block between memory and the registers once. Unary ops
 // (Eigen's aligned vector code, which reads and writes whole packets) go through
 // registers when a block is short or unaligned. Instructions marked in `kept` still hold
-// their value from the previous block and are skipped.
+// their value from the previous block and are skipped; those marked in `streamed` write
+// their output with non-temporal stores.
 void run_block(const FusedLoop& loop, const std::vector<Source>& src, void* const* outputs, int64_t begin, int64_t n,
-               Registers& regs, const char* kept) {
+               Registers& regs, const char* kept, const char* streamed) {
   const int64_t padded = (n + kPacket - 1) / kPacket * kPacket;
   const bool whole = padded == n;
   float* scratch = regs.data + loop.code.size() * kStride;
@@ -323,8 +329,9 @@ void run_block(const FusedLoop& loop, const std::vector<Source>& src, void* cons
       case FusedLoop::Step::Binary:
         // + − × ÷ through the path's vector loops (exactly rounded: the eager bits)
         if (const auto arith = detail::arith_of(detail::BinaryCode(in.code)); arith && !(a.uniform && b.uniform)) {
-          detail::cpu_kernels().arith_f32(*arith, a.uniform ? &a.v : a.ptr, a.uniform, b.uniform ? &b.v : b.ptr,
-                                          b.uniform, out, n);
+          const detail::CpuKernels& cpu = detail::cpu_kernels();
+          (streamed && streamed[i] && direct ? cpu.arith_f32_streaming : cpu.arith_f32)(
+              *arith, a.uniform ? &a.v : a.ptr, a.uniform, b.uniform ? &b.v : b.ptr, b.uniform, out, n);
           result = {out};
           continue;
         }
@@ -393,10 +400,11 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   // (References, so that the worker threads below read the caller's, not their own.)
   thread_local std::vector<Source> kept_sources;
   thread_local std::vector<void*> kept_outputs;
-  thread_local std::vector<char> kept_invariant;
+  thread_local std::vector<char> kept_invariant, kept_streamed;
   std::vector<Source>& src = kept_sources;
   std::vector<void*>& out = kept_outputs;
   std::vector<char>& invariant = kept_invariant;
+  std::vector<char>& streamed = kept_streamed;
   src.clear();
   for (const Tensor& t : inputs) src.push_back(bind(t, loop.shape));
   out.clear();
@@ -434,7 +442,7 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
       values.resize(size_t(kBlock));
       for (int64_t r = r0; r < r1; r += group) {
         const int64_t count = std::min(group, r1 - r), begin = r * row, n = count * row;
-        run_block(loop, src, out.data(), begin, n, regs, nullptr);
+        run_block(loop, src, out.data(), begin, n, regs, nullptr, nullptr);
         store(loop, regs, out.data(), begin, n);
         const Value& v = regs.value[size_t(loop.reduce_reg)];
         const float* at = v.ptr;
@@ -452,6 +460,17 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
   if (row_blocks && rows > 1)
     row_invariant(loop, src, loop.shape.size() - (loop.reduces ? loop.reduce_dims : 1), invariant);
   const bool hoists = std::find(invariant.begin(), invariant.end(), 1) != invariant.end();
+  int64_t stored_bytes = 0;
+  for (const auto& st : loop.stores) stored_bytes += total * int64_t(dtype_size(st.dtype));
+  const bool streams = !reduced && stored_bytes >= kStreamedBytes;
+  if (streams) {
+    streamed.assign(nregs, 1);
+    for (const FusedLoop::Instr& in : loop.code) {
+      if (in.step == FusedLoop::Step::Load || in.step == FusedLoop::Step::Imm) continue;  // (a: an input slot)
+      for (const int r : {in.a, in.b, in.c})
+        if (r >= 0) streamed[size_t(r)] = 0;  // read back by a later step: kept in the cache
+    }
+  }
   detail::parallel_for(rows, std::max<int64_t>(1, grain / row), [&](int64_t r0, int64_t r1) {
     Registers& regs = registers(nregs);
     thread_local std::vector<float> values;
@@ -461,7 +480,8 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
       const int64_t len = std::min(row, total - r * row), per_row = (len + kBlock - 1) / kBlock;
       for (int64_t blk = 0; blk < per_row; ++blk) {
         const int64_t j = blk * kBlock, begin = r * row + j, n = std::min(kBlock, len - j);
-        run_block(loop, src, out.data(), begin, n, regs, hoists && r > r0 ? invariant.data() : nullptr);
+        run_block(loop, src, out.data(), begin, n, regs, hoists && r > r0 ? invariant.data() : nullptr,
+                  streams ? streamed.data() : nullptr);
         store(loop, regs, out.data(), begin, n);
         if (!reduced) continue;
         const Value& v = regs.value[size_t(loop.reduce_reg)];
@@ -476,6 +496,7 @@ void run_fused_loop(const FusedLoop& loop, const std::vector<Tensor>& inputs, st
       }
       if (reduced) reduced[r] = reduce_row(loop.reduce_code, in_place ? in_place : values.data(), row);
     }
+    if (streams) detail::cpu_kernels().stream_fence();
   });
 }
 

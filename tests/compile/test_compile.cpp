@@ -65,6 +65,22 @@ TEST(Compile, ReductionsOfRowsLongerThanABlockMatchEagerBitwise) {
   }
 }
 
+// Results larger than the caches (8 MB and up) are written with non-temporal stores: the
+// same bits, also where rows of 2053 leave blocks that start off any vector boundary, and
+// for a product with one value.
+TEST(Compile, ResultsWrittenPastTheCachesMatchEagerBitwise) {
+  constexpr int64_t kFfn = 2053;
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor gate = in[0].slice(-1, 0, kFfn), up = in[0].slice(-1, kFfn, 2 * kFfn);
+    return std::vector<Tensor>{mul(gelu_tanh(gate), up), mul(up, Tensor::scalar(0.5f))};
+  };
+  Tensor x = randn_tensor({1031, 2 * kFfn}, 11);  // results of 8.5 MB each
+  CompiledFunction f = compile(fn, {x});
+  const std::vector<Tensor> got = f.run({x}), want = fn({x});
+  expect_same_bits(got[0], want[0], "geglu");
+  expect_same_bits(got[1], want[1], "up / 2");
+}
+
 // Rows shorter than half a block (a softmax's gradient over 12 keys): whole rows to a block,
 // each reduced where it lies, blocks ending mid-way through a thread's rows; and a strided u8
 // mask broadcast over the batch, widened a run at a time.

@@ -56,6 +56,16 @@ inline __m512 _mm512_add_ps(__m512 a, __m512 b) {
   for (int i = 0; i < 16; ++i) a.f[i] += b.f[i];
   return a;
 }
+inline __m512 _mm512_sub_ps(__m512 a, __m512 b) {
+  for (int i = 0; i < 16; ++i) a.f[i] -= b.f[i];
+  return a;
+}
+inline __m512 _mm512_div_ps(__m512 a, __m512 b) {
+  for (int i = 0; i < 16; ++i) a.f[i] /= b.f[i];
+  return a;
+}
+inline void _mm512_stream_ps(float* p, __m512 v) { std::memcpy(p, v.f, 64); }
+inline void _mm_sfence() {}
 inline __m256i _mm256_loadu_si256(const __m256i* p) {
   __m256i v;
   std::memcpy(v.b, p, 32);

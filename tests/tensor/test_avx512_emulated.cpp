@@ -171,3 +171,22 @@ TEST(EmulatedAvx512, SharedPackingOfAGivesTheSameBits) {
 }
 
 }  // namespace
+
+// The 16-lane + − × ÷ with non-temporal stores: the scalar bits at every offset from a 64-byte
+// boundary (the vectors start at the next one) and with either side one value.
+TEST(EmulatedAvx512, StreamingArithmeticGivesTheScalarBits) {
+  const std::vector<float> a = xt::normal_values(70, 5), b = xt::normal_values(70, 6);
+  for (int op = 0; op < 4; ++op)
+    for (int one = 0; one < 4; ++one)
+      for (int64_t offset = 0; offset < 16; ++offset) {
+        alignas(64) float buffer[96];
+        float* got = buffer + offset;
+        const bool a_one = one & 1, b_one = one & 2;
+        emulated().arith_f32_streaming(xla::detail::Arith(op), a.data(), a_one, b.data(), b_one, got, 70);
+        for (int64_t i = 0; i < 70; ++i) {
+          const float x = a_one ? a[0] : a[size_t(i)], y = b_one ? b[0] : b[size_t(i)];
+          const float want = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
+          ASSERT_EQ(std::memcmp(&got[i], &want, 4), 0) << "op " << op << " one " << one << " offset " << offset;
+        }
+      }
+}

@@ -218,26 +218,35 @@ TEST(CpuPaths, ExpIsWithinTwoUlpAndFlushesToZeroOnEveryPath) {
   }
 }
 
-// The fused loops' + − × ÷ on every path: the bits of the scalar operation, with either
-// side one value, at lengths with vector tails.
+// The fused loops' + − × ÷ on every path, with ordinary and with non-temporal stores: the
+// bits of the scalar operation, with either side one value, at lengths with vector tails
+// and (streaming) at every offset from a 64-byte boundary, where the aligned part starts late.
 TEST(CpuPaths, ArithmeticGivesTheScalarBitsOnEveryPath) {
   EveryPath guard;
-  const std::vector<float> a = xt::normal_values(37, 1), b = xt::normal_values(37, 2);
+  const std::vector<float> a = xt::normal_values(80, 1), b = xt::normal_values(80, 2);
   for (const std::string& path : guard.paths) {
     SCOPED_TRACE(path);
     xla::detail::use_cpu_path(path);
-    for (int op = 0; op < 4; ++op)
-      for (int one = 0; one < 4; ++one)  // neither, a, b, both
-        for (int64_t n : {1, 15, 16, 37}) {
-          std::vector<float> got(static_cast<size_t>(n));
-          const bool a_one = one == 1 || one == 3, b_one = one == 2 || one == 3;
-          xla::detail::cpu_kernels().arith_f32(xla::detail::Arith(op), a.data(), a_one, b.data(), b_one, got.data(), n);
-          for (int64_t i = 0; i < n; ++i) {
-            const float x = a_one ? a[0] : a[size_t(i)], y = b_one ? b[0] : b[size_t(i)];
-            const float want = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
-            ASSERT_EQ(std::memcmp(&got[size_t(i)], &want, 4), 0) << "op " << op << " one " << one << " i " << i;
-          }
-        }
+    const xla::detail::CpuKernels& cpu = xla::detail::cpu_kernels();
+    for (const bool streaming : {false, true})
+      for (int op = 0; op < 4; ++op)
+        for (int one = 0; one < 4; ++one)  // neither, a, b, both
+          for (int64_t n : {1, 15, 16, 37, 80})
+            for (int64_t offset = 0; offset < (streaming ? 16 : 1); ++offset) {
+              alignas(64) float buffer[96];
+              float* got = buffer + offset;
+              const bool a_one = one == 1 || one == 3, b_one = one == 2 || one == 3;
+              (streaming ? cpu.arith_f32_streaming : cpu.arith_f32)(xla::detail::Arith(op), a.data(), a_one, b.data(),
+                                                                    b_one, got, n);
+              cpu.stream_fence();
+              for (int64_t i = 0; i < n; ++i) {
+                const float x = a_one ? a[0] : a[size_t(i)], y = b_one ? b[0] : b[size_t(i)];
+                const float want = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
+                ASSERT_EQ(std::memcmp(&got[i], &want, 4), 0)
+                    << "op " << op << " one " << one << " n " << n << " offset " << offset << " i " << i
+                    << (streaming ? " streaming" : "");
+              }
+            }
   }
 }
 

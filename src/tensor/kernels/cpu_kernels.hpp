@@ -65,6 +65,11 @@ struct CpuKernels {
   // out[i] = a[i] op b[i] for i < n, where a (or b, or both) is the one value a[0] (b[0])
   // when a_one (b_one) is set; out may be a or b.
   void (*arith_f32)(Arith op, const float* a, bool a_one, const float* b, bool b_one, float* out, int64_t n);
+  // The same values, written where the path has vector stores with non-temporal stores (no
+  // read of each line first, and the lines not kept in the cache): for results larger than
+  // the caches. Weakly ordered: the writing thread calls stream_fence before another reads.
+  void (*arith_f32_streaming)(Arith op, const float* a, bool a_one, const float* b, bool b_one, float* out, int64_t n);
+  void (*stream_fence)();
   // y[i] = exp(x[i]) within 2 ulp, 0 below −87.33654 (under FLT_MIN), for i < n (y may be x).
   void (*exp_f32)(const float* x, float* y, int64_t n);
 };
