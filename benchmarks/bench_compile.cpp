@@ -1,5 +1,6 @@
 // bench_compile.cpp — compiled against eager: the elementwise parts of a Gemma 3 270M layer
-// (RMSNorm with its residual add, GeGLU) at decode (1 row) and prefill (128 rows), where
+// (RMSNorm with its residual add, GeGLU, RoPE on the queries) at decode (1 row) and prefill
+// (128 and 2048 rows), where
 // memory is the bound (bytes_per_second against the roofline's read bandwidth), and a small
 // MLP's training step (forward, backward), where the per-op overhead is the bound.
 // Each run also counts the tensors it allocates (allocs_per_run). And a whole forward of one
@@ -22,6 +23,7 @@
 #include "xla/compile.hpp"
 #include "xla/gemma.hpp"
 #include "xla/loss.hpp"
+#include "xla/nn.hpp"
 #include "xla/ops.hpp"
 #include "xla/optim.hpp"
 
@@ -84,6 +86,21 @@ void BM_GeGLU(benchmark::State& st) {
   run_case(st, geglu, in, bytes, st.range(1) != 0);
 }
 BENCHMARK(BM_GeGLU)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128, 2048}, {0, 1}});
+
+// RoPE on a layer's queries, [1, 4 heads, rows, 256], with the tables of `rows` positions:
+// every element of x read and written once, each table read once.
+void BM_Rope(benchmark::State& st) {
+  const int64_t rows = st.range(0), heads = 4, dim = 256;
+  std::vector<int64_t> pos(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) pos[size_t(i)] = 100 + i;
+  const nn::RopeTables tables = nn::rope_tables(Tensor::from_data(pos.data(), {rows}, DType::I64), dim, 1e6);
+  std::vector<Tensor> in = {normal({1, heads, rows, dim}, 8)};
+  const int64_t bytes = (2 * heads * rows * dim + 2 * rows * dim) * 4;
+  run_case(
+      st, [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{nn::apply_rope(x[0], tables)}; }, in, bytes,
+      st.range(1) != 0);
+}
+BENCHMARK(BM_Rope)->ArgNames({"rows", "compiled"})->ArgsProduct({{1, 128, 2048}, {0, 1}});
 
 // A 3-layer MLP's training step on a batch of 16: small tensors, so the time is per-op cost.
 void BM_MlpTrainStep(benchmark::State& st) {
