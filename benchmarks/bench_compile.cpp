@@ -1,8 +1,8 @@
 // bench_compile.cpp — compiled against eager: the elementwise parts of a Gemma 3 270M layer
 // (RMSNorm with its residual add, GeGLU, RoPE on the queries) at decode (1 row) and prefill
-// (128 and 2048 rows), where
-// memory is the bound (bytes_per_second against the roofline's read bandwidth), and a small
-// MLP's training step (forward, backward), where the per-op overhead is the bound.
+// (128 and 2048 rows), where memory is the bound (bytes_per_second against the roofline's
+// read bandwidth), and a small MLP's training step (forward, backward), where the per-op
+// overhead is the bound.
 // Each run also counts the tensors it allocates (allocs_per_run). And a whole forward of one
 // token without a cache (a decode step's work at position 0: every layer, the LM head) of
 // the Gemma 3 270M shape and of the demo's small model, eager and compiled, and the demo's
