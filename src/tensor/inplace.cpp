@@ -1,6 +1,8 @@
 // inplace.cpp — the few operations that write into an existing tensor (optimizer updates,
 // gradient accumulation, zeroing). Each bumps the storage version, which is how autograd
 // notices that a tensor it saved for backward has changed underneath it.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "copy.hpp"
@@ -36,7 +38,56 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
-Tensor& Tensor::fill_(double value) { return copy_(full({}, value, dtype_)); }
+// Every element set to one value of T, through the view's strides.
+template <typename T>
+static void fill_with(const Shape& shape, const Dims& strides, void* data, T value) {
+  T* dst = static_cast<T*>(data);
+  detail::Walk<1> w(shape, {strides});
+  const int64_t step = w.inner_stride(0);
+  w.parallel_runs([&](const int64_t* off, int64_t n) {
+    T* d = dst + off[0];
+    if (step == 1)
+      std::fill(d, d + n, value);
+    else
+      for (int64_t i = 0; i < n; ++i) d[i * step] = value;
+  });
+}
+
+// The value stored as full() stores it (floats through f32, integers rounded to the nearest
+// and cast as to() casts an i64), written in place: no tensor made, so that a replayed graph
+// whose kernels zero their results allocates nothing.
+Tensor& Tensor::fill_(double value) {
+  if (!defined()) fail(Status::InvalidArg, "fill_: undefined tensor");
+  if (dtype_ == DType::Q8) return copy_(full({}, value, dtype_));  // refused there, naming the dtype
+  if (!std::isfinite(value) && !is_floating(dtype_))
+    fail(Status::InvalidArg, "fill_", "a non-finite value does not fit an integer dtype");
+  const float f = float(value);
+  const int64_t i = is_floating(dtype_) ? 0 : int64_t(std::llround(value));
+  switch (dtype_) {
+    case DType::F32:
+      fill_with(shape_, strides_, raw_data(), f);
+      break;
+    case DType::BF16:
+      fill_with(shape_, strides_, raw_data(), f32_to_bf16(f));
+      break;
+    case DType::F16:
+      fill_with(shape_, strides_, raw_data(), f32_to_f16(f));
+      break;
+    case DType::I32:
+      fill_with(shape_, strides_, raw_data(), int32_t(i));
+      break;
+    case DType::I64:
+      fill_with(shape_, strides_, raw_data(), i);
+      break;
+    case DType::U8:
+      fill_with(shape_, strides_, raw_data(), uint8_t(i));
+      break;
+    case DType::Q8:
+      break;
+  }
+  bump_version();
+  return *this;
+}
 
 static void require_f32(const Tensor& t, const char* op) {
   if (!t.defined()) fail(Status::InvalidArg, op, "undefined tensor");

@@ -259,6 +259,31 @@ TEST(Create, ZerosForEveryDType) {
   }
 }
 
+// fill_ writes the value as full() stores it, into a strided view only (the elements around
+// it keep theirs), for every dtype, and makes no tensor on the way (a compiled graph's kernels
+// zero their results with it).
+TEST(Create, FillWritesAViewInPlaceAsFullStoresTheValue) {
+  for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::I32, DType::I64, DType::U8})
+    for (double v : {1.0 / 3.0, 2.5, -7.0, 300.0}) {
+      SCOPED_TRACE(std::string(xla::dtype_name(dt)) + " " + std::to_string(v));
+      if (dt == DType::U8 && v < 0) continue;
+      Tensor t = Tensor::zeros({4, 6}, dt);
+      Tensor view = t.slice(1, 1, 5, 2).slice(0, 0, 4, 2);  // rows 0 and 2, columns 1 and 3: strided both ways
+      const uint64_t before = xla::storages_created();
+      view.fill_(v);
+      EXPECT_EQ(xla::storages_created(), before);
+      const std::vector<float> want = xla::full({1}, v, dt).to(DType::F32).to_vector();
+      const std::vector<float> got = t.to(DType::F32).to_vector();
+      for (int64_t r = 0; r < 4; ++r)
+        for (int64_t c = 0; c < 6; ++c) {
+          const bool inside = r % 2 == 0 && (c == 1 || c == 3);
+          EXPECT_EQ(got[size_t(r * 6 + c)], inside ? want[0] : 0.f) << "at " << r << ", " << c;
+        }
+    }
+  EXPECT_XLA_ERROR(Tensor::zeros({2}, DType::I32).fill_(std::nan("")), Status::InvalidArg, "fill_");
+  EXPECT_XLA_ERROR(Tensor().fill_(1.0), Status::InvalidArg, "fill_");
+}
+
 // Buffers from 64 KiB are kept when freed and handed out again (first-touch page faults
 // cost more than the ops writing them); smaller ones go back to malloc.
 TEST(Create, BuffersFrom64KiBAreKeptForReuse) {
