@@ -1,5 +1,5 @@
 // dce.cpp — dead-code elimination: keeps what the outputs and the effects (in-place writes
-// into buffers outside the graph) depend on, and the inputs.
+// into buffers outside the graph) depend on, the inputs, and the workspace of every kernel kept.
 #include "passes.hpp"
 
 namespace xla::compiler {
@@ -12,6 +12,8 @@ Graph eliminate_dead_code(const Graph& g) {
   for (size_t i = g.nodes.size(); i-- > 0;)  // users come after what they read
     if (live[i])
       for (int j : g.nodes[i].in) live[size_t(j)] = 1;
+  for (size_t i = 0; i < g.nodes.size(); ++i)  // a kernel that runs has its workspace
+    live[i] |= g.nodes[i].scratch && live[size_t(g.nodes[i].in[0])];
   Graph out;
   std::vector<int> id(g.nodes.size(), -1);
   for (size_t i = 0; i < g.nodes.size(); ++i) {

@@ -196,12 +196,6 @@ void index_copy_(Tensor& out, int axis, const Tensor& index, const Tensor& src) 
       });
 }
 
-static Tensor index_add_impl(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
-  Tensor out = Tensor::zeros(shape, DType::F32);
-  index_add_(out, axis, index, src);
-  return out;
-}
-
 static Tensor scatter_add_impl(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   require(index, "scatter_add");
   require(src, "scatter_add");
@@ -363,13 +357,13 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
       [&] { return std::vector<Tensor>{embedding_impl(weight, ids)}; })[0];
 }
 Tensor index_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
-  return traced(
-      {&index, &src},
-      [&shape, axis] {
-        return other_event("index_add",
-                           [shape, axis](const Args& v) { return index_add_impl(shape, axis, v[0], v[1]); });
-      },
-      [&] { return index_add_impl(shape, axis, index, src); });
+  // into a result of `shape` zeroed in place: a replayed graph (an embedding's backward)
+  // writes it into a planned buffer
+  auto into = [axis](const Args& v, std::vector<Tensor>& out) {
+    if (Tensor* o = detail::wanted(out, 0)) index_add_(o->zero_(), axis, v[0], v[1]);
+  };
+  auto result = [shape](const Args&) { return std::vector<Tensor>{Tensor::empty(shape)}; };
+  return detail::traced_into("index_add", {index, src}, into, result)[0];
 }
 Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tensor& src) {
   return traced(

@@ -45,8 +45,13 @@ struct HeadInputs {
   int64_t N = 0, C = 0, V = 0, counted = 0, chunk = 1;
 };
 
-HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weight, const Tensor& targets,
-                       int64_t ignore_index, int64_t chunk_bytes) {
+// What head_inputs checks of the shapes and dtypes, and the rows N, width C, vocabulary V
+// and rows per chunk they give.
+struct HeadShape {
+  int64_t N = 0, C = 0, V = 0, chunk = 1;
+};
+HeadShape check_head(const char* op, const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                     int64_t chunk_bytes) {
   const std::string name = op;
   if (!hidden.defined() || !weight.defined() || !targets.defined()) fail(Status::InvalidArg, name + ": undefined tensor");
   if (hidden.ndim() < 1 || weight.ndim() != 2 || hidden.shape().back() != weight.shape()[1])
@@ -62,21 +67,40 @@ HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weigh
   if (weight.dtype() != DType::F32 && weight.dtype() != DType::BF16 && weight.dtype() != DType::Q8)
     fail(Status::DType, name + ": weight must be f32, bf16 or q8, got " + dtype_name(weight.dtype()));
   if (chunk_bytes <= 0) fail(Status::InvalidArg, name + ": chunk_bytes must be positive");
+  HeadShape s;
+  s.C = weight.shape()[1];
+  s.V = weight.shape()[0];
+  s.N = lead.numel();
+  s.chunk = std::clamp<int64_t>(chunk_bytes / (4 * std::max<int64_t>(s.V, 1)), 1, std::max<int64_t>(s.N, 1));
+  return s;
+}
+
+HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                       int64_t ignore_index, int64_t chunk_bytes) {
+  const HeadShape shape = check_head(op, hidden, weight, targets, chunk_bytes);
   HeadInputs in;
-  in.C = weight.shape()[1];
-  in.V = weight.shape()[0];
-  in.N = lead.numel();
-  in.h = detach(hidden).to(DType::F32).contiguous().reshape({in.N, in.C});
+  in.C = shape.C;
+  in.V = shape.V;
+  in.N = shape.N;
+  in.chunk = shape.chunk;
+  // read in place when already f32 and contiguous: a replayed step then makes no tensor here
+  Tensor h = detach(hidden);
+  in.h = (h.dtype() == DType::F32 && h.is_contiguous() ? h : h.to(DType::F32).contiguous()).reshape({in.N, in.C});
   in.weight = detach(weight).contiguous();
   in.targets.resize(size_t(in.N));
-  if (in.N) targets.to(DType::I64).contiguous().copy_to(in.targets.data());
+  if (in.N && targets.dtype() == DType::I32 && targets.is_contiguous()) {
+    const int32_t* t = targets.data<int32_t>();
+    for (int64_t i = 0; i < in.N; ++i) in.targets[size_t(i)] = t[i];
+  } else if (in.N) {
+    targets.to(DType::I64).contiguous().copy_to(in.targets.data());
+  }
   for (int64_t t : in.targets) {
     if (t == ignore_index) continue;
     if (t < 0 || t >= in.V)
-      fail(Status::InvalidArg, name + ": target " + std::to_string(t) + " is out of range [0, " + std::to_string(in.V) + ")");
+      fail(Status::InvalidArg,
+           std::string(op) + ": target " + std::to_string(t) + " is out of range [0, " + std::to_string(in.V) + ")");
     ++in.counted;
   }
-  in.chunk = std::clamp<int64_t>(chunk_bytes / (4 * std::max<int64_t>(in.V, 1)), 1, std::max<int64_t>(in.N, 1));
   return in;
 }
 
@@ -166,9 +190,15 @@ struct LinearCrossEntropyNode final : autograd::Node {
 
 }  // namespace
 
-// LossParts as a tensor, exactly: three i64, the first two the bits of the doubles.
+// LossParts as three i64, exactly: the first two the bits of the doubles.
+void write_parts(const LossParts& p, int64_t* v) {
+  v[0] = std::bit_cast<int64_t>(p.cross_entropy);
+  v[1] = std::bit_cast<int64_t>(p.z_loss);
+  v[2] = p.tokens;
+}
 Tensor parts_tensor(const LossParts& p) {
-  const int64_t v[3] = {std::bit_cast<int64_t>(p.cross_entropy), std::bit_cast<int64_t>(p.z_loss), p.tokens};
+  int64_t v[3];
+  write_parts(p, v);
   return Tensor::from_data(v, {3}, DType::I64);
 }
 LossParts parts_of(const Tensor& t) {
@@ -176,19 +206,30 @@ LossParts parts_of(const Tensor& t) {
   return {std::bit_cast<double>(v[0]), std::bit_cast<double>(v[1]), v[2]};
 }
 
-// The loss (0-d), dloss/dh [N, C] and dloss/dW [V, C] when asked for (else undefined), and
-// the LossParts (parts_tensor).
-std::vector<Tensor> linear_cross_entropy_kernel(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
-                                                const LossOptions& o, bool need_h, bool need_w) {
-  HeadInputs in = head_inputs("linear_cross_entropy", hidden, weight, targets, o.ignore_index, o.chunk_bytes);
-  const int64_t N = in.N, V = in.V, C = in.C;
+// The results of linear_cross_entropy_into for inputs {hidden, weight, targets}: the loss
+// (0-d), dloss/dh [N, C] and dloss/dW [V, C] when asked for (else undefined), the LossParts
+// (parts_tensor's layout), and the workspace for a chunk's logits ([chunk, padded_ld(V)]).
+std::vector<Tensor> head_results(const std::vector<Tensor>& v, const LossOptions& o, bool need_h, bool need_w) {
+  const HeadShape s = check_head("linear_cross_entropy", v[0], v[1], v[2], o.chunk_bytes);
+  return {Tensor::empty({}), need_h ? Tensor::empty({s.N, s.C}) : Tensor(),
+          need_w ? Tensor::empty({s.V, s.C}) : Tensor(), Tensor::empty({3}, DType::I64),
+          Tensor::empty({s.chunk, padded_ld(s.V)})};
+}
+
+// The loss and its gradients for in = {hidden, weight, targets} into head_results' tensors,
+// those that are defined (a replay leaves undefined the ones its graph never reads).
+void linear_cross_entropy_into(const std::vector<Tensor>& v, const LossOptions& o, std::vector<Tensor>& out) {
+  HeadInputs in = head_inputs("linear_cross_entropy", v[0], v[1], v[2], o.ignore_index, o.chunk_bytes);
+  const int64_t N = in.N, V = in.V;
   const float eps = o.label_smoothing, z = o.z_loss, cap = o.softcap;
   const float scale = in.counted ? 1.f / float(in.counted) : 0.f;
-
-  Tensor grad_h = need_h ? Tensor::zeros({N, C}, DType::F32) : Tensor();
-  Tensor grad_w = need_w ? Tensor::zeros({V, C}, DType::F32) : Tensor();
+  Tensor* grad_h = detail::wanted(out, 1);
+  Tensor* grad_w = detail::wanted(out, 2);
+  const bool need_h = grad_h != nullptr, need_w = grad_w != nullptr;
+  if (grad_h) grad_h->zero_();
+  if (grad_w) grad_w->zero_();
   std::vector<double> ce(size_t(N), 0.0), zl(size_t(N), 0.0);
-  Tensor buf;
+  Tensor buf = out.size() > 4 ? out[4] : Tensor();  // a chunk's logits (made by chunk_logits when undefined)
   for (int64_t r0 = 0; r0 < N; r0 += in.chunk) {
     const int64_t r1 = std::min(N, r0 + in.chunk), rows = r1 - r0;
     Tensor logits = chunk_logits(in, r0, r1, cap, buf);
@@ -227,16 +268,17 @@ std::vector<Tensor> linear_cross_entropy_kernel(const Tensor& hidden, const Tens
       }
     });
     if (need_h) {
-      Tensor gh = grad_h.slice(0, r0, r1);
+      Tensor gh = grad_h->slice(0, r0, r1);
       addmm_(gh, logits, in.weight);
     }
-    if (need_w) addmm_(grad_w, logits.transpose(0, 1), in.h.slice(0, r0, r1));
+    if (need_w) addmm_(*grad_w, logits.transpose(0, 1), in.h.slice(0, r0, r1));
   }
   double ce_sum = 0, z_sum = 0;
   for (int64_t i = 0; i < N; ++i) ce_sum += ce[size_t(i)], z_sum += zl[size_t(i)];
   const double denom = double(in.counted);  // 0 counted: 0/0 = NaN, as PyTorch's mean
-  return {Tensor::scalar(float((ce_sum + z_sum) / denom)), grad_h, grad_w,
-          parts_tensor(LossParts{ce_sum / denom, z_sum / denom, in.counted})};
+  if (Tensor* loss = detail::wanted(out, 0)) loss->data<float>()[0] = float((ce_sum + z_sum) / denom);
+  if (Tensor* parts = detail::wanted(out, 3))
+    write_parts(LossParts{ce_sum / denom, z_sum / denom, in.counted}, parts->data<int64_t>());
 }
 
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
@@ -248,15 +290,13 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   if (!(o.softcap >= 0.f && std::isfinite(o.softcap))) fail(Status::InvalidArg, std::string(op) + ": softcap must be >= 0");
   const bool need_h = is_grad_enabled() && requires_grad(hidden);
   const bool need_w = is_grad_enabled() && requires_grad(weight);
-  // the kernel reports itself to a capture (op_trace.hpp), gradients included
-  std::vector<Tensor> out = detail::traced_multi(
-      {hidden, weight, targets},
-      [=] {
-        return detail::multi_event("linear_cross_entropy", [=](const std::vector<Tensor>& v) {
-          return linear_cross_entropy_kernel(v[0], v[1], v[2], o, need_h, need_w);
-        });
-      },
-      [&] { return linear_cross_entropy_kernel(hidden, weight, targets, o, need_h, need_w); });
+  // the kernel reports itself to a capture (op_trace.hpp), gradients and workspace included,
+  // so that a replay writes them all into planned buffers
+  std::vector<Tensor> out = detail::traced_into(
+      "linear_cross_entropy", {hidden, weight, targets},
+      [o](const std::vector<Tensor>& v, std::vector<Tensor>& r) { linear_cross_entropy_into(v, o, r); },
+      [o, need_h, need_w](const std::vector<Tensor>& v) { return head_results(v, o, need_h, need_w); },
+      /*scratch=*/1);
   if (parts) *parts = parts_of(out[3]);
   Tensor y = out[0];
   if (auto* n = autograd::record<LinearCrossEntropyNode>(y, "linear_cross_entropy", {&hidden, &weight})) {

@@ -9,6 +9,7 @@
 #include "xla/autograd.hpp"
 #include "xla/compile.hpp"
 #include "xla/gemma.hpp"
+#include "xla/loss.hpp"
 #include "xla/ops.hpp"
 
 #ifndef XLA_SHARED_DIR
@@ -103,6 +104,46 @@ TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
   CompiledFunction f = compile(step, batch(1));
   std::vector<Tensor> in = batch(5);
   std::vector<Tensor> got = f.run(in);
+  std::vector<Tensor> want = step(in);
+  ASSERT_EQ(got.size(), want.size());
+  expect_same_bits(got[0], want[0], "loss");
+  for (size_t k = 1; k < got.size(); ++k) {
+    ASSERT_TRUE(got[k].defined()) << "gradient " << k;
+    expect_same_bits(got[k], want[k], "gradient " + std::to_string(k));
+  }
+}
+
+// The training step as the trainer compiles it, through the fused head and loss: the replay
+// makes no tensor (the loss kernel's gradients and its logits workspace, the embedding's
+// gradient and the norms' zeroed weight gradients all go into the arena) and gives the
+// eager loss and gradients bit for bit. A small chunk makes the loss run three chunks.
+TEST_P(CompiledGemma, FusedLossTrainingStepAllocatesNoTensor) {
+  const int64_t V = model.vocab_size();
+  std::vector<Tensor*> params = trainable();
+  train::LossOptions o;
+  o.chunk_bytes = 5 * 4 * V;  // 5 rows of logits at a time, of 14
+  auto step = [&](const std::vector<Tensor>& in) {
+    for (Tensor* p : params) zero_grad(*p);
+    Tensor loss = train::lm_loss(model, in[0], in[1], o);
+    backward(loss);
+    std::vector<Tensor> out = {detach(loss)};
+    for (Tensor* p : params) out.push_back(grad(*p));
+    return out;
+  };
+  auto batch = [&](uint32_t seed) {
+    std::vector<int32_t> ids = ids_of(16, V, seed);
+    std::vector<int32_t> x(ids.begin(), ids.end() - 2), y(ids.begin() + 1, ids.end() - 1);
+    return std::vector<Tensor>{tokens(x, 2), tokens(y, 2)};
+  };
+  CompiledFunction f = compile(step, batch(1));
+  EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
+  EXPECT_NE(f.dump(GraphStage::Optimized, GraphFormat::Text).find("workspace 4 (linear_cross_entropy)"),
+            std::string::npos);
+  std::vector<Tensor> in = batch(5);
+  f.run(in);
+  const uint64_t before = storages_created();
+  std::vector<Tensor> got = f.run(in);
+  EXPECT_EQ(storages_created() - before, 0u);
   std::vector<Tensor> want = step(in);
   ASSERT_EQ(got.size(), want.size());
   expect_same_bits(got[0], want[0], "loss");
