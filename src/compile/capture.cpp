@@ -105,7 +105,7 @@ class Tracer final : public detail::OpTracer {
     for (const Tensor& t : inputs) in.push_back(t.defined() ? value_of(t, e.name) : -1);
     // an undefined input (a gradient not wanted) stays undefined at replay: the op is rerun
     // with the same pattern, so the closure sees what it saw
-    const int scratch = e.into ? e.scratch : 0;  // (workspace only where a replay plans the results)
+    const int workspace = e.into ? e.workspace : 0;  // (only where a replay plans the results)
     Node n;
     n.kind = NodeKind::Op;
     n.op = e.kind;
@@ -122,7 +122,7 @@ class Tracer final : public detail::OpTracer {
       Node o = node_like(NodeKind::Output, e.name, outs[k]);
       o.in = {id};
       o.index = int(k);
-      o.scratch = k + size_t(scratch) >= outs.size();
+      o.workspace = k + size_t(workspace) >= outs.size();
       register_buffer(outs[k], graph.add(std::move(o)));
     }
   }

@@ -13,7 +13,7 @@ Graph eliminate_dead_code(const Graph& g) {
     if (live[i])
       for (int j : g.nodes[i].in) live[size_t(j)] = 1;
   for (size_t i = 0; i < g.nodes.size(); ++i)  // a kernel that runs has its workspace
-    live[i] |= g.nodes[i].scratch && live[size_t(g.nodes[i].in[0])];
+    live[i] |= g.nodes[i].workspace && live[size_t(g.nodes[i].in[0])];
   Graph out;
   std::vector<int> id(g.nodes.size(), -1);
   for (size_t i = 0; i < g.nodes.size(); ++i) {

@@ -34,7 +34,7 @@ std::string op_of(const Node& n) {
     case NodeKind::View:
       return "view strides=" + n.strides.str() + " offset=" + std::to_string(n.offset);
     case NodeKind::Output:
-      return (n.scratch ? "workspace " : "result ") + std::to_string(n.index) + " (" + n.name + ")";
+      return (n.workspace ? "workspace " : "result ") + std::to_string(n.index) + " (" + n.name + ")";
     case NodeKind::Fused: {
       std::string s = "fused loop " + n.shape.str() + " {";
       bool first = true;

@@ -37,7 +37,7 @@ struct Node {
   bool keepdims = false;                  // Reduce
   int axis = 0;                           // Softmax, LogSoftmax
   int index = 0;                          // Input: argument position; Output: which result
-  bool scratch = false;                   // Output: a kernel's workspace, live while its kernel is
+  bool workspace = false;                 // Output: a kernel's workspace, live while its kernel is
   Dims strides;                           // View: in elements of in[0]'s buffer ...
   int64_t offset = 0;                     // ... from in[0]'s first element
   Tensor value;                           // Param (live), Constant (fixed)

@@ -296,7 +296,7 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
       "linear_cross_entropy", {hidden, weight, targets},
       [o](const std::vector<Tensor>& v, std::vector<Tensor>& r) { linear_cross_entropy_into(v, o, r); },
       [o, need_h, need_w](const std::vector<Tensor>& v) { return head_results(v, o, need_h, need_w); },
-      /*scratch=*/1);
+      /*workspace=*/1);
   if (parts) *parts = parts_of(out[3]);
   Tensor y = out[0];
   if (auto* n = autograd::record<LinearCrossEntropyNode>(y, "linear_cross_entropy", {&hidden, &weight})) {

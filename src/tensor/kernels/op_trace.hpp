@@ -38,7 +38,7 @@ struct OpEvent {
   EagerOp eager;                  // reruns the op
   EagerMultiOp eager_multi = {};  // … or, for an op with several results, this
   EagerInto into = {};            // optional: the kernel into given results
-  int scratch = 0;                // `into` kernels: the last this many results are its workspace
+  int workspace = 0;              // `into` kernels: the last this many results are its workspace
 };
 
 class OpTracer {
@@ -155,11 +155,11 @@ inline Tensor* wanted(std::vector<Tensor>& out, size_t k) {
 
 // An op with several results whose kernel can write into given ones: `into` is the kernel,
 // and rerunning it allocates results like `shapes_of(inputs)` (shape, dtype; an undefined
-// tensor for a result not wanted). The last `scratch` of them are the kernel's workspace,
+// tensor for a result not wanted). The last `workspace` of them are the kernel's own,
 // which no caller reads: a replay plans them for the kernel's step like the results it reads.
 template <typename Into, typename Shapes>
-OpEvent multi_event_into(const char* name, Into into, Shapes shapes_of, int scratch = 0) {
-  OpEvent e{OpKind::Other, 0, name, {}, false, 0, {}, {}, {}, scratch};
+OpEvent multi_event_into(const char* name, Into into, Shapes shapes_of, int workspace = 0) {
+  OpEvent e{OpKind::Other, 0, name, {}, false, 0, {}, {}, {}, workspace};
   e.eager_multi = [into, shapes_of](const std::vector<Tensor>& in) {
     std::vector<Tensor> out = shapes_of(in);
     into(in, out);
@@ -176,9 +176,9 @@ inline std::vector<Tensor> one_like_first(const std::vector<Tensor>& in) { retur
 // capture is on, reported with `into` so that a replay writes into planned buffers instead.
 template <typename Into, typename Shapes>
 std::vector<Tensor> traced_into(const char* name, const std::vector<Tensor>& inputs, Into into, Shapes shapes_of,
-                                int scratch = 0) {
+                                int workspace = 0) {
   return traced_multi(
-      inputs, [&] { return multi_event_into(name, into, shapes_of, scratch); },
+      inputs, [&] { return multi_event_into(name, into, shapes_of, workspace); },
       [&] {
         std::vector<Tensor> out = shapes_of(inputs);
         into(inputs, out);
