@@ -141,6 +141,19 @@ struct CrossEntropyRows {
   int64_t rows = 0, classes = 0, counted = 0;
 };
 
+// The first n targets as i64, read in place when they are contiguous i32 (a replayed step
+// then makes no tensor here).
+std::vector<int64_t> target_ids(const Tensor& targets, int64_t n) {
+  std::vector<int64_t> t(static_cast<size_t>(n));
+  if (n && targets.dtype() == DType::I32 && targets.is_contiguous()) {
+    const int32_t* p = targets.data<int32_t>();
+    for (int64_t i = 0; i < n; ++i) t[size_t(i)] = p[i];
+  } else if (n) {
+    targets.to(DType::I64).copy_to(t.data());
+  }
+  return t;
+}
+
 CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   if (!logits.defined() || !targets.defined()) fail(Status::InvalidArg, "cross_entropy", "undefined tensor");
   if (logits.ndim() < 1) fail(Status::Shape, "cross_entropy", "logits must be [..., classes], got 0-d");
@@ -155,8 +168,7 @@ CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ig
   r.classes = logits.shape().back();
   r.rows = lead.numel();
   r.logits = autograd::packed_f32(logits);
-  r.targets.resize(size_t(r.rows));
-  targets.to(DType::I64).copy_to(r.targets.data());
+  r.targets = target_ids(targets, r.rows);
   for (int64_t t : r.targets) {
     if (t == ignore_index) continue;
     if (t < 0 || t >= r.classes)
@@ -176,20 +188,23 @@ float row_lse(const float* x, int64_t C) {
   return m + float(std::log(s));
 }
 
-// The mean loss (0-d), each counted row's log-partition [rows] and the packed f32 logits.
-std::vector<Tensor> cross_entropy_kernel(const Tensor& logits, const Tensor& targets, int64_t ignore_index, float eps) {
-  CrossEntropyRows r = ce_rows(logits, targets, ignore_index);
+// The mean loss (0-d) and each counted row's log-partition [rows] of {logits, targets}, into
+// the results it is given (either may be undefined: not wanted).
+void cross_entropy_into(const std::vector<Tensor>& v, int64_t ignore_index, float eps, std::vector<Tensor>& out) {
+  CrossEntropyRows r = ce_rows(v[0], v[1], ignore_index);
   const float* x = r.logits.data<float>();
-  std::vector<float> lse(size_t(r.rows));
+  Tensor* lse_out = detail::wanted(out, 1);
+  float* lse = lse_out ? lse_out->data<float>() : nullptr;
   std::vector<double> losses(size_t(r.rows), 0.0);  // summed in row order: the same bits on any thread count
   const int64_t rows_per_thread = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(r.classes, 1));
   detail::parallel_for(r.rows, rows_per_thread, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = r.targets[size_t(i)];
+      if (lse) lse[i] = 0.f;  // an ignored row's (never read)
       if (t == ignore_index) continue;
       const float* row = x + i * r.classes;
       const float l = row_lse(row, r.classes);
-      lse[size_t(i)] = l;
+      if (lse) lse[i] = l;
       double loss = (1.0 - eps) * (double(l) - row[t]);
       if (eps > 0) {
         double mean = 0;
@@ -201,23 +216,31 @@ std::vector<Tensor> cross_entropy_kernel(const Tensor& logits, const Tensor& tar
   });
   double total = 0;
   for (double loss : losses) total += loss;
-  Tensor y = Tensor::scalar(float(total / double(r.counted)));  // 0/0 = NaN when all ignored
-  return {y, Tensor::from_vector(lse, {r.rows}), r.logits};
+  if (Tensor* y = detail::wanted(out, 0))
+    y->data<float>()[0] = float(total / double(r.counted));  // 0/0 = NaN when all ignored
 }
 
-// d(loss)/d(logits) · g, in the logits' shape.
-Tensor cross_entropy_grad_kernel(const Tensor& logits, const Tensor& targets, const Tensor& lse_t, const Tensor& g,
-                                 int64_t ignore, float eps, const Shape& shape) {
+// cross_entropy_into's results: the loss (0-d) and the rows' log-partitions.
+std::vector<Tensor> cross_entropy_results(const std::vector<Tensor>& v) {
+  const Tensor& logits = v[0];
+  int64_t rows = 1;
+  for (int i = 0; i + 1 < logits.ndim(); ++i) rows *= logits.shape()[i];
+  return {Tensor::empty({}), Tensor::empty({logits.ndim() >= 1 ? rows : 0})};
+}
+
+// d(loss)/d(logits) · g for {logits (packed f32), targets, lse, g} into out[0], f32 shaped like the logits.
+void cross_entropy_grad_into(const std::vector<Tensor>& v, int64_t ignore, float eps, std::vector<Tensor>& out) {
+  const Tensor &logits = v[0], &targets = v[1], &lse_t = v[2], &g = v[3];
+  Tensor* result = detail::wanted(out, 0);
+  if (!result) return;
   const int64_t C = logits.shape().back(), N = C ? logits.numel() / C : 0;
-  std::vector<int64_t> t(static_cast<size_t>(N));
-  targets.to(DType::I64).copy_to(t.data());
+  const std::vector<int64_t> t = target_ids(targets, N);
   int64_t counted = 0;
-  for (int64_t v : t) counted += v != ignore;
+  for (int64_t id : t) counted += id != ignore;
   const float scale = g.item() / float(counted);
-  Tensor out = Tensor::empty(logits.shape(), DType::F32);
   const float* x = logits.data<float>();
   const float* l = lse_t.data<float>();
-  float* d = out.data<float>();
+  float* d = result->data<float>();
   const int64_t rows_per_thread = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(C, 1));
   detail::parallel_for(N, rows_per_thread, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -231,7 +254,6 @@ Tensor cross_entropy_grad_kernel(const Tensor& logits, const Tensor& targets, co
       di[t[size_t(i)]] -= scale * (1.f - eps);
     }
   });
-  return out.reshape(shape);
 }
 
 }  // namespace
@@ -240,15 +262,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   if (!(label_smoothing >= 0.f && label_smoothing <= 1.f))
     fail(Status::InvalidArg, "cross_entropy", "label_smoothing must be in [0, 1]");
   const float eps = label_smoothing;
-  // the kernels report themselves to a capture (op_trace.hpp)
-  std::vector<Tensor> out = detail::traced_multi(
-      {logits, targets},
-      [=] {
-        return detail::multi_event("cross_entropy", [=](const std::vector<Tensor>& v) {
-          return cross_entropy_kernel(v[0], v[1], ignore_index, eps);
-        });
+  // the kernels report themselves to a capture (op_trace.hpp) with their `into` forms: a
+  // replay writes the loss, the log-partitions and the gradient into planned buffers
+  const Tensor packed = autograd::packed_f32(logits);  // what the backward reads
+  std::vector<Tensor> out = detail::traced_into(
+      "cross_entropy", {packed, targets},
+      [ignore_index, eps](const std::vector<Tensor>& v, std::vector<Tensor>& r) {
+        cross_entropy_into(v, ignore_index, eps, r);
       },
-      [&] { return cross_entropy_kernel(logits, targets, ignore_index, eps); });
+      cross_entropy_results);
   Tensor y = out[0];
   struct CrossEntropy {
     Shape logits;  // [..., C]
@@ -257,20 +279,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   };
   if (auto* n = record_op<CrossEntropy>(y, "cross_entropy", [](auto& n, const Tensor& g, Tensor* gi) {
         const CrossEntropy p = n.p;
-        gi[0] = detail::traced(
-            {&n.saved(0), &n.saved(1), &n.saved(2), &g},
-            [p] {
-              return detail::other_event("cross_entropy_grad", [p](const std::vector<Tensor>& v) {
-                return cross_entropy_grad_kernel(v[0], v[1], v[2], v[3], p.ignore_index, p.label_smoothing, p.logits);
-              });
-            },
-            [&] {
-              return cross_entropy_grad_kernel(n.saved(0), n.saved(1), n.saved(2), g, p.ignore_index, p.label_smoothing,
-                                               p.logits);
-            });
+        auto into = [p](const std::vector<Tensor>& v, std::vector<Tensor>& r) {
+          cross_entropy_grad_into(v, p.ignore_index, p.label_smoothing, r);
+        };
+        gi[0] = detail::traced_into("cross_entropy_grad", {n.saved(0), n.saved(1), n.saved(2), g}, into,
+                                    detail::one_like_first)[0]
+                    .reshape(p.logits);
       }, {&logits})) {
     n->p = CrossEntropy{logits.shape(), ignore_index, eps};
-    n->save(out[2]);
+    n->save(packed);
     n->save(targets);
     n->save(out[1]);
   }

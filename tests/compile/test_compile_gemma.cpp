@@ -102,8 +102,12 @@ TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
     return std::vector<Tensor>{tokens(x, 2), tokens(y, 2)};
   };
   CompiledFunction f = compile(step, batch(1));
+  EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
   std::vector<Tensor> in = batch(5);
+  f.run(in);
+  const uint64_t before = storages_created();
   std::vector<Tensor> got = f.run(in);
+  EXPECT_EQ(storages_created() - before, 0u);  // the cross-entropy and its gradient into the arena too
   std::vector<Tensor> want = step(in);
   ASSERT_EQ(got.size(), want.size());
   expect_same_bits(got[0], want[0], "loss");
