@@ -63,24 +63,25 @@ Tensor& Tensor::fill_(double value) {
     fail(Status::InvalidArg, "fill_", "a non-finite value does not fit an integer dtype");
   const float f = float(value);
   const int64_t i = is_floating(dtype_) ? 0 : int64_t(std::llround(value));
+  auto put = [&](auto one) { fill_with(shape_, strides_, raw_data(), one); };
   switch (dtype_) {
     case DType::F32:
-      fill_with(shape_, strides_, raw_data(), f);
+      put(f);
       break;
     case DType::BF16:
-      fill_with(shape_, strides_, raw_data(), f32_to_bf16(f));
+      put(f32_to_bf16(f));
       break;
     case DType::F16:
-      fill_with(shape_, strides_, raw_data(), f32_to_f16(f));
+      put(f32_to_f16(f));
       break;
     case DType::I32:
-      fill_with(shape_, strides_, raw_data(), int32_t(i));
+      put(int32_t(i));
       break;
     case DType::I64:
-      fill_with(shape_, strides_, raw_data(), i);
+      put(i);
       break;
     case DType::U8:
-      fill_with(shape_, strides_, raw_data(), uint8_t(i));
+      put(uint8_t(i));
       break;
     case DType::Q8:
       break;

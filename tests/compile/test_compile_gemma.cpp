@@ -53,7 +53,35 @@ class CompiledGemma : public ::testing::TestWithParam<std::string> {
     }
     return params;
   }
+  // Inputs and next-token targets of 2 rows of 7, from 16 pseudo-random ids.
+  std::vector<Tensor> batch(uint32_t seed) {
+    std::vector<int32_t> ids = ids_of(16, model.vocab_size(), seed);
+    std::vector<int32_t> x(ids.begin(), ids.end() - 2), y(ids.begin() + 1, ids.end() - 1);
+    return {tokens(x, 2), tokens(y, 2)};
+  }
+  // A training step {loss, gradients...} compiled from one batch and replayed on another:
+  // nothing runs by closure, the second replay makes no tensor, and it gives the eager
+  // loss and every gradient bit for bit.
+  template <typename Step>
+  void expect_replay_allocates_nothing_and_equals_eager(Step&& step) {
+    CompiledFunction f = compile(step, batch(1));
+    EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
+    std::vector<Tensor> in = batch(5);
+    f.run(in);
+    const uint64_t before = storages_created();
+    std::vector<Tensor> got = f.run(in);
+    EXPECT_EQ(storages_created() - before, 0u);
+    std::vector<Tensor> want = step(in);
+    ASSERT_EQ(got.size(), want.size());
+    expect_same_bits(got[0], want[0], "loss");
+    for (size_t k = 1; k < got.size(); ++k) {
+      ASSERT_TRUE(got[k].defined()) << "gradient " << k;
+      expect_same_bits(got[k], want[k], "gradient " + std::to_string(k));
+    }
+    dump = f.dump(GraphStage::Optimized, GraphFormat::Text);
+  }
   GemmaModel model;
+  std::string dump;  // the last compiled step's optimised graph
 };
 
 }  // namespace
@@ -84,10 +112,10 @@ TEST_P(CompiledGemma, ForwardAllocatesNoTensor) {
   EXPECT_EQ(storages_created() - before, 0u);
 }
 
+// Through the cross-entropy over full logits: it and its gradient write into the arena too.
 TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
-  const int64_t V = model.vocab_size();
   std::vector<Tensor*> params = trainable();
-  auto step = [&](const std::vector<Tensor>& in) {
+  expect_replay_allocates_nothing_and_equals_eager([&](const std::vector<Tensor>& in) {
     for (Tensor* p : params) zero_grad(*p);
     Tensor logits = model.forward(in[0]);
     Tensor loss = ag::cross_entropy(logits, in[1]);
@@ -95,66 +123,26 @@ TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
     std::vector<Tensor> out = {detach(loss)};
     for (Tensor* p : params) out.push_back(grad(*p));
     return out;
-  };
-  auto batch = [&](uint32_t seed) {
-    std::vector<int32_t> ids = ids_of(16, V, seed);
-    std::vector<int32_t> x(ids.begin(), ids.end() - 2), y(ids.begin() + 1, ids.end() - 1);
-    return std::vector<Tensor>{tokens(x, 2), tokens(y, 2)};
-  };
-  CompiledFunction f = compile(step, batch(1));
-  EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
-  std::vector<Tensor> in = batch(5);
-  f.run(in);
-  const uint64_t before = storages_created();
-  std::vector<Tensor> got = f.run(in);
-  EXPECT_EQ(storages_created() - before, 0u);  // the cross-entropy and its gradient into the arena too
-  std::vector<Tensor> want = step(in);
-  ASSERT_EQ(got.size(), want.size());
-  expect_same_bits(got[0], want[0], "loss");
-  for (size_t k = 1; k < got.size(); ++k) {
-    ASSERT_TRUE(got[k].defined()) << "gradient " << k;
-    expect_same_bits(got[k], want[k], "gradient " + std::to_string(k));
-  }
+  });
 }
 
-// The training step as the trainer compiles it, through the fused head and loss: the replay
-// makes no tensor (the loss kernel's gradients and its logits workspace, the embedding's
-// gradient and the norms' zeroed weight gradients all go into the arena) and gives the
-// eager loss and gradients bit for bit. A small chunk makes the loss run three chunks.
+// The training step as the trainer compiles it, through the fused head and loss: the loss
+// kernel's gradients and its logits workspace, the embedding's gradient and the norms'
+// zeroed weight gradients all go into the arena. A small chunk makes the loss run three
+// chunks.
 TEST_P(CompiledGemma, FusedLossTrainingStepAllocatesNoTensor) {
-  const int64_t V = model.vocab_size();
   std::vector<Tensor*> params = trainable();
   train::LossOptions o;
-  o.chunk_bytes = 5 * 4 * V;  // 5 rows of logits at a time, of 14
-  auto step = [&](const std::vector<Tensor>& in) {
+  o.chunk_bytes = 5 * 4 * model.vocab_size();  // 5 rows of logits at a time, of 14
+  expect_replay_allocates_nothing_and_equals_eager([&](const std::vector<Tensor>& in) {
     for (Tensor* p : params) zero_grad(*p);
     Tensor loss = train::lm_loss(model, in[0], in[1], o);
     backward(loss);
     std::vector<Tensor> out = {detach(loss)};
     for (Tensor* p : params) out.push_back(grad(*p));
     return out;
-  };
-  auto batch = [&](uint32_t seed) {
-    std::vector<int32_t> ids = ids_of(16, V, seed);
-    std::vector<int32_t> x(ids.begin(), ids.end() - 2), y(ids.begin() + 1, ids.end() - 1);
-    return std::vector<Tensor>{tokens(x, 2), tokens(y, 2)};
-  };
-  CompiledFunction f = compile(step, batch(1));
-  EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
-  EXPECT_NE(f.dump(GraphStage::Optimized, GraphFormat::Text).find("workspace 4 (linear_cross_entropy)"),
-            std::string::npos);
-  std::vector<Tensor> in = batch(5);
-  f.run(in);
-  const uint64_t before = storages_created();
-  std::vector<Tensor> got = f.run(in);
-  EXPECT_EQ(storages_created() - before, 0u);
-  std::vector<Tensor> want = step(in);
-  ASSERT_EQ(got.size(), want.size());
-  expect_same_bits(got[0], want[0], "loss");
-  for (size_t k = 1; k < got.size(); ++k) {
-    ASSERT_TRUE(got[k].defined()) << "gradient " << k;
-    expect_same_bits(got[k], want[k], "gradient " + std::to_string(k));
-  }
+  });
+  EXPECT_NE(dump.find("workspace 4 (linear_cross_entropy)"), std::string::npos) << dump;
 }
 
 // Repeated ids: eagerly, a tied embedding's rows are added into the head's gradient in
