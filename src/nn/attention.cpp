@@ -93,7 +93,10 @@ static Tensor masked_softmax(const Tensor& scores, const Tensor& allowed, float 
   auto into = [=](const std::vector<Tensor>& in, std::vector<Tensor>& out) {
     masked_softmax_into(in, scale, softcap_value, out);
   };
-  return detail::traced_into("masked_softmax", {scores, allowed}, into, detail::one_like_first)[0];
+  // the mask packed before the kernel (a block of queries sees a strided view of it), so
+  // that a capture plans the copy (op_trace.hpp)
+  return detail::traced_into("masked_softmax", {scores, packed_as(allowed, DType::U8)}, into,
+                             detail::one_like_first)[0];
 }
 
 // Scores → probabilities → output for one block of queries against keys [k0, k1).

@@ -225,7 +225,8 @@ static Tensor scatter_add_impl(const Shape& shape, int axis, const Tensor& index
   return out;
 }
 
-static Tensor concat_impl(const std::vector<Tensor>& xs, int axis) {
+// The shape of concat's result, the inputs checked; `axis` normalised.
+static Shape concat_shape(const std::vector<Tensor>& xs, int& axis) {
   if (xs.empty()) fail(Status::InvalidArg, "concat", "no tensors");
   for (const Tensor& t : xs) require(t, "concat");
   const Tensor& first = xs[0];
@@ -244,21 +245,26 @@ static Tensor concat_impl(const std::vector<Tensor>& xs, int axis) {
     if (__builtin_add_overflow(shape[axis], t.shape()[axis], &shape[axis]))
       fail(Status::Shape, "concat", "axis " + std::to_string(axis) + " of the result would hold more than 2^63 elements");
   }
-  Tensor out = Tensor::empty(shape, first.dtype());
-  if (out.numel() == 0) return out;  // nothing to copy (and `outer` may be near 2^63)
-  const size_t es = dtype_size(first.dtype());
-  const int64_t outer = prod(shape, 0, axis), inner = prod(shape, axis + 1, shape.size());
-  const size_t out_row = size_t(shape[axis] * inner) * es;
+  return shape;
+}
+
+// xs laid end to end along `axis` into out (contiguous, of concat_shape's shape).
+static void concat_into(const std::vector<Tensor>& xs, int axis, Tensor& out) {
+  int a = axis;
+  const Shape shape = concat_shape(xs, a);
+  if (out.numel() == 0) return;  // nothing to copy (and `outer` may be near 2^63)
+  const size_t es = dtype_size(out.dtype());
+  const int64_t outer = prod(shape, 0, a), inner = prod(shape, a + 1, shape.size());
+  const size_t out_row = size_t(shape[a] * inner) * es;
   char* dst = static_cast<char*>(out.raw_data());
   size_t col = 0;
   for (const Tensor& t : xs) {
     Tensor c = t.contiguous();
-    const size_t chunk = size_t(t.shape()[axis] * inner) * es;
+    const size_t chunk = size_t(t.shape()[a] * inner) * es;
     const char* src = static_cast<const char*>(c.raw_data());
     for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + size_t(o) * out_row + col, src + size_t(o) * chunk, chunk);
     col += chunk;
   }
-  return out;
 }
 
 static Tensor stack_impl(const std::vector<Tensor>& xs, int axis) {
@@ -375,9 +381,17 @@ Tensor scatter_add(const Shape& shape, int axis, const Tensor& index, const Tens
       [&] { return scatter_add_impl(shape, axis, index, src); });
 }
 Tensor concat(const std::vector<Tensor>& xs, int axis) {
-  return detail::traced_list(
-      xs, [axis] { return other_event("concat", [axis](const Args& v) { return concat_impl(v, axis); }); },
-      [&] { return concat_impl(xs, axis); });
+  // into a result it is given: a replay (attention's blocks of queries joined) writes into
+  // a planned buffer
+  auto into = [axis](const Args& v, std::vector<Tensor>& out) {
+    if (Tensor* o = detail::wanted(out, 0)) concat_into(v, axis, *o);
+  };
+  auto result = [axis](const Args& v) {
+    int a = axis;
+    const Shape shape = concat_shape(v, a);
+    return std::vector<Tensor>{Tensor::empty(shape, v[0].dtype())};
+  };
+  return detail::traced_into("concat", xs, into, result)[0];
 }
 Tensor stack(const std::vector<Tensor>& xs, int axis) {
   return detail::traced_list(

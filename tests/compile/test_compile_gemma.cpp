@@ -112,6 +112,21 @@ TEST_P(CompiledGemma, ForwardAllocatesNoTensor) {
   EXPECT_EQ(storages_created() - before, 0u);
 }
 
+// A prompt of 130 tokens: attention runs in blocks of 64 queries, joined by concat, which
+// writes into the arena as well. The logits equal eager ones bit for bit.
+TEST_P(CompiledGemma, LongForwardAllocatesNoTensor) {
+  NoGradGuard no_grad;
+  auto forward = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{model.forward(in[0])}; };
+  CompiledFunction f = compile(forward, {tokens(ids_of(130, model.vocab_size(), 1))});
+  EXPECT_EQ(f.stats().eager_steps, 0) << f.dump(GraphStage::Optimized, GraphFormat::Text);
+  Tensor t = tokens(ids_of(130, model.vocab_size(), 2));
+  f.run({t});
+  const uint64_t before = storages_created();
+  const Tensor got = f.run({t})[0];
+  EXPECT_EQ(storages_created() - before, 0u);
+  expect_same_bits(got, model.forward(t), "logits over 130 tokens");
+}
+
 // Through the cross-entropy over full logits: it and its gradient write into the arena too.
 TEST_P(CompiledGemma, TrainingStepEqualsEagerBitwise) {
   std::vector<Tensor*> params = trainable();
