@@ -2,6 +2,7 @@
 // (concat, stack, split), triangles, and the fused cross-entropy loss.
 #include <cmath>
 
+#include "into.hpp"  // src/tensor/kernels
 #include "map.hpp"
 #include "node.hpp"
 #include "op_trace.hpp"  // src/tensor/kernels
@@ -141,19 +142,6 @@ struct CrossEntropyRows {
   int64_t rows = 0, classes = 0, counted = 0;
 };
 
-// The first n targets as i64, read in place when they are contiguous i32 (a replayed step
-// then makes no tensor here).
-std::vector<int64_t> target_ids(const Tensor& targets, int64_t n) {
-  std::vector<int64_t> t(static_cast<size_t>(n));
-  if (n && targets.dtype() == DType::I32 && targets.is_contiguous()) {
-    const int32_t* p = targets.data<int32_t>();
-    for (int64_t i = 0; i < n; ++i) t[size_t(i)] = p[i];
-  } else if (n) {
-    targets.to(DType::I64).copy_to(t.data());
-  }
-  return t;
-}
-
 CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   if (!logits.defined() || !targets.defined()) fail(Status::InvalidArg, "cross_entropy", "undefined tensor");
   if (logits.ndim() < 1) fail(Status::Shape, "cross_entropy", "logits must be [..., classes], got 0-d");
@@ -168,7 +156,8 @@ CrossEntropyRows ce_rows(const Tensor& logits, const Tensor& targets, int64_t ig
   r.classes = logits.shape().back();
   r.rows = lead.numel();
   r.logits = autograd::packed_f32(logits);
-  r.targets = target_ids(targets, r.rows);
+  r.targets.resize(size_t(r.rows));
+  detail::copy_as_i64(targets, r.targets.data());
   for (int64_t t : r.targets) {
     if (t == ignore_index) continue;
     if (t < 0 || t >= r.classes)
@@ -234,7 +223,8 @@ void cross_entropy_grad_into(const std::vector<Tensor>& v, int64_t ignore, float
   Tensor* result = detail::wanted(out, 0);
   if (!result) return;
   const int64_t C = logits.shape().back(), N = C ? logits.numel() / C : 0;
-  const std::vector<int64_t> t = target_ids(targets, N);
+  std::vector<int64_t> t(static_cast<size_t>(N));
+  detail::copy_as_i64(targets, t.data());
   int64_t counted = 0;
   for (int64_t id : t) counted += id != ignore;
   const float scale = g.item() / float(counted);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "into.hpp"
 #include "strided.hpp"
 
 namespace xla::detail {
@@ -133,6 +134,8 @@ void copy_strided(const Tensor& src, void* dst, DType dt) {
     case DType::U8: return copy_from<uint8_t>(src, dst, dt);
   }
 }
+
+void copy_as_i64(const Tensor& t, int64_t* dst) { copy_strided(t, dst, DType::I64); }
 
 Tensor as_f32_contiguous(const Tensor& src) {
   if (src.dtype() == DType::F32 && src.is_contiguous()) return src;

@@ -10,6 +10,7 @@
 
 #include "blocked.hpp"         // src/tensor/kernels
 #include "gemm.hpp"            // src/tensor/kernels
+#include "into.hpp"            // src/tensor/kernels
 #include "op_trace.hpp"        // src/tensor/kernels
 #include "parallel.hpp"        // src/tensor/kernels
 #include "row_transforms.hpp"  // src/tensor/kernels
@@ -88,12 +89,7 @@ HeadInputs head_inputs(const char* op, const Tensor& hidden, const Tensor& weigh
   in.h = (h.dtype() == DType::F32 && h.is_contiguous() ? h : h.to(DType::F32).contiguous()).reshape({in.N, in.C});
   in.weight = detach(weight).contiguous();
   in.targets.resize(size_t(in.N));
-  if (in.N && targets.dtype() == DType::I32 && targets.is_contiguous()) {
-    const int32_t* t = targets.data<int32_t>();
-    for (int64_t i = 0; i < in.N; ++i) in.targets[size_t(i)] = t[i];
-  } else if (in.N) {
-    targets.to(DType::I64).contiguous().copy_to(in.targets.data());
-  }
+  detail::copy_as_i64(targets, in.targets.data());
   for (int64_t t : in.targets) {
     if (t == ignore_index) continue;
     if (t < 0 || t >= in.V)

@@ -16,4 +16,8 @@ void matmul_into(const Tensor& a, const Tensor& b, Tensor& out);
 // weight), else one matmul_into each; the same bits either way.
 void linears_into(const Tensor& x, const std::vector<Tensor>& weights, std::vector<Tensor>& out);
 
+// t's numel() values in row-major order into dst as int64, converted on the way (any
+// layout, i32 or i64): a kernel reads token ids this way without making a tensor.
+void copy_as_i64(const Tensor& t, int64_t* dst);
+
 }  // namespace xla::detail
