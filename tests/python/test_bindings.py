@@ -358,10 +358,10 @@ class TrainTest(unittest.TestCase):
                         xla.Trainer(base, xla.Optimizer(base, lr=1e-2), data, batch_size=4, steps=1, progress=0).step()
                 model = xla.Model.create(config, seed=2, weight_dtype=weights)
                 model.add_lora(8, 16.0, seed=1)
-                trainer = xla.Trainer(model, xla.Optimizer(model, lr=3e-2), data, batch_size=4, steps=120, progress=0)
+                trainer = xla.Trainer(model, xla.Optimizer(model, lr=1e-2), data, batch_size=4, steps=120, progress=0)
                 losses = [trainer.step()["loss"] for _ in range(120)]
                 start, ends[weights] = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
-                self.assertLess(ends[weights], start - 0.15, losses)
+                self.assertLess(ends[weights], start - 0.25, losses)
                 self.assertLess(abs(ends[weights] - ends["float32"]), 0.25, ends)
 
     def test_trainer_stops_at_step_3(self) -> None:

@@ -124,6 +124,23 @@ inline __m512i _mm512_set1_epi32(int x) {
   for (int i = 0; i < 16; ++i) set_element(v, i, uint32_t(x));
   return v;
 }
+inline __m512i _mm512_castps_si512(__m512 a) {
+  __m512i v;
+  std::memcpy(v.b, a.f, 64);
+  return v;
+}
+inline __m512i _mm512_add_epi32(__m512i a, __m512i b) {
+  for (int i = 0; i < 16; ++i) set_element(a, i, element<uint32_t>(a, i) + element<uint32_t>(b, i));
+  return a;
+}
+inline __m512 _mm512_max_ps(__m512 a, __m512 b) {  // b where either is NaN, as vmaxps
+  for (int i = 0; i < 16; ++i) a.f[i] = a.f[i] > b.f[i] ? a.f[i] : b.f[i];
+  return a;
+}
+inline __m512 _mm512_min_ps(__m512 a, __m512 b) {
+  for (int i = 0; i < 16; ++i) a.f[i] = a.f[i] < b.f[i] ? a.f[i] : b.f[i];
+  return a;
+}
 inline __m512 _mm512_castsi512_ps(__m512i a) {
   __m512 v;
   std::memcpy(v.f, a.b, 64);

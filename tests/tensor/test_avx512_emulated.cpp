@@ -190,3 +190,18 @@ TEST(EmulatedAvx512, StreamingArithmeticGivesTheScalarBits) {
         }
       }
 }
+
+// GELU in 16 lanes gives each element the bits of the loop's scalar tail, and GELU's values.
+TEST(EmulatedAvx512, GeluGivesTheScalarBits) {
+  std::vector<float> xs = xt::normal_values(45, 8, 3.f);
+  xs.insert(xs.end(), {0.f, -0.f, -10.6f, -11.f, 9.f});
+  std::vector<float> whole(xs.size());
+  emulated().gelu_tanh_f32(xs.data(), whole.data(), int64_t(xs.size()));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    float alone;
+    emulated().gelu_tanh_f32(&xs[i], &alone, 1);
+    ASSERT_EQ(std::memcmp(&alone, &whole[i], 4), 0) << "gelu_tanh(" << xs[i] << ")";
+    const double v = xs[i], gelu = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    EXPECT_NEAR(whole[i], gelu, 2e-7 * std::max(1.0, std::fabs(v))) << "gelu_tanh(" << xs[i] << ")";
+  }
+}

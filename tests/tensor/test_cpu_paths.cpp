@@ -178,6 +178,35 @@ TEST(CpuPaths, TanhIsWithinTwoUlpOnEveryPath) {
   }
 }
 
+// GELU's vector body and a loop's scalar tail are one formula: every element gives the same
+// bits in either, on every path — where −2u is clamped (x near −10.6), at the special
+// values, and for ordinary x.
+TEST(CpuPaths, GeluGivesTheSameBitsInAVectorAsInALoopsTail) {
+  EveryPath guard;
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> xs = xt::normal_values(40, 7, 3.f);
+  for (float x : {0.f, -0.f, inf, -inf, nan, -10.f, -10.5f, -10.55f, -10.6f, -11.f, -40.f, 8.f, 1e-30f, -3.f, 3.f})
+    xs.push_back(x);
+  const int64_t n = int64_t(xs.size());
+  for (const std::string& path : guard.paths) {
+    SCOPED_TRACE(path);
+    xla::detail::use_cpu_path(path);
+    const xla::detail::CpuKernels& cpu = xla::detail::cpu_kernels();
+    std::vector<float> whole(xs.size());
+    cpu.gelu_tanh_f32(xs.data(), whole.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      float alone;
+      cpu.gelu_tanh_f32(&xs[size_t(i)], &alone, 1);
+      if (std::isnan(alone)) {
+        EXPECT_TRUE(std::isnan(whole[size_t(i)])) << "gelu_tanh(" << xs[size_t(i)] << ")";
+        continue;
+      }
+      EXPECT_EQ(std::memcmp(&alone, &whole[size_t(i)], 4), 0)
+          << "gelu_tanh(" << xs[size_t(i)] << "): " << whole[size_t(i)] << " in a vector, " << alone << " alone";
+    }
+  }
+}
+
 // The elementwise ops' exp (the softmax's too) on every path: within 2 ulp of exp in double
 // down to FLT_MIN, exactly 0 below it (−∞ included), ∞ above the largest float.
 TEST(CpuPaths, ExpIsWithinTwoUlpAndFlushesToZeroOnEveryPath) {
