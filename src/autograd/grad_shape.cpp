@@ -123,6 +123,12 @@ Tensor cast(const Tensor& x, DType dtype) {
   return y;
 }
 
+// Whether t's last two axes are column-major (a transposed matrix), and not also row-major.
+static bool column_major(const Tensor& t) {
+  const int n = t.ndim();
+  return n >= 2 && t.strides()[n - 2] == 1 && t.shape()[n - 2] > 1 && t.shape()[n - 1] > 1;
+}
+
 // matmul of operands with at least 2 dims; 1-D operands are handled by differentiable views.
 static Tensor matmul2(const Tensor& a, const Tensor& b) {
   Tensor y = xla::matmul(a, b);
@@ -133,14 +139,21 @@ static Tensor matmul2(const Tensor& a, const Tensor& b) {
         // inside one product, the rows of every entry stacked: Σ_b x_bᵀ g_b = Xᵀ G, instead of
         // B products of W's size and a pass adding them up.
         if (n.needs(0)) gi[0] = sum_to(xla::matmul(g, b.transpose(-1, -2)), n.p.a);
+        // dB is made in B's layout: for a column-major B (x·Wᵀ, Wᵀ a view of the weight) as
+        // (gᵀ·A)ᵀ, whose transpose back to W is contiguous, so the weight's gradient is
+        // not copied again to lay it out.
         if (n.needs(1)) {
           const bool shared = n.p.b.size() == 2 && a.ndim() > 2 && g.ndim() == a.ndim() &&
                               std::equal(a.shape().begin(), a.shape().end() - 2, g.shape().begin());
+          const bool b_cols = column_major(b);
           if (shared) {
             const int64_t K = a.shape().back(), N = g.shape().back(), rows = K ? a.numel() / K : 0;
-            gi[1] = xla::matmul(a.reshape({rows, K}).transpose(0, 1), g.reshape({rows, N}));
+            const Tensor a2 = a.reshape({rows, K}), g2 = g.reshape({rows, N});
+            gi[1] = b_cols ? xla::matmul(g2.transpose(0, 1), a2).transpose(0, 1) : xla::matmul(a2.transpose(0, 1), g2);
           } else {
-            gi[1] = sum_to(xla::matmul(a.transpose(-1, -2), g), n.p.b);
+            gi[1] = sum_to(
+                b_cols ? xla::matmul(g.transpose(-1, -2), a).transpose(-1, -2) : xla::matmul(a.transpose(-1, -2), g),
+                n.p.b);
           }
         }
       }, {&a, &b})) {

@@ -105,6 +105,11 @@ TEST(GradMatmul, TransposedAndStridedOperands) {
                {param({2, 2, 3}, 47), param({2, 4, 3}, 48)});
   }
   {
+    SCOPED_TRACE("a batch times a transposed 2-D weight (a linear layer)");
+    check_grad([](const std::vector<Tensor>& in) { return ag::matmul(in[0], ag::transpose(in[1], 0, 1)); },
+               {param({2, 3, 4}, 58), param({5, 4}, 59)});
+  }
+  {
     SCOPED_TRACE("a^T @ b with ag::transpose of a 2-D leaf");
     check_grad([](const std::vector<Tensor>& in) { return ag::matmul(ag::transpose(in[0], 0, 1), in[1]); },
                {param({3, 2}, 49), param({3, 4}, 50)});
@@ -130,6 +135,27 @@ TEST(GradMatmul, TransposedAndStridedOperands) {
     check_grad([](const std::vector<Tensor>& in) { return ag::matmul(in[0], ag::transpose(in[0], 0, 1)); },
                {param({3, 4}, 57)});
   }
+}
+
+// A linear layer's weight W is used as the view Wᵀ. Its gradient is made in Wᵀ's layout, so
+// that the transpose back is W's own: backward makes no more tensors than for a weight used
+// as it is stored, where a gradient made row-major would be copied once more to lay it out.
+TEST(GradMatmul, ATransposedWeightsGradientIsNotCopiedIntoItsLayout) {
+  const Tensor x = T(lcg_values(2 * 3 * 4, 60), {2, 3, 4}), w_rows = T(lcg_values(5 * 4, 61), {5, 4});
+  auto tensors_made = [&](bool transposed, Tensor& weight_grad) {
+    Tensor w = req(transposed ? w_rows.clone() : w_rows.transpose(0, 1).contiguous());  // W, or Wᵀ stored
+    Tensor y = ag::matmul(x, transposed ? ag::transpose(w, 0, 1) : w);
+    Tensor loss = ag::sum(ag::mul(y, y));
+    const uint64_t before = xla::storages_created();
+    backward(loss);
+    weight_grad = grad(w);
+    return xla::storages_created() - before;
+  };
+  Tensor as_stored_grad, as_view_grad;
+  const uint64_t as_stored = tensors_made(false, as_stored_grad), as_view = tensors_made(true, as_view_grad);
+  EXPECT_EQ(as_view, as_stored);
+  EXPECT_TRUE(as_view_grad.is_contiguous());
+  expect_same_forward(as_view_grad, as_stored_grad.transpose(0, 1).contiguous(), 1e-6f);
 }
 
 TEST(GradMatmul, TwoLayerChain) {
