@@ -425,6 +425,47 @@ static void start_ranks(int* argc, char*** argv) {
 #endif
 }
 
+static const char usage[] =
+    "usage: xla_demo [--resume] [out_dir] [steps]   (defaults: demo_out, 1500 steps)\n"
+    "  --resume   continue from the latest checkpoint in out_dir/checkpoints\n";
+
+/* [--resume] [out_dir] [steps]. False, having said why, on anything else; --help prints the
+ * usage and leaves *out_dir NULL. */
+static int parse_arguments(int argc, char** argv, int* resume, const char** out_dir, int64_t* steps) {
+  int i = 1;
+  char* end;
+  *resume = 0;
+  *out_dir = "demo_out";
+  *steps = 1500;
+  if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+    fputs(usage, stdout);
+    *out_dir = NULL;
+    return 1;
+  }
+  if (i < argc && strcmp(argv[i], "--resume") == 0) {
+    *resume = 1;
+    ++i;
+  }
+  for (int k = i; k < argc; ++k)
+    if (argv[k][0] == '-') {
+      fprintf(stderr, "xla_demo: unknown option '%s'\n%s", argv[k], usage);
+      return 0;
+    }
+  if (argc - i > 2) {
+    fprintf(stderr, "xla_demo: too many arguments (from '%s' on)\n%s", argv[i + 2], usage);
+    return 0;
+  }
+  if (i < argc) *out_dir = argv[i++];
+  if (i < argc) {
+    *steps = strtoll(argv[i], &end, 10);
+    if (*end != '\0' || *steps <= 0) {
+      fprintf(stderr, "xla_demo: steps must be a positive whole number, got '%s'\n%s", argv[i], usage);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 int main(int argc, char** argv) {
   int resume;
   const char* out_dir;
@@ -444,12 +485,16 @@ int main(int argc, char** argv) {
   int32_t resumed = 0;
   double before, after, val_loss;
   struct results res;
-  int passed;
+  int passed, parsed;
 
   start_ranks(&argc, &argv);
-  resume = argc > 1 && strcmp(argv[1], "--resume") == 0;
-  out_dir = argc > 1 + resume ? argv[1 + resume] : "demo_out";
-  steps = argc > 2 + resume ? atoll(argv[2 + resume]) : 1500;
+  parsed = parse_arguments(argc, argv, &resume, &out_dir, &steps);
+  if (!parsed || !out_dir) { /* a usage error, or --help */
+#ifdef XLA_HAVE_MPI
+    if (xla_mpi_launched()) CHECK(xla_mpi_finalize());
+#endif
+    return parsed ? 0 : 2;
+  }
   for (a = 0; a < N; ++a)
     for (b = 0; b < N; ++b) {
       if (held_out(a, b)) continue;
