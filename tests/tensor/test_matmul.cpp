@@ -335,11 +335,13 @@ TEST(Matmul, Bf16RightOperandEqualsItsF32Widening) {
     }
     EXPECT_LE(worst, 1e-2 * scale);
   };
-  for (int64_t M : {1, 7, 130}) {
-    Tensor a = rnd({M, 300}, 96);
-    Tensor w = rnd({3100, 300}, 97).to(DType::BF16);  // [N, K], used transposed
-    Tensor wt = rnd({300, 70}, 98).to(DType::BF16);   // [K, N], row-major
-    expect_same(xla::matmul(a, w.transpose(0, 1)), xla::matmul(a, w.to(DType::F32).transpose(0, 1)));
-    expect_same(xla::matmul(a, wt), xla::matmul(a, wt.to(DType::F32)));
-  }
+  for (int64_t M : {1, 7, 130})
+    for (int64_t K : {300, 301}) {  // an odd K: the last k of a pair has no partner
+      SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K));
+      Tensor a = rnd({M, K}, 96);
+      Tensor w = rnd({3100, K}, 97).to(DType::BF16);  // [N, K], used transposed
+      Tensor wt = rnd({K, 70}, 98).to(DType::BF16);   // [K, N], row-major
+      expect_same(xla::matmul(a, w.transpose(0, 1)), xla::matmul(a, w.to(DType::F32).transpose(0, 1)));
+      expect_same(xla::matmul(a, wt), xla::matmul(a, wt.to(DType::F32)));
+    }
 }
