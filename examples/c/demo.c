@@ -6,8 +6,8 @@
  * accuracy on them is the measure of success. The model is a Gemma 3 (sliding-window and
  * global layers, q/k norms) over bytes, ~0.8M weights; loss only on the answer (a completion
  * mask). Then DPO makes the period the preferred style (see align()), and GRPO teaches from
- * the model's own samples, rewarding a right sum and the period (see reinforce()). ~3 minutes
- * on 2 cores.
+ * the model's own samples, rewarding a right sum and the period (see reinforce()). Under a
+ * minute on 2 cores (README.md has the figures).
  *
  *   xla_demo [--resume] [out_dir] [steps]      (defaults: demo_out, 1500 steps)
  * writes out_dir/metrics.jsonl, dpo_metrics.jsonl and grpo_metrics.jsonl (plot them: xla plot
