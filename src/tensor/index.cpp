@@ -191,6 +191,21 @@ void index_copy_(Tensor& out, int axis, const Tensor& index, const Tensor& src) 
       },
       [&] {
         std::vector<int64_t> idx = read_indices(index, out.shape()[axis], "index_copy_");
+        if (out.is_contiguous() && src.is_contiguous() && out.dtype() == src.dtype()) {
+          // runs of `inner` elements, one per outer index and source row (a decode step's new
+          // key into the cache: a few hundred floats, where a view and a copy per row cost
+          // more than the copying)
+          const int64_t outer = prod(out.shape(), 0, axis), inner = prod(out.shape(), axis + 1, out.ndim());
+          const int64_t n = out.shape()[axis], rows = int64_t(idx.size());
+          const size_t bytes = size_t(inner) * dtype_size(out.dtype());
+          char* po = static_cast<char*>(out.raw_data());
+          const char* ps = static_cast<const char*>(src.raw_data());
+          for (int64_t o = 0; o < outer; ++o)
+            for (int64_t j = 0; j < rows; ++j)
+              std::memcpy(po + size_t(o * n + idx[size_t(j)]) * bytes, ps + size_t(o * rows + j) * bytes, bytes);
+          out.bump_version();
+          return;
+        }
         for (size_t j = 0; j < idx.size(); ++j)
           out.slice(axis, idx[j], idx[j] + 1).copy_(src.slice(axis, int64_t(j), int64_t(j) + 1));
       });

@@ -63,6 +63,26 @@ TEST(IndexSelect, Errors) {
   EXPECT_XLA_ERROR(xla::index_select(x, 0, I64({0, 1}, {1, 2})), Status::Shape, "index_select");
 }
 
+// index_copy_: row j of the source lands at index[j] along the axis, for each outer index;
+// contiguous operands (the copying by runs) and views (by slices) alike.
+TEST(IndexCopy, RowsLandAtTheirIndicesInEveryLayout) {
+  const std::vector<int64_t> at = {4, 0, 2};
+  const Tensor src = iota({2, 3, 3}, 100);  // [outer 2, rows 3, inner 3]
+  for (const bool views : {false, true}) {
+    SCOPED_TRACE(views ? "views" : "contiguous");
+    Tensor out = views ? iota({2, 3, 5}).transpose(1, 2) : iota({2, 5, 3});  // [2, 5, 3]
+    const Tensor from = views ? src.transpose(1, 2).contiguous().transpose(1, 2) : src;
+    std::vector<float> want = out.to_vector();
+    const std::vector<float> sv = src.to_vector();
+    for (int64_t o = 0; o < 2; ++o)
+      for (size_t j = 0; j < at.size(); ++j)
+        for (int64_t i = 0; i < 3; ++i)
+          want[size_t((o * 5 + at[j]) * 3 + i)] = sv[size_t((o * 3 + int64_t(j)) * 3 + i)];
+    xla::index_copy_(out, 1, I64(at, {3}), from);
+    expect_tensor(out, {2, 5, 3}, want);
+  }
+}
+
 // =========================================================================================
 // gather
 // =========================================================================================
