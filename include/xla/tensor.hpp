@@ -34,15 +34,26 @@ struct Storage {
   uint64_t serial = 0;
   // Q8 storage only: the f16 scale of the int8 value at byte i is q8_scales[i / 32].
   std::vector<uint16_t> q8_scales;
+  // Set when `data` is a slice of a block shared with other storages (move_to_huge_pages):
+  // the block goes when the last of them does.
+  std::shared_ptr<void> shared_block;
   void (*release)(void*) = nullptr;
   void* release_arg = nullptr;
 };
 
 // Defined by the autograd layer (src/autograd/); the tensor layer only carries the pointer.
 struct AutogradMeta;
+class Tensor;
 
 // Returns the storage blocks kept for reuse to the system; the bytes freed.
 size_t release_cached_memory();
+// Moves the bytes of these tensors' storages into one block on huge pages, each storage at
+// its own 64-byte aligned offset; every view keeps its storage, so nothing else changes.
+// For a model's weights once they are made: decode reads each of them once a token, and a
+// layer's few-MB matrices on 4 KiB pages miss the TLB every 64 lines. Storages that are
+// already on huge pages, borrowed or under 64 KiB stay where they are, and nothing moves
+// when the rest comes to under 2 MiB. No other thread may use the tensors meanwhile.
+void move_to_huge_pages(const std::vector<Tensor*>& tensors);
 // How many storages this process has allocated so far (borrowed buffers not counted): a
 // step's allocations are the difference across it.
 uint64_t storages_created();

@@ -59,6 +59,13 @@ void detach_all(Model& model) {
   for (auto& [name, t] : model.named_parameters())
     if (t->defined()) *t = detach(*t).clone();
   for (auto& [name, t] : model.lora_parameters()) *t = detach(*t).clone();
+  gather_weights(model);
+}
+
+void gather_weights(Model& model) {
+  std::vector<Tensor*> weights;
+  for (auto& [name, t] : model.named_parameters()) weights.push_back(t);
+  move_to_huge_pages(weights);
 }
 
 }  // namespace xla::models

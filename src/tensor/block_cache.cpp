@@ -73,6 +73,14 @@ void* acquire_block(size_t n, size_t* capacity) {
   return system_alloc(*capacity, huge ? size_t(2) << 20 : 64);
 }
 
+bool on_huge_pages(size_t capacity) { return capacity >= kHugeFrom; }
+
+void* acquire_huge_block(size_t n, size_t* capacity) {
+  // never from the cache: its blocks of the same capacity need not be 2 MiB aligned
+  *capacity = round_up(n ? n : 1, size_t(2) << 20);
+  return system_alloc(*capacity, size_t(2) << 20);
+}
+
 void release_block(void* p, size_t capacity) {
   if (!p) return;
   if (capacity < kCacheFrom || capacity > kMaxCachedBytes) {

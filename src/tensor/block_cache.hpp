@@ -15,6 +15,12 @@ namespace xla::detail {
 void* acquire_block(size_t n, size_t* capacity);
 void release_block(void* p, size_t capacity);
 
+// Whether acquire_block put a block of this capacity on huge pages (the large ones do).
+bool on_huge_pages(size_t capacity);
+// Memory of at least n bytes, 2 MiB aligned and advised as huge pages whatever n is (for
+// weights gathered into one block; see move_to_huge_pages). Released with release_block.
+void* acquire_huge_block(size_t n, size_t* capacity);
+
 }  // namespace xla::detail
 
 namespace xla {

@@ -4,6 +4,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -28,8 +29,39 @@ Storage::Storage(size_t n) : nbytes(n) {
 Storage::Storage(void* d, size_t n, void (*rel)(void*), void* arg)
     : data(d), nbytes(n), capacity(n), borrowed(true), release(rel), release_arg(arg) {}
 Storage::~Storage() {
+  if (shared_block) return;  // the block's owner frees it
   if (!borrowed) detail::release_block(data, capacity);
   else if (release) release(release_arg);
+}
+
+void move_to_huge_pages(const std::vector<Tensor*>& tensors) {
+  constexpr size_t kSmallest = size_t(64) << 10, kLeast = size_t(2) << 20;
+  auto aligned = [](size_t n) { return (n + 63) / 64 * 64; };
+  std::vector<Storage*> moving;
+  size_t total = 0;
+  for (const Tensor* t : tensors) {
+    if (!t || !t->defined()) continue;
+    Storage* s = t->storage().get();
+    if (s->borrowed || s->shared_block || s->nbytes < kSmallest || detail::on_huge_pages(s->capacity) ||
+        std::find(moving.begin(), moving.end(), s) != moving.end())
+      continue;
+    moving.push_back(s);
+    total += aligned(s->nbytes);
+  }
+  if (total < kLeast) return;
+  size_t capacity = 0;
+  char* block = static_cast<char*>(detail::acquire_huge_block(total, &capacity));
+  std::shared_ptr<void> owner(block, [capacity](void* p) { detail::release_block(p, capacity); });
+  size_t offset = 0;
+  for (Storage* s : moving) {
+    std::memcpy(block + offset, s->data, s->nbytes);
+    detail::release_block(s->data, s->capacity);
+    s->data = block + offset;
+    s->capacity = aligned(s->nbytes);
+    s->shared_block = owner;
+    offset += s->capacity;
+  }
+  release_cached_memory();  // the old blocks: nothing else is likely to want their sizes
 }
 
 static std::atomic<int> g_num_threads{0};

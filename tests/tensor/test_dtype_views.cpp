@@ -299,6 +299,67 @@ TEST(Create, BuffersFrom64KiBAreKeptForReuse) {
   EXPECT_EQ(b.storage()->data, first);
 }
 
+// A model's weights gathered onto one huge-page block: every storage of 64 KiB and more that
+// is not already on huge pages moves, once however many views share it, keeping its values,
+// its views and its Q8 scales; the small, the borrowed and the huge stay where they are.
+TEST(Create, WeightsMoveOntoOneHugePageBlockWithTheirValuesAndViews) {
+  xla::Generator gen(3);
+  Tensor a = xla::randn({512, 512}, gen);                    // 1 MiB
+  Tensor bf = xla::randn({400, 1024}, gen).to(DType::BF16);  // 800 KiB
+  Tensor q = xla::randn({96, 4096}, gen).to(DType::Q8);      // 384 KiB and its scales
+  Tensor small = xla::randn({100, 100}, gen);                // 39 KiB
+  Tensor huge = Tensor::zeros({5 << 20});                    // 20 MiB
+  std::vector<float> outside(32 << 10, 2.5f);                // 128 KiB, borrowed
+  Tensor borrowed = Tensor::borrow(outside.data(), {32 << 10}, DType::F32, nullptr, nullptr);
+  Tensor view = a.slice(0, 100, 300);
+  const std::vector<float> a0 = a.to_vector(), bf0 = bf.to_vector(), q0 = q.to_vector(), view0 = view.to_vector();
+  const void* kept[] = {small.storage()->data, huge.storage()->data, borrowed.storage()->data};
+
+  xla::move_to_huge_pages({&a, &view, &bf, &q, &small, &huge, &borrowed, nullptr});
+
+  const auto& block = a.storage()->shared_block;
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(block.get()) % (size_t(2) << 20), 0u);
+  EXPECT_EQ(bf.storage()->shared_block, block);
+  EXPECT_EQ(q.storage()->shared_block, block);
+  EXPECT_EQ(view.storage(), a.storage());
+  // end to end in the order given, each storage once
+  const char* base = static_cast<const char*>(block.get());
+  EXPECT_EQ(a.storage()->data, base);
+  EXPECT_EQ(bf.storage()->data, base + (1 << 20));
+  EXPECT_EQ(q.storage()->data, base + (1 << 20) + 400 * 1024 * 2);
+  for (const Tensor* t : {&a, &bf, &q}) {
+    const char* at = static_cast<const char*>(t->storage()->data);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(at) % 64, 0u);
+    EXPECT_GE(at, static_cast<const char*>(block.get()));
+  }
+  EXPECT_EQ(a.to_vector(), a0);
+  EXPECT_EQ(view.to_vector(), view0);
+  EXPECT_EQ(bf.to_vector(), bf0);
+  EXPECT_EQ(q.to_vector(), q0);
+  EXPECT_EQ(small.storage()->data, kept[0]);
+  EXPECT_EQ(huge.storage()->data, kept[1]);
+  EXPECT_EQ(borrowed.storage()->data, kept[2]);
+  for (const Tensor* t : {&small, &huge, &borrowed}) EXPECT_EQ(t->storage()->shared_block, nullptr);
+
+  // writes still land, and the block outlives any one of its storages
+  view.fill_(1.0);
+  EXPECT_EQ(a.to_vector()[100 * 512], 1.f);
+  a = Tensor();
+  view = Tensor();
+  EXPECT_EQ(bf.to_vector(), bf0);
+  xla::move_to_huge_pages({&bf, &q});  // already moved: nothing happens
+  EXPECT_EQ(bf.storage()->shared_block, q.storage()->shared_block);
+  EXPECT_EQ(q.to_vector(), q0);
+
+  // under 2 MiB in all, nothing moves
+  Tensor c = xla::randn({256, 1024}, gen);
+  const void* c_at = c.storage()->data;
+  xla::move_to_huge_pages({&c});
+  EXPECT_EQ(c.storage()->data, c_at);
+  EXPECT_EQ(c.storage()->shared_block, nullptr);
+}
+
 TEST(Create, EmptyIsWritableAndAligned) {
   Tensor e = Tensor::empty({3, 5});
   ASSERT_TRUE(e.defined());

@@ -3,6 +3,7 @@
 // shape or a missing tensor is an error naming the tensor, never a silently wrong model.
 #include <sstream>
 
+#include "adapters.hpp"
 #include "model_folder.hpp"
 #include "text_file.hpp"
 #include "weights.hpp"
@@ -66,6 +67,7 @@ GemmaModel load_gemma(const std::string& dir, DType dtype, const GemmaPart& part
     *t = by_vocab && (v0 > 0 || v1 < full.vocab_size) ? ckpt.rows(stored, v0, v1, as) : ckpt.tensor(stored, as);
     if (info.dtype != as) release_cached_memory();  // the conversion's temporary is garbage
   }
+  models::gather_weights(m);
   return m;
 }
 

@@ -86,6 +86,7 @@ GemmaModel GemmaModel::create(const GemmaConfig& config, uint64_t seed, DType dt
       *t = w;
     }
   }
+  models::gather_weights(m);
   return m;
 }
 

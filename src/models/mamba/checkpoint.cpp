@@ -2,6 +2,7 @@
 // sharded or not). Every weight is checked against the config before it is used: a wrong
 // shape or a missing tensor is an error naming the tensor, never a silently wrong model.
 
+#include "adapters.hpp"
 #include "model_folder.hpp"
 #include "shapes.hpp"
 #include "text_file.hpp"
@@ -31,6 +32,7 @@ MambaModel MambaModel::load(const std::string& dir, DType dtype) {
     *t = ckpt.tensor(name, dtype);
     if (info.dtype != dtype) release_cached_memory();  // the conversion's temporary is garbage
   }
+  models::gather_weights(m);
   return m;
 }
 

@@ -100,6 +100,7 @@ MambaModel MambaModel::create(const MambaConfig& config, uint64_t seed, DType dt
     }
     *t = dtype == DType::F32 ? w : w.to(dtype);
   }
+  models::gather_weights(m);
   return m;
 }
 
