@@ -1,8 +1,11 @@
 // bench_tensor.cpp — the tensor layer's speed: matmul in GFLOP/s on square and LLM shapes
 // (weights stored [out, in] as Hugging Face stores them, used transposed as x @ Wᵀ), and
-// broadcast add / softmax in GB/s. OpenBLAS runs the same shapes when it is installed.
+// broadcast add / softmax in GB/s, and a decode step's layer products with their weights on
+// 4 KiB pages and on huge pages. OpenBLAS runs the same shapes when it is installed.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "xla/ops.hpp"
@@ -63,6 +66,46 @@ const bool registered = [] {
   }
   return true;
 }();
+
+// One token through the layer products of Gemma 3 270M (18 × q, k, v, o, gate, up, down:
+// 403 MB of f32 weights) twice an iteration: weights made one by one (a few MB each, on
+// 4 KiB pages), then the same weights gathered onto huge pages as a model's are
+// (move_to_huge_pages). In turns, so that both see the same minute of the machine's memory.
+void BM_LayerProductsOnPages(benchmark::State& st) {
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{1024, 640}, {256, 640},  {256, 640}, {640, 1024},
+                                                           {2048, 640}, {2048, 640}, {640, 2048}};
+  xla::Generator g(4);
+  std::vector<xla::Tensor> small, huge, inputs;
+  double bytes = 0;
+  for (int layer = 0; layer < 18; ++layer)
+    for (auto [out, in] : shapes) {
+      small.push_back(xla::randn({out, in}, g));
+      huge.push_back(small.back().clone());
+      inputs.push_back(xla::randn({1, in}, g));
+      bytes += double(out * in * 4);
+    }
+  std::vector<xla::Tensor*> gathered;
+  for (xla::Tensor& w : huge) gathered.push_back(&w);
+  xla::move_to_huge_pages(gathered);
+  auto seconds = [&](const std::vector<xla::Tensor>& weights) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < weights.size(); ++i)
+      benchmark::DoNotOptimize(xla::matmul(inputs[i], weights[i].transpose(0, 1)));
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::vector<double> on_small, on_huge;
+  for (auto _ : st) {
+    on_small.push_back(bytes / seconds(small) / 1e9);
+    on_huge.push_back(bytes / seconds(huge) / 1e9);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  st.counters["GB/s_4KiB_pages"] = median(on_small);
+  st.counters["GB/s_huge_pages"] = median(on_huge);
+}
+BENCHMARK(BM_LayerProductsOnPages)->Unit(benchmark::kMillisecond)->Iterations(20);
 
 // [rows, cols] + [cols]: reads the matrix once, writes the result once.
 void BM_BroadcastAdd(benchmark::State& st) {
