@@ -52,12 +52,15 @@ void KVCache::reserve(Layer& L, int64_t needed) {
   int64_t slots = want;
   if (L.window == 0) slots = std::max({want, capacity_, L.slots * 2});
   const int64_t B = batch_heads_[0], KVH = batch_heads_[1], D = batch_heads_[2];
-  // zeros: a compiled step attends over unused slots too (masked), and 0 · NaN would not vanish
-  Tensor k = Tensor::zeros({B, KVH, slots, D}), v = Tensor::zeros({B, KVH, slots, D});
+  // The slots kept are copied, the new ones zeroed (each byte written once): a compiled
+  // step attends over unused slots too (masked), and 0 · NaN would not vanish.
+  Tensor k = Tensor::empty({B, KVH, slots, D}), v = Tensor::empty({B, KVH, slots, D});
   if (L.slots > 0) {
     k.slice(2, 0, L.slots).copy_(L.k);
     v.slice(2, 0, L.slots).copy_(L.v);
   }
+  k.slice(2, L.slots, slots).zero_();
+  v.slice(2, L.slots, slots).zero_();
   L.k = k;
   L.v = v;
   L.pos.resize(size_t(slots), -1);

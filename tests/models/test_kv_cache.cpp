@@ -180,6 +180,36 @@ TEST(KVCache, BuffersAreAllocatedOnce) {
   EXPECT_LT(growing.slots(1), 80);
 }
 
+// Growing a global layer keeps the slots it held and zeroes the new ones, whatever memory its
+// buffers come from: here blocks of their size freed full of NaN, which the allocator hands
+// out again (a compiled step reads the unused slots, and 0 · NaN would not vanish).
+TEST(KVCache, GrowingKeepsTheSlotsAndZeroesTheNewOnes) {
+  xla::NoGradGuard no_grad;
+  GemmaModel m = tiny_model();
+  const std::vector<int32_t> ids = sequence(601, 61);
+  KVCache cache = m.new_cache();
+  m.forward(row(ids, 0, 600), &cache);
+  ASSERT_EQ(cache.slots(1), 600);
+  const std::vector<float> k0 = cache.keys(1).to_vector(), v0 = cache.values(1).to_vector();
+  { Tensor a = xla::full({1, 2, 1200, 8}, std::nan("")), b = xla::full({1, 2, 1200, 8}, std::nan("")); }
+  m.forward(row(ids, 600, 601), &cache);
+  ASSERT_EQ(cache.slots(1), 1200);
+  const std::vector<float> k = cache.keys(1).to_vector(), v = cache.values(1).to_vector();
+  int64_t kept = 0, zeroed = 0;
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t s = 0; s < 1200; ++s)
+      for (int64_t d = 0; d < 8; ++d) {
+        const size_t at = size_t((h * 1200 + s) * 8 + d), was = size_t((h * 600 + s) * 8 + d);
+        if (s < 600) {
+          kept += k[at] == k0[was] && v[at] == v0[was];
+        } else if (s > 600) {  // slot 600 holds the new token
+          zeroed += k[at] == 0.f && v[at] == 0.f;
+        }
+      }
+  EXPECT_EQ(kept, 2 * 600 * 8);
+  EXPECT_EQ(zeroed, 2 * 599 * 8);
+}
+
 // With adapters that require grad, the cached forward is recorded: gradients reach them
 // through the new tokens, as they do without a cache.
 TEST(KVCache, DifferentiableThroughTheNewTokens) {
