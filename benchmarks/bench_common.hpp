@@ -1,11 +1,14 @@
 // bench_common.hpp — what the benchmarks share: bench_roofline's ceilings read back from its
-// --context file (make bench writes it), and the demo's model (examples/c/demo.c) as a config.
+// --context file (make bench writes it), the demo's model (examples/c/demo.c) as a config, and
+// the median of a benchmark's turns.
 #pragma once
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "xla/gemma.hpp"
 
@@ -58,6 +61,14 @@ inline xla::GemmaConfig demo_config() {
   c.rope_theta = 1e6;
   c.sliding = {1, 0, 1, 0};
   return c;
+}
+
+// The middle of the turns' figures (the upper of the two middle ones for an even count; 0
+// for none): a figure that one slow minute of the machine cannot drag.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace bench

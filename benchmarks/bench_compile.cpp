@@ -176,13 +176,9 @@ void alternate(benchmark::State& st, E&& eager, C&& compiled, const std::functio
   st.counters["eager_ms"] = e / n;
   st.counters["compiled_ms"] = c / n;
   if (products) {
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v.empty() ? 0.0 : v[v.size() / 2];
-    };
     st.counters["gemv_ms"] = p / n;
-    st.counters["eager_outside_gemv_ms"] = median(eager_outside);
-    st.counters["compiled_outside_gemv_ms"] = median(compiled_outside);
+    st.counters["eager_outside_gemv_ms"] = bench::median(eager_outside);
+    st.counters["compiled_outside_gemv_ms"] = bench::median(compiled_outside);
   }
   st.counters["speedup"] = e / c;
   st.counters["eager_allocs"] = double(eager_allocs) / n;

@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "bench_common.hpp"
 #include "xla/gemma.hpp"
 #include "xla/generate.hpp"
 
@@ -79,13 +80,9 @@ void BM_Prefill512Bf16OverF32Alternating(benchmark::State& st) {
     bf16_rate.push_back(512 / b);
     ratio.push_back(a / b);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0.0 : v[v.size() / 2];
-  };
-  st.counters["f32_tok_s"] = median(f32_rate);
-  st.counters["bf16_tok_s"] = median(bf16_rate);
-  st.counters["bf16_over_f32"] = median(ratio);
+  st.counters["f32_tok_s"] = bench::median(f32_rate);
+  st.counters["bf16_tok_s"] = bench::median(bf16_rate);
+  st.counters["bf16_over_f32"] = bench::median(ratio);
 }
 BENCHMARK(BM_Prefill512Bf16OverF32Alternating)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(9);
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "xla/ops.hpp"
 
 #ifdef XLA_BENCH_OPENBLAS
@@ -98,12 +99,8 @@ void BM_LayerProductsOnPages(benchmark::State& st) {
     on_small.push_back(bytes / seconds(small) / 1e9);
     on_huge.push_back(bytes / seconds(huge) / 1e9);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  st.counters["GB/s_4KiB_pages"] = median(on_small);
-  st.counters["GB/s_huge_pages"] = median(on_huge);
+  st.counters["GB/s_4KiB_pages"] = bench::median(on_small);
+  st.counters["GB/s_huge_pages"] = bench::median(on_huge);
 }
 BENCHMARK(BM_LayerProductsOnPages)->Unit(benchmark::kMillisecond)->Iterations(20);
 
