@@ -177,8 +177,8 @@ void gemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t
                           B.q8 ? B.q8_scales + off / kQ8Block : nullptr, b_rs, b_cs, C + m0 * ldc + n0, ldc,
                           accumulate);
     };
-    if (N < M) {
-      split(M, 6, threads, [&](int64_t m0, int64_t m1) { packed(m0, m1, 0, N, nullptr); });
+    if (N < M) {  // rows in whole micro-panels: 6 for the f32 kernel, 8 for the bf16 one
+      split(M, 24, threads, [&](int64_t m0, int64_t m1) { packed(m0, m1, 0, N, nullptr); });
       return;
     }
     // Every thread's columns need all of A: the threads pack it once between them, then
