@@ -46,6 +46,8 @@ class Session {
   bool compiled() const { return bool(decode_); }
 
  private:
+  void advance(const std::vector<int32_t>& ids);  // feed() without the copy of the logits it returns
+
   const Model& model_;
   std::unique_ptr<ModelState> state_;
   std::unique_ptr<DecodeStep> decode_;  // over state_, when compiled

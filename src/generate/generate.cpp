@@ -33,6 +33,11 @@ void Session::reset() {
 }
 
 std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
+  advance(ids);
+  return last_logits_;
+}
+
+void Session::advance(const std::vector<int32_t>& ids) {
   std::vector<int32_t> all = pending_;  // the last generated token, not yet in the state
   all.insert(all.end(), ids.begin(), ids.end());
   if (all.empty()) fail(Status::InvalidArg, "session feed: no tokens");
@@ -46,7 +51,6 @@ std::vector<float> Session::feed(const std::vector<int32_t>& ids) {
   }
   history_.insert(history_.end(), ids.begin(), ids.end());
   pending_.clear();
-  return last_logits_;
 }
 
 std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const GenerateOptions& opts,
@@ -54,7 +58,7 @@ std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const
   if (opts.max_new_tokens < 0) fail(Status::InvalidArg, "generate", "max_new_tokens is negative");
   if (stopped_by_callback) *stopped_by_callback = false;
   Sampler sampler(opts.sampler);  // validates the parameters before any work
-  if (!prompt.empty() || !pending_.empty()) feed(prompt);
+  if (!prompt.empty() || !pending_.empty()) advance(prompt);
   if (last_logits_.empty()) fail(Status::InvalidArg, "generate", "empty prompt and no context in the session");
   std::vector<int32_t> out;
   const int64_t V = model_.vocab_size();
@@ -71,7 +75,7 @@ std::vector<int32_t> Session::generate(const std::vector<int32_t>& prompt, const
       history_.push_back(token);
       break;
     }
-    feed({token});
+    advance({token});
   }
   return out;
 }

@@ -1,6 +1,7 @@
-// test_sampler.cpp — xla::Sampler: greedy ties, repetition penalty, temperature, top_k, top_p,
-// min_p, seeding, masked / huge / equal logits, parameter validation, and 262,144-token cases
-// (top_k beyond 1,024 and top_p with thousands of survivors drawn against a plain sort-and-cut).
+// test_sampler.cpp — xla::Sampler: greedy ties (also over long vocabularies), repetition
+// penalty, temperature, top_k, top_p, min_p, seeding, masked / huge / equal logits, parameter
+// validation, and 262,144-token cases (top_k beyond 1,024 and top_p with thousands of
+// survivors drawn against a plain sort-and-cut).
 // Expected distributions are derived by hand in comments (or by a naive loop here); sampled
 // frequencies come from 20,000 draws with a fixed seed and must be within 0.01.
 #include <gtest/gtest.h>
@@ -152,6 +153,49 @@ TEST(Sampler, GreedyIsArgmaxFirstOnTies) {
   p.top_k = 1;
   p.min_p = 0.9f;
   EXPECT_EQ(pick(p, {0.f, 1.f, 1.f}), 1);
+}
+
+// Greedy over long vocabularies, against the plain scan that keeps the first strictly larger
+// value: values drawn from a small set (ties everywhere), with NaN, ±∞ and ±0 among them,
+// at lengths on both sides of the stretches the fast path searches in.
+TEST(Sampler, GreedyOverLongVocabulariesMatchesAPlainScan) {
+  auto scan = [](const std::vector<float>& s) {
+    int64_t best = -1;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (!std::isnan(s[i]) && (best < 0 || s[i] > s[size_t(best)])) best = int64_t(i);
+    return int32_t(best);
+  };
+  const float kinds[] = {NAN, -kInf, -0.f, 0.f, 1.f, 2.5f, -3.f, kInf};
+  uint64_t state = 7;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return uint32_t(state >> 33);
+  };
+  SamplerParams p;
+  for (size_t n : {size_t(1), size_t(63), size_t(64), size_t(65), size_t(1000), size_t(262149)})
+    for (int trial = 0; trial < 12; ++trial) {
+      // trial t draws from the first 2 + t % 6 kinds (NaN and −∞ only, up to all but +∞) and,
+      // on odd trials, puts one +∞ late
+      std::vector<float> v(n);
+      for (float& x : v) x = kinds[next() % uint32_t(2 + trial % 6)];
+      if (trial % 2) v[n - 1 - next() % std::min<size_t>(n, 70)] = kInf;
+      if (scan(v) < 0) continue;  // all NaN: below
+      EXPECT_EQ(pick(p, v), scan(v)) << "n " << n << ", trial " << trial;
+    }
+  // the largest value first met in the tail beyond the last whole stretch, or on both sides
+  // of a stretch's edge
+  std::vector<float> v(262149, -1.f);
+  v[262148] = 4.f;
+  EXPECT_EQ(pick(p, v), 262148);
+  v[64] = 4.f;
+  v[63] = 4.f;
+  EXPECT_EQ(pick(p, v), 63);
+  EXPECT_EQ(pick(p, {0.f, -0.f, -1.f}), 0);  // −0 and +0 tie: the first
+  EXPECT_EQ(pick(p, {-0.f, 0.f, -1.f}), 0);
+  std::vector<float> nans(1000, NAN);
+  EXPECT_THROW(pick(p, nans), xla::Error);
+  nans[700] = -kInf;
+  EXPECT_EQ(pick(p, nans), 700);
 }
 
 TEST(Sampler, RepetitionPenaltyGreedyBoundaries) {
