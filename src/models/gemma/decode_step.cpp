@@ -70,11 +70,14 @@ class GemmaDecodeStep final : public DecodeStep {
       Tensor& mask = g.inputs[3 + 2 * w];
       cache_->step_mask(layer, mask.shape()[1], mask.data<uint8_t>());
     }
-    // The capture runs this step once, eagerly, writing its keys and values; the replay
-    // that follows writes the same ones again.
+    // The capture runs this step once, eagerly, writing its keys and values: its logits are
+    // this step's (a replay gives the same bits), so the graph first runs at the next step.
     if (!g.function) {
+      traced_logits_ = Tensor();
       g.function = std::make_unique<CompiledFunction>(compile(step_function(), g.inputs));
       ++captures_;
+      step.done();
+      return traced_logits_.data<float>();
     }
     const Tensor& logits = g.function->run(g.inputs)[0];
     step.done();
@@ -90,7 +93,7 @@ class GemmaDecodeStep final : public DecodeStep {
   };
 
   // The step as a function of its inputs (a Graph's), for compile().
-  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> step_function() const {
+  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> step_function() {
     return [this](const std::vector<Tensor>& in) {
       const GemmaConfig& c = model_.config;
       const float scale = 1.f / std::sqrt(c.query_pre_attn_scalar);
@@ -107,7 +110,8 @@ class GemmaDecodeStep final : public DecodeStep {
       Tensor h = nn::rms_norm(model_.decoder(in[0], in[1], attend), model_.norm, c.rms_norm_eps);
       Tensor logits = nn::linear(h, model_.head_weight());
       if (c.final_softcap > 0) logits = nn::softcap(logits, c.final_softcap);
-      return std::vector<Tensor>{logits.reshape({c.vocab_size})};
+      traced_logits_ = logits.reshape({c.vocab_size});
+      return std::vector<Tensor>{traced_logits_};
     };
   }
 
@@ -117,6 +121,7 @@ class GemmaDecodeStep final : public DecodeStep {
   std::vector<int64_t> first_layer_;  // per window: its first layer (slots and masks are alike across them)
   std::vector<int> kind_of_layer_;    // index into windows_
   std::map<int64_t, Graph> graphs_;   // by span
+  Tensor traced_logits_;              // the logits of a capture's eager run, the step's result
   uint64_t generation_ = 0;
   bool lora_ = false;
   int64_t captures_ = 0;
