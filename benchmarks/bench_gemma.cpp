@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "bench_common.hpp"
+#include "read_bandwidth.hpp"
 #include "xla/gemma.hpp"
 #include "xla/generate.hpp"
 
@@ -114,6 +115,63 @@ BENCHMARK(BM_Decode64)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(2);
+
+// The bytes of weights a decode step reads: every projection of every layer, and the head
+// (the tied embedding: a step reads all of it as the head, one row of it as the embedding).
+double weight_bytes_per_token(const xla::GemmaModel& m) {
+  auto bytes = [](const xla::Tensor& w) {
+    const double values = double(w.numel());
+    return w.dtype() == xla::DType::Q8 ? values + values / 32 * 2 : values * double(xla::dtype_size(w.dtype()));
+  };
+  double total = bytes(m.head_weight());
+  for (const xla::GemmaLayer& L : m.layers)
+    for (const xla::Tensor* w : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
+      total += bytes(*w);
+  return total;
+}
+
+// Decode against its bound, both measured in the same minutes: each turn reads 256 MiB
+// (read_bandwidth.hpp, as bench_roofline does), generates 16 greedy tokens (compiled steps,
+// after a 128-token prompt), and reads again. The turn's fraction is its tokens/s over the
+// bound (the mean of the two readings ÷ the weight bytes a token reads). Separate
+// benchmarks minutes apart measure the machine's drift along with the fraction. Counters:
+// the median fraction and the lowest and highest, the median tokens/s and GB/s.
+void BM_DecodeOverBoundAlternating(benchmark::State& st) {
+  const xla::GemmaModel& m = model(xla::DType(st.range(0)));
+  static const bench::ReadBandwidth memory(xla::num_threads());
+  const double bytes = weight_bytes_per_token(m);
+  xla::Session s(m, {.compile = true});
+  s.feed(prompt(128));
+  xla::GenerateOptions opts;
+  opts.max_new_tokens = 16;
+  benchmark::DoNotOptimize(s.generate({}, opts));  // captures the step's graph (span 256)
+  std::vector<double> fraction, rate, read;
+  for (auto _ : st) {
+    const double before = memory.gbs(xla::num_threads(), 3);
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(s.generate({}, opts));
+    const double tokens_per_s = 16 / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double gbs = (before + memory.gbs(xla::num_threads(), 3)) / 2;
+    fraction.push_back(tokens_per_s / (gbs * 1e9 / bytes));
+    rate.push_back(tokens_per_s);
+    read.push_back(gbs);
+  }
+  st.counters["of_bound"] = bench::median(fraction);
+  st.counters["of_bound_lowest"] = *std::min_element(fraction.begin(), fraction.end());
+  st.counters["of_bound_highest"] = *std::max_element(fraction.begin(), fraction.end());
+  st.counters["tok_s"] = bench::median(rate);
+  st.counters["read_GBps"] = bench::median(read);
+  st.counters["weight_MB"] = bytes / 1e6;
+}
+// 7 turns of 16 tokens: the context stays below 256, inside the one captured span
+BENCHMARK(BM_DecodeOverBoundAlternating)
+    ->ArgNames({"dtype"})
+    ->Arg(int(xla::DType::F32))
+    ->Arg(int(xla::DType::BF16))
+    ->Arg(int(xla::DType::Q8))
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(7);
 
 // 16 greedy tokens after a context of 128, 2048 or 8192 tokens (f32 weights; the prefill is
 // outside the timed region). Weights cost the same at every length; what grows is attention

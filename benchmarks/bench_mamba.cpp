@@ -10,7 +10,6 @@
 // bandwidth is measured here, before the model runs. Speeds are printed, never asserted; the
 // one check is that decoding through the state gives the logits of one forward over the
 // whole sequence. --quick: a 2-layer model and a few tokens (a smoke run).
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,13 +19,13 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "bench_common.hpp"
+#include "read_bandwidth.hpp"
 #include "xla/autograd.hpp"
 #include "xla/model.hpp"
 #include "xla/ops.hpp"
@@ -43,38 +42,6 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-// Read bandwidth in GB/s, when no --context gives it: each thread sums its share of a
-// 256 MiB array it wrote first (beyond any cache); best of 5.
-double measure_read_gbs() {
-  const size_t n = size_t(256) << 20 >> 2;
-  std::vector<float> x(n);
-  const int threads = xla::num_threads();
-  const size_t share = n / size_t(threads);
-#pragma omp parallel num_threads(threads)
-  {
-    const size_t t = size_t(omp_get_thread_num());
-    for (size_t i = t * share; i < (t + 1) * share; ++i) x[i] = float(i & 15);
-  }
-  double best = 1e30;
-  volatile float sink = 0;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = Clock::now();
-    float total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      const size_t t = size_t(omp_get_thread_num());
-      float acc[32] = {};  // 32 independent sums: vector adds not waiting on each other
-      for (size_t i = t * share; i + 32 <= (t + 1) * share; i += 32)
-        for (int k = 0; k < 32; ++k) acc[k] += x[i + size_t(k)];
-      for (float a : acc) total += a;
-    }
-    sink = total;
-    best = std::min(best, since(t0));
-  }
-  (void)sink;
-  return double(share * size_t(threads) * sizeof(float)) / best / 1e9;
 }
 
 std::vector<int32_t> token_ids(int64_t n, int64_t vocab) {
@@ -141,7 +108,8 @@ int main(int argc, char** argv) {
   if (!context_path.empty()) {
     roof = bench::read_context(context_path, "bench_mamba");
   } else if (!quick) {
-    roof.read_gbs = measure_read_gbs();  // the FMA peak stays unknown: prefill is not read against it
+    roof.read_gbs = bench::ReadBandwidth(xla::num_threads())
+                        .gbs(xla::num_threads(), 5);  // the FMA peak stays unknown: prefill is not read against it
   }
 
   std::unique_ptr<xla::Model> model;

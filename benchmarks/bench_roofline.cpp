@@ -15,9 +15,9 @@
 #include <cstring>
 #include <fstream>
 #include <iomanip>
-#include <memory>
 #include <string>
 
+#include "read_bandwidth.hpp"
 #include "xla/tensor.hpp"
 
 #if defined(__x86_64__)
@@ -101,40 +101,7 @@ __attribute__((target("avx512f,avx512bf16"))) double dot_bf16(int seed) {
   g_sink = _mm512_cvtss_f32(acc[0]);
   return double(kSteps) * kChains * 16 * 4;
 }
-
-// Sums x[lo, hi) with eight independent 8-wide accumulators: the loads, not the adds, set the pace.
-__attribute__((target("avx2"))) float sum_range(const float* x, size_t lo, size_t hi) {
-  __m256 acc[8];
-  for (auto& v : acc) v = _mm256_setzero_ps();
-  for (size_t i = lo; i + 64 <= hi; i += 64)
-    for (int k = 0; k < 8; ++k) acc[k] = _mm256_add_ps(acc[k], _mm256_load_ps(x + i + 8 * k));
-  for (int k = 1; k < 8; ++k) acc[0] = _mm256_add_ps(acc[0], acc[k]);
-  return _mm256_cvtss_f32(acc[0]);
-}
-#else
-float sum_range(const float* x, size_t lo, size_t hi) {
-  float acc[8] = {};
-  for (size_t i = lo; i + 8 <= hi; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += x[i + size_t(k)];
-  return acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
-}
 #endif
-
-// Read bandwidth in GB/s: each thread sums its own contiguous share of a 256 MiB array (far
-// beyond any cache), which it also wrote first, so its pages sit near its core.
-double read_gbs(const float* x, size_t n, int threads) {
-  const size_t share = n / size_t(threads) / 64 * 64;
-  const double s = best_seconds(10, [&] {
-    float total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      const size_t t = size_t(omp_get_thread_num());
-      total += sum_range(x, t * share, (t + 1) * share);
-    }
-    g_sink = total;
-  });
-  return double(share * size_t(threads) * sizeof(float)) / s / 1e9;
-}
 
 // The CPU's name as /proc/cpuinfo gives it (a virtual machine may hide the exact model).
 std::string cpu_model() {
@@ -185,20 +152,15 @@ int main(int argc, char** argv) {
   flags = "not x86-64: FMA and bf16 peaks not measured";
 #endif
 
-  const size_t n = size_t(256) << 20 >> 2;  // 256 MiB of floats
-  std::unique_ptr<float, decltype(&std::free)> x(static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))),
-                                                 &std::free);
-  if (!x) {
+  double read1 = 0, read = 0;
+  try {
+    const bench::ReadBandwidth memory(threads);
+    read1 = memory.gbs(1, 10);
+    read = memory.gbs(threads, 10);
+  } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "bench_roofline: cannot allocate 256 MiB for the bandwidth test\n");
     return 1;
   }
-  const size_t share = n / size_t(threads) / 64 * 64;
-#pragma omp parallel num_threads(threads)
-  {  // first touch by the thread that will read the share
-    const size_t t = size_t(omp_get_thread_num());
-    for (size_t i = t * share; i < (t + 1) * share; ++i) x.get()[i] = float(i & 15);
-  }
-  const double read1 = read_gbs(x.get(), n, 1), read = read_gbs(x.get(), n, threads);
 
   const std::string cpu = cpu_model();
   char bf16_text[160];
