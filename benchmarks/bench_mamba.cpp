@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
   if (!context_path.empty()) {
     roof = bench::read_context(context_path, "bench_mamba");
   } else if (!quick) {
-    roof.read_gbs = bench::ReadBandwidth(xla::num_threads())
-                        .gbs(xla::num_threads(), 5);  // the FMA peak stays unknown: prefill is not read against it
+    // the FMA peak stays unknown: prefill is not read against it
+    roof.read_gbs = bench::ReadBandwidth(xla::num_threads()).gbs(xla::num_threads(), 5);
   }
 
   std::unique_ptr<xla::Model> model;
