@@ -1,6 +1,6 @@
 // bench_common.hpp — what the benchmarks share: bench_roofline's ceilings read back from its
-// --context file (make bench writes it), the demo's model (examples/c/demo.c) as a config, and
-// the median of a benchmark's turns.
+// --context file (make bench writes it), the demo's model (examples/c/demo.c) as a config, the
+// bytes of weights a decode step reads, and the median of a benchmark's turns.
 #pragma once
 #include <algorithm>
 #include <cstdio>
@@ -61,6 +61,17 @@ inline xla::GemmaConfig demo_config() {
   c.rope_theta = 1e6;
   c.sliding = {1, 0, 1, 0};
   return c;
+}
+
+// The bytes of weights a decode step reads: every base weight once (a tied embedding is read
+// whole as the head, one row of it as the embedding), Q8 weights with their f16 scales.
+inline double weight_bytes(xla::Model& m) {
+  double total = 0;
+  for (auto& [name, w] : m.named_parameters()) {
+    const double values = double(w->numel());
+    total += w->dtype() == xla::DType::Q8 ? values + values / 32 * 2 : values * double(xla::dtype_size(w->dtype()));
+  }
+  return total;
 }
 
 // The middle of the turns' figures (the upper of the two middle ones for an even count; 0

@@ -22,7 +22,7 @@
 
 namespace {
 
-const xla::GemmaModel& model(xla::DType dtype) {
+xla::GemmaModel& model(xla::DType dtype) {
   static std::map<int, xla::GemmaModel> models;
   auto it = models.find(int(dtype));
   if (it == models.end()) {
@@ -116,20 +116,6 @@ BENCHMARK(BM_Decode64)
     ->UseRealTime()
     ->Iterations(2);
 
-// The bytes of weights a decode step reads: every projection of every layer, and the head
-// (the tied embedding: a step reads all of it as the head, one row of it as the embedding).
-double weight_bytes_per_token(const xla::GemmaModel& m) {
-  auto bytes = [](const xla::Tensor& w) {
-    const double values = double(w.numel());
-    return w.dtype() == xla::DType::Q8 ? values + values / 32 * 2 : values * double(xla::dtype_size(w.dtype()));
-  };
-  double total = bytes(m.head_weight());
-  for (const xla::GemmaLayer& L : m.layers)
-    for (const xla::Tensor* w : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
-      total += bytes(*w);
-  return total;
-}
-
 // Decode against its bound, both measured in the same minutes: each turn reads 256 MiB
 // (read_bandwidth.hpp, as bench_roofline does), generates 16 greedy tokens (compiled steps,
 // after a 128-token prompt), and reads again. The turn's fraction is its tokens/s over the
@@ -137,9 +123,9 @@ double weight_bytes_per_token(const xla::GemmaModel& m) {
 // benchmarks minutes apart measure the machine's drift along with the fraction. Counters:
 // the median fraction and the lowest and highest, the median tokens/s and GB/s.
 void BM_DecodeOverBoundAlternating(benchmark::State& st) {
-  const xla::GemmaModel& m = model(xla::DType(st.range(0)));
+  xla::GemmaModel& m = model(xla::DType(st.range(0)));
   static const bench::ReadBandwidth memory(xla::num_threads());
-  const double bytes = weight_bytes_per_token(m);
+  const double bytes = bench::weight_bytes(m);
   xla::Session s(m, {.compile = true});
   s.feed(prompt(128));
   xla::GenerateOptions opts;

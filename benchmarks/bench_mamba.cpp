@@ -120,9 +120,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const int64_t V = model->vocab_size();
-  double weight_bytes = 0, weights = 0, matmul_weights = 0;  // every weight once; those of the projections
+  const double weight_bytes = bench::weight_bytes(*model);
+  double weights = 0, matmul_weights = 0;  // every weight once; those of the projections
   for (auto& [name, t] : model->named_parameters()) {
-    weight_bytes += double(t->nbytes());
     weights += double(t->numel());
     if (t->ndim() == 2 && name.find("proj") != std::string::npos) matmul_weights += double(t->numel());
   }
