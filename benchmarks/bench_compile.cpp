@@ -9,7 +9,9 @@
 // training step: these alternate eager and compiled in one loop (counters eager_ms,
 // compiled_ms), so that the machine's drift, up to 2× within minutes, hits both alike; so
 // does the compiled decode step over a KV cache (BM_DecodeStep270MAlternating, and
-// BM_DecodeStepNarrowAlternating for the same structure with tiny products).
+// BM_DecodeStepNarrowAlternating for the same structure with tiny products). The training
+// step also reports its compiled function's products (CompiledFunction::profile): their
+// time, their share, and the speedup over eager they leave room for (speedup_bound).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -279,19 +281,31 @@ void BM_DemoTrainStepAlternating(benchmark::State& st) {
         return out;
       },
       in);
-  alternate(
-      st,
-      [&] {
-        opt.zero_grad();
-        backward(train::lm_loss(m, in[0], in[1]));
-        opt.step();
-      },
-      [&] {
-        opt.zero_grad();
-        const std::vector<Tensor>& r = f.run(in);
-        for (size_t i = 0; i < params.size(); ++i) accumulate_grad(params[i], r[i + 1]);
-        opt.step();
-      });
+  auto eager_step = [&] {
+    opt.zero_grad();
+    backward(train::lm_loss(m, in[0], in[1]));
+    opt.step();
+  };
+  alternate(st, eager_step, [&] {
+    opt.zero_grad();
+    const std::vector<Tensor>& r = f.run(in);
+    for (size_t i = 0; i < params.size(); ++i) accumulate_grad(params[i], r[i + 1]);
+    opt.step();
+  });
+  // What bounds the speedup: a compiled step whose other work all took no time would still
+  // take as long as its matrix products. profile() times them, in turns with eager steps.
+  double eager_ms = 0, products_s = 0, function_s = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    eager_step();
+    eager_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const RunProfile p = f.profile(in);
+    products_s += p.seconds_in("matmul");
+    function_s += p.seconds;
+  }
+  st.counters["products_ms"] = 1e3 * products_s / 20;
+  st.counters["products_share"] = products_s / function_s;  // of the compiled function's time
+  st.counters["speedup_bound"] = eager_ms / (1e3 * products_s);
 }
 BENCHMARK(BM_DemoTrainStepAlternating)->Unit(benchmark::kMillisecond)->Iterations(100);
 

@@ -62,6 +62,21 @@ struct CompileStats {
   size_t unplanned_bytes = 0;  // the same buffers without reuse
 };
 
+// Where a compiled function's time goes: its steps grouped by what they run (an op's name
+// such as "matmul", "fused loop", "view"), with their time summed over the profiled runs.
+struct StepTime {
+  std::string name;
+  int64_t steps = 0;   // steps of this kind, over all runs
+  double seconds = 0;  // their time, summed
+};
+
+struct RunProfile {
+  int runs = 0;
+  double seconds = 0;                                // the runs' whole time: the steps and what lies between them
+  std::vector<StepTime> kinds;                       // most time first
+  double seconds_in(const std::string& name) const;  // 0 for a kind the graph lacks
+};
+
 class CompiledFunction {
  public:
   CompiledFunction(CompiledFunction&&) noexcept;
@@ -72,6 +87,10 @@ class CompiledFunction {
   // strides: a strided one is packed first). The results are views of the graph's buffers,
   // valid until the next run (clone() one to keep it). One run at a time per object.
   const std::vector<Tensor>& run(const std::vector<Tensor>& inputs);
+
+  // Runs the graph `runs` times (≥ 1) on these inputs as run() does, timing every step (a
+  // clock read per step: some tens of ns).
+  RunProfile profile(const std::vector<Tensor>& inputs, int runs = 1);
 
   std::string dump(GraphStage stage, GraphFormat format) const;
   const CompileStats& stats() const;

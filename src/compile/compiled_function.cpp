@@ -5,6 +5,7 @@
 // loops, products, softmax rows) allocates nothing and copies no tensor handle, and
 // other ops run as eagerly.
 #include <algorithm>
+#include <chrono>
 
 #include "fused_loop.hpp"
 #include "into.hpp"
@@ -44,6 +45,11 @@ struct CompiledFunction::Impl {
 
   void build();
   void step(Work& w);
+  void bind(const std::vector<Tensor>& inputs);
+  void finish_step(const Work& w);
+  const std::vector<Tensor>& collect();
+  int kind_of(const Work& w);  // profile(): an index into `kinds`
+  std::vector<std::string> kinds;
 };
 
 namespace {
@@ -201,9 +207,8 @@ void CompiledFunction::Impl::step(Work& w) {
   for (auto [k, from] : w.fresh) w.args[size_t(k)] = Tensor();
 }
 
-const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inputs) {
-  Impl& m = *impl_;
-  const Graph& g = m.graph;
+void CompiledFunction::Impl::bind(const std::vector<Tensor>& inputs) {
+  const Graph& g = graph;
   if (inputs.size() != g.inputs.size())
     fail(Status::InvalidArg, "compiled function",
          "takes " + std::to_string(g.inputs.size()) + " inputs, got " + std::to_string(inputs.size()));
@@ -219,18 +224,98 @@ const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inpu
       fail(Status::DType, "compiled function",
            "input " + std::to_string(k) + " is " + dtype_name(t.dtype()) + " but was captured as " +
                dtype_name(want.dtype));
-    m.slots[size_t(g.inputs[k])] = t.is_contiguous() ? t.alias() : t.contiguous();
+    slots[size_t(g.inputs[k])] = t.is_contiguous() ? t.alias() : t.contiguous();
   }
+}
+
+void CompiledFunction::Impl::finish_step(const Work& w) {
+  for (int d : w.dead) {
+    slots[size_t(d)] = Tensor();
+    multi[size_t(d)].clear();
+  }
+}
+
+const std::vector<Tensor>& CompiledFunction::Impl::collect() {
+  results.resize(graph.outputs.size());
+  for (size_t k = 0; k < graph.outputs.size(); ++k) results[k] = slots[size_t(graph.outputs[k])];
+  return results;
+}
+
+int CompiledFunction::Impl::kind_of(const Work& w) {
+  const Node& n = graph.nodes[size_t(w.node)];
+  std::string name;
+  switch (n.kind) {
+    case NodeKind::Fused:
+      name = "fused loop";
+      break;
+    case NodeKind::Effect:
+      name = "write " + n.name + " into";
+      break;
+    case NodeKind::View:
+      name = "view";
+      break;
+    case NodeKind::Output:
+      name = "result";
+      break;
+    default:
+      name = n.name;
+      break;
+  }
+  const auto at = std::find(kinds.begin(), kinds.end(), name);
+  if (at != kinds.end()) return int(at - kinds.begin());
+  kinds.push_back(name);
+  return int(kinds.size()) - 1;
+}
+
+const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inputs) {
+  Impl& m = *impl_;
+  m.bind(inputs);
   for (Impl::Work& w : m.work) {
     m.step(w);
-    for (int d : w.dead) {
-      m.slots[size_t(d)] = Tensor();
-      m.multi[size_t(d)].clear();
-    }
+    m.finish_step(w);
   }
-  m.results.resize(g.outputs.size());
-  for (size_t k = 0; k < g.outputs.size(); ++k) m.results[k] = m.slots[size_t(g.outputs[k])];
-  return m.results;
+  return m.collect();
+}
+
+RunProfile CompiledFunction::profile(const std::vector<Tensor>& inputs, int runs) {
+  if (runs < 1) fail(Status::InvalidArg, "compiled function profile", "runs is " + std::to_string(runs) + ", not ≥ 1");
+  Impl& m = *impl_;
+  std::vector<int> kind(m.work.size());
+  for (size_t i = 0; i < m.work.size(); ++i) kind[i] = m.kind_of(m.work[i]);
+  std::vector<StepTime> times(m.kinds.size());
+  for (size_t k = 0; k < m.kinds.size(); ++k) times[k].name = m.kinds[k];
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  RunProfile p;
+  p.runs = runs;
+  for (int r = 0; r < runs; ++r) {
+    const auto start = Clock::now();
+    m.bind(inputs);
+    auto before = Clock::now();
+    for (size_t i = 0; i < m.work.size(); ++i) {
+      m.step(m.work[i]);
+      m.finish_step(m.work[i]);
+      const auto after = Clock::now();
+      StepTime& t = times[size_t(kind[i])];
+      ++t.steps;
+      t.seconds += seconds(before, after);
+      before = after;
+    }
+    m.collect();
+    p.seconds += seconds(start, Clock::now());
+  }
+  std::stable_sort(times.begin(), times.end(),
+                   [](const StepTime& a, const StepTime& b) { return a.seconds > b.seconds; });
+  p.kinds = std::move(times);
+  return p;
+}
+
+double RunProfile::seconds_in(const std::string& name) const {
+  for (const StepTime& t : kinds)
+    if (t.name == name) return t.seconds;
+  return 0;
 }
 
 std::string CompiledFunction::dump(GraphStage stage, GraphFormat format) const {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 
 #include "passes.hpp"
 #include "xla/autograd.hpp"
@@ -400,4 +401,44 @@ TEST(Compile, TrainingStepGradientsEqualEager) {
   expect_same_bits(got[0], want[0], "loss");
   expect_same_bits(got[1], want[1], "dL/dw1");
   expect_same_bits(got[2], want[2], "dL/dw2");
+}
+
+// profile() runs the graph as run() does and counts each step once a run under its kind: two
+// products, one fused loop, a softmax. A run after it gives eager's bits.
+TEST(Compile, ProfileCountsEveryStepByKind) {
+  Tensor w1 = randn_tensor({16, 32}, 21), w2 = randn_tensor({32, 8}, 22);
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor h = mul(gelu_tanh(matmul(in[0], w1)), Tensor::scalar(0.5f));
+    return std::vector<Tensor>{softmax(matmul(h, w2), -1)};
+  };
+  Tensor x = randn_tensor({4, 16}, 23);
+  CompiledFunction f = compile(fn, {x});
+  const RunProfile p = f.profile({x}, 3);
+  EXPECT_EQ(p.runs, 3);
+  std::map<std::string, int64_t> steps;
+  double summed = 0;
+  for (const StepTime& t : p.kinds) {
+    steps[t.name] = t.steps;
+    EXPECT_GE(t.seconds, 0) << t.name;
+    EXPECT_EQ(p.seconds_in(t.name), t.seconds) << t.name;
+    summed += t.seconds;
+  }
+  EXPECT_EQ(steps, (std::map<std::string, int64_t>{{"matmul", 6}, {"fused loop", 3}, {"softmax", 3}}))
+      << f.dump(GraphStage::Optimized, GraphFormat::Text);
+  EXPECT_LE(summed, p.seconds);
+  for (size_t k = 1; k < p.kinds.size(); ++k) EXPECT_GE(p.kinds[k - 1].seconds, p.kinds[k].seconds);
+  EXPECT_EQ(p.seconds_in("attention"), 0);
+
+  Tensor x2 = randn_tensor({4, 16}, 24);
+  f.profile({x2}, 2);
+  expect_same_bits(f.run({x2})[0], fn({x2})[0], "a run after profiling");
+
+  try {
+    f.profile({x}, 0);
+    ADD_FAILURE() << "no runs profiled without an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::InvalidArg);
+    EXPECT_NE(std::string(e.what()).find("runs is 0"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(f.profile({x, x}, 1), Error);
 }
