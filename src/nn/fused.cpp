@@ -25,19 +25,6 @@ Tensor f32c(const Tensor& t) { return t.dtype() == DType::F32 && t.is_contiguous
 // sums (the weight gradient) combine in the same order on every machine.
 constexpr int64_t kRowBlock = 64;
 
-// Σ term(j) for j < n in double, over 8 lanes (term j into lane j mod 8, the lanes then summed
-// pairwise): one order on every machine and thread split, and 8 sums the compiler vectorises
-// where a single running sum would wait on each add.
-template <typename F>
-double sum_in_lanes(int64_t n, F term) {
-  double lane[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) lane[l] += term(j + l);
-  for (; j < n; ++j) lane[j % 8] += term(j);
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
 // dx and dw of y = x · rstd · (1 + w) from g, for in = {x, w, rstd, g}, into out = {dx, dw}
 // (either undefined when not wanted). dw is summed over rows in fixed blocks.
 void rms_norm_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>& out) {
@@ -52,22 +39,12 @@ void rms_norm_grad_into(const std::vector<Tensor>& in, std::vector<Tensor>& out)
   const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
   std::vector<float> dw_part(dw ? size_t(blocks * C) : 0, 0.f);
   float* pdx = dx ? dx->data<float>() : nullptr;
+  const detail::CpuKernels& cpu = detail::cpu_kernels();
   detail::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
-      float* dwp = dw_part.empty() ? nullptr : dw_part.data() + blk * C;
-      for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); ++r) {
-        const float* xr = px + r * C;
-        const float* gr = pg + r * C;
-        const float inv = pr[r];
-        if (dwp)
-          for (int64_t j = 0; j < C; ++j) dwp[j] += gr[j] * xr[j] * inv;
-        if (!pdx) continue;
-        // y = x·r·s: dx = r·(g·s) − r³·x·mean(g·s·x)
-        const double dot = sum_in_lanes(C, [&](int64_t j) { return double(gr[j]) * (1.f + pw[j]) * xr[j]; });
-        const float k = float(dot / double(C)) * inv * inv * inv;
-        float* dr = pdx + r * C;
-        for (int64_t j = 0; j < C; ++j) dr[j] = inv * gr[j] * (1.f + pw[j]) - k * xr[j];
-      }
+      const int64_t r0 = blk * kRowBlock, n = std::min(rows, r0 + kRowBlock) - r0;
+      cpu.rms_norm_grad_rows(n, C, px + r0 * C, pw, pr + r0, pg + r0 * C, pdx ? pdx + r0 * C : nullptr,
+                             dw_part.empty() ? nullptr : dw_part.data() + blk * C);
     }
   });
   if (dw) {
@@ -89,16 +66,9 @@ void rms_norm_into(const std::vector<Tensor>& in, float eps, std::vector<Tensor>
   const float* pw = w.data<float>();
   float* py = y ? y->data<float>() : nullptr;
   float* pr = rstd ? rstd->data<float>() : nullptr;
+  const detail::CpuKernels& cpu = detail::cpu_kernels();
   detail::parallel_for(rows, 16, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* xr = px + r * C;
-      const double ss = sum_in_lanes(C, [&](int64_t j) { return double(xr[j]) * xr[j]; });
-      const float inv = float(1.0 / std::sqrt(ss / double(C) + double(eps)));
-      if (pr) pr[r] = inv;
-      if (!py) continue;
-      float* yr = py + r * C;
-      for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] * inv) * (1.f + pw[j]);
-    }
+    cpu.rms_norm_rows(e - b, C, px + b * C, pw, eps, py ? py + b * C : nullptr, pr ? pr + b : nullptr);
   });
 }
 

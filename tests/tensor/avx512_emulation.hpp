@@ -228,4 +228,33 @@ inline __m256 _mm256_permute2f128_ps(__m256 a, __m256 b, int imm) {  // each hal
   return v;
 }
 
+// RMSNorm's sums: eight f32 widened to f64 lanes, multiplied and added one by one.
+struct __m512d {
+  double d[8];
+};
+inline __m256 _mm256_set1_ps(float x) {
+  __m256 v;
+  for (float& f : v.f) f = x;
+  return v;
+}
+inline __m256 _mm256_add_ps(__m256 a, __m256 b) {
+  for (int i = 0; i < 8; ++i) a.f[i] += b.f[i];
+  return a;
+}
+inline __m512d _mm512_setzero_pd() { return __m512d{}; }
+inline __m512d _mm512_cvtps_pd(__m256 a) {
+  __m512d v;
+  for (int i = 0; i < 8; ++i) v.d[i] = double(a.f[i]);
+  return v;
+}
+inline __m512d _mm512_mul_pd(__m512d a, __m512d b) {
+  for (int i = 0; i < 8; ++i) a.d[i] *= b.d[i];
+  return a;
+}
+inline __m512d _mm512_add_pd(__m512d a, __m512d b) {
+  for (int i = 0; i < 8; ++i) a.d[i] += b.d[i];
+  return a;
+}
+inline void _mm512_store_pd(double* p, __m512d v) { std::memcpy(p, v.d, 64); }
+
 }  // namespace xla::detail::XLA_ISA

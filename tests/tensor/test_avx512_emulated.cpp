@@ -205,3 +205,26 @@ TEST(EmulatedAvx512, GeluGivesTheScalarBits) {
     EXPECT_NEAR(whole[i], gelu, 2e-7 * std::max(1.0, std::fabs(v))) << "gelu_tanh(" << xs[i] << ")";
   }
 }
+
+// RMSNorm forward and backward: the AVX-512 loops (f64 lanes, tails of 8 and 16) give the
+// baseline path's bits.
+TEST(EmulatedAvx512, RmsNormGivesTheBaselineBits) {
+  const xla::detail::CpuKernels& base = xla::detail::isa_baseline::table();
+  for (int64_t C : {1, 8, 13, 16, 33, 640}) {
+    SCOPED_TRACE("C=" + std::to_string(C));
+    const int64_t rows = 2;
+    const std::vector<float> x = xt::normal_values(size_t(rows * C), uint32_t(C)),
+                             w = xt::normal_values(size_t(C), 5, 0.3f),
+                             g = xt::normal_values(size_t(rows * C), uint32_t(C + 3));
+    std::vector<float> y(x.size()), y_want(x.size()), rstd(2), rstd_want(2);
+    emulated().rms_norm_rows(rows, C, x.data(), w.data(), 1e-6f, y.data(), rstd.data());
+    base.rms_norm_rows(rows, C, x.data(), w.data(), 1e-6f, y_want.data(), rstd_want.data());
+    EXPECT_EQ(std::memcmp(y.data(), y_want.data(), y.size() * 4), 0);
+    EXPECT_EQ(std::memcmp(rstd.data(), rstd_want.data(), 8), 0);
+    std::vector<float> dx(x.size()), dx_want(x.size()), dw(w.size()), dw_want(w.size());
+    emulated().rms_norm_grad_rows(rows, C, x.data(), w.data(), rstd_want.data(), g.data(), dx.data(), dw.data());
+    base.rms_norm_grad_rows(rows, C, x.data(), w.data(), rstd_want.data(), g.data(), dx_want.data(), dw_want.data());
+    EXPECT_EQ(std::memcmp(dx.data(), dx_want.data(), dx.size() * 4), 0);
+    EXPECT_EQ(std::memcmp(dw.data(), dw_want.data(), dw.size() * 4), 0);
+  }
+}

@@ -2,9 +2,11 @@
 // runs (each test switches paths in turn), against naive loops in double; and
 // Q8 weights: quantization error bounds, matmul / embedding through every path,
 // and the ops that must refuse them.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "cpu_kernels.hpp"
@@ -276,6 +278,80 @@ TEST(CpuPaths, ArithmeticGivesTheScalarBitsOnEveryPath) {
                     << (streaming ? " streaming" : "");
               }
             }
+  }
+}
+
+// RMSNorm's rows as plain loops: sums in double over 8 lanes added pairwise, each operation
+// rounded on its own (no contraction even where the tests are built with FMA).
+#define NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+template <typename F>
+NO_CONTRACT double sum_in_lanes(int64_t n, F term) {
+  double lane[8] = {};
+  for (int64_t j = 0; j < n; ++j) lane[j % 8] += term(j);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+NO_CONTRACT void rms_norm_plain(int64_t rows, int64_t C, const float* x, const float* w, float eps, float* y,
+                                float* rstd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * C;
+    const double ss = sum_in_lanes(C, [&](int64_t j) { return double(xr[j]) * xr[j]; });
+    const float inv = float(1.0 / std::sqrt(ss / double(C) + double(eps)));
+    rstd[r] = inv;
+    for (int64_t j = 0; j < C; ++j) y[r * C + j] = (xr[j] * inv) * (1.f + w[j]);
+  }
+}
+NO_CONTRACT void rms_norm_grad_plain(int64_t rows, int64_t C, const float* x, const float* w, const float* rstd,
+                                     const float* g, float* dx, float* dw) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *xr = x + r * C, *gr = g + r * C;
+    const float inv = rstd[r];
+    for (int64_t j = 0; j < C; ++j) dw[j] += gr[j] * xr[j] * inv;
+    const double dot = sum_in_lanes(C, [&](int64_t j) { return double(gr[j]) * (1.f + w[j]) * xr[j]; });
+    const float k = float(dot / double(C)) * inv * inv * inv;
+    for (int64_t j = 0; j < C; ++j) dx[r * C + j] = inv * gr[j] * (1.f + w[j]) - k * xr[j];
+  }
+}
+
+// RMSNorm forward and backward give the plain loops' bits on every path: inference and
+// training get the same numbers on any CPU. Widths with and without tails of 8 and 16, rows
+// of very different scales, and each result left out in turn.
+TEST(CpuPaths, RmsNormGivesThePlainLoopsBitsOnEveryPath) {
+  EveryPath guard;
+  for (const std::string& path : guard.paths) {
+    SCOPED_TRACE(path);
+    xla::detail::use_cpu_path(path);
+    const xla::detail::CpuKernels& cpu = xla::detail::cpu_kernels();
+    for (int64_t C : {1, 7, 8, 9, 15, 16, 17, 32, 100, 640, 1001}) {
+      SCOPED_TRACE("C=" + std::to_string(C));
+      const int64_t rows = 3;
+      std::vector<float> x = xt::normal_values(size_t(rows * C), uint32_t(C)),
+                         w = xt::normal_values(size_t(C), 7, 0.3f),
+                         g = xt::normal_values(size_t(rows * C), uint32_t(C + 1));
+      for (int64_t j = 0; j < C; ++j) x[size_t(C + j)] *= 1e-3f, x[size_t(2 * C + j)] *= 1e3f;
+      std::vector<float> y(x.size()), rstd(x.size() / size_t(C)), y_want(x.size()), rstd_want(rstd.size());
+      rms_norm_plain(rows, C, x.data(), w.data(), 1e-6f, y_want.data(), rstd_want.data());
+      cpu.rms_norm_rows(rows, C, x.data(), w.data(), 1e-6f, y.data(), rstd.data());
+      ASSERT_EQ(std::memcmp(y.data(), y_want.data(), y.size() * 4), 0);
+      ASSERT_EQ(std::memcmp(rstd.data(), rstd_want.data(), rstd.size() * 4), 0);
+      std::fill(rstd.begin(), rstd.end(), 0.f);
+      cpu.rms_norm_rows(rows, C, x.data(), w.data(), 1e-6f, nullptr, rstd.data());
+      ASSERT_EQ(std::memcmp(rstd.data(), rstd_want.data(), rstd.size() * 4), 0) << "rstd alone";
+      std::fill(y.begin(), y.end(), 0.f);
+      cpu.rms_norm_rows(rows, C, x.data(), w.data(), 1e-6f, y.data(), nullptr);
+      ASSERT_EQ(std::memcmp(y.data(), y_want.data(), y.size() * 4), 0) << "y alone";
+
+      std::vector<float> dx(x.size()), dw(size_t(C), 0.25f), dx_want(x.size()), dw_want(size_t(C), 0.25f);
+      rms_norm_grad_plain(rows, C, x.data(), w.data(), rstd_want.data(), g.data(), dx_want.data(), dw_want.data());
+      cpu.rms_norm_grad_rows(rows, C, x.data(), w.data(), rstd_want.data(), g.data(), dx.data(), dw.data());
+      ASSERT_EQ(std::memcmp(dx.data(), dx_want.data(), dx.size() * 4), 0);
+      ASSERT_EQ(std::memcmp(dw.data(), dw_want.data(), dw.size() * 4), 0);
+      std::fill(dx.begin(), dx.end(), 0.f);
+      cpu.rms_norm_grad_rows(rows, C, x.data(), w.data(), rstd_want.data(), g.data(), dx.data(), nullptr);
+      ASSERT_EQ(std::memcmp(dx.data(), dx_want.data(), dx.size() * 4), 0) << "dx alone";
+      std::fill(dw.begin(), dw.end(), 0.25f);
+      cpu.rms_norm_grad_rows(rows, C, x.data(), w.data(), rstd_want.data(), g.data(), nullptr, dw.data());
+      ASSERT_EQ(std::memcmp(dw.data(), dw_want.data(), dw.size() * 4), 0) << "dw alone";
+    }
   }
 }
 

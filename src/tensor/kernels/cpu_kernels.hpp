@@ -72,6 +72,13 @@ struct CpuKernels {
   void (*stream_fence)();
   // y[i] = exp(x[i]) within 2 ulp, 0 below −87.33654 (under FLT_MIN), for i < n (y may be x).
   void (*exp_f32)(const float* x, float* y, int64_t n);
+  // RMSNorm over `rows` rows of C values (src/nn/fused.cpp): rstd = 1/√(Σ x²/C + eps) with the
+  // sum in double over 8 lanes, y = (x·rstd)·(1 + w) (y or rstd may be null); its backward
+  // given g = dL/dy: dx = rstd·g·(1 + w) − x·rstd³·Σ g·(1 + w)·x / C, dw_part += g·x·rstd
+  // row after row (dx or dw_part may be null). The baseline's bits on every path.
+  void (*rms_norm_rows)(int64_t rows, int64_t C, const float* x, const float* w, float eps, float* y, float* rstd);
+  void (*rms_norm_grad_rows)(int64_t rows, int64_t C, const float* x, const float* w, const float* rstd, const float* g,
+                             float* dx, float* dw_part);
 };
 
 // The table in use: the best path this CPU runs, or the one XLA_CPU asks for (never above
