@@ -228,3 +228,24 @@ TEST(EmulatedAvx512, RmsNormGivesTheBaselineBits) {
     EXPECT_EQ(std::memcmp(dw.data(), dw_want.data(), dw.size() * 4), 0);
   }
 }
+
+// The slope of the tanh GELU: the AVX-512 loops around the path's tanh give the formula's
+// bits as the baseline rounds it (each operation on its own, even where tests build with FMA).
+__attribute__((optimize("fp-contract=off"))) void gelu_slope_formula(const std::vector<float>& x,
+                                                                     std::vector<float>& out) {
+  constexpr float k = 0.7978845608028654f, c = 0.044715f;
+  for (size_t i = 0; i < x.size(); ++i) out[i] = k * (x[i] + c * x[i] * x[i] * x[i]);
+  emulated().tanh_f32(out.data(), out.data(), int64_t(out.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float t = out[i];
+    out[i] = 0.5f * (1.f + t) + 0.5f * x[i] * (1.f - t * t) * k * (1.f + 3.f * c * x[i] * x[i]);
+  }
+}
+
+TEST(EmulatedAvx512, GeluSlopeGivesTheFormulasBits) {
+  const std::vector<float> x = xt::normal_values(37, 9, 2.f);
+  std::vector<float> got(x.size()), want(x.size());
+  emulated().gelu_tanh_slope_f32(x.data(), got.data(), int64_t(x.size()));
+  gelu_slope_formula(x, want);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0);
+}

@@ -355,6 +355,35 @@ TEST(CpuPaths, RmsNormGivesThePlainLoopsBitsOnEveryPath) {
   }
 }
 
+// The slope of the tanh GELU: the plain formula around each path's own tanh, bit for bit,
+// over lengths with and without vector tails.
+NO_CONTRACT void gelu_slope_plain(const xla::detail::CpuKernels& cpu, const float* x, float* out, int64_t n) {
+  constexpr float k = 0.7978845608028654f, c = 0.044715f;
+  for (int64_t i = 0; i < n; ++i) out[i] = k * (x[i] + c * x[i] * x[i] * x[i]);
+  cpu.tanh_f32(out, out, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = out[i];
+    out[i] = 0.5f * (1.f + t) + 0.5f * x[i] * (1.f - t * t) * k * (1.f + 3.f * c * x[i] * x[i]);
+  }
+}
+
+TEST(CpuPaths, GeluSlopeGivesThePlainFormulasBitsOnEveryPath) {
+  EveryPath guard;
+  std::vector<float> x = xt::normal_values(1000, 3, 2.f);
+  x[0] = 0.f, x[1] = -0.f, x[2] = 12.f, x[3] = -12.f, x[4] = 1e-20f;
+  for (const std::string& path : guard.paths) {
+    SCOPED_TRACE(path);
+    xla::detail::use_cpu_path(path);
+    const xla::detail::CpuKernels& cpu = xla::detail::cpu_kernels();
+    for (int64_t n : {1, 7, 8, 15, 16, 17, 100, 1000}) {
+      std::vector<float> got(static_cast<size_t>(n)), want(got.size());
+      cpu.gelu_tanh_slope_f32(x.data(), got.data(), n);
+      gelu_slope_plain(cpu, x.data(), want.data(), n);
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0) << "n=" << n;
+    }
+  }
+}
+
 // ---- Q8 weights ----
 
 TEST(Q8, QuantizationErrorIsWithinHalfAStepOfTheF16Scale) {

@@ -79,6 +79,9 @@ struct CpuKernels {
   void (*rms_norm_rows)(int64_t rows, int64_t C, const float* x, const float* w, float eps, float* y, float* rstd);
   void (*rms_norm_grad_rows)(int64_t rows, int64_t C, const float* x, const float* w, const float* rstd, const float* g,
                              float* dx, float* dw_part);
+  // out[i] = d gelu_tanh / dx at x[i] (out must not overlap x): ½(1 + t) + ½x(1 − t²)k(1 + 3cx²)
+  // with t = tanh(k(x + cx³)) by tanh_f32, each other operation rounded as on the baseline.
+  void (*gelu_tanh_slope_f32)(const float* x, float* out, int64_t n);
 };
 
 // The table in use: the best path this CPU runs, or the one XLA_CPU asks for (never above

@@ -1,7 +1,7 @@
 // row_transforms.hpp — a row's softmax exponentials, its logit soft-cap and the slope of
-// the tanh GELU through the kernel table's vector exp and tanh (cpu_kernels.hpp). Kept out
-// of cpu_kernels.hpp, which the per-instruction-set sources include: an inline function
-// there could be compiled with AVX and picked by the linker for baseline code.
+// the tanh GELU through the kernel table (cpu_kernels.hpp). Kept out of cpu_kernels.hpp,
+// which the per-instruction-set sources include: an inline function there could be
+// compiled with AVX and picked by the linker for baseline code.
 #pragma once
 #include <cstdint>
 
@@ -26,17 +26,7 @@ inline void soft_cap(float* x, int64_t n, float cap) {
   for (int64_t i = 0; i < n; ++i) x[i] *= cap;
 }
 
-// out[i] = d gelu_tanh / dx at x[i]. With y = ½x(1 + t), t = tanh(k(x + c x³)):
-//   dy/dx = ½(1 + t) + ½x (1 − t²) k (1 + 3c x²).
-// out must not overlap x.
-inline void gelu_tanh_slope(const float* x, float* out, int64_t n) {
-  constexpr float k = 0.7978845608028654f, c = 0.044715f;
-  for (int64_t i = 0; i < n; ++i) out[i] = k * (x[i] + c * x[i] * x[i] * x[i]);
-  cpu_kernels().tanh_f32(out, out, n);
-  for (int64_t i = 0; i < n; ++i) {
-    const float t = out[i];
-    out[i] = 0.5f * (1.f + t) + 0.5f * x[i] * (1.f - t * t) * k * (1.f + 3.f * c * x[i] * x[i]);
-  }
-}
+// out[i] = d gelu_tanh / dx at x[i] (the kernel table's; out must not overlap x).
+inline void gelu_tanh_slope(const float* x, float* out, int64_t n) { cpu_kernels().gelu_tanh_slope_f32(x, out, n); }
 
 }  // namespace xla::detail
