@@ -1,11 +1,12 @@
 // cpu_kernels.hpp — the SIMD kernels of one instruction set, and the choice of set at run time.
 // libxla.so is built for the x86-64 baseline; the few loops where the instruction set decides
 // the speed (dot products against weights, the packed GEMM's micro-kernel, exp and tanh, the
-// fused loops' arithmetic) are compiled once per instruction set (isa_*.cpp, each with its
-// own -m flags) into a table of function pointers, and the table of the best set this CPU
-// has is chosen once, from cpuid. XLA_CPU (environment: baseline, avx2, avx512, avx512bf16)
+// fused loops' arithmetic, RMSNorm's rows, GELU's slope) are compiled once per instruction
+// set (isa_*.cpp, each with its own -m flags) into a table of function pointers, and the
+// table of the best set this CPU has is chosen once, from cpuid. XLA_CPU (environment: baseline, avx2, avx512, avx512bf16)
 // forces a lower one.
-// Each path sums in its own fixed order: results are deterministic per path, not across them.
+// Each path sums in its own fixed order: results are deterministic per path, not across them
+// (RMSNorm's rows and GELU's slope round as the baseline does: the same bits on every path).
 #pragma once
 #include <cstdint>
 #include <string>
