@@ -1,5 +1,8 @@
 // compile_api.cpp — C entry points for the compiler (xla/compile.hpp): a C callback is the
 // function captured, its handles become tensors and the graph replays them.
+#include <charconv>
+#include <cstring>
+
 #include "handles.hpp"
 #include "xla/compile.hpp"
 
@@ -23,6 +26,13 @@ std::vector<Tensor> tensors_of(const xla_tensor* const* ts, int32_t n, const cha
   for (int32_t i = 0; i < n; ++i)
     v.push_back(tensor_of(ts[i], (std::string(name) + "[" + std::to_string(i) + "]").c_str()));
   return v;
+}
+
+// Seconds as text with nine significant digits, with a decimal point whatever the locale.
+std::string seconds_text(double s) {
+  char out[32];
+  const auto end = std::to_chars(out, out + sizeof out, s, std::chars_format::general, 9).ptr;
+  return std::string(out, end);
 }
 
 }  // namespace
@@ -96,14 +106,23 @@ xla_status xla_graph_dump(const xla_graph* g, int32_t stage, int32_t format, cha
       invalid("stage " + std::to_string(stage) + " is not XLA_GRAPH_CAPTURED or XLA_GRAPH_OPTIMIZED");
     if (format != XLA_GRAPH_TEXT && format != XLA_GRAPH_DOT)
       invalid("format " + std::to_string(format) + " is not XLA_GRAPH_TEXT or XLA_GRAPH_DOT");
-    const std::string text = g->f.dump(stage == XLA_GRAPH_CAPTURED ? GraphStage::Captured : GraphStage::Optimized,
-                                       format == XLA_GRAPH_DOT ? GraphFormat::Dot : GraphFormat::Text);
-    *len_out = text.size();
-    if (cap < text.size() + 1)
-      fail(Status::BufferTooSmall, "the text needs " + std::to_string(text.size() + 1) +
-                                       " bytes with its NUL, buf holds " + std::to_string(cap));
-    require_ptr(buf, "buf");
-    std::memcpy(buf, text.data(), text.size() + 1);
+    write_text(g->f.dump(stage == XLA_GRAPH_CAPTURED ? GraphStage::Captured : GraphStage::Optimized,
+                         format == XLA_GRAPH_DOT ? GraphFormat::Dot : GraphFormat::Text),
+               buf, cap, len_out);
+  });
+}
+
+xla_status xla_graph_profile(xla_graph* g, const xla_tensor* const* inputs, int32_t n_inputs, int32_t runs, char* buf,
+                             size_t cap, size_t* len_out) {
+  return guard("xla_graph_profile", [&] {
+    require_ptr(g, "g");
+    require_ptr(len_out, "len_out");
+    check_count(n_inputs, "n_inputs");
+    const RunProfile p = g->f.profile(tensors_of(inputs, n_inputs, "inputs"), runs);
+    std::string text = "runs\t" + std::to_string(p.runs) + "\t" + seconds_text(p.seconds) + "\n";
+    for (const StepTime& k : p.kinds)
+      text += k.name + "\t" + std::to_string(k.steps) + "\t" + seconds_text(k.seconds) + "\n";
+    write_text(text, buf, cap, len_out);
   });
 }
 

@@ -66,6 +66,18 @@ inline void require_ptr(const T* p, const char* name) {
   if (!p) invalid(std::string(name) + " is NULL");
 }
 
+// Copies text NUL-terminated into buf (cap >= size + 1) and reports its size without the
+// NUL in *len_out, also when buf is too small.
+inline void write_text(const std::string& text, char* buf, size_t cap, size_t* len_out) {
+  require_ptr(len_out, "len_out");
+  *len_out = text.size();
+  if (cap < text.size() + 1)
+    fail(Status::BufferTooSmall,
+         "the text needs " + std::to_string(text.size() + 1) + " bytes with its NUL, buf holds " + std::to_string(cap));
+  require_ptr(buf, "buf");
+  std::memcpy(buf, text.data(), text.size() + 1);
+}
+
 // Unwraps a handle, checking for NULL (`name` is the argument's name in the message).
 inline const Tensor& tensor_of(const xla_tensor* h, const char* name) {
   require_ptr(h, name);

@@ -9,22 +9,6 @@
 using namespace xla;
 using namespace xla::capi;
 
-namespace {
-
-// Copies text NUL-terminated into buf (cap >= size + 1) and reports its size without the NUL.
-void write_text(const std::string& text, char* buf, size_t cap, size_t* len_out) {
-  require_ptr(len_out, "len_out");
-  *len_out = text.size();
-  if (cap < text.size() + 1)
-    fail(Status::BufferTooSmall, "the text needs " + std::to_string(text.size() + 1) + " bytes with its NUL, buf holds " +
-                                     std::to_string(cap));
-  require_ptr(buf, "buf");
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = '\0';
-}
-
-}  // namespace
-
 extern "C" {
 
 xla_status xla_tokenizer_load(const char* path, xla_tokenizer** out) {

@@ -297,6 +297,15 @@ XLA_API xla_status xla_graph_run(xla_graph* g, const xla_tensor* const* inputs, 
    without the NUL, also on XLA_ERR_BUFFER_TOO_SMALL. */
 XLA_API xla_status xla_graph_dump(const xla_graph* g, int32_t stage, int32_t format, char* buf, size_t cap,
                                   size_t* len_out);
+/* Runs the graph `runs` (>= 1) times on inputs as xla_graph_run does (keeping no results),
+   timing every step, and writes where the time went as tab-separated text, NUL-terminated
+   into buf (cap >= length + 1; *len_out = the length without the NUL, also on
+   XLA_ERR_BUFFER_TOO_SMALL, after the runs): a first line "runs\t<runs>\t<seconds of all
+   runs>", then one line per kind of step, most time first: "<kind>\t<steps>\t<seconds>", a
+   kind being an op's name ("matmul"), "fused loop" or "view", its steps and seconds summed
+   over the runs. */
+XLA_API xla_status xla_graph_profile(xla_graph* g, const xla_tensor* const* inputs, int32_t n_inputs, int32_t runs,
+                                     char* buf, size_t cap, size_t* len_out);
 XLA_API void xla_graph_free(xla_graph* g);
 
 /* ================================================================ autograd

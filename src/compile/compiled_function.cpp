@@ -278,7 +278,8 @@ const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inpu
 }
 
 RunProfile CompiledFunction::profile(const std::vector<Tensor>& inputs, int runs) {
-  if (runs < 1) fail(Status::InvalidArg, "compiled function profile", "runs is " + std::to_string(runs) + ", not ≥ 1");
+  if (runs < 1)
+    fail(Status::InvalidArg, "compiled function profile", "runs is " + std::to_string(runs) + ", must be at least 1");
   Impl& m = *impl_;
   std::vector<int> kind(m.work.size());
   for (size_t i = 0; i < m.work.size(); ++i) kind[i] = m.kind_of(m.work[i]);

@@ -1,6 +1,7 @@
 /* test_compile.c — the compiler through the C API: a function of C ops captured, replayed
  * on new inputs with the eager ops' exact bits, weights read live, the dumps, the errors. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "expect.h"
@@ -105,6 +106,31 @@ int main(void) {
   EXPECT(strlen(text) == len && strstr(text, "fused loop [3, 4] {mul → mean}") != NULL);
   EXPECT_OK(xla_graph_dump(g, XLA_GRAPH_CAPTURED, XLA_GRAPH_DOT, text, sizeof text, &len));
   EXPECT(strncmp(text, "digraph G {", 11) == 0 && strstr(text, "rsqrt") != NULL);
+
+  /* the profile: a first line for the runs, then each kind of step with its steps over all
+     runs (three fused loops a run here), tab-separated; the same size rule as the dumps */
+  {
+    char* line;
+    long loops = -1, runs = -1;
+    double seconds = -1;
+    EXPECT(xla_graph_profile(g, in, 1, 3, small, sizeof small, &len) == XLA_ERR_BUFFER_TOO_SMALL);
+    EXPECT(len > sizeof small && len < sizeof text);
+    EXPECT_OK(xla_graph_profile(g, in, 1, 3, text, sizeof text, &len));
+    EXPECT(strlen(text) == len);
+    EXPECT(sscanf(text, "runs\t%ld\t%lf\n", &runs, &seconds) == 2 && runs == 3 && seconds > 0);
+    line = strstr(text, "\nfused loop\t");
+    EXPECT(line != NULL && sscanf(line, "\nfused loop\t%ld\t", &loops) == 1 && loops == 9);
+    EXPECT(xla_graph_profile(g, in, 1, 0, text, sizeof text, &len) == XLA_ERR_INVALID_ARG);
+    EXPECT(strstr(xla_last_error(), "runs is 0") != NULL);
+    EXPECT(xla_graph_profile(NULL, in, 1, 1, text, sizeof text, &len) == XLA_ERR_INVALID_ARG);
+    EXPECT(xla_graph_profile(g, in, 1, 1, text, sizeof text, NULL) == XLA_ERR_INVALID_ARG);
+    EXPECT(xla_graph_profile(g, NULL, 1, 1, text, sizeof text, &len) == XLA_ERR_INVALID_ARG);
+    /* a run after the profile: the function's bits */
+    xla_tensor_free(got[0]);
+    xla_tensor_free(got[1]);
+    EXPECT_OK(xla_graph_run(g, in, 1, got, 2));
+    EXPECT(same_bits(got[0], want[0], 12));
+  }
 
   for (i = 0; i < 2; ++i) {
     xla_tensor_free(got[i]);

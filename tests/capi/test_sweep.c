@@ -159,6 +159,15 @@ int main(void) {
     BAD(xla_graph_dump(gr, 0, 0, buf, 8, NULL), XLA_ERR_INVALID_ARG, "xla_graph_dump", "len_out is NULL");
     BAD(xla_graph_dump(gr, 0, 0, buf, 8, &n), XLA_ERR_BUFFER_TOO_SMALL, "xla_graph_dump", "needs");
     EXPECT(n > 8);
+    BAD(xla_graph_profile(NULL, ex, 1, 1, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_graph_profile", "g is NULL");
+    BAD(xla_graph_profile(gr, ex, 1, 1, buf, 8, NULL), XLA_ERR_INVALID_ARG, "xla_graph_profile", "len_out is NULL");
+    BAD(xla_graph_profile(gr, NULL, 1, 1, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_graph_profile", "inputs is NULL");
+    BAD(xla_graph_profile(gr, ex, 1, 0, buf, 8, &n), XLA_ERR_INVALID_ARG, "xla_graph_profile", "runs is 0");
+    BAD(xla_graph_profile(gr, ex, 1, 1, buf, 8, &n), XLA_ERR_SHAPE, "xla_graph_profile", "captured as [2, 3]");
+    ex[0] = a;
+    n = 0;
+    BAD(xla_graph_profile(gr, ex, 1, 1, buf, 8, &n), XLA_ERR_BUFFER_TOO_SMALL, "xla_graph_profile", "needs");
+    EXPECT(n > 8);
     xla_graph_free(gr);
     xla_graph_free(NULL);
   }
