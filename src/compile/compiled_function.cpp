@@ -48,8 +48,7 @@ struct CompiledFunction::Impl {
   void bind(const std::vector<Tensor>& inputs);
   void finish_step(const Work& w);
   const std::vector<Tensor>& collect();
-  int kind_of(const Work& w);  // profile(): an index into `kinds`
-  std::vector<std::string> kinds;
+  std::string kind_of(const Work& w) const;  // profile()'s grouping
 };
 
 namespace {
@@ -241,30 +240,20 @@ const std::vector<Tensor>& CompiledFunction::Impl::collect() {
   return results;
 }
 
-int CompiledFunction::Impl::kind_of(const Work& w) {
+std::string CompiledFunction::Impl::kind_of(const Work& w) const {
   const Node& n = graph.nodes[size_t(w.node)];
-  std::string name;
   switch (n.kind) {
     case NodeKind::Fused:
-      name = "fused loop";
-      break;
+      return "fused loop";
     case NodeKind::Effect:
-      name = "write " + n.name + " into";
-      break;
+      return "write " + n.name + " into";
     case NodeKind::View:
-      name = "view";
-      break;
+      return "view";
     case NodeKind::Output:
-      name = "result";
-      break;
+      return "result";
     default:
-      name = n.name;
-      break;
+      return n.name;
   }
-  const auto at = std::find(kinds.begin(), kinds.end(), name);
-  if (at != kinds.end()) return int(at - kinds.begin());
-  kinds.push_back(name);
-  return int(kinds.size()) - 1;
 }
 
 const std::vector<Tensor>& CompiledFunction::run(const std::vector<Tensor>& inputs) {
@@ -281,10 +270,14 @@ RunProfile CompiledFunction::profile(const std::vector<Tensor>& inputs, int runs
   if (runs < 1)
     fail(Status::InvalidArg, "compiled function profile", "runs is " + std::to_string(runs) + ", must be at least 1");
   Impl& m = *impl_;
-  std::vector<int> kind(m.work.size());
-  for (size_t i = 0; i < m.work.size(); ++i) kind[i] = m.kind_of(m.work[i]);
-  std::vector<StepTime> times(m.kinds.size());
-  for (size_t k = 0; k < m.kinds.size(); ++k) times[k].name = m.kinds[k];
+  std::vector<StepTime> times;              // one per kind, in order of first appearance
+  std::vector<size_t> kind(m.work.size());  // each step's entry in times
+  for (size_t i = 0; i < m.work.size(); ++i) {
+    const std::string name = m.kind_of(m.work[i]);
+    const auto at = std::find_if(times.begin(), times.end(), [&](const StepTime& t) { return t.name == name; });
+    kind[i] = size_t(at - times.begin());
+    if (at == times.end()) times.push_back({name, 0, 0});
+  }
   using Clock = std::chrono::steady_clock;
   const auto seconds = [](Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
@@ -299,7 +292,7 @@ RunProfile CompiledFunction::profile(const std::vector<Tensor>& inputs, int runs
       m.step(m.work[i]);
       m.finish_step(m.work[i]);
       const auto after = Clock::now();
-      StepTime& t = times[size_t(kind[i])];
+      StepTime& t = times[kind[i]];
       ++t.steps;
       t.seconds += seconds(before, after);
       before = after;

@@ -5,7 +5,6 @@
 // 4 × 256 tokens holds ~1 GB less this way. Their kernels, forward and backward, are pure
 // functions of tensors that report themselves to a capture (xla/compile.hpp).
 #include <Eigen/Core>
-#include <cmath>
 #include <vector>
 
 #include "blocked.hpp"         // src/tensor/kernels
